@@ -1,0 +1,399 @@
+//! Token verification against identity's published keys.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use futures::future::BoxFuture;
+use healthpoints_errors::ApiError;
+use healthpoints_proto::identity::v1::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use crate::{Claims, Principal};
+
+/// Where the public keys come from: identity's `GetJwks` for every other service, identity's own
+/// key store inside identity.
+pub trait JwksSource: Send + Sync + 'static {
+    fn fetch(&self) -> BoxFuture<'_, Result<Vec<Jwk>, ApiError>>;
+}
+
+/// A fixed key set (tests, or a source that is already in memory).
+#[derive(Debug, Clone, Default)]
+pub struct StaticJwks(pub Vec<Jwk>);
+
+impl JwksSource for StaticJwks {
+    fn fetch(&self) -> BoxFuture<'_, Result<Vec<Jwk>, ApiError>> {
+        Box::pin(async move { Ok(self.0.clone()) })
+    }
+}
+
+/// What tokens must say to be accepted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierConfig {
+    /// Expected `iss`.
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+    /// Expected `aud`.
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+}
+
+fn default_issuer() -> String {
+    "healthpoints-identity".into()
+}
+fn default_audience() -> String {
+    "healthpoints".into()
+}
+fn default_leeway() -> u64 {
+    30
+}
+
+impl Default for VerifierConfig {
+    fn default() -> Self {
+        Self {
+            issuer: default_issuer(),
+            audience: default_audience(),
+            leeway_seconds: default_leeway(),
+        }
+    }
+}
+
+/// An unknown `kid` triggers at most one key refresh in this interval, so forged tokens cannot
+/// make every service hammer identity.
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+struct Inner {
+    config: VerifierConfig,
+    source: Box<dyn JwksSource>,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_refresh: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// Verifies access tokens; cheap to clone.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuer", &self.inner.config.issuer)
+            .field("audience", &self.inner.config.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unauthenticated(why: &str) -> ApiError {
+    ApiError::unauthenticated(why)
+}
+
+impl Verifier {
+    pub fn new(config: VerifierConfig, source: impl JwksSource) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                source: Box::new(source),
+                keys: RwLock::new(HashMap::new()),
+                last_refresh: tokio::sync::Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Verifies a bearer token and returns who it was issued to.
+    pub async fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        Ok(self.verify_claims(token).await?.try_into()?)
+    }
+
+    /// Verifies a bearer token and returns its claims.
+    pub async fn verify_claims(&self, token: &str) -> Result<Claims, ApiError> {
+        // `alg: none` and unknown algorithms fail to parse here.
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| unauthenticated("token is malformed or uses an unsupported algorithm"))?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(unauthenticated("token algorithm is not accepted"));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| unauthenticated("token has no key id"))?;
+        let key = self.key(&kid).await?;
+        let cfg = &self.inner.config;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&cfg.issuer]);
+        validation.set_audience(&[&cfg.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = cfg.leeway_seconds;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
+            unauthenticated(match e.kind() {
+                ErrorKind::ExpiredSignature => "token has expired",
+                ErrorKind::ImmatureSignature => "token is not valid yet",
+                ErrorKind::InvalidAudience => "token audience is not accepted",
+                ErrorKind::InvalidIssuer => "token issuer is not accepted",
+                ErrorKind::InvalidSignature => "token signature is invalid",
+                ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim",
+                _ => "token is invalid",
+            })
+        })?;
+        Ok(data.claims)
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey, ApiError> {
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
+        }
+        let mut last = self.inner.last_refresh.lock().await;
+        // Another task may have refreshed while we waited for the lock.
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
+        }
+        if last.is_some_and(|t| t.elapsed() < MIN_REFRESH_INTERVAL) {
+            return Err(unauthenticated("token signing key is unknown"));
+        }
+        *last = Some(Instant::now());
+        let jwks = self.inner.source.fetch().await.map_err(|e| {
+            tracing::warn!(error = %e, "signing keys could not be fetched");
+            ApiError::new(
+                healthpoints_errors::ErrorCode::Unavailable,
+                "signing keys are unavailable; retry shortly",
+            )
+        })?;
+        let mut keys = HashMap::new();
+        for jwk in jwks {
+            if jwk.kty == "OKP" && jwk.crv == "Ed25519" {
+                if let Ok(key) = DecodingKey::from_ed_components(&jwk.x) {
+                    keys.insert(jwk.kid, key);
+                }
+            }
+        }
+        *self.inner.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        self.cached(kid)
+            .ok_or_else(|| unauthenticated("token signing key is unknown"))
+    }
+
+    fn cached(&self, kid: &str) -> Option<DecodingKey> {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(kid)
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Role;
+    use aws_lc_rs::{
+        rand::SystemRandom,
+        signature::{Ed25519KeyPair, KeyPair},
+    };
+    use base64::Engine as _;
+    use jsonwebtoken::{EncodingKey, Header};
+
+    struct Key {
+        kid: String,
+        pkcs8: Vec<u8>,
+        jwk: Jwk,
+    }
+
+    fn key(kid: &str) -> Key {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        Key {
+            kid: kid.into(),
+            pkcs8: pkcs8.as_ref().to_vec(),
+            jwk: Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x,
+                kid: kid.into(),
+                alg: "EdDSA".into(),
+                r#use: "sig".into(),
+            },
+        }
+    }
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    fn claims() -> Claims {
+        Claims {
+            iss: default_issuer(),
+            aud: default_audience(),
+            sub: uuid::Uuid::now_v7().to_string(),
+            exp: now() + 900,
+            nbf: now(),
+            iat: now(),
+            jti: "t1".into(),
+            role: Role::Resident,
+            district: None,
+            merchant_id: None,
+            mall: None,
+            partner_id: None,
+            department: None,
+            service: None,
+            scopes: vec![],
+        }
+    }
+
+    fn sign(key: &Key, claims: &Claims) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&key.pkcs8)).unwrap()
+    }
+
+    fn verifier(keys: &[&Key]) -> Verifier {
+        Verifier::new(
+            VerifierConfig::default(),
+            StaticJwks(keys.iter().map(|k| k.jwk.clone()).collect()),
+        )
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    async fn rejection(v: &Verifier, token: &str) -> String {
+        v.verify(token).await.unwrap_err().message
+    }
+
+    #[tokio::test]
+    async fn accepts_a_valid_token() {
+        let k = key("k1");
+        let c = claims();
+        let p = verifier(&[&k]).verify(&sign(&k, &c)).await.unwrap();
+        assert_eq!(p.resident_id().unwrap().to_string(), c.sub);
+    }
+
+    #[tokio::test]
+    async fn rejects_alg_none() {
+        let k = key("k1");
+        let body = b64(serde_json::to_string(&claims()).unwrap().as_bytes());
+        let header = b64(br#"{"alg":"none","typ":"JWT","kid":"k1"}"#);
+        let token = format!("{header}.{body}.");
+        assert!(
+            rejection(&verifier(&[&k]), &token)
+                .await
+                .contains("unsupported")
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_hs256_signed_with_the_public_key() {
+        let k = key("k1");
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("k1".into());
+        let public = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&k.jwk.x)
+            .unwrap();
+        let token =
+            jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(&public)).unwrap();
+        assert_eq!(
+            rejection(&verifier(&[&k]), &token).await,
+            "token algorithm is not accepted"
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_wrong_audience_and_issuer() {
+        let k = key("k1");
+        let v = verifier(&[&k]);
+        let mut c = claims();
+        c.aud = "someone-else".into();
+        assert_eq!(
+            rejection(&v, &sign(&k, &c)).await,
+            "token audience is not accepted"
+        );
+        let mut c = claims();
+        c.iss = "evil".into();
+        assert_eq!(
+            rejection(&v, &sign(&k, &c)).await,
+            "token issuer is not accepted"
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_an_unknown_kid() {
+        let published = key("k1");
+        let rogue = key("rogue");
+        assert_eq!(
+            rejection(&verifier(&[&published]), &sign(&rogue, &claims())).await,
+            "token signing key is unknown"
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_a_key_id_that_names_another_key() {
+        let published = key("k1");
+        let mut rogue = key("k2");
+        rogue.kid = "k1".into();
+        assert_eq!(
+            rejection(&verifier(&[&published]), &sign(&rogue, &claims())).await,
+            "token signature is invalid"
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_expired_and_not_yet_valid_tokens() {
+        let k = key("k1");
+        let v = verifier(&[&k]);
+        let mut c = claims();
+        c.exp = now() - 120;
+        assert_eq!(rejection(&v, &sign(&k, &c)).await, "token has expired");
+        let mut c = claims();
+        c.nbf = now() + 600;
+        assert_eq!(rejection(&v, &sign(&k, &c)).await, "token is not valid yet");
+    }
+
+    #[tokio::test]
+    async fn rejects_a_tampered_payload() {
+        let k = key("k1");
+        let token = sign(&k, &claims());
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut c = claims();
+        c.role = Role::Service;
+        c.service = Some("ledger".into());
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(serde_json::to_string(&c).unwrap().as_bytes()),
+            parts[2]
+        );
+        assert_eq!(
+            rejection(&verifier(&[&k]), &forged).await,
+            "token signature is invalid"
+        );
+    }
+
+    #[tokio::test]
+    async fn refreshes_keys_when_a_new_kid_appears() {
+        struct Rotating(std::sync::Mutex<Vec<Jwk>>);
+        impl JwksSource for Arc<Rotating> {
+            fn fetch(&self) -> BoxFuture<'_, Result<Vec<Jwk>, ApiError>> {
+                Box::pin(async move { Ok(self.0.lock().unwrap().clone()) })
+            }
+        }
+        let old = key("old");
+        let new = key("new");
+        let source = Arc::new(Rotating(std::sync::Mutex::new(vec![old.jwk.clone()])));
+        let v = Verifier::new(VerifierConfig::default(), source.clone());
+        v.verify(&sign(&old, &claims())).await.unwrap();
+        source.0.lock().unwrap().push(new.jwk.clone());
+        // The key set was fetched moments ago; a refresh is allowed once the interval passes,
+        // so a brand-new verifier (fresh interval) stands in for "a little later".
+        let v2 = Verifier::new(VerifierConfig::default(), source.clone());
+        v2.verify(&sign(&old, &claims())).await.unwrap();
+        v2.verify(&sign(&new, &claims())).await.unwrap();
+    }
+}

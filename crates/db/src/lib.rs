@@ -1,0 +1,185 @@
+//! Database access shared by every healthpoints service: connect to the service's own database
+//! (`sqlite://…` embedded, `postgres://…` in production), apply its migrations at start, and —
+//! for tests — hand out a fresh, isolated database on SQLite or, when `HP_TEST_DATABASE_URL`
+//! is set, on PostgreSQL, so one suite runs against both.
+
+use std::{path::Path, time::Duration};
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm_migration::MigratorTrait;
+use serde::{Deserialize, Serialize};
+
+pub use sea_orm;
+
+/// Where a service keeps its data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db` or `postgres://user@host:port/db`. The password, when there is
+    /// one, is best given through the environment (`HP_<SERVICE>__DATABASE__URL`).
+    pub url: String,
+    /// Pool size for PostgreSQL; SQLite always uses one connection (one writer at a time).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+}
+
+fn default_max_connections() -> u32 {
+    16
+}
+fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
+
+impl DatabaseConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: default_max_connections(),
+            connect_timeout_ms: default_connect_timeout_ms(),
+        }
+    }
+
+    /// Checks the URL scheme, naming `key` when it is wrong.
+    pub fn check(&self, key: &str) -> Result<(), String> {
+        if self.url.starts_with("sqlite:")
+            || self.url.starts_with("postgres://")
+            || self.url.starts_with("postgresql://")
+        {
+            Ok(())
+        } else {
+            Err(format!("{key}: must start with sqlite: or postgres://"))
+        }
+    }
+}
+
+/// Why the database could not be used; the URL is never included (it may hold a password).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database directory could not be created: {0}")]
+    Directory(std::io::Error),
+    #[error("database connection failed: {0}")]
+    Connect(DbErr),
+    #[error("database migration failed: {0}")]
+    Migrate(DbErr),
+}
+
+/// Connects and applies `M`'s migrations. For SQLite the file (and its folder) is created.
+pub async fn connect<M: MigratorTrait>(
+    config: &DatabaseConfig,
+) -> Result<DatabaseConnection, DbError> {
+    let sqlite = config.url.starts_with("sqlite:");
+    let mut url = config.url.clone();
+    if sqlite {
+        let path = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        let path = path.split('?').next().unwrap_or_default();
+        if !path.is_empty() && path != ":memory:" {
+            if let Some(dir) = Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir).map_err(DbError::Directory)?;
+            }
+        }
+        if !url.contains('?') {
+            url.push_str("?mode=rwc");
+        }
+    }
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(if sqlite { 1 } else { config.max_connections })
+        .min_connections(if sqlite { 1 } else { 2 })
+        .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+        .acquire_timeout(Duration::from_millis(config.connect_timeout_ms))
+        .sqlx_logging(false);
+    let db = Database::connect(options).await.map_err(DbError::Connect)?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        for pragma in [
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = NORMAL",
+            "PRAGMA foreign_keys = ON",
+            "PRAGMA busy_timeout = 5000",
+        ] {
+            db.execute_unprepared(pragma)
+                .await
+                .map_err(DbError::Connect)?;
+        }
+    }
+    M::up(&db, None).await.map_err(DbError::Migrate)?;
+    Ok(db)
+}
+
+/// Checks that the database answers (readiness).
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    db.ping().await.is_ok()
+}
+
+/// A fresh database for one test: a temporary SQLite file, or a new PostgreSQL database on the
+/// server named by `HP_TEST_DATABASE_URL`.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub config: DatabaseConfig,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    /// Creates the database; `label` becomes part of its name for easier debugging.
+    pub async fn create(label: &str) -> Self {
+        match std::env::var("HP_TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => Self::postgres(&admin_url, label).await,
+            _ => Self::sqlite(label),
+        }
+    }
+
+    /// Always a temporary SQLite file.
+    pub fn sqlite(label: &str) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory can be created");
+        let path = dir.path().join(format!("{label}.db"));
+        Self {
+            config: DatabaseConfig::new(format!("sqlite://{}", path.display())),
+            _dir: Some(dir),
+        }
+    }
+
+    async fn postgres(admin_url: &str, label: &str) -> Self {
+        let name = format!(
+            "hp_{}_{}",
+            label
+                .to_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            uuid::Uuid::new_v4().simple()
+        );
+        let admin = Database::connect(admin_url)
+            .await
+            .expect("HP_TEST_DATABASE_URL must point at a reachable PostgreSQL server");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("the test role may create databases");
+        let _ = admin.close().await;
+        let (base, query) = match admin_url.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (admin_url, String::new()),
+        };
+        let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+        let mut config = DatabaseConfig::new(format!("{base}/{name}{query}"));
+        config.max_connections = 8;
+        Self { config, _dir: None }
+    }
+
+    /// Whether this test runs on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.config.url.starts_with("postgres")
+    }
+}
+
+/// Whether an error is a unique-constraint violation, on either backend.
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}

@@ -1,0 +1,132 @@
+//! One way to call a peer: timeouts, deadline propagation and trace context on every request.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use tonic::{
+    Request, Status,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
+
+use futures::future::BoxFuture;
+use healthpoints_auth::JwksSource;
+use healthpoints_errors::ApiError;
+use healthpoints_proto::identity::v1::{
+    GetJwksRequest, Jwk, identity_service_client::IdentityServiceClient,
+};
+
+use crate::current_deadline;
+
+/// Timeouts of calls to one peer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcClientConfig {
+    /// The peer, e.g. `http://127.0.0.1:50051`.
+    pub endpoint: String,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Upper bound of one call; a shorter deadline inherited from our caller wins.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    2_000
+}
+fn default_request_timeout_ms() -> u64 {
+    5_000
+}
+
+impl GrpcClientConfig {
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            connect_timeout_ms: default_connect_timeout_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
+        }
+    }
+}
+
+/// A channel whose requests carry our deadline and trace context.
+pub type PeerChannel = InterceptedService<Channel, Propagate>;
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("peer endpoint `{endpoint}` is not a valid URI")]
+pub struct InvalidEndpoint {
+    pub endpoint: String,
+}
+
+/// Builds a lazily-connecting channel: start-up order between services does not matter, and a
+/// peer that is down fails calls with UNAVAILABLE until it comes back.
+pub fn connect(config: &GrpcClientConfig) -> Result<PeerChannel, InvalidEndpoint> {
+    let endpoint = Endpoint::from_shared(config.endpoint.clone())
+        .map_err(|_| InvalidEndpoint {
+            endpoint: config.endpoint.clone(),
+        })?
+        .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+        .tcp_nodelay(true);
+    let channel = endpoint.connect_lazy();
+    Ok(InterceptedService::new(
+        channel,
+        Propagate {
+            request_timeout: Duration::from_millis(config.request_timeout_ms),
+        },
+    ))
+}
+
+/// Sets `grpc-timeout` to the smaller of our own bound and what is left of the caller's
+/// deadline, and injects the current trace context.
+#[derive(Clone, Debug)]
+pub struct Propagate {
+    request_timeout: Duration,
+}
+
+impl Interceptor for Propagate {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let mut timeout = self.request_timeout;
+        if let Some(deadline) = current_deadline() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Status::deadline_exceeded(
+                    "deadline passed before the call was made",
+                ));
+            }
+            timeout = timeout.min(left);
+        }
+        request.set_timeout(timeout);
+        healthpoints_telemetry::inject(request.metadata_mut().as_mut());
+        Ok(request)
+    }
+}
+
+/// identity's `GetJwks`, as the key source of a service's token [`Verifier`].
+///
+/// [`Verifier`]: healthpoints_auth::Verifier
+#[derive(Clone, Debug)]
+pub struct RemoteJwks {
+    client: IdentityServiceClient<PeerChannel>,
+}
+
+impl RemoteJwks {
+    pub fn new(channel: PeerChannel) -> Self {
+        Self {
+            client: IdentityServiceClient::new(channel),
+        }
+    }
+}
+
+impl JwksSource for RemoteJwks {
+    fn fetch(&self) -> BoxFuture<'_, Result<Vec<Jwk>, ApiError>> {
+        let mut client = self.client.clone();
+        Box::pin(async move {
+            client
+                .get_jwks(GetJwksRequest {})
+                .await
+                .map(|r| r.into_inner().keys)
+                .map_err(|s| ApiError::from_status(&s))
+        })
+    }
+}

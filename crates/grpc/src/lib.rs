@@ -1,0 +1,215 @@
+//! How every healthpoints service serves gRPC and calls its peers.
+//!
+//! - [`GrpcServer`] binds (port 0 works), reports gRPC health — `NOT_SERVING` until the service
+//!   says its dependencies are ready — serves reflection for the mesh's contracts, and wraps
+//!   every service in one tower stack (see [`GrpcServer::serve`] for the order and why).
+//! - [`client::connect`] builds a channel with connect and request timeouts and an interceptor
+//!   that propagates the caller's deadline and trace context to the next hop.
+//! - [`Shutdown`] turns SIGINT/SIGTERM into a graceful stop: health flips to `NOT_SERVING`, the
+//!   listener closes, in-flight calls drain within a grace period; a second signal exits at once.
+
+pub mod client;
+pub mod health;
+mod rpc_layer;
+mod shutdown;
+
+use std::{net::SocketAddr, time::Duration};
+
+use healthpoints_auth::{AuthLayer, Verifier};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{service::Routes, transport::Server};
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::limit::GlobalConcurrencyLimitLayer;
+
+pub use client::RemoteJwks;
+pub use rpc_layer::{RpcLayer, current_deadline};
+pub use shutdown::Shutdown;
+
+/// Listener and limits of one gRPC server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcServerConfig {
+    /// Listen address; port 0 picks a free port.
+    pub addr: String,
+    /// A handler that runs longer than this is cancelled with DEADLINE_EXCEEDED.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Requests handled at once across all connections; beyond it requests are shed.
+    #[serde(default = "default_concurrency")]
+    pub concurrency_limit: usize,
+    /// Largest message accepted or sent, in bytes.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// How long in-flight calls may take to finish once shutdown starts.
+    #[serde(default = "default_grace_ms")]
+    pub shutdown_grace_ms: u64,
+}
+
+fn default_request_timeout_ms() -> u64 {
+    10_000
+}
+fn default_concurrency() -> usize {
+    1024
+}
+fn default_max_message_bytes() -> usize {
+    8 * 1024 * 1024
+}
+fn default_grace_ms() -> u64 {
+    10_000
+}
+
+impl GrpcServerConfig {
+    /// A loopback server on a free port, for tests.
+    pub fn for_test() -> Self {
+        Self {
+            addr: "127.0.0.1:0".into(),
+            request_timeout_ms: default_request_timeout_ms(),
+            concurrency_limit: default_concurrency(),
+            max_message_bytes: default_max_message_bytes(),
+            shutdown_grace_ms: 2_000,
+        }
+    }
+}
+
+/// Flips the health of a server's services.
+#[derive(Clone, Debug)]
+pub struct Health {
+    reporter: HealthReporter,
+    service: &'static str,
+}
+
+impl Health {
+    /// Reports the service (and the server as a whole) ready for traffic.
+    pub async fn set_serving(&self) {
+        self.set(ServingStatus::Serving).await;
+    }
+
+    /// Reports the service not ready: load balancers and the gateway stop sending traffic.
+    pub async fn set_not_serving(&self) {
+        self.set(ServingStatus::NotServing).await;
+    }
+
+    async fn set(&self, status: ServingStatus) {
+        self.reporter.set_service_status("", status).await;
+        self.reporter.set_service_status(self.service, status).await;
+    }
+}
+
+/// A bound gRPC server, not yet serving.
+#[derive(Debug)]
+pub struct GrpcServer {
+    config: GrpcServerConfig,
+    name: &'static str,
+    listener: TcpListener,
+    health: Health,
+    health_service:
+        tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
+}
+
+impl GrpcServer {
+    /// Binds the listener. `name` is the short service name used in span names (`identity`);
+    /// `grpc_service` the fully-qualified gRPC service whose health is reported.
+    pub async fn bind(
+        name: &'static str,
+        grpc_service: &'static str,
+        config: &GrpcServerConfig,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(&config.addr).await?;
+        let reporter = HealthReporter::new();
+        let health_service = tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(reporter.clone()),
+        );
+        let health = Health {
+            reporter,
+            service: grpc_service,
+        };
+        health.set_not_serving().await;
+        Ok(Self {
+            config: config.clone(),
+            name,
+            listener,
+            health,
+            health_service,
+        })
+    }
+
+    /// The address actually bound (the real port when the config asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// A handle to report readiness.
+    pub fn health(&self) -> Health {
+        self.health.clone()
+    }
+
+    /// Largest message size; services apply it to their generated server
+    /// (`max_decoding_message_size`), which owns message decoding.
+    pub fn max_message_bytes(&self) -> usize {
+        self.config.max_message_bytes
+    }
+
+    /// Serves `routes` plus health and reflection until `shutdown` fires, then drains for at most
+    /// the grace period.
+    pub async fn serve(
+        self,
+        routes: Routes,
+        verifier: Verifier,
+        shutdown: Shutdown,
+    ) -> Result<(), tonic::transport::Error> {
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(healthpoints_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .expect("the mesh's descriptor set is valid: it was produced by protox at build time");
+        let grace = Duration::from_millis(self.config.shutdown_grace_ms);
+        let health = self.health.clone();
+        let mut drained = shutdown.clone();
+        let stop_accepting = async move {
+            drained.wait().await;
+            health.set_not_serving().await;
+        };
+
+        let mut builder = Server::builder()
+            // Cancels handlers that overrun; clients see DEADLINE_EXCEEDED rather than a hang.
+            .timeout(Duration::from_millis(self.config.request_timeout_ms))
+            // With the global limit below, an overloaded server answers RESOURCE_EXHAUSTED at
+            // once instead of queueing work it cannot finish in time.
+            .load_shed(true)
+            .tcp_nodelay(true)
+            // Outermost: the span and deadline must cover everything below, so that shed and
+            // timed-out calls are traced too.
+            .layer(RpcLayer::new(self.name))
+            // One semaphore shared by every connection: protects the database pool, not just
+            // one connection's stream budget.
+            .layer(GlobalConcurrencyLimitLayer::new(
+                self.config.concurrency_limit,
+            ))
+            // Innermost: only admitted requests pay for signature checks, and a request with a
+            // bad token never reaches a handler. Requests without a token pass without a
+            // principal (health, reflection, public RPCs).
+            .layer(AuthLayer::new(verifier));
+        let router = builder
+            .add_routes(routes)
+            .add_service(self.health_service)
+            .add_service(reflection);
+        let server = router
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop_accepting);
+        tokio::pin!(server);
+        let mut started = shutdown;
+        tokio::select! {
+            result = &mut server => result,
+            () = started.wait() => match tokio::time::timeout(grace, &mut server).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!(service = self.name, "shutdown grace period elapsed; dropping in-flight calls");
+                    Ok(())
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The outermost server layer: one span per RPC, named `<service>.<rpc>`, child of the caller's
+//! trace, and the caller's deadline made visible to outgoing calls (deadline propagation).
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use tokio::time::Instant;
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+tokio::task_local! {
+    static DEADLINE: Option<Instant>;
+}
+
+/// The deadline of the RPC being handled on this task, if the caller sent one.
+pub fn current_deadline() -> Option<Instant> {
+    DEADLINE.try_with(|d| *d).ok().flatten()
+}
+
+/// Parses a `grpc-timeout` header value (`100m`, `5S`, …) into a duration.
+pub(crate) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// See the module docs.
+#[derive(Clone, Debug)]
+pub struct RpcLayer {
+    service: &'static str,
+}
+
+impl RpcLayer {
+    pub fn new(service: &'static str) -> Self {
+        Self { service }
+    }
+}
+
+impl<S> Layer<S> for RpcLayer {
+    type Service = RpcService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcService {
+            inner,
+            service: self.service,
+        }
+    }
+}
+
+/// The service built by [`RpcLayer`].
+#[derive(Clone, Debug)]
+pub struct RpcService<S> {
+    inner: S,
+    service: &'static str,
+}
+
+impl<S, B> Service<http::Request<B>> for RpcService<S>
+where
+    S: Service<http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let path = req.uri().path();
+        let method = path.rsplit('/').next().unwrap_or_default();
+        let span = tracing::info_span!(
+            "rpc",
+            otel.name = %format_args!("{}.{}", self.service, method),
+            rpc.system = "grpc",
+            rpc.service = self.service,
+            rpc.method = %method,
+        );
+        healthpoints_telemetry::adopt_parent(&span, req.headers());
+        let deadline = req
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout)
+            .map(|d| Instant::now() + d);
+        let fut = self.inner.call(req);
+        Box::pin(DEADLINE.scope(deadline, fut.instrument(span)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_grpc_timeouts() {
+        assert_eq!(parse_grpc_timeout("100m"), Some(Duration::from_millis(100)));
+        assert_eq!(parse_grpc_timeout("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_grpc_timeout("2M"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_grpc_timeout("x"), None);
+        assert_eq!(parse_grpc_timeout("10q"), None);
+        assert_eq!(parse_grpc_timeout("1234567890S"), None);
+    }
+}

@@ -1,0 +1,206 @@
+//! The one telemetry entry point of every healthpoints process.
+//!
+//! [`init`] installs a `tracing` subscriber: plain (or JSON) logs filtered by `RUST_LOG` or the
+//! configured filter, plus an OpenTelemetry layer that exports spans over OTLP/gRPC when an
+//! endpoint is configured. The W3C trace-context propagator is installed globally, and
+//! [`inject`] / [`extract`] carry the current trace across every gRPC hop through request
+//! headers (tonic's metadata is a `HeaderMap`). Spans are named `<service>.<rpc>` by the server
+//! builder; business ids go in fields, secrets never do.
+
+use std::{sync::OnceLock, time::Duration};
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use opentelemetry::{
+    Context, global,
+    propagation::{Extractor, Injector},
+    trace::TracerProvider as _,
+};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use serde::{Deserialize, Serialize};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+
+/// How a process reports what it does.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`; none means logs only.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// `text` or `json`.
+    #[serde(default = "default_format")]
+    pub log_format: String,
+    /// A `tracing` filter such as `info,healthpoints_identity=debug`; `RUST_LOG` wins.
+    #[serde(default = "default_filter")]
+    pub log_filter: String,
+}
+
+fn default_format() -> String {
+    "text".into()
+}
+
+fn default_filter() -> String {
+    "info".into()
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            log_format: default_format(),
+            log_filter: default_filter(),
+        }
+    }
+}
+
+/// Flushes exported spans when dropped; keep it alive for the life of the process.
+#[derive(Debug)]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown_with_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+static INSTALLED: OnceLock<()> = OnceLock::new();
+
+/// Installs logging, tracing and trace-context propagation for `service`. Safe to call more
+/// than once (the all-in-one runner hosts several services): only the first call installs.
+pub fn init(service: &str, config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    if INSTALLED.get().is_some() {
+        return Ok(TelemetryGuard { provider: None });
+    }
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log_filter))
+        .map_err(|e| anyhow::anyhow!("log_filter: {e}"))?;
+
+    let provider = match &config.otlp_endpoint {
+        Some(endpoint) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint.clone())
+                .build()?;
+            Some(
+                SdkTracerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(
+                        Resource::builder()
+                            .with_service_name(service.to_owned())
+                            .build(),
+                    )
+                    .build(),
+            )
+        }
+        None => None,
+    };
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service.to_owned())));
+    if let Some(p) = &provider {
+        global::set_tracer_provider(p.clone());
+    }
+
+    let json = config.log_format == "json";
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let result = if json {
+        registry
+            .with(tracing_subscriber::fmt::layer().json().with_target(true))
+            .try_init()
+    } else {
+        registry
+            .with(tracing_subscriber::fmt::layer().with_target(true))
+            .try_init()
+    };
+    // Another subscriber (a test harness) may already be installed; that is not an error.
+    let _ = result;
+    let _ = INSTALLED.set(());
+    Ok(TelemetryGuard { provider })
+}
+
+/// Logs for tests: silent unless `TEST_LOG` is set.
+pub fn init_for_tests() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = init("test", &TelemetryConfig::default());
+    } else {
+        global::set_text_map_propagator(TraceContextPropagator::new());
+    }
+}
+
+struct HeaderInjector<'a>(&'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+struct HeaderExtractor<'a>(&'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+/// Writes the current span's trace context (`traceparent`, `tracestate`) into outgoing headers.
+pub fn inject(headers: &mut HeaderMap) {
+    let cx = tracing::Span::current().context();
+    global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(headers)));
+}
+
+/// Reads a caller's trace context from incoming headers.
+pub fn extract(headers: &HeaderMap) -> Context {
+    global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
+}
+
+/// Makes `span` a child of the caller's trace carried in `headers`.
+pub fn adopt_parent(span: &tracing::Span, headers: &HeaderMap) {
+    let _ = span.set_parent(extract(headers));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+
+    #[test]
+    fn trace_context_survives_a_header_round_trip() {
+        global::set_text_map_propagator(TraceContextPropagator::new());
+        let sc = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let cx = Context::new().with_remote_span_context(sc.clone());
+        let mut headers = HeaderMap::new();
+        global::get_text_map_propagator(|p| {
+            p.inject_context(&cx, &mut HeaderInjector(&mut headers))
+        });
+        assert_eq!(
+            headers["traceparent"],
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+        let back = extract(&headers);
+        assert_eq!(back.span().span_context().trace_id(), sc.trace_id());
+    }
+}

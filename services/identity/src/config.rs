@@ -1,0 +1,155 @@
+//! The identity service's configuration: embedded defaults (`identity.toml`) → `--config` file
+//! → `HP_IDENTITY__*` environment → overrides. `HP_BOOTSTRAP_ADMIN=username:password` is also
+//! read, as the issue of the first city admin names it.
+
+use std::path::Path;
+
+use healthpoints_config::{ConfigError, Loader, Secret, Validate, check_socket_addr};
+use healthpoints_db::DatabaseConfig;
+use healthpoints_grpc::GrpcServerConfig;
+use healthpoints_telemetry::TelemetryConfig;
+use serde::{Deserialize, Serialize};
+
+const DEFAULTS: &str = include_str!("identity.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    pub grpc: GrpcServerConfig,
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    pub tokens: TokensConfig,
+    pub secrets: SecretsConfig,
+    pub login: LoginConfig,
+    /// `username:password` of the first city admin, created when no city admin exists.
+    #[serde(default)]
+    pub bootstrap_admin: Option<Secret<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_seconds: u64,
+    pub refresh_ttl_seconds: u64,
+    /// How often keys are re-read from the database (other replicas' rotations).
+    pub key_reload_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// Base64 of 32 random bytes; every encryption and hashing key is derived from it.
+    #[serde(default)]
+    pub master_key: Option<Secret<String>>,
+    /// Used when `master_key` is absent: read, or created with a fresh key on first start.
+    #[serde(default)]
+    pub master_key_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginConfig {
+    pub max_failed_logins: i32,
+    pub lock_seconds: u64,
+    pub account_burst: u32,
+    pub account_per_minute: u32,
+    pub address_burst: u32,
+    pub address_per_minute: u32,
+}
+
+impl Validate for IdentityConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_socket_addr("grpc.addr", &self.grpc.addr)?;
+        self.database
+            .check("database.url")
+            .map_err(|e| ConfigError::invalid("database.url", e))?;
+        if !(60..=3600).contains(&self.tokens.access_ttl_seconds) {
+            return Err(ConfigError::invalid(
+                "tokens.access_ttl_seconds",
+                "must be between 60 and 3600",
+            ));
+        }
+        if self.tokens.refresh_ttl_seconds < self.tokens.access_ttl_seconds {
+            return Err(ConfigError::invalid(
+                "tokens.refresh_ttl_seconds",
+                "must be at least access_ttl_seconds",
+            ));
+        }
+        if self.secrets.master_key.is_none() && self.secrets.master_key_file.is_none() {
+            return Err(ConfigError::invalid(
+                "secrets.master_key",
+                "set master_key or master_key_file",
+            ));
+        }
+        if self.login.max_failed_logins < 1 {
+            return Err(ConfigError::invalid(
+                "login.max_failed_logins",
+                "must be at least 1",
+            ));
+        }
+        if let Some(admin) = &self.bootstrap_admin {
+            if !admin.expose().contains(':') {
+                return Err(ConfigError::invalid(
+                    "bootstrap_admin",
+                    "must be username:password",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl IdentityConfig {
+    /// Loads every layer; `overrides` are `(key, value)` pairs above the environment.
+    pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
+        let mut loader = Loader::new("identity", DEFAULTS).file(file);
+        if let Ok(admin) = std::env::var("HP_BOOTSTRAP_ADMIN") {
+            loader = loader.set("bootstrap_admin", admin);
+        }
+        for (key, value) in overrides {
+            loader = loader.set(key, value.clone());
+        }
+        loader.load()
+    }
+
+    /// A configuration for tests: loopback on a free port, the given database, a fixed master
+    /// key, fast lockouts.
+    pub fn for_test(database: DatabaseConfig) -> Self {
+        let mut config = Self::load(None, &[]).expect("embedded defaults are valid");
+        config.grpc = GrpcServerConfig::for_test();
+        config.database = database;
+        config.secrets.master_key = Some(Secret::new(
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned(),
+        ));
+        config.secrets.master_key_file = None;
+        config.bootstrap_admin = None;
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_valid() {
+        let config = IdentityConfig::load(None, &[]).unwrap();
+        assert_eq!(config.tokens.access_ttl_seconds, 900);
+        assert_eq!(config.login.max_failed_logins, 5);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err =
+            IdentityConfig::load(None, &[("tokens.access_ttl_seconds", "5".into())]).unwrap_err();
+        assert!(
+            err.to_string().contains("tokens.access_ttl_seconds"),
+            "{err}"
+        );
+        let err = IdentityConfig::load(None, &[("grpc.addr", "nowhere".into())]).unwrap_err();
+        assert!(err.to_string().contains("grpc.addr"), "{err}");
+    }
+}

@@ -1,0 +1,59 @@
+//! Everything that can go wrong in the identity domain. Converted to the mesh's `ApiError` in
+//! exactly one place (the gRPC adapter).
+
+use std::time::Duration;
+
+use healthpoints_errors::Violation;
+use healthpoints_types::DistrictCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("invalid input")]
+    Invalid(Vec<Violation>),
+    #[error("district {0} has not joined the programme")]
+    DistrictNotEnrolled(DistrictCode),
+    #[error("a resident with this ID number is already registered")]
+    IdNumberTaken,
+    #[error("this phone number is already registered")]
+    PhoneTaken,
+    #[error("this username is taken")]
+    UsernameTaken,
+    #[error("login or password is wrong")]
+    InvalidCredentials,
+    #[error("client id or secret is wrong")]
+    InvalidClientCredentials,
+    #[error("too many failed logins; the account is locked")]
+    AccountLocked { retry_after: Duration },
+    #[error("too many attempts; slow down")]
+    RateLimited { retry_after: Duration },
+    #[error("this account is suspended")]
+    Suspended,
+    #[error("refresh token is not valid")]
+    RefreshTokenInvalid,
+    #[error("refresh token was already used; every session of this login was signed out")]
+    RefreshTokenReused,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("this call needs a bearer token")]
+    Unauthenticated,
+    #[error("{0}")]
+    Precondition(&'static str),
+    #[error("storage failure: {0}")]
+    Store(String),
+    #[error("crypto failure: {0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
+}
+
+impl IdentityError {
+    /// One bad field.
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        Self::Invalid(vec![Violation {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }])
+    }
+}
+
+pub type Result<T, E = IdentityError> = std::result::Result<T, E>;

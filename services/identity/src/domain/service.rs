@@ -1,0 +1,1050 @@
+//! Every identity operation, with its authorisation rules and validation.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use healthpoints_auth::{Claims, Principal, Role};
+use healthpoints_errors::Violation;
+use healthpoints_types::{DistrictCode, MallId};
+use uuid::Uuid;
+
+use super::{
+    error::{IdentityError, Result},
+    model::{
+        Client, ClientKind, District, FamilyDoctorContract, NewResident, PARTNER_SCOPES,
+        ResidenceType, Resident, ResidentStatus, SERVICES, SessionOwner, Staff, StaffRole,
+    },
+    rate_limit::RateLimiter,
+    tokens::Tokens,
+    values::{
+        IdNumber, Phone, check_name, check_password, check_username, parse_date, shanghai_today,
+    },
+};
+use crate::{
+    crypto::{self, Crypto},
+    store::{LoginRecord, Store},
+};
+
+/// Login and lockout limits.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Wrong passwords in a row that lock an account.
+    pub max_failed_logins: i32,
+    /// How long a lock lasts.
+    pub lock_duration: Duration,
+    /// Attempts per account: burst and refill per minute.
+    pub account_burst: u32,
+    pub account_per_minute: u32,
+    /// Attempts per client address: burst and refill per minute.
+    pub address_burst: u32,
+    pub address_per_minute: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_failed_logins: 5,
+            lock_duration: Duration::from_secs(15 * 60),
+            account_burst: 10,
+            account_per_minute: 10,
+            address_burst: 30,
+            address_per_minute: 30,
+        }
+    }
+}
+
+/// The clock, replaceable in tests.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// A registration as submitted.
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    pub name: String,
+    pub id_number: String,
+    pub phone: String,
+    pub password: String,
+    pub residence_district: String,
+    pub residence_type: String,
+}
+
+/// A new staff account as requested.
+#[derive(Debug, Clone, Default)]
+pub struct StaffSpec {
+    pub username: String,
+    pub password: String,
+    pub role: String,
+    pub district: String,
+    pub merchant_id: String,
+    pub mall: String,
+}
+
+/// A new client as requested.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSpec {
+    pub kind: String,
+    pub name: String,
+    pub partner_id: String,
+    pub department: String,
+    pub scopes: Vec<String>,
+    pub service: String,
+    pub district: String,
+    pub merchant_id: String,
+    pub mall: String,
+}
+
+/// How a caller names a resident to resolve.
+#[derive(Debug, Clone)]
+pub enum ResidentRef {
+    Id(String),
+    IdNumber(String),
+    IdNumberHash(String),
+}
+
+/// What to do with a family-doctor contract.
+#[derive(Debug, Clone)]
+pub enum ContractAction {
+    /// Sign or change: the contract in force becomes this one.
+    Set {
+        institution_code: String,
+        institution_name: String,
+        district: String,
+        signed_on: String,
+        valid_until: String,
+    },
+    End,
+}
+
+/// Tokens handed to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_in: u32,
+}
+
+/// The identity service's domain.
+pub struct Identity {
+    store: Store,
+    crypto: Arc<Crypto>,
+    tokens: Tokens,
+    policy: Policy,
+    clock: Clock,
+    by_account: RateLimiter,
+    by_address: RateLimiter,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Collects field violations so a form with several mistakes is answered once.
+#[derive(Default)]
+struct Violations(Vec<Violation>);
+
+impl Violations {
+    fn check<T>(&mut self, field: &str, result: std::result::Result<T, &'static str>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(reason) => {
+                self.0.push(Violation {
+                    field: field.to_owned(),
+                    reason: reason.to_owned(),
+                });
+                None
+            }
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(IdentityError::Invalid(self.0))
+        }
+    }
+}
+
+fn parse_district(field: &str, raw: &str) -> Result<DistrictCode> {
+    DistrictCode::parse(raw).map_err(|e| IdentityError::invalid(field, e.0))
+}
+
+fn parse_id(field: &str, raw: &str) -> Result<Uuid> {
+    Uuid::parse_str(raw.trim()).map_err(|_| IdentityError::invalid(field, "must be a UUID"))
+}
+
+impl Identity {
+    /// Builds the domain and loads (or creates) the signing keys.
+    pub async fn new(
+        store: Store,
+        crypto: Arc<Crypto>,
+        tokens: Tokens,
+        policy: Policy,
+        clock: Clock,
+    ) -> Result<Self> {
+        let now = clock();
+        store.ensure_districts(now).await?;
+        tokens.load(&store, &crypto, now).await?;
+        Ok(Self {
+            by_account: RateLimiter::new(policy.account_burst, policy.account_per_minute),
+            by_address: RateLimiter::new(policy.address_burst, policy.address_per_minute),
+            store,
+            crypto,
+            tokens,
+            policy,
+            clock,
+        })
+    }
+
+    /// The system clock.
+    pub fn system_clock() -> Clock {
+        Arc::new(Utc::now)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    // === residents ===
+
+    /// Registers a resident of an enrolled district. Public.
+    pub async fn register(&self, r: Registration) -> Result<Uuid> {
+        let now = self.now();
+        let mut v = Violations::default();
+        let name = v.check("name", check_name(&r.name));
+        let id_number = v.check(
+            "id_number",
+            IdNumber::parse(&r.id_number, shanghai_today(now)),
+        );
+        let phone = v.check("phone", Phone::parse(&r.phone));
+        v.check("password", check_password(&r.password));
+        let district = v.check(
+            "residence_district",
+            DistrictCode::parse(&r.residence_district)
+                .map_err(|_| "must be one of the city's district codes"),
+        );
+        let residence_type = v.check(
+            "residence_type",
+            ResidenceType::parse(&r.residence_type)
+                .ok_or("must be \"registered\" or \"permanent_migrant\""),
+        );
+        v.finish()?;
+        let (Some(name), Some(id_number), Some(phone), Some(district), Some(residence_type)) =
+            (name, id_number, phone, district, residence_type)
+        else {
+            return Err(IdentityError::Store("validated fields missing".into()));
+        };
+
+        if !self.store.district(district).await?.enrolled {
+            return Err(IdentityError::DistrictNotEnrolled(district));
+        }
+        let id_hash = self.crypto.lookup_hash("id_number", id_number.as_str());
+        let phone_hash = self.crypto.lookup_hash("phone", phone.as_str());
+        if self.store.id_number_taken(&id_hash).await? {
+            return Err(IdentityError::IdNumberTaken);
+        }
+        if self.store.phone_taken(&phone_hash).await? {
+            return Err(IdentityError::PhoneTaken);
+        }
+        let password_hash = hash_password(r.password).await?;
+        let id = Uuid::now_v7();
+        self.store
+            .insert_resident(NewResident {
+                id,
+                name,
+                id_number_enc: self.crypto.encrypt_pii("id_number", id_number.as_str())?,
+                id_number_hash: id_hash,
+                id_number_masked: id_number.masked(),
+                phone_enc: self.crypto.encrypt_pii("phone", phone.as_str())?,
+                phone_hash,
+                phone_masked: phone.masked(),
+                birth_date: id_number.birth_date(),
+                password_hash,
+                residence_district: district,
+                residence_type,
+                registered_at: now,
+            })
+            .await?;
+        tracing::info!(resident_id = %id, district = %district, "resident registered");
+        Ok(id)
+    }
+
+    /// One resident, if the caller may see them: the resident themself, an admin of their
+    /// district, or a service. Other residents are told it does not exist.
+    pub async fn resident(&self, caller: &Principal, id: &str) -> Result<Resident> {
+        let id = parse_id("resident_id", id)?;
+        if let Principal::Resident { resident_id } = caller {
+            if *resident_id != id {
+                return Err(IdentityError::NotFound("resident"));
+            }
+        }
+        let resident = self.store.resident(id).await?;
+        self.authorize_resident_read(caller, &resident)?;
+        Ok(resident)
+    }
+
+    fn authorize_resident_read(&self, caller: &Principal, r: &Resident) -> Result<()> {
+        match caller {
+            Principal::Resident { resident_id } if *resident_id == r.id => Ok(()),
+            Principal::Service { .. } => Ok(()),
+            p if p.administers(r.residence_district) => Ok(()),
+            p if p.is_admin() => Err(IdentityError::Forbidden(
+                "this resident belongs to another district",
+            )),
+            _ => Err(IdentityError::NotFound("resident")),
+        }
+    }
+
+    fn authorize_resident_admin(&self, caller: &Principal, r: &Resident) -> Result<()> {
+        if caller.administers(r.residence_district) {
+            Ok(())
+        } else if caller.is_admin() {
+            Err(IdentityError::Forbidden(
+                "this resident belongs to another district",
+            ))
+        } else {
+            Err(IdentityError::Forbidden(
+                "only an admin of the resident's district may do this",
+            ))
+        }
+    }
+
+    /// Resolves a resident for a service that received a partner record. Services only.
+    pub async fn resolve(&self, caller: &Principal, by: ResidentRef) -> Result<(Resident, bool)> {
+        if !caller.is_service() {
+            return Err(IdentityError::Forbidden(
+                "only a mesh service may resolve residents",
+            ));
+        }
+        let resident = match by {
+            ResidentRef::Id(id) => self.store.resident(parse_id("resident_id", &id)?).await?,
+            ResidentRef::IdNumber(raw) => {
+                let id = IdNumber::parse(&raw, shanghai_today(self.now()))
+                    .map_err(|e| IdentityError::invalid("id_number", e))?;
+                self.store
+                    .resident_by_id_hash(&self.crypto.lookup_hash("id_number", id.as_str()))
+                    .await?
+            }
+            ResidentRef::IdNumberHash(hash) => {
+                if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(IdentityError::invalid(
+                        "id_number_hash",
+                        "must be 64 hex digits",
+                    ));
+                }
+                self.store
+                    .resident_by_id_hash(&hash.to_ascii_lowercase())
+                    .await?
+            }
+        };
+        let enrolled = self
+            .store
+            .district(resident.residence_district)
+            .await?
+            .enrolled;
+        Ok((resident, enrolled))
+    }
+
+    /// Residents of a district, in registration order. City admins, or that district's admin.
+    pub async fn list_residents(
+        &self,
+        caller: &Principal,
+        district: &str,
+        cursor: &str,
+        page_size: u32,
+    ) -> Result<(Vec<Resident>, Option<String>)> {
+        let district = parse_district("district", district)?;
+        if !caller.administers(district) {
+            return Err(IdentityError::Forbidden(
+                "you may list only your own district's residents",
+            ));
+        }
+        let after = if cursor.is_empty() {
+            None
+        } else {
+            Some(parse_id("cursor", cursor)?)
+        };
+        let limit = match page_size {
+            0 => 50,
+            n => n.min(500),
+        };
+        let residents = self
+            .store
+            .residents_in(district, after, u64::from(limit))
+            .await?;
+        let next = (residents.len() == limit as usize)
+            .then(|| residents.last().map(|r| r.id.to_string()))
+            .flatten();
+        Ok((residents, next))
+    }
+
+    /// Signs, changes or ends a family-doctor contract.
+    pub async fn set_contract(
+        &self,
+        caller: &Principal,
+        id: &str,
+        action: ContractAction,
+    ) -> Result<Resident> {
+        let id = parse_id("resident_id", id)?;
+        let contract = match action {
+            ContractAction::End => None,
+            ContractAction::Set {
+                institution_code,
+                institution_name,
+                district,
+                signed_on,
+                valid_until,
+            } => {
+                let mut v = Violations::default();
+                let code = v.check("institution_code", non_blank(&institution_code, 64));
+                let name = v.check("institution_name", non_blank(&institution_name, 100));
+                let district = v.check(
+                    "district",
+                    DistrictCode::parse(&district)
+                        .map_err(|_| "must be one of the city's district codes"),
+                );
+                let signed = v.check("signed_on", parse_date(&signed_on));
+                let until = v.check("valid_until", parse_date(&valid_until));
+                if let (Some(s), Some(u)) = (signed, until) {
+                    if u < s {
+                        v.check::<()>("valid_until", Err("must not be before signed_on"));
+                    }
+                    if s > shanghai_today(self.now()) {
+                        v.check::<()>("signed_on", Err("must not be in the future"));
+                    }
+                }
+                v.finish()?;
+                match (code, name, district, signed, until) {
+                    (Some(c), Some(n), Some(d), Some(s), Some(u)) => Some(FamilyDoctorContract {
+                        institution_code: c,
+                        institution_name: n,
+                        district: d,
+                        signed_on: s,
+                        valid_until: u,
+                    }),
+                    _ => return Err(IdentityError::Store("validated fields missing".into())),
+                }
+            }
+        };
+        let resident = self.store.resident(id).await?;
+        if !caller.is_service() {
+            self.authorize_resident_admin(caller, &resident)?;
+        }
+        if contract.is_none() && resident.family_doctor.is_none() {
+            return Err(IdentityError::Precondition(
+                "the resident has no family-doctor contract to end",
+            ));
+        }
+        let updated = self
+            .store
+            .set_contract(id, contract.as_ref(), self.now())
+            .await?;
+        tracing::info!(resident_id = %id, role = ?caller.role(), ended = contract.is_none(), "family-doctor contract changed");
+        Ok(updated)
+    }
+
+    /// Suspends an active resident with a reason.
+    pub async fn suspend(&self, caller: &Principal, id: &str, reason: &str) -> Result<Resident> {
+        let id = parse_id("resident_id", id)?;
+        let reason = non_blank(reason, 500).map_err(|e| IdentityError::invalid("reason", e))?;
+        let resident = self.store.resident(id).await?;
+        self.authorize_resident_admin(caller, &resident)?;
+        if !self
+            .store
+            .change_status(
+                id,
+                ResidentStatus::Active,
+                ResidentStatus::Suspended,
+                Some(reason),
+                self.now(),
+            )
+            .await?
+        {
+            return Err(IdentityError::Precondition(
+                "only an active resident can be suspended",
+            ));
+        }
+        tracing::info!(resident_id = %id, "resident suspended");
+        self.store.resident(id).await
+    }
+
+    /// Lifts a suspension.
+    pub async fn reinstate(&self, caller: &Principal, id: &str) -> Result<Resident> {
+        let id = parse_id("resident_id", id)?;
+        let resident = self.store.resident(id).await?;
+        self.authorize_resident_admin(caller, &resident)?;
+        if !self
+            .store
+            .change_status(
+                id,
+                ResidentStatus::Suspended,
+                ResidentStatus::Active,
+                None,
+                self.now(),
+            )
+            .await?
+        {
+            return Err(IdentityError::Precondition(
+                "only a suspended resident can be reinstated",
+            ));
+        }
+        tracing::info!(resident_id = %id, "resident reinstated");
+        self.store.resident(id).await
+    }
+
+    // === logins and sessions ===
+
+    /// Logs a resident (phone) or staff member (username) in. Rate-limited per account and per
+    /// client address; five wrong passwords in a row lock the account.
+    pub async fn login(
+        &self,
+        login: &str,
+        password: &str,
+        client_address: &str,
+    ) -> Result<TokenPair> {
+        if login.trim().is_empty() {
+            return Err(IdentityError::invalid("login", "must not be empty"));
+        }
+        if password.is_empty() {
+            return Err(IdentityError::invalid("password", "must not be empty"));
+        }
+        if !client_address.is_empty() {
+            self.by_address
+                .check(client_address)
+                .map_err(|retry_after| IdentityError::RateLimited { retry_after })?;
+        }
+        let phone = Phone::parse(login).ok();
+        let account_key = match &phone {
+            Some(p) => self.crypto.lookup_hash("phone", p.as_str()),
+            None => format!("staff:{}", login.trim().to_ascii_lowercase()),
+        };
+        self.by_account
+            .check(&account_key)
+            .map_err(|retry_after| IdentityError::RateLimited { retry_after })?;
+
+        let record: Option<LoginRecord> = match &phone {
+            Some(_) => self.store.resident_login(&account_key).await?,
+            None => self
+                .store
+                .staff_login(&login.trim().to_ascii_lowercase())
+                .await?
+                .map(|(_, record)| record),
+        };
+        let Some(record) = record else {
+            // Spend the same time as a real check so unknown logins cannot be told apart.
+            let _ = verify_password(password.to_owned(), dummy_hash).await;
+            return Err(IdentityError::InvalidCredentials);
+        };
+        let now = self.now();
+        if let Some(until) = record.locked_until.filter(|u| *u > now) {
+            return Err(IdentityError::AccountLocked {
+                retry_after: (until - now).to_std().unwrap_or_default(),
+            });
+        }
+        let stored = record.password_hash.clone();
+        if !verify_password(password.to_owned(), move || stored).await {
+            let lock_until = now
+                + chrono::Duration::from_std(self.policy.lock_duration)
+                    .unwrap_or_else(|_| chrono::Duration::minutes(15));
+            let locked = self
+                .store
+                .record_login_failure(record.owner, self.policy.max_failed_logins, lock_until)
+                .await?;
+            if locked {
+                tracing::warn!(owner = ?owner_kind(record.owner), "account locked after repeated failed logins");
+                return Err(IdentityError::AccountLocked {
+                    retry_after: self.policy.lock_duration,
+                });
+            }
+            return Err(IdentityError::InvalidCredentials);
+        }
+        if record.status != ResidentStatus::Active {
+            return Err(IdentityError::Suspended);
+        }
+        self.store.record_login_success(record.owner).await?;
+        self.start_session(record.owner, Uuid::now_v7()).await
+    }
+
+    /// Issues an access token and a refresh token in `family`.
+    async fn start_session(&self, owner: SessionOwner, family: Uuid) -> Result<TokenPair> {
+        let claims = self.claims_for(owner).await?;
+        let access_token = self.sign(claims).await?;
+        let refresh = self.crypto.random_token(32)?;
+        let now = self.now();
+        let ttl = chrono::Duration::from_std(self.tokens.policy().refresh_ttl)
+            .unwrap_or_else(|_| chrono::Duration::days(30));
+        self.store
+            .insert_refresh(
+                self.crypto.token_hash(&refresh),
+                family,
+                owner,
+                now,
+                now + ttl,
+            )
+            .await?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token: Some(refresh),
+            expires_in: self.access_ttl_secs(),
+        })
+    }
+
+    fn access_ttl_secs(&self) -> u32 {
+        u32::try_from(self.tokens.policy().access_ttl.as_secs()).unwrap_or(u32::MAX)
+    }
+
+    async fn claims_for(&self, owner: SessionOwner) -> Result<Claims> {
+        match owner {
+            SessionOwner::Resident(id) => {
+                let r = self.store.resident(id).await?;
+                if r.status != ResidentStatus::Active {
+                    return Err(IdentityError::Suspended);
+                }
+                let mut c = self.base_claims(id.to_string(), Role::Resident);
+                c.district = Some(r.residence_district.to_string());
+                Ok(c)
+            }
+            SessionOwner::Staff(id) => {
+                let s = self.store.staff(id).await?;
+                Ok(self.staff_claims(&s))
+            }
+        }
+    }
+
+    fn staff_claims(&self, s: &Staff) -> Claims {
+        let role = match s.role {
+            StaffRole::CityAdmin => Role::CityAdmin,
+            StaffRole::DistrictAdmin => Role::DistrictAdmin,
+            StaffRole::MerchantOperator => Role::Merchant,
+        };
+        let mut c = self.base_claims(s.id.to_string(), role);
+        c.district = s.district.map(|d| d.to_string());
+        c.merchant_id = s.merchant_id.map(|m| m.to_string());
+        c.mall = s.mall.map(|m| m.to_string());
+        c
+    }
+
+    fn base_claims(&self, sub: String, role: Role) -> Claims {
+        let now = u64::try_from(self.now().timestamp()).unwrap_or_default();
+        Claims {
+            iss: self.tokens.policy().issuer.clone(),
+            aud: self.tokens.policy().audience.clone(),
+            sub,
+            exp: now + self.tokens.policy().access_ttl.as_secs(),
+            nbf: now,
+            iat: now,
+            jti: Uuid::new_v4().to_string(),
+            role,
+            district: None,
+            merchant_id: None,
+            mall: None,
+            partner_id: None,
+            department: None,
+            service: None,
+            scopes: Vec::new(),
+        }
+    }
+
+    async fn sign(&self, claims: Claims) -> Result<String> {
+        self.tokens
+            .refresh_if_stale(&self.store, &self.crypto, self.now())
+            .await?;
+        self.tokens.sign(&claims)
+    }
+
+    /// Rotates a refresh token: the presented one is spent and a new pair issued in the same
+    /// family. Presenting a spent token again revokes the whole family.
+    pub async fn refresh(&self, token: &str) -> Result<TokenPair> {
+        if token.trim().is_empty() {
+            return Err(IdentityError::invalid("refresh_token", "must not be empty"));
+        }
+        let hash = self.crypto.token_hash(token.trim());
+        let now = self.now();
+        let record = self
+            .store
+            .refresh(&hash)
+            .await?
+            .ok_or(IdentityError::RefreshTokenInvalid)?;
+        if record.revoked {
+            return Err(IdentityError::RefreshTokenInvalid);
+        }
+        if record.used || !self.store.spend_refresh(&hash, now).await? {
+            self.store.revoke_family(record.family_id, now).await?;
+            tracing::warn!(owner = ?owner_kind(record.owner), "refresh token reused; session family revoked");
+            return Err(IdentityError::RefreshTokenReused);
+        }
+        if record.expires_at <= now {
+            return Err(IdentityError::RefreshTokenInvalid);
+        }
+        match self.start_session(record.owner, record.family_id).await {
+            Err(IdentityError::Suspended) => {
+                self.store.revoke_family(record.family_id, now).await?;
+                Err(IdentityError::Suspended)
+            }
+            other => other,
+        }
+    }
+
+    /// Logs out: revokes the token's whole family. Unknown tokens are ignored.
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        if token.trim().is_empty() {
+            return Err(IdentityError::invalid("refresh_token", "must not be empty"));
+        }
+        if let Some(record) = self
+            .store
+            .refresh(&self.crypto.token_hash(token.trim()))
+            .await?
+        {
+            self.store
+                .revoke_family(record.family_id, self.now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The client-credentials grant.
+    pub async fn client_token(
+        &self,
+        client_id: &str,
+        secret: &str,
+        client_address: &str,
+    ) -> Result<TokenPair> {
+        if client_id.trim().is_empty() {
+            return Err(IdentityError::invalid("client_id", "must not be empty"));
+        }
+        if secret.is_empty() {
+            return Err(IdentityError::invalid("client_secret", "must not be empty"));
+        }
+        if !client_address.is_empty() {
+            self.by_address
+                .check(client_address)
+                .map_err(|retry_after| IdentityError::RateLimited { retry_after })?;
+        }
+        self.by_account
+            .check(&format!("client:{client_id}"))
+            .map_err(|retry_after| IdentityError::RateLimited { retry_after })?;
+        let record = self.store.client(client_id.trim()).await?;
+        let Some(record) =
+            record.filter(|r| !r.disabled && self.crypto.token_matches(secret, &r.secret_hash))
+        else {
+            return Err(IdentityError::InvalidClientCredentials);
+        };
+        let c = &record.client;
+        let role = match c.kind {
+            ClientKind::Partner => Role::Partner,
+            ClientKind::Merchant => Role::Merchant,
+            ClientKind::Service => Role::Service,
+        };
+        let mut claims = self.base_claims(c.client_id.clone(), role);
+        claims.partner_id = c.partner_id.clone();
+        claims.department = c.department.clone();
+        claims.scopes = c.scopes.clone();
+        claims.service = c.service.clone();
+        claims.district = c.district.map(|d| d.to_string());
+        claims.merchant_id = c.merchant_id.map(|m| m.to_string());
+        claims.mall = c.mall.map(|m| m.to_string());
+        Ok(TokenPair {
+            access_token: self.sign(claims).await?,
+            refresh_token: None,
+            expires_in: self.access_ttl_secs(),
+        })
+    }
+
+    /// The published public keys.
+    pub async fn jwks(&self) -> Result<Vec<healthpoints_proto::identity::v1::Jwk>> {
+        self.tokens
+            .refresh_if_stale(&self.store, &self.crypto, self.now())
+            .await?;
+        Ok(self.tokens.jwks())
+    }
+
+    /// Starts signing with a new key. City admin.
+    pub async fn rotate_key(&self, caller: &Principal) -> Result<String> {
+        require_city_admin(caller)?;
+        let kid = self
+            .tokens
+            .rotate(&self.store, &self.crypto, self.now())
+            .await?;
+        tracing::info!(kid = %kid, "signing key rotated");
+        Ok(kid)
+    }
+
+    // === staff and clients ===
+
+    /// Creates the first city admin when none exists (from configuration). Returns whether one
+    /// was created.
+    pub async fn bootstrap_admin(&self, username: &str, password: &str) -> Result<bool> {
+        if self.store.has_city_admin().await? {
+            return Ok(false);
+        }
+        let username = check_username(username)
+            .map_err(|e| IdentityError::invalid("bootstrap_admin.username", e))?;
+        check_password(password)
+            .map_err(|e| IdentityError::invalid("bootstrap_admin.password", e))?;
+        let staff = Staff {
+            id: Uuid::now_v7(),
+            username,
+            role: StaffRole::CityAdmin,
+            district: None,
+            merchant_id: None,
+            mall: None,
+        };
+        self.store
+            .insert_staff(
+                &staff,
+                hash_password(password.to_owned()).await?,
+                None,
+                self.now(),
+            )
+            .await?;
+        tracing::info!("bootstrap city admin created");
+        Ok(true)
+    }
+
+    /// Creates a staff account. City admins create any role; district admins create merchant
+    /// operators of their own district's mall only.
+    pub async fn create_staff(&self, caller: &Principal, spec: StaffSpec) -> Result<Uuid> {
+        let mut v = Violations::default();
+        let username = v.check("username", check_username(&spec.username));
+        v.check("password", check_password(&spec.password));
+        let role = v.check(
+            "role",
+            StaffRole::parse(&spec.role)
+                .ok_or("must be city_admin, district_admin or merchant_operator"),
+        );
+        let district = match role {
+            Some(StaffRole::DistrictAdmin) => v.check(
+                "district",
+                DistrictCode::parse(&spec.district)
+                    .map_err(|_| "a district admin needs one of the city's district codes"),
+            ),
+            _ => None,
+        };
+        let (merchant_id, mall) = match role {
+            Some(StaffRole::MerchantOperator) => (
+                v.check(
+                    "merchant_id",
+                    Uuid::parse_str(spec.merchant_id.trim())
+                        .map_err(|_| "a merchant operator needs the merchant's UUID"),
+                ),
+                v.check(
+                    "mall",
+                    MallId::parse(&spec.mall).map_err(
+                        |_| "a merchant operator needs a mall: \"city\" or a district code",
+                    ),
+                ),
+            ),
+            _ => (None, None),
+        };
+        v.finish()?;
+        let (Some(username), Some(role)) = (username, role) else {
+            return Err(IdentityError::Store("validated fields missing".into()));
+        };
+        match caller {
+            Principal::CityAdmin { .. } => {}
+            Principal::DistrictAdmin { district: own, .. } => {
+                if role != StaffRole::MerchantOperator || mall != Some(MallId::District(*own)) {
+                    return Err(IdentityError::Forbidden(
+                        "a district admin may create only merchant operators of their own district's mall",
+                    ));
+                }
+            }
+            _ => {
+                return Err(IdentityError::Forbidden(
+                    "only admins may create staff accounts",
+                ));
+            }
+        }
+        let staff = Staff {
+            id: Uuid::now_v7(),
+            username,
+            role,
+            district,
+            merchant_id,
+            mall,
+        };
+        let created_by = match caller {
+            Principal::CityAdmin { staff_id } | Principal::DistrictAdmin { staff_id, .. } => {
+                Some(*staff_id)
+            }
+            _ => None,
+        };
+        self.store
+            .insert_staff(
+                &staff,
+                hash_password(spec.password).await?,
+                created_by,
+                self.now(),
+            )
+            .await?;
+        tracing::info!(staff_id = %staff.id, role = role.as_str(), "staff account created");
+        Ok(staff.id)
+    }
+
+    /// Creates a client-credentials client; the secret is returned once.
+    pub async fn create_client(
+        &self,
+        caller: &Principal,
+        spec: ClientSpec,
+    ) -> Result<(String, String)> {
+        let mut v = Violations::default();
+        let kind = v.check(
+            "kind",
+            ClientKind::parse(&spec.kind).ok_or("must be partner, merchant or service"),
+        );
+        let name = v.check("name", non_blank(&spec.name, 100));
+        let mut client = Client {
+            client_id: String::new(),
+            kind: kind.unwrap_or(ClientKind::Partner),
+            name: name.unwrap_or_default(),
+            partner_id: None,
+            department: None,
+            scopes: Vec::new(),
+            service: None,
+            district: None,
+            merchant_id: None,
+            mall: None,
+        };
+        match kind {
+            Some(ClientKind::Partner) => {
+                client.partner_id = v.check("partner_id", non_blank(&spec.partner_id, 64));
+                client.department = v.check("department", non_blank(&spec.department, 64));
+                for scope in &spec.scopes {
+                    if !PARTNER_SCOPES.contains(&scope.as_str()) {
+                        v.check::<()>("scopes", Err("contains an unknown scope"));
+                    }
+                }
+                client.scopes = spec.scopes.clone();
+            }
+            Some(ClientKind::Merchant) => {
+                client.merchant_id = v.check(
+                    "merchant_id",
+                    Uuid::parse_str(spec.merchant_id.trim()).map_err(|_| "must be a UUID"),
+                );
+                client.mall = v.check(
+                    "mall",
+                    MallId::parse(&spec.mall).map_err(|_| "must be \"city\" or a district code"),
+                );
+            }
+            Some(ClientKind::Service) => {
+                client.service = v.check(
+                    "service",
+                    SERVICES
+                        .iter()
+                        .find(|s| **s == spec.service)
+                        .map(|s| (*s).to_owned())
+                        .ok_or("must name a mesh service"),
+                );
+                if spec.service == "district-mall" || !spec.district.is_empty() {
+                    client.district = v.check(
+                        "district",
+                        DistrictCode::parse(&spec.district)
+                            .map_err(|_| "a district mall's client needs its district code"),
+                    );
+                }
+            }
+            None => {}
+        }
+        v.finish()?;
+        match caller {
+            Principal::CityAdmin { .. } => {}
+            Principal::Service { service, .. }
+                if service == "exchange" && client.kind == ClientKind::Partner => {}
+            _ => {
+                return Err(IdentityError::Forbidden(
+                    "only a city admin may create clients",
+                ));
+            }
+        }
+        let prefix = client.kind.as_str();
+        client.client_id = format!("{prefix}-{}", self.crypto.random_token(12)?);
+        let secret = self.crypto.random_token(32)?;
+        self.store
+            .insert_client(&client, self.crypto.token_hash(&secret), self.now())
+            .await?;
+        tracing::info!(kind = prefix, "client created");
+        Ok((client.client_id, secret))
+    }
+
+    // === districts ===
+
+    pub async fn districts(&self) -> Result<Vec<District>> {
+        self.store.districts().await
+    }
+
+    /// Enrols or withdraws a district. City admin.
+    pub async fn set_enrolment(
+        &self,
+        caller: &Principal,
+        code: &str,
+        enrolled: bool,
+    ) -> Result<District> {
+        let code = parse_district("code", code)?;
+        require_city_admin(caller)?;
+        let district = self.store.set_enrolment(code, enrolled, self.now()).await?;
+        tracing::info!(district = %code, enrolled, "district enrolment changed");
+        Ok(district)
+    }
+}
+
+fn require_city_admin(caller: &Principal) -> Result<()> {
+    if caller.is_city_admin() {
+        Ok(())
+    } else {
+        Err(IdentityError::Forbidden("only a city admin may do this"))
+    }
+}
+
+fn owner_kind(owner: SessionOwner) -> &'static str {
+    match owner {
+        SessionOwner::Resident(_) => "resident",
+        SessionOwner::Staff(_) => "staff",
+    }
+}
+
+fn non_blank(value: &str, max: usize) -> std::result::Result<String, &'static str> {
+    let v = value.trim();
+    if v.is_empty() {
+        Err("must not be empty")
+    } else if v.chars().count() > max {
+        Err("is too long")
+    } else {
+        Ok(v.to_owned())
+    }
+}
+
+/// A hash of a random password, verified against unknown logins so they take as long as known
+/// ones (made once, at the first unknown login).
+static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn dummy_hash() -> String {
+    DUMMY_HASH
+        .get_or_init(|| crypto::hash_password(&Uuid::new_v4().to_string()).unwrap_or_default())
+        .clone()
+}
+
+/// Argon2 is deliberately slow: keep it off the async workers.
+async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || crypto::hash_password(&password))
+        .await
+        .map_err(|_| IdentityError::Store("password hashing task failed".into()))?
+        .map_err(Into::into)
+}
+
+async fn verify_password(password: String, hash: impl FnOnce() -> String + Send + 'static) -> bool {
+    tokio::task::spawn_blocking(move || crypto::verify_password(&password, &hash()))
+        .await
+        .unwrap_or(false)
+}
+
+/// Whether a contract is in force on `day`.
+pub fn contract_in_force(contract: &FamilyDoctorContract, day: NaiveDate) -> bool {
+    contract.signed_on <= day && day <= contract.valid_until
+}

@@ -1,0 +1,260 @@
+//! Validated personal values. Each `parse` names what is wrong without echoing the value, so
+//! errors and logs never carry an ID or phone number.
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
+
+/// Weights of the ISO 7064 MOD 11-2 check digit of a PRC resident ID number (GB 11643-1999).
+const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+const CHECK_CHARS: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
+
+/// The check character for the first 17 digits.
+pub fn id_check_char(first17: &str) -> Option<char> {
+    if first17.len() != 17 || !first17.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let sum: u32 = first17
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    Some(CHECK_CHARS[(sum % 11) as usize])
+}
+
+/// An 18-character PRC resident ID number with a valid birth date and check digit.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdNumber {
+    value: String,
+    birth_date: NaiveDate,
+}
+
+impl std::fmt::Debug for IdNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl IdNumber {
+    /// Parses and validates; a lowercase `x` check character is accepted. `today` bounds the
+    /// birth date.
+    pub fn parse(raw: &str, today: NaiveDate) -> Result<Self, &'static str> {
+        let value = raw.trim().to_ascii_uppercase();
+        if value.chars().count() != 18 {
+            return Err("must be 18 characters");
+        }
+        let (first17, last) = value.split_at(17);
+        if !first17.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("the first 17 characters must be digits");
+        }
+        if !last.chars().all(|c| c.is_ascii_digit() || c == 'X') {
+            return Err("the last character must be a digit or X");
+        }
+        if !(b'1'..=b'8').contains(&first17.as_bytes()[0]) {
+            return Err("does not start with a valid region code");
+        }
+        let birth_date = NaiveDate::parse_from_str(&first17[6..14], "%Y%m%d")
+            .map_err(|_| "does not contain a valid birth date")?;
+        if birth_date.year() < 1900 || birth_date > today {
+            return Err("does not contain a plausible birth date");
+        }
+        if id_check_char(first17) != last.chars().next() {
+            return Err("check digit does not match");
+        }
+        Ok(Self { value, birth_date })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.value
+    }
+
+    pub fn birth_date(&self) -> NaiveDate {
+        self.birth_date
+    }
+
+    /// `3101**********1234`: region prefix and last four only.
+    pub fn masked(&self) -> String {
+        format!(
+            "{}{}{}",
+            &self.value[..4],
+            "*".repeat(10),
+            &self.value[14..]
+        )
+    }
+}
+
+/// A mainland mobile number: 11 digits starting 13–19.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Phone(String);
+
+impl std::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl Phone {
+    /// Parses; spaces, dashes and a leading +86 are ignored.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let digits: String = raw
+            .trim()
+            .trim_start_matches("+86")
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-'))
+            .collect();
+        let ok = digits.len() == 11
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && digits.starts_with('1')
+            && (b'3'..=b'9').contains(&digits.as_bytes()[1]);
+        if ok {
+            Ok(Self(digits))
+        } else {
+            Err("must be an 11-digit mainland mobile number")
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `138****5678`.
+    pub fn masked(&self) -> String {
+        format!("{}****{}", &self.0[..3], &self.0[7..])
+    }
+}
+
+/// Checks a new password: 8 to 128 characters with at least one letter and one digit.
+pub fn check_password(password: &str) -> Result<(), &'static str> {
+    let len = password.chars().count();
+    if len < 8 {
+        return Err("must be at least 8 characters");
+    }
+    if len > 128 {
+        return Err("must be at most 128 characters");
+    }
+    if !password.chars().any(char::is_alphabetic) || !password.chars().any(|c| c.is_ascii_digit()) {
+        return Err("must contain at least one letter and one digit");
+    }
+    Ok(())
+}
+
+/// Checks a real name: 1 to 50 characters, no control characters. Returns it trimmed.
+pub fn check_name(name: &str) -> Result<String, &'static str> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("must not be empty");
+    }
+    if name.chars().count() > 50 {
+        return Err("must be at most 50 characters");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks a staff username: 3 to 32 characters of `a-z 0-9 . _ -`, starting with a letter.
+/// Usernames never look like phone numbers, so one login field serves both.
+pub fn check_username(username: &str) -> Result<String, &'static str> {
+    let u = username.trim().to_ascii_lowercase();
+    let ok = (3..=32).contains(&u.len())
+        && u.as_bytes()[0].is_ascii_lowercase()
+        && u.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(u)
+    } else {
+        Err("must be 3 to 32 characters of a-z, 0-9, '.', '_' or '-', starting with a letter")
+    }
+}
+
+/// Calendar "today" in Asia/Shanghai (UTC+8 all year, no daylight saving), which bounds the
+/// dates people type.
+pub fn shanghai_today(now: DateTime<Utc>) -> NaiveDate {
+    let offset = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    now.with_timezone(&offset).date_naive()
+}
+
+/// Parses a calendar date written `YYYY-MM-DD`.
+pub fn parse_date(raw: &str) -> Result<NaiveDate, &'static str> {
+    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| "must be a date YYYY-MM-DD")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
+    }
+
+    /// A valid ID number for the given birth date and sequence.
+    pub fn valid_id(birth: &str, seq: u32) -> String {
+        let first17 = format!("310118{birth}{seq:03}");
+        format!("{first17}{}", id_check_char(&first17).unwrap())
+    }
+
+    #[test]
+    fn accepts_a_valid_id_number_and_derives_the_birth_date() {
+        // A published sample number with check character X.
+        let id = IdNumber::parse("11010519491231002x", today()).unwrap();
+        assert_eq!(id.as_str(), "11010519491231002X");
+        assert_eq!(
+            id.birth_date(),
+            NaiveDate::from_ymd_opt(1949, 12, 31).unwrap()
+        );
+        let id = IdNumber::parse(&valid_id("19900307", 123), today()).unwrap();
+        assert_eq!(id.masked(), format!("3101**********{}", &id.as_str()[14..]));
+    }
+
+    #[test]
+    fn rejects_a_wrong_check_digit() {
+        let good = valid_id("19900307", 123);
+        let wrong = if good.ends_with('0') { '1' } else { '0' };
+        let bad = format!("{}{wrong}", &good[..17]);
+        assert_eq!(
+            IdNumber::parse(&bad, today()).unwrap_err(),
+            "check digit does not match"
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_id_numbers() {
+        assert_eq!(
+            IdNumber::parse("12345", today()).unwrap_err(),
+            "must be 18 characters"
+        );
+        assert!(
+            IdNumber::parse("31011819900230123X", today()).is_err(),
+            "30 February"
+        );
+        assert!(
+            IdNumber::parse(&valid_id("20301231", 1), today()).is_err(),
+            "born in the future"
+        );
+        assert!(IdNumber::parse("3101181990030712A3", today()).is_err());
+        assert!(IdNumber::parse("01011819900307123X", today()).is_err());
+    }
+
+    #[test]
+    fn phones_are_normalised_and_masked() {
+        let p = Phone::parse("+86 138-1234-5678").unwrap();
+        assert_eq!(p.as_str(), "13812345678");
+        assert_eq!(p.masked(), "138****5678");
+        assert!(Phone::parse("12812345678").is_err());
+        assert!(Phone::parse("1381234567").is_err());
+        assert!(!format!("{p:?}").contains("1234"));
+    }
+
+    #[test]
+    fn password_policy() {
+        assert!(check_password("short1").is_err());
+        assert!(check_password("lettersonly").is_err());
+        assert!(check_password("12345678").is_err());
+        assert!(check_password("good-pass-1").is_ok());
+    }
+
+    #[test]
+    fn usernames_cannot_look_like_phones() {
+        assert!(check_username("13812345678").is_err());
+        assert_eq!(check_username("Admin.Qingpu").unwrap(), "admin.qingpu");
+    }
+}

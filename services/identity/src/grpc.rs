@@ -1,0 +1,525 @@
+//! The thin gRPC adapter: wire types in, domain calls, wire types out, and the one place where
+//! [`IdentityError`] becomes a `Status`.
+
+use std::sync::Arc;
+
+use healthpoints_auth::{Principal, optional_principal, principal};
+use healthpoints_errors::{ApiError, ErrorCode, Violation};
+use healthpoints_proto::{
+    common::v1 as common,
+    identity::v1::{self as pb, identity_service_server::IdentityService},
+};
+use prost_types::Timestamp;
+use tokio::sync::OnceCell;
+use tonic::{Request, Response, Status};
+
+use crate::domain::{
+    ClientSpec, ContractAction, Identity, IdentityError, Registration, ResidentRef, StaffSpec,
+    TokenPair,
+    model::{District, FamilyDoctorContract, ResidenceType, Resident, ResidentStatus},
+};
+
+/// Converts a domain error once, with a log level per kind.
+pub fn to_api_error(err: IdentityError) -> ApiError {
+    match err {
+        IdentityError::Invalid(violations) => ApiError::invalid_fields(violations)
+            .unwrap_or_else(|| ApiError::new(ErrorCode::InvalidArgument, "invalid input")),
+        IdentityError::DistrictNotEnrolled(district) => ApiError {
+            code: ErrorCode::DistrictNotEnrolled,
+            message: format!(
+                "district {district} ({}) has not joined the programme yet",
+                district.name()
+            ),
+            violations: vec![Violation {
+                field: "residence_district".into(),
+                reason: "district is not enrolled".into(),
+            }],
+            retry_after: None,
+        },
+        e @ IdentityError::IdNumberTaken => conflict_on("id_number", &e),
+        e @ IdentityError::PhoneTaken => conflict_on("phone", &e),
+        e @ IdentityError::UsernameTaken => conflict_on("username", &e),
+        e @ (IdentityError::InvalidCredentials | IdentityError::InvalidClientCredentials) => {
+            ApiError::new(ErrorCode::InvalidCredentials, e.to_string())
+        }
+        e @ IdentityError::AccountLocked { retry_after } => {
+            tracing::info!("login refused: account locked");
+            ApiError::new(ErrorCode::AccountLocked, e.to_string()).with_retry_after(retry_after)
+        }
+        e @ IdentityError::RateLimited { retry_after } => {
+            tracing::info!("login refused: rate limited");
+            ApiError::new(ErrorCode::RateLimited, e.to_string()).with_retry_after(retry_after)
+        }
+        e @ IdentityError::Suspended => ApiError::new(ErrorCode::AccountSuspended, e.to_string()),
+        e @ (IdentityError::RefreshTokenInvalid
+        | IdentityError::RefreshTokenReused
+        | IdentityError::Unauthenticated) => ApiError::unauthenticated(e.to_string()),
+        e @ IdentityError::NotFound(_) => ApiError::not_found(e.to_string()),
+        e @ IdentityError::Forbidden(_) => {
+            tracing::info!(reason = %e, "request forbidden");
+            ApiError::forbidden(e.to_string())
+        }
+        e @ IdentityError::Precondition(_) => {
+            ApiError::new(ErrorCode::FailedPrecondition, e.to_string())
+        }
+        e @ (IdentityError::Store(_) | IdentityError::Crypto(_)) => {
+            tracing::error!(error = %e, "identity request failed");
+            ApiError::internal()
+        }
+    }
+}
+
+fn conflict_on(field: &str, err: &IdentityError) -> ApiError {
+    ApiError {
+        code: ErrorCode::AlreadyExists,
+        message: err.to_string(),
+        violations: vec![Violation {
+            field: field.into(),
+            reason: err.to_string(),
+        }],
+        retry_after: None,
+    }
+}
+
+fn status(err: IdentityError) -> Status {
+    to_api_error(err).into()
+}
+
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
+    Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or_default(),
+    }
+}
+
+fn contract_to_pb(c: &FamilyDoctorContract) -> pb::FamilyDoctorContract {
+    pb::FamilyDoctorContract {
+        institution_code: c.institution_code.clone(),
+        institution_name: c.institution_name.clone(),
+        district: c.district.to_string(),
+        signed_on: c.signed_on.format("%Y-%m-%d").to_string(),
+        valid_until: c.valid_until.format("%Y-%m-%d").to_string(),
+    }
+}
+
+/// Domain resident → wire resident.
+pub fn resident_to_pb(r: &Resident) -> pb::Resident {
+    pb::Resident {
+        resident_id: r.id.to_string(),
+        name: r.name.clone(),
+        id_number_masked: r.id_number_masked.clone(),
+        phone_masked: r.phone_masked.clone(),
+        residence_district: r.residence_district.to_string(),
+        residence_type: match r.residence_type {
+            ResidenceType::Registered => pb::ResidenceType::Registered,
+            ResidenceType::PermanentMigrant => pb::ResidenceType::PermanentMigrant,
+        } as i32,
+        status: match r.status {
+            ResidentStatus::Active => pb::ResidentStatus::Active,
+            ResidentStatus::Suspended => pb::ResidentStatus::Suspended,
+            ResidentStatus::Closed => pb::ResidentStatus::Closed,
+        } as i32,
+        status_reason: r.status_reason.clone().unwrap_or_default(),
+        family_doctor: r.family_doctor.as_ref().map(contract_to_pb),
+        birth_date: r.birth_date.format("%Y-%m-%d").to_string(),
+        registered_at: Some(timestamp(r.registered_at)),
+    }
+}
+
+fn district_to_pb(d: &District) -> common::District {
+    common::District {
+        code: d.code.to_string(),
+        name: d.code.name().to_owned(),
+        enrolled: d.enrolled,
+        enrolled_since: d.enrolled_since.map(timestamp),
+    }
+}
+
+fn tokens_to_pb(t: TokenPair) -> pb::TokenPair {
+    pb::TokenPair {
+        access_token: t.access_token,
+        refresh_token: t.refresh_token.unwrap_or_default(),
+        token_type: "Bearer".into(),
+        expires_in: t.expires_in,
+    }
+}
+
+fn residence_type_name(value: i32) -> String {
+    match pb::ResidenceType::try_from(value) {
+        Ok(pb::ResidenceType::Registered) => "registered".into(),
+        Ok(pb::ResidenceType::PermanentMigrant) => "permanent_migrant".into(),
+        _ => String::new(),
+    }
+}
+
+fn staff_role_name(value: i32) -> String {
+    match pb::StaffRole::try_from(value) {
+        Ok(pb::StaffRole::CityAdmin) => "city_admin".into(),
+        Ok(pb::StaffRole::DistrictAdmin) => "district_admin".into(),
+        Ok(pb::StaffRole::MerchantOperator) => "merchant_operator".into(),
+        _ => String::new(),
+    }
+}
+
+fn client_kind_name(value: i32) -> String {
+    match pb::ClientKind::try_from(value) {
+        Ok(pb::ClientKind::Partner) => "partner".into(),
+        Ok(pb::ClientKind::Merchant) => "merchant".into(),
+        Ok(pb::ClientKind::Service) => "service".into(),
+        _ => String::new(),
+    }
+}
+
+/// The identity gRPC service. Answers UNAVAILABLE until the domain is ready (database migrated).
+#[derive(Debug, Clone)]
+pub struct IdentityGrpc {
+    identity: Arc<OnceCell<Arc<Identity>>>,
+}
+
+impl IdentityGrpc {
+    pub fn new(identity: Arc<OnceCell<Arc<Identity>>>) -> Self {
+        Self { identity }
+    }
+
+    fn ready(&self) -> Result<&Identity, Status> {
+        self.identity.get().map(AsRef::as_ref).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unavailable,
+                "identity is starting up; retry shortly",
+            )
+            .into()
+        })
+    }
+}
+
+fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
+    principal(request).map_err(Status::from)
+}
+
+#[tonic::async_trait]
+impl IdentityService for IdentityGrpc {
+    #[tracing::instrument(skip_all)]
+    async fn register_resident(
+        &self,
+        request: Request<pb::RegisterResidentRequest>,
+    ) -> Result<Response<pb::RegisterResidentResponse>, Status> {
+        let r = request.into_inner();
+        let id = self
+            .ready()?
+            .register(Registration {
+                name: r.name,
+                id_number: r.id_number,
+                phone: r.phone,
+                password: r.password,
+                residence_district: r.residence_district,
+                residence_type: residence_type_name(r.residence_type),
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::RegisterResidentResponse {
+            resident_id: id.to_string(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        let r = request.into_inner();
+        let tokens = self
+            .ready()?
+            .login(&r.login, &r.password, &r.client_address)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::LoginResponse {
+            tokens: Some(tokens_to_pb(tokens)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn refresh_token(
+        &self,
+        request: Request<pb::RefreshTokenRequest>,
+    ) -> Result<Response<pb::RefreshTokenResponse>, Status> {
+        let tokens = self
+            .ready()?
+            .refresh(&request.into_inner().refresh_token)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::RefreshTokenResponse {
+            tokens: Some(tokens_to_pb(tokens)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn revoke_refresh_token(
+        &self,
+        request: Request<pb::RevokeRefreshTokenRequest>,
+    ) -> Result<Response<pb::RevokeRefreshTokenResponse>, Status> {
+        self.ready()?
+            .logout(&request.into_inner().refresh_token)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::RevokeRefreshTokenResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn issue_client_token(
+        &self,
+        request: Request<pb::IssueClientTokenRequest>,
+    ) -> Result<Response<pb::IssueClientTokenResponse>, Status> {
+        let r = request.into_inner();
+        let tokens = self
+            .ready()?
+            .client_token(&r.client_id, &r.client_secret, &r.client_address)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::IssueClientTokenResponse {
+            tokens: Some(tokens_to_pb(tokens)),
+        }))
+    }
+
+    async fn get_jwks(
+        &self,
+        _request: Request<pb::GetJwksRequest>,
+    ) -> Result<Response<pb::GetJwksResponse>, Status> {
+        let keys = self.ready()?.jwks().await.map_err(status)?;
+        Ok(Response::new(pb::GetJwksResponse { keys }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn rotate_signing_key(
+        &self,
+        request: Request<pb::RotateSigningKeyRequest>,
+    ) -> Result<Response<pb::RotateSigningKeyResponse>, Status> {
+        let p = caller(&request)?;
+        let kid = self.ready()?.rotate_key(&p).await.map_err(status)?;
+        Ok(Response::new(pb::RotateSigningKeyResponse { kid }))
+    }
+
+    #[tracing::instrument(skip_all, fields(resident_id = %request.get_ref().resident_id))]
+    async fn get_resident(
+        &self,
+        request: Request<pb::GetResidentRequest>,
+    ) -> Result<Response<pb::GetResidentResponse>, Status> {
+        let p = caller(&request)?;
+        let r = self
+            .ready()?
+            .resident(&p, &request.get_ref().resident_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::GetResidentResponse {
+            resident: Some(resident_to_pb(&r)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn resolve_resident(
+        &self,
+        request: Request<pb::ResolveResidentRequest>,
+    ) -> Result<Response<pb::ResolveResidentResponse>, Status> {
+        let p = caller(&request)?;
+        let by = match request.into_inner().resident {
+            Some(pb::resolve_resident_request::Resident::ResidentId(id)) => ResidentRef::Id(id),
+            Some(pb::resolve_resident_request::Resident::IdNumber(n)) => ResidentRef::IdNumber(n),
+            Some(pb::resolve_resident_request::Resident::IdNumberHash(h)) => {
+                ResidentRef::IdNumberHash(h)
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    "resident",
+                    "name the resident by id, id_number or id_number_hash",
+                )
+                .into());
+            }
+        };
+        let (r, enrolled) = self.ready()?.resolve(&p, by).await.map_err(status)?;
+        let wire = resident_to_pb(&r);
+        Ok(Response::new(pb::ResolveResidentResponse {
+            resident_id: wire.resident_id,
+            status: wire.status,
+            residence_district: wire.residence_district,
+            district_enrolled: enrolled,
+            family_doctor: wire.family_doctor,
+            birth_date: wire.birth_date,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(district = %request.get_ref().district))]
+    async fn list_residents(
+        &self,
+        request: Request<pb::ListResidentsRequest>,
+    ) -> Result<Response<pb::ListResidentsResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let page = r.page.unwrap_or_default();
+        let (residents, next) = self
+            .ready()?
+            .list_residents(&p, &r.district, &page.cursor, page.page_size)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListResidentsResponse {
+            residents: residents.iter().map(resident_to_pb).collect(),
+            page: Some(common::PageInfo {
+                next_cursor: next.unwrap_or_default(),
+            }),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(resident_id = %request.get_ref().resident_id))]
+    async fn set_family_doctor_contract(
+        &self,
+        request: Request<pb::SetFamilyDoctorContractRequest>,
+    ) -> Result<Response<pb::SetFamilyDoctorContractResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let action = match pb::ContractAction::try_from(r.action) {
+            Ok(pb::ContractAction::End) => ContractAction::End,
+            Ok(pb::ContractAction::Sign | pb::ContractAction::Change) => {
+                let c = r.contract.ok_or_else(|| {
+                    Status::from(ApiError::invalid(
+                        "contract",
+                        "is required to sign or change",
+                    ))
+                })?;
+                ContractAction::Set {
+                    institution_code: c.institution_code,
+                    institution_name: c.institution_name,
+                    district: c.district,
+                    signed_on: c.signed_on,
+                    valid_until: c.valid_until,
+                }
+            }
+            _ => return Err(ApiError::invalid("action", "must be sign, change or end").into()),
+        };
+        let resident = self
+            .ready()?
+            .set_contract(&p, &r.resident_id, action)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::SetFamilyDoctorContractResponse {
+            resident: Some(resident_to_pb(&resident)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(resident_id = %request.get_ref().resident_id))]
+    async fn suspend_resident(
+        &self,
+        request: Request<pb::SuspendResidentRequest>,
+    ) -> Result<Response<pb::SuspendResidentResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let resident = self
+            .ready()?
+            .suspend(&p, &r.resident_id, &r.reason)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::SuspendResidentResponse {
+            resident: Some(resident_to_pb(&resident)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(resident_id = %request.get_ref().resident_id))]
+    async fn reinstate_resident(
+        &self,
+        request: Request<pb::ReinstateResidentRequest>,
+    ) -> Result<Response<pb::ReinstateResidentResponse>, Status> {
+        let p = caller(&request)?;
+        let resident = self
+            .ready()?
+            .reinstate(&p, &request.get_ref().resident_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ReinstateResidentResponse {
+            resident: Some(resident_to_pb(&resident)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_staff(
+        &self,
+        request: Request<pb::CreateStaffRequest>,
+    ) -> Result<Response<pb::CreateStaffResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let id = self
+            .ready()?
+            .create_staff(
+                &p,
+                StaffSpec {
+                    username: r.username,
+                    password: r.password,
+                    role: staff_role_name(r.role),
+                    district: r.district,
+                    merchant_id: r.merchant_id,
+                    mall: r.mall,
+                },
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::CreateStaffResponse {
+            staff_id: id.to_string(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_client(
+        &self,
+        request: Request<pb::CreateClientRequest>,
+    ) -> Result<Response<pb::CreateClientResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let (client_id, client_secret) = self
+            .ready()?
+            .create_client(
+                &p,
+                ClientSpec {
+                    kind: client_kind_name(r.kind),
+                    name: r.name,
+                    partner_id: r.partner_id,
+                    department: r.department,
+                    scopes: r.scopes,
+                    service: r.service,
+                    district: r.district,
+                    merchant_id: r.merchant_id,
+                    mall: r.mall,
+                },
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::CreateClientResponse {
+            client_id,
+            client_secret,
+        }))
+    }
+
+    async fn list_districts(
+        &self,
+        _request: Request<pb::ListDistrictsRequest>,
+    ) -> Result<Response<pb::ListDistrictsResponse>, Status> {
+        let districts = self.ready()?.districts().await.map_err(status)?;
+        Ok(Response::new(pb::ListDistrictsResponse {
+            districts: districts.iter().map(district_to_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(district = %request.get_ref().code))]
+    async fn set_district_enrolment(
+        &self,
+        request: Request<pb::SetDistrictEnrolmentRequest>,
+    ) -> Result<Response<pb::SetDistrictEnrolmentResponse>, Status> {
+        let p = optional_principal(&request).ok_or_else(|| {
+            Status::from(ApiError::unauthenticated("this call needs a bearer token"))
+        })?;
+        let r = request.into_inner();
+        let district = self
+            .ready()?
+            .set_enrolment(&p, &r.code, r.enrolled)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::SetDistrictEnrolmentResponse {
+            district: Some(district_to_pb(&district)),
+        }))
+    }
+}

@@ -1,0 +1,237 @@
+//! The identity service of the healthpoints mesh: residents (real name, encrypted ID and phone
+//! numbers, residence, family-doctor contract, status), staff and client principals,
+//! credentials, EdDSA signing keys and tokens, and district enrolment.
+//!
+//! [`Application::build`] binds the gRPC listener (port 0 works); [`Application::run_until_stopped`]
+//! serves at once with health `NOT_SERVING`, connects and migrates the database in the
+//! background (retrying while it is unreachable), then reports `SERVING`. Calls that arrive
+//! before that answer UNAVAILABLE. Layout: `domain` (rules, no transport or storage types),
+//! `store` (sea-orm), `grpc` (the thin adapter), `config`.
+
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod grpc;
+pub mod store;
+
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use futures::future::BoxFuture;
+use healthpoints_auth::{JwksSource, Verifier, VerifierConfig};
+use healthpoints_errors::{ApiError, ErrorCode};
+use healthpoints_grpc::{GrpcServer, Health, Shutdown};
+use healthpoints_proto::identity::v1::{Jwk, identity_service_server::IdentityServiceServer};
+use tokio::sync::OnceCell;
+use tonic::service::Routes;
+
+use crate::{
+    config::IdentityConfig,
+    crypto::Crypto,
+    domain::{
+        Identity, Policy,
+        tokens::{TokenPolicy, Tokens},
+    },
+    grpc::IdentityGrpc,
+    store::{Migrator, Store},
+};
+
+/// The fully-qualified gRPC service name, for health checks.
+pub const GRPC_SERVICE: &str = "healthpoints.identity.v1.IdentityService";
+
+/// A bound identity service.
+#[derive(Debug)]
+pub struct Application {
+    server: GrpcServer,
+    config: IdentityConfig,
+    crypto: Arc<Crypto>,
+    identity: Arc<OnceCell<Arc<Identity>>>,
+}
+
+impl Application {
+    /// Checks secrets and binds the listener; the database is connected when serving starts.
+    pub async fn build(config: IdentityConfig) -> anyhow::Result<Self> {
+        let crypto = Arc::new(load_master_key(&config)?);
+        if let Some(admin) = &config.bootstrap_admin {
+            let (user, pass) = admin.expose().split_once(':').unwrap_or_default();
+            domain::values::check_username(user)
+                .map_err(|e| anyhow::anyhow!("bootstrap_admin: username {e}"))?;
+            domain::values::check_password(pass)
+                .map_err(|e| anyhow::anyhow!("bootstrap_admin: password {e}"))?;
+        }
+        let server = GrpcServer::bind("identity", GRPC_SERVICE, &config.grpc)
+            .await
+            .with_context(|| format!("binding identity gRPC on {}", config.grpc.addr))?;
+        Ok(Self {
+            server,
+            config,
+            crypto,
+            identity: Arc::new(OnceCell::new()),
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Serves until `shutdown` fires, then drains.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let tokens = &self.config.tokens;
+        let verifier = Verifier::new(
+            VerifierConfig {
+                issuer: tokens.issuer.clone(),
+                audience: tokens.audience.clone(),
+                ..VerifierConfig::default()
+            },
+            LocalJwks(self.identity.clone()),
+        );
+        let ready = tokio::spawn(become_ready(
+            self.config.clone(),
+            self.crypto.clone(),
+            self.identity.clone(),
+            self.server.health(),
+            shutdown.clone(),
+        ));
+        let max = self.server.max_message_bytes();
+        let service = IdentityServiceServer::new(IdentityGrpc::new(self.identity.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let result = self
+            .server
+            .serve(Routes::new(service), verifier, shutdown)
+            .await;
+        ready.abort();
+        result.context("identity gRPC server failed")
+    }
+}
+
+/// identity verifies tokens against its own key store.
+struct LocalJwks(Arc<OnceCell<Arc<Identity>>>);
+
+impl JwksSource for LocalJwks {
+    fn fetch(&self) -> BoxFuture<'_, Result<Vec<Jwk>, ApiError>> {
+        Box::pin(async move {
+            match self.0.get() {
+                Some(identity) => identity.jwks().await.map_err(grpc::to_api_error),
+                None => Err(ApiError::new(
+                    ErrorCode::Unavailable,
+                    "identity is starting up",
+                )),
+            }
+        })
+    }
+}
+
+fn load_master_key(config: &IdentityConfig) -> anyhow::Result<Crypto> {
+    let key = match (&config.secrets.master_key, &config.secrets.master_key_file) {
+        (Some(key), _) => key.expose().clone(),
+        (None, Some(path)) => read_or_create_key_file(Path::new(path))?,
+        (None, None) => anyhow::bail!("secrets.master_key: set master_key or master_key_file"),
+    };
+    Crypto::from_master_key(&key).map_err(|e| anyhow::anyhow!("secrets.master_key: {e}"))
+}
+
+fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
+    if let Ok(key) = std::fs::read_to_string(path) {
+        return Ok(key.trim().to_owned());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let key = Crypto::generate_master_key()?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write as _;
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(key.as_bytes()))
+        .with_context(|| format!("creating master key file {}", path.display()))?;
+    tracing::warn!(path = %path.display(), "created a new master key file; back it up (losing it makes stored ID and phone numbers unreadable)");
+    Ok(key)
+}
+
+/// Connects, migrates and builds the domain, retrying while the database is unreachable; then
+/// reports SERVING and keeps health in step with the database.
+async fn become_ready(
+    config: IdentityConfig,
+    crypto: Arc<Crypto>,
+    cell: Arc<OnceCell<Arc<Identity>>>,
+    health: Health,
+    mut shutdown: Shutdown,
+) {
+    let identity = loop {
+        match prepare(&config, crypto.clone()).await {
+            Ok(identity) => break identity,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "identity not ready; retrying in 2s");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    () = shutdown.wait() => return,
+                }
+            }
+        }
+    };
+    let db = identity.store().connection().clone();
+    let _ = cell.set(identity);
+    health.set_serving().await;
+    tracing::info!("identity ready");
+    let mut serving = true;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            () = shutdown.wait() => return,
+        }
+        let up = healthpoints_db::ping(&db).await;
+        if up != serving {
+            serving = up;
+            if up {
+                tracing::info!("database reachable again");
+                health.set_serving().await;
+            } else {
+                tracing::warn!("database unreachable; reporting NOT_SERVING");
+                health.set_not_serving().await;
+            }
+        }
+    }
+}
+
+async fn prepare(config: &IdentityConfig, crypto: Arc<Crypto>) -> anyhow::Result<Arc<Identity>> {
+    let db = healthpoints_db::connect::<Migrator>(&config.database).await?;
+    let t = &config.tokens;
+    let tokens = Tokens::new(TokenPolicy {
+        issuer: t.issuer.clone(),
+        audience: t.audience.clone(),
+        access_ttl: Duration::from_secs(t.access_ttl_seconds),
+        refresh_ttl: Duration::from_secs(t.refresh_ttl_seconds),
+        key_reload: Duration::from_secs(t.key_reload_seconds),
+    });
+    let l = &config.login;
+    let policy = Policy {
+        max_failed_logins: l.max_failed_logins,
+        lock_duration: Duration::from_secs(l.lock_seconds),
+        account_burst: l.account_burst,
+        account_per_minute: l.account_per_minute,
+        address_burst: l.address_burst,
+        address_per_minute: l.address_per_minute,
+    };
+    let identity = Identity::new(
+        Store::new(db),
+        crypto,
+        tokens,
+        policy,
+        Identity::system_clock(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(admin) = &config.bootstrap_admin {
+        let (user, pass) = admin.expose().split_once(':').unwrap_or_default();
+        identity
+            .bootstrap_admin(user, pass)
+            .await
+            .map_err(|e| anyhow::anyhow!("bootstrap admin: {e}"))?;
+    }
+    Ok(Arc::new(identity))
+}

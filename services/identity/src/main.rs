@@ -1,0 +1,20 @@
+//! The identity service as its own process.
+
+use clap::Parser;
+use healthpoints_config::ServiceArgs;
+use healthpoints_identity::{Application, config::IdentityConfig};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = ServiceArgs::parse();
+    let config = IdentityConfig::load(args.config.as_deref(), &[])?;
+    if args.dump_config {
+        println!("{}", healthpoints_config::dump(&config));
+        return Ok(());
+    }
+    let _telemetry = healthpoints_telemetry::init("identity", &config.telemetry)?;
+    let app = Application::build(config).await?;
+    tracing::info!(addr = %app.local_addr(), "identity listening");
+    app.run_until_stopped(healthpoints_grpc::Shutdown::on_signals())
+        .await
+}

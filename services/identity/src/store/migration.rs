@@ -1,0 +1,200 @@
+//! Schema migrations of the identity database. Append-only: never edit one that has shipped.
+
+use sea_orm_migration::{async_trait::async_trait, prelude::*};
+
+/// Applies the identity schema.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(M20261122_000001Init)]
+    }
+}
+
+struct M20261122_000001Init;
+
+impl MigrationName for M20261122_000001Init {
+    fn name(&self) -> &str {
+        "m20261122_000001_init"
+    }
+}
+
+fn text(name: &'static str) -> ColumnDef {
+    let mut c = ColumnDef::new(Alias::new(name));
+    c.string().not_null();
+    c
+}
+fn text_null(name: &'static str) -> ColumnDef {
+    let mut c = ColumnDef::new(Alias::new(name));
+    c.string().null();
+    c
+}
+fn time(name: &'static str) -> ColumnDef {
+    let mut c = ColumnDef::new(Alias::new(name));
+    c.timestamp_with_time_zone().not_null();
+    c
+}
+fn time_null(name: &'static str) -> ColumnDef {
+    let mut c = ColumnDef::new(Alias::new(name));
+    c.timestamp_with_time_zone().null();
+    c
+}
+fn bytes(name: &'static str) -> ColumnDef {
+    let mut c = ColumnDef::new(Alias::new(name));
+    c.var_binary(1024).not_null();
+    c
+}
+fn uuid(name: &'static str) -> ColumnDef {
+    let mut c = ColumnDef::new(Alias::new(name));
+    c.uuid().not_null();
+    c
+}
+fn uuid_null(name: &'static str) -> ColumnDef {
+    let mut c = ColumnDef::new(Alias::new(name));
+    c.uuid().null();
+    c
+}
+fn int(name: &'static str) -> ColumnDef {
+    let mut c = ColumnDef::new(Alias::new(name));
+    c.integer().not_null().default(0);
+    c
+}
+fn boolean(name: &'static str) -> ColumnDef {
+    let mut c = ColumnDef::new(Alias::new(name));
+    c.boolean().not_null().default(false);
+    c
+}
+
+#[async_trait]
+impl MigrationTrait for M20261122_000001Init {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("districts"))
+                .col(text("code").primary_key())
+                .col(boolean("enrolled"))
+                .col(time_null("enrolled_since"))
+                .col(time("updated_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("residents"))
+                .col(uuid("id").primary_key())
+                .col(text("name"))
+                .col(bytes("id_number_enc"))
+                .col(text("id_number_hash").unique_key())
+                .col(text("id_number_masked"))
+                .col(bytes("phone_enc"))
+                .col(text("phone_hash").unique_key())
+                .col(text("phone_masked"))
+                .col(text("birth_date"))
+                .col(text("password_hash"))
+                .col(text("residence_district"))
+                .col(text("residence_type"))
+                .col(text("status"))
+                .col(text_null("status_reason"))
+                .col(text_null("fd_institution_code"))
+                .col(text_null("fd_institution_name"))
+                .col(text_null("fd_district"))
+                .col(text_null("fd_signed_on"))
+                .col(text_null("fd_valid_until"))
+                .col(int("failed_logins"))
+                .col(time_null("locked_until"))
+                .col(time("created_at"))
+                .col(time("updated_at"))
+                .check(Expr::cust("status IN ('active', 'suspended', 'closed')"))
+                .check(Expr::cust(
+                    "residence_type IN ('registered', 'permanent_migrant')",
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("residents_by_district")
+                .table(Alias::new("residents"))
+                .col(Alias::new("residence_district"))
+                .col(Alias::new("id"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("staff"))
+                .col(uuid("id").primary_key())
+                .col(text("username").unique_key())
+                .col(text("password_hash"))
+                .col(text("role"))
+                .col(text_null("district"))
+                .col(uuid_null("merchant_id"))
+                .col(text_null("mall"))
+                .col(int("failed_logins"))
+                .col(time_null("locked_until"))
+                .col(uuid_null("created_by"))
+                .col(time("created_at"))
+                .check(Expr::cust(
+                    "role IN ('city_admin', 'district_admin', 'merchant_operator')",
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("clients"))
+                .col(text("client_id").primary_key())
+                .col(text("secret_hash"))
+                .col(text("kind"))
+                .col(text("name"))
+                .col(text_null("partner_id"))
+                .col(text_null("department"))
+                .col(text("scopes"))
+                .col(text_null("service"))
+                .col(text_null("district"))
+                .col(uuid_null("merchant_id"))
+                .col(text_null("mall"))
+                .col(boolean("disabled"))
+                .col(time("created_at"))
+                .check(Expr::cust("kind IN ('partner', 'merchant', 'service')"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("signing_keys"))
+                .col(text("kid").primary_key())
+                .col(bytes("private_key_enc"))
+                .col(bytes("public_key"))
+                .col(time("created_at"))
+                .col(time_null("retired_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("refresh_tokens"))
+                .col(text("token_hash").primary_key())
+                .col(uuid("family_id"))
+                .col(text("owner_kind"))
+                .col(uuid("owner_id"))
+                .col(time("issued_at"))
+                .col(time("expires_at"))
+                .col(time_null("used_at"))
+                .col(time_null("revoked_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("refresh_tokens_by_family")
+                .table(Alias::new("refresh_tokens"))
+                .col(Alias::new("family_id"))
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,331 @@
+use healthpoints_proto::identity::v1 as pb;
+use tonic::Code;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn wrong_passwords_lock_the_account_even_for_the_right_one() {
+    let app = spawn_app().await;
+    app.register(10, "310118").await;
+    for _ in 0..4 {
+        assert_code(
+            app.login(&phone(10), "Wrong-pass-1").await,
+            Code::Unauthenticated,
+            "invalid_credentials",
+        );
+    }
+    let status = assert_code(
+        app.login(&phone(10), "Wrong-pass-1").await,
+        Code::FailedPrecondition,
+        "account_locked",
+    );
+    assert!(
+        healthpoints_errors::ApiError::from_status(&status)
+            .retry_after
+            .is_some()
+    );
+    assert_code(
+        app.login(&phone(10), PASSWORD).await,
+        Code::FailedPrecondition,
+        "account_locked",
+    );
+}
+
+#[tokio::test]
+async fn unknown_logins_look_like_wrong_passwords() {
+    let app = spawn_app().await;
+    assert_code(
+        app.login(&phone(11), PASSWORD).await,
+        Code::Unauthenticated,
+        "invalid_credentials",
+    );
+    assert_code(
+        app.login("nobody", PASSWORD).await,
+        Code::Unauthenticated,
+        "invalid_credentials",
+    );
+}
+
+#[tokio::test]
+async fn logins_are_rate_limited_per_client_address() {
+    let app = spawn_app_with(|c| {
+        c.login.address_burst = 3;
+        c.login.address_per_minute = 1;
+    })
+    .await;
+    let attempt = |n: u32| {
+        let mut client = app.client.clone();
+        async move {
+            client
+                .login(pb::LoginRequest {
+                    login: phone(n),
+                    password: PASSWORD.into(),
+                    client_address: "203.0.113.7".into(),
+                })
+                .await
+        }
+    };
+    for n in 0..3 {
+        assert_code(
+            attempt(n).await,
+            Code::Unauthenticated,
+            "invalid_credentials",
+        );
+    }
+    assert_code(attempt(3).await, Code::ResourceExhausted, "rate_limited");
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
+    let app = spawn_app().await;
+    app.register(12, "310118").await;
+    let first = app.login(&phone(12), PASSWORD).await.unwrap();
+    let refresh = |token: &str| {
+        let mut client = app.client.clone();
+        let token = token.to_owned();
+        async move {
+            client
+                .refresh_token(pb::RefreshTokenRequest {
+                    refresh_token: token,
+                })
+                .await
+                .map(|r| r.into_inner().tokens.unwrap())
+        }
+    };
+    let second = refresh(&first.refresh_token).await.unwrap();
+    assert_ne!(second.refresh_token, first.refresh_token);
+    assert_ne!(second.access_token, first.access_token);
+    // The spent token comes back: an attacker replayed it. Everything in the family dies.
+    assert_code(
+        refresh(&first.refresh_token).await,
+        Code::Unauthenticated,
+        "unauthenticated",
+    );
+    assert_code(
+        refresh(&second.refresh_token).await,
+        Code::Unauthenticated,
+        "unauthenticated",
+    );
+    // A fresh login is unaffected.
+    let other = app.login(&phone(12), PASSWORD).await.unwrap();
+    refresh(&other.refresh_token).await.unwrap();
+}
+
+#[tokio::test]
+async fn logout_revokes_the_session() {
+    let app = spawn_app().await;
+    app.register(13, "310118").await;
+    let tokens = app.login(&phone(13), PASSWORD).await.unwrap();
+    app.client
+        .clone()
+        .revoke_refresh_token(pb::RevokeRefreshTokenRequest {
+            refresh_token: tokens.refresh_token.clone(),
+        })
+        .await
+        .unwrap();
+    let result = app
+        .client
+        .clone()
+        .refresh_token(pb::RefreshTokenRequest {
+            refresh_token: tokens.refresh_token,
+        })
+        .await;
+    assert_code(result, Code::Unauthenticated, "unauthenticated");
+}
+
+#[tokio::test]
+async fn suspended_residents_cannot_log_in_until_reinstated() {
+    let app = spawn_app().await;
+    let id = app.register(14, "310118").await;
+    let admin = app.admin_token().await;
+    let session = app.login(&phone(14), PASSWORD).await.unwrap();
+    let suspended = app
+        .client
+        .clone()
+        .suspend_resident(bearer(
+            pb::SuspendResidentRequest {
+                resident_id: id.clone(),
+                reason: "points fraud under review".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .resident
+        .unwrap();
+    assert_eq!(suspended.status, pb::ResidentStatus::Suspended as i32);
+    assert_eq!(suspended.status_reason, "points fraud under review");
+    assert_code(
+        app.login(&phone(14), PASSWORD).await,
+        Code::PermissionDenied,
+        "account_suspended",
+    );
+    let refreshed = app
+        .client
+        .clone()
+        .refresh_token(pb::RefreshTokenRequest {
+            refresh_token: session.refresh_token,
+        })
+        .await;
+    assert_code(refreshed, Code::PermissionDenied, "account_suspended");
+    // Suspending twice is refused and changes nothing.
+    let again = app
+        .client
+        .clone()
+        .suspend_resident(bearer(
+            pb::SuspendResidentRequest {
+                resident_id: id.clone(),
+                reason: "again".into(),
+            },
+            &admin,
+        ))
+        .await;
+    assert_code(again, Code::FailedPrecondition, "failed_precondition");
+    app.client
+        .clone()
+        .reinstate_resident(bearer(
+            pb::ReinstateResidentRequest { resident_id: id },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    app.login(&phone(14), PASSWORD).await.unwrap();
+}
+
+#[tokio::test]
+async fn client_credentials_issue_scoped_tokens() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let created = app
+        .client
+        .clone()
+        .create_client(bearer(
+            pb::CreateClientRequest {
+                kind: pb::ClientKind::Partner as i32,
+                name: "Sports bureau step feed".into(),
+                partner_id: "sports-bureau".into(),
+                department: "sports".into(),
+                scopes: vec!["behaviours:submit".into()],
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let issue = |secret: &str| {
+        let mut client = app.client.clone();
+        let request = pb::IssueClientTokenRequest {
+            client_id: created.client_id.clone(),
+            client_secret: secret.into(),
+            client_address: String::new(),
+        };
+        async move { client.issue_client_token(request).await }
+    };
+    let token = issue(&created.client_secret)
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
+    assert!(token.refresh_token.is_empty());
+    assert_code(
+        issue("wrong").await,
+        Code::Unauthenticated,
+        "invalid_credentials",
+    );
+
+    // Unknown scopes are refused by name.
+    let bad = app
+        .client
+        .clone()
+        .create_client(bearer(
+            pb::CreateClientRequest {
+                kind: pb::ClientKind::Partner as i32,
+                name: "x".into(),
+                partner_id: "p".into(),
+                department: "d".into(),
+                scopes: vec!["everything".into()],
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await;
+    let status = assert_code(bad, Code::InvalidArgument, "invalid_argument");
+    assert_eq!(field_of(&status).as_deref(), Some("scopes"));
+}
+
+#[tokio::test]
+async fn rotated_keys_stay_published_and_old_tokens_keep_working() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let before = app
+        .client
+        .clone()
+        .get_jwks(pb::GetJwksRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    assert_eq!(before.len(), 1);
+    assert_eq!(
+        (
+            before[0].kty.as_str(),
+            before[0].crv.as_str(),
+            before[0].alg.as_str()
+        ),
+        ("OKP", "Ed25519", "EdDSA")
+    );
+    let kid = app
+        .client
+        .clone()
+        .rotate_signing_key(bearer(pb::RotateSigningKeyRequest {}, &admin))
+        .await
+        .unwrap()
+        .into_inner()
+        .kid;
+    let after = app
+        .client
+        .clone()
+        .get_jwks(pb::GetJwksRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    let kids: Vec<_> = after.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(after.len(), 2);
+    assert!(kids.contains(&kid.as_str()) && kids.contains(&before[0].kid.as_str()));
+    // A token signed by the old key is still accepted; a new login is signed by the new key.
+    app.client
+        .clone()
+        .list_districts(bearer(pb::ListDistrictsRequest {}, &admin))
+        .await
+        .unwrap();
+    let fresh = app.admin_token().await;
+    let header = jsonwebtoken_header_kid(&fresh);
+    assert_eq!(header, kid);
+}
+
+#[tokio::test]
+async fn forged_and_garbage_tokens_are_refused_before_any_handler() {
+    let app = spawn_app().await;
+    for token in ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.e30."] {
+        let result = app
+            .client
+            .clone()
+            .rotate_signing_key(bearer(pb::RotateSigningKeyRequest {}, token))
+            .await;
+        assert_code(result, Code::Unauthenticated, "unauthenticated");
+    }
+}
+
+fn jsonwebtoken_header_kid(token: &str) -> String {
+    use base64::Engine as _;
+    let header = token.split('.').next().unwrap();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    value["kid"].as_str().unwrap().to_owned()
+}
