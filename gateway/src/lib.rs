@@ -1,1 +1,133 @@
-//! placeholder
+//! The healthpoints gateway: the public HTTP/JSON API (DESIGN.md §10) in front of the gRPC mesh,
+//! and the all-in-one runner ([`mesh`]) behind `healthpoints up`.
+//!
+//! Handlers are thin: parse JSON, check the caller's role, call a backend over gRPC with the
+//! caller's token (backends check again, with the object-level rules), and render the answer —
+//! or the backend's error, unchanged in meaning, as `application/problem+json`. The OpenAPI
+//! document is served at `/openapi.json`.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod mesh;
+pub mod routes;
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context as _;
+use axum::{extract::DefaultBodyLimit, http::StatusCode};
+use healthpoints_auth::Verifier;
+use healthpoints_grpc::{RemoteJwks, Shutdown, client::PeerChannel};
+use healthpoints_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use tokio::net::TcpListener;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::config::GatewayConfig;
+
+/// A backend whose health `/readyz` reports.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub name: &'static str,
+    pub endpoint: String,
+    pub grpc_service: &'static str,
+}
+
+/// What every handler shares; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    identity: IdentityServiceClient<PeerChannel>,
+    verifier: Verifier,
+    backends: std::sync::Arc<Vec<Backend>>,
+    trust_forwarded_for: bool,
+}
+
+impl AppState {
+    /// A client of identity (clones share one connection).
+    pub fn identity(&self) -> IdentityServiceClient<PeerChannel> {
+        self.identity.clone()
+    }
+
+    pub fn backends(&self) -> &[Backend] {
+        &self.backends
+    }
+}
+
+/// A bound gateway.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds clients to the backends and binds the HTTP listener.
+    pub async fn build(config: GatewayConfig) -> anyhow::Result<Self> {
+        let identity_channel = healthpoints_grpc::client::connect(&config.identity)?;
+        let verifier = Verifier::new(
+            config.verifier.clone(),
+            RemoteJwks::new(identity_channel.clone()),
+        );
+        let state = AppState {
+            identity: IdentityServiceClient::new(identity_channel),
+            verifier,
+            backends: std::sync::Arc::new(vec![Backend {
+                name: "identity",
+                endpoint: config.identity.endpoint.clone(),
+                grpc_service: healthpoints_identity::GRPC_SERVICE,
+            }]),
+            trust_forwarded_for: config.http.trust_forwarded_for,
+        };
+        let router = routes::router()
+            .fallback(error::not_found)
+            .with_state(state.clone())
+            // Bodies beyond the limit fail JSON extraction, which answers in problem+json.
+            .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
+            // Innermost of the stack below: a slow backend turns into 504, not a hung client.
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::GATEWAY_TIMEOUT,
+                Duration::from_millis(config.http.request_timeout_ms),
+            ))
+            // Echo the request id so a client can quote it to support.
+            .layer(PropagateRequestIdLayer::x_request_id())
+            // The request span (and the trace context injected into gRPC calls) covers everything.
+            .layer(TraceLayer::new_for_http())
+            // Outermost: every request has an id before anything logs.
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+        let listener = TcpListener::bind(&config.http.addr)
+            .await
+            .with_context(|| format!("binding the gateway on {}", config.http.addr))?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The shared state, for readiness checks by the all-in-one runner.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown`, then stops accepting and lets in-flight requests finish.
+    pub async fn run_until_stopped(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.wait().await })
+        .await
+        .context("gateway HTTP server failed")
+    }
+}

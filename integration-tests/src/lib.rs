@@ -1,1 +1,119 @@
-//! placeholder
+//! End-to-end tests of the healthpoints mesh: the all-in-one runner started on random loopback
+//! ports with its own data directory, driven only through the gateway's public HTTP API, as a
+//! phone app, an admin console or a partner system would.
+//!
+//! The library part holds the harness ([`Sandbox`]) so later suites (separate processes, fault
+//! injection) can share it.
+
+use std::time::Duration;
+
+use healthpoints_gateway::mesh::{self, MeshOptions, RunningMesh};
+use reqwest::{Client, Method, RequestBuilder, Response};
+use serde_json::Value;
+
+/// The first city admin of every sandbox.
+pub const ADMIN: (&str, &str) = ("root", "Root-pass-123");
+
+/// A running mesh and an HTTP client for it.
+#[derive(Debug)]
+pub struct Sandbox {
+    pub base: String,
+    pub http: Client,
+    mesh: Option<RunningMesh>,
+    _dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// Starts the whole mesh on free ports in a fresh data directory.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mesh = mesh::start(MeshOptions {
+            data_dir: dir.path().to_path_buf(),
+            http_addr: "127.0.0.1:0".into(),
+            bootstrap_admin: Some(format!("{}:{}", ADMIN.0, ADMIN.1)),
+        })
+        .await
+        .expect("the mesh starts");
+        Self {
+            base: mesh.url(),
+            http: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+            mesh: Some(mesh),
+            _dir: dir,
+        }
+    }
+
+    /// Stops the mesh gracefully.
+    pub async fn stop(mut self) {
+        if let Some(mesh) = self.mesh.take() {
+            mesh.stop().await;
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let builder = self.http.request(method, format!("{}{path}", self.base));
+        match token {
+            Some(t) => builder.bearer_auth(t),
+            None => builder,
+        }
+    }
+
+    /// Sends JSON and returns the status and the parsed body (Null when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut builder = self.request(method, path, token);
+        if let Some(body) = body {
+            builder = builder.json(&body);
+        }
+        let response = builder.send().await.expect("the gateway answers");
+        split(response).await
+    }
+
+    /// Logs in and returns the access token.
+    pub async fn login(&self, login: &str, password: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(serde_json::json!({"login": login, "password": password})),
+            )
+            .await;
+        assert_eq!(status, 200, "login failed: {body}");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN.0, ADMIN.1).await
+    }
+}
+
+/// Status and JSON body of a response.
+pub async fn split(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A valid PRC ID number for a district prefix, birth date (YYYYMMDD) and sequence.
+pub fn id_number(district: &str, birth: &str, seq: u32) -> String {
+    let first17 = format!("{district}{birth}{seq:03}");
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const C: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
+    let sum: u32 = first17
+        .bytes()
+        .zip(W)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    format!("{first17}{}", C[(sum % 11) as usize])
+}

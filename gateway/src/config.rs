@@ -1,0 +1,75 @@
+//! The gateway's configuration: embedded defaults (`gateway.toml`) → `--config` file →
+//! `HP_GATEWAY__*` environment → overrides.
+
+use std::path::Path;
+
+use healthpoints_auth::VerifierConfig;
+use healthpoints_config::{ConfigError, Loader, Validate, check_socket_addr};
+use healthpoints_grpc::client::GrpcClientConfig;
+use healthpoints_telemetry::TelemetryConfig;
+use serde::{Deserialize, Serialize};
+
+const DEFAULTS: &str = include_str!("gateway.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    pub http: HttpConfig,
+    pub identity: GrpcClientConfig,
+    pub verifier: VerifierConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub addr: String,
+    pub request_timeout_ms: u64,
+    pub body_limit_bytes: usize,
+    pub trust_forwarded_for: bool,
+}
+
+impl Validate for GatewayConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_socket_addr("http.addr", &self.http.addr)?;
+        if !self.identity.endpoint.starts_with("http://")
+            && !self.identity.endpoint.starts_with("https://")
+        {
+            return Err(ConfigError::invalid(
+                "identity.endpoint",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if self.http.body_limit_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                "http.body_limit_bytes",
+                "must be at least 1024",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl GatewayConfig {
+    pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
+        let mut loader = Loader::new("gateway", DEFAULTS).file(file);
+        for (key, value) in overrides {
+            loader = loader.set(key, value.clone());
+        }
+        loader.load()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_valid_and_bad_endpoints_are_named() {
+        GatewayConfig::load(None, &[]).unwrap();
+        let err =
+            GatewayConfig::load(None, &[("identity.endpoint", "localhost".into())]).unwrap_err();
+        assert!(err.to_string().contains("identity.endpoint"), "{err}");
+    }
+}

@@ -1,0 +1,132 @@
+//! The all-in-one runner behind `healthpoints up`: every service of the mesh in one process,
+//! each with its own SQLite file under the data directory and its own loopback port, talking
+//! real gRPC to each other, with the gateway in front. Tests start it the same way on random
+//! ports.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use healthpoints_grpc::Shutdown;
+use tokio::task::JoinHandle;
+
+use crate::{Application, config::GatewayConfig};
+
+/// Where and how to run the mesh.
+#[derive(Debug, Clone)]
+pub struct MeshOptions {
+    /// Each service keeps `<service>.db` (and identity its key file) here.
+    pub data_dir: PathBuf,
+    /// The gateway's address; port 0 picks one.
+    pub http_addr: String,
+    /// `username:password` of the first city admin, if none exists yet.
+    pub bootstrap_admin: Option<String>,
+}
+
+/// A running mesh.
+#[derive(Debug)]
+pub struct RunningMesh {
+    pub http_addr: SocketAddr,
+    pub identity_addr: SocketAddr,
+    front: Shutdown,
+    back: Shutdown,
+    gateway: JoinHandle<anyhow::Result<()>>,
+    services: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+fn sqlite_url(dir: &Path, service: &str) -> String {
+    format!("sqlite://{}", dir.join(format!("{service}.db")).display())
+}
+
+/// Starts every service and the gateway, and returns once every backend reports SERVING.
+pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
+    std::fs::create_dir_all(&options.data_dir)
+        .with_context(|| format!("creating data directory {}", options.data_dir.display()))?;
+    let front = Shutdown::new();
+    let back = Shutdown::new();
+
+    let mut overrides = vec![
+        ("grpc.addr", "127.0.0.1:0".to_owned()),
+        ("database.url", sqlite_url(&options.data_dir, "identity")),
+        (
+            "secrets.master_key_file",
+            options.data_dir.join("identity.key").display().to_string(),
+        ),
+    ];
+    if let Some(admin) = &options.bootstrap_admin {
+        overrides.push(("bootstrap_admin", admin.clone()));
+    }
+    let identity_config = healthpoints_identity::config::IdentityConfig::load(None, &overrides)?;
+    let identity = healthpoints_identity::Application::build(identity_config).await?;
+    let identity_addr = identity.local_addr();
+    let services = vec![tokio::spawn(identity.run_until_stopped(back.clone()))];
+
+    let gateway_config = GatewayConfig::load(
+        None,
+        &[
+            ("http.addr", options.http_addr.clone()),
+            ("identity.endpoint", format!("http://{identity_addr}")),
+        ],
+    )?;
+    let gateway = Application::build(gateway_config).await?;
+    let http_addr = gateway.local_addr();
+    let backends = gateway.state().backends().to_vec();
+    let gateway = tokio::spawn(gateway.run_until_stopped(front.clone()));
+
+    let mesh = RunningMesh {
+        http_addr,
+        identity_addr,
+        front,
+        back,
+        gateway,
+        services,
+    };
+    // The same check as GET /readyz.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let health = crate::routes::ops::check_backends(&backends).await;
+        if health.iter().all(|b| b.serving) {
+            return Ok(mesh);
+        }
+        if tokio::time::Instant::now() > deadline {
+            let down: Vec<_> = health
+                .iter()
+                .filter(|b| !b.serving)
+                .map(|b| b.name.clone())
+                .collect();
+            mesh.stop().await;
+            anyhow::bail!("backends not ready after 60s: {}", down.join(", "));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl RunningMesh {
+    /// The gateway's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// Stops the front end first (no new requests), then the services, each draining.
+    pub async fn stop(self) {
+        self.front.trigger();
+        if let Ok(Err(e)) = self.gateway.await {
+            tracing::warn!(error = %format!("{e:#}"), "gateway stopped with an error");
+        }
+        self.back.trigger();
+        for service in self.services {
+            if let Ok(Err(e)) = service.await {
+                tracing::warn!(error = %format!("{e:#}"), "service stopped with an error");
+            }
+        }
+    }
+
+    /// Runs until `shutdown` fires, then stops in order.
+    pub async fn run_until(self, mut shutdown: Shutdown) {
+        shutdown.wait().await;
+        self.stop().await;
+    }
+}

@@ -1,0 +1,87 @@
+//! The public HTTP API v1 (DESIGN.md §10) and its OpenAPI document.
+
+pub mod admin;
+pub mod auth;
+pub mod me;
+pub mod ops;
+
+use axum::{
+    Router,
+    routing::{get, post, put},
+};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+use crate::AppState;
+
+/// The OpenAPI document served at `/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "healthpoints API", version = "1", description = "The public HTTP API of the city health points programme. Errors are application/problem+json with a machine-readable `code` and, for bad input, the offending `field`."),
+    paths(
+        auth::register, auth::login, auth::refresh, auth::logout, auth::client_token, auth::jwks,
+        me::me,
+        admin::create_staff, admin::create_client, admin::set_enrolment, admin::districts,
+        admin::list_residents, admin::get_resident, admin::set_family_doctor, admin::end_family_doctor,
+        admin::suspend, admin::reinstate, admin::rotate_key,
+        ops::healthz, ops::readyz,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Registration, sessions and client credentials"),
+        (name = "resident", description = "A resident's own data"),
+        (name = "admin", description = "City and district administration"),
+        (name = "public", description = "Open data, no token"),
+        (name = "operations", description = "Probes"),
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+/// Every route of the gateway.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/openapi.json", get(ops::openapi))
+        .route("/.well-known/jwks.json", get(auth::jwks))
+        .route("/v1/auth/register", post(auth::register))
+        .route("/v1/auth/login", post(auth::login))
+        .route("/v1/auth/refresh", post(auth::refresh))
+        .route("/v1/auth/logout", post(auth::logout))
+        .route("/v1/auth/token", post(auth::client_token))
+        .route("/v1/me", get(me::me))
+        .route("/v1/districts", get(admin::districts))
+        .route("/v1/admin/staff", post(admin::create_staff))
+        .route("/v1/admin/clients", post(admin::create_client))
+        .route("/v1/admin/districts/{code}", put(admin::set_enrolment))
+        .route("/v1/admin/residents", get(admin::list_residents))
+        .route("/v1/admin/residents/{id}", get(admin::get_resident))
+        .route(
+            "/v1/admin/residents/{id}/family-doctor",
+            put(admin::set_family_doctor).delete(admin::end_family_doctor),
+        )
+        .route("/v1/admin/residents/{id}/suspend", post(admin::suspend))
+        .route("/v1/admin/residents/{id}/reinstate", post(admin::reinstate))
+        .route("/v1/admin/signing-keys/rotate", post(admin::rotate_key))
+}

@@ -1,0 +1,5 @@
+//! The all-in-one mesh on random ports, driven through the gateway's HTTP API.
+
+mod admin;
+mod journey;
+mod problems;
