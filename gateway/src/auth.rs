@@ -71,17 +71,16 @@ impl FromRequestParts<AppState> for ClientAddr {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if state.trust_forwarded_for {
-            if let Some(first) = parts
+        if state.trust_forwarded_for
+            && let Some(first) = parts
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.split(',').next())
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
-            {
-                return Ok(Self(first.to_owned()));
-            }
+        {
+            return Ok(Self(first.to_owned()));
         }
         let peer = parts
             .extensions

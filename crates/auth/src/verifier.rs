@@ -109,7 +109,7 @@ impl Verifier {
 
     /// Verifies a bearer token and returns who it was issued to.
     pub async fn verify(&self, token: &str) -> Result<Principal, ApiError> {
-        Ok(self.verify_claims(token).await?.try_into()?)
+        self.verify_claims(token).await?.try_into()
     }
 
     /// Verifies a bearer token and returns its claims.
@@ -167,10 +167,11 @@ impl Verifier {
         })?;
         let mut keys = HashMap::new();
         for jwk in jwks {
-            if jwk.kty == "OKP" && jwk.crv == "Ed25519" {
-                if let Ok(key) = DecodingKey::from_ed_components(&jwk.x) {
-                    keys.insert(jwk.kid, key);
-                }
+            if jwk.kty == "OKP"
+                && jwk.crv == "Ed25519"
+                && let Ok(key) = DecodingKey::from_ed_components(&jwk.x)
+            {
+                keys.insert(jwk.kid, key);
             }
         }
         *self.inner.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;

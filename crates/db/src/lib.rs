@@ -76,13 +76,13 @@ pub async fn connect<M: MigratorTrait>(
             .trim_start_matches("sqlite://")
             .trim_start_matches("sqlite:");
         let path = path.split('?').next().unwrap_or_default();
-        if !path.is_empty() && path != ":memory:" {
-            if let Some(dir) = Path::new(path)
+        if !path.is_empty()
+            && path != ":memory:"
+            && let Some(dir) = Path::new(path)
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir).map_err(DbError::Directory)?;
-            }
+        {
+            std::fs::create_dir_all(dir).map_err(DbError::Directory)?;
         }
         if !url.contains('?') {
             url.push_str("?mode=rwc");

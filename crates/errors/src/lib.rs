@@ -249,7 +249,7 @@ impl ApiError {
             .map(|v| format!("{}: {}", v.field, v.reason))
             .collect::<Vec<_>>()
             .join("; ");
-        (!violations.is_empty()).then(|| Self {
+        (!violations.is_empty()).then_some(Self {
             code: ErrorCode::InvalidArgument,
             message,
             violations,

@@ -90,13 +90,13 @@ impl Validate for IdentityConfig {
                 "must be at least 1",
             ));
         }
-        if let Some(admin) = &self.bootstrap_admin {
-            if !admin.expose().contains(':') {
-                return Err(ConfigError::invalid(
-                    "bootstrap_admin",
-                    "must be username:password",
-                ));
-            }
+        if let Some(admin) = &self.bootstrap_admin
+            && !admin.expose().contains(':')
+        {
+            return Err(ConfigError::invalid(
+                "bootstrap_admin",
+                "must be username:password",
+            ));
         }
         Ok(())
     }

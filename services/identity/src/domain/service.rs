@@ -280,10 +280,10 @@ impl Identity {
     /// district, or a service. Other residents are told it does not exist.
     pub async fn resident(&self, caller: &Principal, id: &str) -> Result<Resident> {
         let id = parse_id("resident_id", id)?;
-        if let Principal::Resident { resident_id } = caller {
-            if *resident_id != id {
-                return Err(IdentityError::NotFound("resident"));
-            }
+        if let Principal::Resident { resident_id } = caller
+            && *resident_id != id
+        {
+            return Err(IdentityError::NotFound("resident"));
         }
         let resident = self.store.resident(id).await?;
         self.authorize_resident_read(caller, &resident)?;
