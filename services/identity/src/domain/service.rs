@@ -1048,3 +1048,145 @@ async fn verify_password(password: String, hash: impl FnOnce() -> String + Send 
 pub fn contract_in_force(contract: &FamilyDoctorContract, day: NaiveDate) -> bool {
     contract.signed_on <= day && day <= contract.valid_until
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use healthpoints_db::TestDatabase;
+
+    use super::*;
+    use crate::store::Migrator;
+
+    const PASSWORD: &str = "Resident-pass-1";
+
+    struct Fixture {
+        identity: Arc<Identity>,
+        now: Arc<Mutex<DateTime<Utc>>>,
+        _db: TestDatabase,
+    }
+
+    impl Fixture {
+        fn advance(&self, by: chrono::Duration) {
+            *self.now.lock().unwrap() += by;
+        }
+    }
+
+    async fn fixture() -> Fixture {
+        let db = TestDatabase::create("identity_domain").await;
+        let conn = healthpoints_db::connect::<Migrator>(&db.config)
+            .await
+            .unwrap();
+        let now = Arc::new(Mutex::new(Utc::now()));
+        let clock_now = now.clone();
+        let clock: Clock = Arc::new(move || *clock_now.lock().unwrap());
+        let tokens = Tokens::new(super::super::tokens::TokenPolicy {
+            issuer: "i".into(),
+            audience: "a".into(),
+            access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(3600),
+            key_reload: Duration::ZERO,
+        });
+        let crypto =
+            Arc::new(Crypto::from_master_key(&Crypto::generate_master_key().unwrap()).unwrap());
+        let identity = Identity::new(Store::new(conn), crypto, tokens, Policy::default(), clock)
+            .await
+            .unwrap();
+        identity
+            .register(Registration {
+                name: "测试".into(),
+                id_number: "11010519491231002X".into(),
+                phone: "13900000000".into(),
+                password: PASSWORD.into(),
+                residence_district: "310118".into(),
+                residence_type: "registered".into(),
+            })
+            .await
+            .unwrap();
+        Fixture {
+            identity: Arc::new(identity),
+            now,
+            _db: db,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lock_lifts_after_the_lock_duration() {
+        let f = fixture().await;
+        for _ in 0..4 {
+            assert!(matches!(
+                f.identity.login("13900000000", "Wrong-pass-1", "").await,
+                Err(IdentityError::InvalidCredentials)
+            ));
+        }
+        assert!(matches!(
+            f.identity.login("13900000000", "Wrong-pass-1", "").await,
+            Err(IdentityError::AccountLocked { .. })
+        ));
+        f.advance(chrono::Duration::minutes(14));
+        assert!(matches!(
+            f.identity.login("13900000000", PASSWORD, "").await,
+            Err(IdentityError::AccountLocked { .. })
+        ));
+        f.advance(chrono::Duration::minutes(2));
+        f.identity.login("13900000000", PASSWORD, "").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_success_resets_the_count_of_wrong_passwords() {
+        let f = fixture().await;
+        for _ in 0..4 {
+            let _ = f.identity.login("13900000000", "Wrong-pass-1", "").await;
+        }
+        f.identity.login("13900000000", PASSWORD, "").await.unwrap();
+        for _ in 0..4 {
+            assert!(matches!(
+                f.identity.login("13900000000", "Wrong-pass-1", "").await,
+                Err(IdentityError::InvalidCredentials)
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn refresh_tokens_expire() {
+        let f = fixture().await;
+        let pair = f.identity.login("13900000000", PASSWORD, "").await.unwrap();
+        f.advance(chrono::Duration::hours(2));
+        assert!(matches!(
+            f.identity.refresh(&pair.refresh_token.unwrap()).await,
+            Err(IdentityError::RefreshTokenInvalid)
+        ));
+    }
+
+    #[tokio::test]
+    async fn racing_refreshes_of_one_token_rotate_it_at_most_once() {
+        let f = fixture().await;
+        let token = f
+            .identity
+            .login("13900000000", PASSWORD, "")
+            .await
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        let (a, b) = tokio::join!(f.identity.refresh(&token), f.identity.refresh(&token));
+        let wins = [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count();
+        assert!(wins <= 1, "a refresh token must not rotate twice");
+        // The loser saw a spent token and revoked the family: the token is dead either way.
+        assert!(matches!(
+            f.identity.refresh(&token).await,
+            Err(IdentityError::RefreshTokenReused | IdentityError::RefreshTokenInvalid)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_retired_key_leaves_the_jwks_once_its_tokens_have_expired() {
+        let f = fixture().await;
+        let admin = Principal::CityAdmin {
+            staff_id: Uuid::now_v7(),
+        };
+        f.identity.rotate_key(&admin).await.unwrap();
+        assert_eq!(f.identity.jwks().await.unwrap().len(), 2);
+        f.advance(chrono::Duration::minutes(17));
+        assert_eq!(f.identity.jwks().await.unwrap().len(), 1);
+    }
+}
