@@ -515,19 +515,12 @@ impl Identity {
         if password.is_empty() {
             return Err(IdentityError::invalid("password", "must not be empty"));
         }
-        if !client_address.is_empty() {
-            self.by_address
-                .check(client_address)
-                .map_err(|retry_after| IdentityError::RateLimited { retry_after })?;
-        }
         let phone = Phone::parse(login).ok();
         let account_key = match &phone {
             Some(p) => self.crypto.lookup_hash("phone", p.as_str()),
             None => format!("staff:{}", login.trim().to_ascii_lowercase()),
         };
-        self.by_account
-            .check(&account_key)
-            .map_err(|retry_after| IdentityError::RateLimited { retry_after })?;
+        self.throttle(client_address, &account_key)?;
 
         let record: Option<LoginRecord> = match &phone {
             Some(_) => self.store.resident_login(&account_key).await?,
@@ -570,6 +563,15 @@ impl Identity {
         }
         self.store.record_login_success(record.owner).await?;
         self.start_session(record.owner, Uuid::now_v7()).await
+    }
+
+    /// Takes one attempt from the client address's and the account's budgets.
+    fn throttle(&self, client_address: &str, account_key: &str) -> Result<()> {
+        let limited = |retry_after| IdentityError::RateLimited { retry_after };
+        if !client_address.is_empty() {
+            self.by_address.check(client_address).map_err(limited)?;
+        }
+        self.by_account.check(account_key).map_err(limited)
     }
 
     /// Issues an access token and a refresh token in `family`.
@@ -722,14 +724,7 @@ impl Identity {
         if secret.is_empty() {
             return Err(IdentityError::invalid("client_secret", "must not be empty"));
         }
-        if !client_address.is_empty() {
-            self.by_address
-                .check(client_address)
-                .map_err(|retry_after| IdentityError::RateLimited { retry_after })?;
-        }
-        self.by_account
-            .check(&format!("client:{client_id}"))
-            .map_err(|retry_after| IdentityError::RateLimited { retry_after })?;
+        self.throttle(client_address, &format!("client:{client_id}"))?;
         let record = self.store.client(client_id.trim()).await?;
         let Some(record) =
             record.filter(|r| !r.disabled && self.crypto.token_matches(secret, &r.secret_hash))

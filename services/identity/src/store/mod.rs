@@ -316,17 +316,17 @@ impl Store {
     }
 
     pub async fn resident(&self, id: Uuid) -> Result<Resident> {
-        resident::Entity::find_by_id(id)
-            .one(&self.db)
-            .await?
-            .map(to_resident)
-            .transpose()?
-            .ok_or(IdentityError::NotFound("resident"))
+        self.one_resident(resident::Column::Id.eq(id)).await
     }
 
     pub async fn resident_by_id_hash(&self, hash: &str) -> Result<Resident> {
+        self.one_resident(resident::Column::IdNumberHash.eq(hash))
+            .await
+    }
+
+    async fn one_resident(&self, filter: sea_orm::sea_query::SimpleExpr) -> Result<Resident> {
         resident::Entity::find()
-            .filter(resident::Column::IdNumberHash.eq(hash))
+            .filter(filter)
             .one(&self.db)
             .await?
             .map(to_resident)
