@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod health;
+pub mod ready;
 mod rpc_layer;
 mod shutdown;
 

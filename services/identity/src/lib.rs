@@ -20,7 +20,7 @@ use anyhow::Context as _;
 use futures::future::BoxFuture;
 use healthpoints_auth::{JwksSource, Verifier, VerifierConfig};
 use healthpoints_errors::{ApiError, ErrorCode};
-use healthpoints_grpc::{GrpcServer, Health, Shutdown};
+use healthpoints_grpc::{GrpcServer, Shutdown};
 use healthpoints_proto::identity::v1::{Jwk, identity_service_server::IdentityServiceServer};
 use tokio::sync::OnceCell;
 use tonic::service::Routes;
@@ -86,12 +86,19 @@ impl Application {
             },
             LocalJwks(self.identity.clone()),
         );
-        let ready = tokio::spawn(become_ready(
-            self.config.clone(),
-            self.crypto.clone(),
+        let (config, crypto) = (self.config.clone(), self.crypto.clone());
+        let ready = tokio::spawn(healthpoints_grpc::ready::become_ready(
+            "identity",
             self.identity.clone(),
             self.server.health(),
             shutdown.clone(),
+            move || {
+                let (config, crypto) = (config.clone(), crypto.clone());
+                async move { prepare(&config, crypto).await.map_err(|e| format!("{e:#}")) }
+            },
+            |identity: Arc<Identity>| async move {
+                healthpoints_db::ping(identity.store().connection()).await
+            },
         ));
         let max = self.server.max_message_bytes();
         let service = IdentityServiceServer::new(IdentityGrpc::new(self.identity.clone()))
@@ -151,51 +158,6 @@ fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("creating master key file {}", path.display()))?;
     tracing::warn!(path = %path.display(), "created a new master key file; back it up (losing it makes stored ID and phone numbers unreadable)");
     Ok(key)
-}
-
-/// Connects, migrates and builds the domain, retrying while the database is unreachable; then
-/// reports SERVING and keeps health in step with the database.
-async fn become_ready(
-    config: IdentityConfig,
-    crypto: Arc<Crypto>,
-    cell: Arc<OnceCell<Arc<Identity>>>,
-    health: Health,
-    mut shutdown: Shutdown,
-) {
-    let identity = loop {
-        match prepare(&config, crypto.clone()).await {
-            Ok(identity) => break identity,
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "identity not ready; retrying in 2s");
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
-                    () = shutdown.wait() => return,
-                }
-            }
-        }
-    };
-    let db = identity.store().connection().clone();
-    let _ = cell.set(identity);
-    health.set_serving().await;
-    tracing::info!("identity ready");
-    let mut serving = true;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(5)) => {}
-            () = shutdown.wait() => return,
-        }
-        let up = healthpoints_db::ping(&db).await;
-        if up != serving {
-            serving = up;
-            if up {
-                tracing::info!("database reachable again");
-                health.set_serving().await;
-            } else {
-                tracing::warn!("database unreachable; reporting NOT_SERVING");
-                health.set_not_serving().await;
-            }
-        }
-    }
 }
 
 async fn prepare(config: &IdentityConfig, crypto: Arc<Crypto>) -> anyhow::Result<Arc<Identity>> {

@@ -1,0 +1,232 @@
+//! Ledger records, free of transport and storage types. Points are `u64`; times are Unix
+//! microseconds (exact on every backend, and part of the journal's hashed bytes).
+
+use healthpoints_types::Book;
+use uuid::Uuid;
+
+/// 100 points buy ¥1.
+pub const POINTS_PER_YUAN: u64 = 100;
+
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// What an account is for.
+    AccountKind {
+        Resident => "resident",
+        Issuance => "issuance",
+        MerchantPayable => "merchant_payable",
+        Settled => "settled",
+        Expiry => "expiry",
+        Adjustment => "adjustment",
+    }
+);
+
+impl AccountKind {
+    /// Whether debits may exceed credits: only the sources of points (issuance, adjustment).
+    /// Every other account must keep `debits_posted + debits_pending <= credits_posted`.
+    pub fn may_go_negative(self) -> bool {
+        matches!(self, Self::Issuance | Self::Adjustment)
+    }
+}
+
+named_enum!(
+    /// Why points moved.
+    TransferKind {
+        Award => "award",
+        Redeem => "redeem",
+        Refund => "refund",
+        Expire => "expire",
+        Adjust => "adjust",
+        Settle => "settle",
+    }
+);
+
+named_enum!(
+    /// What a transfer does to an earlier pending transfer.
+    PendingAction {
+        None => "none",
+        Post => "post",
+        Void => "void",
+    }
+);
+
+named_enum!(
+    /// How a pending transfer ended.
+    Resolution {
+        Posted => "posted",
+        Voided => "voided",
+        Expired => "expired",
+    }
+);
+
+/// An account and its four balances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: Uuid,
+    pub book: Book,
+    pub kind: AccountKind,
+    pub owner_id: String,
+    pub debits_posted: u64,
+    pub credits_posted: u64,
+    pub debits_pending: u64,
+    pub credits_pending: u64,
+    pub budget: Option<u64>,
+    pub opened_at_us: i64,
+}
+
+impl Account {
+    /// Points held: credits minus debits, posted only.
+    pub fn posted(&self) -> i128 {
+        i128::from(self.credits_posted) - i128::from(self.debits_posted)
+    }
+
+    /// What can still be spent: posted minus reserved.
+    pub fn available(&self) -> i128 {
+        self.posted() - i128::from(self.debits_pending)
+    }
+}
+
+/// Why a transfer happened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    pub event_id: String,
+    pub order_id: String,
+    pub rule_code: String,
+    pub rule_version: u32,
+    pub reason: String,
+}
+
+/// A transfer as a client asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTransfer {
+    pub id: Uuid,
+    pub debit_account_id: Uuid,
+    pub credit_account_id: Uuid,
+    /// For a post, 0 means the full pending amount.
+    pub amount: u64,
+    pub kind: Option<TransferKind>,
+    pub pending: bool,
+    pub timeout_seconds: u32,
+    pub action: PendingAction,
+    pub pending_id: Option<Uuid>,
+    pub metadata: Metadata,
+    /// Set only by the sweeper: this void expires a pending transfer whose timeout passed.
+    pub expiry: bool,
+}
+
+/// A committed, immutable transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub id: Uuid,
+    pub book: Book,
+    /// Position in the book's journal, from 1.
+    pub seq: u64,
+    pub debit_account_id: Uuid,
+    pub credit_account_id: Uuid,
+    pub amount: u64,
+    pub kind: TransferKind,
+    pub pending: bool,
+    /// Pending transfers with a timeout: when the sweeper voids it.
+    pub timeout_at_us: Option<i64>,
+    pub action: PendingAction,
+    pub pending_id: Option<Uuid>,
+    pub metadata: Metadata,
+    pub created_at_us: i64,
+    /// Set when it voids a pending transfer because its timeout passed.
+    pub expiry: bool,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The result of one requested transfer (TigerBeetle-style, one per request entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CreateResult {
+    Ok,
+    Exists,
+    ExistsWithDifferentFields,
+    LinkedEventFailed,
+    InvalidId,
+    AmountMustNotBeZero,
+    AccountsMustBeDifferent,
+    DebitAccountNotFound,
+    CreditAccountNotFound,
+    BookMismatch,
+    BookForbidden,
+    ExceedsBalance,
+    ExceedsBudget,
+    KindMustBeSet,
+    PendingIdRequired,
+    PendingTransferNotFound,
+    PendingTransferNotPending,
+    PendingTransferAlreadyPosted,
+    PendingTransferAlreadyVoided,
+    PendingTransferExpired,
+    ExceedsPendingAmount,
+    PendingAccountsDiffer,
+    TimeoutRequiresPending,
+}
+
+impl CreateResult {
+    /// Success, including an exact retry of an earlier success.
+    pub fn is_success(self) -> bool {
+        matches!(self, Self::Ok | Self::Exists)
+    }
+}
+
+/// Balances of one account, as residents see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    pub book: Book,
+    pub account_id: Uuid,
+    pub posted: u64,
+    pub pending: u64,
+    pub available: u64,
+}
+
+/// A line of an account's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub transfer: Transfer,
+    /// Credited (+) or debited (-) to this account.
+    pub credit: bool,
+    pub counterparty_kind: AccountKind,
+}
+
+/// Figures of one book.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BookStatistics {
+    pub issued: u64,
+    pub redeemed: u64,
+    pub refunded: u64,
+    pub expired: u64,
+    pub outstanding: u64,
+    pub budget: Option<u64>,
+    pub budget_left: Option<u64>,
+    pub resident_accounts: u64,
+}
+
+/// The outcome of recomputing a book's hash chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalReport {
+    pub entries_checked: u64,
+    pub first_broken_seq: Option<u64>,
+    pub detail: String,
+}

@@ -1,0 +1,99 @@
+//! sea-orm entities of the ledger database. Amounts are `BIGINT` (points fit easily); times are
+//! Unix microseconds so they round-trip exactly into the journal's hashed bytes.
+
+pub mod account {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "accounts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub book: String,
+        pub kind: String,
+        pub owner_id: String,
+        pub debits_posted: i64,
+        pub credits_posted: i64,
+        pub debits_pending: i64,
+        pub credits_pending: i64,
+        pub budget: Option<i64>,
+        pub opened_at_us: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod transfer {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "transfers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub book: String,
+        pub seq: i64,
+        pub debit_account_id: Uuid,
+        pub credit_account_id: Uuid,
+        pub amount: i64,
+        pub kind: String,
+        pub pending: bool,
+        pub timeout_at_us: Option<i64>,
+        pub action: String,
+        pub pending_id: Option<Uuid>,
+        pub expiry: bool,
+        pub event_id: String,
+        pub order_id: String,
+        pub rule_code: String,
+        pub rule_version: i64,
+        pub reason: String,
+        pub created_at_us: i64,
+        pub prev_hash: String,
+        pub hash: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod resolution {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pending_resolutions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub pending_id: Uuid,
+        pub resolution: String,
+        pub resolved_by: Uuid,
+        pub resolved_at_us: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod book_head {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "book_heads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub book: String,
+        pub seq: i64,
+        pub hash: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

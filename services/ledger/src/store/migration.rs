@@ -1,0 +1,232 @@
+//! Schema of the ledger database. Append-only: never edit a migration that has shipped.
+//!
+//! The invariants live here, not only in Rust: balance and budget limits are CHECK constraints,
+//! both accounts of a transfer are tied to the transfer's book by composite foreign keys, a
+//! pending transfer resolves at most once (primary key of `pending_resolutions`), and triggers
+//! refuse any UPDATE or DELETE of a transfer or a resolution.
+
+use sea_orm_migration::{async_trait::async_trait, prelude::*, sea_orm::DbBackend};
+
+/// Applies the ledger schema.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(M20261122_000001Init)]
+    }
+}
+
+struct M20261122_000001Init;
+
+impl MigrationName for M20261122_000001Init {
+    fn name(&self) -> &str {
+        "m20261122_000001_init"
+    }
+}
+
+fn col(name: &'static str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name))
+}
+
+#[async_trait]
+impl MigrationTrait for M20261122_000001Init {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("accounts"))
+                .col(col("id").uuid().not_null().primary_key())
+                .col(col("book").string().not_null())
+                .col(col("kind").string().not_null())
+                .col(col("owner_id").string().not_null())
+                .col(col("debits_posted").big_integer().not_null().default(0))
+                .col(col("credits_posted").big_integer().not_null().default(0))
+                .col(col("debits_pending").big_integer().not_null().default(0))
+                .col(col("credits_pending").big_integer().not_null().default(0))
+                .col(col("budget").big_integer().null())
+                .col(col("opened_at_us").big_integer().not_null())
+                .check(Expr::cust(
+                    "kind IN ('resident', 'issuance', 'merchant_payable', 'settled', 'expiry', 'adjustment')",
+                ))
+                .check(Expr::cust(
+                    "debits_posted >= 0 AND credits_posted >= 0 AND debits_pending >= 0 AND credits_pending >= 0",
+                ))
+                // No account but a source of points may spend what it does not hold,
+                // counting what is reserved.
+                .check(Expr::cust(
+                    "kind IN ('issuance', 'adjustment') OR debits_posted + debits_pending <= credits_posted",
+                ))
+                // An issuance account never passes its budget.
+                .check(Expr::cust("budget IS NULL OR debits_posted + debits_pending <= budget"))
+                .to_owned(),
+        )
+        .await?;
+        for (name, cols) in [
+            (
+                "accounts_owner_book_kind",
+                &["book", "kind", "owner_id"][..],
+            ),
+            ("accounts_book_id", &["book", "id"][..]),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table(Alias::new("accounts")).unique();
+            for c in cols {
+                index.col(Alias::new(*c));
+            }
+            m.create_index(index.to_owned()).await?;
+        }
+        m.create_index(
+            Index::create()
+                .name("accounts_by_owner")
+                .table(Alias::new("accounts"))
+                .col(Alias::new("owner_id"))
+                .to_owned(),
+        )
+        .await?;
+
+        let mut transfers = Table::create();
+        transfers
+            .table(Alias::new("transfers"))
+            .col(col("id").uuid().not_null().primary_key())
+            .col(col("book").string().not_null())
+            .col(col("seq").big_integer().not_null())
+            .col(col("debit_account_id").uuid().not_null())
+            .col(col("credit_account_id").uuid().not_null())
+            .col(col("amount").big_integer().not_null())
+            .col(col("kind").string().not_null())
+            .col(col("pending").boolean().not_null())
+            .col(col("timeout_at_us").big_integer().null())
+            .col(col("action").string().not_null())
+            .col(col("pending_id").uuid().null())
+            .col(col("expiry").boolean().not_null())
+            .col(col("event_id").string().not_null())
+            .col(col("order_id").string().not_null())
+            .col(col("rule_code").string().not_null())
+            .col(col("rule_version").big_integer().not_null())
+            .col(col("reason").string().not_null())
+            .col(col("created_at_us").big_integer().not_null())
+            .col(col("prev_hash").string().not_null())
+            .col(col("hash").string().not_null())
+            .check(Expr::cust("amount > 0"))
+            .check(Expr::cust("debit_account_id <> credit_account_id"))
+            .check(Expr::cust(
+                "kind IN ('award', 'redeem', 'refund', 'expire', 'adjust', 'settle')",
+            ))
+            .check(Expr::cust("action IN ('none', 'post', 'void')"))
+            .check(Expr::cust("(action = 'none') = (pending_id IS NULL)"))
+            .check(Expr::cust("timeout_at_us IS NULL OR pending"));
+        // Both sides of a transfer belong to the transfer's book: debits equal credits per book.
+        for side in ["debit_account_id", "credit_account_id"] {
+            transfers.foreign_key(
+                ForeignKey::create()
+                    .name(format!("transfers_{side}_in_book"))
+                    .from_tbl(Alias::new("transfers"))
+                    .from_col(Alias::new("book"))
+                    .from_col(Alias::new(side))
+                    .to_tbl(Alias::new("accounts"))
+                    .to_col(Alias::new("book"))
+                    .to_col(Alias::new("id")),
+            );
+        }
+        m.create_table(transfers.to_owned()).await?;
+        for (name, cols, unique) in [
+            ("transfers_book_seq", &["book", "seq"][..], true),
+            (
+                "transfers_by_debit",
+                &["debit_account_id", "seq"][..],
+                false,
+            ),
+            (
+                "transfers_by_credit",
+                &["credit_account_id", "seq"][..],
+                false,
+            ),
+            (
+                "transfers_by_timeout",
+                &["pending", "timeout_at_us"][..],
+                false,
+            ),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table(Alias::new("transfers"));
+            if unique {
+                index.unique();
+            }
+            for c in cols {
+                index.col(Alias::new(*c));
+            }
+            m.create_index(index.to_owned()).await?;
+        }
+
+        m.create_table(
+            Table::create()
+                .table(Alias::new("pending_resolutions"))
+                // One row per pending transfer: it resolves exactly once, whatever races.
+                .col(col("pending_id").uuid().not_null().primary_key())
+                .col(col("resolution").string().not_null())
+                .col(col("resolved_by").uuid().not_null())
+                .col(col("resolved_at_us").big_integer().not_null())
+                .check(Expr::cust("resolution IN ('posted', 'voided', 'expired')"))
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("resolutions_pending")
+                        .from_tbl(Alias::new("pending_resolutions"))
+                        .from_col(Alias::new("pending_id"))
+                        .to_tbl(Alias::new("transfers"))
+                        .to_col(Alias::new("id")),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("resolutions_by")
+                        .from_tbl(Alias::new("pending_resolutions"))
+                        .from_col(Alias::new("resolved_by"))
+                        .to_tbl(Alias::new("transfers"))
+                        .to_col(Alias::new("id")),
+                )
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(Alias::new("book_heads"))
+                .col(col("book").string().not_null().primary_key())
+                .col(col("seq").big_integer().not_null())
+                .col(col("hash").string().not_null())
+                .to_owned(),
+        )
+        .await?;
+
+        let db = m.get_connection();
+        match m.get_database_backend() {
+            DbBackend::Postgres => {
+                db.execute_unprepared(
+                    "CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                     BEGIN RAISE EXCEPTION 'ledger history is immutable: % on %', TG_OP, TG_TABLE_NAME; END $$",
+                )
+                .await?;
+                for table in ["transfers", "pending_resolutions"] {
+                    db.execute_unprepared(&format!(
+                        "CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} \
+                         FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()"
+                    ))
+                    .await?;
+                }
+            }
+            _ => {
+                for table in ["transfers", "pending_resolutions"] {
+                    for op in ["UPDATE", "DELETE"] {
+                        db.execute_unprepared(&format!(
+                            "CREATE TRIGGER {table}_no_{op} BEFORE {op} ON {table} \
+                             BEGIN SELECT RAISE(ABORT, 'ledger history is immutable'); END",
+                            op = op
+                        ))
+                        .await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,619 @@
+//! The ledger repository on sea-orm (SQLite or PostgreSQL). Rows become domain records here and
+//! nowhere else; one group of requests is loaded, decided by the engine and written in one
+//! database transaction.
+
+mod entities;
+mod migration;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use healthpoints_types::Book;
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, TransactionTrait,
+    sea_query::{Expr, ExprTrait, OnConflict},
+};
+use uuid::Uuid;
+
+use crate::domain::{
+    engine::{self, Applied, Request, State},
+    error::{LedgerError, Result},
+    journal::GENESIS,
+    model::{
+        Account, AccountKind, BookStatistics, HistoryEntry, Metadata, PendingAction, Resolution,
+        Transfer, TransferKind,
+    },
+};
+use entities::{account, book_head, resolution, transfer};
+pub use migration::Migrator;
+
+impl From<sea_orm::DbErr> for LedgerError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Store(err.to_string())
+    }
+}
+
+fn corrupt(what: &str) -> LedgerError {
+    LedgerError::Store(format!("stored {what} is not valid"))
+}
+
+fn to_u64(v: i64, what: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| corrupt(what))
+}
+
+fn to_i64(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| LedgerError::Store("amount beyond the storable range".into()))
+}
+
+fn book(s: &str) -> Result<Book> {
+    Book::parse(s).map_err(|_| corrupt("book"))
+}
+
+fn to_account(m: account::Model) -> Result<Account> {
+    Ok(Account {
+        id: m.id,
+        book: book(&m.book)?,
+        kind: AccountKind::parse(&m.kind).ok_or_else(|| corrupt("account kind"))?,
+        owner_id: m.owner_id,
+        debits_posted: to_u64(m.debits_posted, "balance")?,
+        credits_posted: to_u64(m.credits_posted, "balance")?,
+        debits_pending: to_u64(m.debits_pending, "balance")?,
+        credits_pending: to_u64(m.credits_pending, "balance")?,
+        budget: m.budget.map(|b| to_u64(b, "budget")).transpose()?,
+        opened_at_us: m.opened_at_us,
+    })
+}
+
+fn to_transfer(m: transfer::Model) -> Result<Transfer> {
+    Ok(Transfer {
+        id: m.id,
+        book: book(&m.book)?,
+        seq: to_u64(m.seq, "sequence")?,
+        debit_account_id: m.debit_account_id,
+        credit_account_id: m.credit_account_id,
+        amount: to_u64(m.amount, "amount")?,
+        kind: TransferKind::parse(&m.kind).ok_or_else(|| corrupt("transfer kind"))?,
+        pending: m.pending,
+        timeout_at_us: m.timeout_at_us,
+        action: PendingAction::parse(&m.action).ok_or_else(|| corrupt("action"))?,
+        pending_id: m.pending_id,
+        metadata: Metadata {
+            event_id: m.event_id,
+            order_id: m.order_id,
+            rule_code: m.rule_code,
+            rule_version: u32::try_from(m.rule_version).map_err(|_| corrupt("rule version"))?,
+            reason: m.reason,
+        },
+        created_at_us: m.created_at_us,
+        expiry: m.expiry,
+        prev_hash: m.prev_hash,
+        hash: m.hash,
+    })
+}
+
+fn transfer_row(t: &Transfer) -> Result<transfer::ActiveModel> {
+    Ok(transfer::ActiveModel {
+        id: Set(t.id),
+        book: Set(t.book.to_string()),
+        seq: Set(to_i64(t.seq)?),
+        debit_account_id: Set(t.debit_account_id),
+        credit_account_id: Set(t.credit_account_id),
+        amount: Set(to_i64(t.amount)?),
+        kind: Set(t.kind.as_str().to_owned()),
+        pending: Set(t.pending),
+        timeout_at_us: Set(t.timeout_at_us),
+        action: Set(t.action.as_str().to_owned()),
+        pending_id: Set(t.pending_id),
+        expiry: Set(t.expiry),
+        event_id: Set(t.metadata.event_id.clone()),
+        order_id: Set(t.metadata.order_id.clone()),
+        rule_code: Set(t.metadata.rule_code.clone()),
+        rule_version: Set(i64::from(t.metadata.rule_version)),
+        reason: Set(t.metadata.reason.clone()),
+        created_at_us: Set(t.created_at_us),
+        prev_hash: Set(t.prev_hash.clone()),
+        hash: Set(t.hash.clone()),
+    })
+}
+
+/// Rows per multi-row INSERT: 20 columns × 400 stays under every backend's parameter limit.
+const INSERT_CHUNK: usize = 400;
+
+/// The ledger repository.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    fn postgres(&self) -> bool {
+        self.db.get_database_backend() == DbBackend::Postgres
+    }
+
+    // === accounts ===
+
+    /// Opens each account unless it exists (by book + kind + owner) and returns them in order.
+    pub async fn open_accounts(
+        &self,
+        specs: &[(Book, AccountKind, String)],
+        now_us: i64,
+    ) -> Result<Vec<Account>> {
+        let mut out = Vec::with_capacity(specs.len());
+        for (book, kind, owner) in specs {
+            let row = account::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                book: Set(book.to_string()),
+                kind: Set(kind.as_str().to_owned()),
+                owner_id: Set(owner.clone()),
+                debits_posted: Set(0),
+                credits_posted: Set(0),
+                debits_pending: Set(0),
+                credits_pending: Set(0),
+                budget: Set(None),
+                opened_at_us: Set(now_us),
+            };
+            account::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([
+                        account::Column::Book,
+                        account::Column::Kind,
+                        account::Column::OwnerId,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .exec_without_returning(&self.db)
+                .await?;
+            let found = account::Entity::find()
+                .filter(account::Column::Book.eq(book.to_string()))
+                .filter(account::Column::Kind.eq(kind.as_str()))
+                .filter(account::Column::OwnerId.eq(owner.as_str()))
+                .one(&self.db)
+                .await?
+                .ok_or_else(|| LedgerError::Store("opened account not found".into()))?;
+            out.push(to_account(found)?);
+        }
+        Ok(out)
+    }
+
+    pub async fn accounts(&self, ids: &[Uuid]) -> Result<Vec<Account>> {
+        account::Entity::find()
+            .filter(account::Column::Id.is_in(ids.to_vec()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_account)
+            .collect()
+    }
+
+    pub async fn accounts_of_owner(&self, owner: &str) -> Result<Vec<Account>> {
+        account::Entity::find()
+            .filter(account::Column::OwnerId.eq(owner))
+            .order_by_asc(account::Column::Book)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_account)
+            .collect()
+    }
+
+    /// The account of `owner` of `kind` in `book`, if open.
+    pub async fn account_of(
+        &self,
+        book: Book,
+        kind: AccountKind,
+        owner: &str,
+    ) -> Result<Option<Account>> {
+        account::Entity::find()
+            .filter(account::Column::Book.eq(book.to_string()))
+            .filter(account::Column::Kind.eq(kind.as_str()))
+            .filter(account::Column::OwnerId.eq(owner))
+            .one(&self.db)
+            .await?
+            .map(to_account)
+            .transpose()
+    }
+
+    /// Sets the budget of a book's issuance account; refused (by the database's CHECK) when it
+    /// would sit below what was already issued.
+    pub async fn set_budget(&self, book: Book, budget: Option<u64>) -> Result<Account> {
+        let result = account::Entity::update_many()
+            .col_expr(
+                account::Column::Budget,
+                Expr::value(budget.map(to_i64).transpose()?),
+            )
+            .filter(account::Column::Book.eq(book.to_string()))
+            .filter(account::Column::Kind.eq(AccountKind::Issuance.as_str()))
+            .exec(&self.db)
+            .await;
+        match result {
+            Ok(r) if r.rows_affected == 0 => {
+                Err(LedgerError::NotFound("issuance account of this book"))
+            }
+            Ok(_) => self
+                .account_of(book, AccountKind::Issuance, &book.to_string())
+                .await?
+                .ok_or(LedgerError::NotFound("issuance account of this book")),
+            Err(e) if e.to_string().to_lowercase().contains("check") => Err(
+                LedgerError::Precondition("the budget is below what this book has already issued"),
+            ),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // === transfers ===
+
+    pub async fn transfers(&self, ids: &[Uuid]) -> Result<Vec<Transfer>> {
+        transfer::Entity::find()
+            .filter(transfer::Column::Id.is_in(ids.to_vec()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_transfer)
+            .collect()
+    }
+
+    pub async fn resolutions(&self, pending_ids: &[Uuid]) -> Result<HashMap<Uuid, Resolution>> {
+        resolution::Entity::find()
+            .filter(resolution::Column::PendingId.is_in(pending_ids.to_vec()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok((
+                    r.pending_id,
+                    Resolution::parse(&r.resolution).ok_or_else(|| corrupt("resolution"))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Loads what `requests` touch under row locks, decides them, writes the outcome and
+    /// commits — all or nothing. Locks are taken accounts first, then book heads, each in sorted
+    /// order, so concurrent ledgers on one database never deadlock.
+    pub async fn write_group(&self, requests: &[Request], now_us: i64) -> Result<Applied> {
+        let txn = self.db.begin().await?;
+        let mut ids: HashSet<Uuid> = HashSet::new();
+        let mut account_ids: BTreeSet<Uuid> = BTreeSet::new();
+        for t in requests.iter().flat_map(|r| &r.transfers) {
+            ids.insert(t.id);
+            ids.extend(t.pending_id);
+            for a in [t.debit_account_id, t.credit_account_id] {
+                if !a.is_nil() {
+                    account_ids.insert(a);
+                }
+            }
+        }
+        let stored: Vec<Transfer> = transfer::Entity::find()
+            .filter(transfer::Column::Id.is_in(ids.iter().copied().collect::<Vec<_>>()))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(to_transfer)
+            .collect::<Result<_>>()?;
+        for t in &stored {
+            account_ids.extend([t.debit_account_id, t.credit_account_id]);
+        }
+        let mut accounts_query = account::Entity::find()
+            .filter(account::Column::Id.is_in(account_ids.iter().copied().collect::<Vec<_>>()))
+            .order_by_asc(account::Column::Id);
+        if self.postgres() {
+            accounts_query = accounts_query.lock_exclusive();
+        }
+        let accounts: HashMap<Uuid, Account> = accounts_query
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|m| to_account(m).map(|a| (a.id, a)))
+            .collect::<Result<_>>()?;
+
+        let books: BTreeSet<String> = accounts.values().map(|a| a.book.to_string()).collect();
+        for b in &books {
+            book_head::Entity::insert(book_head::ActiveModel {
+                book: Set(b.clone()),
+                seq: Set(0),
+                hash: Set(GENESIS.to_owned()),
+            })
+            .on_conflict(
+                OnConflict::column(book_head::Column::Book)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        let mut heads_query = book_head::Entity::find()
+            .filter(book_head::Column::Book.is_in(books.iter().cloned().collect::<Vec<_>>()))
+            .order_by_asc(book_head::Column::Book);
+        if self.postgres() {
+            heads_query = heads_query.lock_exclusive();
+        }
+        let heads: HashMap<Book, (u64, String)> = heads_query
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|h| Ok((book(&h.book)?, (to_u64(h.seq, "sequence")?, h.hash))))
+            .collect::<Result<_>>()?;
+
+        let pending_ids: Vec<Uuid> = requests
+            .iter()
+            .flat_map(|r| &r.transfers)
+            .filter_map(|t| t.pending_id)
+            .collect();
+        let resolutions = if pending_ids.is_empty() {
+            HashMap::new()
+        } else {
+            resolution::Entity::find()
+                .filter(resolution::Column::PendingId.is_in(pending_ids))
+                .all(&txn)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    Ok((
+                        r.pending_id,
+                        Resolution::parse(&r.resolution).ok_or_else(|| corrupt("resolution"))?,
+                    ))
+                })
+                .collect::<Result<_>>()?
+        };
+
+        let mut state = State {
+            accounts,
+            transfers: stored.into_iter().map(|t| (t.id, t)).collect(),
+            resolutions,
+            heads: heads.clone(),
+        };
+        let applied = engine::apply(&mut state, requests, now_us);
+        if applied.new_transfers.is_empty() {
+            txn.rollback().await?;
+            return Ok(applied);
+        }
+
+        for chunk in applied.new_transfers.chunks(INSERT_CHUNK) {
+            let rows = chunk.iter().map(transfer_row).collect::<Result<Vec<_>>>()?;
+            transfer::Entity::insert_many(rows)
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        for chunk in applied.new_resolutions.chunks(INSERT_CHUNK) {
+            let rows = chunk.iter().map(|r| resolution::ActiveModel {
+                pending_id: Set(r.pending_id),
+                resolution: Set(r.resolution.as_str().to_owned()),
+                resolved_by: Set(r.resolved_by),
+                resolved_at_us: Set(r.resolved_at_us),
+            });
+            resolution::Entity::insert_many(rows)
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        let mut touched: Vec<&Uuid> = applied.touched_accounts.iter().collect();
+        touched.sort();
+        for id in touched {
+            let a = state
+                .accounts
+                .get(id)
+                .ok_or_else(|| LedgerError::Store("touched account vanished".into()))?;
+            account::Entity::update_many()
+                .col_expr(
+                    account::Column::DebitsPosted,
+                    Expr::value(to_i64(a.debits_posted)?),
+                )
+                .col_expr(
+                    account::Column::CreditsPosted,
+                    Expr::value(to_i64(a.credits_posted)?),
+                )
+                .col_expr(
+                    account::Column::DebitsPending,
+                    Expr::value(to_i64(a.debits_pending)?),
+                )
+                .col_expr(
+                    account::Column::CreditsPending,
+                    Expr::value(to_i64(a.credits_pending)?),
+                )
+                .filter(account::Column::Id.eq(*id))
+                .exec(&txn)
+                .await?;
+        }
+        for (b, (seq, hash)) in &state.heads {
+            if heads.get(b).map(|(s, _)| s) != Some(seq) {
+                book_head::Entity::update_many()
+                    .col_expr(book_head::Column::Seq, Expr::value(to_i64(*seq)?))
+                    .col_expr(book_head::Column::Hash, Expr::value(hash.clone()))
+                    .filter(book_head::Column::Book.eq(b.to_string()))
+                    .exec(&txn)
+                    .await?;
+            }
+        }
+        txn.commit().await?;
+        Ok(applied)
+    }
+
+    /// Pending transfers whose timeout has passed and that nothing resolved yet, oldest first.
+    pub async fn expired_pending(&self, now_us: i64, limit: u64) -> Result<Vec<Transfer>> {
+        let resolved = resolution::Entity::find()
+            .select_only()
+            .column(resolution::Column::PendingId)
+            .into_query();
+        transfer::Entity::find()
+            .filter(transfer::Column::Pending.eq(true))
+            .filter(transfer::Column::TimeoutAtUs.lte(now_us))
+            .filter(transfer::Column::Id.not_in_subquery(resolved))
+            .order_by_asc(transfer::Column::TimeoutAtUs)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_transfer)
+            .collect()
+    }
+
+    // === reads ===
+
+    /// An account's transfers, newest first, before journal position `before_seq`.
+    pub async fn history(
+        &self,
+        account: &Account,
+        kinds: &[TransferKind],
+        from_us: Option<i64>,
+        to_us: Option<i64>,
+        before_seq: Option<u64>,
+        limit: u64,
+    ) -> Result<Vec<HistoryEntry>> {
+        let mut q = transfer::Entity::find()
+            .filter(transfer::Column::Book.eq(account.book.to_string()))
+            .filter(
+                transfer::Column::DebitAccountId
+                    .eq(account.id)
+                    .or(transfer::Column::CreditAccountId.eq(account.id)),
+            )
+            .order_by_desc(transfer::Column::Seq)
+            .limit(limit);
+        if !kinds.is_empty() {
+            q = q.filter(
+                transfer::Column::Kind.is_in(kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
+            );
+        }
+        if let Some(from) = from_us {
+            q = q.filter(transfer::Column::CreatedAtUs.gte(from));
+        }
+        if let Some(to) = to_us {
+            q = q.filter(transfer::Column::CreatedAtUs.lt(to));
+        }
+        if let Some(before) = before_seq {
+            q = q.filter(transfer::Column::Seq.lt(to_i64(before)?));
+        }
+        let transfers: Vec<Transfer> = q
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_transfer)
+            .collect::<Result<_>>()?;
+        let others: Vec<Uuid> = transfers
+            .iter()
+            .map(|t| {
+                if t.debit_account_id == account.id {
+                    t.credit_account_id
+                } else {
+                    t.debit_account_id
+                }
+            })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let kinds_of: HashMap<Uuid, AccountKind> = self
+            .accounts(&others)
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.kind))
+            .collect();
+        transfers
+            .into_iter()
+            .map(|t| {
+                let credit = t.credit_account_id == account.id;
+                let other = if credit {
+                    t.debit_account_id
+                } else {
+                    t.credit_account_id
+                };
+                Ok(HistoryEntry {
+                    counterparty_kind: *kinds_of
+                        .get(&other)
+                        .ok_or_else(|| corrupt("counterparty"))?,
+                    credit,
+                    transfer: t,
+                })
+            })
+            .collect()
+    }
+
+    /// Issued, redeemed, refunded, expired and outstanding points of a book.
+    pub async fn book_statistics(&self, b: Book) -> Result<BookStatistics> {
+        let sums: Vec<(String, String, bool, i64)> = transfer::Entity::find()
+            .select_only()
+            .column(transfer::Column::Kind)
+            .column(transfer::Column::Action)
+            .column(transfer::Column::Pending)
+            .column_as(Expr::cust("CAST(SUM(amount) AS BIGINT)"), "total")
+            .filter(transfer::Column::Book.eq(b.to_string()))
+            .group_by(transfer::Column::Kind)
+            .group_by(transfer::Column::Action)
+            .group_by(transfer::Column::Pending)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut stats = BookStatistics::default();
+        for (kind, action, pending, total) in sums {
+            // A posted movement: a direct transfer, or the post of a reservation.
+            let posted = (action == "none" && !pending) || action == "post";
+            if !posted {
+                continue;
+            }
+            let total = to_u64(total, "sum")?;
+            match TransferKind::parse(&kind) {
+                Some(TransferKind::Award) => stats.issued += total,
+                Some(TransferKind::Redeem) => stats.redeemed += total,
+                Some(TransferKind::Refund) => stats.refunded += total,
+                Some(TransferKind::Expire) => stats.expired += total,
+                Some(TransferKind::Adjust | TransferKind::Settle) | None => {}
+            }
+        }
+        let residents: Option<(i64, i64)> = account::Entity::find()
+            .select_only()
+            .column_as(
+                Expr::cust("CAST(COALESCE(SUM(credits_posted - debits_posted), 0) AS BIGINT)"),
+                "outstanding",
+            )
+            .column_as(Expr::cust("COUNT(*)"), "n")
+            .filter(account::Column::Book.eq(b.to_string()))
+            .filter(account::Column::Kind.eq(AccountKind::Resident.as_str()))
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        if let Some((outstanding, n)) = residents {
+            stats.outstanding = to_u64(outstanding, "outstanding")?;
+            stats.resident_accounts = to_u64(n, "count")?;
+        }
+        if let Some(issuance) = self
+            .account_of(b, AccountKind::Issuance, &b.to_string())
+            .await?
+        {
+            stats.budget = issuance.budget;
+            stats.budget_left = issuance.budget.map(|budget| {
+                budget.saturating_sub(issuance.debits_posted + issuance.debits_pending)
+            });
+        }
+        Ok(stats)
+    }
+
+    /// Journal entries of a book after `after_seq`, in order.
+    pub async fn journal_page(&self, b: Book, after_seq: u64, limit: u64) -> Result<Vec<Transfer>> {
+        transfer::Entity::find()
+            .filter(transfer::Column::Book.eq(b.to_string()))
+            .filter(transfer::Column::Seq.gt(to_i64(after_seq)?))
+            .order_by_asc(transfer::Column::Seq)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_transfer)
+            .collect()
+    }
+
+    /// The book's recorded head (last position and hash).
+    pub async fn book_head(&self, b: Book) -> Result<Option<(u64, String)>> {
+        book_head::Entity::find_by_id(b.to_string())
+            .one(&self.db)
+            .await?
+            .map(|h| Ok((to_u64(h.seq, "sequence")?, h.hash)))
+            .transpose()
+    }
+}
