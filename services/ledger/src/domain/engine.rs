@@ -80,10 +80,10 @@ fn check_debit(account: &Account, amount: u64, pending_release: u64) -> Result<(
     if !account.kind.may_go_negative() && debits > u128::from(account.credits_posted) {
         return Err(CreateResult::ExceedsBalance);
     }
-    if let Some(budget) = account.budget {
-        if debits > u128::from(budget) {
-            return Err(CreateResult::ExceedsBudget);
-        }
+    if let Some(budget) = account.budget
+        && debits > u128::from(budget)
+    {
+        return Err(CreateResult::ExceedsBudget);
     }
     Ok(())
 }

@@ -26,17 +26,30 @@ pub const MAX_BATCH: usize = 8_000;
 /// The most transfers the writer puts in one database transaction.
 const MAX_GROUP: usize = 8_000;
 
+/// The clock in Unix microseconds, replaceable in tests.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
 /// Tuning of the ledger domain.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LedgerOptions {
     /// How often the sweeper looks for pending transfers whose timeout passed.
     pub sweep_interval: Duration,
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for LedgerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerOptions")
+            .field("sweep_interval", &self.sweep_interval)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for LedgerOptions {
     fn default() -> Self {
         Self {
             sweep_interval: Duration::from_secs(1),
+            clock: Arc::new(now_us),
         }
     }
 }
@@ -63,6 +76,7 @@ pub enum AccountSelector {
 pub struct Ledger {
     store: Store,
     writer: mpsc::Sender<Job>,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -131,8 +145,12 @@ impl Ledger {
     /// Starts the writer and the sweeper; both stop when the last handle is dropped.
     pub fn start(store: Store, options: LedgerOptions) -> Arc<Self> {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run_writer(store.clone(), rx));
-        let ledger = Arc::new(Self { store, writer: tx });
+        tokio::spawn(run_writer(store.clone(), rx, options.clock.clone()));
+        let ledger = Arc::new(Self {
+            store,
+            writer: tx,
+            clock: options.clock,
+        });
         tokio::spawn(run_sweeper(Arc::downgrade(&ledger), options.sweep_interval));
         ledger
     }
@@ -197,7 +215,7 @@ impl Ledger {
             }
             parsed.push((book, kind, owner));
         }
-        self.store.open_accounts(&parsed, now_us()).await
+        self.store.open_accounts(&parsed, (self.clock)()).await
     }
 
     /// Accounts by id that the caller may see.
@@ -320,12 +338,12 @@ impl Ledger {
         if owner_id.trim().is_empty() {
             return Err(LedgerError::invalid("owner_id", "must not be empty"));
         }
-        if let Principal::Resident { resident_id } = caller {
-            if resident_id.to_string() != owner_id {
-                return Err(LedgerError::Forbidden(
-                    "residents may read only their own balances",
-                ));
-            }
+        if let Principal::Resident { resident_id } = caller
+            && resident_id.to_string() != owner_id
+        {
+            return Err(LedgerError::Forbidden(
+                "residents may read only their own balances",
+            ));
         }
         let accounts = self.store.accounts_of_owner(owner_id).await?;
         Ok(accounts
@@ -426,7 +444,7 @@ impl Ledger {
     pub async fn sweep_once(&self) -> Result<usize> {
         let mut expired = 0;
         loop {
-            let due = self.store.expired_pending(now_us(), 1_000).await?;
+            let due = self.store.expired_pending((self.clock)(), 1_000).await?;
             if due.is_empty() {
                 return Ok(expired);
             }
@@ -547,7 +565,7 @@ pub async fn verify(store: &Store, book: Book) -> Result<JournalReport> {
 /// Takes whatever requests are waiting (up to a group's worth) and writes them in one
 /// transaction. If the group fails as a whole, each request is retried alone so one bad request
 /// cannot fail its neighbours.
-async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>) {
+async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, clock: Clock) {
     while let Some(first) = rx.recv().await {
         let mut size = first.request.transfers.len();
         let mut jobs = vec![first];
@@ -562,7 +580,7 @@ async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>) {
         }
         let (requests, replies): (Vec<Request>, Vec<_>) =
             jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
-        match store.write_group(&requests, now_us()).await {
+        match store.write_group(&requests, clock()).await {
             Ok(applied) => {
                 for (reply, results) in replies.into_iter().zip(applied.results) {
                     let _ = reply.send(Ok(results));
@@ -578,7 +596,7 @@ async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>) {
                 tracing::warn!(error = %e, requests = requests.len(), "group write failed; retrying requests one by one");
                 for (request, reply) in requests.into_iter().zip(replies) {
                     let result = store
-                        .write_group(std::slice::from_ref(&request), now_us())
+                        .write_group(std::slice::from_ref(&request), clock())
                         .await
                         .map(|mut applied| applied.results.pop().unwrap_or_default());
                     if let Err(e) = &result {

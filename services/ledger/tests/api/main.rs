@@ -1,0 +1,9 @@
+//! The ledger on a fresh database per test (SQLite, or PostgreSQL when `HP_TEST_DATABASE_URL`
+//! is set): its rules through the domain, its invariants under random and concurrent load, and
+//! the service over real gRPC with real tokens.
+
+mod concurrency;
+mod helpers;
+mod property;
+mod service;
+mod store;
