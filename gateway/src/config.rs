@@ -16,6 +16,7 @@ const DEFAULTS: &str = include_str!("gateway.toml");
 pub struct GatewayConfig {
     pub http: HttpConfig,
     pub identity: GrpcClientConfig,
+    pub ledger: GrpcClientConfig,
     pub verifier: VerifierConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,

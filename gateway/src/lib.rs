@@ -18,7 +18,10 @@ use anyhow::Context as _;
 use axum::{extract::DefaultBodyLimit, http::StatusCode};
 use healthpoints_auth::Verifier;
 use healthpoints_grpc::{RemoteJwks, Shutdown, client::PeerChannel};
-use healthpoints_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use healthpoints_proto::{
+    identity::v1::identity_service_client::IdentityServiceClient,
+    ledger::v1::ledger_service_client::LedgerServiceClient,
+};
 use tokio::net::TcpListener;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -40,6 +43,7 @@ pub struct Backend {
 #[derive(Clone, Debug)]
 pub struct AppState {
     identity: IdentityServiceClient<PeerChannel>,
+    ledger: LedgerServiceClient<PeerChannel>,
     verifier: Verifier,
     backends: std::sync::Arc<Vec<Backend>>,
     trust_forwarded_for: bool,
@@ -49,6 +53,11 @@ impl AppState {
     /// A client of identity (clones share one connection).
     pub fn identity(&self) -> IdentityServiceClient<PeerChannel> {
         self.identity.clone()
+    }
+
+    /// A client of the ledger.
+    pub fn ledger(&self) -> LedgerServiceClient<PeerChannel> {
+        self.ledger.clone()
     }
 
     pub fn backends(&self) -> &[Backend] {
@@ -74,12 +83,20 @@ impl Application {
         );
         let state = AppState {
             identity: IdentityServiceClient::new(identity_channel),
+            ledger: LedgerServiceClient::new(healthpoints_grpc::client::connect(&config.ledger)?),
             verifier,
-            backends: std::sync::Arc::new(vec![Backend {
-                name: "identity",
-                endpoint: config.identity.endpoint.clone(),
-                grpc_service: healthpoints_identity::GRPC_SERVICE,
-            }]),
+            backends: std::sync::Arc::new(vec![
+                Backend {
+                    name: "identity",
+                    endpoint: config.identity.endpoint.clone(),
+                    grpc_service: healthpoints_identity::GRPC_SERVICE,
+                },
+                Backend {
+                    name: "ledger",
+                    endpoint: config.ledger.endpoint.clone(),
+                    grpc_service: healthpoints_ledger::GRPC_SERVICE,
+                },
+            ]),
             trust_forwarded_for: config.http.trust_forwarded_for,
         };
         let router = routes::router()

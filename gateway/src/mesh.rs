@@ -31,6 +31,7 @@ pub struct MeshOptions {
 pub struct RunningMesh {
     pub http_addr: SocketAddr,
     pub identity_addr: SocketAddr,
+    pub ledger_addr: SocketAddr,
     front: Shutdown,
     back: Shutdown,
     gateway: JoinHandle<anyhow::Result<()>>,
@@ -62,13 +63,27 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     let identity_config = healthpoints_identity::config::IdentityConfig::load(None, &overrides)?;
     let identity = healthpoints_identity::Application::build(identity_config).await?;
     let identity_addr = identity.local_addr();
-    let services = vec![tokio::spawn(identity.run_until_stopped(back.clone()))];
+    let identity_endpoint = format!("http://{identity_addr}");
+    let mut services = vec![tokio::spawn(identity.run_until_stopped(back.clone()))];
+
+    let ledger_config = healthpoints_ledger::config::LedgerConfig::load(
+        None,
+        &[
+            ("grpc.addr", "127.0.0.1:0".to_owned()),
+            ("database.url", sqlite_url(&options.data_dir, "ledger")),
+            ("identity.endpoint", identity_endpoint.clone()),
+        ],
+    )?;
+    let ledger = healthpoints_ledger::Application::build(ledger_config).await?;
+    let ledger_addr = ledger.local_addr();
+    services.push(tokio::spawn(ledger.run_until_stopped(back.clone())));
 
     let gateway_config = GatewayConfig::load(
         None,
         &[
             ("http.addr", options.http_addr.clone()),
-            ("identity.endpoint", format!("http://{identity_addr}")),
+            ("identity.endpoint", identity_endpoint),
+            ("ledger.endpoint", format!("http://{ledger_addr}")),
         ],
     )?;
     let gateway = Application::build(gateway_config).await?;
@@ -79,6 +94,7 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     let mesh = RunningMesh {
         http_addr,
         identity_addr,
+        ledger_addr,
         front,
         back,
         gateway,

@@ -18,6 +18,8 @@ pub const ADMIN: (&str, &str) = ("root", "Root-pass-123");
 #[derive(Debug)]
 pub struct Sandbox {
     pub base: String,
+    /// The ledger's gRPC address, for tests that play a mesh service.
+    pub ledger_addr: std::net::SocketAddr,
     pub http: Client,
     mesh: Option<RunningMesh>,
     _dir: tempfile::TempDir,
@@ -36,6 +38,7 @@ impl Sandbox {
         .expect("the mesh starts");
         Self {
             base: mesh.url(),
+            ledger_addr: mesh.ledger_addr,
             http: Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod me;
 pub mod ops;
+pub mod points;
 
 use axum::{
     Router,
@@ -22,7 +23,7 @@ use crate::AppState;
     info(title = "healthpoints API", version = "1", description = "The public HTTP API of the city health points programme. Errors are application/problem+json with a machine-readable `code` and, for bad input, the offending `field`."),
     paths(
         auth::register, auth::login, auth::refresh, auth::logout, auth::client_token, auth::jwks,
-        me::me,
+        me::me, points::balances, points::transactions, points::book_stats,
         admin::create_staff, admin::create_client, admin::set_enrolment, admin::districts,
         admin::list_residents, admin::get_resident, admin::set_family_doctor, admin::end_family_doctor,
         admin::suspend, admin::reinstate, admin::rotate_key,
@@ -71,6 +72,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/auth/logout", post(auth::logout))
         .route("/v1/auth/token", post(auth::client_token))
         .route("/v1/me", get(me::me))
+        .route("/v1/me/balances", get(points::balances))
+        .route("/v1/me/transactions", get(points::transactions))
+        .route("/v1/admin/books/{book}/stats", get(points::book_stats))
         .route("/v1/districts", get(admin::districts))
         .route("/v1/admin/staff", post(admin::create_staff))
         .route("/v1/admin/clients", post(admin::create_client))

@@ -2,4 +2,5 @@
 
 mod admin;
 mod journey;
+mod points;
 mod problems;
