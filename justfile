@@ -28,3 +28,7 @@ fmt:
 # What CI runs: fmt check, lint, tests on a throw-away PostgreSQL and on SQLite.
 verify:
     bash .ci/run
+
+# Ledger benchmark on a throw-away PostgreSQL, beside `pgbench -N` on the same server.
+bench:
+    bash bench/ledger.sh

@@ -144,7 +144,9 @@ impl TestDatabase {
         }
     }
 
-    async fn postgres(admin_url: &str, label: &str) -> Self {
+    /// A new database on the PostgreSQL server of `admin_url` (a role that may create
+    /// databases), for tests and benchmarks.
+    pub async fn postgres(admin_url: &str, label: &str) -> Self {
         let name = format!(
             "hp_{}_{}",
             label

@@ -19,7 +19,6 @@ use std::{net::SocketAddr, time::Duration};
 use healthpoints_auth::{AuthLayer, Verifier};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{service::Routes, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -198,8 +197,11 @@ impl GrpcServer {
             .add_routes(routes)
             .add_service(self.health_service)
             .add_service(reflection);
-        let server = router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop_accepting);
+        // Our own listener (so port 0 can be reported before serving): set TCP_NODELAY on
+        // accepted sockets here, or multiplexed responses wait on Nagle + delayed ACK (~40 ms).
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        let server = router.serve_with_incoming_shutdown(incoming, stop_accepting);
         tokio::pin!(server);
         let mut started = shutdown;
         tokio::select! {

@@ -10,8 +10,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use healthpoints_types::Book;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 use uuid::Uuid;
@@ -395,33 +395,19 @@ impl Store {
                 .exec_without_returning(&txn)
                 .await?;
         }
-        let mut touched: Vec<&Uuid> = applied.touched_accounts.iter().collect();
-        touched.sort();
-        for id in touched {
-            let a = state
-                .accounts
-                .get(id)
-                .ok_or_else(|| LedgerError::Store("touched account vanished".into()))?;
-            account::Entity::update_many()
-                .col_expr(
-                    account::Column::DebitsPosted,
-                    Expr::value(to_i64(a.debits_posted)?),
-                )
-                .col_expr(
-                    account::Column::CreditsPosted,
-                    Expr::value(to_i64(a.credits_posted)?),
-                )
-                .col_expr(
-                    account::Column::DebitsPending,
-                    Expr::value(to_i64(a.debits_pending)?),
-                )
-                .col_expr(
-                    account::Column::CreditsPending,
-                    Expr::value(to_i64(a.credits_pending)?),
-                )
-                .filter(account::Column::Id.eq(*id))
-                .exec(&txn)
-                .await?;
+        let mut touched: Vec<&Account> = applied
+            .touched_accounts
+            .iter()
+            .map(|id| {
+                state
+                    .accounts
+                    .get(id)
+                    .ok_or_else(|| LedgerError::Store("touched account vanished".into()))
+            })
+            .collect::<Result<_>>()?;
+        touched.sort_by_key(|a| a.id);
+        for chunk in touched.chunks(INSERT_CHUNK) {
+            self.update_balances(&txn, chunk).await?;
         }
         for (b, (seq, hash)) in &state.heads {
             if heads.get(b).map(|(s, _)| s) != Some(seq) {
@@ -435,6 +421,73 @@ impl Store {
         }
         txn.commit().await?;
         Ok(applied)
+    }
+
+    /// Writes the balances of `accounts` in one statement (`UPDATE … FROM (VALUES …)`, which
+    /// both backends speak), instead of one round trip per account.
+    async fn update_balances(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        accounts: &[&Account],
+    ) -> Result<()> {
+        let postgres = self.postgres();
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(accounts.len() * 5);
+        let mut rows = Vec::with_capacity(accounts.len());
+        for (i, a) in accounts.iter().enumerate() {
+            let n = i * 5;
+            rows.push(if postgres {
+                format!(
+                    "(${}::uuid, ${}::bigint, ${}::bigint, ${}::bigint, ${}::bigint)",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5
+                )
+            } else {
+                "(?, ?, ?, ?, ?)".to_owned()
+            });
+            values.push(a.id.into());
+            for v in [
+                a.debits_posted,
+                a.credits_posted,
+                a.debits_pending,
+                a.credits_pending,
+            ] {
+                values.push(to_i64(v)?.into());
+            }
+        }
+        let columns = if postgres {
+            ""
+        } else {
+            "column1 AS id, column2 AS dp, column3 AS cp, column4 AS dpe, column5 AS cpe FROM ("
+        };
+        let sql = if postgres {
+            format!(
+                "UPDATE accounts SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dpe, credits_pending = v.cpe \
+                 FROM (VALUES {}) AS v(id, dp, cp, dpe, cpe) WHERE accounts.id = v.id",
+                rows.join(", ")
+            )
+        } else {
+            format!(
+                "UPDATE accounts SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dpe, credits_pending = v.cpe \
+                 FROM (SELECT {columns}VALUES {})) AS v WHERE accounts.id = v.id",
+                rows.join(", ")
+            )
+        };
+        let result = txn
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                sql,
+                values,
+            ))
+            .await?;
+        if result.rows_affected() != accounts.len() as u64 {
+            return Err(LedgerError::Store(
+                "not every touched account was updated".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Pending transfers whose timeout has passed and that nothing resolved yet, oldest first.

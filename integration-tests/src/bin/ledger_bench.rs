@@ -1,0 +1,364 @@
+//! `ledger-bench`: transfers per second through the ledger's gRPC API on PostgreSQL, printed
+//! beside a reference the caller measured on the same server (`pgbench -N` transactions per
+//! second) — see `bench/ledger.sh`, which starts the server and runs both.
+//!
+//! Phases: single-transfer requests with 1, 2 and 8 concurrent clients; batches of 100 and
+//! 1,000 transfers; the latency of one transfer (p50/p99, from the one-client phase). Afterwards
+//! the journal is verified and the book's issued total is checked against what was sent.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use clap::Parser;
+use healthpoints_db::TestDatabase;
+use healthpoints_grpc::{
+    Shutdown,
+    client::{GrpcClientConfig, PeerChannel},
+};
+use healthpoints_proto::{
+    identity::v1::{self as idpb, identity_service_client::IdentityServiceClient},
+    ledger::v1::{self as pb, ledger_service_client::LedgerServiceClient},
+};
+use tonic::Request;
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// PostgreSQL server (a role that may create databases); a fresh database is made on it.
+    #[arg(long)]
+    database_url: String,
+    /// The reference throughput measured on the same server (e.g. `pgbench -N` tps).
+    #[arg(long)]
+    reference_tps: f64,
+    /// What the reference was, for the report.
+    #[arg(long, default_value = "pgbench -N")]
+    reference_name: String,
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Resident accounts the awards are spread over.
+    #[arg(long, default_value_t = 10_000)]
+    accounts: usize,
+}
+
+fn bearer<T>(message: T, token: &str) -> Request<T> {
+    let mut r = Request::new(message);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    r
+}
+
+struct Target {
+    ledger: LedgerServiceClient<PeerChannel>,
+    token: Arc<str>,
+    issuance: String,
+    residents: Arc<Vec<String>>,
+}
+
+fn award(t: &Target, n: usize) -> pb::Transfer {
+    pb::Transfer {
+        id: Uuid::now_v7().to_string(),
+        debit_account_id: t.issuance.clone(),
+        credit_account_id: t.residents[n % t.residents.len()].clone(),
+        amount: 1,
+        kind: pb::TransferKind::Award as i32,
+        metadata: Some(pb::TransferMetadata {
+            reason: "benchmark".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+struct PhaseResult {
+    transfers: u64,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+/// `clients` loops sending batches of `batch` awards for `seconds`.
+async fn phase(
+    t: &Target,
+    clients: usize,
+    batch: usize,
+    seconds: u64,
+) -> anyhow::Result<PhaseResult> {
+    let start = Instant::now();
+    let until = start + Duration::from_secs(seconds);
+    let mut handles = Vec::new();
+    for c in 0..clients {
+        let target = Target {
+            ledger: t.ledger.clone(),
+            token: t.token.clone(),
+            issuance: t.issuance.clone(),
+            residents: t.residents.clone(),
+        };
+        handles.push(tokio::spawn(async move {
+            let mut sent = 0u64;
+            let mut latencies = Vec::new();
+            let mut n = c * 7919;
+            while Instant::now() < until {
+                let transfers: Vec<_> = (0..batch).map(|i| award(&target, n + i)).collect();
+                n += batch;
+                let began = Instant::now();
+                let response = target
+                    .ledger
+                    .clone()
+                    .create_transfers(bearer(
+                        pb::CreateTransfersRequest {
+                            transfers,
+                            linked: false,
+                        },
+                        &target.token,
+                    ))
+                    .await?
+                    .into_inner();
+                latencies.push(began.elapsed());
+                let ok = response
+                    .results
+                    .iter()
+                    .filter(|r| r.result == pb::CreateTransferResult::Ok as i32)
+                    .count();
+                anyhow::ensure!(
+                    ok == batch,
+                    "a benchmark transfer was refused: {:?}",
+                    response.results.first()
+                );
+                sent += batch as u64;
+            }
+            anyhow::Ok((sent, latencies))
+        }));
+    }
+    let mut result = PhaseResult {
+        transfers: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+    };
+    for h in handles {
+        let (sent, latencies) = h.await??;
+        result.transfers += sent;
+        result.latencies.extend(latencies);
+    }
+    result.elapsed = start.elapsed();
+    Ok(result)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+
+    // identity, for a real service token (its own SQLite: it is not what is measured).
+    let mut id_config = healthpoints_identity::config::IdentityConfig::for_test(
+        healthpoints_db::DatabaseConfig::new(format!(
+            "sqlite://{}",
+            dir.path().join("identity.db").display()
+        )),
+    );
+    id_config.bootstrap_admin = Some(healthpoints_config::Secret::new(
+        "bench:Bench-pass-123".into(),
+    ));
+    let identity = healthpoints_identity::Application::build(id_config).await?;
+    let identity_endpoint = format!("http://{}", identity.local_addr());
+    let stop = Shutdown::new();
+    tokio::spawn(identity.run_until_stopped(stop.clone()));
+    healthpoints_grpc::health::wait_until_serving(
+        &identity_endpoint,
+        healthpoints_identity::GRPC_SERVICE,
+        Duration::from_secs(30),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let mut id_client = IdentityServiceClient::new(healthpoints_grpc::client::connect(
+        &GrpcClientConfig::new(identity_endpoint.clone()),
+    )?);
+    let admin = id_client
+        .login(idpb::LoginRequest {
+            login: "bench".into(),
+            password: "Bench-pass-123".into(),
+            client_address: String::new(),
+        })
+        .await?
+        .into_inner()
+        .tokens
+        .context("tokens")?
+        .access_token;
+    let client = id_client
+        .create_client(bearer(
+            idpb::CreateClientRequest {
+                kind: idpb::ClientKind::Service as i32,
+                name: "bench".into(),
+                service: "intake".into(),
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await?
+        .into_inner();
+    let token: Arc<str> = id_client
+        .issue_client_token(idpb::IssueClientTokenRequest {
+            client_id: client.client_id,
+            client_secret: client.client_secret,
+            client_address: String::new(),
+        })
+        .await?
+        .into_inner()
+        .tokens
+        .context("tokens")?
+        .access_token
+        .into();
+
+    // The ledger on a fresh PostgreSQL database.
+    let db = TestDatabase::postgres(&args.database_url, "bench").await;
+    let mut config =
+        healthpoints_ledger::config::LedgerConfig::for_test(db.config.clone(), &identity_endpoint);
+    config.database.max_connections = 16;
+    config.sweeper.interval_ms = 60_000;
+    let ledger_app = healthpoints_ledger::Application::build(config).await?;
+    let ledger_endpoint = format!("http://{}", ledger_app.local_addr());
+    tokio::spawn(ledger_app.run_until_stopped(stop.clone()));
+    healthpoints_grpc::health::wait_until_serving(
+        &ledger_endpoint,
+        healthpoints_ledger::GRPC_SERVICE,
+        Duration::from_secs(60),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let mut peer = GrpcClientConfig::new(ledger_endpoint);
+    peer.request_timeout_ms = 60_000;
+    let mut ledger = LedgerServiceClient::new(healthpoints_grpc::client::connect(&peer)?)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+
+    let spec = |kind: pb::AccountKind, owner: String| pb::AccountSpec {
+        book: "city".into(),
+        kind: kind as i32,
+        owner_id: owner,
+    };
+    let issuance = ledger
+        .open_accounts(bearer(
+            pb::OpenAccountsRequest {
+                accounts: vec![spec(pb::AccountKind::Issuance, String::new())],
+            },
+            &token,
+        ))
+        .await?
+        .into_inner()
+        .accounts
+        .remove(0)
+        .id;
+    let mut residents = Vec::with_capacity(args.accounts);
+    while residents.len() < args.accounts {
+        let n = (args.accounts - residents.len()).min(2_000);
+        let specs = (0..n)
+            .map(|_| spec(pb::AccountKind::Resident, Uuid::now_v7().to_string()))
+            .collect();
+        let opened = ledger
+            .open_accounts(bearer(pb::OpenAccountsRequest { accounts: specs }, &token))
+            .await?
+            .into_inner()
+            .accounts;
+        residents.extend(opened.into_iter().map(|a| a.id));
+    }
+    let target = Target {
+        ledger: ledger.clone(),
+        token: token.clone(),
+        issuance,
+        residents: Arc::new(residents),
+    };
+
+    println!(
+        "ledger benchmark: gRPC on loopback, PostgreSQL, {} resident accounts, {} s per phase",
+        args.accounts, args.seconds
+    );
+    println!(
+        "reference: {} = {:.0} tx/s on the same server",
+        args.reference_name, args.reference_tps
+    );
+    println!();
+    println!(
+        "{:<34} {:>12} {:>10} {:>10} {:>10}",
+        "phase", "transfers/s", "x ref", "p50 ms", "p99 ms"
+    );
+    let mut total = 0u64;
+    let mut single_latency = None;
+    for (name, clients, batch) in [
+        ("1 transfer/request, 1 client", 1, 1),
+        ("1 transfer/request, 2 clients", 2, 1),
+        ("1 transfer/request, 8 clients", 8, 1),
+        ("batch of 100, 4 clients", 4, 100),
+        ("batch of 1000, 4 clients", 4, 1_000),
+    ] {
+        let mut r = phase(&target, clients, batch, args.seconds).await?;
+        total += r.transfers;
+        r.latencies.sort();
+        let rate = r.transfers as f64 / r.elapsed.as_secs_f64();
+        let (p50, p99) = (
+            percentile(&r.latencies, 0.50),
+            percentile(&r.latencies, 0.99),
+        );
+        if clients == 1 && batch == 1 {
+            single_latency = Some((p50, p99));
+        }
+        println!(
+            "{name:<34} {rate:>12.0} {:>10.2} {:>10.2} {:>10.2}",
+            rate / args.reference_tps,
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+    if let Some((p50, p99)) = single_latency {
+        println!();
+        println!(
+            "latency of one transfer (1 client): p50 {:.2} ms, p99 {:.2} ms",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+
+    // The figures are only worth something if the ledger stayed right.
+    let stats = ledger
+        .get_book_statistics(bearer(
+            pb::GetBookStatisticsRequest {
+                book: "city".into(),
+            },
+            &token,
+        ))
+        .await?
+        .into_inner();
+    let journal = ledger
+        .verify_journal(bearer(
+            pb::VerifyJournalRequest {
+                book: "city".into(),
+            },
+            &token,
+        ))
+        .await?
+        .into_inner();
+    println!(
+        "check: {} transfers sent, book issued {}, journal {} ({} entries)",
+        total,
+        stats.issued,
+        if journal.intact { "intact" } else { "BROKEN" },
+        journal.entries_checked
+    );
+    anyhow::ensure!(
+        stats.issued == total && journal.intact && journal.entries_checked == total,
+        "the ledger's books do not match what was sent"
+    );
+    stop.trigger();
+    Ok(())
+}
