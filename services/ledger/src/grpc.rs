@@ -348,10 +348,11 @@ impl LedgerService for LedgerGrpc {
             .map(|(i, (result, stored))| pb::TransferResultEntry {
                 index: u32::try_from(i).unwrap_or(u32::MAX),
                 result: result_to_pb(result) as i32,
-                transfer: stored.map(|t| {
-                    let resolution = None;
-                    transfer_to_pb(&t, resolution)
-                }),
+                // Like TigerBeetle, a fresh success needs no echo (the client sent it); a retry
+                // gets the original back.
+                transfer: stored
+                    .filter(|_| result == CreateResult::Exists)
+                    .map(|t| transfer_to_pb(&t, None)),
             })
             .collect();
         Ok(Response::new(pb::CreateTransfersResponse { results }))

@@ -120,15 +120,34 @@ fn transfer_row(t: &Transfer) -> Result<transfer::ActiveModel> {
 /// Rows per multi-row INSERT: 20 columns × 400 stays under every backend's parameter limit.
 const INSERT_CHUNK: usize = 400;
 
+/// Facts that never change once written, remembered to save round trips: which book an
+/// account belongs to, and which books already have a head row.
+#[derive(Debug, Default)]
+struct Known {
+    books_of: HashMap<Uuid, Book>,
+    heads: HashSet<Book>,
+}
+
+/// Accounts whose book is remembered; beyond it the memory starts over (it is only a cache).
+const KNOWN_ACCOUNTS: usize = 1_000_000;
+
 /// The ledger repository.
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    known: std::sync::Arc<std::sync::Mutex<Known>>,
 }
 
 impl Store {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            known: std::sync::Arc::default(),
+        }
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
@@ -277,9 +296,10 @@ impl Store {
             .collect()
     }
 
-    /// Loads what `requests` touch under row locks, decides them, writes the outcome and
-    /// commits — all or nothing. Locks are taken accounts first, then book heads, each in sorted
-    /// order, so concurrent ledgers on one database never deadlock.
+    /// Loads what `requests` touch, decides them, writes the outcome and commits — all or
+    /// nothing. Every change to an account's balances happens while its book's head row is
+    /// locked (`FOR UPDATE`, books in sorted order), so concurrent ledgers on one database
+    /// serialise per book, never deadlock, and read balances only after taking the lock.
     pub async fn write_group(&self, requests: &[Request], now_us: i64) -> Result<Applied> {
         let txn = self.db.begin().await?;
         let mut ids: HashSet<Uuid> = HashSet::new();
@@ -303,23 +323,51 @@ impl Store {
         for t in &stored {
             account_ids.extend([t.debit_account_id, t.credit_account_id]);
         }
-        let mut accounts_query = account::Entity::find()
-            .filter(account::Column::Id.is_in(account_ids.iter().copied().collect::<Vec<_>>()))
-            .order_by_asc(account::Column::Id);
-        if self.postgres() {
-            accounts_query = accounts_query.lock_exclusive();
-        }
-        let accounts: HashMap<Uuid, Account> = accounts_query
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|m| to_account(m).map(|a| (a.id, a)))
-            .collect::<Result<_>>()?;
 
-        let books: BTreeSet<String> = accounts.values().map(|a| a.book.to_string()).collect();
-        for b in &books {
+        // Which books (an account's book never changes, so this read needs no lock).
+        let unknown: Vec<Uuid> = {
+            let known = self.known();
+            account_ids
+                .iter()
+                .filter(|id| !known.books_of.contains_key(id))
+                .copied()
+                .collect()
+        };
+        if !unknown.is_empty() {
+            let found: Vec<(Uuid, String)> = account::Entity::find()
+                .select_only()
+                .column(account::Column::Id)
+                .column(account::Column::Book)
+                .filter(account::Column::Id.is_in(unknown))
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            let mut known = self.known();
+            if known.books_of.len() > KNOWN_ACCOUNTS {
+                known.books_of.clear();
+            }
+            for (id, b) in found {
+                known.books_of.insert(id, book(&b)?);
+            }
+        }
+        let books: BTreeSet<Book> = {
+            let known = self.known();
+            account_ids
+                .iter()
+                .filter_map(|id| known.books_of.get(id).copied())
+                .collect()
+        };
+        let new_heads: Vec<Book> = {
+            let known = self.known();
+            books
+                .iter()
+                .filter(|b| !known.heads.contains(b))
+                .copied()
+                .collect()
+        };
+        for b in &new_heads {
             book_head::Entity::insert(book_head::ActiveModel {
-                book: Set(b.clone()),
+                book: Set(b.to_string()),
                 seq: Set(0),
                 hash: Set(GENESIS.to_owned()),
             })
@@ -331,8 +379,10 @@ impl Store {
             .exec_without_returning(&txn)
             .await?;
         }
+        let mut book_names: Vec<String> = books.iter().map(ToString::to_string).collect();
+        book_names.sort();
         let mut heads_query = book_head::Entity::find()
-            .filter(book_head::Column::Book.is_in(books.iter().cloned().collect::<Vec<_>>()))
+            .filter(book_head::Column::Book.is_in(book_names))
             .order_by_asc(book_head::Column::Book);
         if self.postgres() {
             heads_query = heads_query.lock_exclusive();
@@ -342,6 +392,15 @@ impl Store {
             .await?
             .into_iter()
             .map(|h| Ok((book(&h.book)?, (to_u64(h.seq, "sequence")?, h.hash))))
+            .collect::<Result<_>>()?;
+
+        // Balances, read under the book locks.
+        let accounts: HashMap<Uuid, Account> = account::Entity::find()
+            .filter(account::Column::Id.is_in(account_ids.iter().copied().collect::<Vec<_>>()))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|m| to_account(m).map(|a| (a.id, a)))
             .collect::<Result<_>>()?;
 
         let pending_ids: Vec<Uuid> = requests
@@ -420,6 +479,7 @@ impl Store {
             }
         }
         txn.commit().await?;
+        self.known().heads.extend(new_heads);
         Ok(applied)
     }
 
