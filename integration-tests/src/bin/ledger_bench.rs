@@ -39,6 +39,10 @@ struct Args {
     /// Seconds per phase.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Concurrent clients in the batch phases (enough to keep a next group queued while one
+    /// commits).
+    #[arg(long, default_value_t = 16)]
+    batch_clients: usize,
     /// Resident accounts the awards are spread over.
     #[arg(long, default_value_t = 10_000)]
     accounts: usize,
@@ -295,12 +299,13 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut total = 0u64;
     let mut single_latency = None;
+    let bc = args.batch_clients;
     for (name, clients, batch) in [
-        ("1 transfer/request, 1 client", 1, 1),
-        ("1 transfer/request, 2 clients", 2, 1),
-        ("1 transfer/request, 8 clients", 8, 1),
-        ("batch of 100, 4 clients", 4, 100),
-        ("batch of 1000, 4 clients", 4, 1_000),
+        ("1 transfer/request, 1 client".to_owned(), 1, 1),
+        ("1 transfer/request, 2 clients".to_owned(), 2, 1),
+        ("1 transfer/request, 8 clients".to_owned(), 8, 1),
+        (format!("batch of 100, {bc} clients"), bc, 100),
+        (format!("batch of 1000, {bc} clients"), bc, 1_000),
     ] {
         let mut r = phase(&target, clients, batch, args.seconds).await?;
         total += r.transfers;
