@@ -111,12 +111,6 @@ pub async fn split(response: Response) -> (u16, Value) {
 /// A valid PRC ID number for a district prefix, birth date (YYYYMMDD) and sequence.
 pub fn id_number(district: &str, birth: &str, seq: u32) -> String {
     let first17 = format!("{district}{birth}{seq:03}");
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const C: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
-    let sum: u32 = first17
-        .bytes()
-        .zip(W)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    format!("{first17}{}", C[(sum % 11) as usize])
+    let check = healthpoints_identity::domain::values::id_check_char(&first17).expect("17 digits");
+    format!("{first17}{check}")
 }

@@ -59,14 +59,8 @@ pub async fn spawn_app() -> TestApp {
 /// A valid ID number for a birth date and sequence (check digit computed).
 pub fn id_number(seq: u32) -> String {
     let first17 = format!("31011819850612{seq:03}");
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const C: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
-    let sum: u32 = first17
-        .bytes()
-        .zip(W)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    format!("{first17}{}", C[(sum % 11) as usize])
+    let check = healthpoints_identity::domain::values::id_check_char(&first17).expect("17 digits");
+    format!("{first17}{check}")
 }
 
 pub fn phone(seq: u32) -> String {

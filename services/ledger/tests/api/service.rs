@@ -110,16 +110,9 @@ impl Mesh {
 
     async fn resident_token(&self) -> (String, String) {
         let first17 = "31011019900101123";
-        const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-        let sum: u32 = first17
-            .bytes()
-            .zip(W)
-            .map(|(b, w)| u32::from(b - b'0') * w)
-            .sum();
-        let id_number = format!(
-            "{first17}{}",
-            ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize]
-        );
+        let check =
+            healthpoints_identity::domain::values::id_check_char(first17).expect("17 digits");
+        let id_number = format!("{first17}{check}");
         let id = self
             .identity
             .clone()
