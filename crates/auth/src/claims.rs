@@ -183,24 +183,6 @@ impl Principal {
             _ => false,
         }
     }
-
-    /// Refuses unless the caller is a city admin.
-    pub fn require_city_admin(&self) -> Result<(), ApiError> {
-        if self.is_city_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("only a city admin may do this"))
-        }
-    }
-
-    /// Refuses unless the caller is a mesh service.
-    pub fn require_service(&self) -> Result<(), ApiError> {
-        if self.is_service() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("only a mesh service may do this"))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -245,7 +227,7 @@ mod tests {
         let p = Principal::try_from(c).unwrap();
         assert!(p.has_scope("behaviours:submit"));
         assert!(!p.has_scope("statistics:read"));
-        assert!(p.require_city_admin().is_err());
+        assert!(!p.is_city_admin());
     }
 
     #[test]

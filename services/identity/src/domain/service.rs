@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use healthpoints_auth::{Claims, Principal, Role};
 use healthpoints_errors::Violation;
 use healthpoints_types::{DistrictCode, MallId};
@@ -1037,11 +1037,6 @@ async fn verify_password(password: String, hash: impl FnOnce() -> String + Send 
     tokio::task::spawn_blocking(move || crypto::verify_password(&password, &hash()))
         .await
         .unwrap_or(false)
-}
-
-/// Whether a contract is in force on `day`.
-pub fn contract_in_force(contract: &FamilyDoctorContract, day: NaiveDate) -> bool {
-    contract.signed_on <= day && day <= contract.valid_until
 }
 
 #[cfg(test)]

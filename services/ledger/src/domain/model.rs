@@ -4,9 +4,6 @@
 use healthpoints_types::Book;
 use uuid::Uuid;
 
-/// 100 points buy ¥1.
-pub const POINTS_PER_YUAN: u64 = 100;
-
 macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
