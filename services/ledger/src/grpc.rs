@@ -487,9 +487,10 @@ impl LedgerService for LedgerGrpc {
         request: Request<pb::VerifyJournalRequest>,
     ) -> Result<Response<pb::VerifyJournalResponse>, Status> {
         let p = caller(&request)?;
+        let r = request.get_ref();
         let (book, report) = self
             .ready()?
-            .verify_journal(&p, &request.get_ref().book)
+            .verify_journal(&p, &r.book, r.after_sequence, &r.after_hash, r.max_entries)
             .await
             .map_err(status)?;
         if report.first_broken_seq.is_some() {
@@ -501,6 +502,9 @@ impl LedgerService for LedgerGrpc {
             entries_checked: report.entries_checked,
             first_broken_sequence: report.first_broken_seq,
             detail: report.detail,
+            last_sequence: report.last.seq,
+            last_hash: report.last.hash,
+            complete: report.complete,
         }))
     }
 }

@@ -5,7 +5,7 @@ use healthpoints_config::ServiceArgs;
 use healthpoints_ledger::{
     Application,
     config::LedgerConfig,
-    domain::service::verify,
+    domain::{journal::GENESIS, model::Checkpoint, service::verify},
     store::{Migrator, Store},
 };
 use healthpoints_types::Book;
@@ -43,7 +43,11 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::VerifyJournal { book }) => {
             let book = Book::parse(&book).map_err(|e| anyhow::anyhow!("--book: {e}"))?;
             let store = Store::new(healthpoints_db::connect::<Migrator>(&config.database).await?);
-            let report = verify(&store, book).await?;
+            let start = Checkpoint {
+                seq: 0,
+                hash: GENESIS.to_owned(),
+            };
+            let report = verify(&store, book, start, u64::MAX).await?;
             match report.first_broken_seq {
                 None => println!("{book}: intact ({} entries)", report.entries_checked),
                 Some(seq) => {

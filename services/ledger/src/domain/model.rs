@@ -44,6 +44,37 @@ impl AccountKind {
     }
 }
 
+/// The number a book carries in its accounts' ids: 0 for `city`, the district's six-digit code
+/// for `district:<code>`.
+pub fn book_number(book: Book) -> u32 {
+    match book {
+        Book::City => 0,
+        Book::District(code) => code.as_str().parse().unwrap_or(u32::MAX),
+    }
+}
+
+/// A fresh account id for `book`. Its first four bytes are [`book_number`] (big-endian), the
+/// rest random (a version 8 UUID). The database checks that prefix against the book with a
+/// plain CHECK constraint on every account and on both sides of every transfer, so "both
+/// accounts of a transfer are in its book" needs no lookup per row.
+pub fn new_account_id(book: Book) -> Uuid {
+    let mut bytes = Uuid::new_v4().into_bytes();
+    bytes[..4].copy_from_slice(&book_number(book).to_be_bytes());
+    Uuid::new_v8(bytes)
+}
+
+/// The book an account id was minted for, if it is one of ours.
+pub fn book_of_account(id: Uuid) -> Option<Book> {
+    if id.get_version_num() != 8 {
+        return None;
+    }
+    let bytes = id.as_bytes();
+    match u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) {
+        0 => Some(Book::City),
+        n => Book::parse(&format!("district:{n:06}")).ok(),
+    }
+}
+
 named_enum!(
     /// Why points moved.
     TransferKind {
@@ -220,10 +251,50 @@ pub struct BookStatistics {
     pub resident_accounts: u64,
 }
 
-/// The outcome of recomputing a book's hash chain.
+/// Where a verification of a book's hash chain starts: after entry `seq`, whose hash the
+/// auditor recorded as `hash` (the start of the book is `0` and the genesis hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// The outcome of recomputing (a range of) a book's hash chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalReport {
     pub entries_checked: u64,
     pub first_broken_seq: Option<u64>,
     pub detail: String,
+    /// The last entry verified intact: the checkpoint to continue from.
+    pub last: Checkpoint,
+    /// Whether the verification reached the book's head (and checked it).
+    pub complete: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_ids_carry_their_book() {
+        for book in std::iter::once(Book::City)
+            .chain(healthpoints_types::DistrictCode::all().map(Book::District))
+        {
+            let id = new_account_id(book);
+            assert_eq!(book_of_account(id), Some(book));
+            assert_ne!(id, new_account_id(book), "ids are random beyond the book");
+        }
+        let qingpu = Book::parse("district:310118").unwrap();
+        assert!(new_account_id(qingpu).to_string().starts_with("0004bb66-"));
+        assert_eq!(
+            book_of_account(Uuid::now_v7()),
+            None,
+            "not minted by the ledger"
+        );
+        assert_eq!(
+            book_of_account(Uuid::new_v8([0xff; 16])),
+            None,
+            "no such district"
+        );
+    }
 }

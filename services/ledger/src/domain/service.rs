@@ -14,8 +14,8 @@ use super::{
     error::{LedgerError, Result},
     journal,
     model::{
-        Account, AccountKind, Balance, BookStatistics, CreateResult, HistoryEntry, JournalReport,
-        Metadata, NewTransfer, PendingAction, Resolution, Transfer, TransferKind,
+        Account, AccountKind, Balance, BookStatistics, Checkpoint, CreateResult, HistoryEntry,
+        JournalReport, Metadata, NewTransfer, PendingAction, Resolution, Transfer, TransferKind,
     },
 };
 use crate::store::Store;
@@ -86,6 +86,10 @@ impl std::fmt::Debug for Ledger {
 }
 
 /// Now, in Unix microseconds.
+/// Journal entries one `VerifyJournal` call checks at most (a few seconds of work); longer
+/// books are verified in ranges, each continuing from the checkpoint the previous one returned.
+pub const VERIFY_MAX_ENTRIES: u64 = 200_000;
+
 pub fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
@@ -427,17 +431,57 @@ impl Ledger {
         Ok((book, self.store.book_statistics(book).await?))
     }
 
-    /// Recomputes a book's hash chain and reports the first broken link.
+    /// Recomputes up to `max_entries` (0: [`VERIFY_MAX_ENTRIES`]) links of a book's hash chain
+    /// after `after_seq`, whose hash the caller recorded as `after_hash` (both empty: from the
+    /// start), and reports the first broken link, or where to continue.
     pub async fn verify_journal(
         &self,
         caller: &Principal,
         book: &str,
+        after_seq: u64,
+        after_hash: &str,
+        max_entries: u64,
     ) -> Result<(Book, JournalReport)> {
         let book = parse_book("book", book)?;
         if !may_read_book(caller, book) {
             return Err(LedgerError::Forbidden("you may verify only your own book"));
         }
-        Ok((book, verify(&self.store, book).await?))
+        let from = match (after_seq, after_hash) {
+            (0, "") => Checkpoint {
+                seq: 0,
+                hash: journal::GENESIS.to_owned(),
+            },
+            (0, _) => {
+                return Err(LedgerError::invalid(
+                    "after_hash",
+                    "must be empty when starting from the beginning of the book",
+                ));
+            }
+            (_, "") => {
+                return Err(LedgerError::invalid(
+                    "after_hash",
+                    "required with after_sequence: the hash recorded for that entry",
+                ));
+            }
+            (seq, hash) => Checkpoint {
+                seq,
+                hash: hash.to_owned(),
+            },
+        };
+        if max_entries > VERIFY_MAX_ENTRIES {
+            return Err(LedgerError::invalid(
+                "max_entries",
+                format!(
+                    "at most {VERIFY_MAX_ENTRIES} per call; continue from the returned checkpoint"
+                ),
+            ));
+        }
+        let max = if max_entries == 0 {
+            VERIFY_MAX_ENTRIES
+        } else {
+            max_entries
+        };
+        Ok((book, verify(&self.store, book, from, max).await?))
     }
 
     /// Voids pending transfers whose timeout passed; returns how many it expired.
@@ -503,62 +547,74 @@ fn parse_ids(field: &str, ids: &[String]) -> Result<Vec<Uuid>> {
 }
 
 /// Recomputes the chain of `book` from its first entry.
-pub async fn verify(store: &Store, book: Book) -> Result<JournalReport> {
-    let mut prev = journal::GENESIS.to_owned();
-    let mut expected = 1u64;
-    let broken = |seq: u64, detail: String, checked: u64| JournalReport {
+pub async fn verify(
+    store: &Store,
+    book: Book,
+    from: Checkpoint,
+    max: u64,
+) -> Result<JournalReport> {
+    let mut last = from;
+    let mut checked = 0u64;
+    let broken = |seq: u64, detail: &str, checked: u64, last: Checkpoint| JournalReport {
         entries_checked: checked,
         first_broken_seq: Some(seq),
-        detail,
+        detail: detail.to_owned(),
+        last,
+        complete: false,
     };
-    loop {
-        let page = store.journal_page(book, expected - 1, 5_000).await?;
+    let mut exhausted = false;
+    while checked < max {
+        let page = store
+            .journal_page(book, last.seq, (max - checked).min(5_000))
+            .await?;
         if page.is_empty() {
+            exhausted = true;
             break;
         }
         for t in page {
-            let checked = expected - 1;
+            let expected = last.seq + 1;
             if t.seq != expected {
-                return Ok(broken(
-                    expected,
-                    format!("entry {expected} is missing"),
-                    checked,
-                ));
+                return Ok(broken(expected, "this entry is missing", checked, last));
             }
-            if t.prev_hash != prev {
-                return Ok(broken(
-                    t.seq,
-                    "the link to the previous entry does not match".into(),
-                    checked,
-                ));
+            if t.prev_hash != last.hash {
+                let detail = "the link to the previous entry does not match";
+                return Ok(broken(t.seq, detail, checked, last));
             }
-            if journal::entry_hash(&prev, &t) != t.hash {
-                return Ok(broken(
-                    t.seq,
-                    "the entry's contents do not match its hash".into(),
-                    checked,
-                ));
+            if journal::entry_hash(&last.hash, &t) != t.hash {
+                let detail = "the entry's contents do not match its hash";
+                return Ok(broken(t.seq, detail, checked, last));
             }
-            prev = t.hash;
-            expected += 1;
+            last = Checkpoint {
+                seq: t.seq,
+                hash: t.hash,
+            };
+            checked += 1;
         }
     }
-    let checked = expected - 1;
     let head = store
         .book_head(book)
         .await?
         .unwrap_or((0, journal::GENESIS.to_owned()));
-    if head != (checked, prev) {
-        return Ok(broken(
-            checked + 1,
-            "the book's head does not match its last entry (entries removed?)".into(),
-            checked,
-        ));
+    if head.0 > last.seq && !exhausted {
+        // More to verify: the caller continues from `last`.
+        return Ok(JournalReport {
+            entries_checked: checked,
+            first_broken_seq: None,
+            detail: "intact so far".into(),
+            last,
+            complete: false,
+        });
+    }
+    if head != (last.seq, last.hash.clone()) {
+        let detail = "the book's head does not match its last entry (entries removed?)";
+        return Ok(broken(last.seq + 1, detail, checked, last));
     }
     Ok(JournalReport {
         entries_checked: checked,
         first_broken_seq: None,
         detail: "intact".into(),
+        last,
+        complete: true,
     })
 }
 

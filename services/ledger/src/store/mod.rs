@@ -22,7 +22,7 @@ use crate::domain::{
     journal::GENESIS,
     model::{
         Account, AccountKind, BookStatistics, HistoryEntry, Metadata, PendingAction, Resolution,
-        Transfer, TransferKind,
+        Transfer, TransferKind, book_of_account, new_account_id,
     },
 };
 use entities::{account, book_head, resolution, transfer};
@@ -120,16 +120,12 @@ fn transfer_row(t: &Transfer) -> Result<transfer::ActiveModel> {
 /// Rows per multi-row INSERT: 20 columns × 400 stays under every backend's parameter limit.
 const INSERT_CHUNK: usize = 400;
 
-/// Facts that never change once written, remembered to save round trips: which book an
-/// account belongs to, and which books already have a head row.
+/// A fact that never changes once written, remembered to save round trips: which books already
+/// have a head row.
 #[derive(Debug, Default)]
 struct Known {
-    books_of: HashMap<Uuid, Book>,
     heads: HashSet<Book>,
 }
-
-/// Accounts whose book is remembered; beyond it the memory starts over (it is only a cache).
-const KNOWN_ACCOUNTS: usize = 1_000_000;
 
 /// The ledger repository.
 #[derive(Debug, Clone)]
@@ -169,7 +165,7 @@ impl Store {
         let mut out = Vec::with_capacity(specs.len());
         for (book, kind, owner) in specs {
             let row = account::ActiveModel {
-                id: Set(Uuid::now_v7()),
+                id: Set(new_account_id(*book)),
                 book: Set(book.to_string()),
                 kind: Set(kind.as_str().to_owned()),
                 owner_id: Set(owner.clone()),
@@ -313,50 +309,21 @@ impl Store {
                 }
             }
         }
-        let stored: Vec<Transfer> = transfer::Entity::find()
-            .filter(transfer::Column::Id.is_in(ids.iter().copied().collect::<Vec<_>>()))
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(to_transfer)
-            .collect::<Result<_>>()?;
+        let stored: Vec<Transfer> =
+            by_ids::<transfer::Entity>(&txn, transfer::Column::Id, ids.iter().copied().collect())
+                .await?
+                .into_iter()
+                .map(to_transfer)
+                .collect::<Result<_>>()?;
         for t in &stored {
             account_ids.extend([t.debit_account_id, t.credit_account_id]);
         }
 
-        // Which books (an account's book never changes, so this read needs no lock).
-        let unknown: Vec<Uuid> = {
-            let known = self.known();
-            account_ids
-                .iter()
-                .filter(|id| !known.books_of.contains_key(id))
-                .copied()
-                .collect()
-        };
-        if !unknown.is_empty() {
-            let found: Vec<(Uuid, String)> = account::Entity::find()
-                .select_only()
-                .column(account::Column::Id)
-                .column(account::Column::Book)
-                .filter(account::Column::Id.is_in(unknown))
-                .into_tuple()
-                .all(&txn)
-                .await?;
-            let mut known = self.known();
-            if known.books_of.len() > KNOWN_ACCOUNTS {
-                known.books_of.clear();
-            }
-            for (id, b) in found {
-                known.books_of.insert(id, book(&b)?);
-            }
-        }
-        let books: BTreeSet<Book> = {
-            let known = self.known();
-            account_ids
-                .iter()
-                .filter_map(|id| known.books_of.get(id).copied())
-                .collect()
-        };
+        // Which books: an account's id carries its book (the database checks it), no read needed.
+        let books: BTreeSet<Book> = account_ids
+            .iter()
+            .filter_map(|id| book_of_account(*id))
+            .collect();
         let new_heads: Vec<Book> = {
             let known = self.known();
             books
@@ -395,13 +362,15 @@ impl Store {
             .collect::<Result<_>>()?;
 
         // Balances, read under the book locks.
-        let accounts: HashMap<Uuid, Account> = account::Entity::find()
-            .filter(account::Column::Id.is_in(account_ids.iter().copied().collect::<Vec<_>>()))
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|m| to_account(m).map(|a| (a.id, a)))
-            .collect::<Result<_>>()?;
+        let accounts: HashMap<Uuid, Account> = by_ids::<account::Entity>(
+            &txn,
+            account::Column::Id,
+            account_ids.iter().copied().collect(),
+        )
+        .await?
+        .into_iter()
+        .map(|m| to_account(m).map(|a| (a.id, a)))
+        .collect::<Result<_>>()?;
 
         let pending_ids: Vec<Uuid> = requests
             .iter()
@@ -737,6 +706,31 @@ impl Store {
             .map(|h| Ok((to_u64(h.seq, "sequence")?, h.hash)))
             .transpose()
     }
+}
+
+/// The rows of `E` whose `id` column is one of `ids`. On PostgreSQL one array parameter is
+/// joined to the primary key: a long `IN` list costs more to parse than to run, and with
+/// `id = ANY($1)` the planner may choose a sequential scan.
+async fn by_ids<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    id: E::Column,
+    ids: Vec<Uuid>,
+) -> Result<Vec<E::Model>> {
+    if conn.get_database_backend() != DbBackend::Postgres {
+        return Ok(E::find().filter(id.is_in(ids)).all(conn).await?);
+    }
+    let sql = format!(
+        "SELECT t.* FROM UNNEST($1::uuid[]) AS q(id) JOIN {} AS t ON t.id = q.id",
+        E::default().table_name()
+    );
+    Ok(E::find()
+        .from_raw_sql(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            [ids.into()],
+        ))
+        .all(conn)
+        .await?)
 }
 
 /// PostgreSQL: every new transfer in one statement of 20 array parameters (`UNNEST`), instead

@@ -339,13 +339,14 @@ async fn tokens_decide_who_writes_and_who_reads() {
         .verify_journal(bearer(
             pb::VerifyJournalRequest {
                 book: "city".into(),
+                ..Default::default()
             },
             &mesh.admin,
         ))
         .await
         .unwrap()
         .into_inner();
-    assert!(report.intact && report.entries_checked == 1);
+    assert!(report.intact && report.complete && report.entries_checked == 1);
     ledger.stop().await;
 }
 

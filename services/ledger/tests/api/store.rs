@@ -111,6 +111,52 @@ async fn the_database_refuses_to_rewrite_history_or_break_a_balance() {
         raw(&f.ledger, &overdraw).await.is_err(),
         "a resident account cannot go below zero"
     );
+    // An account cannot change book, and no transfer can join accounts of different books.
+    let literal = |id: Uuid| {
+        if is_postgres(&f.ledger) {
+            format!("'{id}'")
+        } else {
+            format!("X'{}'", id.simple())
+        }
+    };
+    assert!(
+        raw(
+            &f.ledger,
+            &format!(
+                "UPDATE accounts SET book = 'district:310118' WHERE id = {}",
+                literal(residents[0].id)
+            )
+        )
+        .await
+        .is_err(),
+        "an account's id pins its book"
+    );
+    let qingpu_issuance = f
+        .ledger
+        .open_accounts(
+            &intake(),
+            vec![("district:310118".into(), "issuance".into(), String::new())],
+        )
+        .await
+        .expect("account opens")
+        .remove(0);
+    let cross_book = |book: &str| {
+        format!(
+            "INSERT INTO transfers (id, book, seq, debit_account_id, credit_account_id, amount, \
+             kind, pending, action, expiry, event_id, order_id, rule_code, rule_version, reason, \
+             created_at_us, prev_hash, hash) VALUES ({}, '{book}', 99, {}, {}, 5, 'award', \
+             false, 'none', false, '', '', '', 0, '', 0, '', '')",
+            literal(Uuid::now_v7()),
+            literal(qingpu_issuance.id),
+            literal(residents[0].id),
+        )
+    };
+    for book in ["city", "district:310118"] {
+        assert!(
+            raw(&f.ledger, &cross_book(book)).await.is_err(),
+            "a transfer between books is refused ({book})"
+        );
+    }
     assert_invariants(&f.ledger).await;
 }
 
@@ -365,8 +411,37 @@ async fn tampering_with_a_row_behind_the_ledgers_back_is_caught() {
     let admin = Principal::CityAdmin {
         staff_id: Uuid::now_v7(),
     };
-    let (_, report) = f.ledger.verify_journal(&admin, "city").await.unwrap();
+    let (_, report) = f
+        .ledger
+        .verify_journal(&admin, "city", 0, "", 0)
+        .await
+        .unwrap();
     assert_eq!((report.entries_checked, report.first_broken_seq), (4, None));
+    assert!(report.complete);
+    // In ranges: two entries, then the rest from the checkpoint; a wrong checkpoint is caught.
+    let (_, first) = f
+        .ledger
+        .verify_journal(&admin, "city", 0, "", 2)
+        .await
+        .unwrap();
+    assert_eq!((first.last.seq, first.complete), (2, false));
+    let (_, rest) = f
+        .ledger
+        .verify_journal(&admin, "city", 2, &first.last.hash, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (rest.entries_checked, rest.complete, rest.last),
+        (2, true, report.last.clone())
+    );
+    let (_, forged) = f
+        .ledger
+        .verify_journal(&admin, "city", 2, &report.last.hash, 0)
+        .await
+        .unwrap();
+    assert_eq!(forged.first_broken_seq, Some(3));
+    let missing_hash = f.ledger.verify_journal(&admin, "city", 2, "", 0).await;
+    assert!(matches!(missing_hash, Err(LedgerError::Invalid(v)) if v[0].field == "after_hash"));
     // An attacker with database access disables the guard and rewrites entry 3.
     if is_postgres(&f.ledger) {
         raw(
@@ -383,7 +458,11 @@ async fn tampering_with_a_row_behind_the_ledgers_back_is_caught() {
     raw(&f.ledger, "UPDATE transfers SET amount = 700 WHERE seq = 3")
         .await
         .unwrap();
-    let (_, report) = f.ledger.verify_journal(&admin, "city").await.unwrap();
+    let (_, report) = f
+        .ledger
+        .verify_journal(&admin, "city", 0, "", 0)
+        .await
+        .unwrap();
     assert_eq!(report.first_broken_seq, Some(3), "{}", report.detail);
     // Deleting the newest entry is caught by the book head.
     raw(&f.ledger, "UPDATE transfers SET amount = 7 WHERE seq = 3")
@@ -398,6 +477,10 @@ async fn tampering_with_a_row_behind_the_ledgers_back_is_caught() {
     raw(&f.ledger, "DELETE FROM transfers WHERE seq = 4")
         .await
         .unwrap();
-    let (_, report) = f.ledger.verify_journal(&admin, "city").await.unwrap();
+    let (_, report) = f
+        .ledger
+        .verify_journal(&admin, "city", 0, "", 0)
+        .await
+        .unwrap();
     assert_eq!(report.first_broken_seq, Some(4), "{}", report.detail);
 }
