@@ -94,7 +94,11 @@ pub async fn connect<M: MigratorTrait>(
         .min_connections(if sqlite { 1 } else { 2 })
         .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
         .acquire_timeout(Duration::from_millis(config.connect_timeout_ms))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        // Plan every statement with its actual parameters. Tables here start empty and grow
+        // fast: a generic plan cached while a table was small (a sequential scan) would outlive
+        // the growth on a long-lived pooled connection — measured on the ledger's id probes.
+        .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
     let db = Database::connect(options).await.map_err(DbError::Connect)?;
     if db.get_database_backend() == DbBackend::Sqlite {
         for pragma in [
