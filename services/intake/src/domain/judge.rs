@@ -155,8 +155,12 @@ pub fn judge(rule: &Rule, report: Report<'_>, prior: &Prior) -> Verdict {
 /// it, and tests use it as the store's stand-in. The store keeps the same figures in tables.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
-    awards: HashMap<(String, String), Vec<(DateTime<Utc>, u64)>>,
+    /// Per (resident, rule code): each award's occurrence time and points.
+    awards: HashMap<(String, String), Vec<Awarded>>,
 }
+
+/// When an awarded event occurred, and what it earned.
+type Awarded = (DateTime<Utc>, u64);
 
 impl Tally {
     /// What `resident` already earned under `code`, as seen from an event at `at`.
