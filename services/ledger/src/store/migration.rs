@@ -1,5 +1,10 @@
 //! Schema of the ledger database. Append-only: never edit a migration that has shipped.
 //!
+//! (Pre-release, 2026-11-22: the first schema was replaced before any deployment, when account
+//! ids began to carry their book. The migration was renamed so a development database made with
+//! the old schema fails at start — "table already exists" — instead of misbehaving; delete
+//! `data/ledger.db` to start afresh.)
+//!
 //! The invariants live here, not only in Rust: balance and budget limits are CHECK constraints;
 //! an account id carries its book's number in its first four bytes
 //! ([`crate::domain::model::new_account_id`]) and CHECK constraints tie that prefix to the
@@ -26,7 +31,7 @@ struct M20261122_000001Init;
 
 impl MigrationName for M20261122_000001Init {
     fn name(&self) -> &str {
-        "m20261122_000001_init"
+        "m20261122_000002_ledger"
     }
 }
 
