@@ -4,7 +4,7 @@
 //! PostgreSQL, with a per-book hash-chained journal.
 //!
 //! Correctness lives in three places that agree: the pure `domain::engine` decides each
-//! transfer; the database re-checks every invariant (CHECK constraints, composite foreign keys,
+//! transfer; the database re-checks every invariant (CHECK constraints — account ids carry their book —,
 //! a one-row-per-resolution primary key, immutability triggers); and `VerifyJournal` recomputes
 //! the hash chain. Speed comes from the writer grouping concurrent requests into one
 //! transaction. Layout as in every service: `domain`, `store`, `grpc`, `config`.

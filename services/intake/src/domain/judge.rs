@@ -170,9 +170,10 @@ impl Tally {
             return prior;
         };
         let day = local_date(at);
+        let keys = Period::ALL.map(|p| p.key(at));
         for (when, points) in awards {
-            for period in Period::ALL {
-                if period.key(*when) == period.key(at) {
+            for (period, key) in Period::ALL.into_iter().zip(&keys) {
+                if period.key(*when) == *key {
                     *prior.totals.entry(period).or_default() += points;
                 }
             }

@@ -201,9 +201,7 @@ impl Store {
     }
 
     pub async fn accounts(&self, ids: &[Uuid]) -> Result<Vec<Account>> {
-        account::Entity::find()
-            .filter(account::Column::Id.is_in(ids.to_vec()))
-            .all(&self.db)
+        by_ids::<account::Entity>(&self.db, account::Column::Id, ids.to_vec())
             .await?
             .into_iter()
             .map(to_account)
@@ -268,9 +266,7 @@ impl Store {
     // === transfers ===
 
     pub async fn transfers(&self, ids: &[Uuid]) -> Result<Vec<Transfer>> {
-        transfer::Entity::find()
-            .filter(transfer::Column::Id.is_in(ids.to_vec()))
-            .all(&self.db)
+        by_ids::<transfer::Entity>(&self.db, transfer::Column::Id, ids.to_vec())
             .await?
             .into_iter()
             .map(to_transfer)
