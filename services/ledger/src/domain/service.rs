@@ -18,7 +18,7 @@ use super::{
         JournalReport, Metadata, NewTransfer, PendingAction, Resolution, Transfer, TransferKind,
     },
 };
-use crate::store::Store;
+use crate::store::{Overlay, Store};
 
 /// The most transfers one request may carry.
 pub const MAX_BATCH: usize = 8_000;
@@ -618,48 +618,155 @@ pub async fn verify(
     })
 }
 
-/// Takes whatever requests are waiting (up to a group's worth) and writes them in one
-/// transaction. If the group fails as a whole, each request is retried alone so one bad request
-/// cannot fail its neighbours.
+type Reply = oneshot::Sender<Result<Outcome>>;
+
+/// Takes whatever requests are waiting (up to a group's worth) off the queue.
+fn gather(first: Job, rx: &mut mpsc::Receiver<Job>) -> (Vec<Request>, Vec<Reply>) {
+    let mut size = first.request.transfers.len();
+    let mut jobs = vec![first];
+    while size < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(job) => {
+                size += job.request.transfers.len();
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    jobs.into_iter().map(|j| (j.request, j.reply)).unzip()
+}
+
+/// A group whose commit is under way while the writer plans the next one.
+struct InFlight {
+    group: u64,
+    requests: Vec<Request>,
+    replies: Vec<Reply>,
+    results: Vec<Outcome>,
+    commit: tokio::task::JoinHandle<Result<()>>,
+}
+
+/// Turns the queue into few database writes, pipelined: while group N commits, the writer
+/// gathers and plans group N+1 on top of what N did (see [`crate::store::Overlay`]), so the
+/// database and the writer work at the same time instead of taking turns. Replies go out only
+/// once a group is committed — and a group planned on top of one that failed is planned again.
 async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, clock: Clock) {
-    while let Some(first) = rx.recv().await {
-        let mut size = first.request.transfers.len();
-        let mut jobs = vec![first];
-        while size < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => {
-                    size += job.request.transfers.len();
-                    jobs.push(job);
+    let mut overlay = Overlay::new(&store);
+    let mut in_flight: Option<InFlight> = None;
+    let mut group = 0u64;
+    loop {
+        let next = match in_flight.as_mut() {
+            None => rx.recv().await,
+            Some(f) => tokio::select! {
+                job = rx.recv() => job,
+                done = &mut f.commit => {
+                    if let Some(f) = in_flight.take() {
+                        settle(&store, &clock, &mut overlay, f, done).await;
+                    }
+                    continue;
                 }
-                Err(_) => break,
+            },
+        };
+        let Some(first) = next else { break };
+        let (requests, replies) = gather(first, &mut rx);
+        if overlay.is_stale(&store) {
+            // A budget changed: what the overlay remembers of accounts may be out of date.
+            if let Some(mut f) = in_flight.take() {
+                let done = (&mut f.commit).await;
+                settle(&store, &clock, &mut overlay, f, done).await;
+            }
+            overlay.reset(&store);
+        }
+        let mut planned = store.plan_group(&requests, clock(), &overlay).await;
+        if let Some(mut f) = in_flight.take() {
+            let done = (&mut f.commit).await;
+            if !settle(&store, &clock, &mut overlay, f, done).await {
+                planned = store.plan_group(&requests, clock(), &overlay).await;
             }
         }
-        let (requests, replies): (Vec<Request>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
-        match store.write_group(&requests, clock()).await {
-            Ok(applied) => {
-                for (reply, results) in replies.into_iter().zip(applied.results) {
+        match planned {
+            Ok(plan) if plan.writes.is_empty() => {
+                for (reply, results) in replies.into_iter().zip(plan.results) {
                     let _ = reply.send(Ok(results));
                 }
             }
-            Err(e) if requests.len() == 1 => {
-                tracing::error!(error = %e, "ledger write failed");
-                for reply in replies {
-                    let _ = reply.send(Err(LedgerError::Store(e.to_string())));
-                }
+            Ok(plan) => {
+                group += 1;
+                overlay.record(&plan.writes, group);
+                let (writer, writes) = (store.clone(), plan.writes);
+                in_flight = Some(InFlight {
+                    group,
+                    requests,
+                    replies,
+                    results: plan.results,
+                    commit: tokio::spawn(async move { writer.commit_plan(&writes).await }),
+                });
             }
             Err(e) => {
-                tracing::warn!(error = %e, requests = requests.len(), "group write failed; retrying requests one by one");
-                for (request, reply) in requests.into_iter().zip(replies) {
-                    let result = store
-                        .write_group(std::slice::from_ref(&request), clock())
-                        .await
-                        .map(|mut applied| applied.results.pop().unwrap_or_default());
-                    if let Err(e) = &result {
-                        tracing::error!(error = %e, "ledger write failed");
-                    }
-                    let _ = reply.send(result);
+                tracing::warn!(error = %e, "planning a group failed; writing it with locks");
+                overlay.reset(&store);
+                write_locked(&store, &clock, requests, replies).await;
+            }
+        }
+    }
+    if let Some(mut f) = in_flight.take() {
+        let done = (&mut f.commit).await;
+        settle(&store, &clock, &mut overlay, f, done).await;
+    }
+}
+
+/// Finishes a group whose commit ended: replies if it committed (true); otherwise forgets the
+/// overlay and writes the group again on the locked path (false).
+async fn settle(
+    store: &Store,
+    clock: &Clock,
+    overlay: &mut Overlay,
+    f: InFlight,
+    done: std::result::Result<Result<()>, tokio::task::JoinError>,
+) -> bool {
+    let error = match done {
+        Ok(Ok(())) => {
+            overlay.settle(f.group);
+            for (reply, results) in f.replies.into_iter().zip(f.results) {
+                let _ = reply.send(Ok(results));
+            }
+            return true;
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    // Expected now and then when several ledger processes share a book: not worth a warning.
+    tracing::debug!(error = %error, "optimistic group commit refused; writing it with locks");
+    overlay.reset(store);
+    write_locked(store, clock, f.requests, f.replies).await;
+    false
+}
+
+/// Writes a group in one locked transaction. If the group fails as a whole, each request is
+/// retried alone so one bad request cannot fail its neighbours.
+async fn write_locked(store: &Store, clock: &Clock, requests: Vec<Request>, replies: Vec<Reply>) {
+    match store.write_group(&requests, clock()).await {
+        Ok(plan) => {
+            for (reply, results) in replies.into_iter().zip(plan.results) {
+                let _ = reply.send(Ok(results));
+            }
+        }
+        Err(e) if requests.len() == 1 => {
+            tracing::error!(error = %e, "ledger write failed");
+            for reply in replies {
+                let _ = reply.send(Err(LedgerError::Store(e.to_string())));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, requests = requests.len(), "group write failed; retrying requests one by one");
+            for (request, reply) in requests.into_iter().zip(replies) {
+                let result = store
+                    .write_group(std::slice::from_ref(&request), clock())
+                    .await
+                    .map(|mut plan| plan.results.pop().unwrap_or_default());
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "ledger write failed");
                 }
+                let _ = reply.send(result);
             }
         }
     }

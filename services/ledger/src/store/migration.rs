@@ -23,7 +23,10 @@ pub struct Migrator;
 #[async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M20261122_000001Init)]
+        vec![
+            Box::new(M20261122_000001Init),
+            Box::new(M20261122_000003GroupGuard),
+        ]
     }
 }
 
@@ -252,6 +255,33 @@ impl MigrationTrait for M20261122_000001Init {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+/// PostgreSQL: `ledger_refuse_group()`, which the single-statement group write calls to undo
+/// itself when a book's head is not where the writer planned from (another writer got there
+/// first) or a row was not written. A function because plain SQL has no way to raise.
+struct M20261122_000003GroupGuard;
+
+impl MigrationName for M20261122_000003GroupGuard {
+    fn name(&self) -> &str {
+        "m20261122_000003_group_guard"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for M20261122_000003GroupGuard {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() == DbBackend::Postgres {
+            m.get_connection()
+                .execute_unprepared(
+                    "CREATE FUNCTION ledger_refuse_group() RETURNS bigint LANGUAGE plpgsql AS $$ \
+                     BEGIN RAISE EXCEPTION 'ledger group refused: a book head moved or a row was not written' \
+                     USING ERRCODE = 'serialization_failure'; END $$",
+                )
+                .await?;
         }
         Ok(())
     }
