@@ -296,6 +296,34 @@ impl Store {
         now_us: i64,
         overlay: &Overlay,
     ) -> Result<Plan> {
+        let plan = self.plan(requests, now_us, overlay, false).await?;
+        // A refusal might really be a retry of a stored transfer (a redemption retried after
+        // its points were spent is no longer affordable, yet must answer as the original):
+        // refused ids are looked up, and if any is stored the group is planned knowing them all.
+        let refused: Vec<Uuid> = requests
+            .iter()
+            .zip(&plan.results)
+            .flat_map(|(r, results)| r.transfers.iter().zip(results))
+            .filter(|(t, (result, _))| {
+                !matches!(result, CreateResult::Ok | CreateResult::Exists)
+                    && !overlay.transfers.contains_key(&t.id)
+            })
+            .map(|(t, _)| t.id)
+            .collect();
+        if refused.is_empty() || read_transfers(&self.db, refused).await?.is_empty() {
+            return Ok(plan);
+        }
+        self.plan(requests, now_us, overlay, true).await
+    }
+
+    /// [`Self::plan_group`]; with `probe`, every id the group names is looked up first.
+    async fn plan(
+        &self,
+        requests: &[Request],
+        now_us: i64,
+        overlay: &Overlay,
+        probe: bool,
+    ) -> Result<Plan> {
         let (ids, mut account_ids, pending) = wanted(requests);
         let mut state = State {
             accounts: HashMap::new(),
@@ -306,30 +334,43 @@ impl Store {
         // Heads first: a head read after a balance could hide a foreign write to that balance.
         self.load_heads(&mut state, overlay, books_of(&account_ids))
             .await?;
-        let (ids_todo, ids_known): (Vec<Uuid>, Vec<Uuid>) = ids
-            .into_iter()
-            .partition(|id| !overlay.transfers.contains_key(id));
-        let (pending_todo, pending_known): (Vec<Uuid>, Vec<Uuid>) = pending
-            .into_iter()
-            .partition(|id| !overlay.resolutions.contains_key(id));
+        // The group's own ids are presumed new — the primary key is the check: a retried id
+        // fails the commit, and the locked path then answers it as a retry. Only the pending
+        // transfers a group resolves must be read. In-flight groups' ids are known for free.
+        let pending_set: HashSet<Uuid> = pending.iter().copied().collect();
+        let mut to_read = Vec::new();
+        for id in ids {
+            match overlay.transfers.get(&id) {
+                Some((t, _)) => {
+                    state.transfers.insert(id, t.clone());
+                }
+                None if probe || pending_set.contains(&id) => to_read.push(id),
+                None => {}
+            }
+        }
+        let mut resolutions_to_read = Vec::new();
+        for id in pending {
+            match overlay.resolutions.get(&id) {
+                Some((r, _)) => {
+                    state.resolutions.insert(id, *r);
+                }
+                None => resolutions_to_read.push(id),
+            }
+        }
         let accounts_todo: Vec<Uuid> = account_ids
             .iter()
             .filter(|id| !overlay.accounts.contains_key(id))
             .copied()
             .collect();
         let (stored, accounts, resolutions) = tokio::try_join!(
-            read_transfers(&self.db, ids_todo),
+            read_transfers(&self.db, to_read),
             read_accounts(&self.db, accounts_todo),
-            read_resolutions(&self.db, pending_todo),
+            read_resolutions(&self.db, resolutions_to_read),
         )?;
-        state.transfers = stored.into_iter().map(|t| (t.id, t)).collect();
-        for id in ids_known {
-            state.transfers.insert(id, overlay.transfers[&id].0.clone());
-        }
-        state.resolutions = resolutions.into_iter().collect();
-        for id in pending_known {
-            state.resolutions.insert(id, overlay.resolutions[&id].0);
-        }
+        state
+            .transfers
+            .extend(stored.into_iter().map(|t| (t.id, t)));
+        state.resolutions.extend(resolutions);
         state.accounts = accounts.into_iter().map(|a| (a.id, a)).collect();
         for id in &account_ids {
             if let Some((a, _)) = overlay.accounts.get(id) {

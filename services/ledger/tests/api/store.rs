@@ -39,10 +39,30 @@ async fn awards_redemptions_and_refusals_leave_exact_balances() {
         create(&f.ledger, vec![resolve(hold.id, PendingAction::Post, 0)]).await,
         [CreateResult::Ok]
     );
+    // A retry of the reservation, now that its points are spent, still answers as the
+    // original — not as a new reservation that no longer fits — and so does a retry of the
+    // award in a batch beside a new transfer.
+    assert_eq!(
+        create(&f.ledger, vec![hold.clone()]).await,
+        [CreateResult::Exists]
+    );
+    let small = transfer(issuance.id, r, 1, TransferKind::Award);
+    assert_eq!(
+        create(&f.ledger, vec![award.clone(), small.clone()]).await,
+        [CreateResult::Exists, CreateResult::Ok]
+    );
+    assert_eq!(
+        create(
+            &f.ledger,
+            vec![transfer(r, merchant.id, 1, TransferKind::Redeem)]
+        )
+        .await,
+        [CreateResult::Ok]
+    );
     let a = account(&f.ledger, r).await;
     assert_eq!(
         (a.credits_posted, a.debits_posted, a.debits_pending),
-        (500, 300, 0)
+        (501, 301, 0)
     );
     let balances = f
         .ledger
