@@ -50,6 +50,9 @@ pub struct Applied {
     pub new_transfers: Vec<Transfer>,
     pub new_resolutions: Vec<NewResolution>,
     pub touched_accounts: HashSet<Uuid>,
+    /// Where each of `new_transfers` sits, by id: later transfers of the group find earlier
+    /// ones (a retry within the group, a post of a reservation made in the group).
+    new_index: HashMap<Uuid, usize>,
 }
 
 /// Whether a request is an exact retry of a stored transfer.
@@ -102,13 +105,25 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn one(&mut self, t: &NewTransfer) -> Result<(CreateResult, Transfer), CreateResult> {
+    /// A transfer stored before the group or made earlier in it.
+    fn find(&self, id: &Uuid) -> Option<&Transfer> {
+        self.state.transfers.get(id).or_else(|| {
+            self.applied
+                .new_index
+                .get(id)
+                .and_then(|&i| self.applied.new_transfers.get(i))
+        })
+    }
+
+    /// Decides one transfer. A retry answers with the stored original; a fresh success needs
+    /// no copy of what the client sent.
+    fn one(&mut self, t: &NewTransfer) -> Result<(CreateResult, Option<Transfer>), CreateResult> {
         if t.id.is_nil() {
             return Err(CreateResult::InvalidId);
         }
-        if let Some(stored) = self.state.transfers.get(&t.id) {
+        if let Some(stored) = self.find(&t.id) {
             return if same_body(t, stored) {
-                Ok((CreateResult::Exists, stored.clone()))
+                Ok((CreateResult::Exists, Some(stored.clone())))
             } else {
                 Err(CreateResult::ExistsWithDifferentFields)
             };
@@ -117,8 +132,8 @@ impl Ctx<'_> {
             PendingAction::None => self.create(t)?,
             PendingAction::Post | PendingAction::Void => self.resolve(t)?,
         };
-        self.commit(transfer.clone());
-        Ok((CreateResult::Ok, transfer))
+        self.commit(transfer);
+        Ok((CreateResult::Ok, None))
     }
 
     fn create(&mut self, t: &NewTransfer) -> Result<Transfer, CreateResult> {
@@ -200,9 +215,7 @@ impl Ctx<'_> {
     fn resolve(&mut self, t: &NewTransfer) -> Result<Transfer, CreateResult> {
         let pending_id = t.pending_id.ok_or(CreateResult::PendingIdRequired)?;
         let p = self
-            .state
-            .transfers
-            .get(&pending_id)
+            .find(&pending_id)
             .ok_or(CreateResult::PendingTransferNotFound)?
             .clone();
         if !p.pending {
@@ -324,7 +337,9 @@ impl Ctx<'_> {
         transfer.prev_hash = head.1.clone();
         transfer.hash = journal::entry_hash(&transfer.prev_hash, &transfer);
         head.1 = transfer.hash.clone();
-        self.state.transfers.insert(transfer.id, transfer.clone());
+        self.applied
+            .new_index
+            .insert(transfer.id, self.applied.new_transfers.len());
         self.applied.new_transfers.push(transfer);
     }
 }
@@ -352,7 +367,7 @@ pub fn apply(state: &mut State, requests: &[Request], now_us: i64) -> Applied {
                 applied: &mut applied,
             };
             match ctx.one(t) {
-                Ok((result, stored)) => results.push((result, Some(stored))),
+                Ok(decided) => results.push(decided),
                 Err(result) => {
                     results.push((result, None));
                     if request.linked {
@@ -366,6 +381,9 @@ pub fn apply(state: &mut State, requests: &[Request], now_us: i64) -> Applied {
             (failed_at, snapshot)
         {
             *state = saved;
+            for undone in &applied.new_transfers[transfers..] {
+                applied.new_index.remove(&undone.id);
+            }
             applied.new_transfers.truncate(transfers);
             applied.new_resolutions.truncate(resolutions);
             applied.touched_accounts = touched;
@@ -490,7 +508,12 @@ mod tests {
             linked,
             allowed_book: None,
         };
-        apply(state, &[request], now)
+        let mut applied = apply(state, &[request], now);
+        // As the store would: the next group loads what this one wrote.
+        state
+            .transfers
+            .extend(applied.new_transfers.drain(..).map(|t| (t.id, t)));
+        applied
             .results
             .remove(0)
             .into_iter()
@@ -590,6 +613,22 @@ mod tests {
             [CreateResult::ExistsWithDifferentFields]
         );
         assert_eq!(balance(&w, w.resident), (0, 10, 0, 0));
+        // Within one group: a repeated id is a retry, and a reservation made earlier in the
+        // group can be posted by a later entry.
+        let again = transfer(w.issuance, w.resident, 5, TransferKind::Award);
+        let mut hold = transfer(w.resident, w.merchant, 4, TransferKind::Redeem);
+        hold.pending = true;
+        let post = resolve(hold.id, PendingAction::Post, 0);
+        assert_eq!(
+            run(&mut w.state, vec![again.clone(), again, hold, post], false),
+            [
+                CreateResult::Ok,
+                CreateResult::Exists,
+                CreateResult::Ok,
+                CreateResult::Ok
+            ]
+        );
+        assert_eq!(balance(&w, w.resident), (4, 15, 0, 0));
     }
 
     #[test]

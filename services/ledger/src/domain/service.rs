@@ -691,8 +691,9 @@ async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, clock: Clock) {
             }
             Ok(plan) => {
                 group += 1;
-                overlay.record(&plan.writes, group);
-                let (writer, writes) = (store.clone(), plan.writes);
+                let writes = Arc::new(plan.writes);
+                overlay.record(Arc::clone(&writes), group);
+                let writer = store.clone();
                 in_flight = Some(InFlight {
                     group,
                     requests,

@@ -16,7 +16,10 @@
 //! that point moves the head the commit expects. Transfer ids and resolutions need no such
 //! care: a foreign insert of the same id or the same resolution breaks a primary key.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    sync::Arc,
+};
 
 use healthpoints_types::Book;
 use sea_orm::{
@@ -74,14 +77,16 @@ pub struct Plan {
     pub writes: Writes,
 }
 
-/// The effects of groups planned but perhaps not yet committed, each entry tagged with its
-/// group, plus the last head this writer knows of each book. Plans read through it.
+/// The effects of groups planned but perhaps not yet committed — each group's [`Writes`],
+/// shared with its commit, and indexes into them — plus the last head this writer knows of each
+/// book. Plans read through it.
 #[derive(Debug, Default)]
 pub struct Overlay {
     epoch: u64,
-    accounts: HashMap<Uuid, (Account, u64)>,
-    transfers: HashMap<Uuid, (Transfer, u64)>,
-    resolutions: HashMap<Uuid, (Resolution, u64)>,
+    groups: HashMap<u64, Arc<Writes>>,
+    accounts: HashMap<Uuid, (u64, usize)>,
+    transfers: HashMap<Uuid, (u64, usize)>,
+    resolutions: HashMap<Uuid, (u64, usize)>,
     heads: HashMap<Book, Head>,
 }
 
@@ -99,28 +104,67 @@ impl Overlay {
         self.epoch != store.epoch()
     }
 
+    fn writes(&self, at: Option<&(u64, usize)>) -> Option<(&Writes, usize)> {
+        let (group, i) = at?;
+        Some((self.groups.get(group)?, *i))
+    }
+
+    fn account(&self, id: &Uuid) -> Option<&Account> {
+        let (w, i) = self.writes(self.accounts.get(id))?;
+        w.accounts.get(i)
+    }
+
+    fn transfer(&self, id: &Uuid) -> Option<&Transfer> {
+        let (w, i) = self.writes(self.transfers.get(id))?;
+        w.transfers.get(i)
+    }
+
+    fn resolution(&self, pending_id: &Uuid) -> Option<Resolution> {
+        let (w, i) = self.writes(self.resolutions.get(pending_id))?;
+        w.resolutions.get(i).map(|r| r.resolution)
+    }
+
     /// Remembers what `group` writes, for the plans that follow it.
-    pub fn record(&mut self, writes: &Writes, group: u64) {
-        for a in &writes.accounts {
-            self.accounts.insert(a.id, (a.clone(), group));
+    pub fn record(&mut self, writes: Arc<Writes>, group: u64) {
+        for (i, a) in writes.accounts.iter().enumerate() {
+            self.accounts.insert(a.id, (group, i));
         }
-        for t in &writes.transfers {
-            self.transfers.insert(t.id, (t.clone(), group));
+        for (i, t) in writes.transfers.iter().enumerate() {
+            self.transfers.insert(t.id, (group, i));
         }
-        for r in &writes.resolutions {
-            self.resolutions.insert(r.pending_id, (r.resolution, group));
+        for (i, r) in writes.resolutions.iter().enumerate() {
+            self.resolutions.insert(r.pending_id, (group, i));
         }
         for h in &writes.heads {
             self.heads.insert(h.book, h.to.clone());
         }
+        self.groups.insert(group, writes);
     }
 
     /// Forgets what `group` wrote once the database shows it, unless a later group overwrote it.
     /// The heads stay: they are where this writer left each book.
     pub fn settle(&mut self, group: u64) {
-        self.accounts.retain(|_, (_, g)| *g != group);
-        self.transfers.retain(|_, (_, g)| *g != group);
-        self.resolutions.retain(|_, (_, g)| *g != group);
+        if let Some(writes) = self.groups.remove(&group) {
+            for a in &writes.accounts {
+                if self.accounts.get(&a.id).is_some_and(|(g, _)| *g == group) {
+                    self.accounts.remove(&a.id);
+                }
+            }
+            for t in &writes.transfers {
+                if self.transfers.get(&t.id).is_some_and(|(g, _)| *g == group) {
+                    self.transfers.remove(&t.id);
+                }
+            }
+            for r in &writes.resolutions {
+                if self
+                    .resolutions
+                    .get(&r.pending_id)
+                    .is_some_and(|(g, _)| *g == group)
+                {
+                    self.resolutions.remove(&r.pending_id);
+                }
+            }
+        }
     }
 
     /// Forgets everything: after a failed commit the database is the only truth.
@@ -340,8 +384,8 @@ impl Store {
         let pending_set: HashSet<Uuid> = pending.iter().copied().collect();
         let mut to_read = Vec::new();
         for id in ids {
-            match overlay.transfers.get(&id) {
-                Some((t, _)) => {
+            match overlay.transfer(&id) {
+                Some(t) => {
                     state.transfers.insert(id, t.clone());
                 }
                 None if probe || pending_set.contains(&id) => to_read.push(id),
@@ -350,9 +394,9 @@ impl Store {
         }
         let mut resolutions_to_read = Vec::new();
         for id in pending {
-            match overlay.resolutions.get(&id) {
-                Some((r, _)) => {
-                    state.resolutions.insert(id, *r);
+            match overlay.resolution(&id) {
+                Some(r) => {
+                    state.resolutions.insert(id, r);
                 }
                 None => resolutions_to_read.push(id),
             }
@@ -373,7 +417,7 @@ impl Store {
         state.resolutions.extend(resolutions);
         state.accounts = accounts.into_iter().map(|a| (a.id, a)).collect();
         for id in &account_ids {
-            if let Some((a, _)) = overlay.accounts.get(id) {
+            if let Some(a) = overlay.account(id) {
                 state.accounts.insert(*id, a.clone());
             }
         }
@@ -399,7 +443,7 @@ impl Store {
                 state.accounts.insert(a.id, a);
             }
             for id in &more {
-                if let Some((a, _)) = overlay.accounts.get(id) {
+                if let Some(a) = overlay.account(id) {
                     state.accounts.insert(*id, a.clone());
                 }
             }
