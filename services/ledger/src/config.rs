@@ -22,7 +22,24 @@ pub struct LedgerConfig {
     pub verifier: VerifierConfig,
     pub sweeper: SweeperConfig,
     #[serde(default)]
+    pub writer: WriterConfig,
+    #[serde(default)]
     pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriterConfig {
+    /// Group commits under way at once while the writer plans the next group.
+    pub commits_in_flight: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            commits_in_flight: crate::domain::service::COMMITS_IN_FLIGHT,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,6 +59,12 @@ impl Validate for LedgerConfig {
             return Err(ConfigError::invalid(
                 "sweeper.interval_ms",
                 "must be between 10 and 60000",
+            ));
+        }
+        if !(1..=8).contains(&self.writer.commits_in_flight) {
+            return Err(ConfigError::invalid(
+                "writer.commits_in_flight",
+                "must be between 1 and 8",
             ));
         }
         Ok(())
@@ -77,5 +100,11 @@ mod tests {
         LedgerConfig::load(None, &[]).unwrap();
         let err = LedgerConfig::load(None, &[("sweeper.interval_ms", "0".into())]).unwrap_err();
         assert!(err.to_string().contains("sweeper.interval_ms"), "{err}");
+        let err =
+            LedgerConfig::load(None, &[("writer.commits_in_flight", "0".into())]).unwrap_err();
+        assert!(
+            err.to_string().contains("writer.commits_in_flight"),
+            "{err}"
+        );
     }
 }

@@ -76,6 +76,7 @@ impl Application {
                         .map_err(|e| e.to_string())?;
                     let options = LedgerOptions {
                         sweep_interval: Duration::from_millis(config.sweeper.interval_ms),
+                        commits_in_flight: config.writer.commits_in_flight,
                         ..LedgerOptions::default()
                     };
                     Ok(Ledger::start(Store::new(db), options))

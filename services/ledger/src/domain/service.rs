@@ -1,7 +1,7 @@
 //! Every ledger operation with its authorisation, plus the writer that turns concurrent
 //! requests into few database transactions and the sweeper that expires pending transfers.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use aws_lc_rs::digest::{SHA256, digest};
 use healthpoints_auth::Principal;
@@ -34,6 +34,8 @@ pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 pub struct LedgerOptions {
     /// How often the sweeper looks for pending transfers whose timeout passed.
     pub sweep_interval: Duration,
+    /// Group commits the writer lets run at once while it plans the next group (at least 1).
+    pub commits_in_flight: usize,
     pub clock: Clock,
 }
 
@@ -41,6 +43,7 @@ impl std::fmt::Debug for LedgerOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LedgerOptions")
             .field("sweep_interval", &self.sweep_interval)
+            .field("commits_in_flight", &self.commits_in_flight)
             .finish_non_exhaustive()
     }
 }
@@ -49,6 +52,7 @@ impl Default for LedgerOptions {
     fn default() -> Self {
         Self {
             sweep_interval: Duration::from_secs(1),
+            commits_in_flight: COMMITS_IN_FLIGHT,
             clock: Arc::new(now_us),
         }
     }
@@ -149,7 +153,12 @@ impl Ledger {
     /// Starts the writer and the sweeper; both stop when the last handle is dropped.
     pub fn start(store: Store, options: LedgerOptions) -> Arc<Self> {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run_writer(store.clone(), rx, options.clock.clone()));
+        tokio::spawn(run_writer(
+            store.clone(),
+            rx,
+            options.clock.clone(),
+            options.commits_in_flight.max(1),
+        ));
         let ledger = Arc::new(Self {
             store,
             writer: tx,
@@ -642,25 +651,163 @@ struct InFlight {
     requests: Vec<Request>,
     replies: Vec<Reply>,
     results: Vec<Outcome>,
+    /// Every transfer failed or already existed: the "commit" only waits its turn.
+    writes_nothing: bool,
     commit: tokio::task::JoinHandle<Result<()>>,
 }
 
-/// Turns the queue into few database writes, pipelined: while group N commits, the writer
-/// gathers and plans group N+1 on top of what N did (see [`crate::store::Overlay`]), so the
-/// database and the writer work at the same time instead of taking turns. Replies go out only
-/// once a group is committed — and a group planned on top of one that failed is planned again.
-async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, clock: Clock) {
-    let mut overlay = Overlay::new(&store);
-    let mut in_flight: Option<InFlight> = None;
-    let mut group = 0u64;
+type Committed = std::result::Result<Result<()>, tokio::task::JoinError>;
+
+/// Group commits allowed under way at once by default; the writer plans the next group
+/// meanwhile. More than one is correct (the head compare-and-set orders them, and the write
+/// statement inserts before it waits at the head), but two were measured no faster than one on
+/// the 2-core benchmark machine (docs/benchmarks.md).
+pub const COMMITS_IN_FLIGHT: usize = 1;
+
+/// The writer's state: what it planned that the database may not show yet, and the commits
+/// under way, oldest first.
+struct Pipeline {
+    store: Store,
+    clock: Clock,
+    overlay: Overlay,
+    in_flight: VecDeque<InFlight>,
+    max_in_flight: usize,
+    group: u64,
+}
+
+impl Pipeline {
+    /// Plans a group on top of the ones under way and starts its commit.
+    async fn start(&mut self, requests: Vec<Request>, replies: Vec<Reply>) {
+        if self.overlay.is_stale(&self.store) {
+            // A budget changed: what the overlay remembers of accounts may be out of date.
+            self.drain().await;
+            self.overlay.reset(&self.store);
+        }
+        let mut planned = self
+            .store
+            .plan_group(&requests, (self.clock)(), &self.overlay)
+            .await;
+        // Planned while the oldest commits ran; make room, and plan again if one was refused.
+        while self.in_flight.len() >= self.max_in_flight {
+            if !self.settle_oldest().await {
+                planned = self
+                    .store
+                    .plan_group(&requests, (self.clock)(), &self.overlay)
+                    .await;
+            }
+        }
+        match planned {
+            Ok(plan) if plan.writes.is_empty() && self.in_flight.is_empty() => {
+                for (reply, results) in replies.into_iter().zip(plan.results) {
+                    let _ = reply.send(Ok(results));
+                }
+            }
+            Ok(plan) => {
+                // Even a group that writes nothing answers only after the groups it was
+                // planned on are committed: its answers may rest on theirs.
+                self.group += 1;
+                let writes = Arc::new(plan.writes);
+                self.overlay.record(Arc::clone(&writes), self.group);
+                let store = self.store.clone();
+                self.in_flight.push_back(InFlight {
+                    group: self.group,
+                    requests,
+                    replies,
+                    results: plan.results,
+                    writes_nothing: writes.is_empty(),
+                    commit: tokio::spawn(async move {
+                        if writes.is_empty() {
+                            return Ok(());
+                        }
+                        store.commit_plan(&writes).await
+                    }),
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "planning a group failed; writing it with locks");
+                self.drain().await;
+                self.overlay.reset(&self.store);
+                write_locked(&self.store, &self.clock, requests, replies).await;
+            }
+        }
+    }
+
+    /// Waits for the oldest commit and finishes it; false if it was refused.
+    async fn settle_oldest(&mut self) -> bool {
+        match self.in_flight.pop_front() {
+            Some(mut f) => {
+                let done = (&mut f.commit).await;
+                self.finish(f, done).await
+            }
+            None => true,
+        }
+    }
+
+    async fn drain(&mut self) {
+        while !self.in_flight.is_empty() {
+            self.settle_oldest().await;
+        }
+    }
+
+    /// Replies for a committed group. A refused one was planned on state that did not hold,
+    /// and so was every group after it: those are awaited, the overlay is forgotten, and each
+    /// refused group is written again under locks, in order.
+    async fn finish(&mut self, f: InFlight, done: Committed) -> bool {
+        let error = match done {
+            Ok(Ok(())) => {
+                self.overlay.settle(f.group);
+                for (reply, results) in f.replies.into_iter().zip(f.results) {
+                    let _ = reply.send(Ok(results));
+                }
+                return true;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        // Expected now and then when several ledger processes share a book: not a warning.
+        tracing::debug!(error = %error, "optimistic group commit refused; writing it with locks");
+        let mut redo = vec![f];
+        while let Some(mut later) = self.in_flight.pop_front() {
+            match (&mut later.commit).await {
+                // Its own compare-and-set passed, so what it rests on held after all.
+                Ok(Ok(())) if !later.writes_nothing => {
+                    for (reply, results) in later.replies.into_iter().zip(later.results) {
+                        let _ = reply.send(Ok(results));
+                    }
+                }
+                _ => redo.push(later),
+            }
+        }
+        self.overlay.reset(&self.store);
+        for g in redo {
+            write_locked(&self.store, &self.clock, g.requests, g.replies).await;
+        }
+        false
+    }
+}
+
+/// Turns the queue into few database writes, pipelined: while earlier groups commit, the
+/// writer gathers and plans the next on top of what they did (see [`crate::store::Overlay`]),
+/// so the database and the writer work at the same time instead of taking turns. Replies go
+/// out only once a group is committed; a group planned on top of one that failed is written
+/// again.
+async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, clock: Clock, max_in_flight: usize) {
+    let mut p = Pipeline {
+        overlay: Overlay::new(&store),
+        store,
+        clock,
+        in_flight: VecDeque::new(),
+        max_in_flight,
+        group: 0,
+    };
     loop {
-        let next = match in_flight.as_mut() {
+        let next = match p.in_flight.front_mut() {
             None => rx.recv().await,
             Some(f) => tokio::select! {
                 job = rx.recv() => job,
                 done = &mut f.commit => {
-                    if let Some(f) = in_flight.take() {
-                        settle(&store, &clock, &mut overlay, f, done).await;
+                    if let Some(f) = p.in_flight.pop_front() {
+                        let _ = p.finish(f, done).await;
                     }
                     continue;
                 }
@@ -668,78 +815,9 @@ async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, clock: Clock) {
         };
         let Some(first) = next else { break };
         let (requests, replies) = gather(first, &mut rx);
-        if overlay.is_stale(&store) {
-            // A budget changed: what the overlay remembers of accounts may be out of date.
-            if let Some(mut f) = in_flight.take() {
-                let done = (&mut f.commit).await;
-                settle(&store, &clock, &mut overlay, f, done).await;
-            }
-            overlay.reset(&store);
-        }
-        let mut planned = store.plan_group(&requests, clock(), &overlay).await;
-        if let Some(mut f) = in_flight.take() {
-            let done = (&mut f.commit).await;
-            if !settle(&store, &clock, &mut overlay, f, done).await {
-                planned = store.plan_group(&requests, clock(), &overlay).await;
-            }
-        }
-        match planned {
-            Ok(plan) if plan.writes.is_empty() => {
-                for (reply, results) in replies.into_iter().zip(plan.results) {
-                    let _ = reply.send(Ok(results));
-                }
-            }
-            Ok(plan) => {
-                group += 1;
-                let writes = Arc::new(plan.writes);
-                overlay.record(Arc::clone(&writes), group);
-                let writer = store.clone();
-                in_flight = Some(InFlight {
-                    group,
-                    requests,
-                    replies,
-                    results: plan.results,
-                    commit: tokio::spawn(async move { writer.commit_plan(&writes).await }),
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "planning a group failed; writing it with locks");
-                overlay.reset(&store);
-                write_locked(&store, &clock, requests, replies).await;
-            }
-        }
+        p.start(requests, replies).await;
     }
-    if let Some(mut f) = in_flight.take() {
-        let done = (&mut f.commit).await;
-        settle(&store, &clock, &mut overlay, f, done).await;
-    }
-}
-
-/// Finishes a group whose commit ended: replies if it committed (true); otherwise forgets the
-/// overlay and writes the group again on the locked path (false).
-async fn settle(
-    store: &Store,
-    clock: &Clock,
-    overlay: &mut Overlay,
-    f: InFlight,
-    done: std::result::Result<Result<()>, tokio::task::JoinError>,
-) -> bool {
-    let error = match done {
-        Ok(Ok(())) => {
-            overlay.settle(f.group);
-            for (reply, results) in f.replies.into_iter().zip(f.results) {
-                let _ = reply.send(Ok(results));
-            }
-            return true;
-        }
-        Ok(Err(e)) => e.to_string(),
-        Err(e) => e.to_string(),
-    };
-    // Expected now and then when several ledger processes share a book: not worth a warning.
-    tracing::debug!(error = %error, "optimistic group commit refused; writing it with locks");
-    overlay.reset(store);
-    write_locked(store, clock, f.requests, f.replies).await;
-    false
+    p.drain().await;
 }
 
 /// Writes a group in one locked transaction. If the group fails as a whole, each request is

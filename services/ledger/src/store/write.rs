@@ -620,11 +620,17 @@ async fn update_balances(txn: &sea_orm::DatabaseTransaction, accounts: &[Account
     Ok(())
 }
 
-/// PostgreSQL: a group's whole outcome — book heads, new transfers, resolutions and balances —
+/// PostgreSQL: a group's whole outcome — new transfers, resolutions, book heads and balances —
 /// in one statement of array parameters (`UNNEST` in data-modifying CTEs): one round trip,
 /// 34 bound values instead of one per cell, and atomic without a surrounding transaction. Each
 /// head moves only from where the plan found it, and every row must be written: otherwise
 /// `ledger_refuse_group()` raises and the whole statement is undone.
+///
+/// The final SELECT reads the sub-statements in order — inserts, then the heads, then the
+/// balances — and PostgreSQL runs each when first read. So when more than one group commit is
+/// under way (`MAX_IN_FLIGHT` in the writer), a group can insert its transfers while the
+/// previous group of the book still holds its head and balance rows, wait at the head row, and
+/// then find the head where it expected it.
 async fn write_outcome_unnest(conn: &impl ConnectionTrait, writes: &Writes) -> Result<()> {
     let transfers = &writes.transfers;
     let n = transfers.len();
@@ -763,10 +769,10 @@ async fn write_outcome_unnest(conn: &impl ConnectionTrait, writes: &Writes) -> R
                res AS (INSERT INTO pending_resolutions (pending_id, resolution, resolved_by, \
                resolved_at_us) SELECT * FROM UNNEST($26::uuid[], $27::text[], $28::uuid[], \
                $29::int8[]) RETURNING 1) \
-               SELECT CASE WHEN (SELECT count(*) FROM hd) = cardinality($30::text[]) \
-               AND (SELECT count(*) FROM ins) = cardinality($1::uuid[]) \
-               AND (SELECT count(*) FROM upd) = cardinality($21::uuid[]) \
+               SELECT CASE WHEN (SELECT count(*) FROM ins) = cardinality($1::uuid[]) \
                AND (SELECT count(*) FROM res) = cardinality($26::uuid[]) \
+               AND (SELECT count(*) FROM hd) = cardinality($30::text[]) \
+               AND (SELECT count(*) FROM upd) = cardinality($21::uuid[]) \
                THEN 0 ELSE ledger_refuse_group() END AS written";
     conn.query_one_raw(sea_orm::Statement::from_sql_and_values(
         DbBackend::Postgres,

@@ -121,12 +121,19 @@ async fn a_writer_whose_view_of_the_book_is_stale_writes_again_under_locks() {
     assert!(report.complete);
 }
 
-/// Many clients at once keep the pipelined writer's groups overlapping: awards, retries of
-/// the same ids, reservations, posts and voids. Every acknowledged transfer is stored once and
-/// the balances equal their history.
+/// Many clients at once keep the pipelined writer's groups overlapping — with one group commit
+/// under way and with three — : awards, retries of the same ids, reservations, posts and voids.
+/// Every acknowledged transfer is stored once and the balances equal their history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn overlapping_groups_keep_every_balance_exact() {
-    let f = ledger("ledger_overlap").await;
+    for commits_in_flight in [1, 3] {
+        healthpoints_telemetry::init_for_tests();
+        let db = TestDatabase::create("ledger_overlap").await;
+        overlapping_groups(ledger_on_with(db, commits_in_flight).await).await;
+    }
+}
+
+async fn overlapping_groups(f: Fixture) {
     let (issuance, residents, merchant) = open_city(&f.ledger, 20).await;
     let mut handles = Vec::new();
     for task in 0..40usize {

@@ -43,6 +43,11 @@ pub async fn ledger(label: &str) -> Fixture {
 }
 
 pub async fn ledger_on(db: TestDatabase) -> Fixture {
+    ledger_on_with(db, LedgerOptions::default().commits_in_flight).await
+}
+
+/// [`ledger_on`] with a given number of group commits under way at once.
+pub async fn ledger_on_with(db: TestDatabase, commits_in_flight: usize) -> Fixture {
     let conn = healthpoints_db::connect::<Migrator>(&db.config)
         .await
         .expect("ledger database");
@@ -50,6 +55,7 @@ pub async fn ledger_on(db: TestDatabase) -> Fixture {
     let reading = clock.clone();
     let options = LedgerOptions {
         sweep_interval: std::time::Duration::from_secs(3600),
+        commits_in_flight,
         clock: Arc::new(move || reading.load(Ordering::SeqCst)),
     };
     Fixture {
