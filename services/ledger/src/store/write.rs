@@ -489,7 +489,7 @@ impl Store {
             .collect();
         ensure_heads(&self.db, &fresh).await?;
         if self.postgres() {
-            write_outcome_unnest(&self.db, writes).await
+            write_outcome_direct(self.db.get_postgres_connection_pool(), writes).await
         } else {
             let txn = self.db.begin().await?;
             write_outcome_rows(&txn, writes).await?;
@@ -631,162 +631,267 @@ async fn update_balances(txn: &sea_orm::DatabaseTransaction, accounts: &[Account
 /// under way (`MAX_IN_FLIGHT` in the writer), a group can insert its transfers while the
 /// previous group of the book still holds its head and balance rows, wait at the head row, and
 /// then find the head where it expected it.
+const WRITE_OUTCOME_SQL: &str = "WITH hd AS (UPDATE book_heads SET seq = h.seq, hash = h.hash \
+    FROM UNNEST($30::text[], $31::int8[], $32::text[], $33::int8[], $34::text[]) \
+    AS h(book, seq, hash, from_seq, from_hash) \
+    WHERE book_heads.book = h.book AND book_heads.seq = h.from_seq \
+    AND book_heads.hash = h.from_hash RETURNING 1), \
+    ins AS (INSERT INTO transfers (id, book, seq, debit_account_id, \
+    credit_account_id, amount, kind, pending, timeout_at_us, action, pending_id, \
+    expiry, event_id, order_id, rule_code, rule_version, reason, created_at_us, \
+    prev_hash, hash) \
+    SELECT id, book, seq, d, c, amount, kind, pending, NULLIF(timeout, -1), action, \
+    NULLIF(pid, '00000000-0000-0000-0000-000000000000'::uuid), expiry, event_id, \
+    order_id, rule_code, rule_version, reason, created, prev, hash \
+    FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::uuid[], $5::uuid[], \
+    $6::int8[], $7::text[], $8::bool[], $9::int8[], $10::text[], $11::uuid[], \
+    $12::bool[], $13::text[], $14::text[], $15::text[], $16::int8[], $17::text[], \
+    $18::int8[], $19::text[], $20::text[]) \
+    AS t(id, book, seq, d, c, amount, kind, pending, timeout, action, pid, expiry, \
+    event_id, order_id, rule_code, rule_version, reason, created, prev, hash) \
+    RETURNING 1), \
+    upd AS (UPDATE accounts SET debits_posted = v.dp, credits_posted = v.cp, \
+    debits_pending = v.dpe, credits_pending = v.cpe \
+    FROM UNNEST($21::uuid[], $22::int8[], $23::int8[], $24::int8[], $25::int8[]) \
+    AS v(id, dp, cp, dpe, cpe) WHERE accounts.id = v.id RETURNING 1), \
+    res AS (INSERT INTO pending_resolutions (pending_id, resolution, resolved_by, \
+    resolved_at_us) SELECT * FROM UNNEST($26::uuid[], $27::text[], $28::uuid[], \
+    $29::int8[]) RETURNING 1) \
+    SELECT CASE WHEN (SELECT count(*) FROM ins) = cardinality($1::uuid[]) \
+    AND (SELECT count(*) FROM res) = cardinality($26::uuid[]) \
+    AND (SELECT count(*) FROM hd) = cardinality($30::text[]) \
+    AND (SELECT count(*) FROM upd) = cardinality($21::uuid[]) \
+    THEN 0 ELSE ledger_refuse_group() END AS written";
+
+/// A group's outcome as typed columns, the array parameters of [`WRITE_OUTCOME_SQL`] in order.
+struct Columns {
+    ids: Vec<Uuid>,
+    books: Vec<String>,
+    seqs: Vec<i64>,
+    debits: Vec<Uuid>,
+    credits: Vec<Uuid>,
+    amounts: Vec<i64>,
+    kinds: Vec<String>,
+    pendings: Vec<bool>,
+    timeouts: Vec<i64>,
+    actions: Vec<String>,
+    pending_ids: Vec<Uuid>,
+    expiries: Vec<bool>,
+    event_ids: Vec<String>,
+    order_ids: Vec<String>,
+    rule_codes: Vec<String>,
+    rule_versions: Vec<i64>,
+    reasons: Vec<String>,
+    created: Vec<i64>,
+    prevs: Vec<String>,
+    hashes: Vec<String>,
+    account_ids: Vec<Uuid>,
+    dp: Vec<i64>,
+    cp: Vec<i64>,
+    dpe: Vec<i64>,
+    cpe: Vec<i64>,
+    r_pending: Vec<Uuid>,
+    r_kind: Vec<String>,
+    r_by: Vec<Uuid>,
+    r_at: Vec<i64>,
+    h_book: Vec<String>,
+    h_seq: Vec<i64>,
+    h_hash: Vec<String>,
+    h_from_seq: Vec<i64>,
+    h_from_hash: Vec<String>,
+}
+
+impl Columns {
+    fn new(writes: &Writes) -> Result<Self> {
+        let transfers = &writes.transfers;
+        let n = transfers.len();
+        let mut c = Columns {
+            ids: Vec::with_capacity(n),
+            books: Vec::with_capacity(n),
+            seqs: Vec::with_capacity(n),
+            debits: Vec::with_capacity(n),
+            credits: Vec::with_capacity(n),
+            amounts: Vec::with_capacity(n),
+            kinds: Vec::with_capacity(n),
+            pendings: Vec::with_capacity(n),
+            timeouts: Vec::with_capacity(n),
+            actions: Vec::with_capacity(n),
+            pending_ids: Vec::with_capacity(n),
+            expiries: Vec::with_capacity(n),
+            event_ids: Vec::with_capacity(n),
+            order_ids: Vec::with_capacity(n),
+            rule_codes: Vec::with_capacity(n),
+            rule_versions: Vec::with_capacity(n),
+            reasons: Vec::with_capacity(n),
+            created: Vec::with_capacity(n),
+            prevs: Vec::with_capacity(n),
+            hashes: Vec::with_capacity(n),
+            account_ids: Vec::new(),
+            dp: Vec::new(),
+            cp: Vec::new(),
+            dpe: Vec::new(),
+            cpe: Vec::new(),
+            r_pending: Vec::new(),
+            r_kind: Vec::new(),
+            r_by: Vec::new(),
+            r_at: Vec::new(),
+            h_book: Vec::new(),
+            h_seq: Vec::new(),
+            h_hash: Vec::new(),
+            h_from_seq: Vec::new(),
+            h_from_hash: Vec::new(),
+        };
+        for t in transfers {
+            c.ids.push(t.id);
+            c.books.push(t.book.to_string());
+            c.seqs.push(to_i64(t.seq)?);
+            c.debits.push(t.debit_account_id);
+            c.credits.push(t.credit_account_id);
+            c.amounts.push(to_i64(t.amount)?);
+            c.kinds.push(t.kind.as_str().to_owned());
+            c.pendings.push(t.pending);
+            // Arrays carry no NULLs here: sentinels, turned back into NULL by NULLIF in SQL.
+            c.timeouts.push(t.timeout_at_us.unwrap_or(-1));
+            c.actions.push(t.action.as_str().to_owned());
+            c.pending_ids.push(t.pending_id.unwrap_or_else(Uuid::nil));
+            c.expiries.push(t.expiry);
+            c.event_ids.push(t.metadata.event_id.clone());
+            c.order_ids.push(t.metadata.order_id.clone());
+            c.rule_codes.push(t.metadata.rule_code.clone());
+            c.rule_versions.push(i64::from(t.metadata.rule_version));
+            c.reasons.push(t.metadata.reason.clone());
+            c.created.push(t.created_at_us);
+            c.prevs.push(t.prev_hash.clone());
+            c.hashes.push(t.hash.clone());
+        }
+        for a in &writes.accounts {
+            c.account_ids.push(a.id);
+            c.dp.push(to_i64(a.debits_posted)?);
+            c.cp.push(to_i64(a.credits_posted)?);
+            c.dpe.push(to_i64(a.debits_pending)?);
+            c.cpe.push(to_i64(a.credits_pending)?);
+        }
+        for r in &writes.resolutions {
+            c.r_pending.push(r.pending_id);
+            c.r_kind.push(r.resolution.as_str().to_owned());
+            c.r_by.push(r.resolved_by);
+            c.r_at.push(r.resolved_at_us);
+        }
+        for h in &writes.heads {
+            c.h_book.push(h.book.to_string());
+            c.h_seq.push(to_i64(h.to.0)?);
+            c.h_hash.push(h.to.1.clone());
+            c.h_from_seq.push(to_i64(h.from.0)?);
+            c.h_from_hash.push(h.from.1.clone());
+        }
+        Ok(c)
+    }
+
+    /// As sea-orm values (which sea-orm copies once more before binding).
+    fn into_values(self) -> Vec<sea_orm::Value> {
+        vec![
+            self.ids.into(),
+            self.books.into(),
+            self.seqs.into(),
+            self.debits.into(),
+            self.credits.into(),
+            self.amounts.into(),
+            self.kinds.into(),
+            self.pendings.into(),
+            self.timeouts.into(),
+            self.actions.into(),
+            self.pending_ids.into(),
+            self.expiries.into(),
+            self.event_ids.into(),
+            self.order_ids.into(),
+            self.rule_codes.into(),
+            self.rule_versions.into(),
+            self.reasons.into(),
+            self.created.into(),
+            self.prevs.into(),
+            self.hashes.into(),
+            self.account_ids.into(),
+            self.dp.into(),
+            self.cp.into(),
+            self.dpe.into(),
+            self.cpe.into(),
+            self.r_pending.into(),
+            self.r_kind.into(),
+            self.r_by.into(),
+            self.r_at.into(),
+            self.h_book.into(),
+            self.h_seq.into(),
+            self.h_hash.into(),
+            self.h_from_seq.into(),
+            self.h_from_hash.into(),
+        ]
+    }
+}
+
+/// Maps the statement's refusal to [`head_moved`].
+fn refused_or(e: sea_orm::DbErr) -> LedgerError {
+    if e.to_string().contains(GROUP_REFUSED) {
+        head_moved()
+    } else {
+        e.into()
+    }
+}
+
+/// [`WRITE_OUTCOME_SQL`] inside the caller's transaction (the locked path).
 async fn write_outcome_unnest(conn: &impl ConnectionTrait, writes: &Writes) -> Result<()> {
-    let transfers = &writes.transfers;
-    let n = transfers.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut books = Vec::with_capacity(n);
-    let mut seqs = Vec::with_capacity(n);
-    let mut debits = Vec::with_capacity(n);
-    let mut credits = Vec::with_capacity(n);
-    let mut amounts = Vec::with_capacity(n);
-    let mut kinds = Vec::with_capacity(n);
-    let mut pendings = Vec::with_capacity(n);
-    let mut timeouts = Vec::with_capacity(n);
-    let mut actions = Vec::with_capacity(n);
-    let mut pending_ids = Vec::with_capacity(n);
-    let mut expiries = Vec::with_capacity(n);
-    let mut event_ids = Vec::with_capacity(n);
-    let mut order_ids = Vec::with_capacity(n);
-    let mut rule_codes = Vec::with_capacity(n);
-    let mut rule_versions = Vec::with_capacity(n);
-    let mut reasons = Vec::with_capacity(n);
-    let mut created = Vec::with_capacity(n);
-    let mut prevs = Vec::with_capacity(n);
-    let mut hashes = Vec::with_capacity(n);
-    for t in transfers {
-        ids.push(t.id);
-        books.push(t.book.to_string());
-        seqs.push(to_i64(t.seq)?);
-        debits.push(t.debit_account_id);
-        credits.push(t.credit_account_id);
-        amounts.push(to_i64(t.amount)?);
-        kinds.push(t.kind.as_str().to_owned());
-        pendings.push(t.pending);
-        // Arrays carry no NULLs here: sentinels, turned back into NULL by NULLIF below.
-        timeouts.push(t.timeout_at_us.unwrap_or(-1));
-        actions.push(t.action.as_str().to_owned());
-        pending_ids.push(t.pending_id.unwrap_or_else(Uuid::nil));
-        expiries.push(t.expiry);
-        event_ids.push(t.metadata.event_id.clone());
-        order_ids.push(t.metadata.order_id.clone());
-        rule_codes.push(t.metadata.rule_code.clone());
-        rule_versions.push(i64::from(t.metadata.rule_version));
-        reasons.push(t.metadata.reason.clone());
-        created.push(t.created_at_us);
-        prevs.push(t.prev_hash.clone());
-        hashes.push(t.hash.clone());
-    }
-    let accounts = &writes.accounts;
-    let mut account_ids = Vec::with_capacity(accounts.len());
-    let (mut dp, mut cp, mut dpe, mut cpe) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for a in accounts {
-        account_ids.push(a.id);
-        dp.push(to_i64(a.debits_posted)?);
-        cp.push(to_i64(a.credits_posted)?);
-        dpe.push(to_i64(a.debits_pending)?);
-        cpe.push(to_i64(a.credits_pending)?);
-    }
-    let resolutions = &writes.resolutions;
-    let r_pending: Vec<Uuid> = resolutions.iter().map(|r| r.pending_id).collect();
-    let r_kind: Vec<String> = resolutions
-        .iter()
-        .map(|r| r.resolution.as_str().to_owned())
-        .collect();
-    let r_by: Vec<Uuid> = resolutions.iter().map(|r| r.resolved_by).collect();
-    let r_at: Vec<i64> = resolutions.iter().map(|r| r.resolved_at_us).collect();
-    let heads = &writes.heads;
-    let h_book: Vec<String> = heads.iter().map(|h| h.book.to_string()).collect();
-    let h_seq: Vec<i64> = heads
-        .iter()
-        .map(|h| to_i64(h.to.0))
-        .collect::<Result<_>>()?;
-    let h_hash: Vec<String> = heads.iter().map(|h| h.to.1.clone()).collect();
-    let h_from_seq: Vec<i64> = heads
-        .iter()
-        .map(|h| to_i64(h.from.0))
-        .collect::<Result<_>>()?;
-    let h_from_hash: Vec<String> = heads.iter().map(|h| h.from.1.clone()).collect();
-    let values: Vec<sea_orm::Value> = vec![
-        ids.into(),
-        books.into(),
-        seqs.into(),
-        debits.into(),
-        credits.into(),
-        amounts.into(),
-        kinds.into(),
-        pendings.into(),
-        timeouts.into(),
-        actions.into(),
-        pending_ids.into(),
-        expiries.into(),
-        event_ids.into(),
-        order_ids.into(),
-        rule_codes.into(),
-        rule_versions.into(),
-        reasons.into(),
-        created.into(),
-        prevs.into(),
-        hashes.into(),
-        account_ids.into(),
-        dp.into(),
-        cp.into(),
-        dpe.into(),
-        cpe.into(),
-        r_pending.into(),
-        r_kind.into(),
-        r_by.into(),
-        r_at.into(),
-        h_book.into(),
-        h_seq.into(),
-        h_hash.into(),
-        h_from_seq.into(),
-        h_from_hash.into(),
-    ];
-    let sql = "WITH hd AS (UPDATE book_heads SET seq = h.seq, hash = h.hash \
-               FROM UNNEST($30::text[], $31::int8[], $32::text[], $33::int8[], $34::text[]) \
-               AS h(book, seq, hash, from_seq, from_hash) \
-               WHERE book_heads.book = h.book AND book_heads.seq = h.from_seq \
-               AND book_heads.hash = h.from_hash RETURNING 1), \
-               ins AS (INSERT INTO transfers (id, book, seq, debit_account_id, \
-               credit_account_id, amount, kind, pending, timeout_at_us, action, pending_id, \
-               expiry, event_id, order_id, rule_code, rule_version, reason, created_at_us, \
-               prev_hash, hash) \
-               SELECT id, book, seq, d, c, amount, kind, pending, NULLIF(timeout, -1), action, \
-               NULLIF(pid, '00000000-0000-0000-0000-000000000000'::uuid), expiry, event_id, \
-               order_id, rule_code, rule_version, reason, created, prev, hash \
-               FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::uuid[], $5::uuid[], \
-               $6::int8[], $7::text[], $8::bool[], $9::int8[], $10::text[], $11::uuid[], \
-               $12::bool[], $13::text[], $14::text[], $15::text[], $16::int8[], $17::text[], \
-               $18::int8[], $19::text[], $20::text[]) \
-               AS t(id, book, seq, d, c, amount, kind, pending, timeout, action, pid, expiry, \
-               event_id, order_id, rule_code, rule_version, reason, created, prev, hash) \
-               RETURNING 1), \
-               upd AS (UPDATE accounts SET debits_posted = v.dp, credits_posted = v.cp, \
-               debits_pending = v.dpe, credits_pending = v.cpe \
-               FROM UNNEST($21::uuid[], $22::int8[], $23::int8[], $24::int8[], $25::int8[]) \
-               AS v(id, dp, cp, dpe, cpe) WHERE accounts.id = v.id RETURNING 1), \
-               res AS (INSERT INTO pending_resolutions (pending_id, resolution, resolved_by, \
-               resolved_at_us) SELECT * FROM UNNEST($26::uuid[], $27::text[], $28::uuid[], \
-               $29::int8[]) RETURNING 1) \
-               SELECT CASE WHEN (SELECT count(*) FROM ins) = cardinality($1::uuid[]) \
-               AND (SELECT count(*) FROM res) = cardinality($26::uuid[]) \
-               AND (SELECT count(*) FROM hd) = cardinality($30::text[]) \
-               AND (SELECT count(*) FROM upd) = cardinality($21::uuid[]) \
-               THEN 0 ELSE ledger_refuse_group() END AS written";
     conn.query_one_raw(sea_orm::Statement::from_sql_and_values(
         DbBackend::Postgres,
-        sql,
-        values,
+        WRITE_OUTCOME_SQL,
+        Columns::new(writes)?.into_values(),
     ))
     .await
-    .map_err(|e| {
-        if e.to_string().contains(GROUP_REFUSED) {
-            head_moved()
-        } else {
-            e.into()
-        }
-    })?
+    .map_err(refused_or)?
     .ok_or_else(|| LedgerError::Store("the group's write answered nothing".into()))?;
+    Ok(())
+}
+
+/// [`WRITE_OUTCOME_SQL`] on its own (atomic by itself), bound straight through sqlx by
+/// reference: sea-orm would copy every array twice more, measured as a large share of a big
+/// group's commit.
+async fn write_outcome_direct(pool: &sea_orm::sqlx::PgPool, writes: &Writes) -> Result<()> {
+    let c = Columns::new(writes)?;
+    sea_orm::sqlx::query(WRITE_OUTCOME_SQL)
+        .bind(&c.ids)
+        .bind(&c.books)
+        .bind(&c.seqs)
+        .bind(&c.debits)
+        .bind(&c.credits)
+        .bind(&c.amounts)
+        .bind(&c.kinds)
+        .bind(&c.pendings)
+        .bind(&c.timeouts)
+        .bind(&c.actions)
+        .bind(&c.pending_ids)
+        .bind(&c.expiries)
+        .bind(&c.event_ids)
+        .bind(&c.order_ids)
+        .bind(&c.rule_codes)
+        .bind(&c.rule_versions)
+        .bind(&c.reasons)
+        .bind(&c.created)
+        .bind(&c.prevs)
+        .bind(&c.hashes)
+        .bind(&c.account_ids)
+        .bind(&c.dp)
+        .bind(&c.cp)
+        .bind(&c.dpe)
+        .bind(&c.cpe)
+        .bind(&c.r_pending)
+        .bind(&c.r_kind)
+        .bind(&c.r_by)
+        .bind(&c.r_at)
+        .bind(&c.h_book)
+        .bind(&c.h_seq)
+        .bind(&c.h_hash)
+        .bind(&c.h_from_seq)
+        .bind(&c.h_from_hash)
+        .fetch_one(pool)
+        .await
+        .map_err(|e| refused_or(sea_orm::DbErr::Custom(e.to_string())))?;
     Ok(())
 }
