@@ -151,6 +151,30 @@ pub fn judge(rule: &Rule, report: Report<'_>, prior: &Prior) -> Verdict {
     Verdict::Award { points, cut }
 }
 
+/// What earlier awards (occurrence time, points) under one rule code mean for an event at `at`.
+pub fn prior_from(awards: impl IntoIterator<Item = Awarded>, at: DateTime<Utc>) -> Prior {
+    let mut prior = Prior::default();
+    let day = local_date(at);
+    let keys = Period::ALL.map(|p| p.key(at));
+    for (when, points) in awards {
+        for (period, key) in Period::ALL.into_iter().zip(&keys) {
+            if period.key(when) == *key {
+                *prior.totals.entry(period).or_default() += points;
+            }
+        }
+        if local_date(when) == day {
+            prior.day_awarded += points;
+        }
+        let nearer = prior
+            .nearest_award_at
+            .is_none_or(|n| (at - when).num_seconds().abs() < (at - n).num_seconds().abs());
+        if nearer {
+            prior.nearest_award_at = Some(when);
+        }
+    }
+    prior
+}
+
 /// Awards in memory, per resident and rule code: the what-if simulator replays events through
 /// it, and tests use it as the store's stand-in. The store keeps the same figures in tables.
 #[derive(Debug, Clone, Default)]
@@ -160,34 +184,15 @@ pub struct Tally {
 }
 
 /// When an awarded event occurred, and what it earned.
-type Awarded = (DateTime<Utc>, u64);
+pub type Awarded = (DateTime<Utc>, u64);
 
 impl Tally {
     /// What `resident` already earned under `code`, as seen from an event at `at`.
     pub fn prior(&self, resident: &str, code: &str, at: DateTime<Utc>) -> Prior {
-        let mut prior = Prior::default();
-        let Some(awards) = self.awards.get(&(resident.to_owned(), code.to_owned())) else {
-            return prior;
-        };
-        let day = local_date(at);
-        let keys = Period::ALL.map(|p| p.key(at));
-        for (when, points) in awards {
-            for (period, key) in Period::ALL.into_iter().zip(&keys) {
-                if period.key(*when) == *key {
-                    *prior.totals.entry(period).or_default() += points;
-                }
-            }
-            if local_date(*when) == day {
-                prior.day_awarded += points;
-            }
-            let nearer = prior
-                .nearest_award_at
-                .is_none_or(|n| (at - *when).num_seconds().abs() < (at - n).num_seconds().abs());
-            if nearer {
-                prior.nearest_award_at = Some(*when);
-            }
+        match self.awards.get(&(resident.to_owned(), code.to_owned())) {
+            Some(awards) => prior_from(awards.iter().copied(), at),
+            None => Prior::default(),
         }
-        prior
     }
 
     pub fn record(&mut self, resident: &str, code: &str, at: DateTime<Utc>, points: u64) {

@@ -2,4 +2,7 @@
 
 pub mod calendar;
 pub mod catalogue;
+pub mod error;
 pub mod judge;
+pub mod model;
+pub mod service;

@@ -1,0 +1,26 @@
+//! The intake domain's errors; the gRPC adapter maps them to status codes in one place.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum IntakeError {
+    /// The request as a whole is malformed (a bad event gets a rejected outcome instead).
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    /// A dependency (identity, the ledger) did not answer; retrying is safe.
+    #[error("{0}; retry shortly")]
+    Unavailable(String),
+    #[error("storage failure: {0}")]
+    Store(String),
+}
+
+impl IntakeError {
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+pub type Result<T, E = IntakeError> = std::result::Result<T, E>;

@@ -1,0 +1,54 @@
+//! sea-orm entities of the intake database. Times are Unix microseconds (UTC).
+
+pub mod event {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub source_id: String,
+        pub source_event_id: String,
+        pub resident_id: Option<String>,
+        pub behaviour_code: String,
+        pub occurred_at_us: i64,
+        pub quantity: i64,
+        pub district: Option<String>,
+        pub attributes: String,
+        pub received_at_us: i64,
+        pub kind: String,
+        pub points: i64,
+        pub rule_code: Option<String>,
+        pub rule_version: Option<i64>,
+        pub cap: Option<String>,
+        pub points_cut: i64,
+        pub reason_code: Option<String>,
+        pub reason: Option<String>,
+        pub duplicate_of: Option<Uuid>,
+        pub transfer_id: Option<Uuid>,
+        pub book: Option<String>,
+        pub decided_at_us: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod resident_lock {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "resident_locks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub resident_id: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

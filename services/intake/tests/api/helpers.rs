@@ -1,0 +1,218 @@
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicI64, AtomicUsize, Ordering},
+    },
+};
+
+use chrono::{DateTime, TimeZone, Utc};
+use healthpoints_auth::Principal;
+use healthpoints_db::TestDatabase;
+use healthpoints_intake::{
+    domain::{
+        catalogue::Catalogue,
+        error::{IntakeError, Result},
+        model::{AwardAnswer, AwardOrder, Event, Resident, ResidentRef},
+        service::{Intake, IntakeOptions, PointsLedger, Residents},
+    },
+    store::{Migrator, Store},
+};
+use healthpoints_ledger::domain::{
+    Ledger,
+    model::{CreateResult, Metadata, NewTransfer, PendingAction, TransferKind},
+};
+
+/// Residents known to the test, as identity would answer.
+#[derive(Default, Clone)]
+pub struct Directory(pub Arc<Mutex<HashMap<String, Resident>>>);
+
+impl Directory {
+    pub fn add(&self, id: &str, suspended: bool, enrolled: bool) {
+        self.0.lock().unwrap().insert(
+            id.to_owned(),
+            Resident {
+                resident_id: id.to_owned(),
+                suspended,
+                enrolled,
+            },
+        );
+    }
+}
+
+impl Residents for Directory {
+    async fn resolve(&self, who: &ResidentRef) -> Result<Option<Resident>> {
+        Ok(match who {
+            ResidentRef::Id(id) => self.0.lock().unwrap().get(id).cloned(),
+            ResidentRef::IdNumberHash(_) => None,
+        })
+    }
+}
+
+/// The real ledger domain, called as intake's service principal, with faults on demand: the
+/// next `fail_after` calls make their transfers and then report failure (a timeout after the
+/// commit — the worst case for exactly-once).
+#[derive(Clone)]
+pub struct FaultyLedger {
+    pub ledger: Arc<Ledger>,
+    pub fail_after: Arc<AtomicUsize>,
+}
+
+fn intake_principal() -> Principal {
+    Principal::Service {
+        client_id: "svc-intake".into(),
+        service: "intake".into(),
+        district: None,
+    }
+}
+
+impl PointsLedger for FaultyLedger {
+    async fn award(&self, orders: &[AwardOrder]) -> Result<Vec<AwardAnswer>> {
+        let store_err =
+            |e: healthpoints_ledger::domain::error::LedgerError| IntakeError::Store(e.to_string());
+        let mut transfers = Vec::with_capacity(orders.len());
+        for o in orders {
+            let book = o.book.to_string();
+            let accounts = self
+                .ledger
+                .open_accounts(
+                    &intake_principal(),
+                    vec![
+                        (book.clone(), "issuance".into(), String::new()),
+                        (book, "resident".into(), o.resident_id.clone()),
+                    ],
+                )
+                .await
+                .map_err(store_err)?;
+            transfers.push(NewTransfer {
+                id: o.transfer_id,
+                debit_account_id: accounts[0].id,
+                credit_account_id: accounts[1].id,
+                amount: o.points,
+                kind: Some(TransferKind::Award),
+                pending: false,
+                timeout_seconds: 0,
+                action: PendingAction::None,
+                pending_id: None,
+                metadata: Metadata {
+                    event_id: o.event_id.to_string(),
+                    rule_code: o.rule_code.clone(),
+                    rule_version: o.rule_version,
+                    reason: o.reason.clone(),
+                    ..Metadata::default()
+                },
+                expiry: false,
+            });
+        }
+        let results = self
+            .ledger
+            .create_transfers(&intake_principal(), transfers, false)
+            .await
+            .map_err(store_err)?;
+        if self
+            .fail_after
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(IntakeError::Unavailable("the ledger did not answer".into()));
+        }
+        results
+            .into_iter()
+            .map(|(r, _)| match r {
+                CreateResult::Ok | CreateResult::Exists => Ok(AwardAnswer::Done),
+                CreateResult::ExceedsBudget => Ok(AwardAnswer::BudgetExhausted),
+                other => Err(IntakeError::Store(format!("ledger refused: {other:?}"))),
+            })
+            .collect()
+    }
+}
+
+pub struct Fixture {
+    pub intake: Intake<Directory, FaultyLedger>,
+    pub residents: Directory,
+    pub ledger: FaultyLedger,
+    /// Unix microseconds the intake clock reads.
+    pub now: Arc<AtomicI64>,
+    _dbs: (TestDatabase, TestDatabase),
+}
+
+/// 2026-03-10 12:00 Asia/Shanghai.
+pub fn noon() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 10, 4, 0, 0).unwrap()
+}
+
+pub async fn intake(label: &str) -> Fixture {
+    healthpoints_telemetry::init_for_tests();
+    let idb = TestDatabase::create(&format!("{label}_intake")).await;
+    let ldb = TestDatabase::create(&format!("{label}_ledger")).await;
+    let conn = healthpoints_db::connect::<Migrator>(&idb.config)
+        .await
+        .expect("intake database");
+    let lconn = healthpoints_db::connect::<healthpoints_ledger::store::Migrator>(&ldb.config)
+        .await
+        .expect("ledger database");
+    let ledger = FaultyLedger {
+        ledger: Ledger::start(
+            healthpoints_ledger::store::Store::new(lconn),
+            Default::default(),
+        ),
+        fail_after: Arc::default(),
+    };
+    let now = Arc::new(AtomicI64::new(noon().timestamp_micros()));
+    let reading = now.clone();
+    let options = IntakeOptions {
+        clock: Arc::new(move || {
+            DateTime::from_timestamp_micros(reading.load(Ordering::SeqCst)).unwrap()
+        }),
+        ..IntakeOptions::default()
+    };
+    let residents = Directory::default();
+    Fixture {
+        intake: Intake::new(
+            Store::new(conn),
+            Catalogue::default_catalogue(),
+            residents.clone(),
+            ledger.clone(),
+            options,
+        ),
+        residents,
+        ledger,
+        now,
+        _dbs: (idb, ldb),
+    }
+}
+
+pub fn event(
+    source: &str,
+    id: &str,
+    resident: &str,
+    code: &str,
+    at: DateTime<Utc>,
+    quantity: u64,
+) -> Event {
+    Event {
+        source_id: source.into(),
+        source_event_id: id.into(),
+        resident: ResidentRef::Id(resident.into()),
+        behaviour_code: code.into(),
+        occurred_at: at,
+        quantity,
+        district: None,
+        attributes: BTreeMap::new(),
+    }
+}
+
+/// The resident's posted city balance in the ledger.
+pub async fn city_balance(f: &Fixture, resident: &str) -> u64 {
+    let admin = Principal::CityAdmin {
+        staff_id: uuid::Uuid::now_v7(),
+    };
+    f.ledger
+        .ledger
+        .balances(&admin, resident)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|b| b.book == healthpoints_types::Book::City)
+        .map_or(0, |b| b.posted)
+}

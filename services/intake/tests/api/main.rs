@@ -1,0 +1,7 @@
+//! Intake on a real database (SQLite, or PostgreSQL when `HP_TEST_DATABASE_URL` is set) with a
+//! real ledger in-process: outcomes, caps counted from the store, max-not-sum steps, and
+//! exactly-once awards when the ledger fails mid-way.
+
+mod helpers;
+mod judge;
+mod submit;

@@ -1,0 +1,263 @@
+use std::sync::atomic::Ordering;
+
+use chrono::Duration;
+use healthpoints_intake::domain::{error::IntakeError, model::OutcomeKind};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_resubmission_after_the_ledger_failed_awards_exactly_once() {
+    let f = intake("intake_once").await;
+    f.residents.add("r1", false, true);
+    let batch = vec![
+        event(
+            "health-education",
+            "e1",
+            "r1",
+            "learning.checkin",
+            noon(),
+            1,
+        ),
+        event("sports", "s1", "r1", "steps.daily", noon(), 9_000),
+    ];
+    // The ledger stores the awards, then the answer is lost.
+    f.ledger.fail_after.store(1, Ordering::SeqCst);
+    let failed = f.intake.submit(batch.clone()).await;
+    assert!(
+        matches!(failed, Err(IntakeError::Unavailable(_))),
+        "{failed:?}"
+    );
+    let stored = f
+        .intake
+        .store()
+        .by_source("sports", "s1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.kind, stored.points), (OutcomeKind::Pending, 20));
+
+    // The partner retries the same batch: the same transfers are sent, the ledger answers
+    // with the originals, and the outcomes become awarded.
+    let outcomes = f.intake.submit(batch.clone()).await.unwrap();
+    let kinds: Vec<_> = outcomes.iter().map(|o| (o.kind, o.points)).collect();
+    assert_eq!(
+        kinds,
+        [(OutcomeKind::Awarded, 5), (OutcomeKind::Awarded, 20)]
+    );
+    assert_eq!(outcomes[1].event_id, stored.event_id);
+    assert_eq!(outcomes[1].transfer_id, stored.transfer_id);
+    // And once more: the stored outcomes, nothing new.
+    let again = f.intake.submit(batch).await.unwrap();
+    assert_eq!(again, outcomes);
+    assert_eq!(city_balance(&f, "r1").await, 25, "awarded exactly once");
+}
+
+#[tokio::test]
+async fn steps_from_several_sources_count_once_at_the_highest() {
+    let f = intake("intake_steps").await;
+    f.residents.add("r1", false, true);
+    f.now.store(
+        (noon() + Duration::hours(3)).timestamp_micros(),
+        Ordering::SeqCst,
+    );
+    let morning = noon() - Duration::hours(3);
+    let o = f
+        .intake
+        .submit(vec![
+            event("wearables", "w1", "r1", "steps.daily", morning, 6_000),
+            // The sports app saw more of the same day: it tops up the difference only.
+            event("sports", "s1", "r1", "steps.daily", noon(), 12_000),
+            // A lower count from the wearable later that day earns nothing more.
+            event(
+                "wearables",
+                "w2",
+                "r1",
+                "steps.daily",
+                noon() + Duration::hours(2),
+                8_500,
+            ),
+        ])
+        .await
+        .unwrap();
+    let got: Vec<_> = o
+        .iter()
+        .map(|o| (o.kind, o.points, o.cap.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (OutcomeKind::Awarded, 10, None),
+            (OutcomeKind::Awarded, 20, None),
+            (OutcomeKind::Capped, 0, Some("day_best".to_owned())),
+        ]
+    );
+    assert_eq!(
+        city_balance(&f, "r1").await,
+        30,
+        "the day's best tier, once"
+    );
+}
+
+#[tokio::test]
+async fn caps_hold_across_batches_and_the_same_fact_is_a_duplicate() {
+    let f = intake("intake_caps").await;
+    f.residents.add("r1", false, true);
+    // 01:00 the next day, Asia/Shanghai.
+    f.now.store(
+        (noon() + Duration::hours(13)).timestamp_micros(),
+        Ordering::SeqCst,
+    );
+    let first = f
+        .intake
+        .submit(vec![event(
+            "self",
+            "c1",
+            "r1",
+            "learning.checkin",
+            noon(),
+            1,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(first[0].kind, OutcomeKind::Awarded);
+    // A second check-in the same Shanghai day, in another batch: the daily cap bound.
+    let second = f
+        .intake
+        .submit(vec![event(
+            "health-education",
+            "c2",
+            "r1",
+            "learning.checkin",
+            noon() + Duration::hours(1),
+            1,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            second[0].kind,
+            second[0].points,
+            second[0].cap.as_deref(),
+            second[0].points_cut
+        ),
+        (OutcomeKind::Capped, 0, Some("per_day"), 5)
+    );
+    // The same check-in re-exported under a new record id: a duplicate of the first.
+    let copy = f
+        .intake
+        .submit(vec![event(
+            "health-education",
+            "c3",
+            "r1",
+            "learning.checkin",
+            noon(),
+            1,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        (copy[0].kind, copy[0].duplicate_of),
+        (OutcomeKind::Duplicate, Some(first[0].event_id))
+    );
+    // The next Shanghai day starts at 16:00 UTC: a fresh cap.
+    let next_day = f
+        .intake
+        .submit(vec![event(
+            "self",
+            "c4",
+            "r1",
+            "learning.checkin",
+            noon() + Duration::hours(12),
+            1,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(next_day[0].kind, OutcomeKind::Awarded);
+    assert_eq!(city_balance(&f, "r1").await, 10);
+}
+
+#[tokio::test]
+async fn every_rejection_says_why_and_awards_nothing() {
+    let f = intake("intake_reject").await;
+    f.residents.add("r1", false, true);
+    f.residents.add("gone", true, true);
+    f.residents.add("outside", false, false);
+    let o = f
+        .intake
+        .submit(vec![
+            event("self", "a", "nobody", "learning.checkin", noon(), 1),
+            event("self", "b", "gone", "learning.checkin", noon(), 1),
+            event("self", "c", "outside", "learning.checkin", noon(), 1),
+            event(
+                "self",
+                "d",
+                "r1",
+                "learning.checkin",
+                noon() + Duration::hours(1),
+                1,
+            ),
+            event(
+                "self",
+                "e",
+                "r1",
+                "learning.checkin",
+                noon() - Duration::days(31),
+                1,
+            ),
+            event("self", "f", "r1", "levitation", noon(), 1),
+            event("self", "g", "r1", "steps.daily", noon(), 9_000),
+            event("sports", "h", "r1", "steps.daily", noon(), 250_000),
+        ])
+        .await
+        .unwrap();
+    let reasons: Vec<_> = o
+        .iter()
+        .map(|o| {
+            assert_eq!((o.kind, o.points), (OutcomeKind::Rejected, 0), "{o:?}");
+            o.reason.as_ref().unwrap().0.clone()
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "resident_unknown",
+            "resident_suspended",
+            "resident_not_enrolled",
+            "occurred_in_future",
+            "too_old",
+            "unknown_behaviour",
+            "source_not_allowed",
+            "implausible_quantity",
+        ]
+    );
+    assert_eq!(city_balance(&f, "r1").await, 0);
+}
+
+#[tokio::test]
+async fn a_malformed_batch_names_the_field_and_records_nothing() {
+    let f = intake("intake_invalid").await;
+    f.residents.add("r1", false, true);
+    let mut bad = event("self", "", "r1", "learning.checkin", noon(), 1);
+    bad.source_event_id = " ".into();
+    let err = f
+        .intake
+        .submit(vec![
+            event("self", "ok", "r1", "learning.checkin", noon(), 1),
+            bad,
+        ])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, IntakeError::Invalid { field, .. } if field == "events[1].source_event_id"),
+        "{err:?}"
+    );
+    assert!(
+        f.intake
+            .store()
+            .by_source("self", "ok")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let _ = &f.now;
+}
