@@ -204,11 +204,7 @@ impl Store {
     }
 
     pub async fn accounts(&self, ids: &[Uuid]) -> Result<Vec<Account>> {
-        by_ids::<account::Entity>(&self.db, account::Column::Id, ids.to_vec())
-            .await?
-            .into_iter()
-            .map(to_account)
-            .collect()
+        write::read_accounts(&self.db, ids.to_vec()).await
     }
 
     pub async fn accounts_of_owner(&self, owner: &str) -> Result<Vec<Account>> {
@@ -271,26 +267,14 @@ impl Store {
     // === transfers ===
 
     pub async fn transfers(&self, ids: &[Uuid]) -> Result<Vec<Transfer>> {
-        by_ids::<transfer::Entity>(&self.db, transfer::Column::Id, ids.to_vec())
-            .await?
-            .into_iter()
-            .map(to_transfer)
-            .collect()
+        write::read_transfers(&self.db, ids.to_vec()).await
     }
 
     pub async fn resolutions(&self, pending_ids: &[Uuid]) -> Result<HashMap<Uuid, Resolution>> {
-        resolution::Entity::find()
-            .filter(resolution::Column::PendingId.is_in(pending_ids.to_vec()))
-            .all(&self.db)
+        Ok(write::read_resolutions(&self.db, pending_ids.to_vec())
             .await?
             .into_iter()
-            .map(|r| {
-                Ok((
-                    r.pending_id,
-                    Resolution::parse(&r.resolution).ok_or_else(|| corrupt("resolution"))?,
-                ))
-            })
-            .collect()
+            .collect())
     }
 
     /// Pending transfers whose timeout has passed and that nothing resolved yet, oldest first.

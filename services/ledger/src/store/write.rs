@@ -202,7 +202,10 @@ fn books_of<'a>(accounts: impl IntoIterator<Item = &'a Uuid>) -> BTreeSet<Book> 
         .collect()
 }
 
-async fn read_transfers(conn: &impl ConnectionTrait, ids: Vec<Uuid>) -> Result<Vec<Transfer>> {
+pub(super) async fn read_transfers(
+    conn: &impl ConnectionTrait,
+    ids: Vec<Uuid>,
+) -> Result<Vec<Transfer>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -213,7 +216,10 @@ async fn read_transfers(conn: &impl ConnectionTrait, ids: Vec<Uuid>) -> Result<V
         .collect()
 }
 
-async fn read_accounts(conn: &impl ConnectionTrait, ids: Vec<Uuid>) -> Result<Vec<Account>> {
+pub(super) async fn read_accounts(
+    conn: &impl ConnectionTrait,
+    ids: Vec<Uuid>,
+) -> Result<Vec<Account>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -224,7 +230,7 @@ async fn read_accounts(conn: &impl ConnectionTrait, ids: Vec<Uuid>) -> Result<Ve
         .collect()
 }
 
-async fn read_resolutions(
+pub(super) async fn read_resolutions(
     conn: &impl ConnectionTrait,
     pending_ids: Vec<Uuid>,
 ) -> Result<Vec<(Uuid, Resolution)>> {
