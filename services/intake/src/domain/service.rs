@@ -49,6 +49,9 @@ pub struct IntakeOptions {
     pub window: Duration,
     /// Clock skew tolerated on events dated slightly ahead (default 5 minutes).
     pub future_skew: Duration,
+    /// How long a decided award may wait for its ledger hand-off before
+    /// [`Intake::finish_pending`] completes it (default 30 seconds: longer than a submission).
+    pub pending_grace: Duration,
     pub clock: Clock,
 }
 
@@ -57,6 +60,7 @@ impl std::fmt::Debug for IntakeOptions {
         f.debug_struct("IntakeOptions")
             .field("window", &self.window)
             .field("future_skew", &self.future_skew)
+            .field("pending_grace", &self.pending_grace)
             .finish_non_exhaustive()
     }
 }
@@ -66,6 +70,7 @@ impl Default for IntakeOptions {
         Self {
             window: Duration::days(30),
             future_skew: Duration::minutes(5),
+            pending_grace: Duration::seconds(30),
             clock: Arc::new(Utc::now),
         }
     }
@@ -169,6 +174,16 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         }
         self.hand_over(&mut outcomes).await?;
         Ok(outcomes)
+    }
+
+    /// Completes awards whose hand-off to the ledger was cut short (the ledger did not answer
+    /// and the source did not resubmit), up to 500 at a time; returns how many it finished.
+    /// Safe to run beside submissions and on several replicas: the transfer ids repeat.
+    pub async fn finish_pending(&self) -> Result<usize> {
+        let before = (self.options.clock)() - self.options.pending_grace;
+        let mut outcomes = self.store.pending(before, 500).await?;
+        self.hand_over(&mut outcomes).await?;
+        Ok(outcomes.len())
     }
 
     /// Sends every pending award among `outcomes` to the ledger and records the answers.

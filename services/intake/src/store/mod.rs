@@ -9,7 +9,7 @@ use healthpoints_types::{Book, DistrictCode};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
 use uuid::Uuid;
@@ -141,6 +141,21 @@ impl Store {
         self.by_source(&event.source_id, &event.source_event_id)
             .await?
             .ok_or_else(|| IntakeError::Store("recorded event not found".into()))
+    }
+
+    /// Awards decided before `decided_before` whose hand-off to the ledger is unconfirmed,
+    /// oldest first.
+    pub async fn pending(&self, decided_before: DateTime<Utc>, limit: u64) -> Result<Vec<Outcome>> {
+        event::Entity::find()
+            .filter(event::Column::Kind.eq(OutcomeKind::Pending.as_str()))
+            .filter(event::Column::DecidedAtUs.lt(decided_before.timestamp_micros()))
+            .order_by_asc(event::Column::DecidedAtUs)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_outcome)
+            .collect()
     }
 
     /// Finishes a pending award after the ledger answered: awarded, or rejected with the

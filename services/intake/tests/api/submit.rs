@@ -53,6 +53,32 @@ async fn a_resubmission_after_the_ledger_failed_awards_exactly_once() {
 }
 
 #[tokio::test]
+async fn an_unconfirmed_award_is_finished_without_a_resubmission() {
+    let f = intake("intake_finish").await;
+    f.residents.add("r1", false, true);
+    f.ledger.fail_after.store(1, Ordering::SeqCst);
+    let batch = vec![event("self", "c1", "r1", "learning.checkin", noon(), 1)];
+    assert!(f.intake.submit(batch).await.is_err());
+    // Within the grace period a submission may still be finishing it: left alone.
+    assert_eq!(f.intake.finish_pending().await.unwrap(), 0);
+    f.now.store(
+        (noon() + Duration::minutes(1)).timestamp_micros(),
+        Ordering::SeqCst,
+    );
+    assert_eq!(f.intake.finish_pending().await.unwrap(), 1);
+    let o = f
+        .intake
+        .store()
+        .by_source("self", "c1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((o.kind, o.points), (OutcomeKind::Awarded, 5));
+    assert_eq!(f.intake.finish_pending().await.unwrap(), 0);
+    assert_eq!(city_balance(&f, "r1").await, 5, "awarded exactly once");
+}
+
+#[tokio::test]
 async fn steps_from_several_sources_count_once_at_the_highest() {
     let f = intake("intake_steps").await;
     f.residents.add("r1", false, true);
