@@ -659,9 +659,9 @@ struct InFlight {
 type Committed = std::result::Result<Result<()>, tokio::task::JoinError>;
 
 /// Group commits allowed under way at once by default; the writer plans the next group
-/// meanwhile. More than one is correct (the head compare-and-set orders them, and the write
-/// statement inserts before it waits at the head), but two were measured no faster than one on
-/// the 2-core benchmark machine (docs/benchmarks.md).
+/// meanwhile. More than one is correct (the head compare-and-set orders them: a later group's
+/// statement waits at the head row until the earlier one commits), but two were measured no
+/// faster than one on the 2-core benchmark machine (docs/benchmarks.md).
 pub const COMMITS_IN_FLIGHT: usize = 1;
 
 /// The writer's state: what it planned that the database may not show yet, and the commits

@@ -632,11 +632,12 @@ async fn update_balances(txn: &sea_orm::DatabaseTransaction, accounts: &[Account
 /// head moves only from where the plan found it, and every row must be written: otherwise
 /// `ledger_refuse_group()` raises and the whole statement is undone.
 ///
-/// The final SELECT reads the sub-statements in order — inserts, then the heads, then the
-/// balances — and PostgreSQL runs each when first read. So when more than one group commit is
-/// under way (`MAX_IN_FLIGHT` in the writer), a group can insert its transfers while the
-/// previous group of the book still holds its head and balance rows, wait at the head row, and
-/// then find the head where it expected it.
+/// The final SELECT reads the sub-statements in order, and PostgreSQL runs each when first
+/// read: the **heads first**. Every writer — this statement, the locked path's `FOR UPDATE`, a
+/// replica's — takes a book's head row before it touches anything else of the book, so no two
+/// wait on each other in a cycle. (Inserting first, to overlap with an earlier commit, was
+/// tried: a locked writer on another replica then waited on the inserted `(book, seq)` while
+/// holding the head this statement waited for — a deadlock, seen in CI.)
 const WRITE_OUTCOME_SQL: &str = "WITH hd AS (UPDATE book_heads SET seq = h.seq, hash = h.hash \
     FROM UNNEST($30::text[], $31::int8[], $32::text[], $33::int8[], $34::text[]) \
     AS h(book, seq, hash, from_seq, from_hash) \
@@ -663,10 +664,10 @@ const WRITE_OUTCOME_SQL: &str = "WITH hd AS (UPDATE book_heads SET seq = h.seq, 
     res AS (INSERT INTO pending_resolutions (pending_id, resolution, resolved_by, \
     resolved_at_us) SELECT * FROM UNNEST($26::uuid[], $27::text[], $28::uuid[], \
     $29::int8[]) RETURNING 1) \
-    SELECT CASE WHEN (SELECT count(*) FROM ins) = cardinality($1::uuid[]) \
-    AND (SELECT count(*) FROM res) = cardinality($26::uuid[]) \
-    AND (SELECT count(*) FROM hd) = cardinality($30::text[]) \
+    SELECT CASE WHEN (SELECT count(*) FROM hd) = cardinality($30::text[]) \
+    AND (SELECT count(*) FROM ins) = cardinality($1::uuid[]) \
     AND (SELECT count(*) FROM upd) = cardinality($21::uuid[]) \
+    AND (SELECT count(*) FROM res) = cardinality($26::uuid[]) \
     THEN 0 ELSE ledger_refuse_group() END AS written";
 
 /// A group's outcome as typed columns, the array parameters of [`WRITE_OUTCOME_SQL`] in order.
