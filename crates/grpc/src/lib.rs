@@ -5,10 +5,13 @@
 //!   every service in one tower stack (see [`GrpcServer::serve`] for the order and why).
 //! - [`client::connect`] builds a channel with connect and request timeouts and an interceptor
 //!   that propagates the caller's deadline and trace context to the next hop.
+//! - [`credentials::ServiceToken`] is a service's own identity towards its peers: its deployed
+//!   client credentials exchanged with identity for a token, cached until shortly before expiry.
 //! - [`Shutdown`] turns SIGINT/SIGTERM into a graceful stop: health flips to `NOT_SERVING`, the
 //!   listener closes, in-flight calls drain within a grace period; a second signal exits at once.
 
 pub mod client;
+pub mod credentials;
 pub mod health;
 pub mod ready;
 mod rpc_layer;

@@ -2,7 +2,7 @@
 //! → `HP_IDENTITY__*` environment → overrides. `HP_BOOTSTRAP_ADMIN=username:password` is also
 //! read, as the issue of the first city admin names it.
 
-use std::path::Path;
+use std::{collections::BTreeMap, path::Path};
 
 use healthpoints_config::{ConfigError, Loader, Secret, Validate, check_socket_addr};
 use healthpoints_db::DatabaseConfig;
@@ -25,6 +25,22 @@ pub struct IdentityConfig {
     /// `username:password` of the first city admin, created when no city admin exists.
     #[serde(default)]
     pub bootstrap_admin: Option<Secret<String>>,
+    /// The mesh services' own clients, keyed by client id, created or updated at start: each
+    /// service obtains its tokens with the secret it was deployed with.
+    #[serde(default)]
+    pub service_clients: BTreeMap<String, ServiceClientConfig>,
+}
+
+/// One service's client credentials, as identity provisions them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceClientConfig {
+    /// The mesh service it acts for, e.g. `intake`, `exchange`, `district-mall`.
+    pub service: String,
+    pub secret: Secret<String>,
+    /// A district mall's district code.
+    #[serde(default)]
+    pub district: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

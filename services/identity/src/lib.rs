@@ -195,5 +195,25 @@ async fn prepare(config: &IdentityConfig, crypto: Arc<Crypto>) -> anyhow::Result
             .await
             .map_err(|e| anyhow::anyhow!("bootstrap admin: {e}"))?;
     }
+    for (client_id, c) in &config.service_clients {
+        identity
+            .provision_service_client(
+                client_id,
+                c.secret.expose(),
+                &c.service,
+                c.district.as_deref(),
+            )
+            .await
+            .map_err(|e| match e {
+                domain::error::IdentityError::Invalid(v) => anyhow::anyhow!(
+                    "{}",
+                    v.iter()
+                        .map(|v| format!("{}: {}", v.field, v.reason))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                e => anyhow::anyhow!("service client: {e}"),
+            })?;
+    }
     Ok(Arc::new(identity))
 }

@@ -803,6 +803,68 @@ impl Identity {
         Ok(true)
     }
 
+    /// Creates or updates a service client named in configuration, so each mesh service can
+    /// obtain its own token with the secret it was deployed with.
+    pub async fn provision_service_client(
+        &self,
+        client_id: &str,
+        secret: &str,
+        service: &str,
+        district: Option<&str>,
+    ) -> Result<()> {
+        let mut v = Violations::default();
+        let id_ok = !client_id.is_empty()
+            && client_id.len() <= 64
+            && client_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !id_ok {
+            v.check::<()>(
+                "service_clients",
+                Err("client ids are 1-64 characters of a-z, 0-9, '-' and '_'"),
+            );
+        }
+        if secret.len() < 24 {
+            v.check::<()>(
+                &format!("service_clients.{client_id}.secret"),
+                Err("must be at least 24 characters"),
+            );
+        }
+        let service = v.check(
+            &format!("service_clients.{client_id}.service"),
+            SERVICES
+                .iter()
+                .find(|s| **s == service)
+                .map(|s| (*s).to_owned())
+                .ok_or("must name a mesh service"),
+        );
+        let district = match district {
+            Some(d) => v.check(
+                &format!("service_clients.{client_id}.district"),
+                DistrictCode::parse(d)
+                    .map(Some)
+                    .map_err(|_| "must be a district code"),
+            ),
+            None => Some(None),
+        };
+        v.finish()?;
+        let client = Client {
+            client_id: client_id.to_owned(),
+            kind: ClientKind::Service,
+            name: format!("{} service", service.as_deref().unwrap_or_default()),
+            partner_id: None,
+            department: None,
+            scopes: Vec::new(),
+            service,
+            district: district.flatten(),
+            merchant_id: None,
+            mall: None,
+        };
+        self.store
+            .upsert_service_client(&client, self.crypto.token_hash(secret), self.now())
+            .await
+    }
+
     /// Creates a staff account. City admins create any role; district admins create merchant
     /// operators of their own district's mall only.
     pub async fn create_staff(&self, caller: &Principal, spec: StaffSpec) -> Result<Uuid> {

@@ -588,6 +588,41 @@ impl Store {
         Ok(())
     }
 
+    /// Creates a service client from configuration, or brings an existing one in line with it
+    /// (its secret, service and district; enabled).
+    pub async fn upsert_service_client(
+        &self,
+        c: &Client,
+        secret_hash: String,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        match client::Entity::find_by_id(c.client_id.clone())
+            .one(&self.db)
+            .await?
+        {
+            None => self.insert_client(c, secret_hash, now).await,
+            Some(existing) if existing.kind != ClientKind::Service.as_str() => {
+                Err(IdentityError::Precondition(
+                    "a configured service client id is taken by another kind of client",
+                ))
+            }
+            Some(_) => {
+                client::Entity::update_many()
+                    .col_expr(client::Column::SecretHash, Expr::value(secret_hash))
+                    .col_expr(client::Column::Service, Expr::value(c.service.clone()))
+                    .col_expr(
+                        client::Column::District,
+                        Expr::value(c.district.map(|d| d.to_string())),
+                    )
+                    .col_expr(client::Column::Disabled, Expr::value(false))
+                    .filter(client::Column::ClientId.eq(c.client_id.clone()))
+                    .exec(&self.db)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
         client::Entity::find_by_id(client_id.to_owned())
             .one(&self.db)

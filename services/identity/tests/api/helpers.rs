@@ -16,6 +16,7 @@ pub const PASSWORD: &str = "Resident-pass-1";
 
 pub struct TestApp {
     pub client: IdentityServiceClient<PeerChannel>,
+    pub channel: PeerChannel,
     shutdown: Shutdown,
     _db: TestDatabase,
 }
@@ -46,7 +47,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut IdentityConfig)) -> TestApp 
     let channel =
         healthpoints_grpc::client::connect(&GrpcClientConfig::new(endpoint.clone())).unwrap();
     TestApp {
-        client: IdentityServiceClient::new(channel),
+        client: IdentityServiceClient::new(channel.clone()),
+        channel,
         shutdown,
         _db: db,
     }

@@ -329,3 +329,59 @@ fn jsonwebtoken_header_kid(token: &str) -> String {
     let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
     value["kid"].as_str().unwrap().to_owned()
 }
+
+#[tokio::test]
+async fn a_configured_service_client_gets_a_service_token_and_a_wrong_secret_none() {
+    use healthpoints_config::Secret;
+    use healthpoints_grpc::credentials::{ServiceCredentials, ServiceToken};
+    use healthpoints_identity::config::ServiceClientConfig;
+
+    let secret = "a-service-secret-of-enough-length";
+    let app = spawn_app_with(|c| {
+        c.service_clients.insert(
+            "intake".into(),
+            ServiceClientConfig {
+                service: "intake".into(),
+                secret: Secret::new(secret.into()),
+                district: None,
+            },
+        );
+    })
+    .await;
+    let token = |secret: &str| {
+        ServiceToken::new(
+            app.channel.clone(),
+            ServiceCredentials {
+                client_id: "intake".into(),
+                client_secret: Secret::new(secret.into()),
+            },
+        )
+    };
+    let service = token(secret);
+    // ResolveResident is for service principals only: a service token gets past the check
+    // and learns that nobody is registered under a fresh id.
+    let request = service
+        .request(pb::ResolveResidentRequest {
+            resident: Some(pb::resolve_resident_request::Resident::ResidentId(
+                uuid::Uuid::now_v7().to_string(),
+            )),
+        })
+        .await
+        .unwrap();
+    assert_code(
+        app.client.clone().resolve_resident(request).await,
+        Code::NotFound,
+        "not_found",
+    );
+    // The same token is served from the cache.
+    assert_eq!(
+        service.token().await.unwrap(),
+        service.token().await.unwrap()
+    );
+
+    let err = token("not-the-secret-we-deployed")
+        .token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code.as_str(), "invalid_credentials");
+}
