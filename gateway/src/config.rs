@@ -17,6 +17,7 @@ pub struct GatewayConfig {
     pub http: HttpConfig,
     pub identity: GrpcClientConfig,
     pub ledger: GrpcClientConfig,
+    pub intake: GrpcClientConfig,
     pub verifier: VerifierConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,

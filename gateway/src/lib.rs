@@ -20,6 +20,7 @@ use healthpoints_auth::Verifier;
 use healthpoints_grpc::{RemoteJwks, Shutdown, client::PeerChannel};
 use healthpoints_proto::{
     identity::v1::identity_service_client::IdentityServiceClient,
+    intake::v1::intake_service_client::IntakeServiceClient,
     ledger::v1::ledger_service_client::LedgerServiceClient,
 };
 use tokio::net::TcpListener;
@@ -44,6 +45,7 @@ pub struct Backend {
 pub struct AppState {
     identity: IdentityServiceClient<PeerChannel>,
     ledger: LedgerServiceClient<PeerChannel>,
+    intake: IntakeServiceClient<PeerChannel>,
     verifier: Verifier,
     backends: std::sync::Arc<Vec<Backend>>,
     trust_forwarded_for: bool,
@@ -58,6 +60,11 @@ impl AppState {
     /// A client of the ledger.
     pub fn ledger(&self) -> LedgerServiceClient<PeerChannel> {
         self.ledger.clone()
+    }
+
+    /// A client of intake.
+    pub fn intake(&self) -> IntakeServiceClient<PeerChannel> {
+        self.intake.clone()
     }
 
     pub fn backends(&self) -> &[Backend] {
@@ -84,6 +91,7 @@ impl Application {
         let state = AppState {
             identity: IdentityServiceClient::new(identity_channel),
             ledger: LedgerServiceClient::new(healthpoints_grpc::client::connect(&config.ledger)?),
+            intake: IntakeServiceClient::new(healthpoints_grpc::client::connect(&config.intake)?),
             verifier,
             backends: std::sync::Arc::new(vec![
                 Backend {
@@ -95,6 +103,11 @@ impl Application {
                     name: "ledger",
                     endpoint: config.ledger.endpoint.clone(),
                     grpc_service: healthpoints_ledger::GRPC_SERVICE,
+                },
+                Backend {
+                    name: "intake",
+                    endpoint: config.intake.endpoint.clone(),
+                    grpc_service: healthpoints_intake::GRPC_SERVICE,
                 },
             ]),
             trust_forwarded_for: config.http.trust_forwarded_for,

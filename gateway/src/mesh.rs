@@ -32,6 +32,7 @@ pub struct RunningMesh {
     pub http_addr: SocketAddr,
     pub identity_addr: SocketAddr,
     pub ledger_addr: SocketAddr,
+    pub intake_addr: SocketAddr,
     front: Shutdown,
     back: Shutdown,
     gateway: JoinHandle<anyhow::Result<()>>,
@@ -40,6 +41,11 @@ pub struct RunningMesh {
 
 fn sqlite_url(dir: &Path, service: &str) -> String {
     format!("sqlite://{}", dir.join(format!("{service}.db")).display())
+}
+
+/// 32 random hex characters (from the OS generator, through UUID v4).
+fn fresh_secret() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// Starts every service and the gateway, and returns once every backend reports SERVING.
@@ -60,6 +66,11 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     if let Some(admin) = &options.bootstrap_admin {
         overrides.push(("bootstrap_admin", admin.clone()));
     }
+    // Each service's own client credentials: a fresh secret every start, provisioned in
+    // identity and handed to the service (nothing to configure for the embedded mesh).
+    let intake_secret = fresh_secret();
+    overrides.push(("service_clients.intake.service", "intake".to_owned()));
+    overrides.push(("service_clients.intake.secret", intake_secret.clone()));
     let identity_config = healthpoints_identity::config::IdentityConfig::load(None, &overrides)?;
     let identity = healthpoints_identity::Application::build(identity_config).await?;
     let identity_addr = identity.local_addr();
@@ -78,12 +89,28 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     let ledger_addr = ledger.local_addr();
     services.push(tokio::spawn(ledger.run_until_stopped(back.clone())));
 
+    let intake_config = healthpoints_intake::config::IntakeConfig::load(
+        None,
+        &[
+            ("grpc.addr", "127.0.0.1:0".to_owned()),
+            ("database.url", sqlite_url(&options.data_dir, "intake")),
+            ("identity.endpoint", identity_endpoint.clone()),
+            ("ledger.endpoint", format!("http://{ledger_addr}")),
+            ("credentials.client_id", "intake".to_owned()),
+            ("credentials.client_secret", intake_secret),
+        ],
+    )?;
+    let intake = healthpoints_intake::Application::build(intake_config).await?;
+    let intake_addr = intake.local_addr();
+    services.push(tokio::spawn(intake.run_until_stopped(back.clone())));
+
     let gateway_config = GatewayConfig::load(
         None,
         &[
             ("http.addr", options.http_addr.clone()),
             ("identity.endpoint", identity_endpoint),
             ("ledger.endpoint", format!("http://{ledger_addr}")),
+            ("intake.endpoint", format!("http://{intake_addr}")),
         ],
     )?;
     let gateway = Application::build(gateway_config).await?;
@@ -95,6 +122,7 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
         http_addr,
         identity_addr,
         ledger_addr,
+        intake_addr,
         front,
         back,
         gateway,

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod behaviours;
 pub mod me;
 pub mod ops;
 pub mod points;
@@ -27,6 +28,8 @@ use crate::AppState;
         admin::create_staff, admin::create_client, admin::set_enrolment, admin::districts,
         admin::list_residents, admin::get_resident, admin::set_family_doctor, admin::end_family_doctor,
         admin::suspend, admin::reinstate, admin::rotate_key,
+        behaviours::check_in, behaviours::behaviours, behaviours::rules, behaviours::changelog,
+        behaviours::save_draft, behaviours::simulate, behaviours::publish,
         ops::healthz, ops::readyz,
     ),
     modifiers(&BearerAuth),
@@ -74,6 +77,16 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me", get(me::me))
         .route("/v1/me/balances", get(points::balances))
         .route("/v1/me/transactions", get(points::transactions))
+        .route("/v1/me/checkins", post(behaviours::check_in))
+        .route("/v1/me/behaviours", get(behaviours::behaviours))
+        .route("/v1/rules", get(behaviours::rules))
+        .route("/v1/rules/changelog", get(behaviours::changelog))
+        .route("/v1/admin/rules/drafts", post(behaviours::save_draft))
+        .route(
+            "/v1/admin/rules/drafts/simulate",
+            post(behaviours::simulate),
+        )
+        .route("/v1/admin/rules/drafts/publish", post(behaviours::publish))
         .route("/v1/admin/books/{book}/stats", get(points::book_stats))
         .route("/v1/districts", get(admin::districts))
         .route("/v1/admin/staff", post(admin::create_staff))

@@ -1,6 +1,7 @@
 //! The all-in-one mesh on random ports, driven through the gateway's HTTP API.
 
 mod admin;
+mod behaviours;
 mod journey;
 mod points;
 mod problems;

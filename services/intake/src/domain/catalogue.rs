@@ -16,7 +16,7 @@ pub const DEFAULT_CATALOGUE: &str = include_str!("../../catalogue/default.toml")
 pub const SELF_SOURCE: &str = "self";
 
 /// Which of the four kinds of behaviour a rule rewards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     Learning,
@@ -343,15 +343,20 @@ impl Catalogue {
     pub fn parse(toml_text: &str) -> Result<Self, String> {
         let file: CatalogueFile = toml::from_str(toml_text).map_err(|e| e.to_string())?;
         let catalogue = Self::new(file.rule);
+        catalogue.check()?;
+        Ok(catalogue)
+    }
+
+    /// Checks every rule on its own, and each district rule against the city rule it stands
+    /// beside: a tightening of a city-wide code, or the district's own rule of district points.
+    pub fn check(&self) -> Result<(), String> {
         let mut problems = Vec::new();
-        for rule in &catalogue.rules {
+        for rule in &self.rules {
             if let Err(v) = rule.validate() {
                 problems.extend(v.into_iter().map(|p| format!("rule {}: {p}", rule.code)));
             }
-            // A district's version of a city-wide code is a tightening of it; a code only a
-            // district has is that district's own rule, which must award district points.
             if rule.district.is_some() {
-                match catalogue.city_rule(&rule.code, rule.effective_from) {
+                match self.city_rule(&rule.code, rule.effective_from) {
                     Some(city) => {
                         if let Err(v) = rule.tightens(city) {
                             problems
@@ -367,7 +372,7 @@ impl Catalogue {
             }
         }
         if problems.is_empty() {
-            Ok(catalogue)
+            Ok(())
         } else {
             Err(problems.join("; "))
         }

@@ -7,6 +7,14 @@ pub enum IntakeError {
     /// The request as a whole is malformed (a bad event gets a rejected outcome instead).
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
+    /// The caller may not do this (which rule, district or resident says why).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request conflicts with the current state (e.g. a rule published meanwhile).
+    #[error("{0}")]
+    Conflict(String),
     /// A dependency (identity, the ledger) did not answer; retrying is safe.
     #[error("{0}; retry shortly")]
     Unavailable(String),

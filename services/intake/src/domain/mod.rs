@@ -5,4 +5,6 @@ pub mod catalogue;
 pub mod error;
 pub mod judge;
 pub mod model;
+pub mod resident;
+pub mod rules;
 pub mod service;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 /// Who an event is about: intake's callers know a resident by id, or a partner by the keyed
 /// hash of the ID number (resolved through identity; the number itself never reaches intake).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ResidentRef {
     Id(String),
     IdNumberHash(String),

@@ -7,7 +7,11 @@
 //! again; the ledger answers a repeated transfer id with the original. Only then does the
 //! outcome become `awarded`.
 
-use std::{collections::HashMap, future::Future, sync::Arc};
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, RwLock},
+};
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
@@ -79,7 +83,8 @@ impl Default for IntakeOptions {
 /// The intake domain.
 pub struct Intake<R, L> {
     store: Store,
-    catalogue: Catalogue,
+    /// Replaced whole when rules are published (here or on another replica).
+    catalogue: RwLock<Arc<Catalogue>>,
     residents: R,
     ledger: L,
     options: IntakeOptions,
@@ -88,7 +93,14 @@ pub struct Intake<R, L> {
 impl<R, L> std::fmt::Debug for Intake<R, L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Intake")
-            .field("rules", &self.catalogue.rules().len())
+            .field(
+                "rules",
+                &self
+                    .catalogue
+                    .read()
+                    .map(|c| c.rules().len())
+                    .unwrap_or_default(),
+            )
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
@@ -135,7 +147,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
     ) -> Self {
         Self {
             store,
-            catalogue,
+            catalogue: RwLock::new(Arc::new(catalogue)),
             residents,
             ledger,
             options,
@@ -144,6 +156,32 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The catalogue as it stands.
+    pub fn catalogue(&self) -> Arc<Catalogue> {
+        self.catalogue
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Re-reads the published rules (after a publication, and periodically for other
+    /// replicas' publications).
+    pub async fn reload_catalogue(&self) -> Result<()> {
+        let rules = self.store.rules().await?;
+        if rules.is_empty() {
+            return Ok(());
+        }
+        *self
+            .catalogue
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Catalogue::new(rules));
+        Ok(())
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.options.clock)()
     }
 
     /// Judges and records a batch; one outcome per event, in order. A resubmitted event
@@ -294,9 +332,9 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
                 .insert(event, &record(Decision::rejected(id, why)))
                 .await;
         }
+        let catalogue = self.catalogue();
         let Some(rule) =
-            self.catalogue
-                .rule_for(&event.behaviour_code, event.district, event.occurred_at)
+            catalogue.rule_for(&event.behaviour_code, event.district, event.occurred_at)
         else {
             let d = Decision::rejected(id, Rejection::UnknownBehaviour);
             return self.store.insert(event, &record(d)).await;

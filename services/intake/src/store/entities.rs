@@ -52,3 +52,74 @@ pub mod resident_lock {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod rule_version {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "rule_versions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub code: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub district: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub version: i64,
+        pub body: String,
+        pub effective_from_us: i64,
+        pub effective_until_us: Option<i64>,
+        pub published_by: String,
+        pub published_at_us: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod rule_draft {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "rule_drafts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub code: String,
+        pub district: String,
+        pub body: String,
+        pub created_by: String,
+        pub created_at_us: i64,
+        pub published_version: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod rule_change {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "rule_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub code: String,
+        pub district: String,
+        pub version: i64,
+        pub change: String,
+        pub summary: String,
+        pub changed_by: String,
+        pub published_at_us: i64,
+        pub effective_from_us: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -14,7 +14,10 @@ pub struct Migrator;
 #[async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M20261122_000001Events)]
+        vec![
+            Box::new(M20261122_000001Events),
+            Box::new(M20261123_000001Rules),
+        ]
     }
 }
 
@@ -101,6 +104,98 @@ impl MigrationTrait for M20261122_000001Events {
             Table::create()
                 .table(Alias::new("resident_locks"))
                 .col(col("resident_id").string().not_null().primary_key())
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+struct M20261123_000001Rules;
+
+impl MigrationName for M20261123_000001Rules {
+    fn name(&self) -> &str {
+        "m20261123_000001_rules"
+    }
+}
+
+/// The catalogue in the database: every published rule version (the shipped default catalogue
+/// is its first content), drafts awaiting publication, and the public changelog; and the index
+/// a resident's outcomes are listed by.
+#[async_trait]
+impl MigrationTrait for M20261123_000001Rules {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("rule_versions"))
+                .col(col("code").string().not_null())
+                // '' for city-wide rules.
+                .col(col("district").string().not_null())
+                .col(col("version").big_integer().not_null())
+                .col(col("body").text().not_null())
+                .col(col("effective_from_us").big_integer().not_null())
+                .col(col("effective_until_us").big_integer().null())
+                .col(col("published_by").string().not_null())
+                .col(col("published_at_us").big_integer().not_null())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("code"))
+                        .col(Alias::new("district"))
+                        .col(Alias::new("version")),
+                )
+                .check(Expr::cust("version >= 1"))
+                .check(Expr::cust(
+                    "effective_until_us IS NULL OR effective_until_us > effective_from_us",
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("rule_drafts"))
+                .col(col("id").uuid().not_null().primary_key())
+                .col(col("code").string().not_null())
+                .col(col("district").string().not_null())
+                .col(col("body").text().not_null())
+                .col(col("created_by").string().not_null())
+                .col(col("created_at_us").big_integer().not_null())
+                // Set once the draft is published (as that version).
+                .col(col("published_version").big_integer().null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("rule_changes"))
+                .col(col("id").uuid().not_null().primary_key())
+                .col(col("code").string().not_null())
+                .col(col("district").string().not_null())
+                .col(col("version").big_integer().not_null())
+                .col(col("change").string().not_null())
+                .col(col("summary").text().not_null())
+                .col(col("changed_by").string().not_null())
+                .col(col("published_at_us").big_integer().not_null())
+                .col(col("effective_from_us").big_integer().not_null())
+                .check(Expr::cust("change IN ('created', 'changed', 'retired')"))
+                .to_owned(),
+        )
+        .await?;
+        // A resident's outcomes, newest first ("why did I (not) get points?").
+        m.create_index(
+            Index::create()
+                .name("events_by_resident_id")
+                .table(Alias::new("events"))
+                .col(Alias::new("resident_id"))
+                .col(Alias::new("id"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("rule_changes_by_time")
+                .table(Alias::new("rule_changes"))
+                .col(Alias::new("published_at_us"))
+                .col(Alias::new("id"))
                 .to_owned(),
         )
         .await?;

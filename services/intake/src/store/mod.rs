@@ -3,6 +3,9 @@
 
 mod entities;
 mod migration;
+mod rules;
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use healthpoints_types::{Book, DistrictCode};
@@ -10,7 +13,7 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-    sea_query::{Expr, OnConflict},
+    sea_query::{Expr, ExprTrait, OnConflict},
 };
 use uuid::Uuid;
 
@@ -186,6 +189,130 @@ impl Store {
             .exec(&self.db)
             .await?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// A resident's outcomes, newest first, `limit` after the cursor (an event id).
+    pub async fn outcomes_of(
+        &self,
+        resident_id: &str,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<Outcome>> {
+        let mut query = event::Entity::find()
+            .filter(event::Column::ResidentId.eq(resident_id))
+            .order_by_desc(event::Column::Id);
+        if let Some(before) = before {
+            query = query.filter(event::Column::Id.lt(before));
+        }
+        query
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_outcome)
+            .collect()
+    }
+
+    /// When a resident's counted (awarded, pending, held or capped) events of `behaviour_code`
+    /// since `since` occurred.
+    pub async fn counted_times(
+        &self,
+        resident_id: &str,
+        behaviour_code: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>> {
+        let rows: Vec<i64> = event::Entity::find()
+            .select_only()
+            .column(event::Column::OccurredAtUs)
+            .filter(event::Column::ResidentId.eq(resident_id))
+            .filter(event::Column::BehaviourCode.eq(behaviour_code))
+            .filter(event::Column::OccurredAtUs.gte(since.timestamp_micros()))
+            .filter(event::Column::Kind.is_in(["pending", "awarded", "held", "capped"]))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(time).collect()
+    }
+}
+
+/// A stored event the what-if replays.
+#[derive(Debug, Clone)]
+pub struct Replayable {
+    pub event_id: Uuid,
+    pub source_id: String,
+    pub resident_id: String,
+    pub behaviour_code: String,
+    pub occurred_at: DateTime<Utc>,
+    pub quantity: u64,
+    pub district: Option<DistrictCode>,
+    pub attributes: HashMap<String, String>,
+}
+
+/// Rejections about the resident or the report's timing: rules do not change them.
+const NOT_REPLAYED: [&str; 5] = [
+    "resident_unknown",
+    "resident_suspended",
+    "resident_not_enrolled",
+    "occurred_in_future",
+    "too_old",
+];
+
+impl Store {
+    /// Events that occurred in `[from, to)` which rules decide (no duplicates, no rejections
+    /// about the resident or timing), in occurrence order, after `cursor`.
+    pub async fn replayable(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        cursor: Option<(DateTime<Utc>, Uuid)>,
+        limit: u64,
+    ) -> Result<Vec<Replayable>> {
+        let mut query = event::Entity::find()
+            .filter(event::Column::OccurredAtUs.gte(from.timestamp_micros()))
+            .filter(event::Column::OccurredAtUs.lt(to.timestamp_micros()))
+            .filter(event::Column::ResidentId.is_not_null())
+            .filter(event::Column::Kind.ne(OutcomeKind::Duplicate.as_str()))
+            .filter(
+                event::Column::ReasonCode
+                    .is_null()
+                    .or(event::Column::ReasonCode.is_not_in(NOT_REPLAYED)),
+            )
+            .order_by_asc(event::Column::OccurredAtUs)
+            .order_by_asc(event::Column::Id);
+        if let Some((at, id)) = cursor {
+            let at = at.timestamp_micros();
+            query = query.filter(
+                event::Column::OccurredAtUs
+                    .gt(at)
+                    .or(event::Column::OccurredAtUs
+                        .eq(at)
+                        .and(event::Column::Id.gt(id))),
+            );
+        }
+        query
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| {
+                Ok(Replayable {
+                    event_id: m.id,
+                    source_id: m.source_id,
+                    resident_id: m.resident_id.unwrap_or_default(),
+                    behaviour_code: m.behaviour_code,
+                    occurred_at: time(m.occurred_at_us)?,
+                    quantity: to_u64(m.quantity, "quantity")?,
+                    district: m
+                        .district
+                        .map(|d| DistrictCode::parse(&d).map_err(|_| corrupt("district")))
+                        .transpose()?,
+                    attributes: serde_json::from_str(&m.attributes)
+                        .map_err(|_| corrupt("attributes"))?,
+                })
+            })
+            .collect()
     }
 }
 

@@ -1,0 +1,310 @@
+//! Intake's peers behind the domain's traits: identity answers who a resident is, the ledger
+//! takes the awards. Both are called with intake's own service token.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use healthpoints_errors::{ApiError, ErrorCode};
+use healthpoints_grpc::{client::PeerChannel, credentials::ServiceToken};
+use healthpoints_proto::{
+    identity::v1::{
+        ResidentStatus, ResolveResidentRequest, identity_service_client::IdentityServiceClient,
+        resolve_resident_request,
+    },
+    ledger::v1::{
+        self as lpb, AccountKind, CreateTransferResult, ledger_service_client::LedgerServiceClient,
+    },
+};
+use healthpoints_types::Book;
+use uuid::Uuid;
+
+use crate::domain::{
+    error::{IntakeError, Result},
+    model::{AwardAnswer, AwardOrder, Resident, ResidentRef},
+    service::{PointsLedger, Residents},
+};
+
+/// A peer's refusal or silence, as the domain sees it: retryable unless it is our own bug.
+fn peer_error(peer: &str, err: ApiError) -> IntakeError {
+    match err.code {
+        ErrorCode::Unavailable | ErrorCode::DeadlineExceeded | ErrorCode::RateLimited => {
+            IntakeError::Unavailable(format!("{peer} did not answer"))
+        }
+        ErrorCode::Unauthenticated | ErrorCode::InvalidCredentials => IntakeError::Unavailable(
+            format!("{peer} refused intake's credentials (check credentials.client_secret)"),
+        ),
+        _ => IntakeError::Store(format!("{peer} refused a call: {}", err.message)),
+    }
+}
+
+/// The most residents remembered at once; the cache starts over when full.
+const CACHE_MAX: usize = 100_000;
+
+/// identity's `ResolveResident`, with answers reused for a short while (a morning sync sends
+/// many records of each resident).
+#[derive(Debug)]
+pub struct IdentityResidents {
+    client: IdentityServiceClient<PeerChannel>,
+    token: ServiceToken,
+    ttl: Duration,
+    cache: Mutex<HashMap<ResidentRef, (Option<Resident>, Instant)>>,
+}
+
+impl IdentityResidents {
+    pub fn new(channel: PeerChannel, token: ServiceToken, ttl: Duration) -> Self {
+        Self {
+            client: IdentityServiceClient::new(channel),
+            token,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, who: &ResidentRef) -> Option<Option<Resident>> {
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .get(who)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(r, _)| r.clone())
+    }
+}
+
+impl Residents for IdentityResidents {
+    async fn resolve(&self, who: &ResidentRef) -> Result<Option<Resident>> {
+        if let Some(hit) = self.cached(who) {
+            return Ok(hit);
+        }
+        let resident = match who {
+            ResidentRef::Id(id) => resolve_resident_request::Resident::ResidentId(id.clone()),
+            ResidentRef::IdNumberHash(h) => {
+                resolve_resident_request::Resident::IdNumberHash(h.clone())
+            }
+        };
+        let request = self
+            .token
+            .request(ResolveResidentRequest {
+                resident: Some(resident),
+            })
+            .await
+            .map_err(|e| peer_error("identity", e))?;
+        let answer = match self.client.clone().resolve_resident(request).await {
+            Ok(r) => {
+                let r = r.into_inner();
+                let status = ResidentStatus::try_from(r.status).unwrap_or_default();
+                Some(Resident {
+                    resident_id: r.resident_id,
+                    suspended: status != ResidentStatus::Active,
+                    enrolled: r.district_enrolled,
+                })
+            }
+            Err(s) => {
+                let err = ApiError::from_status(&s);
+                if matches!(err.code, ErrorCode::NotFound | ErrorCode::InvalidArgument) {
+                    None
+                } else {
+                    if err.code == ErrorCode::Unauthenticated {
+                        self.token.forget().await;
+                    }
+                    return Err(peer_error("identity", err));
+                }
+            }
+        };
+        if !self.ttl.is_zero() {
+            let mut cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(who.clone(), (answer.clone(), Instant::now()));
+        }
+        Ok(answer)
+    }
+}
+
+/// The ledger's `OpenAccounts` and `CreateTransfers`: each award moves points from the book's
+/// issuance account to the resident's account there, opened on first use (idempotently; the
+/// ids are remembered).
+#[derive(Debug)]
+pub struct LedgerAwards {
+    client: LedgerServiceClient<PeerChannel>,
+    token: ServiceToken,
+    accounts: Mutex<HashMap<(Book, String), Uuid>>,
+}
+
+/// The owner id of a book's issuance account in the account cache.
+const ISSUANCE: &str = "";
+
+impl LedgerAwards {
+    pub fn new(channel: PeerChannel, token: ServiceToken) -> Self {
+        Self {
+            client: LedgerServiceClient::new(channel)
+                .max_decoding_message_size(16 << 20)
+                .max_encoding_message_size(16 << 20),
+            token,
+            accounts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn call<T, R>(
+        &self,
+        message: T,
+        f: impl AsyncFnOnce(
+            LedgerServiceClient<PeerChannel>,
+            tonic::Request<T>,
+        ) -> std::result::Result<R, tonic::Status>,
+    ) -> Result<R> {
+        let request = self
+            .token
+            .request(message)
+            .await
+            .map_err(|e| peer_error("identity", e))?;
+        match f(self.client.clone(), request).await {
+            Ok(r) => Ok(r),
+            Err(s) => {
+                let err = ApiError::from_status(&s);
+                if err.code == ErrorCode::Unauthenticated {
+                    self.token.forget().await;
+                }
+                Err(peer_error("the ledger", err))
+            }
+        }
+    }
+
+    /// The account ids of every (book, owner) the orders need, opening what is not known yet.
+    async fn accounts(&self, orders: &[AwardOrder]) -> Result<HashMap<(Book, String), Uuid>> {
+        let mut wanted: Vec<(Book, String)> = Vec::new();
+        for o in orders {
+            for key in [
+                (o.book, ISSUANCE.to_owned()),
+                (o.book, o.resident_id.clone()),
+            ] {
+                if !wanted.contains(&key) {
+                    wanted.push(key);
+                }
+            }
+        }
+        let mut known = HashMap::with_capacity(wanted.len());
+        let mut missing = Vec::new();
+        {
+            let cache = self
+                .accounts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for key in wanted {
+                match cache.get(&key) {
+                    Some(id) => {
+                        known.insert(key, *id);
+                    }
+                    None => missing.push(key),
+                }
+            }
+        }
+        for chunk in missing.chunks(4_000) {
+            let specs = chunk
+                .iter()
+                .map(|(book, owner)| lpb::AccountSpec {
+                    book: book.to_string(),
+                    kind: if owner.is_empty() {
+                        AccountKind::Issuance
+                    } else {
+                        AccountKind::Resident
+                    } as i32,
+                    owner_id: owner.clone(),
+                })
+                .collect();
+            let opened = self
+                .call(
+                    lpb::OpenAccountsRequest { accounts: specs },
+                    async |mut c, r| c.open_accounts(r).await,
+                )
+                .await?
+                .into_inner()
+                .accounts;
+            if opened.len() != chunk.len() {
+                return Err(IntakeError::Store(
+                    "the ledger answered a different number of accounts".into(),
+                ));
+            }
+            let mut cache = self
+                .accounts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+            for (key, account) in chunk.iter().zip(opened) {
+                let id = Uuid::parse_str(&account.id).map_err(|_| {
+                    IntakeError::Store("the ledger answered a bad account id".into())
+                })?;
+                cache.insert(key.clone(), id);
+                known.insert(key.clone(), id);
+            }
+        }
+        Ok(known)
+    }
+}
+
+impl PointsLedger for LedgerAwards {
+    async fn award(&self, orders: &[AwardOrder]) -> Result<Vec<AwardAnswer>> {
+        let accounts = self.accounts(orders).await?;
+        let mut answers = Vec::with_capacity(orders.len());
+        for chunk in orders.chunks(8_000) {
+            let transfers = chunk
+                .iter()
+                .map(|o| lpb::Transfer {
+                    id: o.transfer_id.to_string(),
+                    debit_account_id: accounts[&(o.book, ISSUANCE.to_owned())].to_string(),
+                    credit_account_id: accounts[&(o.book, o.resident_id.clone())].to_string(),
+                    amount: o.points,
+                    kind: lpb::TransferKind::Award as i32,
+                    metadata: Some(lpb::TransferMetadata {
+                        event_id: o.event_id.to_string(),
+                        rule_code: o.rule_code.clone(),
+                        rule_version: o.rule_version,
+                        reason: o.reason.clone(),
+                        order_id: String::new(),
+                    }),
+                    ..lpb::Transfer::default()
+                })
+                .collect();
+            let results = self
+                .call(
+                    lpb::CreateTransfersRequest {
+                        transfers,
+                        linked: false,
+                    },
+                    async |mut c, r| c.create_transfers(r).await,
+                )
+                .await?
+                .into_inner()
+                .results;
+            if results.len() != chunk.len() {
+                return Err(IntakeError::Store(
+                    "the ledger answered a different number of results".into(),
+                ));
+            }
+            for r in results {
+                let result = CreateTransferResult::try_from(r.result).unwrap_or_default();
+                answers.push(match result {
+                    CreateTransferResult::Ok | CreateTransferResult::Exists => AwardAnswer::Done,
+                    CreateTransferResult::ExceedsBudget => AwardAnswer::BudgetExhausted,
+                    other => {
+                        return Err(IntakeError::Store(format!(
+                            "the ledger refused an award: {}",
+                            other.as_str_name()
+                        )));
+                    }
+                });
+            }
+        }
+        Ok(answers)
+    }
+}

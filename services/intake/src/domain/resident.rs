@@ -1,0 +1,156 @@
+//! What a resident does and asks directly: the daily check-in with its streak bonus, and "why
+//! did I (not) get points?" — their outcomes, newest first.
+
+use std::collections::BTreeSet;
+
+use chrono::Duration;
+use healthpoints_auth::Principal;
+use uuid::Uuid;
+
+use super::{
+    calendar::local_date,
+    catalogue::SELF_SOURCE,
+    error::{IntakeError, Result},
+    model::{Event, Outcome, OutcomeKind, ResidentRef},
+    service::{Intake, PointsLedger, Residents},
+};
+
+/// The behaviour a check-in reports.
+pub const CHECKIN: &str = "learning.checkin";
+/// The bonus behaviour of a completed streak.
+pub const STREAK_BONUS: &str = "learning.checkin_streak";
+/// Days in a row that complete a streak (and every multiple of it again).
+pub const STREAK_DAYS: u32 = 7;
+
+/// A check-in's answer.
+#[derive(Debug, Clone)]
+pub struct CheckIn {
+    pub outcome: Outcome,
+    /// Days in a row, today included, with a counted check-in.
+    pub streak_days: u32,
+    /// Set when this check-in completed a streak.
+    pub streak_bonus: Option<Outcome>,
+}
+
+/// Residents act for themselves; services and city admins for anyone.
+fn may_act_for(caller: &Principal, resident_id: &str) -> Result<()> {
+    match caller {
+        Principal::Resident { resident_id: own } if own.to_string() == resident_id => Ok(()),
+        Principal::Service { .. } | Principal::CityAdmin { .. } => Ok(()),
+        _ => Err(IntakeError::Forbidden(
+            "residents see and act for themselves only".into(),
+        )),
+    }
+}
+
+/// The caller's own id when `resident_id` is left empty.
+pub fn resident_or_self(caller: &Principal, resident_id: &str) -> Result<String> {
+    if !resident_id.trim().is_empty() {
+        return Ok(resident_id.trim().to_owned());
+    }
+    caller
+        .resident_id()
+        .map(|id| id.to_string())
+        .ok_or_else(|| IntakeError::invalid("resident_id", "must be set"))
+}
+
+impl<R: Residents, L: PointsLedger> Intake<R, L> {
+    /// Today's check-in (Asia/Shanghai day): once a day, however often it is sent; the streak
+    /// bonus is awarded once when the streak reaches 7, 14, 21, … days.
+    pub async fn check_in(&self, caller: &Principal, resident_id: &str) -> Result<CheckIn> {
+        let resident_id = resident_or_self(caller, resident_id)?;
+        may_act_for(caller, &resident_id)?;
+        let now = self.now();
+        let today = local_date(now);
+        let event = |behaviour: &str, key: &str, quantity: u64| Event {
+            source_id: SELF_SOURCE.to_owned(),
+            source_event_id: format!("{key}:{resident_id}:{today}"),
+            resident: ResidentRef::Id(resident_id.clone()),
+            behaviour_code: behaviour.to_owned(),
+            occurred_at: now,
+            quantity,
+            district: None,
+            attributes: Default::default(),
+        };
+        let outcome = self
+            .submit(vec![event(CHECKIN, "checkin", 1)])
+            .await?
+            .remove(0);
+        let counted = matches!(
+            outcome.kind,
+            OutcomeKind::Awarded | OutcomeKind::Pending | OutcomeKind::Held | OutcomeKind::Capped
+        );
+        if !counted {
+            return Ok(CheckIn {
+                outcome,
+                streak_days: 0,
+                streak_bonus: None,
+            });
+        }
+        let days: BTreeSet<_> = self
+            .store()
+            .counted_times(&resident_id, CHECKIN, now - Duration::days(400))
+            .await?
+            .into_iter()
+            .map(local_date)
+            .collect();
+        let mut streak_days = 0u32;
+        let mut day = today;
+        while days.contains(&day) {
+            streak_days += 1;
+            match day.pred_opt() {
+                Some(d) => day = d,
+                None => break,
+            }
+        }
+        let streak_bonus = if streak_days > 0 && streak_days.is_multiple_of(STREAK_DAYS) {
+            Some(
+                self.submit(vec![event(STREAK_BONUS, "streak", u64::from(streak_days))])
+                    .await?
+                    .remove(0),
+            )
+        } else {
+            None
+        };
+        Ok(CheckIn {
+            outcome,
+            streak_days,
+            streak_bonus,
+        })
+    }
+
+    /// A resident's outcomes, newest first; the cursor is the last event id of the previous
+    /// page.
+    pub async fn outcomes(
+        &self,
+        caller: &Principal,
+        resident_id: &str,
+        cursor: &str,
+        page_size: u32,
+    ) -> Result<(Vec<Outcome>, Option<String>)> {
+        let resident_id = resident_or_self(caller, resident_id)?;
+        may_act_for(caller, &resident_id)?;
+        let before = match cursor.trim() {
+            "" => None,
+            c => Some(
+                Uuid::parse_str(c)
+                    .map_err(|_| IntakeError::invalid("page.cursor", "is not a cursor we gave"))?,
+            ),
+        };
+        let size = match page_size {
+            0 => 50,
+            n => n.min(500),
+        };
+        let mut outcomes = self
+            .store()
+            .outcomes_of(&resident_id, before, u64::from(size) + 1)
+            .await?;
+        let next = if outcomes.len() > size as usize {
+            outcomes.truncate(size as usize);
+            outcomes.last().map(|o| o.event_id.to_string())
+        } else {
+            None
+        };
+        Ok((outcomes, next))
+    }
+}
