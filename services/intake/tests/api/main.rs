@@ -4,4 +4,5 @@
 
 mod helpers;
 mod judge;
+mod rules;
 mod submit;

@@ -1,0 +1,170 @@
+use std::sync::atomic::Ordering;
+
+use chrono::Duration;
+use healthpoints_auth::Principal;
+use healthpoints_intake::domain::{
+    catalogue::{Award, Catalogue},
+    error::IntakeError,
+    model::OutcomeKind,
+    rules::ChangeKind,
+};
+
+use crate::helpers::*;
+
+fn city_admin() -> Principal {
+    Principal::CityAdmin {
+        staff_id: uuid::Uuid::now_v7(),
+    }
+}
+
+#[tokio::test]
+async fn a_published_version_judges_events_that_occur_after_it_and_the_old_one_those_before() {
+    let f = intake("rules_versions").await;
+    let store = f.intake.store();
+    assert!(
+        store
+            .seed_rules(
+                Catalogue::default_catalogue().rules(),
+                noon() - Duration::days(1)
+            )
+            .await
+            .unwrap()
+    );
+    // Seeding again (another replica starting) changes nothing.
+    assert!(
+        !store
+            .seed_rules(
+                Catalogue::default_catalogue().rules(),
+                noon() - Duration::days(1)
+            )
+            .await
+            .unwrap()
+    );
+    f.intake.reload_catalogue().await.unwrap();
+    f.residents.add("r1", false, true);
+
+    let admin = city_admin();
+    let mut rule = f
+        .intake
+        .catalogue()
+        .rule_for("diet.record", None, noon())
+        .unwrap()
+        .clone();
+    rule.award = Award::Fixed(8);
+    rule.caps.per_day = Some(8);
+    let draft = f.intake.save_draft(&admin, rule).await.unwrap();
+    let at = noon() + Duration::minutes(1);
+    let published = f
+        .intake
+        .publish_drafts(&admin, &[draft.id], Some(at))
+        .await
+        .unwrap();
+    assert_eq!(published[0].version, 2);
+
+    // Reported after the publication, one event from before it and one from after.
+    f.now.store(
+        (noon() + Duration::minutes(2)).timestamp_micros(),
+        Ordering::SeqCst,
+    );
+    let before = event(
+        "self",
+        "d1",
+        "r1",
+        "diet.record",
+        noon() - Duration::days(1),
+        1,
+    );
+    let after = event(
+        "self",
+        "d2",
+        "r1",
+        "diet.record",
+        noon() + Duration::minutes(2),
+        1,
+    );
+    let outcomes = f.intake.submit(vec![before, after]).await.unwrap();
+    assert_eq!(
+        outcomes
+            .iter()
+            .map(|o| (o.points, o.rule.clone().unwrap().1))
+            .collect::<Vec<_>>(),
+        vec![(5, 1), (8, 2)]
+    );
+    assert!(outcomes.iter().all(|o| o.kind == OutcomeKind::Awarded));
+
+    // The changelog holds the default catalogue and the change, newest first, paginated.
+    let newest = store.rule_changes(None, 1).await.unwrap();
+    assert_eq!(newest[0].code, "diet.record");
+    assert_eq!(newest[0].change, ChangeKind::Changed);
+    assert!(newest[0].summary.contains("award"), "{}", newest[0].summary);
+    let rest = store.rule_changes(Some(newest[0].id), 1_000).await.unwrap();
+    assert_eq!(rest.len(), Catalogue::default_catalogue().rules().len());
+
+    // A catalogue read back from the database judges the same.
+    let reread = Catalogue::new(store.rules().await.unwrap());
+    assert_eq!(
+        reread
+            .rule_for("diet.record", None, noon())
+            .unwrap()
+            .version,
+        1
+    );
+    assert_eq!(reread.rule_for("diet.record", None, at).unwrap().version, 2);
+}
+
+#[tokio::test]
+async fn publication_refuses_the_past_a_second_time_and_non_admins() {
+    let f = intake("rules_refusals").await;
+    let store = f.intake.store();
+    store
+        .seed_rules(
+            Catalogue::default_catalogue().rules(),
+            noon() - Duration::days(1),
+        )
+        .await
+        .unwrap();
+    f.intake.reload_catalogue().await.unwrap();
+    let admin = city_admin();
+    let rule = f
+        .intake
+        .catalogue()
+        .rule_for("referral", None, noon())
+        .unwrap()
+        .clone();
+    let draft = f.intake.save_draft(&admin, rule.clone()).await.unwrap();
+
+    let err = f
+        .intake
+        .publish_drafts(&admin, &[draft.id], Some(noon() - Duration::days(1)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, IntakeError::Invalid { ref field, .. } if field == "effective_from"),
+        "{err}"
+    );
+    let resident = Principal::Resident {
+        resident_id: uuid::Uuid::now_v7(),
+    };
+    assert!(matches!(
+        f.intake.publish_drafts(&resident, &[draft.id], None).await,
+        Err(IntakeError::Forbidden(_))
+    ));
+    f.intake
+        .publish_drafts(&admin, &[draft.id], None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.intake.publish_drafts(&admin, &[draft.id], None).await,
+        Err(IntakeError::Conflict(_))
+    ));
+    // Nothing was half-written: exactly one new version.
+    let versions: Vec<u32> = store
+        .rules()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.code == "referral")
+        .map(|r| r.version)
+        .collect();
+    assert_eq!(versions, vec![1, 2]);
+}
