@@ -18,6 +18,7 @@ pub struct GatewayConfig {
     pub identity: GrpcClientConfig,
     pub ledger: GrpcClientConfig,
     pub intake: GrpcClientConfig,
+    pub exchange: GrpcClientConfig,
     pub verifier: VerifierConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,

@@ -19,6 +19,7 @@ use axum::{extract::DefaultBodyLimit, http::StatusCode};
 use healthpoints_auth::Verifier;
 use healthpoints_grpc::{RemoteJwks, Shutdown, client::PeerChannel};
 use healthpoints_proto::{
+    exchange::v1::exchange_service_client::ExchangeServiceClient,
     identity::v1::identity_service_client::IdentityServiceClient,
     intake::v1::intake_service_client::IntakeServiceClient,
     ledger::v1::ledger_service_client::LedgerServiceClient,
@@ -46,6 +47,7 @@ pub struct AppState {
     identity: IdentityServiceClient<PeerChannel>,
     ledger: LedgerServiceClient<PeerChannel>,
     intake: IntakeServiceClient<PeerChannel>,
+    exchange: ExchangeServiceClient<PeerChannel>,
     verifier: Verifier,
     backends: std::sync::Arc<Vec<Backend>>,
     trust_forwarded_for: bool,
@@ -65,6 +67,11 @@ impl AppState {
     /// A client of intake.
     pub fn intake(&self) -> IntakeServiceClient<PeerChannel> {
         self.intake.clone()
+    }
+
+    /// A client of the exchange.
+    pub fn exchange(&self) -> ExchangeServiceClient<PeerChannel> {
+        self.exchange.clone()
     }
 
     pub fn backends(&self) -> &[Backend] {
@@ -92,6 +99,9 @@ impl Application {
             identity: IdentityServiceClient::new(identity_channel),
             ledger: LedgerServiceClient::new(healthpoints_grpc::client::connect(&config.ledger)?),
             intake: IntakeServiceClient::new(healthpoints_grpc::client::connect(&config.intake)?),
+            exchange: ExchangeServiceClient::new(healthpoints_grpc::client::connect(
+                &config.exchange,
+            )?),
             verifier,
             backends: std::sync::Arc::new(vec![
                 Backend {
@@ -108,6 +118,11 @@ impl Application {
                     name: "intake",
                     endpoint: config.intake.endpoint.clone(),
                     grpc_service: healthpoints_intake::GRPC_SERVICE,
+                },
+                Backend {
+                    name: "exchange",
+                    endpoint: config.exchange.endpoint.clone(),
+                    grpc_service: healthpoints_exchange::GRPC_SERVICE,
                 },
             ]),
             trust_forwarded_for: config.http.trust_forwarded_for,

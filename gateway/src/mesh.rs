@@ -33,6 +33,7 @@ pub struct RunningMesh {
     pub identity_addr: SocketAddr,
     pub ledger_addr: SocketAddr,
     pub intake_addr: SocketAddr,
+    pub exchange_addr: SocketAddr,
     front: Shutdown,
     back: Shutdown,
     gateway: JoinHandle<anyhow::Result<()>>,
@@ -71,6 +72,9 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     let intake_secret = fresh_secret();
     overrides.push(("service_clients.intake.service", "intake".to_owned()));
     overrides.push(("service_clients.intake.secret", intake_secret.clone()));
+    let exchange_secret = fresh_secret();
+    overrides.push(("service_clients.exchange.service", "exchange".to_owned()));
+    overrides.push(("service_clients.exchange.secret", exchange_secret.clone()));
     let identity_config = healthpoints_identity::config::IdentityConfig::load(None, &overrides)?;
     let identity = healthpoints_identity::Application::build(identity_config).await?;
     let identity_addr = identity.local_addr();
@@ -104,6 +108,21 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     let intake_addr = intake.local_addr();
     services.push(tokio::spawn(intake.run_until_stopped(back.clone())));
 
+    let exchange_config = healthpoints_exchange::config::ExchangeConfig::load(
+        None,
+        &[
+            ("grpc.addr", "127.0.0.1:0".to_owned()),
+            ("database.url", sqlite_url(&options.data_dir, "exchange")),
+            ("identity.endpoint", identity_endpoint.clone()),
+            ("intake.endpoint", format!("http://{intake_addr}")),
+            ("credentials.client_id", "exchange".to_owned()),
+            ("credentials.client_secret", exchange_secret),
+        ],
+    )?;
+    let exchange = healthpoints_exchange::Application::build(exchange_config).await?;
+    let exchange_addr = exchange.local_addr();
+    services.push(tokio::spawn(exchange.run_until_stopped(back.clone())));
+
     let gateway_config = GatewayConfig::load(
         None,
         &[
@@ -111,6 +130,7 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
             ("identity.endpoint", identity_endpoint),
             ("ledger.endpoint", format!("http://{ledger_addr}")),
             ("intake.endpoint", format!("http://{intake_addr}")),
+            ("exchange.endpoint", format!("http://{exchange_addr}")),
         ],
     )?;
     let gateway = Application::build(gateway_config).await?;
@@ -123,6 +143,7 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
         identity_addr,
         ledger_addr,
         intake_addr,
+        exchange_addr,
         front,
         back,
         gateway,

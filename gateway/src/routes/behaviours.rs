@@ -102,35 +102,15 @@ pub fn outcome_name(kind: i32) -> String {
         .unwrap_or_default()
 }
 
-/// The sentence that explains an outcome: the stored reason, or the cap that bound.
-pub fn outcome_reason(o: &pb::Outcome) -> Option<String> {
-    if !o.reason.is_empty() {
-        return Some(o.reason.clone());
-    }
-    if !o.cap.is_empty() {
-        return Some(match o.cap.as_str() {
-            "day_best" => "this day's total was already paid for at this level".to_owned(),
-            "min_interval" => "too soon after the last award under this rule".to_owned(),
-            cap => format!(
-                "the {} cap cut {} points",
-                cap.replace('_', " "),
-                o.points_cut
-            ),
-        });
-    }
-    None
-}
-
 impl From<pb::Outcome> for OutcomeView {
     fn from(o: pb::Outcome) -> Self {
-        let reason = outcome_reason(&o);
         Self {
             outcome: outcome_name(o.kind),
             rule: (!o.rule_code.is_empty()).then(|| RuleRef {
                 code: o.rule_code.clone(),
                 version: o.rule_version,
             }),
-            reason,
+            reason: some(o.reason),
             event_id: o.event_id,
             source: o.source_id,
             record_id: o.source_event_id,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod behaviours;
 pub mod me;
 pub mod ops;
+pub mod partners;
 pub mod points;
 
 use axum::{
@@ -30,6 +31,7 @@ use crate::AppState;
         admin::suspend, admin::reinstate, admin::rotate_key,
         behaviours::check_in, behaviours::behaviours, behaviours::rules, behaviours::changelog,
         behaviours::save_draft, behaviours::simulate, behaviours::publish,
+        partners::register, partners::list, partners::submit_behaviours,
         ops::healthz, ops::readyz,
     ),
     modifiers(&BearerAuth),
@@ -37,6 +39,7 @@ use crate::AppState;
         (name = "auth", description = "Registration, sessions and client credentials"),
         (name = "resident", description = "A resident's own data"),
         (name = "admin", description = "City and district administration"),
+        (name = "partner", description = "Partner departments' data exchange (client credentials)"),
         (name = "public", description = "Open data, no token"),
         (name = "operations", description = "Probes"),
     )
@@ -87,6 +90,9 @@ pub fn router() -> Router<AppState> {
             post(behaviours::simulate),
         )
         .route("/v1/admin/rules/drafts/publish", post(behaviours::publish))
+        .route("/v1/partners", get(partners::list))
+        .route("/v1/admin/partners", post(partners::register))
+        .route("/v1/partner/behaviours", post(partners::submit_behaviours))
         .route("/v1/admin/books/{book}/stats", get(points::book_stats))
         .route("/v1/districts", get(admin::districts))
         .route("/v1/admin/staff", post(admin::create_staff))

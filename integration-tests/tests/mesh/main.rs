@@ -3,5 +3,6 @@
 mod admin;
 mod behaviours;
 mod journey;
+mod partners;
 mod points;
 mod problems;

@@ -87,10 +87,23 @@ fn kind_to_pb(k: OutcomeKind) -> pb::OutcomeKind {
     }
 }
 
-/// Domain outcome → wire.
+/// The sentence for a cap that bound, when no other reason was stored.
+fn cap_sentence(cap: &str, points_cut: u64) -> String {
+    match cap {
+        "day_best" => "this day's total was already paid for at this level".to_owned(),
+        "min_interval" => "too soon after the last award under this rule".to_owned(),
+        cap => format!("the {} cap cut {points_cut} points", cap.replace('_', " ")),
+    }
+}
+
+/// Domain outcome → wire. Every outcome short of a full award carries a sentence saying why.
 pub fn outcome_to_pb(o: &Outcome) -> pb::Outcome {
     let (rule_code, rule_version) = o.rule.clone().unwrap_or_default();
-    let (reason_code, reason) = o.reason.clone().unwrap_or_default();
+    let (reason_code, reason) = match (&o.reason, &o.cap) {
+        (Some(r), _) => r.clone(),
+        (None, Some(cap)) => (cap.clone(), cap_sentence(cap, o.points_cut)),
+        (None, None) => Default::default(),
+    };
     pb::Outcome {
         event_id: o.event_id.to_string(),
         source_id: o.source_id.clone(),

@@ -1,0 +1,280 @@
+//! Partner departments: the registry (city admins register a partner and get its client
+//! credentials once; the list is public so residents know whom they consent to) and behaviour
+//! records sent in as a JSON array or as NDJSON, answered one result per record.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode, header},
+};
+use chrono::{DateTime, Utc};
+use healthpoints_errors::{ApiError, ErrorCode};
+use healthpoints_proto::exchange::v1 as pb;
+use prost_types::Timestamp;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{
+    AppState,
+    auth::Caller,
+    error::{HttpResult, Problem},
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterPartnerBody {
+    pub name: String,
+    /// e.g. `sports`, `health`, `blood_centre`.
+    pub department: String,
+    #[serde(default)]
+    pub contact: String,
+    /// The id rules name in their sources; defaults to the department.
+    #[serde(default)]
+    pub partner_id: Option<String>,
+    /// Behaviour codes of the catalogue it may report.
+    #[serde(default)]
+    pub behaviours: Vec<String>,
+    /// `behaviours:submit`, `fhir:submit`, `contracts:submit`, `statistics:read`,
+    /// `points-summary:read`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerRegistered {
+    pub partner_id: String,
+    pub client_id: String,
+    /// Shown once; only its hash is kept.
+    pub client_secret: String,
+}
+
+/// Registers a partner department and creates its client credentials. City admin.
+#[utoipa::path(post, path = "/v1/admin/partners", tag = "admin", security(("bearer" = [])), request_body = RegisterPartnerBody,
+    responses((status = 201, body = PartnerRegistered), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
+pub async fn register(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<RegisterPartnerBody>, axum::extract::rejection::JsonRejection>,
+) -> HttpResult<(StatusCode, Json<PartnerRegistered>)> {
+    let Json(b) = body?;
+    let r = state
+        .exchange()
+        .register_partner(caller.request(pb::RegisterPartnerRequest {
+            name: b.name,
+            department: b.department,
+            contact: b.contact,
+            behaviours: b.behaviours,
+            scopes: b.scopes,
+            partner_id: b.partner_id.unwrap_or_default(),
+        }))
+        .await?
+        .into_inner();
+    Ok((
+        StatusCode::CREATED,
+        Json(PartnerRegistered {
+            partner_id: r.partner.map(|p| p.partner_id).unwrap_or_default(),
+            client_id: r.client_id,
+            client_secret: r.client_secret,
+        }),
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerView {
+    pub partner_id: String,
+    pub name: String,
+    pub department: String,
+    /// Behaviour codes it reports.
+    pub behaviours: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Partners {
+    pub partners: Vec<PartnerView>,
+}
+
+/// The registered partner departments. Public.
+#[utoipa::path(get, path = "/v1/partners", tag = "public", responses((status = 200, body = Partners)))]
+pub async fn list(State(state): State<AppState>) -> HttpResult<Json<Partners>> {
+    let r = state
+        .exchange()
+        .list_partners(pb::ListPartnersRequest {})
+        .await?
+        .into_inner();
+    Ok(Json(Partners {
+        partners: r
+            .partners
+            .into_iter()
+            .map(|p| PartnerView {
+                partner_id: p.partner_id,
+                name: p.name,
+                department: p.department,
+                behaviours: p.behaviours,
+            })
+            .collect(),
+    }))
+}
+
+/// One behaviour record, as a partner sends it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordBody {
+    /// The partner's own id for the record; resending it never awards twice.
+    pub record_id: String,
+    /// The 18-character PRC ID number (or `resident_id`).
+    #[serde(default)]
+    pub id_number: Option<String>,
+    #[serde(default)]
+    pub resident_id: Option<String>,
+    /// A behaviour code of the catalogue, e.g. `steps.daily`.
+    pub behaviour: String,
+    /// RFC 3339.
+    pub occurred_at: String,
+    #[serde(default)]
+    pub quantity: Option<u64>,
+    /// Where it happened (district-level rules).
+    #[serde(default)]
+    pub district: Option<String>,
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordResultView {
+    pub record_id: String,
+    /// `awarded`, `capped`, `duplicate`, `held`, `rejected` (or `pending`: points on their way).
+    pub outcome: String,
+    pub points: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordResults {
+    pub results: Vec<RecordResultView>,
+}
+
+fn record(i: usize, r: RecordBody) -> Result<pb::BehaviourRecord, ApiError> {
+    let field = |name: &str| format!("records[{i}].{name}");
+    let person = match (r.id_number, r.resident_id) {
+        (Some(n), None) => pb::behaviour_record::Person::IdNumber(n),
+        (None, Some(id)) => pb::behaviour_record::Person::ResidentId(id),
+        _ => {
+            return Err(ApiError::invalid(
+                field("id_number"),
+                "set exactly one of id_number and resident_id",
+            ));
+        }
+    };
+    let at = DateTime::parse_from_rfc3339(r.occurred_at.trim())
+        .map_err(|_| ApiError::invalid(field("occurred_at"), "must be an RFC 3339 time"))?
+        .with_timezone(&Utc);
+    Ok(pb::BehaviourRecord {
+        record_id: r.record_id,
+        person: Some(person),
+        behaviour: r.behaviour,
+        occurred_at: Some(Timestamp {
+            seconds: at.timestamp(),
+            nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or_default(),
+        }),
+        quantity: r.quantity.unwrap_or(1),
+        district: r.district.unwrap_or_default(),
+        attributes: r.attributes.into_iter().collect(),
+    })
+}
+
+/// A JSON array of records, or NDJSON (one record per line) when the content type says so.
+fn parse_records(headers: &HeaderMap, body: &[u8]) -> Result<Vec<pb::BehaviourRecord>, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let bodies: Vec<RecordBody> = match content_type.as_str() {
+        "application/x-ndjson" | "application/ndjson" => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| ApiError::new(ErrorCode::InvalidArgument, "the body is not UTF-8"))?;
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .enumerate()
+                .map(|(i, line)| {
+                    serde_json::from_str(line).map_err(|e| {
+                        ApiError::invalid(format!("records[{i}]"), format!("line {}: {e}", i + 1))
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        }
+        "application/json" => serde_json::from_slice(body).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidArgument,
+                format!("the body must be a JSON array of records: {e}"),
+            )
+        })?,
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                "send Content-Type: application/json (an array) or application/x-ndjson",
+            ));
+        }
+    };
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| record(i, r))
+        .collect()
+}
+
+/// Behaviour records from a partner (scope `behaviours:submit`): a JSON array, or NDJSON with
+/// `Content-Type: application/x-ndjson`; at most 1,000 records and 1 MiB. One result per
+/// record, in order; resending a record answers its stored result.
+#[utoipa::path(post, path = "/v1/partner/behaviours", tag = "partner", security(("bearer" = [])), request_body = Vec<RecordBody>,
+    responses((status = 200, body = RecordResults), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn submit_behaviours(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> HttpResult<Json<RecordResults>> {
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorCode::InvalidArgument,
+                "the body is too large (at most 1 MiB)",
+            )
+        } else {
+            ApiError::new(ErrorCode::InvalidArgument, "the body could not be read")
+        }
+    })?;
+    let records = parse_records(&headers, &body)?;
+    let r = state
+        .exchange()
+        .submit_records(caller.request(pb::SubmitRecordsRequest { records }))
+        .await?
+        .into_inner();
+    Ok(Json(RecordResults {
+        results: r
+            .results
+            .into_iter()
+            .map(|r| RecordResultView {
+                record_id: r.record_id,
+                outcome: pb::RecordOutcome::try_from(r.outcome)
+                    .map(|o| {
+                        o.as_str_name()
+                            .trim_start_matches("RECORD_OUTCOME_")
+                            .to_ascii_lowercase()
+                    })
+                    .unwrap_or_default(),
+                points: r.points,
+                reason_code: (!r.reason_code.is_empty()).then_some(r.reason_code),
+                reason: (!r.reason.is_empty()).then_some(r.reason),
+            })
+            .collect(),
+    }))
+}

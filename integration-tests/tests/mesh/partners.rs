@@ -1,0 +1,260 @@
+use healthpoints_integration_tests::{Sandbox, id_number};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Registers a partner and returns its access token.
+async fn partner(
+    sandbox: &Sandbox,
+    admin: &str,
+    id: &str,
+    behaviours: &[&str],
+    scopes: &[&str],
+) -> String {
+    let (status, created) = sandbox
+        .call(
+            Method::POST,
+            "/v1/admin/partners",
+            Some(admin),
+            Some(json!({"name": format!("{id} feed"), "department": id, "behaviours": behaviours, "scopes": scopes})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["partner_id"], id);
+    let (status, token) = sandbox
+        .call(Method::POST, "/v1/auth/token", None, Some(json!({
+            "grant_type": "client_credentials", "client_id": created["client_id"], "client_secret": created["client_secret"],
+        })))
+        .await;
+    assert_eq!(status, 200, "{token}");
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn send_ndjson(sandbox: &Sandbox, token: &str, lines: &[Value]) -> (u16, Value) {
+    let body = lines
+        .iter()
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let response = sandbox
+        .request(Method::POST, "/v1/partner/behaviours", Some(token))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    healthpoints_integration_tests::split(response).await
+}
+
+fn day(days_ago: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(days_ago)).to_rfc3339()
+}
+
+#[tokio::test]
+async fn partners_send_steps_as_ndjson_and_json_once_each_the_best_source_of_a_day_counting() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let id = id_number("310118", "19790303", 31);
+    let (status, body) = sandbox
+        .call(Method::POST, "/v1/auth/register", None, Some(json!({
+            "name": "周杰", "id_number": id, "phone": "13700000031",
+            "password": "Resident-pass-1", "residence_district": "310118", "residence_type": "registered",
+        })))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let resident_id = body["resident_id"].as_str().unwrap().to_owned();
+    let resident = sandbox.login("13700000031", "Resident-pass-1").await;
+
+    let sports = partner(
+        &sandbox,
+        &admin,
+        "sports",
+        &["steps.daily", "exercise.session"],
+        &["behaviours:submit"],
+    )
+    .await;
+    let wearables = partner(
+        &sandbox,
+        &admin,
+        "wearables",
+        &["steps.daily"],
+        &["behaviours:submit"],
+    )
+    .await;
+
+    // NDJSON: three days of steps by ID number, and one behaviour the partner may not report.
+    let lines = [
+        json!({"record_id": "s-1", "id_number": id, "behaviour": "steps.daily", "occurred_at": day(3), "quantity": 10_500}),
+        json!({"record_id": "s-2", "id_number": id, "behaviour": "steps.daily", "occurred_at": day(2), "quantity": 5_200}),
+        json!({"record_id": "s-3", "resident_id": resident_id, "behaviour": "steps.daily", "occurred_at": day(1), "quantity": 3_000}),
+        json!({"record_id": "s-4", "resident_id": resident_id, "behaviour": "blood.donation", "occurred_at": day(1)}),
+    ];
+    let (status, first) = send_ndjson(&sandbox, &sports, &lines).await;
+    assert_eq!(status, 200, "{first}");
+    let outcomes: Vec<(&str, u64)> = first["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap(),
+                r["points"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("awarded", 30),
+            ("awarded", 10),
+            ("rejected", 0),
+            ("rejected", 0)
+        ],
+        "{first}"
+    );
+    assert_eq!(first["results"][2]["reason_code"], "below_threshold");
+    assert_eq!(first["results"][3]["reason_code"], "behaviour_not_listed");
+
+    // The same batch again (a partner retrying): the same answers, nothing awarded twice.
+    let (_, again) = send_ndjson(&sandbox, &sports, &lines).await;
+    assert_eq!(again["results"], first["results"]);
+
+    // Another source reports two days ago with more steps, as a JSON array: only the top-up
+    // (20 - 10) counts; the same count from it three days ago adds nothing.
+    let (status, topped) = sandbox
+        .call(
+            Method::POST,
+            "/v1/partner/behaviours",
+            Some(&wearables),
+            Some(json!([
+                {"record_id": "w-1", "id_number": id, "behaviour": "steps.daily", "occurred_at": day(2), "quantity": 8_800},
+                {"record_id": "w-2", "id_number": id, "behaviour": "steps.daily", "occurred_at": day(3), "quantity": 10_600},
+            ])),
+        )
+        .await;
+    assert_eq!(status, 200, "{topped}");
+    assert_eq!(topped["results"][0]["points"], 10, "{topped}");
+    assert_eq!(topped["results"][1]["outcome"], "capped", "{topped}");
+
+    let (_, balances) = sandbox
+        .call(Method::GET, "/v1/me/balances", Some(&resident), None)
+        .await;
+    assert_eq!(balances["balances"][0]["posted"], 50, "{balances}");
+    let (_, mine) = sandbox
+        .call(Method::GET, "/v1/me/behaviours", Some(&resident), None)
+        .await;
+    let capped = mine["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["record_id"] == "w-2")
+        .unwrap();
+    assert_eq!(capped["cap"], "day_best", "{capped}");
+    assert!(capped["reason"].is_string(), "{capped}");
+
+    // The list of partners is public; it shows names, not scopes.
+    let (status, list) = sandbox.call(Method::GET, "/v1/partners", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["partners"].as_array().unwrap().len(), 2, "{list}");
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn partner_requests_are_refused_by_scope_role_and_shape() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let reader = partner(&sandbox, &admin, "insurer", &[], &["statistics:read"]).await;
+    let record = json!([{"record_id": "x", "resident_id": "nobody", "behaviour": "steps.daily", "occurred_at": day(1), "quantity": 6000}]);
+    let (status, problem) = sandbox
+        .call(
+            Method::POST,
+            "/v1/partner/behaviours",
+            Some(&reader),
+            Some(record.clone()),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("behaviours:submit"),
+        "{problem}"
+    );
+
+    // A resident or an admin is no partner; without a token, 401.
+    let (status, _) = sandbox
+        .call(
+            Method::POST,
+            "/v1/partner/behaviours",
+            Some(&admin),
+            Some(record.clone()),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = sandbox
+        .call(Method::POST, "/v1/partner/behaviours", None, Some(record))
+        .await;
+    assert_eq!(status, 401);
+
+    // Registration refuses unknown behaviours and scopes by field, a taken id, and non-admins.
+    let (status, problem) = sandbox
+        .call(Method::POST, "/v1/admin/partners", Some(&admin), Some(json!({
+            "name": "x", "department": "health", "behaviours": ["steps.daily", "flying"], "scopes": ["behaviours:submit"],
+        })))
+        .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (400, Some("behaviours[1]")),
+        "{problem}"
+    );
+    let (status, problem) = sandbox
+        .call(Method::POST, "/v1/admin/partners", Some(&admin), Some(json!({
+            "name": "x", "department": "health", "behaviours": ["vaccination"], "scopes": ["everything"],
+        })))
+        .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (400, Some("scopes[0]")),
+        "{problem}"
+    );
+    let (status, _) = sandbox
+        .call(
+            Method::POST,
+            "/v1/admin/partners",
+            Some(&admin),
+            Some(json!({
+                "name": "again", "department": "insurer", "scopes": ["statistics:read"],
+            })),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // Malformed records name the record and field; nothing is judged.
+    let sports = partner(
+        &sandbox,
+        &admin,
+        "sports",
+        &["steps.daily"],
+        &["behaviours:submit"],
+    )
+    .await;
+    let (status, problem) = send_ndjson(&sandbox, &sports, &[
+        json!({"record_id": "a", "resident_id": "r", "behaviour": "steps.daily", "occurred_at": day(1), "quantity": 6000}),
+        json!({"record_id": "b", "resident_id": "r", "behaviour": "steps.daily", "occurred_at": "yesterday"}),
+    ])
+    .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (400, Some("records[1].occurred_at")),
+        "{problem}"
+    );
+    let response = sandbox
+        .request(Method::POST, "/v1/partner/behaviours", Some(&sports))
+        .header("content-type", "text/csv")
+        .body("a,b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    sandbox.stop().await;
+}

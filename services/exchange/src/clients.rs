@@ -1,0 +1,193 @@
+//! The exchange's peers behind the domain's traits, called with the exchange's own service
+//! token: identity creates partner clients and resolves ID numbers; intake lists behaviour
+//! codes and judges records.
+
+use healthpoints_errors::{ApiError, ErrorCode};
+use healthpoints_grpc::{client::PeerChannel, credentials::ServiceToken};
+use healthpoints_proto::{
+    identity::v1::{
+        ClientKind, CreateClientRequest, ResolveResidentRequest,
+        identity_service_client::IdentityServiceClient, resolve_resident_request,
+    },
+    intake::v1::{
+        self as ipb, BehaviourEvent, ListRulesRequest, SubmitBehavioursRequest,
+        intake_service_client::IntakeServiceClient,
+    },
+};
+use prost_types::Timestamp;
+
+use crate::domain::{
+    error::{ExchangeError, Result},
+    partners::{Identity, Intake, Partner},
+    records::{Behaviours, Forward, RecordOutcome, RecordResult},
+};
+
+/// A peer's refusal or silence, as the domain sees it.
+fn peer_error(peer: &str, token: &ServiceToken, err: ApiError) -> ExchangeError {
+    match err.code {
+        ErrorCode::Unavailable | ErrorCode::DeadlineExceeded | ErrorCode::RateLimited => {
+            ExchangeError::Unavailable(format!("{peer} did not answer"))
+        }
+        ErrorCode::Unauthenticated | ErrorCode::InvalidCredentials => {
+            let token = token.clone();
+            tokio::spawn(async move { token.forget().await });
+            ExchangeError::Unavailable(format!(
+                "{peer} refused the exchange's credentials (check credentials.client_secret)"
+            ))
+        }
+        _ => ExchangeError::Store(format!("{peer} refused a call: {}", err.message)),
+    }
+}
+
+/// identity over gRPC.
+#[derive(Debug, Clone)]
+pub struct IdentityPeer {
+    client: IdentityServiceClient<PeerChannel>,
+    token: ServiceToken,
+}
+
+impl IdentityPeer {
+    pub fn new(channel: PeerChannel, token: ServiceToken) -> Self {
+        Self {
+            client: IdentityServiceClient::new(channel),
+            token,
+        }
+    }
+}
+
+impl Identity for IdentityPeer {
+    async fn create_partner_client(&self, partner: &Partner) -> Result<(String, String)> {
+        let request = self
+            .token
+            .request(CreateClientRequest {
+                kind: ClientKind::Partner as i32,
+                name: partner.name.clone(),
+                partner_id: partner.partner_id.clone(),
+                department: partner.department.clone(),
+                scopes: partner.scopes.clone(),
+                ..CreateClientRequest::default()
+            })
+            .await
+            .map_err(|e| peer_error("identity", &self.token, e))?;
+        let r = self
+            .client
+            .clone()
+            .create_client(request)
+            .await
+            .map_err(|s| peer_error("identity", &self.token, ApiError::from_status(&s)))?
+            .into_inner();
+        Ok((r.client_id, r.client_secret))
+    }
+
+    async fn resolve_id_number(&self, id_number: &str) -> Result<Option<String>> {
+        let request = self
+            .token
+            .request(ResolveResidentRequest {
+                resident: Some(resolve_resident_request::Resident::IdNumber(
+                    id_number.to_owned(),
+                )),
+            })
+            .await
+            .map_err(|e| peer_error("identity", &self.token, e))?;
+        match self.client.clone().resolve_resident(request).await {
+            Ok(r) => Ok(Some(r.into_inner().resident_id)),
+            Err(s) => {
+                let err = ApiError::from_status(&s);
+                // A malformed number cannot belong to anyone: the record is refused as unknown.
+                if matches!(err.code, ErrorCode::NotFound | ErrorCode::InvalidArgument) {
+                    Ok(None)
+                } else {
+                    Err(peer_error("identity", &self.token, err))
+                }
+            }
+        }
+    }
+}
+
+/// intake over gRPC.
+#[derive(Debug, Clone)]
+pub struct IntakePeer {
+    client: IntakeServiceClient<PeerChannel>,
+    token: ServiceToken,
+}
+
+impl IntakePeer {
+    pub fn new(channel: PeerChannel, token: ServiceToken) -> Self {
+        Self {
+            client: IntakeServiceClient::new(channel)
+                .max_decoding_message_size(16 << 20)
+                .max_encoding_message_size(16 << 20),
+            token,
+        }
+    }
+}
+
+impl Intake for IntakePeer {
+    async fn behaviour_codes(&self) -> Result<Vec<String>> {
+        let rules = self
+            .client
+            .clone()
+            .list_rules(ListRulesRequest::default())
+            .await
+            .map_err(|s| peer_error("intake", &self.token, ApiError::from_status(&s)))?
+            .into_inner()
+            .rules;
+        Ok(rules.into_iter().map(|r| r.code).collect())
+    }
+}
+
+fn outcome(kind: i32) -> RecordOutcome {
+    match ipb::OutcomeKind::try_from(kind).unwrap_or_default() {
+        ipb::OutcomeKind::Awarded => RecordOutcome::Awarded,
+        ipb::OutcomeKind::Capped => RecordOutcome::Capped,
+        ipb::OutcomeKind::Duplicate => RecordOutcome::Duplicate,
+        ipb::OutcomeKind::Held => RecordOutcome::Held,
+        ipb::OutcomeKind::Pending => RecordOutcome::Pending,
+        ipb::OutcomeKind::Rejected | ipb::OutcomeKind::Unspecified => RecordOutcome::Rejected,
+    }
+}
+
+impl Behaviours for IntakePeer {
+    async fn submit(&self, records: Vec<Forward>) -> Result<Vec<RecordResult>> {
+        let events = records
+            .into_iter()
+            .map(|r| BehaviourEvent {
+                source_id: r.source_id,
+                source_event_id: r.record_id,
+                resident: Some(ipb::behaviour_event::Resident::ResidentId(r.resident_id)),
+                behaviour_code: r.behaviour,
+                occurred_at: Some(Timestamp {
+                    seconds: r.occurred_at.timestamp(),
+                    nanos: i32::try_from(r.occurred_at.timestamp_subsec_nanos())
+                        .unwrap_or_default(),
+                }),
+                quantity: r.quantity,
+                district: r.district,
+                attributes: r.attributes.into_iter().collect(),
+            })
+            .collect();
+        let request = self
+            .token
+            .request(SubmitBehavioursRequest { events })
+            .await
+            .map_err(|e| peer_error("identity", &self.token, e))?;
+        let outcomes = self
+            .client
+            .clone()
+            .submit_behaviours(request)
+            .await
+            .map_err(|s| peer_error("intake", &self.token, ApiError::from_status(&s)))?
+            .into_inner()
+            .outcomes;
+        Ok(outcomes
+            .into_iter()
+            .map(|o| RecordResult {
+                outcome: outcome(o.kind),
+                record_id: o.source_event_id,
+                points: o.points,
+                reason_code: o.reason_code,
+                reason: o.reason,
+            })
+            .collect())
+    }
+}

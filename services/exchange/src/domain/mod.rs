@@ -1,0 +1,5 @@
+//! The exchange domain, free of transport and storage types.
+
+pub mod error;
+pub mod partners;
+pub mod records;

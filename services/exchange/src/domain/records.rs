@@ -1,0 +1,208 @@
+//! Behaviour records from partners: the scope and the partner's behaviour list are checked, the
+//! person resolved (an ID number through identity's keyed-hash lookup; the number is not kept
+//! here), and the batch forwarded to intake, which answers one outcome per record. Idempotent
+//! per (partner, record id): intake keys every event by its source and the source's record id.
+
+use std::{collections::BTreeMap, future::Future};
+
+use chrono::{DateTime, Utc};
+use healthpoints_auth::Principal;
+use healthpoints_types::DistrictCode;
+
+use super::{
+    error::{ExchangeError, Result},
+    partners::{Identity, acting_partner},
+};
+use crate::store::Store;
+
+/// The most records one request may carry.
+pub const MAX_RECORDS: usize = 1_000;
+
+/// Who a record is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Person {
+    IdNumber(String),
+    ResidentId(String),
+}
+
+/// One record as a partner sends it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub record_id: String,
+    pub person: Person,
+    pub behaviour: String,
+    pub occurred_at: DateTime<Utc>,
+    pub quantity: u64,
+    pub district: String,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A record ready for intake: the person resolved to a resident id.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    pub source_id: String,
+    pub record_id: String,
+    pub resident_id: String,
+    pub behaviour: String,
+    pub occurred_at: DateTime<Utc>,
+    pub quantity: u64,
+    pub district: String,
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    Awarded,
+    Capped,
+    Duplicate,
+    Held,
+    Rejected,
+    /// Points decided and on their way to the ledger.
+    Pending,
+}
+
+/// What became of one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordResult {
+    pub record_id: String,
+    pub outcome: RecordOutcome,
+    pub points: u64,
+    pub reason_code: String,
+    pub reason: String,
+}
+
+impl RecordResult {
+    fn rejected(record_id: &str, code: &str, reason: &str) -> Self {
+        Self {
+            record_id: record_id.to_owned(),
+            outcome: RecordOutcome::Rejected,
+            points: 0,
+            reason_code: code.to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// intake's `SubmitBehaviours`, seen from the exchange.
+pub trait Behaviours: Send + Sync {
+    /// One result per forwarded record, in order.
+    fn submit(
+        &self,
+        records: Vec<Forward>,
+    ) -> impl Future<Output = Result<Vec<RecordResult>>> + Send;
+}
+
+fn check(i: usize, r: &Record) -> Result<()> {
+    let field = |name: &str| format!("records[{i}].{name}");
+    if r.record_id.trim().is_empty() || r.record_id.len() > 128 {
+        return Err(ExchangeError::invalid(
+            &field("record_id"),
+            "must be 1 to 128 characters",
+        ));
+    }
+    if r.behaviour.trim().is_empty() || r.behaviour.len() > 64 {
+        return Err(ExchangeError::invalid(
+            &field("behaviour"),
+            "must be 1 to 64 characters",
+        ));
+    }
+    if !r.district.trim().is_empty() && DistrictCode::parse(r.district.trim()).is_err() {
+        return Err(ExchangeError::invalid(
+            &field("district"),
+            "must be a district code (GB/T 2260, e.g. 310118)",
+        ));
+    }
+    if i64::try_from(r.quantity).is_err() {
+        return Err(ExchangeError::invalid(&field("quantity"), "is too large"));
+    }
+    if r.attributes.len() > 32
+        || r.attributes
+            .iter()
+            .any(|(k, v)| k.is_empty() || k.len() > 64 || v.len() > 512)
+    {
+        return Err(ExchangeError::invalid(
+            &field("attributes"),
+            "at most 32 attributes, names of 1 to 64 and values of up to 512 characters",
+        ));
+    }
+    match &r.person {
+        Person::IdNumber(n) if n.trim().is_empty() => Err(ExchangeError::invalid(
+            &field("id_number"),
+            "must not be empty",
+        )),
+        Person::ResidentId(id) if id.trim().is_empty() || id.len() > 64 => Err(
+            ExchangeError::invalid(&field("resident_id"), "must be 1 to 64 characters"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Checks, resolves and forwards a partner's batch; one result per record, in order.
+pub async fn submit(
+    store: &Store,
+    identity: &impl Identity,
+    intake: &impl Behaviours,
+    caller: &Principal,
+    records: Vec<Record>,
+) -> Result<Vec<RecordResult>> {
+    let partner = acting_partner(store, caller, "behaviours:submit").await?;
+    if records.is_empty() || records.len() > MAX_RECORDS {
+        return Err(ExchangeError::invalid(
+            "records",
+            format!("must hold 1 to {MAX_RECORDS} records"),
+        ));
+    }
+    for (i, r) in records.iter().enumerate() {
+        check(i, r)?;
+    }
+    let mut results: Vec<Option<RecordResult>> = vec![None; records.len()];
+    let mut forward = Vec::with_capacity(records.len());
+    let mut slots = Vec::with_capacity(records.len());
+    for (i, r) in records.into_iter().enumerate() {
+        if !partner.behaviours.contains(&r.behaviour) {
+            results[i] = Some(RecordResult::rejected(
+                &r.record_id,
+                "behaviour_not_listed",
+                "this partner is not registered to report this behaviour",
+            ));
+            continue;
+        }
+        let resident_id = match &r.person {
+            Person::ResidentId(id) => id.trim().to_owned(),
+            Person::IdNumber(n) => match identity.resolve_id_number(n.trim()).await? {
+                Some(id) => id,
+                None => {
+                    results[i] = Some(RecordResult::rejected(
+                        &r.record_id,
+                        "resident_unknown",
+                        "no resident is registered under this ID number",
+                    ));
+                    continue;
+                }
+            },
+        };
+        slots.push(i);
+        forward.push(Forward {
+            source_id: partner.partner_id.clone(),
+            record_id: r.record_id.trim().to_owned(),
+            resident_id,
+            behaviour: r.behaviour.trim().to_owned(),
+            occurred_at: r.occurred_at,
+            quantity: r.quantity,
+            district: r.district.trim().to_owned(),
+            attributes: r.attributes,
+        });
+    }
+    if !forward.is_empty() {
+        let answered = intake.submit(forward).await?;
+        if answered.len() != slots.len() {
+            return Err(ExchangeError::Store(
+                "intake answered a different number of outcomes".into(),
+            ));
+        }
+        for (slot, result) in slots.into_iter().zip(answered) {
+            results[slot] = Some(result);
+        }
+    }
+    Ok(results.into_iter().flatten().collect())
+}
