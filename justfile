@@ -29,6 +29,12 @@ fmt:
 verify:
     bash .ci/run
 
-# Ledger benchmark on a throw-away PostgreSQL, beside `pgbench -N` on the same server.
-bench:
+# Benchmarks on a throw-away PostgreSQL, beside `pgbench -N` on the same server: the ledger,
+# then intake end to end.
+bench: bench-ledger bench-intake
+
+bench-ledger:
     bash bench/ledger.sh
+
+bench-intake:
+    bash bench/intake.sh

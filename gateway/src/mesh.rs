@@ -24,6 +24,19 @@ pub struct MeshOptions {
     pub http_addr: String,
     /// `username:password` of the first city admin, if none exists yet.
     pub bootstrap_admin: Option<String>,
+    /// A database URL per service name (`identity`, `ledger`, `intake`, `exchange`) instead of
+    /// its SQLite file, e.g. a PostgreSQL database for benchmarks.
+    pub database_urls: std::collections::BTreeMap<String, String>,
+}
+
+impl MeshOptions {
+    /// The service's database: its configured URL, else `<service>.db` in the data directory.
+    fn database_url(&self, service: &str) -> String {
+        self.database_urls
+            .get(service)
+            .cloned()
+            .unwrap_or_else(|| sqlite_url(&self.data_dir, service))
+    }
 }
 
 /// A running mesh.
@@ -58,7 +71,7 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
 
     let mut overrides = vec![
         ("grpc.addr", "127.0.0.1:0".to_owned()),
-        ("database.url", sqlite_url(&options.data_dir, "identity")),
+        ("database.url", options.database_url("identity")),
         (
             "secrets.master_key_file",
             options.data_dir.join("identity.key").display().to_string(),
@@ -85,7 +98,7 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
         None,
         &[
             ("grpc.addr", "127.0.0.1:0".to_owned()),
-            ("database.url", sqlite_url(&options.data_dir, "ledger")),
+            ("database.url", options.database_url("ledger")),
             ("identity.endpoint", identity_endpoint.clone()),
         ],
     )?;
@@ -97,7 +110,7 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
         None,
         &[
             ("grpc.addr", "127.0.0.1:0".to_owned()),
-            ("database.url", sqlite_url(&options.data_dir, "intake")),
+            ("database.url", options.database_url("intake")),
             ("identity.endpoint", identity_endpoint.clone()),
             ("ledger.endpoint", format!("http://{ledger_addr}")),
             ("credentials.client_id", "intake".to_owned()),
@@ -112,7 +125,7 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
         None,
         &[
             ("grpc.addr", "127.0.0.1:0".to_owned()),
-            ("database.url", sqlite_url(&options.data_dir, "exchange")),
+            ("database.url", options.database_url("exchange")),
             ("identity.endpoint", identity_endpoint.clone()),
             ("intake.endpoint", format!("http://{intake_addr}")),
             ("credentials.client_id", "exchange".to_owned()),

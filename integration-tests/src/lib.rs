@@ -33,6 +33,7 @@ impl Sandbox {
             data_dir: dir.path().to_path_buf(),
             http_addr: "127.0.0.1:0".into(),
             bootstrap_admin: Some(format!("{}:{}", ADMIN.0, ADMIN.1)),
+            database_urls: Default::default(),
         })
         .await
         .expect("the mesh starts");

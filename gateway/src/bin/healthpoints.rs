@@ -45,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
                 data_dir,
                 http_addr,
                 bootstrap_admin,
+                database_urls: Default::default(),
             })
             .await?;
             println!("healthpoints is up: {}", running.url());

@@ -1,0 +1,318 @@
+//! `intake-bench`: behaviour events per second end to end — partner HTTP → gateway → exchange
+//! → intake → ledger — with intake, the ledger and the exchange each on a fresh PostgreSQL
+//! database, printed beside a reference the caller measured on the same server (`pgbench -N`);
+//! see `bench/intake.sh`, which starts the server and runs both.
+//!
+//! Phases: requests of 1 record from 8 concurrent partners' connections, and batches of 500
+//! from 4. Records are daily steps, exercise and sleep of registered residents on distinct days,
+//! so most are awarded (and reach the ledger) and the rest capped. Afterwards the residents'
+//! ledger balances are checked against the points the outcomes reported.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use clap::Parser;
+use healthpoints_db::TestDatabase;
+use healthpoints_gateway::mesh::{self, MeshOptions};
+use healthpoints_integration_tests::id_number;
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// PostgreSQL server (a role that may create databases); fresh databases are made on it.
+    #[arg(long)]
+    database_url: String,
+    /// The reference throughput measured on the same server (e.g. `pgbench -N` tps).
+    #[arg(long)]
+    reference_tps: f64,
+    #[arg(long, default_value = "pgbench -N")]
+    reference_name: String,
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Residents the records are about.
+    #[arg(long, default_value_t = 200)]
+    residents: u32,
+}
+
+struct Phase {
+    records: u64,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    outcomes: BTreeMap<String, u64>,
+    points: u64,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// The n-th record of the run: a resident, a behaviour and a day no earlier record used.
+fn record(n: u64, residents: &[String]) -> Value {
+    let resident = &residents[(n % residents.len() as u64) as usize];
+    let round = n / residents.len() as u64;
+    let (behaviour, quantity) = match round % 3 {
+        0 => ("steps.daily", 10_000),
+        1 => ("exercise.session", 45),
+        _ => ("sleep.healthy", 450),
+    };
+    // Days back within the 30-day window; after 29 days per behaviour the caps say "capped".
+    let days_back = 1 + (round / 3) % 28;
+    let at = chrono::Utc::now() - chrono::Duration::days(i64::try_from(days_back).unwrap_or(1));
+    json!({
+        "record_id": format!("bench-{n}"),
+        "resident_id": resident,
+        "behaviour": behaviour,
+        "occurred_at": at.to_rfc3339(),
+        "quantity": quantity,
+    })
+}
+
+/// Where records go and what they are about; `next` numbers them across phases.
+#[derive(Clone)]
+struct Feed {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    residents: Arc<Vec<String>>,
+    next: Arc<AtomicU64>,
+}
+
+async fn phase(feed: &Feed, clients: usize, batch: u64, seconds: u64) -> anyhow::Result<Phase> {
+    let start = Instant::now();
+    let until = start + Duration::from_secs(seconds);
+    let mut handles = Vec::new();
+    for _ in 0..clients {
+        let Feed {
+            http,
+            url,
+            token,
+            residents,
+            next,
+        } = feed.clone();
+        handles.push(tokio::spawn(async move {
+            let mut phase = Phase {
+                records: 0,
+                elapsed: Duration::ZERO,
+                latencies: Vec::new(),
+                outcomes: BTreeMap::new(),
+                points: 0,
+            };
+            while Instant::now() < until {
+                let first = next.fetch_add(batch, Ordering::SeqCst);
+                let body: Vec<Value> = (first..first + batch)
+                    .map(|n| record(n, &residents))
+                    .collect();
+                let began = Instant::now();
+                let response = http
+                    .post(format!("{url}/v1/partner/behaviours"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await?;
+                let status = response.status();
+                let answer: Value = response.json().await?;
+                anyhow::ensure!(
+                    status.is_success(),
+                    "the gateway answered {status}: {answer}"
+                );
+                phase.latencies.push(began.elapsed());
+                for r in answer["results"].as_array().context("results")? {
+                    *phase
+                        .outcomes
+                        .entry(r["outcome"].as_str().unwrap_or("?").to_owned())
+                        .or_default() += 1;
+                    phase.points += r["points"].as_u64().unwrap_or(0);
+                }
+                phase.records += batch;
+            }
+            anyhow::Ok(phase)
+        }));
+    }
+    let mut total = Phase {
+        records: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+        outcomes: BTreeMap::new(),
+        points: 0,
+    };
+    for h in handles {
+        let p = h.await??;
+        total.records += p.records;
+        total.latencies.extend(p.latencies);
+        total.points += p.points;
+        for (k, v) in p.outcomes {
+            *total.outcomes.entry(k).or_default() += v;
+        }
+    }
+    total.elapsed = start.elapsed();
+    total.latencies.sort();
+    Ok(total)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let mut dbs = Vec::new();
+    let mut database_urls = BTreeMap::new();
+    for service in ["ledger", "intake", "exchange"] {
+        let db = TestDatabase::postgres(&args.database_url, &format!("bench_{service}")).await;
+        database_urls.insert(service.to_owned(), db.config.url.clone());
+        dbs.push(db);
+    }
+    let running = mesh::start(MeshOptions {
+        data_dir: dir.path().to_path_buf(),
+        http_addr: "127.0.0.1:0".into(),
+        bootstrap_admin: Some("bench:Bench-pass-123".into()),
+        database_urls,
+    })
+    .await?;
+    let url = running.url();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut r = http.post(format!("{url}{path}")).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let login: Value = post(
+        "/v1/auth/login",
+        None,
+        json!({"login": "bench", "password": "Bench-pass-123"}),
+    )
+    .await?
+    .json()
+    .await?;
+    let admin = login["access_token"]
+        .as_str()
+        .context("admin token")?
+        .to_owned();
+    let partner: Value = post(
+        "/v1/admin/partners",
+        Some(&admin),
+        json!({"name": "Wearables feed", "department": "wearables",
+               "behaviours": ["steps.daily", "exercise.session", "sleep.healthy"],
+               "scopes": ["behaviours:submit"]}),
+    )
+    .await?
+    .json()
+    .await?;
+    let token: Value = post(
+        "/v1/auth/token",
+        None,
+        json!({"grant_type": "client_credentials", "client_id": partner["client_id"], "client_secret": partner["client_secret"]}),
+    )
+    .await?
+    .json()
+    .await?;
+    let token = token["access_token"]
+        .as_str()
+        .context("partner token")?
+        .to_owned();
+
+    eprintln!("registering {} residents …", args.residents);
+    let mut residents = Vec::new();
+    for seq in 0..args.residents {
+        let r: Value = post(
+            "/v1/auth/register",
+            None,
+            json!({"name": "测试", "id_number": id_number("310118", &format!("1980{:02}{:02}", 1 + seq / 1000 % 12, 10 + seq / 12_000 % 18), seq % 1000),
+                   "phone": format!("139{seq:08}"), "password": "Resident-pass-1",
+                   "residence_district": "310118", "residence_type": "registered"}),
+        )
+        .await?
+        .json()
+        .await?;
+        residents.push(
+            r["resident_id"]
+                .as_str()
+                .with_context(|| format!("registration failed: {r}"))?
+                .to_owned(),
+        );
+    }
+    let feed = Feed {
+        http: http.clone(),
+        url: url.clone(),
+        token,
+        residents: Arc::new(residents),
+        next: Arc::new(AtomicU64::new(0)),
+    };
+
+    println!(
+        "reference: {} = {:.0} tps (same PostgreSQL server)",
+        args.reference_name, args.reference_tps
+    );
+    println!(
+        "{:<34} {:>10} {:>10} {:>9} {:>9} {:>9}  outcomes",
+        "phase", "records", "records/s", "× ref", "p50 ms", "p99 ms"
+    );
+    let mut reported_points = 0;
+    for (name, clients, batch) in [
+        ("1 record/request, 8 clients", 8, 1),
+        ("500 records/request, 4 clients", 4, 500),
+    ] {
+        let p = phase(&feed, clients, batch, args.seconds).await?;
+        reported_points += p.points;
+        let rate = p.records as f64 / p.elapsed.as_secs_f64();
+        println!(
+            "{:<34} {:>10} {:>10.0} {:>9.3} {:>9.1} {:>9.1}  {:?}",
+            name,
+            p.records,
+            rate,
+            rate / args.reference_tps,
+            percentile(&p.latencies, 0.50).as_secs_f64() * 1e3,
+            percentile(&p.latencies, 0.99).as_secs_f64() * 1e3,
+            p.outcomes,
+        );
+    }
+
+    // Every point an outcome reported is in the residents' ledger balances, once.
+    let mut ledger_points = 0u64;
+    for i in 0..feed.residents.len() {
+        let phone = format!("139{:08}", i);
+        let login: Value = post(
+            "/v1/auth/login",
+            None,
+            json!({"login": phone, "password": "Resident-pass-1"}),
+        )
+        .await?
+        .json()
+        .await?;
+        let t = login["access_token"].as_str().context("resident token")?;
+        let b: Value = http
+            .get(format!("{url}/v1/me/balances"))
+            .bearer_auth(t)
+            .send()
+            .await?
+            .json()
+            .await?;
+        for bal in b["balances"].as_array().into_iter().flatten() {
+            ledger_points += bal["posted"].as_u64().unwrap_or(0);
+        }
+    }
+    println!(
+        "check: outcomes reported {reported_points} points; residents' ledger balances hold {ledger_points}"
+    );
+    running.stop().await;
+    drop(dbs);
+    anyhow::ensure!(
+        reported_points == ledger_points,
+        "points reported and held differ"
+    );
+    Ok(())
+}
