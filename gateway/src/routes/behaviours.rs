@@ -20,6 +20,7 @@ use prost_types::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::points::yuan;
 use crate::{
     AppState,
     auth::Caller,
@@ -564,10 +565,6 @@ pub struct SimulationCellView {
 pub struct SimulationView {
     pub events_replayed: u64,
     pub cells: Vec<SimulationCellView>,
-}
-
-fn yuan(points: u64) -> String {
-    format!("{}.{:02}", points / 100, points % 100)
 }
 
 /// What-if: replays the stored events of a period under the rules in force and under the

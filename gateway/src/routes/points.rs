@@ -24,7 +24,7 @@ use crate::{
 };
 
 /// Points as yuan: "12.34".
-fn yuan(points: u64) -> String {
+pub(crate) fn yuan(points: u64) -> String {
     format!("{}.{:02}", points / 100, points % 100)
 }
 
