@@ -17,6 +17,7 @@ use crate::domain::{
     ClientSpec, ContractAction, Identity, IdentityError, Registration, ResidentRef, StaffSpec,
     TokenPair,
     model::{District, FamilyDoctorContract, ResidenceType, Resident, ResidentStatus},
+    values::mask_name,
 };
 
 /// Converts a domain error once, with a log level per kind.
@@ -343,6 +344,7 @@ impl IdentityService for IdentityGrpc {
             district_enrolled: enrolled,
             family_doctor: wire.family_doctor,
             birth_date: wire.birth_date,
+            name_masked: mask_name(&r.name),
         }))
     }
 

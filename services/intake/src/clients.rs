@@ -18,7 +18,7 @@ use healthpoints_proto::{
         self as lpb, AccountKind, CreateTransferResult, ledger_service_client::LedgerServiceClient,
     },
 };
-use healthpoints_types::Book;
+use healthpoints_types::{Book, DistrictCode};
 use uuid::Uuid;
 
 use crate::domain::{
@@ -101,6 +101,8 @@ impl Residents for IdentityResidents {
                     resident_id: r.resident_id,
                     suspended: status != ResidentStatus::Active,
                     enrolled: r.district_enrolled,
+                    district: DistrictCode::parse(&r.residence_district).ok(),
+                    name_masked: r.name_masked,
                 })
             }
             Err(s) => {

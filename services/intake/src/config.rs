@@ -28,6 +28,7 @@ pub struct IntakeConfig {
     pub rules: RulesConfig,
     pub handoff: HandoffConfig,
     pub residents: ResidentsConfig,
+    pub fraud: FraudConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
 }
@@ -51,6 +52,14 @@ pub struct HandoffConfig {
 #[serde(deny_unknown_fields)]
 pub struct ResidentsConfig {
     pub cache_seconds: u32,
+}
+
+/// Velocity limits: reports beyond them hold the award and flag the resident for review.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FraudConfig {
+    pub resident_reports_per_hour: u32,
+    pub source_reports_per_day: u32,
 }
 
 impl Validate for IntakeConfig {
@@ -93,6 +102,18 @@ impl Validate for IntakeConfig {
             return Err(ConfigError::invalid(
                 "handoff.interval_ms",
                 "must be between 10 and 600000",
+            ));
+        }
+        if self.fraud.resident_reports_per_hour == 0 {
+            return Err(ConfigError::invalid(
+                "fraud.resident_reports_per_hour",
+                "must be at least 1",
+            ));
+        }
+        if self.fraud.source_reports_per_day == 0 {
+            return Err(ConfigError::invalid(
+                "fraud.source_reports_per_day",
+                "must be at least 1",
             ));
         }
         if self.residents.cache_seconds > 300 {

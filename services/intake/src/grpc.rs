@@ -22,6 +22,7 @@ use crate::{
         catalogue::{Award, Caps, Category, Level, Rule, Tier},
         error::IntakeError,
         model::{Event, Outcome, OutcomeKind, ResidentRef},
+        play::{Challenge, Honour, Progress},
         rules::RuleChange,
         service::Intake,
     },
@@ -166,10 +167,7 @@ pub fn rule_to_pb(r: &Rule) -> pb::Rule {
         category: category_to_pb(r.category) as i32,
         title: r.title.clone(),
         description: r.description.clone(),
-        level: match r.level {
-            Level::City => PointsLevel::City,
-            Level::District => PointsLevel::District,
-        } as i32,
+        level: level_to_pb(r.level) as i32,
         district: r.district.map(|d| d.to_string()).unwrap_or_default(),
         award: Some(pb::Award { award: Some(award) }),
         caps: Some(pb::Caps {
@@ -190,23 +188,84 @@ pub fn rule_to_pb(r: &Rule) -> pb::Rule {
     }
 }
 
+fn level_to_pb(level: Level) -> PointsLevel {
+    match level {
+        Level::City => PointsLevel::City,
+        Level::District => PointsLevel::District,
+    }
+}
+
+fn level_from_pb(field: &str, level: i32) -> Result<Level, Status> {
+    match PointsLevel::try_from(level).unwrap_or_default() {
+        PointsLevel::City => Ok(Level::City),
+        PointsLevel::District => Ok(Level::District),
+        PointsLevel::Unspecified => {
+            Err(ApiError::invalid(field, "must be city or district").into())
+        }
+    }
+}
+
+fn district_from_pb(field: &str, raw: &str) -> Result<Option<DistrictCode>, Status> {
+    match raw.trim() {
+        "" => Ok(None),
+        d => DistrictCode::parse(d)
+            .map(Some)
+            .map_err(|_| ApiError::invalid(field, "is not a district code").into()),
+    }
+}
+
+fn challenge_to_pb(c: &Challenge) -> pb::Challenge {
+    pb::Challenge {
+        challenge_id: c.id.to_string(),
+        title: c.title.clone(),
+        district: c.district.map(|d| d.to_string()).unwrap_or_default(),
+        behaviour_code: c.behaviour_code.clone(),
+        daily_min_quantity: c.daily_min_quantity,
+        days_required: c.days_required,
+        starts_at: Some(ts(c.starts_at)),
+        ends_at: Some(ts(c.ends_at)),
+        bonus_points: c.bonus_points,
+        level: level_to_pb(c.level) as i32,
+    }
+}
+
+/// Wire challenge → domain; the id and author are assigned on creation.
+fn challenge_from_pb(c: pb::Challenge) -> Result<Challenge, Status> {
+    let time = |field: &str, t: Option<Timestamp>| {
+        t.ok_or_else(|| Status::from(ApiError::invalid(field, "must be set")))
+            .and_then(|t| from_ts(field, &t))
+    };
+    Ok(Challenge {
+        id: Uuid::nil(),
+        title: c.title,
+        district: district_from_pb("challenge.district", &c.district)?,
+        behaviour_code: c.behaviour_code.trim().to_owned(),
+        daily_min_quantity: c.daily_min_quantity,
+        days_required: c.days_required,
+        starts_at: time("challenge.starts_at", c.starts_at)?,
+        ends_at: time("challenge.ends_at", c.ends_at)?,
+        bonus_points: c.bonus_points,
+        level: level_from_pb("challenge.level", c.level)?,
+        created_by: String::new(),
+    })
+}
+
+fn progress_to_pb(p: &Progress) -> pb::ChallengeProgress {
+    pb::ChallengeProgress {
+        challenge: Some(challenge_to_pb(&p.challenge)),
+        joined: p.joined,
+        days_done: p.days_done,
+        completed: p.bonus.is_some(),
+        bonus: p.bonus.as_ref().map(outcome_to_pb),
+    }
+}
+
 /// Wire rule → domain, for drafts; version and effective times are assigned on publication.
 fn rule_from_pb(r: pb::Rule) -> Result<Rule, Status> {
     let category = category_from_pb(r.category)
         .ok_or_else(|| Status::from(ApiError::invalid("rule.category", "must be set")))?;
-    let level = match PointsLevel::try_from(r.level).unwrap_or_default() {
-        PointsLevel::City => Level::City,
-        PointsLevel::District => Level::District,
-        PointsLevel::Unspecified => {
-            return Err(ApiError::invalid("rule.level", "must be city or district").into());
-        }
-    };
-    let district = match r.district.trim() {
-        "" => None,
-        d => Some(DistrictCode::parse(d).map_err(|_| {
-            Status::from(ApiError::invalid("rule.district", "is not a district code"))
-        })?),
-    };
+    let level = level_from_pb("rule.level", r.level)?;
+    let district = district_from_pb("rule.district", &r.district)?;
     let award = match r.award.and_then(|a| a.award) {
         Some(pb::award::Award::FixedPoints(p)) => Award::Fixed(p),
         Some(pb::award::Award::PointsPerUnit(p)) => Award::PerUnit(p),
@@ -336,14 +395,6 @@ impl IntakeGrpc {
 
 fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
     principal(request).map_err(Status::from)
-}
-
-fn not_yet(what: &str) -> Status {
-    ApiError::new(
-        ErrorCode::FailedPrecondition,
-        format!("{what} is not available in this release yet"),
-    )
-    .into()
 }
 
 #[tonic::async_trait]
@@ -560,59 +611,173 @@ impl IntakeService for IntakeGrpc {
         }))
     }
 
+    #[tracing::instrument(name = "intake.CreateChallenge", skip_all)]
     async fn create_challenge(
         &self,
-        _request: Request<pb::CreateChallengeRequest>,
+        request: Request<pb::CreateChallengeRequest>,
     ) -> Result<Response<pb::CreateChallengeResponse>, Status> {
-        Err(not_yet("challenges"))
+        let p = caller(&request)?;
+        let c = request
+            .into_inner()
+            .challenge
+            .ok_or_else(|| Status::from(ApiError::invalid("challenge", "must be set")))?;
+        let c = challenge_from_pb(c)?;
+        let c = self
+            .ready()?
+            .create_challenge(&p, c)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::CreateChallengeResponse {
+            challenge: Some(challenge_to_pb(&c)),
+        }))
     }
 
+    #[tracing::instrument(name = "intake.ListChallenges", skip_all)]
     async fn list_challenges(
         &self,
-        _request: Request<pb::ListChallengesRequest>,
+        request: Request<pb::ListChallengesRequest>,
     ) -> Result<Response<pb::ListChallengesResponse>, Status> {
-        Err(not_yet("challenges"))
+        let p = caller(&request)?;
+        let list = self
+            .ready()?
+            .challenges(&p, &request.get_ref().resident_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListChallengesResponse {
+            challenges: list.iter().map(progress_to_pb).collect(),
+        }))
     }
 
+    #[tracing::instrument(name = "intake.JoinChallenge", skip_all)]
     async fn join_challenge(
         &self,
-        _request: Request<pb::JoinChallengeRequest>,
+        request: Request<pb::JoinChallengeRequest>,
     ) -> Result<Response<pb::JoinChallengeResponse>, Status> {
-        Err(not_yet("challenges"))
+        let p = caller(&request)?;
+        let r = request.get_ref();
+        let progress = self
+            .ready()?
+            .join_challenge(&p, &r.resident_id, &r.challenge_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::JoinChallengeResponse {
+            progress: Some(progress_to_pb(&progress)),
+        }))
     }
 
+    #[tracing::instrument(name = "intake.GetLeaderboard", skip_all)]
     async fn get_leaderboard(
         &self,
-        _request: Request<pb::GetLeaderboardRequest>,
+        request: Request<pb::GetLeaderboardRequest>,
     ) -> Result<Response<pb::GetLeaderboardResponse>, Status> {
-        Err(not_yet("leaderboards"))
+        caller(&request)?;
+        let r = request.get_ref();
+        let ranked = self
+            .ready()?
+            .leaderboard(&r.scope, &r.period, r.limit)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::GetLeaderboardResponse {
+            entries: ranked
+                .into_iter()
+                .map(|e| pb::LeaderboardEntry {
+                    rank: e.rank,
+                    name_masked: e.name_masked,
+                    district: e.district.map(|d| d.to_string()).unwrap_or_default(),
+                    points: e.points,
+                })
+                .collect(),
+        }))
     }
 
+    #[tracing::instrument(name = "intake.SetLeaderboardOptIn", skip_all)]
     async fn set_leaderboard_opt_in(
         &self,
-        _request: Request<pb::SetLeaderboardOptInRequest>,
+        request: Request<pb::SetLeaderboardOptInRequest>,
     ) -> Result<Response<pb::SetLeaderboardOptInResponse>, Status> {
-        Err(not_yet("leaderboards"))
+        let p = caller(&request)?;
+        let r = request.get_ref();
+        self.ready()?
+            .set_leaderboard_opt_in(&p, &r.resident_id, r.opt_in)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::SetLeaderboardOptInResponse {}))
     }
 
+    #[tracing::instrument(name = "intake.AwardHonour", skip_all)]
     async fn award_honour(
         &self,
-        _request: Request<pb::AwardHonourRequest>,
+        request: Request<pb::AwardHonourRequest>,
     ) -> Result<Response<pb::AwardHonourResponse>, Status> {
-        Err(not_yet("honours"))
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let honour = Honour {
+            resident_id: r.resident_id,
+            honour: r.honour,
+            period: r.period,
+            district: district_from_pb("district", &r.district)?,
+            points: r.points,
+            citation: r.citation,
+        };
+        let outcome = self
+            .ready()?
+            .award_honour(&p, honour)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::AwardHonourResponse {
+            outcome: Some(outcome_to_pb(&outcome)),
+        }))
     }
 
+    #[tracing::instrument(name = "intake.ListReviewQueue", skip_all)]
     async fn list_review_queue(
         &self,
-        _request: Request<pb::ListReviewQueueRequest>,
+        request: Request<pb::ListReviewQueueRequest>,
     ) -> Result<Response<pb::ListReviewQueueResponse>, Status> {
-        Err(not_yet("the review queue"))
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let page = r.page.unwrap_or_default();
+        let queue = self
+            .ready()?
+            .review_queue(&p, &r.district, &page.cursor, page.page_size)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListReviewQueueResponse {
+            held: queue.held.iter().map(outcome_to_pb).collect(),
+            page: Some(PageInfo {
+                next_cursor: queue.next_cursor.unwrap_or_default(),
+            }),
+        }))
     }
 
+    #[tracing::instrument(name = "intake.ResolveReview", skip_all)]
     async fn resolve_review(
         &self,
-        _request: Request<pb::ResolveReviewRequest>,
+        request: Request<pb::ResolveReviewRequest>,
     ) -> Result<Response<pb::ResolveReviewResponse>, Status> {
-        Err(not_yet("the review queue"))
+        let p = caller(&request)?;
+        let r = request.get_ref();
+        let outcome = self
+            .ready()?
+            .resolve_review(&p, &r.event_id, r.release, &r.note)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ResolveReviewResponse {
+            outcome: Some(outcome_to_pb(&outcome)),
+        }))
+    }
+
+    #[tracing::instrument(name = "intake.FlagResident", skip_all)]
+    async fn flag_resident(
+        &self,
+        request: Request<pb::FlagResidentRequest>,
+    ) -> Result<Response<pb::FlagResidentResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.get_ref();
+        self.ready()?
+            .flag_resident(&p, &r.resident_id, &r.reason, r.clear)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::FlagResidentResponse {}))
     }
 }

@@ -33,7 +33,7 @@ use crate::{
     config::IntakeConfig,
     domain::{
         catalogue::Catalogue,
-        service::{Intake, IntakeOptions},
+        service::{Intake, IntakeOptions, Velocity},
     },
     grpc::{IntakeGrpc, LiveIntake},
     store::{Migrator, Store},
@@ -74,6 +74,10 @@ async fn prepare(config: IntakeConfig) -> Result<Arc<LiveIntake>, String> {
         window: chrono::Duration::days(i64::from(config.rules.window_days)),
         future_skew: chrono::Duration::seconds(i64::from(config.rules.future_skew_seconds)),
         pending_grace: chrono::Duration::seconds(i64::from(config.handoff.pending_grace_seconds)),
+        velocity: Velocity {
+            resident_per_hour: config.fraud.resident_reports_per_hour,
+            source_per_day: config.fraud.source_reports_per_day,
+        },
         ..IntakeOptions::default()
     };
     Ok(Arc::new(Intake::new(

@@ -151,6 +151,17 @@ pub fn check_name(name: &str) -> Result<String, &'static str> {
     Ok(name.to_owned())
 }
 
+/// A name as others may see it: the first and last characters kept, the rest masked
+/// (`张*明`, `张*`, `欧**明`); a one-character name shows as `*`.
+pub fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.trim().chars().collect();
+    match chars.as_slice() {
+        [] | [_] => "*".to_owned(),
+        [first, _] => format!("{first}*"),
+        [first, middle @ .., last] => format!("{first}{}{last}", "*".repeat(middle.len())),
+    }
+}
+
 /// Checks a staff username: 3 to 32 characters of `a-z 0-9 . _ -`, starting with a letter.
 /// Usernames never look like phone numbers, so one login field serves both.
 pub fn check_username(username: &str) -> Result<String, &'static str> {
@@ -232,6 +243,14 @@ pub(crate) mod tests {
         );
         assert!(IdNumber::parse("3101181990030712A3", today()).is_err());
         assert!(IdNumber::parse("01011819900307123X", today()).is_err());
+    }
+
+    #[test]
+    fn names_keep_only_their_first_and_last_characters() {
+        assert_eq!(mask_name("张小明"), "张*明");
+        assert_eq!(mask_name("欧阳小明"), "欧**明");
+        assert_eq!(mask_name("张三"), "张*");
+        assert_eq!(mask_name("李"), "*");
     }
 
     #[test]

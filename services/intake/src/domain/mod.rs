@@ -5,6 +5,8 @@ pub mod catalogue;
 pub mod error;
 pub mod judge;
 pub mod model;
+pub mod play;
 pub mod resident;
+pub mod review;
 pub mod rules;
 pub mod service;

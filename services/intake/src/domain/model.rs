@@ -105,6 +105,10 @@ pub struct Resident {
     pub suspended: bool,
     /// Whether their district takes part in the programme.
     pub enrolled: bool,
+    /// Residence district (challenges offered, leaderboards, whose reviewers see a flag).
+    pub district: Option<DistrictCode>,
+    /// The name as leaderboards show it, e.g. `张*明`.
+    pub name_masked: String,
 }
 
 /// Why an event was rejected before or apart from the judge.

@@ -33,7 +33,7 @@ pub struct CheckIn {
 }
 
 /// Residents act for themselves; services and city admins for anyone.
-fn may_act_for(caller: &Principal, resident_id: &str) -> Result<()> {
+pub(crate) fn may_act_for(caller: &Principal, resident_id: &str) -> Result<()> {
     match caller {
         Principal::Resident { resident_id: own } if own.to_string() == resident_id => Ok(()),
         Principal::Service { .. } | Principal::CityAdmin { .. } => Ok(()),

@@ -8,7 +8,7 @@
 //! outcome become `awarded`.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap, HashSet},
     future::Future,
     sync::{Arc, RwLock},
 };
@@ -17,15 +17,16 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::{
+    calendar::Period,
     catalogue::Catalogue,
     error::{IntakeError, Result},
-    judge::{Report, Verdict, judge},
+    judge::{Report, Tally, Verdict, judge},
     model::{
         AwardAnswer, AwardOrder, Event, Outcome, OutcomeKind, Rejection, Resident, ResidentRef,
         award_transfer_id,
     },
 };
-use crate::store::Store;
+use crate::store::{HistoryQuery, Past, Store, review::Flag};
 
 /// The most events one request may carry.
 pub const MAX_BATCH: usize = 1_000;
@@ -56,7 +57,28 @@ pub struct IntakeOptions {
     /// How long a decided award may wait for its ledger hand-off before
     /// [`Intake::finish_pending`] completes it (default 30 seconds: longer than a submission).
     pub pending_grace: Duration,
+    /// Reports beyond these hold the award and flag the resident for review.
+    pub velocity: Velocity,
     pub clock: Clock,
+}
+
+/// Velocity limits, a fraud guard: more reports than this flag the resident for review and
+/// hold the award (not lost: a reviewer releases it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Velocity {
+    /// Reports about one resident, from all sources, within an hour (default 60).
+    pub resident_per_hour: u32,
+    /// Reports from one source about one resident within 24 hours (default 200).
+    pub source_per_day: u32,
+}
+
+impl Default for Velocity {
+    fn default() -> Self {
+        Self {
+            resident_per_hour: 60,
+            source_per_day: 200,
+        }
+    }
 }
 
 impl std::fmt::Debug for IntakeOptions {
@@ -65,6 +87,7 @@ impl std::fmt::Debug for IntakeOptions {
             .field("window", &self.window)
             .field("future_skew", &self.future_skew)
             .field("pending_grace", &self.pending_grace)
+            .field("velocity", &self.velocity)
             .finish_non_exhaustive()
     }
 }
@@ -75,6 +98,7 @@ impl Default for IntakeOptions {
             window: Duration::days(30),
             future_skew: Duration::minutes(5),
             pending_grace: Duration::seconds(30),
+            velocity: Velocity::default(),
             clock: Arc::new(Utc::now),
         }
     }
@@ -135,6 +159,133 @@ impl Decision {
             book: None,
         }
     }
+
+    /// The outcome it makes for `event`, decided at `now`.
+    fn record(self, event: &Event, now: DateTime<Utc>) -> Outcome {
+        Outcome {
+            event_id: Uuid::now_v7(),
+            source_id: event.source_id.clone(),
+            source_event_id: event.source_event_id.clone(),
+            resident_id: self.resident_id,
+            behaviour_code: event.behaviour_code.clone(),
+            occurred_at: event.occurred_at,
+            kind: self.kind,
+            points: self.points,
+            rule: self.rule,
+            points_cut: self.cap.as_ref().map_or(0, |(_, cut)| *cut),
+            cap: self.cap.map(|(cap, _)| cap),
+            reason: self.reason,
+            duplicate_of: self.duplicate_of,
+            transfer_id: matches!(self.kind, OutcomeKind::Pending | OutcomeKind::Held)
+                .then(|| award_transfer_id(&event.source_id, &event.source_event_id)),
+            book: self.book,
+            received_at: now,
+        }
+    }
+}
+
+/// Why an award is held rather than handed to the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    UnderReview,
+    ResidentVelocity,
+    SourceVelocity,
+}
+
+impl Hold {
+    fn code(self) -> &'static str {
+        match self {
+            Self::UnderReview => "under_review",
+            Self::ResidentVelocity => "velocity_resident",
+            Self::SourceVelocity => "velocity_source",
+        }
+    }
+
+    fn sentence(self) -> &'static str {
+        match self {
+            Self::UnderReview => {
+                "the resident's awards are held for review; the points are not lost"
+            }
+            Self::ResidentVelocity => {
+                "more reports about this resident within an hour than the programme expects; held for review"
+            }
+            Self::SourceVelocity => {
+                "more reports from this source about this resident within a day than the programme expects; held for review"
+            }
+        }
+    }
+}
+
+/// Kinds of outcome that mean "the judge looked at it": they count towards velocity limits and
+/// make a later equal report a duplicate.
+fn judged(kind: OutcomeKind) -> bool {
+    matches!(
+        kind,
+        OutcomeKind::Pending | OutcomeKind::Awarded | OutcomeKind::Held | OutcomeKind::Capped
+    )
+}
+
+/// What the judge knows of the locked residents while it goes through a batch: earlier awards
+/// (caps), reported facts (duplicates) and recent reports (velocity), extended by every
+/// decision of the batch so later events see earlier ones.
+#[derive(Default)]
+struct Memory {
+    tally: Tally,
+    /// (resident, behaviour, occurred at µs, quantity) → event.
+    facts: HashMap<(String, String, i64, u64), Uuid>,
+    /// Per resident: (source, received at) of judged reports of the last 24 hours.
+    reports: HashMap<String, Vec<(String, DateTime<Utc>)>>,
+}
+
+impl Memory {
+    fn learn(&mut self, p: Past, day_ago: DateTime<Utc>) {
+        if matches!(
+            p.kind,
+            OutcomeKind::Pending | OutcomeKind::Awarded | OutcomeKind::Held
+        ) && let Some(code) = &p.rule_code
+        {
+            self.tally
+                .record(&p.resident_id, code, p.occurred_at, p.points);
+        }
+        if judged(p.kind) {
+            if p.received_at >= day_ago {
+                self.reports
+                    .entry(p.resident_id.clone())
+                    .or_default()
+                    .push((p.source_id, p.received_at));
+            }
+            self.facts.insert(
+                (
+                    p.resident_id,
+                    p.behaviour_code,
+                    p.occurred_at.timestamp_micros(),
+                    p.quantity,
+                ),
+                p.event_id,
+            );
+        }
+    }
+
+    /// Which velocity limit one more report from `source` about `resident` would break.
+    fn too_fast(
+        &self,
+        resident: &str,
+        source: &str,
+        now: DateTime<Utc>,
+        limits: Velocity,
+    ) -> Option<Hold> {
+        let reports = self.reports.get(resident).map_or(&[][..], Vec::as_slice);
+        let hour_ago = now - Duration::hours(1);
+        let last_hour = reports.iter().filter(|(_, at)| *at >= hour_ago).count();
+        let from_source = reports.iter().filter(|(s, _)| s == source).count();
+        if last_hour >= limits.resident_per_hour as usize {
+            Some(Hold::ResidentVelocity)
+        } else if from_source >= limits.source_per_day as usize {
+            Some(Hold::SourceVelocity)
+        } else {
+            None
+        }
+    }
 }
 
 impl<R: Residents, L: PointsLedger> Intake<R, L> {
@@ -156,6 +307,10 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub(crate) fn residents(&self) -> &R {
+        &self.residents
     }
 
     /// The catalogue as it stands.
@@ -184,10 +339,18 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         (self.options.clock)()
     }
 
+    pub(crate) fn options(&self) -> &IntakeOptions {
+        &self.options
+    }
+
     /// Judges and records a batch; one outcome per event, in order. A resubmitted event
     /// answers its stored outcome (and finishes a hand-off to the ledger that did not complete).
     /// If the ledger does not answer, the decided awards stay `pending` and the call fails as
     /// unavailable: resubmitting the same batch completes it, once.
+    ///
+    /// The batch costs a handful of statements, not a handful per event: one read of what is
+    /// already stored, one transaction that locks the batch's residents, reads their history
+    /// once and writes every outcome in multi-row inserts, one ledger call and one update.
     pub async fn submit(&self, events: Vec<Event>) -> Result<Vec<Outcome>> {
         if events.is_empty() || events.len() > MAX_BATCH {
             return Err(IntakeError::invalid(
@@ -198,19 +361,43 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         for (i, e) in events.iter().enumerate() {
             check_event(i, e)?;
         }
-        let mut outcomes = Vec::with_capacity(events.len());
-        for event in &events {
-            let outcome = match self
-                .store
-                .by_source(&event.source_id, &event.source_event_id)
-                .await?
-            {
-                Some(stored) => stored,
-                None => self.decide(event).await?,
-            };
-            outcomes.push(outcome);
+        let key = |e: &Event| (e.source_id.clone(), e.source_event_id.clone());
+        let keys: Vec<(String, String)> = events.iter().map(key).collect();
+        let mut known: HashMap<(String, String), Outcome> = self
+            .store
+            .stored(&keys)
+            .await?
+            .into_iter()
+            .map(|o| ((o.source_id.clone(), o.source_event_id.clone()), o))
+            .collect();
+        // The first of several records with one key in a batch is decided; the rest answer it.
+        let mut seen = HashSet::new();
+        let fresh: Vec<&Event> = events
+            .iter()
+            .filter(|e| !known.contains_key(&key(e)) && seen.insert(key(e)))
+            .collect();
+        if !fresh.is_empty() {
+            self.decide_all(&fresh).await?;
+            let fresh_keys: Vec<_> = fresh.iter().map(|e| key(e)).collect();
+            known.extend(
+                self.store
+                    .stored(&fresh_keys)
+                    .await?
+                    .into_iter()
+                    .map(|o| ((o.source_id.clone(), o.source_event_id.clone()), o)),
+            );
         }
+        let mut outcomes = keys
+            .iter()
+            .map(|k| {
+                known
+                    .get(k)
+                    .cloned()
+                    .ok_or_else(|| IntakeError::Store("recorded event not found".into()))
+            })
+            .collect::<Result<Vec<_>>>()?;
         self.hand_over(&mut outcomes).await?;
+        self.advance_challenges(&outcomes).await?;
         Ok(outcomes)
     }
 
@@ -224,17 +411,15 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         Ok(outcomes.len())
     }
 
-    /// Sends every pending award among `outcomes` to the ledger and records the answers.
-    async fn hand_over(&self, outcomes: &mut [Outcome]) -> Result<()> {
-        let pending: Vec<usize> = (0..outcomes.len())
-            .filter(|&i| outcomes[i].kind == OutcomeKind::Pending)
-            .collect();
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let mut orders = Vec::with_capacity(pending.len());
-        for &i in &pending {
-            let o = &outcomes[i];
+    /// Sends every pending award among `outcomes` to the ledger (once per event, in one call)
+    /// and records the answers.
+    pub(crate) async fn hand_over(&self, outcomes: &mut [Outcome]) -> Result<()> {
+        let mut orders: Vec<AwardOrder> = Vec::new();
+        let mut ordered = HashSet::new();
+        for o in outcomes.iter() {
+            if o.kind != OutcomeKind::Pending || !ordered.insert(o.event_id) {
+                continue;
+            }
             let (Some(transfer_id), Some(book), Some(resident_id), Some((code, version))) =
                 (o.transfer_id, o.book, o.resident_id.clone(), o.rule.clone())
             else {
@@ -253,116 +438,163 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
                 rule_version: version,
             });
         }
+        if orders.is_empty() {
+            return Ok(());
+        }
         let answers = self.ledger.award(&orders).await?;
         let now = (self.options.clock)();
-        for (&i, answer) in pending.iter().zip(answers) {
-            let o = &mut outcomes[i];
+        let mut done = Vec::with_capacity(orders.len());
+        let mut exhausted = HashSet::new();
+        for (order, answer) in orders.iter().zip(answers) {
             match answer {
-                AwardAnswer::Done => {
-                    self.store
-                        .finish(o.event_id, OutcomeKind::Awarded, None, now)
-                        .await?;
-                    o.kind = OutcomeKind::Awarded;
-                }
+                AwardAnswer::Done => done.push(order.event_id),
                 AwardAnswer::BudgetExhausted => {
                     let why = Rejection::BudgetExhausted;
                     self.store
                         .finish(
-                            o.event_id,
+                            order.event_id,
                             OutcomeKind::Rejected,
                             Some((why.code(), why.sentence())),
                             now,
                         )
                         .await?;
-                    o.kind = OutcomeKind::Rejected;
-                    o.points = 0;
-                    o.transfer_id = None;
-                    o.reason = Some((why.code().into(), why.sentence().into()));
+                    exhausted.insert(order.event_id);
                 }
+            }
+        }
+        self.store.finish_awarded(&done, now).await?;
+        for o in outcomes
+            .iter_mut()
+            .filter(|o| o.kind == OutcomeKind::Pending)
+        {
+            if exhausted.contains(&o.event_id) {
+                let why = Rejection::BudgetExhausted;
+                o.kind = OutcomeKind::Rejected;
+                o.points = 0;
+                o.transfer_id = None;
+                o.reason = Some((why.code().into(), why.sentence().into()));
+            } else {
+                o.kind = OutcomeKind::Awarded;
             }
         }
         Ok(())
     }
 
-    /// Decides and records the outcome of an event seen for the first time.
-    async fn decide(&self, event: &Event) -> Result<Outcome> {
+    /// Decides and records the outcomes of events seen for the first time.
+    async fn decide_all(&self, fresh: &[&Event]) -> Result<()> {
         let now = (self.options.clock)();
-        let record = |d: Decision| Outcome {
-            event_id: Uuid::now_v7(),
-            source_id: event.source_id.clone(),
-            source_event_id: event.source_event_id.clone(),
-            resident_id: d.resident_id,
-            behaviour_code: event.behaviour_code.clone(),
-            occurred_at: event.occurred_at,
-            kind: d.kind,
-            points: d.points,
-            rule: d.rule,
-            points_cut: d.cap.as_ref().map_or(0, |(_, cut)| *cut),
-            cap: d.cap.map(|(cap, _)| cap),
-            reason: d.reason,
-            duplicate_of: d.duplicate_of,
-            transfer_id: matches!(d.kind, OutcomeKind::Pending | OutcomeKind::Held)
-                .then(|| award_transfer_id(&event.source_id, &event.source_event_id)),
-            book: d.book,
-            received_at: now,
-        };
-
-        let resident = match self.residents.resolve(&event.resident).await? {
-            None => {
-                let d = Decision::rejected(None, Rejection::ResidentUnknown);
-                return self.store.insert(event, &record(d)).await;
+        // Who the events are about: one question per distinct reference, a few at a time.
+        let refs: Vec<&ResidentRef> = fresh
+            .iter()
+            .map(|e| &e.resident)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut answers: Vec<Option<Resident>> = Vec::with_capacity(refs.len());
+        for chunk in refs.chunks(16) {
+            let mut asking = Vec::with_capacity(chunk.len());
+            for &r in chunk {
+                asking.push(self.residents.resolve(r));
             }
-            Some(r) => r,
-        };
-        let id = Some(resident.resident_id.clone());
-        let early = if resident.suspended {
-            Some(Rejection::ResidentSuspended)
-        } else if !resident.enrolled {
-            Some(Rejection::ResidentNotEnrolled)
-        } else if event.occurred_at > now + self.options.future_skew {
-            Some(Rejection::OccurredInFuture)
-        } else if event.occurred_at < now - self.options.window {
-            Some(Rejection::TooOld)
-        } else {
-            None
-        };
-        if let Some(why) = early {
-            return self
-                .store
-                .insert(event, &record(Decision::rejected(id, why)))
-                .await;
+            answers.extend(futures::future::try_join_all(asking).await?);
         }
-        let catalogue = self.catalogue();
-        let Some(rule) =
-            catalogue.rule_for(&event.behaviour_code, event.district, event.occurred_at)
-        else {
-            let d = Decision::rejected(id, Rejection::UnknownBehaviour);
-            return self.store.insert(event, &record(d)).await;
-        };
-        let Some(book) = rule.book(event.district) else {
-            let d = Decision::rejected(id, Rejection::DistrictRequired);
-            return self.store.insert(event, &record(d)).await;
-        };
+        let residents: HashMap<&ResidentRef, Option<Resident>> =
+            refs.into_iter().zip(answers).collect();
 
-        let txn = self.store.for_resident(&resident.resident_id).await?;
-        let judged = Some((rule.code.clone(), rule.version));
-        // A daily total (steps) reported again is a top-up question for the judge, not a
-        // duplicate: the same day from several sources counts once, at its highest.
-        let earlier = if rule.daily_total {
-            None
-        } else {
-            txn.same_fact(&event.behaviour_code, event.occurred_at, event.quantity)
-                .await?
-        };
-        let decision = match earlier {
-            Some(earlier) => Decision {
-                kind: OutcomeKind::Duplicate,
-                duplicate_of: Some(earlier),
-                rule: judged,
-                ..Decision::refused(id, "duplicate", "the same event was already reported")
-            },
-            None => {
-                let prior = txn.prior(&rule.code, event.occurred_at).await?;
+        let catalogue = self.catalogue();
+        let mut decided: Vec<(&Event, Outcome)> = Vec::with_capacity(fresh.len());
+        let mut to_judge = Vec::new();
+        for &event in fresh {
+            let Some(resident) = residents.get(&event.resident).cloned().flatten() else {
+                let d = Decision::rejected(None, Rejection::ResidentUnknown);
+                decided.push((event, d.record(event, now)));
+                continue;
+            };
+            let id = Some(resident.resident_id.clone());
+            let early = if resident.suspended {
+                Some(Rejection::ResidentSuspended)
+            } else if !resident.enrolled {
+                Some(Rejection::ResidentNotEnrolled)
+            } else if event.occurred_at > now + self.options.future_skew {
+                Some(Rejection::OccurredInFuture)
+            } else if event.occurred_at < now - self.options.window {
+                Some(Rejection::TooOld)
+            } else {
+                None
+            };
+            let rule = catalogue.rule_for(&event.behaviour_code, event.district, event.occurred_at);
+            let why = early.or(match rule {
+                None => Some(Rejection::UnknownBehaviour),
+                Some(rule) if rule.book(event.district).is_none() => {
+                    Some(Rejection::DistrictRequired)
+                }
+                Some(_) => None,
+            });
+            match (why, rule) {
+                (None, Some(rule)) => to_judge.push((event, resident, rule)),
+                (why, _) => {
+                    let why = why.unwrap_or(Rejection::UnknownBehaviour);
+                    decided.push((event, Decision::rejected(id, why).record(event, now)));
+                }
+            }
+        }
+        if to_judge.is_empty() {
+            return self.store.insert_all(&decided).await;
+        }
+
+        let locked: BTreeSet<String> = to_judge
+            .iter()
+            .map(|(_, r, _)| r.resident_id.clone())
+            .collect();
+        let txn = self.store.for_residents(&locked).await?;
+        // A concurrent submission of the same records may have decided them meanwhile.
+        let keys: Vec<_> = to_judge
+            .iter()
+            .map(|(e, _, _)| (e.source_id.clone(), e.source_event_id.clone()))
+            .collect();
+        let meanwhile: HashSet<(String, String)> = txn
+            .stored(&keys)
+            .await?
+            .into_iter()
+            .map(|o| (o.source_id, o.source_event_id))
+            .collect();
+        to_judge.retain(|(e, _, _)| {
+            !meanwhile.contains(&(e.source_id.clone(), e.source_event_id.clone()))
+        });
+
+        let residents: Vec<String> = locked.into_iter().collect();
+        let day_ago = now - Duration::hours(24);
+        let mut memory = Memory::default();
+        for past in txn
+            .history(&history_query(&to_judge, &residents, day_ago))
+            .await?
+        {
+            memory.learn(past, day_ago);
+        }
+        let mut flagged = txn.flagged(&residents).await?;
+        let mut flags = Vec::new();
+        for (event, resident, rule) in to_judge {
+            let id = Some(resident.resident_id.clone());
+            let judged_as = Some((rule.code.clone(), rule.version));
+            let fact = (
+                resident.resident_id.clone(),
+                event.behaviour_code.clone(),
+                event.occurred_at.timestamp_micros(),
+                event.quantity,
+            );
+            // A daily total (steps) reported again is a top-up question for the judge, not a
+            // duplicate: the same day from several sources counts once, at its highest.
+            let earlier = (!rule.daily_total)
+                .then(|| memory.facts.get(&fact).copied())
+                .flatten();
+            let decision = if let Some(earlier) = earlier {
+                Decision {
+                    kind: OutcomeKind::Duplicate,
+                    duplicate_of: Some(earlier),
+                    rule: judged_as,
+                    ..Decision::refused(id, "duplicate", "the same event was already reported")
+                }
+            } else {
                 let attributes: HashMap<String, String> = event
                     .attributes
                     .iter()
@@ -374,38 +606,131 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
                     quantity: event.quantity,
                     attributes: &attributes,
                 };
-                match judge(rule, report, &prior) {
-                    Verdict::Award { points, cut } => Decision {
-                        resident_id: id,
-                        kind: OutcomeKind::Pending,
-                        points,
-                        rule: judged,
-                        cap: cut.map(|c| (c.cap.to_owned(), c.points_cut)),
-                        reason: None,
-                        duplicate_of: None,
-                        book: Some(book),
-                    },
+                let verdict = judge(
+                    rule,
+                    report,
+                    &memory
+                        .tally
+                        .prior(&resident.resident_id, &rule.code, event.occurred_at),
+                );
+                match verdict {
+                    Verdict::Award { points, cut } => {
+                        let hold = if flagged.contains(&resident.resident_id) {
+                            Some(Hold::UnderReview)
+                        } else {
+                            memory.too_fast(
+                                &resident.resident_id,
+                                &event.source_id,
+                                now,
+                                self.options.velocity,
+                            )
+                        };
+                        if let Some(hold) = hold
+                            && hold != Hold::UnderReview
+                        {
+                            flagged.insert(resident.resident_id.clone());
+                            flags.push(Flag {
+                                resident_id: resident.resident_id.clone(),
+                                district: resident
+                                    .district
+                                    .map(|d| d.to_string())
+                                    .unwrap_or_default(),
+                                reason_code: hold.code().to_owned(),
+                                reason: hold.sentence().to_owned(),
+                                flagged_by: "intake".to_owned(),
+                                at: now,
+                            });
+                        }
+                        Decision {
+                            resident_id: id,
+                            kind: if hold.is_some() {
+                                OutcomeKind::Held
+                            } else {
+                                OutcomeKind::Pending
+                            },
+                            points,
+                            rule: judged_as,
+                            cap: cut.map(|c| (c.cap.to_owned(), c.points_cut)),
+                            reason: hold.map(|h| (h.code().to_owned(), h.sentence().to_owned())),
+                            duplicate_of: None,
+                            book: rule.book(event.district),
+                        }
+                    }
                     Verdict::Capped(c) => Decision {
                         kind: OutcomeKind::Capped,
-                        rule: judged,
+                        rule: judged_as,
                         cap: Some((c.cap.to_owned(), c.points_cut)),
                         reason: None,
                         ..Decision::refused(id, "", "")
                     },
                     Verdict::Refused(r) => Decision {
-                        rule: judged,
+                        rule: judged_as,
                         ..Decision::refused(id, r.code(), r.sentence())
                     },
                 }
-            }
-        };
-        let outcome = record(decision);
-        txn.commit(event, &outcome).await?;
-        // A concurrent first submission of the same record may have won: answer what is stored.
-        self.store
-            .by_source(&event.source_id, &event.source_event_id)
-            .await?
-            .ok_or_else(|| IntakeError::Store("recorded event not found".into()))
+            };
+            let outcome = decision.record(event, now);
+            memory.learn(
+                Past {
+                    event_id: outcome.event_id,
+                    resident_id: resident.resident_id.clone(),
+                    source_id: event.source_id.clone(),
+                    behaviour_code: event.behaviour_code.clone(),
+                    rule_code: outcome.rule.as_ref().map(|(c, _)| c.clone()),
+                    occurred_at: event.occurred_at,
+                    quantity: event.quantity,
+                    kind: outcome.kind,
+                    points: outcome.points,
+                    received_at: now,
+                },
+                day_ago,
+            );
+            decided.push((event, outcome));
+        }
+        txn.flag(&flags).await?;
+        txn.commit(&decided).await
+    }
+}
+
+/// What to read of the residents' history to judge `to_judge`: awards under the rules
+/// involved (all of them for rules with a lifetime cap, else those that can share a period or
+/// a minimum interval with the events), earlier reports of the same facts, and the last day's
+/// reports for the velocity limits.
+fn history_query(
+    to_judge: &[(&Event, Resident, &crate::domain::catalogue::Rule)],
+    residents: &[String],
+    day_ago: DateTime<Utc>,
+) -> HistoryQuery {
+    let mut all_awards_of = BTreeSet::new();
+    let mut recent_awards_of = BTreeSet::new();
+    let mut fact_codes = BTreeSet::new();
+    let mut fact_times = BTreeSet::new();
+    let mut earliest = None::<DateTime<Utc>>;
+    // A year and a week back covers every period an event shares with earlier awards.
+    let mut reach = Duration::days(400);
+    for (event, _, rule) in to_judge {
+        if rule.caps.limit(Period::Lifetime).is_some() {
+            all_awards_of.insert(rule.code.clone());
+        } else {
+            recent_awards_of.insert(rule.code.clone());
+        }
+        if let Some(gap) = rule.caps.min_interval_seconds {
+            reach = reach.max(Duration::seconds(
+                i64::try_from(gap).unwrap_or(i64::MAX / 2),
+            ));
+        }
+        fact_codes.insert(event.behaviour_code.clone());
+        fact_times.insert(event.occurred_at);
+        earliest = Some(earliest.map_or(event.occurred_at, |e| e.min(event.occurred_at)));
+    }
+    HistoryQuery {
+        residents: residents.to_vec(),
+        all_awards_of: all_awards_of.into_iter().collect(),
+        recent_awards_of: recent_awards_of.into_iter().collect(),
+        awards_since: earliest.unwrap_or(day_ago) - reach,
+        fact_codes: fact_codes.into_iter().collect(),
+        fact_times: fact_times.into_iter().collect(),
+        received_since: day_ago,
     }
 }
 

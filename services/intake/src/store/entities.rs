@@ -123,3 +123,93 @@ pub mod rule_change {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod review_flag {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "review_flags")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub resident_id: String,
+        pub district: String,
+        pub reason_code: String,
+        pub reason: String,
+        pub flagged_by: String,
+        pub flagged_at_us: i64,
+        pub cleared_at_us: Option<i64>,
+        pub cleared_by: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod challenge {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "challenges")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub title: String,
+        pub district: String,
+        pub behaviour_code: String,
+        pub daily_min_quantity: i64,
+        pub days_required: i64,
+        pub starts_at_us: i64,
+        pub ends_at_us: i64,
+        pub bonus_points: i64,
+        pub level: String,
+        pub created_by: String,
+        pub created_at_us: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod challenge_member {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "challenge_members")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub challenge_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub resident_id: String,
+        pub joined_at_us: i64,
+        pub bonus_event_id: Option<Uuid>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod leaderboard_member {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "leaderboard_members")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub resident_id: String,
+        pub opt_in: bool,
+        pub name_masked: String,
+        pub district: String,
+        pub updated_at_us: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

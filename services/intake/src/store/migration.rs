@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(M20261122_000001Events),
             Box::new(M20261123_000001Rules),
+            Box::new(M20261124_000001Play),
         ]
     }
 }
@@ -196,6 +197,105 @@ impl MigrationTrait for M20261123_000001Rules {
                 .table(Alias::new("rule_changes"))
                 .col(Alias::new("published_at_us"))
                 .col(Alias::new("id"))
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+struct M20261124_000001Play;
+
+impl MigrationName for M20261124_000001Play {
+    fn name(&self) -> &str {
+        "m20261124_000001_play"
+    }
+}
+
+/// Review flags (a flagged resident's awards are held), challenges and who joined them, and
+/// leaderboard opt-ins with the masked name and district shown.
+#[async_trait]
+impl MigrationTrait for M20261124_000001Play {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("review_flags"))
+                .col(col("resident_id").string().not_null().primary_key())
+                // The resident's district when flagged ('' if unknown): whose reviewers see it.
+                .col(col("district").string().not_null())
+                .col(col("reason_code").string().not_null())
+                .col(col("reason").string().not_null())
+                .col(col("flagged_by").string().not_null())
+                .col(col("flagged_at_us").big_integer().not_null())
+                // Set when the last held outcome was resolved; a new flag clears it.
+                .col(col("cleared_at_us").big_integer().null())
+                .col(col("cleared_by").string().null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("challenges"))
+                .col(col("id").uuid().not_null().primary_key())
+                .col(col("title").string().not_null())
+                // '' for city-wide challenges.
+                .col(col("district").string().not_null())
+                .col(col("behaviour_code").string().not_null())
+                .col(col("daily_min_quantity").big_integer().not_null())
+                .col(col("days_required").big_integer().not_null())
+                .col(col("starts_at_us").big_integer().not_null())
+                .col(col("ends_at_us").big_integer().not_null())
+                .col(col("bonus_points").big_integer().not_null())
+                .col(col("level").string().not_null())
+                .col(col("created_by").string().not_null())
+                .col(col("created_at_us").big_integer().not_null())
+                .check(Expr::cust("ends_at_us > starts_at_us"))
+                .check(Expr::cust("days_required >= 1 AND bonus_points >= 1"))
+                .check(Expr::cust("level IN ('city', 'district')"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("challenge_members"))
+                .col(col("challenge_id").uuid().not_null())
+                .col(col("resident_id").string().not_null())
+                .col(col("joined_at_us").big_integer().not_null())
+                // The bonus event, once the goal was reached.
+                .col(col("bonus_event_id").uuid().null())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("challenge_id"))
+                        .col(Alias::new("resident_id")),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("challenge_members_by_resident")
+                .table(Alias::new("challenge_members"))
+                .col(Alias::new("resident_id"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("leaderboard_members"))
+                .col(col("resident_id").string().not_null().primary_key())
+                .col(col("opt_in").boolean().not_null())
+                .col(col("name_masked").string().not_null())
+                .col(col("district").string().not_null())
+                .col(col("updated_at_us").big_integer().not_null())
+                .to_owned(),
+        )
+        .await?;
+        // Leaderboards sum a period's awards.
+        m.create_index(
+            Index::create()
+                .name("events_by_occurrence")
+                .table(Alias::new("events"))
+                .col(Alias::new("occurred_at_us"))
                 .to_owned(),
         )
         .await?;

@@ -3,9 +3,11 @@
 
 mod entities;
 mod migration;
+mod play;
+pub mod review;
 mod rules;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use healthpoints_types::{Book, DistrictCode};
@@ -19,7 +21,6 @@ use uuid::Uuid;
 
 use crate::domain::{
     error::{IntakeError, Result},
-    judge::{Prior, prior_from},
     model::{Event, Outcome, OutcomeKind},
 };
 use entities::{event, resident_lock};
@@ -110,40 +111,44 @@ impl Store {
             .transpose()
     }
 
-    /// Starts judging events of one resident: their earlier awards are read and the outcome
-    /// written in one transaction, serialised per resident (a lock row), so two batches for the
-    /// same resident cannot both spend the same cap.
-    pub async fn for_resident(&self, resident_id: &str) -> Result<ResidentTxn> {
-        let txn = self.db.begin().await?;
-        resident_lock::Entity::insert(resident_lock::ActiveModel {
-            resident_id: Set(resident_id.to_owned()),
-        })
-        .on_conflict(
-            OnConflict::column(resident_lock::Column::ResidentId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-        let mut lock =
-            resident_lock::Entity::find().filter(resident_lock::Column::ResidentId.eq(resident_id));
-        if txn.get_database_backend() == DbBackend::Postgres {
-            lock = lock.lock_exclusive();
-        }
-        lock.one(&txn).await?;
-        Ok(ResidentTxn {
-            txn,
-            resident_id: resident_id.to_owned(),
-        })
+    /// The stored outcomes of the events the sources reported under these ids (in no
+    /// particular order; unknown keys are absent).
+    pub async fn stored(&self, keys: &[(String, String)]) -> Result<Vec<Outcome>> {
+        stored(&self.db, keys).await
     }
 
-    /// Records an outcome that needs no look at earlier awards (a rejection before judgement).
-    /// Answers the stored outcome instead when the event was recorded meanwhile.
-    pub async fn insert(&self, event: &Event, outcome: &Outcome) -> Result<Outcome> {
-        insert(&self.db, event, outcome).await?;
-        self.by_source(&event.source_id, &event.source_event_id)
-            .await?
-            .ok_or_else(|| IntakeError::Store("recorded event not found".into()))
+    /// Starts judging events of these residents: their history is read and the outcomes
+    /// written in one transaction, serialised per resident (lock rows, taken in id order so
+    /// concurrent batches cannot deadlock), so two batches cannot both spend the same cap.
+    pub async fn for_residents(&self, residents: &BTreeSet<String>) -> Result<BatchTxn> {
+        let txn = self.db.begin().await?;
+        for chunk in residents.iter().collect::<Vec<_>>().chunks(CHUNK) {
+            resident_lock::Entity::insert_many(chunk.iter().map(|id| resident_lock::ActiveModel {
+                resident_id: Set((*id).clone()),
+            }))
+            .on_conflict(
+                OnConflict::column(resident_lock::Column::ResidentId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+            if txn.get_database_backend() == DbBackend::Postgres {
+                resident_lock::Entity::find()
+                    .filter(resident_lock::Column::ResidentId.is_in(chunk.iter().copied()))
+                    .order_by_asc(resident_lock::Column::ResidentId)
+                    .lock_exclusive()
+                    .all(&txn)
+                    .await?;
+            }
+        }
+        Ok(BatchTxn { txn })
+    }
+
+    /// Records outcomes that need no look at earlier events (rejections before judgement);
+    /// an event recorded meanwhile keeps its stored outcome.
+    pub async fn insert_all(&self, rows: &[(&Event, Outcome)]) -> Result<()> {
+        insert_all(&self.db, rows).await
     }
 
     /// Awards decided before `decided_before` whose hand-off to the ledger is unconfirmed,
@@ -193,6 +198,26 @@ impl Store {
 }
 
 impl Store {
+    /// Marks pending awards the ledger confirmed as awarded, in one statement.
+    pub async fn finish_awarded(&self, event_ids: &[Uuid], now: DateTime<Utc>) -> Result<()> {
+        for chunk in event_ids.chunks(CHUNK) {
+            event::Entity::update_many()
+                .col_expr(
+                    event::Column::Kind,
+                    Expr::value(OutcomeKind::Awarded.as_str()),
+                )
+                .col_expr(
+                    event::Column::DecidedAtUs,
+                    Expr::value(now.timestamp_micros()),
+                )
+                .filter(event::Column::Id.is_in(chunk.iter().copied()))
+                .filter(event::Column::Kind.eq(OutcomeKind::Pending.as_str()))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// A resident's outcomes, newest first, `limit` after the cursor (an event id).
     pub async fn outcomes_of(
         &self,
@@ -316,64 +341,186 @@ impl Store {
     }
 }
 
-/// The judgement of one resident's events in progress (see [`Store::for_resident`]).
-#[derive(Debug)]
-pub struct ResidentTxn {
-    txn: DatabaseTransaction,
-    resident_id: String,
+/// Rows per multi-row statement (well under SQLite's and PostgreSQL's parameter limits).
+const CHUNK: usize = 500;
+
+async fn stored(conn: &impl ConnectionTrait, keys: &[(String, String)]) -> Result<Vec<Outcome>> {
+    let mut by_source: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (source, id) in keys {
+        by_source.entry(source).or_default().push(id);
+    }
+    let mut found = Vec::new();
+    for (source, ids) in by_source {
+        for chunk in ids.chunks(CHUNK) {
+            for m in event::Entity::find()
+                .filter(event::Column::SourceId.eq(source))
+                .filter(event::Column::SourceEventId.is_in(chunk.iter().copied()))
+                .all(conn)
+                .await?
+            {
+                found.push(to_outcome(m)?);
+            }
+        }
+    }
+    Ok(found)
 }
 
-impl ResidentTxn {
-    /// What the resident already earned under `rule_code`, as seen from an event at `at`.
-    pub async fn prior(&self, rule_code: &str, at: DateTime<Utc>) -> Result<Prior> {
-        let rows: Vec<(i64, i64)> = event::Entity::find()
-            .select_only()
-            .column(event::Column::OccurredAtUs)
-            .column(event::Column::Points)
-            .filter(event::Column::ResidentId.eq(self.resident_id.as_str()))
-            .filter(event::Column::RuleCode.eq(rule_code))
-            .filter(event::Column::Kind.is_in(COUNTING))
-            .into_tuple()
-            .all(&self.txn)
-            .await?;
-        let awards = rows
-            .into_iter()
-            .map(|(when, points)| Ok((time(when)?, to_u64(points, "points")?)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(prior_from(awards, at))
+/// An earlier event of a resident being judged, as far as it bears on new ones: awards count
+/// against caps, an equal report is a duplicate, recent reports count towards velocity limits.
+#[derive(Debug, Clone)]
+pub struct Past {
+    pub event_id: Uuid,
+    pub resident_id: String,
+    pub source_id: String,
+    pub behaviour_code: String,
+    pub rule_code: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub quantity: u64,
+    pub kind: OutcomeKind,
+    pub points: u64,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Which earlier events of the locked residents to read (see [`BatchTxn::history`]).
+#[derive(Debug, Default)]
+pub struct HistoryQuery {
+    pub residents: Vec<String>,
+    /// Rule codes whose every award matters (a lifetime cap).
+    pub all_awards_of: Vec<String>,
+    /// Rule codes whose awards matter from `awards_since` on.
+    pub recent_awards_of: Vec<String>,
+    pub awards_since: DateTime<Utc>,
+    /// Behaviours and moments that new reports repeat, if they are duplicates.
+    pub fact_codes: Vec<String>,
+    pub fact_times: Vec<DateTime<Utc>>,
+    /// Reports received since then count towards velocity limits.
+    pub received_since: DateTime<Utc>,
+}
+
+/// The judgement of a batch in progress (see [`Store::for_residents`]).
+#[derive(Debug)]
+pub struct BatchTxn {
+    txn: DatabaseTransaction,
+}
+
+impl BatchTxn {
+    /// Stored outcomes of these keys, read under the residents' locks.
+    pub async fn stored(&self, keys: &[(String, String)]) -> Result<Vec<Outcome>> {
+        stored(&self.txn, keys).await
     }
 
-    /// An earlier event reporting the same fact: same behaviour, moment and quantity.
-    pub async fn same_fact(
-        &self,
-        behaviour_code: &str,
-        at: DateTime<Utc>,
-        quantity: u64,
-    ) -> Result<Option<Uuid>> {
-        Ok(event::Entity::find()
-            .select_only()
-            .column(event::Column::Id)
-            .filter(event::Column::ResidentId.eq(self.resident_id.as_str()))
-            .filter(event::Column::BehaviourCode.eq(behaviour_code))
-            .filter(event::Column::OccurredAtUs.eq(at.timestamp_micros()))
-            .filter(event::Column::Quantity.eq(to_i64(quantity)?))
-            .into_tuple()
-            .one(&self.txn)
-            .await?)
+    /// The residents' earlier events the query asks for, in one read.
+    pub async fn history(&self, q: &HistoryQuery) -> Result<Vec<Past>> {
+        let counting = event::Column::Kind.is_in(COUNTING);
+        let wanted = counting
+            .clone()
+            .and(event::Column::RuleCode.is_in(q.all_awards_of.iter().map(String::as_str)))
+            .or(counting
+                .and(event::Column::RuleCode.is_in(q.recent_awards_of.iter().map(String::as_str)))
+                .and(event::Column::OccurredAtUs.gte(q.awards_since.timestamp_micros())))
+            .or(event::Column::BehaviourCode
+                .is_in(q.fact_codes.iter().map(String::as_str))
+                .and(
+                    event::Column::OccurredAtUs
+                        .is_in(q.fact_times.iter().map(DateTime::timestamp_micros)),
+                ))
+            .or(event::Column::ReceivedAtUs.gte(q.received_since.timestamp_micros()));
+        let mut past = Vec::new();
+        for chunk in q.residents.chunks(CHUNK) {
+            let rows: Vec<PastRow> = event::Entity::find()
+                .select_only()
+                .columns([
+                    event::Column::Id,
+                    event::Column::ResidentId,
+                    event::Column::SourceId,
+                    event::Column::BehaviourCode,
+                    event::Column::RuleCode,
+                    event::Column::OccurredAtUs,
+                    event::Column::Quantity,
+                    event::Column::Kind,
+                    event::Column::Points,
+                    event::Column::ReceivedAtUs,
+                ])
+                .filter(event::Column::ResidentId.is_in(chunk.iter().map(String::as_str)))
+                .filter(wanted.clone())
+                .into_tuple()
+                .all(&self.txn)
+                .await?;
+            for (id, resident, source, behaviour, rule, at, quantity, kind, points, received) in
+                rows
+            {
+                past.push(Past {
+                    event_id: id,
+                    resident_id: resident.unwrap_or_default(),
+                    source_id: source,
+                    behaviour_code: behaviour,
+                    rule_code: rule,
+                    occurred_at: time(at)?,
+                    quantity: to_u64(quantity, "quantity")?,
+                    kind: OutcomeKind::parse(&kind).ok_or_else(|| corrupt("outcome kind"))?,
+                    points: to_u64(points, "points")?,
+                    received_at: time(received)?,
+                });
+            }
+        }
+        Ok(past)
     }
 
-    /// Records the outcome and commits.
-    pub async fn commit(self, event: &Event, outcome: &Outcome) -> Result<()> {
-        insert(&self.txn, event, outcome).await?;
+    /// The residents among these under a review flag.
+    pub async fn flagged(&self, residents: &[String]) -> Result<BTreeSet<String>> {
+        review::flagged(&self.txn, residents).await
+    }
+
+    /// Flags residents for review (velocity guards); already flagged ones stay as they are.
+    pub async fn flag(&self, flags: &[review::Flag]) -> Result<()> {
+        review::flag(&self.txn, flags).await
+    }
+
+    /// Records the outcomes and commits.
+    pub async fn commit(self, rows: &[(&Event, Outcome)]) -> Result<()> {
+        insert_all(&self.txn, rows).await?;
         self.txn.commit().await?;
         Ok(())
     }
 }
 
-async fn insert(conn: &impl ConnectionTrait, event: &Event, o: &Outcome) -> Result<()> {
+type PastRow = (
+    Uuid,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    String,
+    i64,
+    i64,
+);
+
+async fn insert_all(conn: &impl ConnectionTrait, rows: &[(&Event, Outcome)]) -> Result<()> {
+    for chunk in rows.chunks(CHUNK) {
+        let models = chunk
+            .iter()
+            .map(|(event, outcome)| row(event, outcome))
+            .collect::<Result<Vec<_>>>()?;
+        event::Entity::insert_many(models)
+            // The dedupe key: a concurrent first submission of the same record wins; the
+            // caller reads back what is stored.
+            .on_conflict(
+                OnConflict::columns([event::Column::SourceId, event::Column::SourceEventId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn row(event: &Event, o: &Outcome) -> Result<event::ActiveModel> {
     let attributes = serde_json::to_string(&event.attributes)
         .map_err(|e| IntakeError::Store(format!("attributes: {e}")))?;
-    event::Entity::insert(event::ActiveModel {
+    Ok(event::ActiveModel {
         id: Set(o.event_id),
         source_id: Set(o.source_id.clone()),
         source_event_id: Set(o.source_event_id.clone()),
@@ -397,13 +544,4 @@ async fn insert(conn: &impl ConnectionTrait, event: &Event, o: &Outcome) -> Resu
         book: Set(o.book.map(|b| b.to_string())),
         decided_at_us: Set(o.received_at.timestamp_micros()),
     })
-    // The dedupe key: a concurrent first submission of the same record wins, this one reads it.
-    .on_conflict(
-        OnConflict::columns([event::Column::SourceId, event::Column::SourceEventId])
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
 }
