@@ -14,7 +14,7 @@ use healthpoints_intake::{
         catalogue::Catalogue,
         error::{IntakeError, Result},
         model::{AwardAnswer, AwardOrder, Event, Resident, ResidentRef},
-        service::{Intake, IntakeOptions, PointsLedger, Residents},
+        service::{Intake, IntakeOptions, PointsLedger, Residents, Velocity},
     },
     store::{Migrator, Store},
 };
@@ -144,6 +144,11 @@ pub fn noon() -> DateTime<Utc> {
 }
 
 pub async fn intake(label: &str) -> Fixture {
+    intake_with(label, Velocity::default()).await
+}
+
+/// A fixture whose velocity guards use these limits.
+pub async fn intake_with(label: &str, velocity: Velocity) -> Fixture {
     healthpoints_telemetry::init_for_tests();
     let idb = TestDatabase::create(&format!("{label}_intake")).await;
     let ldb = TestDatabase::create(&format!("{label}_ledger")).await;
@@ -166,6 +171,7 @@ pub async fn intake(label: &str) -> Fixture {
         clock: Arc::new(move || {
             DateTime::from_timestamp_micros(reading.load(Ordering::SeqCst)).unwrap()
         }),
+        velocity,
         ..IntakeOptions::default()
     };
     let residents = Directory::default();
@@ -206,15 +212,43 @@ pub fn event(
 
 /// The resident's posted city balance in the ledger.
 pub async fn city_balance(f: &Fixture, resident: &str) -> u64 {
-    let admin = Principal::CityAdmin {
-        staff_id: uuid::Uuid::now_v7(),
-    };
+    balance(f, resident, healthpoints_types::Book::City).await
+}
+
+/// The resident's posted balance in a book.
+pub async fn balance(f: &Fixture, resident: &str, book: healthpoints_types::Book) -> u64 {
     f.ledger
         .ledger
-        .balances(&admin, resident)
+        .balances(&city_admin(), resident)
         .await
         .unwrap()
         .into_iter()
-        .find(|b| b.book == healthpoints_types::Book::City)
+        .find(|b| b.book == book)
         .map_or(0, |b| b.posted)
+}
+
+pub fn city_admin() -> Principal {
+    Principal::CityAdmin {
+        staff_id: uuid::Uuid::now_v7(),
+    }
+}
+
+pub fn district_admin(district: &str) -> Principal {
+    Principal::DistrictAdmin {
+        staff_id: uuid::Uuid::now_v7(),
+        district: healthpoints_types::DistrictCode::parse(district).unwrap(),
+    }
+}
+
+pub fn resident(id: &str) -> Principal {
+    Principal::Resident {
+        resident_id: uuid::Uuid::parse_str(id).unwrap(),
+    }
+}
+
+/// An article read at `at` (5 points, 3 a day).
+pub fn article(id: &str, resident: &str, at: DateTime<Utc>) -> Event {
+    let mut e = event("health-education", id, resident, "learning.article", at, 1);
+    e.attributes.insert("article_id".into(), id.into());
+    e
 }
