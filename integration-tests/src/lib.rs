@@ -100,6 +100,53 @@ impl Sandbox {
     pub async fn admin_token(&self) -> String {
         self.login(ADMIN.0, ADMIN.1).await
     }
+
+    /// Registers a partner (id = department) as `admin` and returns its access token.
+    pub async fn partner(
+        &self,
+        admin: &str,
+        id: &str,
+        behaviours: &[&str],
+        scopes: &[&str],
+    ) -> String {
+        let (status, created) = self
+            .call(
+                Method::POST,
+                "/v1/admin/partners",
+                Some(admin),
+                Some(serde_json::json!({"name": format!("{id} feed"), "department": id, "behaviours": behaviours, "scopes": scopes})),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["partner_id"], id);
+        let (status, token) = self
+            .call(Method::POST, "/v1/auth/token", None, Some(serde_json::json!({
+                "grant_type": "client_credentials", "client_id": created["client_id"], "client_secret": created["client_secret"],
+            })))
+            .await;
+        assert_eq!(status, 200, "{token}");
+        token["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// Sends partner records as NDJSON.
+    pub async fn send_ndjson(&self, token: &str, lines: &[Value]) -> (u16, Value) {
+        let body = lines
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let response = self
+            .request(Method::POST, "/v1/partner/behaviours", Some(token))
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .expect("the gateway answers");
+        split(response).await
+    }
 }
 
 /// Status and JSON body of a response.

@@ -27,13 +27,13 @@ use crate::{
     error::{HttpResult, Problem},
 };
 
-fn rfc3339(t: Option<Timestamp>) -> Option<String> {
+pub(super) fn rfc3339(t: Option<Timestamp>) -> Option<String> {
     let t = t?;
     DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
-fn timestamp(field: &str, raw: &str) -> Result<Timestamp, ApiError> {
+pub(super) fn timestamp(field: &str, raw: &str) -> Result<Timestamp, ApiError> {
     let t = DateTime::parse_from_rfc3339(raw.trim())
         .map_err(|_| ApiError::invalid(field, "must be an RFC 3339 time"))?
         .with_timezone(&Utc);
@@ -43,8 +43,24 @@ fn timestamp(field: &str, raw: &str) -> Result<Timestamp, ApiError> {
     })
 }
 
-fn some(s: String) -> Option<String> {
+pub(super) fn some(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
+}
+
+/// `city` or `district`, as the API names a points level.
+pub(super) fn level_name(level: i32) -> String {
+    PointsLevel::try_from(level)
+        .map(|l| enum_name(l.as_str_name(), "POINTS_LEVEL_"))
+        .unwrap_or_default()
+}
+
+/// The wire level of `city` or `district`; anything else is refused naming `field`.
+pub(super) fn level_from_name(field: &str, name: &str) -> Result<PointsLevel, ApiError> {
+    match name {
+        "city" => Ok(PointsLevel::City),
+        "district" => Ok(PointsLevel::District),
+        _ => Err(ApiError::invalid(field, "must be city or district")),
+    }
 }
 
 fn enum_name(name: &str, prefix: &str) -> String {
@@ -322,9 +338,7 @@ impl From<pb::Rule> for RuleView {
                 .unwrap_or_default(),
             title: r.title,
             description: r.description,
-            level: PointsLevel::try_from(r.level)
-                .map(|l| enum_name(l.as_str_name(), "POINTS_LEVEL_"))
-                .unwrap_or_default(),
+            level: level_name(r.level),
             district: some(r.district),
             award,
             caps: CapsView {
@@ -361,11 +375,7 @@ impl TryFrom<RuleView> for pb::Rule {
                 "must be learning, lifestyle, public_health_service or public_welfare",
             )
         })?;
-        let level = match r.level.as_str() {
-            "city" => PointsLevel::City,
-            "district" => PointsLevel::District,
-            _ => return Err(ApiError::invalid("level", "must be city or district")),
-        };
+        let level = level_from_name("level", &r.level)?;
         let award = match (r.award.fixed, r.award.tiers, r.award.per_unit) {
             (Some(p), None, None) => pb::award::Award::FixedPoints(p),
             (None, Some(t), None) => pb::award::Award::Tiers(pb::Tiers {

@@ -6,6 +6,7 @@ pub mod behaviours;
 pub mod me;
 pub mod ops;
 pub mod partners;
+pub mod play;
 pub mod points;
 
 use axum::{
@@ -32,6 +33,8 @@ use crate::AppState;
         behaviours::check_in, behaviours::behaviours, behaviours::rules, behaviours::changelog,
         behaviours::save_draft, behaviours::simulate, behaviours::publish,
         partners::register, partners::list, partners::submit_behaviours,
+        play::my_challenges, play::join, play::create_challenge, play::leaderboard, play::set_opt_in,
+        play::award_honour, play::review_queue, play::resolve_review, play::flag, play::unflag,
         ops::healthz, ops::readyz,
     ),
     modifiers(&BearerAuth),
@@ -82,6 +85,21 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me/transactions", get(points::transactions))
         .route("/v1/me/checkins", post(behaviours::check_in))
         .route("/v1/me/behaviours", get(behaviours::behaviours))
+        .route("/v1/me/challenges", get(play::my_challenges))
+        .route("/v1/me/challenges/{id}/join", post(play::join))
+        .route("/v1/me/leaderboard", put(play::set_opt_in))
+        .route("/v1/leaderboards", get(play::leaderboard))
+        .route("/v1/admin/challenges", post(play::create_challenge))
+        .route("/v1/admin/honours", post(play::award_honour))
+        .route("/v1/admin/review-queue", get(play::review_queue))
+        .route(
+            "/v1/admin/review-queue/{event_id}",
+            post(play::resolve_review),
+        )
+        .route(
+            "/v1/admin/residents/{id}/review-flag",
+            post(play::flag).delete(play::unflag),
+        )
         .route("/v1/rules", get(behaviours::rules))
         .route("/v1/rules/changelog", get(behaviours::changelog))
         .route("/v1/admin/rules/drafts", post(behaviours::save_draft))

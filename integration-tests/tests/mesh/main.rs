@@ -4,5 +4,6 @@ mod admin;
 mod behaviours;
 mod journey;
 mod partners;
+mod play;
 mod points;
 mod problems;

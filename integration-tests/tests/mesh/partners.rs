@@ -2,49 +2,6 @@ use healthpoints_integration_tests::{Sandbox, id_number};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Registers a partner and returns its access token.
-async fn partner(
-    sandbox: &Sandbox,
-    admin: &str,
-    id: &str,
-    behaviours: &[&str],
-    scopes: &[&str],
-) -> String {
-    let (status, created) = sandbox
-        .call(
-            Method::POST,
-            "/v1/admin/partners",
-            Some(admin),
-            Some(json!({"name": format!("{id} feed"), "department": id, "behaviours": behaviours, "scopes": scopes})),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    assert_eq!(created["partner_id"], id);
-    let (status, token) = sandbox
-        .call(Method::POST, "/v1/auth/token", None, Some(json!({
-            "grant_type": "client_credentials", "client_id": created["client_id"], "client_secret": created["client_secret"],
-        })))
-        .await;
-    assert_eq!(status, 200, "{token}");
-    token["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn send_ndjson(sandbox: &Sandbox, token: &str, lines: &[Value]) -> (u16, Value) {
-    let body = lines
-        .iter()
-        .map(|l| l.to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
-    let response = sandbox
-        .request(Method::POST, "/v1/partner/behaviours", Some(token))
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    healthpoints_integration_tests::split(response).await
-}
-
 fn day(days_ago: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::days(days_ago)).to_rfc3339()
 }
@@ -64,22 +21,22 @@ async fn partners_send_steps_as_ndjson_and_json_once_each_the_best_source_of_a_d
     let resident_id = body["resident_id"].as_str().unwrap().to_owned();
     let resident = sandbox.login("13700000031", "Resident-pass-1").await;
 
-    let sports = partner(
-        &sandbox,
-        &admin,
-        "sports",
-        &["steps.daily", "exercise.session"],
-        &["behaviours:submit"],
-    )
-    .await;
-    let wearables = partner(
-        &sandbox,
-        &admin,
-        "wearables",
-        &["steps.daily"],
-        &["behaviours:submit"],
-    )
-    .await;
+    let sports = sandbox
+        .partner(
+            &admin,
+            "sports",
+            &["steps.daily", "exercise.session"],
+            &["behaviours:submit"],
+        )
+        .await;
+    let wearables = sandbox
+        .partner(
+            &admin,
+            "wearables",
+            &["steps.daily"],
+            &["behaviours:submit"],
+        )
+        .await;
 
     // NDJSON: three days of steps by ID number, and one behaviour the partner may not report.
     let lines = [
@@ -88,7 +45,7 @@ async fn partners_send_steps_as_ndjson_and_json_once_each_the_best_source_of_a_d
         json!({"record_id": "s-3", "resident_id": resident_id, "behaviour": "steps.daily", "occurred_at": day(1), "quantity": 3_000}),
         json!({"record_id": "s-4", "resident_id": resident_id, "behaviour": "blood.donation", "occurred_at": day(1)}),
     ];
-    let (status, first) = send_ndjson(&sandbox, &sports, &lines).await;
+    let (status, first) = sandbox.send_ndjson(&sports, &lines).await;
     assert_eq!(status, 200, "{first}");
     let outcomes: Vec<(&str, u64)> = first["results"]
         .as_array()
@@ -115,7 +72,7 @@ async fn partners_send_steps_as_ndjson_and_json_once_each_the_best_source_of_a_d
     assert_eq!(first["results"][3]["reason_code"], "behaviour_not_listed");
 
     // The same batch again (a partner retrying): the same answers, nothing awarded twice.
-    let (_, again) = send_ndjson(&sandbox, &sports, &lines).await;
+    let (_, again) = sandbox.send_ndjson(&sports, &lines).await;
     assert_eq!(again["results"], first["results"]);
 
     // Another source reports two days ago with more steps, as a JSON array: only the top-up
@@ -162,7 +119,9 @@ async fn partners_send_steps_as_ndjson_and_json_once_each_the_best_source_of_a_d
 async fn partner_requests_are_refused_by_scope_role_and_shape() {
     let sandbox = Sandbox::start().await;
     let admin = sandbox.admin_token().await;
-    let reader = partner(&sandbox, &admin, "insurer", &[], &["statistics:read"]).await;
+    let reader = sandbox
+        .partner(&admin, "insurer", &[], &["statistics:read"])
+        .await;
     let record = json!([{"record_id": "x", "resident_id": "nobody", "behaviour": "steps.daily", "occurred_at": day(1), "quantity": 6000}]);
     let (status, problem) = sandbox
         .call(
@@ -230,15 +189,10 @@ async fn partner_requests_are_refused_by_scope_role_and_shape() {
     assert_eq!(status, 409);
 
     // Malformed records name the record and field; nothing is judged.
-    let sports = partner(
-        &sandbox,
-        &admin,
-        "sports",
-        &["steps.daily"],
-        &["behaviours:submit"],
-    )
-    .await;
-    let (status, problem) = send_ndjson(&sandbox, &sports, &[
+    let sports = sandbox
+        .partner(&admin, "sports", &["steps.daily"], &["behaviours:submit"])
+        .await;
+    let (status, problem) = sandbox.send_ndjson(&sports, &[
         json!({"record_id": "a", "resident_id": "r", "behaviour": "steps.daily", "occurred_at": day(1), "quantity": 6000}),
         json!({"record_id": "b", "resident_id": "r", "behaviour": "steps.daily", "occurred_at": "yesterday"}),
     ])
