@@ -1,6 +1,6 @@
 use healthpoints_integration_tests::{Sandbox, id_number};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn day(days_ago: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::days(days_ago)).to_rfc3339()
