@@ -9,5 +9,9 @@ BENCH_BIN=intake-bench
 source "$(dirname "$0")/reference.sh"
 
 echo "== intake, end to end"
+# 200 residents receive thousands of reports within seconds: far beyond the velocity guards
+# meant for real people (which would hold the awards for review), so they are lifted here.
+export HP_INTAKE__FRAUD__RESIDENT_REPORTS_PER_HOUR=100000000
+export HP_INTAKE__FRAUD__SOURCE_REPORTS_PER_DAY=100000000
 ./target/release/intake-bench --database-url "postgres://postgres@127.0.0.1:$PG_PORT/postgres" \
   --reference-tps "$REF" --reference-name "pgbench -N (8 clients)" --seconds "$PHASE"
