@@ -26,7 +26,7 @@ use super::{
         award_transfer_id,
     },
 };
-use crate::store::{HistoryQuery, Past, Store, review::Flag};
+use crate::store::{HistoryQuery, Past, RecentReports, Store, review::Flag};
 
 /// The most events one request may carry.
 pub const MAX_BATCH: usize = 1_000;
@@ -233,12 +233,11 @@ struct Memory {
     tally: Tally,
     /// (resident, behaviour, occurred at µs, quantity) → event.
     facts: HashMap<(String, String, i64, u64), Uuid>,
-    /// Per resident: (source, received at) of judged reports of the last 24 hours.
-    reports: HashMap<String, Vec<(String, DateTime<Utc>)>>,
+    recent: RecentReports,
 }
 
 impl Memory {
-    fn learn(&mut self, p: Past, day_ago: DateTime<Utc>) {
+    fn learn(&mut self, p: Past) {
         if matches!(
             p.kind,
             OutcomeKind::Pending | OutcomeKind::Awarded | OutcomeKind::Held
@@ -248,12 +247,6 @@ impl Memory {
                 .record(&p.resident_id, code, p.occurred_at, p.points);
         }
         if judged(p.kind) {
-            if p.received_at >= day_ago {
-                self.reports
-                    .entry(p.resident_id.clone())
-                    .or_default()
-                    .push((p.source_id, p.received_at));
-            }
             self.facts.insert(
                 (
                     p.resident_id,
@@ -266,21 +259,32 @@ impl Memory {
         }
     }
 
+    /// Counts a report judged now.
+    fn reported(&mut self, resident: &str, source: &str) {
+        *self
+            .recent
+            .last_hour
+            .entry(resident.to_owned())
+            .or_default() += 1;
+        *self
+            .recent
+            .last_day
+            .entry((resident.to_owned(), source.to_owned()))
+            .or_default() += 1;
+    }
+
     /// Which velocity limit one more report from `source` about `resident` would break.
-    fn too_fast(
-        &self,
-        resident: &str,
-        source: &str,
-        now: DateTime<Utc>,
-        limits: Velocity,
-    ) -> Option<Hold> {
-        let reports = self.reports.get(resident).map_or(&[][..], Vec::as_slice);
-        let hour_ago = now - Duration::hours(1);
-        let last_hour = reports.iter().filter(|(_, at)| *at >= hour_ago).count();
-        let from_source = reports.iter().filter(|(s, _)| s == source).count();
-        if last_hour >= limits.resident_per_hour as usize {
+    fn too_fast(&self, resident: &str, source: &str, limits: Velocity) -> Option<Hold> {
+        let last_hour = self.recent.last_hour.get(resident).copied().unwrap_or(0);
+        let from_source = self
+            .recent
+            .last_day
+            .get(&(resident.to_owned(), source.to_owned()))
+            .copied()
+            .unwrap_or(0);
+        if last_hour >= u64::from(limits.resident_per_hour) {
             Some(Hold::ResidentVelocity)
-        } else if from_source >= limits.source_per_day as usize {
+        } else if from_source >= u64::from(limits.source_per_day) {
             Some(Hold::SourceVelocity)
         } else {
             None
@@ -563,13 +567,18 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         });
 
         let residents: Vec<String> = locked.into_iter().collect();
-        let day_ago = now - Duration::hours(24);
-        let mut memory = Memory::default();
-        for past in txn
-            .history(&history_query(&to_judge, &residents, day_ago))
-            .await?
-        {
-            memory.learn(past, day_ago);
+        let mut memory = Memory {
+            recent: txn
+                .recent_reports(
+                    &residents,
+                    now - Duration::hours(1),
+                    now - Duration::hours(24),
+                )
+                .await?,
+            ..Memory::default()
+        };
+        for past in txn.history(&history_query(&to_judge, &residents)).await? {
+            memory.learn(past);
         }
         let mut flagged = txn.flagged(&residents).await?;
         let mut flags = Vec::new();
@@ -621,7 +630,6 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
                             memory.too_fast(
                                 &resident.resident_id,
                                 &event.source_id,
-                                now,
                                 self.options.velocity,
                             )
                         };
@@ -670,21 +678,21 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
                 }
             };
             let outcome = decision.record(event, now);
-            memory.learn(
-                Past {
-                    event_id: outcome.event_id,
-                    resident_id: resident.resident_id.clone(),
-                    source_id: event.source_id.clone(),
-                    behaviour_code: event.behaviour_code.clone(),
-                    rule_code: outcome.rule.as_ref().map(|(c, _)| c.clone()),
-                    occurred_at: event.occurred_at,
-                    quantity: event.quantity,
-                    kind: outcome.kind,
-                    points: outcome.points,
-                    received_at: now,
-                },
-                day_ago,
-            );
+            if judged(outcome.kind) {
+                memory.reported(&resident.resident_id, &event.source_id);
+            }
+            memory.learn(Past {
+                event_id: outcome.event_id,
+                resident_id: resident.resident_id.clone(),
+                source_id: event.source_id.clone(),
+                behaviour_code: event.behaviour_code.clone(),
+                rule_code: outcome.rule.as_ref().map(|(c, _)| c.clone()),
+                occurred_at: event.occurred_at,
+                quantity: event.quantity,
+                kind: outcome.kind,
+                points: outcome.points,
+                received_at: now,
+            });
             decided.push((event, outcome));
         }
         txn.flag(&flags).await?;
@@ -694,12 +702,10 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
 
 /// What to read of the residents' history to judge `to_judge`: awards under the rules
 /// involved (all of them for rules with a lifetime cap, else those that can share a period or
-/// a minimum interval with the events), earlier reports of the same facts, and the last day's
-/// reports for the velocity limits.
+/// a minimum interval with the events), and earlier reports of the same facts.
 fn history_query(
     to_judge: &[(&Event, Resident, &crate::domain::catalogue::Rule)],
     residents: &[String],
-    day_ago: DateTime<Utc>,
 ) -> HistoryQuery {
     let mut all_awards_of = BTreeSet::new();
     let mut recent_awards_of = BTreeSet::new();
@@ -727,10 +733,9 @@ fn history_query(
         residents: residents.to_vec(),
         all_awards_of: all_awards_of.into_iter().collect(),
         recent_awards_of: recent_awards_of.into_iter().collect(),
-        awards_since: earliest.unwrap_or(day_ago) - reach,
+        awards_since: earliest.unwrap_or_default() - reach,
         fact_codes: fact_codes.into_iter().collect(),
         fact_times: fact_times.into_iter().collect(),
-        received_since: day_ago,
     }
 }
 

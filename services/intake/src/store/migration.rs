@@ -290,6 +290,16 @@ impl MigrationTrait for M20261124_000001Play {
                 .to_owned(),
         )
         .await?;
+        // Velocity guards count a resident's recent reports.
+        m.create_index(
+            Index::create()
+                .name("events_by_resident_received")
+                .table(Alias::new("events"))
+                .col(Alias::new("resident_id"))
+                .col(Alias::new("received_at_us"))
+                .to_owned(),
+        )
+        .await?;
         // Leaderboards sum a period's awards.
         m.create_index(
             Index::create()

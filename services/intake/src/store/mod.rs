@@ -366,7 +366,7 @@ async fn stored(conn: &impl ConnectionTrait, keys: &[(String, String)]) -> Resul
 }
 
 /// An earlier event of a resident being judged, as far as it bears on new ones: awards count
-/// against caps, an equal report is a duplicate, recent reports count towards velocity limits.
+/// against caps, an equal report is a duplicate.
 #[derive(Debug, Clone)]
 pub struct Past {
     pub event_id: Uuid,
@@ -393,9 +393,19 @@ pub struct HistoryQuery {
     /// Behaviours and moments that new reports repeat, if they are duplicates.
     pub fact_codes: Vec<String>,
     pub fact_times: Vec<DateTime<Utc>>,
-    /// Reports received since then count towards velocity limits.
-    pub received_since: DateTime<Utc>,
 }
+
+/// Judged reports received recently, for the velocity limits.
+#[derive(Debug, Default)]
+pub struct RecentReports {
+    /// Per resident, within the last hour.
+    pub last_hour: HashMap<String, u64>,
+    /// Per (resident, source), within the last 24 hours.
+    pub last_day: HashMap<(String, String), u64>,
+}
+
+/// Kinds of outcome the judge looked at (they count towards velocity limits).
+const JUDGED: [&str; 4] = ["pending", "awarded", "held", "capped"];
 
 /// The judgement of a batch in progress (see [`Store::for_residents`]).
 #[derive(Debug)]
@@ -423,8 +433,7 @@ impl BatchTxn {
                 .and(
                     event::Column::OccurredAtUs
                         .is_in(q.fact_times.iter().map(DateTime::timestamp_micros)),
-                ))
-            .or(event::Column::ReceivedAtUs.gte(q.received_since.timestamp_micros()));
+                ));
         let mut past = Vec::new();
         for chunk in q.residents.chunks(CHUNK) {
             let rows: Vec<PastRow> = event::Entity::find()
@@ -464,6 +473,53 @@ impl BatchTxn {
             }
         }
         Ok(past)
+    }
+
+    /// How many judged reports about the residents arrived since `hour_ago` (per resident) and
+    /// since `day_ago` (per resident and source), counted by the database.
+    pub async fn recent_reports(
+        &self,
+        residents: &[String],
+        hour_ago: DateTime<Utc>,
+        day_ago: DateTime<Utc>,
+    ) -> Result<RecentReports> {
+        let mut recent = RecentReports::default();
+        for chunk in residents.chunks(CHUNK) {
+            let ids = || chunk.iter().map(String::as_str);
+            let hourly: Vec<(String, i64)> = event::Entity::find()
+                .select_only()
+                .column(event::Column::ResidentId)
+                .column_as(event::Column::Id.count(), "n")
+                .filter(event::Column::ResidentId.is_in(ids()))
+                .filter(event::Column::ReceivedAtUs.gte(hour_ago.timestamp_micros()))
+                .filter(event::Column::Kind.is_in(JUDGED))
+                .group_by(event::Column::ResidentId)
+                .into_tuple()
+                .all(&self.txn)
+                .await?;
+            for (resident, n) in hourly {
+                recent.last_hour.insert(resident, to_u64(n, "count")?);
+            }
+            let daily: Vec<(String, String, i64)> = event::Entity::find()
+                .select_only()
+                .column(event::Column::ResidentId)
+                .column(event::Column::SourceId)
+                .column_as(event::Column::Id.count(), "n")
+                .filter(event::Column::ResidentId.is_in(ids()))
+                .filter(event::Column::ReceivedAtUs.gte(day_ago.timestamp_micros()))
+                .filter(event::Column::Kind.is_in(JUDGED))
+                .group_by(event::Column::ResidentId)
+                .group_by(event::Column::SourceId)
+                .into_tuple()
+                .all(&self.txn)
+                .await?;
+            for (resident, source, n) in daily {
+                recent
+                    .last_day
+                    .insert((resident, source), to_u64(n, "count")?);
+            }
+        }
+        Ok(recent)
     }
 
     /// The residents among these under a review flag.
