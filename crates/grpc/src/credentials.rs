@@ -80,6 +80,32 @@ impl ServiceToken {
         *self.cached.lock().await = None;
     }
 
+    /// Calls `peer` with this service's token: `rpc` gets a clone of `client` and the request.
+    /// A peer that refuses the token (UNAUTHENTICATED) makes it forgotten, so the next call
+    /// fetches a fresh one. A failure to get a token at all is reported as [`TOKEN_PEER`]'s.
+    pub async fn call<C: Clone, T, R>(
+        &self,
+        peer: &'static str,
+        client: &C,
+        message: T,
+        rpc: impl AsyncFnOnce(C, Request<T>) -> Result<tonic::Response<R>, tonic::Status>,
+    ) -> Result<R, PeerError> {
+        let request = self.request(message).await.map_err(|error| PeerError {
+            peer: TOKEN_PEER,
+            error,
+        })?;
+        match rpc(client.clone(), request).await {
+            Ok(response) => Ok(response.into_inner()),
+            Err(status) => {
+                let error = ApiError::from_status(&status);
+                if error.code == ErrorCode::Unauthenticated {
+                    self.forget().await;
+                }
+                Err(PeerError { peer, error })
+            }
+        }
+    }
+
     /// A request carrying this service's token.
     pub async fn request<T>(&self, message: T) -> Result<Request<T>, ApiError> {
         let token = self.token().await?;
@@ -89,5 +115,44 @@ impl ServiceToken {
             .map_err(|_| ApiError::internal())?;
         request.metadata_mut().insert("authorization", value);
         Ok(request)
+    }
+}
+
+/// The peer named when no token could be had (identity's `IssueClientToken`).
+pub const TOKEN_PEER: &str = "identity (service token)";
+
+/// A call to a peer that failed: which peer, and its answer.
+#[derive(Debug, Clone)]
+pub struct PeerError {
+    pub peer: &'static str,
+    pub error: ApiError,
+}
+
+impl PeerError {
+    /// Whether the same call may succeed later without a change on the caller's side: the peer
+    /// was silent or busy, or refused the caller's credentials (an operator's fix).
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self.error.code,
+            ErrorCode::Unavailable
+                | ErrorCode::DeadlineExceeded
+                | ErrorCode::RateLimited
+                | ErrorCode::Unauthenticated
+                | ErrorCode::InvalidCredentials
+        )
+    }
+
+    /// A sentence for the caller's error and logs; `caller` names the calling service.
+    pub fn describe(&self, caller: &str) -> String {
+        let peer = self.peer;
+        match self.error.code {
+            ErrorCode::Unavailable | ErrorCode::DeadlineExceeded | ErrorCode::RateLimited => {
+                format!("{peer} did not answer")
+            }
+            ErrorCode::Unauthenticated | ErrorCode::InvalidCredentials => {
+                format!("{peer} refused {caller}'s credentials (check credentials.client_secret)")
+            }
+            _ => format!("{peer} refused a call: {}", self.error.message),
+        }
     }
 }

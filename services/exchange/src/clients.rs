@@ -3,7 +3,10 @@
 //! codes and judges records.
 
 use healthpoints_errors::{ApiError, ErrorCode};
-use healthpoints_grpc::{client::PeerChannel, credentials::ServiceToken};
+use healthpoints_grpc::{
+    client::PeerChannel,
+    credentials::{PeerError, ServiceToken},
+};
 use healthpoints_proto::{
     identity::v1::{
         ClientKind, CreateClientRequest, ResolveResidentRequest,
@@ -22,20 +25,14 @@ use crate::domain::{
     records::{Behaviours, Forward, RecordOutcome, RecordResult},
 };
 
-/// A peer's refusal or silence, as the domain sees it.
-fn peer_error(peer: &str, token: &ServiceToken, err: ApiError) -> ExchangeError {
-    match err.code {
-        ErrorCode::Unavailable | ErrorCode::DeadlineExceeded | ErrorCode::RateLimited => {
-            ExchangeError::Unavailable(format!("{peer} did not answer"))
+/// A peer's refusal or silence, as the domain sees it: retryable unless it is our own bug.
+impl From<PeerError> for ExchangeError {
+    fn from(e: PeerError) -> Self {
+        if e.retryable() {
+            Self::Unavailable(e.describe("the exchange"))
+        } else {
+            Self::Store(e.describe("the exchange"))
         }
-        ErrorCode::Unauthenticated | ErrorCode::InvalidCredentials => {
-            let token = token.clone();
-            tokio::spawn(async move { token.forget().await });
-            ExchangeError::Unavailable(format!(
-                "{peer} refused the exchange's credentials (check credentials.client_secret)"
-            ))
-        }
-        _ => ExchangeError::Store(format!("{peer} refused a call: {}", err.message)),
     }
 }
 
@@ -57,49 +54,52 @@ impl IdentityPeer {
 
 impl Identity for IdentityPeer {
     async fn create_partner_client(&self, partner: &Partner) -> Result<(String, String)> {
-        let request = self
-            .token
-            .request(CreateClientRequest {
-                kind: ClientKind::Partner as i32,
-                name: partner.name.clone(),
-                partner_id: partner.partner_id.clone(),
-                department: partner.department.clone(),
-                scopes: partner.scopes.clone(),
-                ..CreateClientRequest::default()
-            })
-            .await
-            .map_err(|e| peer_error("identity", &self.token, e))?;
         let r = self
-            .client
-            .clone()
-            .create_client(request)
-            .await
-            .map_err(|s| peer_error("identity", &self.token, ApiError::from_status(&s)))?
-            .into_inner();
+            .token
+            .call(
+                "identity",
+                &self.client,
+                CreateClientRequest {
+                    kind: ClientKind::Partner as i32,
+                    name: partner.name.clone(),
+                    partner_id: partner.partner_id.clone(),
+                    department: partner.department.clone(),
+                    scopes: partner.scopes.clone(),
+                    ..CreateClientRequest::default()
+                },
+                async |mut c, r| c.create_client(r).await,
+            )
+            .await?;
         Ok((r.client_id, r.client_secret))
     }
 
     async fn resolve_id_number(&self, id_number: &str) -> Result<Option<String>> {
-        let request = self
+        let answer = self
             .token
-            .request(ResolveResidentRequest {
-                resident: Some(resolve_resident_request::Resident::IdNumber(
-                    id_number.to_owned(),
-                )),
-            })
-            .await
-            .map_err(|e| peer_error("identity", &self.token, e))?;
-        match self.client.clone().resolve_resident(request).await {
-            Ok(r) => Ok(Some(r.into_inner().resident_id)),
-            Err(s) => {
-                let err = ApiError::from_status(&s);
-                // A malformed number cannot belong to anyone: the record is refused as unknown.
-                if matches!(err.code, ErrorCode::NotFound | ErrorCode::InvalidArgument) {
-                    Ok(None)
-                } else {
-                    Err(peer_error("identity", &self.token, err))
-                }
+            .call(
+                "identity",
+                &self.client,
+                ResolveResidentRequest {
+                    resident: Some(resolve_resident_request::Resident::IdNumber(
+                        id_number.to_owned(),
+                    )),
+                },
+                async |mut c, r| c.resolve_resident(r).await,
+            )
+            .await;
+        match answer {
+            Ok(r) => Ok(Some(r.resident_id)),
+            // A malformed number cannot belong to anyone: the record is refused as unknown.
+            Err(e)
+                if e.peer == "identity"
+                    && matches!(
+                        e.error.code,
+                        ErrorCode::NotFound | ErrorCode::InvalidArgument
+                    ) =>
+            {
+                Ok(None)
             }
+            Err(e) => Err(e.into()),
         }
     }
 }
@@ -129,7 +129,10 @@ impl Intake for IntakePeer {
             .clone()
             .list_rules(ListRulesRequest::default())
             .await
-            .map_err(|s| peer_error("intake", &self.token, ApiError::from_status(&s)))?
+            .map_err(|s| PeerError {
+                peer: "intake",
+                error: ApiError::from_status(&s),
+            })?
             .into_inner()
             .rules;
         Ok(rules.into_iter().map(|r| r.code).collect())
@@ -166,18 +169,15 @@ impl Behaviours for IntakePeer {
                 attributes: r.attributes.into_iter().collect(),
             })
             .collect();
-        let request = self
-            .token
-            .request(SubmitBehavioursRequest { events })
-            .await
-            .map_err(|e| peer_error("identity", &self.token, e))?;
         let outcomes = self
-            .client
-            .clone()
-            .submit_behaviours(request)
-            .await
-            .map_err(|s| peer_error("intake", &self.token, ApiError::from_status(&s)))?
-            .into_inner()
+            .token
+            .call(
+                "intake",
+                &self.client,
+                SubmitBehavioursRequest { events },
+                async |mut c, r| c.submit_behaviours(r).await,
+            )
+            .await?
             .outcomes;
         Ok(outcomes
             .into_iter()

@@ -7,8 +7,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use healthpoints_errors::{ApiError, ErrorCode};
-use healthpoints_grpc::{client::PeerChannel, credentials::ServiceToken};
+use healthpoints_errors::ErrorCode;
+use healthpoints_grpc::{
+    client::PeerChannel,
+    credentials::{PeerError, ServiceToken},
+};
 use healthpoints_proto::{
     identity::v1::{
         ResidentStatus, ResolveResidentRequest, identity_service_client::IdentityServiceClient,
@@ -28,15 +31,13 @@ use crate::domain::{
 };
 
 /// A peer's refusal or silence, as the domain sees it: retryable unless it is our own bug.
-fn peer_error(peer: &str, err: ApiError) -> IntakeError {
-    match err.code {
-        ErrorCode::Unavailable | ErrorCode::DeadlineExceeded | ErrorCode::RateLimited => {
-            IntakeError::Unavailable(format!("{peer} did not answer"))
+impl From<PeerError> for IntakeError {
+    fn from(e: PeerError) -> Self {
+        if e.retryable() {
+            Self::Unavailable(e.describe("intake"))
+        } else {
+            Self::Store(e.describe("intake"))
         }
-        ErrorCode::Unauthenticated | ErrorCode::InvalidCredentials => IntakeError::Unavailable(
-            format!("{peer} refused intake's credentials (check credentials.client_secret)"),
-        ),
-        _ => IntakeError::Store(format!("{peer} refused a call: {}", err.message)),
     }
 }
 
@@ -86,16 +87,19 @@ impl Residents for IdentityResidents {
                 resolve_resident_request::Resident::IdNumberHash(h.clone())
             }
         };
-        let request = self
+        let answer = match self
             .token
-            .request(ResolveResidentRequest {
-                resident: Some(resident),
-            })
+            .call(
+                "identity",
+                &self.client,
+                ResolveResidentRequest {
+                    resident: Some(resident),
+                },
+                async |mut c, r| c.resolve_resident(r).await,
+            )
             .await
-            .map_err(|e| peer_error("identity", e))?;
-        let answer = match self.client.clone().resolve_resident(request).await {
+        {
             Ok(r) => {
-                let r = r.into_inner();
                 let status = ResidentStatus::try_from(r.status).unwrap_or_default();
                 Some(Resident {
                     resident_id: r.resident_id,
@@ -105,17 +109,16 @@ impl Residents for IdentityResidents {
                     name_masked: r.name_masked,
                 })
             }
-            Err(s) => {
-                let err = ApiError::from_status(&s);
-                if matches!(err.code, ErrorCode::NotFound | ErrorCode::InvalidArgument) {
-                    None
-                } else {
-                    if err.code == ErrorCode::Unauthenticated {
-                        self.token.forget().await;
-                    }
-                    return Err(peer_error("identity", err));
-                }
+            Err(e)
+                if e.peer == "identity"
+                    && matches!(
+                        e.error.code,
+                        ErrorCode::NotFound | ErrorCode::InvalidArgument
+                    ) =>
+            {
+                None
             }
+            Err(e) => return Err(e.into()),
         };
         if !self.ttl.is_zero() {
             let mut cache = self
@@ -152,31 +155,6 @@ impl LedgerAwards {
                 .max_encoding_message_size(16 << 20),
             token,
             accounts: Mutex::new(HashMap::new()),
-        }
-    }
-
-    async fn call<T, R>(
-        &self,
-        message: T,
-        f: impl AsyncFnOnce(
-            LedgerServiceClient<PeerChannel>,
-            tonic::Request<T>,
-        ) -> std::result::Result<R, tonic::Status>,
-    ) -> Result<R> {
-        let request = self
-            .token
-            .request(message)
-            .await
-            .map_err(|e| peer_error("identity", e))?;
-        match f(self.client.clone(), request).await {
-            Ok(r) => Ok(r),
-            Err(s) => {
-                let err = ApiError::from_status(&s);
-                if err.code == ErrorCode::Unauthenticated {
-                    self.token.forget().await;
-                }
-                Err(peer_error("the ledger", err))
-            }
         }
     }
 
@@ -223,12 +201,14 @@ impl LedgerAwards {
                 })
                 .collect();
             let opened = self
+                .token
                 .call(
+                    "the ledger",
+                    &self.client,
                     lpb::OpenAccountsRequest { accounts: specs },
                     async |mut c, r| c.open_accounts(r).await,
                 )
                 .await?
-                .into_inner()
                 .accounts;
             if opened.len() != chunk.len() {
                 return Err(IntakeError::Store(
@@ -278,7 +258,10 @@ impl PointsLedger for LedgerAwards {
                 })
                 .collect();
             let results = self
+                .token
                 .call(
+                    "the ledger",
+                    &self.client,
                     lpb::CreateTransfersRequest {
                         transfers,
                         linked: false,
@@ -286,7 +269,6 @@ impl PointsLedger for LedgerAwards {
                     async |mut c, r| c.create_transfers(r).await,
                 )
                 .await?
-                .into_inner()
                 .results;
             if results.len() != chunk.len() {
                 return Err(IntakeError::Store(
