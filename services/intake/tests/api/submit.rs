@@ -287,3 +287,92 @@ async fn a_malformed_batch_names_the_field_and_records_nothing() {
     );
     let _ = &f.now;
 }
+
+/// A small deterministic generator (SplitMix64), so the sequences are the same on every run.
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % below
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_judged_exactly_as_its_events_one_by_one() {
+    // Mixed residents, behaviours, days (some repeated facts, several sources of steps): the
+    // batch path keeps what earlier events of the batch earned in memory, the one-by-one path
+    // reads it back from the store each time; both must decide every event the same way.
+    for seed in [1u64, 7, 42] {
+        let mut mix = Mix(seed);
+        let mut events = Vec::new();
+        for i in 0..80 {
+            let resident = ["r1", "r2", "r3"][mix.next(3) as usize];
+            let at =
+                noon() - Duration::days(mix.next(4) as i64) - Duration::hours(mix.next(3) as i64);
+            let e = match mix.next(4) {
+                0 => event(
+                    ["sports", "wearables"][mix.next(2) as usize],
+                    &format!("s{i}"),
+                    resident,
+                    "steps.daily",
+                    at,
+                    3_000 + 1_000 * mix.next(12),
+                ),
+                1 => article(&format!("a{i}"), resident, at),
+                2 => event(
+                    "health-education",
+                    &format!("c{i}"),
+                    resident,
+                    "learning.checkin",
+                    at,
+                    1,
+                ),
+                _ => event(
+                    "sports",
+                    &format!("x{i}"),
+                    resident,
+                    "exercise.session",
+                    at,
+                    10 * mix.next(10),
+                ),
+            };
+            events.push(e);
+        }
+        let batch = intake(&format!("intake_batch_{seed}")).await;
+        let single = intake(&format!("intake_single_{seed}")).await;
+        for f in [&batch, &single] {
+            for r in ["r1", "r2", "r3"] {
+                f.residents.add(r, false, true);
+            }
+        }
+        let together = batch.intake.submit(events.clone()).await.unwrap();
+        let mut apart = Vec::new();
+        for e in events {
+            apart.extend(single.intake.submit(vec![e]).await.unwrap());
+        }
+        let view = |o: &healthpoints_intake::domain::model::Outcome| {
+            (
+                o.source_event_id.clone(),
+                o.kind,
+                o.points,
+                o.cap.clone(),
+                o.points_cut,
+            )
+        };
+        assert_eq!(
+            together.iter().map(view).collect::<Vec<_>>(),
+            apart.iter().map(view).collect::<Vec<_>>(),
+            "seed {seed}"
+        );
+        for r in ["r1", "r2", "r3"] {
+            assert_eq!(
+                city_balance(&batch, r).await,
+                city_balance(&single, r).await
+            );
+        }
+    }
+}
