@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{
     calendar::Period,
-    catalogue::Catalogue,
+    catalogue::{Catalogue, Rule},
     error::{IntakeError, Result},
     judge::{Report, Tally, Verdict, judge},
     model::{
@@ -289,6 +289,130 @@ impl Memory {
         } else {
             None
         }
+    }
+}
+
+/// A locked batch being judged: what is known, and the flags raised on the way.
+struct Judging {
+    memory: Memory,
+    /// Residents under a review flag (including those flagged by this batch).
+    flagged: BTreeSet<String>,
+    /// Flags this batch raises.
+    flags: Vec<Flag>,
+    velocity: Velocity,
+    now: DateTime<Utc>,
+}
+
+impl Judging {
+    /// Decides one event and remembers it for the events after it.
+    fn decide(&mut self, event: &Event, resident: &Resident, rule: &Rule) -> Outcome {
+        let outcome = self.decision(event, resident, rule).record(event, self.now);
+        if judged(outcome.kind) {
+            self.memory
+                .reported(&resident.resident_id, &event.source_id);
+        }
+        self.memory.learn(Past {
+            event_id: outcome.event_id,
+            resident_id: resident.resident_id.clone(),
+            source_id: event.source_id.clone(),
+            behaviour_code: event.behaviour_code.clone(),
+            rule_code: outcome.rule.as_ref().map(|(c, _)| c.clone()),
+            occurred_at: event.occurred_at,
+            quantity: event.quantity,
+            kind: outcome.kind,
+            points: outcome.points,
+            received_at: self.now,
+        });
+        outcome
+    }
+
+    fn decision(&mut self, event: &Event, resident: &Resident, rule: &Rule) -> Decision {
+        let id = Some(resident.resident_id.clone());
+        let judged_as = Some((rule.code.clone(), rule.version));
+        // A daily total (steps) reported again is a top-up question for the judge, not a
+        // duplicate: the same day from several sources counts once, at its highest.
+        let fact = (
+            resident.resident_id.clone(),
+            event.behaviour_code.clone(),
+            event.occurred_at.timestamp_micros(),
+            event.quantity,
+        );
+        if !rule.daily_total
+            && let Some(earlier) = self.memory.facts.get(&fact).copied()
+        {
+            return Decision {
+                kind: OutcomeKind::Duplicate,
+                duplicate_of: Some(earlier),
+                rule: judged_as,
+                ..Decision::refused(id, "duplicate", "the same event was already reported")
+            };
+        }
+        let attributes: HashMap<String, String> = event
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let report = Report {
+            source_id: &event.source_id,
+            occurred_at: event.occurred_at,
+            quantity: event.quantity,
+            attributes: &attributes,
+        };
+        let prior = self
+            .memory
+            .tally
+            .prior(&resident.resident_id, &rule.code, event.occurred_at);
+        match judge(rule, report, &prior) {
+            Verdict::Award { points, cut } => {
+                let hold = self.hold(resident, &event.source_id);
+                Decision {
+                    resident_id: id,
+                    kind: if hold.is_some() {
+                        OutcomeKind::Held
+                    } else {
+                        OutcomeKind::Pending
+                    },
+                    points,
+                    rule: judged_as,
+                    cap: cut.map(|c| (c.cap.to_owned(), c.points_cut)),
+                    reason: hold.map(|h| (h.code().to_owned(), h.sentence().to_owned())),
+                    duplicate_of: None,
+                    book: rule.book(event.district),
+                }
+            }
+            Verdict::Capped(c) => Decision {
+                kind: OutcomeKind::Capped,
+                rule: judged_as,
+                cap: Some((c.cap.to_owned(), c.points_cut)),
+                reason: None,
+                ..Decision::refused(id, "", "")
+            },
+            Verdict::Refused(r) => Decision {
+                rule: judged_as,
+                ..Decision::refused(id, r.code(), r.sentence())
+            },
+        }
+    }
+
+    /// Why an award must wait for review, if it must: the resident is flagged, or this report
+    /// breaks a velocity limit (which flags them).
+    fn hold(&mut self, resident: &Resident, source: &str) -> Option<Hold> {
+        if self.flagged.contains(&resident.resident_id) {
+            return Some(Hold::UnderReview);
+        }
+        let hold = self
+            .memory
+            .too_fast(&resident.resident_id, source, self.velocity)?;
+        self.flagged.insert(resident.resident_id.clone());
+        self.flags.push(Flag {
+            resident_id: resident.resident_id.clone(),
+            district: resident.district.map(|d| d.to_string()).unwrap_or_default(),
+            reason_code: hold.code().to_owned(),
+            reason: hold.sentence().to_owned(),
+            flagged_by: "intake".to_owned(),
+            at: self.now,
+        });
+        Some(hold)
     }
 }
 
@@ -580,122 +704,17 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         for past in txn.history(&history_query(&to_judge, &residents)).await? {
             memory.learn(past);
         }
-        let mut flagged = txn.flagged(&residents).await?;
-        let mut flags = Vec::new();
+        let mut judging = Judging {
+            flagged: txn.flagged(&residents).await?,
+            memory,
+            flags: Vec::new(),
+            velocity: self.options.velocity,
+            now,
+        };
         for (event, resident, rule) in to_judge {
-            let id = Some(resident.resident_id.clone());
-            let judged_as = Some((rule.code.clone(), rule.version));
-            let fact = (
-                resident.resident_id.clone(),
-                event.behaviour_code.clone(),
-                event.occurred_at.timestamp_micros(),
-                event.quantity,
-            );
-            // A daily total (steps) reported again is a top-up question for the judge, not a
-            // duplicate: the same day from several sources counts once, at its highest.
-            let earlier = (!rule.daily_total)
-                .then(|| memory.facts.get(&fact).copied())
-                .flatten();
-            let decision = if let Some(earlier) = earlier {
-                Decision {
-                    kind: OutcomeKind::Duplicate,
-                    duplicate_of: Some(earlier),
-                    rule: judged_as,
-                    ..Decision::refused(id, "duplicate", "the same event was already reported")
-                }
-            } else {
-                let attributes: HashMap<String, String> = event
-                    .attributes
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                let report = Report {
-                    source_id: &event.source_id,
-                    occurred_at: event.occurred_at,
-                    quantity: event.quantity,
-                    attributes: &attributes,
-                };
-                let verdict = judge(
-                    rule,
-                    report,
-                    &memory
-                        .tally
-                        .prior(&resident.resident_id, &rule.code, event.occurred_at),
-                );
-                match verdict {
-                    Verdict::Award { points, cut } => {
-                        let hold = if flagged.contains(&resident.resident_id) {
-                            Some(Hold::UnderReview)
-                        } else {
-                            memory.too_fast(
-                                &resident.resident_id,
-                                &event.source_id,
-                                self.options.velocity,
-                            )
-                        };
-                        if let Some(hold) = hold
-                            && hold != Hold::UnderReview
-                        {
-                            flagged.insert(resident.resident_id.clone());
-                            flags.push(Flag {
-                                resident_id: resident.resident_id.clone(),
-                                district: resident
-                                    .district
-                                    .map(|d| d.to_string())
-                                    .unwrap_or_default(),
-                                reason_code: hold.code().to_owned(),
-                                reason: hold.sentence().to_owned(),
-                                flagged_by: "intake".to_owned(),
-                                at: now,
-                            });
-                        }
-                        Decision {
-                            resident_id: id,
-                            kind: if hold.is_some() {
-                                OutcomeKind::Held
-                            } else {
-                                OutcomeKind::Pending
-                            },
-                            points,
-                            rule: judged_as,
-                            cap: cut.map(|c| (c.cap.to_owned(), c.points_cut)),
-                            reason: hold.map(|h| (h.code().to_owned(), h.sentence().to_owned())),
-                            duplicate_of: None,
-                            book: rule.book(event.district),
-                        }
-                    }
-                    Verdict::Capped(c) => Decision {
-                        kind: OutcomeKind::Capped,
-                        rule: judged_as,
-                        cap: Some((c.cap.to_owned(), c.points_cut)),
-                        reason: None,
-                        ..Decision::refused(id, "", "")
-                    },
-                    Verdict::Refused(r) => Decision {
-                        rule: judged_as,
-                        ..Decision::refused(id, r.code(), r.sentence())
-                    },
-                }
-            };
-            let outcome = decision.record(event, now);
-            if judged(outcome.kind) {
-                memory.reported(&resident.resident_id, &event.source_id);
-            }
-            memory.learn(Past {
-                event_id: outcome.event_id,
-                resident_id: resident.resident_id.clone(),
-                source_id: event.source_id.clone(),
-                behaviour_code: event.behaviour_code.clone(),
-                rule_code: outcome.rule.as_ref().map(|(c, _)| c.clone()),
-                occurred_at: event.occurred_at,
-                quantity: event.quantity,
-                kind: outcome.kind,
-                points: outcome.points,
-                received_at: now,
-            });
-            decided.push((event, outcome));
+            decided.push((event, judging.decide(event, &resident, rule)));
         }
-        txn.flag(&flags).await?;
+        txn.flag(&judging.flags).await?;
         txn.commit(&decided).await
     }
 }
@@ -703,10 +722,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
 /// What to read of the residents' history to judge `to_judge`: awards under the rules
 /// involved (all of them for rules with a lifetime cap, else those that can share a period or
 /// a minimum interval with the events), and earlier reports of the same facts.
-fn history_query(
-    to_judge: &[(&Event, Resident, &crate::domain::catalogue::Rule)],
-    residents: &[String],
-) -> HistoryQuery {
+fn history_query(to_judge: &[(&Event, Resident, &Rule)], residents: &[String]) -> HistoryQuery {
     let mut all_awards_of = BTreeSet::new();
     let mut recent_awards_of = BTreeSet::new();
     let mut fact_codes = BTreeSet::new();
