@@ -1,0 +1,40 @@
+//! The mall domain's errors; the gRPC adapter maps them to status codes in one place.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum MallError {
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    /// The caller may not do this to this object.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The same idempotency key was used for a different order.
+    #[error("{0}")]
+    Conflict(String),
+    /// Well-formed, but the order cannot be placed or changed now: sold out, limit reached,
+    /// not enough points, already written off, … The sentence says which.
+    #[error("{0}")]
+    Refused(String),
+    /// The resident's account is suspended.
+    #[error("the resident's account is suspended")]
+    Suspended,
+    /// A dependency (identity, the ledger) did not answer; retrying with the same key is safe.
+    #[error("{0}; retry shortly")]
+    Unavailable(String),
+    #[error("storage failure: {0}")]
+    Store(String),
+}
+
+impl MallError {
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+pub type Result<T, E = MallError> = std::result::Result<T, E>;

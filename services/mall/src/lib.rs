@@ -1,0 +1,175 @@
+//! The malls of the healthpoints mesh: where residents redeem points for health services and
+//! products. One crate, two deployments — the **city mall** (municipal points, book `city`)
+//! and a **district mall** per district (that district's points, book `district:<code>`, its
+//! own database and its own service credentials) — behind one contract, `healthpoints.mall.v1`.
+//!
+//! - `domain`: merchants (admitted by the mall's admin), their catalogue, orders with
+//!   unguessable vouchers, write-off, cancel, expiry, refunds and settlement statements. Every
+//!   ledger step of an order is recorded before it is taken and driven to its end by whoever
+//!   comes next, so points move exactly once across retries and restarts.
+//! - `store`: the mall's tables; stock is taken by a guarded update, so orders cannot oversell.
+//! - `clients`: identity (resident status and age) and the ledger (pending transfers in this
+//!   mall's book). `grpc`: the thin adapter. `config`: layered configuration.
+
+pub mod clients;
+pub mod config;
+pub mod domain;
+pub mod grpc;
+pub mod store;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use healthpoints_auth::Verifier;
+use healthpoints_grpc::{GrpcServer, RemoteJwks, Shutdown, credentials::ServiceToken};
+use healthpoints_proto::mall::v1::mall_service_server::MallServiceServer;
+use tokio::sync::OnceCell;
+use tonic::service::Routes;
+
+use crate::{
+    clients::{IdentityResidents, LedgerRedemptions},
+    config::MallConfig,
+    domain::{
+        model::PeriodKind,
+        service::{Mall, MallOptions},
+    },
+    grpc::{LiveMall, MallGrpc},
+    store::{Migrator, Store},
+};
+
+/// The fully-qualified gRPC service name, for health checks.
+pub const GRPC_SERVICE: &str = "healthpoints.mall.v1.MallService";
+
+/// A bound mall.
+#[derive(Debug)]
+pub struct Application {
+    server: GrpcServer,
+    config: MallConfig,
+    mall: Arc<OnceCell<Arc<LiveMall>>>,
+}
+
+/// The domain options a configuration asks for.
+pub fn options(config: &MallConfig) -> MallOptions {
+    let mut options = MallOptions::new(config.mall_id());
+    options.name = config.name.clone();
+    options.voucher_valid = chrono::Duration::hours(i64::from(config.orders.voucher_valid_hours));
+    options.max_quantity = config.orders.max_quantity;
+    options.period = PeriodKind::parse(&config.settlement.period).unwrap_or(PeriodKind::Month);
+    options
+}
+
+async fn prepare(config: MallConfig) -> Result<Arc<LiveMall>, String> {
+    let db = healthpoints_db::connect::<Migrator>(&config.database)
+        .await
+        .map_err(|e| e.to_string())?;
+    let identity =
+        healthpoints_grpc::client::connect(&config.identity).map_err(|e| e.to_string())?;
+    let ledger = healthpoints_grpc::client::connect(&config.ledger).map_err(|e| e.to_string())?;
+    let token = ServiceToken::new(identity.clone(), config.credentials.clone());
+    Ok(Arc::new(Mall::new(
+        Store::new(db),
+        IdentityResidents::new(identity, token.clone()),
+        LedgerRedemptions::new(ledger, token, config.mall_id().book()),
+        options(&config),
+    )))
+}
+
+/// Drives interrupted ledger steps and expires overdue vouchers, until shutdown.
+async fn sweeper(cell: Arc<OnceCell<Arc<LiveMall>>>, every: Duration, mut shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Some(mall) = cell.get() {
+                    match mall.sweep().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(steps = n, "order steps finished by the sweeper"),
+                        Err(e) => tracing::warn!(error = %e, "sweep not completed"),
+                    }
+                }
+            }
+            () = shutdown.wait() => return,
+        }
+    }
+}
+
+impl Application {
+    /// Binds the listener; the database is connected when serving starts.
+    pub async fn build(config: MallConfig) -> anyhow::Result<Self> {
+        let server = GrpcServer::bind("mall", GRPC_SERVICE, &config.grpc)
+            .await
+            .with_context(|| format!("binding mall gRPC on {}", config.grpc.addr))?;
+        Ok(Self {
+            server,
+            config,
+            mall: Arc::new(OnceCell::new()),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Serves until `shutdown` fires, then drains.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let identity = healthpoints_grpc::client::connect(&self.config.identity)?;
+        let verifier = Verifier::new(self.config.verifier.clone(), RemoteJwks::new(identity));
+        let config = self.config.clone();
+        let ready = tokio::spawn(healthpoints_grpc::ready::become_ready(
+            "mall",
+            self.mall.clone(),
+            self.server.health(),
+            shutdown.clone(),
+            move || prepare(config.clone()),
+            |mall: Arc<LiveMall>| async move { healthpoints_db::ping(mall.store().connection()).await },
+        ));
+        let chores = tokio::spawn(sweeper(
+            self.mall.clone(),
+            Duration::from_millis(self.config.orders.sweep_interval_ms),
+            shutdown.clone(),
+        ));
+        let max = self.server.max_message_bytes();
+        let service = MallServiceServer::new(MallGrpc::new(self.mall.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let result = self
+            .server
+            .serve(Routes::new(service), verifier, shutdown)
+            .await;
+        ready.abort();
+        chores.abort();
+        result.context("mall gRPC server failed")
+    }
+}
+
+/// The `main` of both binaries: loads the configuration, checks it is the kind of mall the
+/// binary is (`district == false`: the city mall), and serves until a signal.
+pub async fn main(district: bool) -> anyhow::Result<()> {
+    use clap::Parser as _;
+    #[derive(Debug, clap::Parser)]
+    #[command(about = "A healthpoints mall (city or district)")]
+    struct Cli {
+        #[command(flatten)]
+        args: healthpoints_config::ServiceArgs,
+    }
+    let cli = Cli::parse();
+    let config = MallConfig::load(cli.args.config.as_deref(), &[])?;
+    match (district, config.mall_id()) {
+        (false, healthpoints_types::MallId::District(_)) => {
+            anyhow::bail!("mall: the city mall binary serves mall = \"city\"; run district-mall")
+        }
+        (true, healthpoints_types::MallId::City) => {
+            anyhow::bail!("mall: a district mall needs its district code (HP_MALL__MALL=310118)")
+        }
+        _ => {}
+    }
+    if cli.args.dump_config {
+        println!("{}", healthpoints_config::dump(&config));
+        return Ok(());
+    }
+    let _telemetry = healthpoints_telemetry::init("mall", &config.telemetry)?;
+    let app = Application::build(config).await?;
+    tracing::info!(addr = %app.local_addr(), "mall listening");
+    app.run_until_stopped(Shutdown::on_signals()).await
+}

@@ -1,0 +1,157 @@
+use std::sync::atomic::Ordering;
+
+use chrono::Duration;
+use healthpoints_ledger::domain::model::AccountKind;
+use healthpoints_mall::domain::{error::MallError, model::OrderStatus};
+use healthpoints_types::MallId;
+
+use crate::helpers::*;
+
+/// The ledger stops between reserve and write-off; the merchant's write-off fails with a
+/// retryable error; both the ledger and the mall restart; the sweeper posts the pending
+/// transfer exactly once, and a retried write-off says it is done.
+#[tokio::test]
+async fn a_write_off_cut_short_by_the_ledger_completes_once_after_restarts() {
+    let mut f = fixture("fault_write_off", MallId::City).await;
+    let (merchant, operator) = f.merchant("Clinic").await;
+    let product = f
+        .mall
+        .create_product(&operator, &spec("Eye test", 700, Some(5)))
+        .await
+        .unwrap();
+    let (resident_id, resident) = f.resident(1_000).await;
+    let order = f
+        .mall
+        .create_order(&resident, "k", "", &product.product_id.to_string(), 1)
+        .await
+        .unwrap();
+
+    f.ledger.down.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        f.mall.write_off(&operator, &order.voucher_code).await,
+        Err(MallError::Unavailable(_))
+    ));
+    assert_eq!(f.mall.sweep().await.unwrap(), 0, "the ledger is still down");
+    // Nobody can cancel a voucher that is being written off.
+    assert!(
+        f.mall
+            .cancel(&resident, &order.order_id.to_string())
+            .await
+            .is_err()
+    );
+
+    f.ledger.restart();
+    f.restart_mall();
+    f.ledger.down.store(false, Ordering::SeqCst);
+    f.advance(Duration::seconds(10));
+    assert_eq!(f.mall.sweep().await.unwrap(), 1);
+    assert_eq!(f.mall.sweep().await.unwrap(), 0);
+    let done = f
+        .mall
+        .order(&resident, &order.order_id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(done.status, OrderStatus::WrittenOff);
+    assert!(refused(f.mall.write_off(&operator, &order.voucher_code).await).contains("already"));
+    assert_eq!(
+        f.ledger.balance(AccountKind::Resident, resident_id).await,
+        (300, 0)
+    );
+    assert_eq!(
+        f.ledger
+            .balance(AccountKind::MerchantPayable, merchant)
+            .await,
+        (700, 0)
+    );
+}
+
+/// The same for an expiry: the void is driven once after the restart and stock comes back once.
+#[tokio::test]
+async fn an_expiry_cut_short_by_the_ledger_voids_once_after_restarts() {
+    let mut f = fixture("fault_expiry", MallId::City).await;
+    let (_, operator) = f.merchant("Shop").await;
+    let product = f
+        .mall
+        .create_product(&operator, &spec("Pedometer", 400, Some(1)))
+        .await
+        .unwrap();
+    let (resident_id, resident) = f.resident(400).await;
+    let order = f
+        .mall
+        .create_order(&resident, "k", "", &product.product_id.to_string(), 1)
+        .await
+        .unwrap();
+    f.ledger.down.store(true, Ordering::SeqCst);
+    f.advance(Duration::hours(80));
+    assert_eq!(f.mall.sweep().await.unwrap(), 0);
+    f.ledger.restart();
+    f.restart_mall();
+    f.ledger.down.store(false, Ordering::SeqCst);
+    f.advance(Duration::seconds(10));
+    assert_eq!(f.mall.sweep().await.unwrap(), 1);
+    assert_eq!(f.mall.sweep().await.unwrap(), 0);
+    let o = f
+        .mall
+        .order(&resident, &order.order_id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(o.status, OrderStatus::Expired);
+    assert_eq!(
+        f.ledger.balance(AccountKind::Resident, resident_id).await,
+        (400, 0)
+    );
+    let p = f
+        .mall
+        .store()
+        .product(product.product_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.stock, Some(1));
+}
+
+/// An order whose reservation never reached the ledger: the client's retry with the same key
+/// after recovery completes it, once.
+#[tokio::test]
+async fn an_order_retried_after_the_ledger_recovers_is_placed_once() {
+    let f = fixture("fault_reserve", MallId::City).await;
+    let (_, operator) = f.merchant("Shop").await;
+    let product = f
+        .mall
+        .create_product(&operator, &spec("Water bottle", 200, Some(3)))
+        .await
+        .unwrap();
+    let (resident_id, resident) = f.resident(1_000).await;
+    f.ledger.down.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        f.mall
+            .create_order(&resident, "k", "", &product.product_id.to_string(), 1)
+            .await,
+        Err(MallError::Unavailable(_))
+    ));
+    f.ledger.down.store(false, Ordering::SeqCst);
+    let first = f
+        .mall
+        .create_order(&resident, "k", "", &product.product_id.to_string(), 1)
+        .await
+        .unwrap();
+    let second = f
+        .mall
+        .create_order(&resident, "k", "", &product.product_id.to_string(), 1)
+        .await
+        .unwrap();
+    assert_eq!(first.order_id, second.order_id);
+    assert_eq!(first.status, OrderStatus::Reserved);
+    assert_eq!(
+        f.ledger.balance(AccountKind::Resident, resident_id).await,
+        (1_000, 200)
+    );
+    let p = f
+        .mall
+        .store()
+        .product(product.product_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.stock, Some(2));
+}

@@ -1,0 +1,8 @@
+//! The mall's domain against a real ledger (in process, its own database) and a real store, on
+//! SQLite or — with `HP_TEST_DATABASE_URL` — PostgreSQL.
+
+mod faults;
+mod flash;
+mod helpers;
+mod orders;
+mod settlement;

@@ -1,0 +1,146 @@
+use chrono::Duration;
+use healthpoints_ledger::domain::model::AccountKind;
+use healthpoints_mall::domain::{error::MallError, model::OrderStatus};
+use healthpoints_types::MallId;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_statement_shows_write_offs_and_refunds_and_closing_moves_the_payable_once() {
+    let f = fixture("settlement", MallId::City).await;
+    let (merchant, operator) = f.merchant("Clinic").await;
+    let (_, other_operator) = f.merchant("Other").await;
+    let product = f
+        .mall
+        .create_product(&operator, &spec("Physiotherapy", 1_250, None))
+        .await
+        .unwrap();
+    let (resident_id, resident) = f.resident(10_000).await;
+    let mut orders = Vec::new();
+    for key in ["a", "b", "c"] {
+        let o = f
+            .mall
+            .create_order(&resident, key, "", &product.product_id.to_string(), 1)
+            .await
+            .unwrap();
+        f.mall.write_off(&operator, &o.voucher_code).await.unwrap();
+        orders.push(o);
+    }
+    // An unused voucher is not in the statement.
+    f.mall
+        .create_order(&resident, "d", "", &product.product_id.to_string(), 1)
+        .await
+        .unwrap();
+    // The admin refunds one (service not delivered); the resident gets the points back.
+    assert!(matches!(
+        f.mall
+            .refund(&operator, &orders[0].order_id.to_string(), "not delivered")
+            .await,
+        Err(MallError::Forbidden(_))
+    ));
+    let refunded = f
+        .mall
+        .refund(&f.admin(), &orders[0].order_id.to_string(), "not delivered")
+        .await
+        .unwrap();
+    assert_eq!(refunded.status, OrderStatus::Refunded);
+    assert_eq!(
+        f.ledger.balance(AccountKind::Resident, resident_id).await,
+        (10_000 - 2 * 1_250, 1_250)
+    );
+
+    let period = "2026-11";
+    let open = f
+        .mall
+        .statements(&operator, "", period)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(!open.closed);
+    assert_eq!((open.written_off, open.refunded), (3, 1));
+    assert_eq!(open.net_points(), 2_500);
+    assert_eq!(open.lines.len(), 3);
+    // The statement is what the ledger holds for the merchant.
+    assert_eq!(
+        f.ledger
+            .balance(AccountKind::MerchantPayable, merchant)
+            .await,
+        (2_500, 0)
+    );
+    assert!(matches!(
+        f.mall
+            .statements(&other_operator, &merchant.to_string(), period)
+            .await,
+        Err(MallError::Forbidden(_))
+    ));
+    assert!(matches!(
+        f.mall.close(&operator, &merchant.to_string(), period).await,
+        Err(MallError::Forbidden(_))
+    ));
+    match f
+        .mall
+        .close(&f.admin(), &merchant.to_string(), "2026-13")
+        .await
+    {
+        Err(MallError::Invalid { field, .. }) => assert_eq!(field, "period"),
+        other => panic!("{other:?}"),
+    }
+
+    for _ in 0..2 {
+        let closed = f
+            .mall
+            .close(&f.admin(), &merchant.to_string(), period)
+            .await
+            .unwrap();
+        assert!(closed.closed);
+        assert_eq!(closed.net_points(), 2_500);
+    }
+    assert_eq!(
+        f.ledger
+            .balance(AccountKind::MerchantPayable, merchant)
+            .await,
+        (0, 0)
+    );
+    assert_eq!(
+        f.ledger.balance(AccountKind::Settled, merchant).await,
+        (2_500, 0)
+    );
+
+    // A write-off after the close counts in the next period; a refund of a settled order is a
+    // claw-back from the settled account.
+    f.advance(Duration::hours(1));
+    let late = f
+        .mall
+        .create_order(&resident, "e", "", &product.product_id.to_string(), 1)
+        .await
+        .unwrap();
+    let late = f
+        .mall
+        .write_off(&operator, &late.voucher_code)
+        .await
+        .unwrap();
+    assert_eq!(late.settle_period.as_deref(), Some("2026-12"));
+    f.mall
+        .refund(
+            &f.admin(),
+            &orders[1].order_id.to_string(),
+            "complaint upheld",
+        )
+        .await
+        .unwrap();
+    let next = f
+        .mall
+        .statements(&operator, "", "2026-12")
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((next.written_off, next.clawed_back), (1, 1));
+    assert_eq!(next.clawed_back_points, 1_250);
+    assert_eq!(
+        f.ledger.balance(AccountKind::Settled, merchant).await,
+        (1_250, 0)
+    );
+    let all = f.mall.statements(&operator, "", "").await.unwrap();
+    let periods: Vec<_> = all.iter().map(|s| s.period.as_str()).collect();
+    assert_eq!(periods, ["2026-12", "2026-11"]);
+}
