@@ -19,6 +19,8 @@ pub struct GatewayConfig {
     pub ledger: GrpcClientConfig,
     pub intake: GrpcClientConfig,
     pub exchange: GrpcClientConfig,
+    /// The city mall and the district malls, for the redemption router.
+    pub malls: crate::malls::MallsConfig,
     pub verifier: VerifierConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,

@@ -8,7 +8,9 @@
 
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod error;
+pub mod malls;
 pub mod mesh;
 pub mod routes;
 
@@ -49,6 +51,7 @@ pub struct AppState {
     intake: IntakeServiceClient<PeerChannel>,
     exchange: ExchangeServiceClient<PeerChannel>,
     verifier: Verifier,
+    malls: malls::MallRegistry,
     backends: std::sync::Arc<Vec<Backend>>,
     trust_forwarded_for: bool,
 }
@@ -72,6 +75,11 @@ impl AppState {
     /// A client of the exchange.
     pub fn exchange(&self) -> ExchangeServiceClient<PeerChannel> {
         self.exchange.clone()
+    }
+
+    /// The mall registry with each mall's tracked health.
+    pub fn malls(&self) -> &malls::MallRegistry {
+        &self.malls
     }
 
     pub fn backends(&self) -> &[Backend] {
@@ -103,6 +111,7 @@ impl Application {
                 &config.exchange,
             )?),
             verifier,
+            malls: malls::MallRegistry::new(&config.malls)?,
             backends: std::sync::Arc::new(vec![
                 Backend {
                     name: "identity",
@@ -123,6 +132,13 @@ impl Application {
                     name: "exchange",
                     endpoint: config.exchange.endpoint.clone(),
                     grpc_service: healthpoints_exchange::GRPC_SERVICE,
+                },
+                // The city mall is every resident's fallback; district malls are tracked by
+                // the mall registry and routed around when down, so they are not in /readyz.
+                Backend {
+                    name: "city-mall",
+                    endpoint: config.malls.city.endpoint.clone(),
+                    grpc_service: healthpoints_mall::GRPC_SERVICE,
                 },
             ]),
             trust_forwarded_for: config.http.trust_forwarded_for,
@@ -166,13 +182,15 @@ impl Application {
 
     /// Serves until `shutdown`, then stops accepting and lets in-flight requests finish.
     pub async fn run_until_stopped(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
-        axum::serve(
+        let watcher = tokio::spawn(self.state.malls.clone().watch(shutdown.clone()));
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move { shutdown.wait().await })
-        .await
-        .context("gateway HTTP server failed")
+        .await;
+        watcher.abort();
+        served.context("gateway HTTP server failed")
     }
 }

@@ -34,6 +34,7 @@ impl Sandbox {
             http_addr: "127.0.0.1:0".into(),
             bootstrap_admin: Some(format!("{}:{}", ADMIN.0, ADMIN.1)),
             database_urls: Default::default(),
+            district_malls: mesh::pilot_districts(),
         })
         .await
         .expect("the mesh starts");
@@ -46,6 +47,44 @@ impl Sandbox {
                 .expect("http client"),
             mesh: Some(mesh),
             _dir: dir,
+        }
+    }
+
+    /// Stops one mall (`city` or a district code); the rest of the mesh keeps running.
+    pub async fn stop_mall(&mut self, mall: &str) {
+        self.mesh
+            .as_mut()
+            .expect("the mesh is running")
+            .stop_mall(mall)
+            .await
+            .expect("the mall stops");
+    }
+
+    /// Starts a stopped mall again, on its port and database.
+    pub async fn start_mall(&mut self, mall: &str) {
+        self.mesh
+            .as_mut()
+            .expect("the mesh is running")
+            .start_mall(mall)
+            .await
+            .expect("the mall starts");
+    }
+
+    /// Polls `GET path` as `token` until `done` holds for the body, for at most `within`.
+    pub async fn eventually(
+        &self,
+        path: &str,
+        token: &str,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let (_, body) = self.call(Method::GET, path, Some(token), None).await;
+            if done(&body) || tokio::time::Instant::now() > deadline {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

@@ -27,6 +27,14 @@ enum Command {
         /// `username:password` of the first city admin, created if none exists.
         #[arg(long, env = "HP_BOOTSTRAP_ADMIN", hide_env_values = true)]
         bootstrap_admin: Option<String>,
+        /// District codes whose malls run beside the city mall (default: the pilots, Qingpu
+        /// and Yangpu).
+        #[arg(long, value_delimiter = ',')]
+        district_malls: Vec<String>,
+        /// Seed merchants, a catalogue per mall and demo residents with points, and print the
+        /// logins (needs --bootstrap-admin, or uses admin:Admin-pass-2026).
+        #[arg(long)]
+        demo: bool,
     },
 }
 
@@ -37,19 +45,46 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             http_addr,
             bootstrap_admin,
+            district_malls,
+            demo,
         } => {
+            let bootstrap_admin = match (bootstrap_admin, demo) {
+                (None, true) => Some("admin:Admin-pass-2026".to_owned()),
+                (given, _) => given,
+            };
+            let district_malls = if district_malls.is_empty() {
+                mesh::pilot_districts()
+            } else {
+                district_malls
+                    .iter()
+                    .map(|c| healthpoints_types::DistrictCode::parse(c))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| anyhow::anyhow!("--district-malls: {}", e.0))?
+            };
             let _telemetry =
                 healthpoints_telemetry::init("healthpoints", &TelemetryConfig::default())?;
             let shutdown = healthpoints_grpc::Shutdown::on_signals();
             let running = mesh::start(MeshOptions {
                 data_dir,
                 http_addr,
-                bootstrap_admin,
+                bootstrap_admin: bootstrap_admin.clone(),
                 database_urls: Default::default(),
+                district_malls,
             })
             .await?;
             println!("healthpoints is up: {}", running.url());
             println!("  API description: {}/openapi.json", running.url());
+            if demo {
+                let admin = bootstrap_admin.as_deref().unwrap_or_default();
+                let (user, password) = admin.split_once(':').unwrap_or((admin, ""));
+                println!(
+                    "demo data (log in at POST {}/v1/auth/login):",
+                    running.url()
+                );
+                for line in healthpoints_gateway::demo::seed(&running, (user, password)).await? {
+                    println!("{line}");
+                }
+            }
             println!("  stop with Ctrl-C");
             running.run_until(shutdown).await;
             Ok(())

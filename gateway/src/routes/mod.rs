@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod behaviours;
+pub mod mall;
 pub mod me;
 pub mod ops;
 pub mod partners;
@@ -35,6 +36,11 @@ use crate::AppState;
         partners::register, partners::list, partners::submit_behaviours,
         play::my_challenges, play::join, play::create_challenge, play::leaderboard, play::set_opt_in,
         play::award_honour, play::review_queue, play::resolve_review, play::flag, play::unflag,
+        mall::my_mall, mall::malls, mall::merchants, mall::products, mall::create_order,
+        mall::my_orders, mall::my_order, mall::cancel, mall::my_products, mall::create_product,
+        mall::update_product, mall::write_off, mall::merchant_orders, mall::merchant_settlements,
+        mall::admit, mall::set_merchant_status, mall::admin_orders, mall::refund,
+        mall::admin_settlements, mall::close, mall::stats,
         ops::healthz, ops::readyz,
     ),
     modifiers(&BearerAuth),
@@ -42,6 +48,8 @@ use crate::AppState;
         (name = "auth", description = "Registration, sessions and client credentials"),
         (name = "resident", description = "A resident's own data"),
         (name = "admin", description = "City and district administration"),
+        (name = "mall", description = "Redemption: the router, orders and vouchers"),
+        (name = "merchant", description = "A merchant's catalogue, counter and statements"),
         (name = "partner", description = "Partner departments' data exchange (client credentials)"),
         (name = "public", description = "Open data, no token"),
         (name = "operations", description = "Probes"),
@@ -125,4 +133,42 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/residents/{id}/suspend", post(admin::suspend))
         .route("/v1/admin/residents/{id}/reinstate", post(admin::reinstate))
         .route("/v1/admin/signing-keys/rotate", post(admin::rotate_key))
+        .route("/v1/mall", get(mall::my_mall))
+        .route("/v1/malls", get(mall::malls))
+        .route("/v1/malls/{mall}/merchants", get(mall::merchants))
+        .route("/v1/malls/{mall}/products", get(mall::products))
+        .route("/v1/malls/{mall}/orders", post(mall::create_order))
+        .route("/v1/me/orders", get(mall::my_orders))
+        .route("/v1/me/orders/{id}", get(mall::my_order))
+        .route("/v1/me/orders/{id}/cancel", post(mall::cancel))
+        .route(
+            "/v1/merchant/products",
+            get(mall::my_products).post(mall::create_product),
+        )
+        .route("/v1/merchant/products/{id}", put(mall::update_product))
+        .route(
+            "/v1/merchant/vouchers/{code}/write-off",
+            post(mall::write_off),
+        )
+        .route("/v1/merchant/orders", get(mall::merchant_orders))
+        .route("/v1/merchant/settlements", get(mall::merchant_settlements))
+        .route("/v1/admin/malls/{mall}/merchants", post(mall::admit))
+        .route(
+            "/v1/admin/malls/{mall}/merchants/{id}/status",
+            put(mall::set_merchant_status),
+        )
+        .route("/v1/admin/malls/{mall}/orders", get(mall::admin_orders))
+        .route(
+            "/v1/admin/malls/{mall}/orders/{id}/refund",
+            post(mall::refund),
+        )
+        .route(
+            "/v1/admin/malls/{mall}/settlements",
+            get(mall::admin_settlements),
+        )
+        .route(
+            "/v1/admin/malls/{mall}/settlements/{merchant_id}/{period}/close",
+            post(mall::close),
+        )
+        .route("/v1/admin/malls/{mall}/stats", get(mall::stats))
 }

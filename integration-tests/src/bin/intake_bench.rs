@@ -177,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
         http_addr: "127.0.0.1:0".into(),
         bootstrap_admin: Some("bench:Bench-pass-123".into()),
         database_urls,
+        district_malls: Vec::new(),
     })
     .await?;
     let url = running.url();

@@ -3,6 +3,7 @@
 mod admin;
 mod behaviours;
 mod journey;
+mod mall;
 mod partners;
 mod play;
 mod points;

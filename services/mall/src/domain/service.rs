@@ -565,7 +565,7 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
             .map(|l| (l, limit_window_start(product.limit_period, now)));
         match self.store.reserve(&order, limit).await? {
             Reserve::Placed => self.drive_reserve(order).await,
-            Reserve::Exists(existing) => self.replay(existing, product_id, quantity).await,
+            Reserve::Exists(existing) => self.replay(*existing, product_id, quantity).await,
             Reserve::NotOnSale => Err(MallError::Refused("this product is not on sale".into())),
             Reserve::SoldOut => Err(MallError::Refused("this product is sold out".into())),
             Reserve::LimitReached(held) => Err(MallError::Refused(format!(
@@ -807,7 +807,10 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
                     "this voucher was already written off at {}",
                     order
                         .resolved_at
-                        .map(|t| t.with_timezone(&shanghai()).to_rfc3339())
+                        .map(|t| {
+                            t.with_timezone(&shanghai())
+                                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        })
                         .unwrap_or_default()
                 ))
             }

@@ -128,7 +128,7 @@ fn to_line(m: &order::Model, refunded: bool) -> Result<StatementLine> {
 pub enum Reserve {
     Placed,
     /// The order was placed meanwhile under the same key (a concurrent retry).
-    Exists(Order),
+    Exists(Box<Order>),
     NotOnSale,
     SoldOut,
     /// The resident already has this many units in the limit's period.
@@ -449,7 +449,7 @@ impl Store {
             Err(e) if healthpoints_db::is_unique_violation(&e) => {
                 drop(txn);
                 return match self.order_by_key(o.resident_id, &o.idempotency_key).await? {
-                    Some(existing) => Ok(Reserve::Exists(existing)),
+                    Some(existing) => Ok(Reserve::Exists(Box::new(existing))),
                     None => Err(MallError::Unavailable("the order is being placed".into())),
                 };
             }

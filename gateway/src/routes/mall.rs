@@ -1,0 +1,1204 @@
+//! Redemption: the router (`GET /v1/mall`), each mall's catalogue and orders, the merchant's
+//! counter and catalogue, and the mall admins' work (admission, refunds, settlement,
+//! statistics). A request goes to the mall it names — or, for a merchant, to its own mall —
+//! only while that mall is healthy; rights are checked by the mall itself.
+
+// utoipa's `params(...)` expansion writes fully-qualified paths.
+#![allow(unused_qualifications)]
+
+use axum::{
+    Json,
+    extract::{Path, Query, State, rejection::JsonRejection},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use healthpoints_auth::Principal;
+use healthpoints_errors::{ApiError, ErrorCode};
+use healthpoints_grpc::client::PeerChannel;
+use healthpoints_proto::{
+    common::v1::PageRequest,
+    identity::v1 as ipb,
+    ledger::v1 as lpb,
+    mall::v1::{self as pb, mall_service_client::MallServiceClient},
+};
+use healthpoints_types::{Book, DistrictCode, MallId};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    behaviours::{rfc3339, some, timestamp},
+    points::yuan,
+};
+use crate::{
+    AppState,
+    auth::Caller,
+    error::{HttpResult, Problem},
+    malls::{RouteFacts, mall_name, route},
+};
+
+fn parse_mall(raw: &str) -> Result<MallId, ApiError> {
+    MallId::parse(raw).map_err(|e| ApiError::invalid("mall", e.0))
+}
+
+fn client(state: &AppState, mall: MallId) -> HttpResult<MallServiceClient<PeerChannel>> {
+    Ok(state.malls().client(mall)?)
+}
+
+/// A mall as residents see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MallView {
+    /// `city` or a district code: the `{mall}` of the mall's routes.
+    pub mall: String,
+    /// The points it redeems: `city` or `district:<code>`.
+    pub book: String,
+    pub name: String,
+}
+
+fn mall_view(mall: MallId) -> MallView {
+    MallView {
+        mall: mall.to_string(),
+        book: mall.book().to_string(),
+        name: mall_name(mall),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JumpView {
+    #[serde(flatten)]
+    pub mall: MallView,
+    /// Points available there.
+    pub available_points: u64,
+}
+
+/// Which mall serves me, why, and where else I can redeem.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MallRoute {
+    /// The book of the serving mall: `city` or `district:<code>`.
+    pub serving: String,
+    pub mall: MallView,
+    /// `family_doctor_contract`, `no_family_doctor_contract`, `district_not_enrolled` or
+    /// `district_mall_unavailable`.
+    pub reason: String,
+    pub message: String,
+    pub available_points: u64,
+    pub jumps: Vec<JumpView>,
+}
+
+/// Routes me to a mall: my family-doctor contract district's mall when that district is
+/// enrolled and its mall healthy, else the city mall, with the reason and my jumps.
+#[utoipa::path(get, path = "/v1/mall", tag = "mall", security(("bearer" = [])),
+    responses((status = 200, body = MallRoute), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn my_mall(State(state): State<AppState>, caller: Caller) -> HttpResult<Json<MallRoute>> {
+    let resident_id = caller
+        .principal
+        .resident_id()
+        .ok_or_else(|| ApiError::forbidden("only residents are routed to a mall"))?
+        .to_string();
+    // Asked on every request: a changed contract or enrolment routes the next request anew.
+    let (me, districts, balances) = futures::future::try_join3(
+        state
+            .identity()
+            .get_resident(caller.request(ipb::GetResidentRequest {
+                resident_id: resident_id.clone(),
+            })),
+        state
+            .identity()
+            .list_districts(ipb::ListDistrictsRequest {}),
+        state
+            .ledger()
+            .get_balances(caller.request(lpb::GetBalancesRequest {
+                owner_id: resident_id,
+            })),
+    )
+    .await?;
+    let contract = me
+        .into_inner()
+        .resident
+        .and_then(|r| r.family_doctor)
+        .and_then(|c| DistrictCode::parse(&c.district).ok());
+    let balances: Vec<(Book, u64)> = balances
+        .into_inner()
+        .balances
+        .into_iter()
+        .filter_map(|b| Book::parse(&b.book).ok().map(|book| (book, b.available)))
+        .collect();
+    let facts = RouteFacts {
+        contract_district: contract,
+        enrolled: districts
+            .into_inner()
+            .districts
+            .into_iter()
+            .filter(|d| d.enrolled)
+            .filter_map(|d| DistrictCode::parse(&d.code).ok())
+            .collect(),
+        balances: balances.clone(),
+    };
+    let malls = state.malls();
+    let r = route(&facts, &|m| (malls.is_registered(m), malls.is_healthy(m)));
+    let available = |mall: MallId| {
+        balances
+            .iter()
+            .find(|(b, _)| *b == mall.book())
+            .map_or(0, |(_, a)| *a)
+    };
+    Ok(Json(MallRoute {
+        serving: r.serving.book().to_string(),
+        mall: mall_view(r.serving),
+        reason: r.reason.code().to_owned(),
+        message: r.reason.sentence(r.district),
+        available_points: available(r.serving),
+        jumps: r
+            .jumps
+            .iter()
+            .map(|m| JumpView {
+                mall: mall_view(*m),
+                available_points: available(*m),
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MallStatusView {
+    #[serde(flatten)]
+    pub mall: MallView,
+    pub healthy: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Malls {
+    pub malls: Vec<MallStatusView>,
+}
+
+/// Every mall of the city and whether it is open right now. Public.
+#[utoipa::path(get, path = "/v1/malls", tag = "public", responses((status = 200, body = Malls)))]
+pub async fn malls(State(state): State<AppState>) -> Json<Malls> {
+    Json(Malls {
+        malls: state
+            .malls()
+            .all()
+            .into_iter()
+            .map(|(m, healthy)| MallStatusView {
+                mall: mall_view(m),
+                healthy,
+            })
+            .collect(),
+    })
+}
+
+// === catalogue ===
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MerchantView {
+    pub merchant_id: String,
+    pub name: String,
+    pub licence_no: String,
+    pub contact: String,
+    /// `pending`, `active` or `suspended`; only active merchants sell.
+    pub status: String,
+    pub admitted_at: Option<String>,
+}
+
+fn merchant_status(s: i32) -> String {
+    match pb::MerchantStatus::try_from(s).unwrap_or_default() {
+        pb::MerchantStatus::Pending => "pending",
+        pb::MerchantStatus::Active => "active",
+        pb::MerchantStatus::Suspended => "suspended",
+        pb::MerchantStatus::Unspecified => "unknown",
+    }
+    .to_owned()
+}
+
+fn merchant_status_from(field: &str, s: Option<&str>) -> Result<pb::MerchantStatus, ApiError> {
+    Ok(match s.map(str::trim) {
+        None | Some("") => pb::MerchantStatus::Unspecified,
+        Some("pending") => pb::MerchantStatus::Pending,
+        Some("active") => pb::MerchantStatus::Active,
+        Some("suspended") => pb::MerchantStatus::Suspended,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                field,
+                "must be pending, active or suspended",
+            ));
+        }
+    })
+}
+
+impl From<pb::Merchant> for MerchantView {
+    fn from(m: pb::Merchant) -> Self {
+        Self {
+            merchant_id: m.merchant_id,
+            name: m.name,
+            licence_no: m.licence_no,
+            contact: m.contact,
+            status: merchant_status(m.status),
+            admitted_at: rfc3339(m.admitted_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MerchantsPage {
+    pub merchants: Vec<MerchantView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Only this merchant's products.
+    #[serde(default)]
+    pub merchant_id: Option<String>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub page_size: Option<u32>,
+}
+
+fn page(q: &ListQuery) -> Option<PageRequest> {
+    Some(PageRequest {
+        page_size: q.page_size.unwrap_or_default(),
+        cursor: q.cursor.clone().unwrap_or_default(),
+    })
+}
+
+/// The merchants admitted to a mall. Public.
+#[utoipa::path(get, path = "/v1/malls/{mall}/merchants", tag = "public", params(("mall" = String, Path), ListQuery),
+    responses((status = 200, body = MerchantsPage), (status = 404, body = Problem), (status = 503, body = Problem)))]
+pub async fn merchants(
+    State(state): State<AppState>,
+    Path(mall): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> HttpResult<Json<MerchantsPage>> {
+    let r = client(&state, parse_mall(&mall)?)?
+        .list_merchants(pb::ListMerchantsRequest { page: page(&q) })
+        .await?
+        .into_inner();
+    Ok(Json(MerchantsPage {
+        merchants: r.merchants.into_iter().map(Into::into).collect(),
+        next_cursor: r.page.and_then(|p| some(p.next_cursor)),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductView {
+    pub product_id: String,
+    pub merchant_id: String,
+    pub title: String,
+    pub description: String,
+    /// `health_service` or `health_product`.
+    pub category: String,
+    pub price_points: u64,
+    pub price_yuan: String,
+    /// Absent: unlimited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stock: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_resident_limit: Option<u32>,
+    pub limit_period: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available_until: Option<String>,
+    /// Only residents of at least this age may order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_age: Option<u32>,
+    /// `active` or `inactive`.
+    pub status: String,
+}
+
+impl From<pb::Product> for ProductView {
+    fn from(p: pb::Product) -> Self {
+        Self {
+            price_yuan: yuan(p.price_points),
+            product_id: p.product_id,
+            merchant_id: p.merchant_id,
+            title: p.title,
+            description: p.description,
+            category: match pb::ProductCategory::try_from(p.category).unwrap_or_default() {
+                pb::ProductCategory::HealthService => "health_service",
+                pb::ProductCategory::HealthProduct => "health_product",
+                pb::ProductCategory::Unspecified => "unknown",
+            }
+            .to_owned(),
+            price_points: p.price_points,
+            stock: p.stock,
+            per_resident_limit: p.per_resident_limit,
+            limit_period: p.limit_period,
+            available_from: rfc3339(p.available_from),
+            available_until: rfc3339(p.available_until),
+            min_age: p.min_age,
+            status: match pb::ProductStatus::try_from(p.status).unwrap_or_default() {
+                pb::ProductStatus::Inactive => "inactive",
+                _ => "active",
+            }
+            .to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductsPage {
+    pub products: Vec<ProductView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A mall's catalogue: products on sale, with prices in points and yuan. Public.
+#[utoipa::path(get, path = "/v1/malls/{mall}/products", tag = "public", params(("mall" = String, Path), ListQuery),
+    responses((status = 200, body = ProductsPage), (status = 404, body = Problem), (status = 503, body = Problem)))]
+pub async fn products(
+    State(state): State<AppState>,
+    Path(mall): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> HttpResult<Json<ProductsPage>> {
+    let r = client(&state, parse_mall(&mall)?)?
+        .list_products(pb::ListProductsRequest {
+            merchant_id: q.merchant_id.clone().unwrap_or_default(),
+            page: page(&q),
+        })
+        .await?
+        .into_inner();
+    Ok(Json(ProductsPage {
+        products: r.products.into_iter().map(Into::into).collect(),
+        next_cursor: r.page.and_then(|p| some(p.next_cursor)),
+    }))
+}
+
+// === orders ===
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderBody {
+    pub product_id: String,
+    #[serde(default = "one")]
+    pub quantity: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderView {
+    pub order_id: String,
+    /// The mall that holds it: `city` or a district code.
+    pub mall: String,
+    /// `reserved` (voucher valid), `written_off`, `cancelled`, `expired` or `refunded`.
+    pub status: String,
+    pub merchant_id: String,
+    pub product_id: String,
+    pub product_title: String,
+    pub quantity: u32,
+    /// The price when ordered × quantity.
+    pub points: u64,
+    pub yuan: String,
+    /// Show it at the counter (or the QR code of `scan_payload`).
+    pub voucher_code: String,
+    pub scan_payload: String,
+    pub expires_at: Option<String>,
+    pub created_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_reason: Option<String>,
+}
+
+fn order_status(s: i32) -> String {
+    match pb::OrderStatus::try_from(s).unwrap_or_default() {
+        pb::OrderStatus::Reserved => "reserved",
+        pb::OrderStatus::WrittenOff => "written_off",
+        pb::OrderStatus::Cancelled => "cancelled",
+        pb::OrderStatus::Expired => "expired",
+        pb::OrderStatus::Refunded => "refunded",
+        pb::OrderStatus::Unspecified => "unknown",
+    }
+    .to_owned()
+}
+
+impl From<pb::Order> for OrderView {
+    fn from(o: pb::Order) -> Self {
+        let voucher = o.voucher.unwrap_or_default();
+        Self {
+            order_id: o.order_id,
+            mall: o.mall,
+            status: order_status(o.status),
+            merchant_id: o.merchant_id,
+            product_id: o.product_id,
+            product_title: o.product_title,
+            quantity: o.quantity,
+            yuan: yuan(o.points),
+            points: o.points,
+            voucher_code: voucher.code,
+            scan_payload: voucher.scan_payload,
+            expires_at: rfc3339(voucher.expires_at),
+            created_at: rfc3339(o.created_at),
+            resolved_at: rfc3339(o.resolved_at),
+            refund_reason: some(o.refund_reason),
+        }
+    }
+}
+
+fn order_of(o: Option<pb::Order>) -> HttpResult<OrderView> {
+    Ok(o.ok_or_else(ApiError::internal)?.into())
+}
+
+/// Places an order: points and stock are reserved and a voucher issued. Send a fresh
+/// `Idempotency-Key` per order; repeating it (e.g. after a timeout) answers the same order.
+#[utoipa::path(post, path = "/v1/malls/{mall}/orders", tag = "mall", security(("bearer" = [])), request_body = OrderBody,
+    params(("mall" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = OrderView), (status = 400, body = Problem), (status = 409, body = Problem),
+        (status = 412, body = Problem), (status = 503, body = Problem)))]
+pub async fn create_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(mall): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<OrderBody>, JsonRejection>,
+) -> HttpResult<(StatusCode, Json<OrderView>)> {
+    let Json(b) = body?;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "Idempotency-Key",
+                "this header must carry a fresh key per order",
+            )
+        })?
+        .to_owned();
+    let r = client(&state, parse_mall(&mall)?)?
+        .create_order(caller.request(pb::CreateOrderRequest {
+            idempotency_key: key,
+            resident_id: String::new(),
+            product_id: b.product_id,
+            quantity: b.quantity,
+        }))
+        .await?
+        .into_inner();
+    Ok((StatusCode::CREATED, Json(order_of(r.order)?)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct OrdersQuery {
+    /// Only this mall's orders (`city` or a district code), paged with `cursor`.
+    #[serde(default)]
+    pub mall: Option<String>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub page_size: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrdersPage {
+    pub orders: Vec<OrderView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// Malls that could not be asked right now; their orders are missing from this answer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<String>,
+}
+
+/// My orders, newest first: across every mall, or one mall's (`?mall=`) page by page.
+#[utoipa::path(get, path = "/v1/me/orders", tag = "resident", security(("bearer" = [])), params(OrdersQuery),
+    responses((status = 200, body = OrdersPage), (status = 401, body = Problem)))]
+pub async fn my_orders(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<OrdersQuery>,
+) -> HttpResult<Json<OrdersPage>> {
+    let resident_id = caller
+        .principal
+        .resident_id()
+        .ok_or_else(|| ApiError::forbidden("only residents have orders"))?
+        .to_string();
+    let request = |cursor: String| pb::ListOrdersRequest {
+        owner: Some(pb::list_orders_request::Owner::ResidentId(
+            resident_id.clone(),
+        )),
+        page: Some(PageRequest {
+            page_size: q.page_size.unwrap_or_default(),
+            cursor,
+        }),
+    };
+    if let Some(mall) = &q.mall {
+        let r = client(&state, parse_mall(mall)?)?
+            .list_orders(caller.request(request(q.cursor.clone().unwrap_or_default())))
+            .await?
+            .into_inner();
+        return Ok(Json(OrdersPage {
+            orders: r.orders.into_iter().map(Into::into).collect(),
+            next_cursor: r.page.and_then(|p| some(p.next_cursor)),
+            unavailable: Vec::new(),
+        }));
+    }
+    let (up, mut down) = state.malls().healthy_clients();
+    let asks = up.into_iter().map(|(mall, mut c)| {
+        let req = caller.request(request(String::new()));
+        async move { (mall, c.list_orders(req).await) }
+    });
+    let mut orders = Vec::new();
+    for (mall, answer) in futures::future::join_all(asks).await {
+        match answer {
+            Ok(r) => orders.extend(r.into_inner().orders),
+            Err(_) => down.push(mall),
+        }
+    }
+    // Order ids are time-ordered (UUID v7): newest first across malls.
+    orders.sort_by(|a, b| b.order_id.cmp(&a.order_id));
+    Ok(Json(OrdersPage {
+        orders: orders.into_iter().map(Into::into).collect(),
+        next_cursor: None,
+        unavailable: down.iter().map(ToString::to_string).collect(),
+    }))
+}
+
+/// Finds which mall holds one of the calling resident's orders.
+async fn find_order(
+    state: &AppState,
+    caller: &Caller,
+    order_id: &str,
+) -> HttpResult<(MallServiceClient<PeerChannel>, pb::Order)> {
+    if caller.principal.resident_id().is_none() {
+        return Err(ApiError::forbidden("only residents have orders").into());
+    }
+    let (up, down) = state.malls().healthy_clients();
+    let asks = up.into_iter().map(|(_, mut c)| {
+        let req = caller.request(pb::GetOrderRequest {
+            order_id: order_id.to_owned(),
+        });
+        async move {
+            let answer = c.get_order(req).await;
+            (c, answer)
+        }
+    });
+    for (c, answer) in futures::future::join_all(asks).await {
+        match answer {
+            Ok(r) => return Ok((c, r.into_inner().order.ok_or_else(ApiError::internal)?)),
+            Err(s) if s.code() == tonic::Code::NotFound => {}
+            Err(s) if s.code() == tonic::Code::InvalidArgument => return Err(s.into()),
+            Err(_) => {}
+        }
+    }
+    if down.is_empty() {
+        Err(ApiError::not_found("order not found").into())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "order not found in the malls that are open; some malls are unavailable, retry shortly",
+        )
+        .into())
+    }
+}
+
+/// One of my orders, with its voucher.
+#[utoipa::path(get, path = "/v1/me/orders/{id}", tag = "resident", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = OrderView), (status = 404, body = Problem)))]
+pub async fn my_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> HttpResult<Json<OrderView>> {
+    let (_, order) = find_order(&state, &caller, &id).await?;
+    Ok(Json(order.into()))
+}
+
+/// Cancels my order before write-off: the points and the stock come back.
+#[utoipa::path(post, path = "/v1/me/orders/{id}/cancel", tag = "resident", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 412, body = Problem)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> HttpResult<Json<OrderView>> {
+    let (mut c, _) = find_order(&state, &caller, &id).await?;
+    let r = c
+        .cancel_order(caller.request(pb::CancelOrderRequest { order_id: id }))
+        .await?
+        .into_inner();
+    Ok(Json(order_of(r.order)?))
+}
+
+// === merchants ===
+
+fn merchant_mall(caller: &Caller) -> HttpResult<MallId> {
+    match &caller.principal {
+        Principal::Merchant { mall, .. } => Ok(*mall),
+        _ => Err(ApiError::forbidden("only a merchant's operator may do this").into()),
+    }
+}
+
+fn merchant_id(caller: &Caller) -> String {
+    match &caller.principal {
+        Principal::Merchant { merchant_id, .. } => merchant_id.to_string(),
+        _ => String::new(),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductBody {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// `health_service` or `health_product`.
+    pub category: String,
+    pub price_points: u64,
+    /// Leave out for unlimited (services).
+    #[serde(default)]
+    pub stock: Option<u64>,
+    #[serde(default)]
+    pub per_resident_limit: Option<u32>,
+    /// `day`, `week`, `month` (default) or `year`.
+    #[serde(default)]
+    pub limit_period: Option<String>,
+    /// RFC 3339.
+    #[serde(default)]
+    pub available_from: Option<String>,
+    #[serde(default)]
+    pub available_until: Option<String>,
+    /// E.g. 60 for residents aged 60 and over.
+    #[serde(default)]
+    pub min_age: Option<u32>,
+    /// `active` (default) or `inactive`.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+fn product_from(id: String, b: ProductBody) -> Result<pb::Product, ApiError> {
+    Ok(pb::Product {
+        product_id: id,
+        merchant_id: String::new(),
+        title: b.title,
+        description: b.description,
+        category: match b.category.trim() {
+            "health_service" => pb::ProductCategory::HealthService,
+            "health_product" => pb::ProductCategory::HealthProduct,
+            _ => {
+                return Err(ApiError::invalid(
+                    "category",
+                    "must be health_service or health_product",
+                ));
+            }
+        } as i32,
+        price_points: b.price_points,
+        price_yuan: None,
+        stock: b.stock,
+        per_resident_limit: b.per_resident_limit,
+        limit_period: b.limit_period.unwrap_or_default(),
+        available_from: b
+            .available_from
+            .map(|t| timestamp("available_from", &t))
+            .transpose()?,
+        available_until: b
+            .available_until
+            .map(|t| timestamp("available_until", &t))
+            .transpose()?,
+        min_age: b.min_age,
+        status: match b.status.as_deref().map(str::trim) {
+            None | Some("active") => pb::ProductStatus::Active,
+            Some("inactive") => pb::ProductStatus::Inactive,
+            Some(_) => return Err(ApiError::invalid("status", "must be active or inactive")),
+        } as i32,
+    })
+}
+
+/// My merchant's products, including inactive ones.
+#[utoipa::path(get, path = "/v1/merchant/products", tag = "merchant", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = ProductsPage), (status = 403, body = Problem)))]
+pub async fn my_products(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> HttpResult<Json<ProductsPage>> {
+    let r = client(&state, merchant_mall(&caller)?)?
+        .list_products(caller.request(pb::ListProductsRequest {
+            merchant_id: merchant_id(&caller),
+            page: page(&q),
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(ProductsPage {
+        products: r.products.into_iter().map(Into::into).collect(),
+        next_cursor: r.page.and_then(|p| some(p.next_cursor)),
+    }))
+}
+
+/// Adds a product or service to my merchant's catalogue.
+#[utoipa::path(post, path = "/v1/merchant/products", tag = "merchant", security(("bearer" = [])), request_body = ProductBody,
+    responses((status = 201, body = ProductView), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn create_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<ProductBody>, JsonRejection>,
+) -> HttpResult<(StatusCode, Json<ProductView>)> {
+    let Json(b) = body?;
+    let product = product_from(String::new(), b)?;
+    let r = client(&state, merchant_mall(&caller)?)?
+        .create_product(caller.request(pb::CreateProductRequest {
+            product: Some(product),
+        }))
+        .await?
+        .into_inner();
+    Ok((
+        StatusCode::CREATED,
+        Json(r.product.ok_or_else(ApiError::internal)?.into()),
+    ))
+}
+
+/// Replaces one of my products (price, stock, window, status…); orders already placed keep
+/// their price.
+#[utoipa::path(put, path = "/v1/merchant/products/{id}", tag = "merchant", security(("bearer" = [])), request_body = ProductBody,
+    params(("id" = String, Path)),
+    responses((status = 200, body = ProductView), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn update_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<ProductBody>, JsonRejection>,
+) -> HttpResult<Json<ProductView>> {
+    let Json(b) = body?;
+    let product = product_from(id, b)?;
+    let r = client(&state, merchant_mall(&caller)?)?
+        .update_product(caller.request(pb::UpdateProductRequest {
+            product: Some(product),
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(r.product.ok_or_else(ApiError::internal)?.into()))
+}
+
+/// Writes off a voucher at the counter: the code as typed, or the scanned payload.
+#[utoipa::path(post, path = "/v1/merchant/vouchers/{code}/write-off", tag = "merchant", security(("bearer" = [])),
+    params(("code" = String, Path)),
+    responses((status = 200, body = OrderView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
+pub async fn write_off(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+) -> HttpResult<Json<OrderView>> {
+    let r = client(&state, merchant_mall(&caller)?)?
+        .write_off_voucher(caller.request(pb::WriteOffVoucherRequest { code }))
+        .await?
+        .into_inner();
+    Ok(Json(order_of(r.order)?))
+}
+
+/// My merchant's orders, newest first.
+#[utoipa::path(get, path = "/v1/merchant/orders", tag = "merchant", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = OrdersPage), (status = 403, body = Problem)))]
+pub async fn merchant_orders(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> HttpResult<Json<OrdersPage>> {
+    let r = client(&state, merchant_mall(&caller)?)?
+        .list_orders(caller.request(pb::ListOrdersRequest {
+            owner: Some(pb::list_orders_request::Owner::MerchantId(merchant_id(
+                &caller,
+            ))),
+            page: page(&q),
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(OrdersPage {
+        orders: r.orders.into_iter().map(Into::into).collect(),
+        next_cursor: r.page.and_then(|p| some(p.next_cursor)),
+        unavailable: Vec::new(),
+    }))
+}
+
+// === settlement ===
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementLineView {
+    pub order_id: String,
+    pub product_title: String,
+    pub quantity: u32,
+    pub points: u64,
+    pub written_off_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunded_at: Option<String>,
+    /// The ledger transfer that posted the redemption.
+    pub transfer_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementView {
+    pub merchant_id: String,
+    /// `2026-11` (or `2026-W47` where a mall settles weekly).
+    pub period: String,
+    /// `open` or `closed`.
+    pub status: String,
+    pub written_off: u32,
+    pub refunded: u32,
+    pub redeemed_points: u64,
+    pub refunded_points: u64,
+    /// What the programme owes for the period: redeemed − refunded.
+    pub points: u64,
+    pub yuan: String,
+    /// Refunds of orders from closed periods, taken back from earlier payments.
+    pub clawed_back: u32,
+    pub clawed_back_points: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settle_transfer_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<StatementLineView>,
+}
+
+impl From<pb::SettlementStatement> for StatementView {
+    fn from(s: pb::SettlementStatement) -> Self {
+        Self {
+            merchant_id: s.merchant_id,
+            period: s.period,
+            status: match pb::SettlementStatus::try_from(s.status).unwrap_or_default() {
+                pb::SettlementStatus::Closed => "closed",
+                _ => "open",
+            }
+            .to_owned(),
+            written_off: s.written_off,
+            refunded: s.refunded,
+            redeemed_points: s.redeemed_points,
+            refunded_points: s.refunded_points,
+            yuan: yuan(s.points),
+            points: s.points,
+            clawed_back: s.clawed_back,
+            clawed_back_points: s.clawed_back_points,
+            settle_transfer_id: some(s.settle_transfer_id),
+            closed_at: rfc3339(s.closed_at),
+            lines: s
+                .lines
+                .into_iter()
+                .map(|l| StatementLineView {
+                    order_id: l.order_id,
+                    product_title: l.product_title,
+                    quantity: l.quantity,
+                    points: l.points,
+                    written_off_at: rfc3339(l.written_off_at),
+                    refunded_at: rfc3339(l.refunded_at),
+                    transfer_id: l.transfer_id,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Statements {
+    pub statements: Vec<StatementView>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct StatementsQuery {
+    /// One period, with its lines.
+    #[serde(default)]
+    pub period: Option<String>,
+    /// `json` (default) or `csv` (one period's lines, for download).
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Admins: whose statements.
+    #[serde(default)]
+    pub merchant_id: Option<String>,
+}
+
+/// One statement's lines as CSV, for the merchant's accounts.
+fn csv(s: &StatementView) -> String {
+    let field = |v: &str| {
+        if v.contains([',', '"', '\n']) {
+            format!("\"{}\"", v.replace('"', "\"\""))
+        } else {
+            v.to_owned()
+        }
+    };
+    let mut out = String::from(
+        "period,order_id,product,quantity,points,yuan,written_off_at,refunded_at,transfer_id\n",
+    );
+    for l in &s.lines {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            s.period,
+            l.order_id,
+            field(&l.product_title),
+            l.quantity,
+            l.points,
+            yuan(l.points),
+            l.written_off_at.clone().unwrap_or_default(),
+            l.refunded_at.clone().unwrap_or_default(),
+            l.transfer_id
+        ));
+    }
+    out.push_str(&format!(
+        "{},total,,{},{},{},,,\n",
+        s.period, s.written_off, s.points, s.yuan
+    ));
+    out
+}
+
+async fn statements_of(
+    state: &AppState,
+    caller: &Caller,
+    mall: MallId,
+    merchant_id: String,
+    q: &StatementsQuery,
+) -> HttpResult<Response> {
+    let period = q.period.clone().unwrap_or_default();
+    let r = client(state, mall)?
+        .list_settlements(caller.request(pb::ListSettlementsRequest {
+            merchant_id,
+            period: period.clone(),
+        }))
+        .await?
+        .into_inner();
+    let statements: Vec<StatementView> = r.statements.into_iter().map(Into::into).collect();
+    match q.format.as_deref() {
+        None | Some("json") => Ok(Json(Statements { statements }).into_response()),
+        Some("csv") if !period.is_empty() => {
+            let body = statements.first().map(csv).unwrap_or_default();
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"statement-{period}.csv\""),
+                    ),
+                ],
+                body,
+            )
+                .into_response())
+        }
+        Some("csv") => Err(ApiError::invalid("period", "a CSV download is of one period").into()),
+        Some(_) => Err(ApiError::invalid("format", "must be json or csv").into()),
+    }
+}
+
+/// My merchant's settlement statements; `?period=2026-11&format=csv` downloads one.
+#[utoipa::path(get, path = "/v1/merchant/settlements", tag = "merchant", security(("bearer" = [])), params(StatementsQuery),
+    responses((status = 200, body = Statements), (status = 403, body = Problem)))]
+pub async fn merchant_settlements(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<StatementsQuery>,
+) -> HttpResult<Response> {
+    let mall = merchant_mall(&caller)?;
+    statements_of(&state, &caller, mall, merchant_id(&caller), &q).await
+}
+
+// === admins ===
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdmitBody {
+    pub name: String,
+    pub licence_no: String,
+    pub contact: String,
+    /// `active` (default) or `pending` while the agreement is not in force.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// Admits a merchant to a mall (the mall's admin).
+#[utoipa::path(post, path = "/v1/admin/malls/{mall}/merchants", tag = "admin", security(("bearer" = [])), request_body = AdmitBody,
+    params(("mall" = String, Path)),
+    responses((status = 201, body = MerchantView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
+pub async fn admit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(mall): Path<String>,
+    body: Result<Json<AdmitBody>, JsonRejection>,
+) -> HttpResult<(StatusCode, Json<MerchantView>)> {
+    let Json(b) = body?;
+    let status = merchant_status_from("status", b.status.as_deref())?;
+    let r = client(&state, parse_mall(&mall)?)?
+        .admit_merchant(caller.request(pb::AdmitMerchantRequest {
+            name: b.name,
+            licence_no: b.licence_no,
+            contact: b.contact,
+            status: status as i32,
+        }))
+        .await?
+        .into_inner();
+    Ok((
+        StatusCode::CREATED,
+        Json(r.merchant.ok_or_else(ApiError::internal)?.into()),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantStatusBody {
+    /// `pending`, `active` or `suspended`.
+    pub status: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Activates or suspends a merchant (the mall's admin); a suspension needs a reason.
+#[utoipa::path(put, path = "/v1/admin/malls/{mall}/merchants/{id}/status", tag = "admin", security(("bearer" = [])),
+    request_body = MerchantStatusBody, params(("mall" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = MerchantView), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn set_merchant_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((mall, id)): Path<(String, String)>,
+    body: Result<Json<MerchantStatusBody>, JsonRejection>,
+) -> HttpResult<Json<MerchantView>> {
+    let Json(b) = body?;
+    let status = merchant_status_from("status", Some(&b.status))?;
+    let r = client(&state, parse_mall(&mall)?)?
+        .set_merchant_status(caller.request(pb::SetMerchantStatusRequest {
+            merchant_id: id,
+            status: status as i32,
+            reason: b.reason,
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(r.merchant.ok_or_else(ApiError::internal)?.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AdminOrdersQuery {
+    #[serde(default)]
+    pub resident_id: Option<String>,
+    #[serde(default)]
+    pub merchant_id: Option<String>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub page_size: Option<u32>,
+}
+
+/// A mall's orders (the mall's admin), optionally of one resident or merchant.
+#[utoipa::path(get, path = "/v1/admin/malls/{mall}/orders", tag = "admin", security(("bearer" = [])),
+    params(("mall" = String, Path), AdminOrdersQuery),
+    responses((status = 200, body = OrdersPage), (status = 403, body = Problem)))]
+pub async fn admin_orders(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(mall): Path<String>,
+    Query(q): Query<AdminOrdersQuery>,
+) -> HttpResult<Json<OrdersPage>> {
+    let owner = match (q.resident_id, q.merchant_id) {
+        (Some(r), _) => Some(pb::list_orders_request::Owner::ResidentId(r)),
+        (None, Some(m)) => Some(pb::list_orders_request::Owner::MerchantId(m)),
+        (None, None) => None,
+    };
+    let r = client(&state, parse_mall(&mall)?)?
+        .list_orders(caller.request(pb::ListOrdersRequest {
+            owner,
+            page: Some(PageRequest {
+                page_size: q.page_size.unwrap_or_default(),
+                cursor: q.cursor.unwrap_or_default(),
+            }),
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(OrdersPage {
+        orders: r.orders.into_iter().map(Into::into).collect(),
+        next_cursor: r.page.and_then(|p| some(p.next_cursor)),
+        unavailable: Vec::new(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    pub reason: String,
+}
+
+/// Refunds a written-off order whose service was not delivered (the mall's admin).
+#[utoipa::path(post, path = "/v1/admin/malls/{mall}/orders/{id}/refund", tag = "admin", security(("bearer" = [])),
+    request_body = RefundBody, params(("mall" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = OrderView), (status = 403, body = Problem), (status = 412, body = Problem)))]
+pub async fn refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((mall, id)): Path<(String, String)>,
+    body: Result<Json<RefundBody>, JsonRejection>,
+) -> HttpResult<Json<OrderView>> {
+    let Json(b) = body?;
+    let r = client(&state, parse_mall(&mall)?)?
+        .refund_order(caller.request(pb::RefundOrderRequest {
+            order_id: id,
+            reason: b.reason,
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(order_of(r.order)?))
+}
+
+/// A merchant's statements in a mall (the mall's admin).
+#[utoipa::path(get, path = "/v1/admin/malls/{mall}/settlements", tag = "admin", security(("bearer" = [])),
+    params(("mall" = String, Path), StatementsQuery),
+    responses((status = 200, body = Statements), (status = 403, body = Problem)))]
+pub async fn admin_settlements(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(mall): Path<String>,
+    Query(q): Query<StatementsQuery>,
+) -> HttpResult<Response> {
+    let merchant = q
+        .merchant_id
+        .clone()
+        .ok_or_else(|| ApiError::invalid("merchant_id", "must name the merchant"))?;
+    statements_of(&state, &caller, parse_mall(&mall)?, merchant, &q).await
+}
+
+/// Closes a merchant's period: the statement is fixed and the payable moves to settled.
+#[utoipa::path(post, path = "/v1/admin/malls/{mall}/settlements/{merchant_id}/{period}/close", tag = "admin",
+    security(("bearer" = [])), params(("mall" = String, Path), ("merchant_id" = String, Path), ("period" = String, Path)),
+    responses((status = 200, body = StatementView), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn close(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((mall, merchant_id, period)): Path<(String, String, String)>,
+) -> HttpResult<Json<StatementView>> {
+    let r = client(&state, parse_mall(&mall)?)?
+        .close_settlement(caller.request(pb::CloseSettlementRequest {
+            merchant_id,
+            period,
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(r.statement.ok_or_else(ApiError::internal)?.into()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MallStatsView {
+    pub mall: String,
+    pub merchants_active: u64,
+    pub products_active: u64,
+    pub orders_reserved: u64,
+    pub orders_written_off: u64,
+    pub points_redeemed: u64,
+    pub yuan_redeemed: String,
+}
+
+/// A mall's figures (the mall's admin).
+#[utoipa::path(get, path = "/v1/admin/malls/{mall}/stats", tag = "admin", security(("bearer" = [])),
+    params(("mall" = String, Path)),
+    responses((status = 200, body = MallStatsView), (status = 403, body = Problem)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(mall): Path<String>,
+) -> HttpResult<Json<MallStatsView>> {
+    let id = parse_mall(&mall)?;
+    let s = client(&state, id)?
+        .get_mall_statistics(caller.request(pb::GetMallStatisticsRequest {}))
+        .await?
+        .into_inner();
+    Ok(Json(MallStatsView {
+        mall: id.to_string(),
+        merchants_active: s.merchants_active,
+        products_active: s.products_active,
+        orders_reserved: s.orders_reserved,
+        orders_written_off: s.orders_written_off,
+        yuan_redeemed: yuan(s.points_redeemed),
+        points_redeemed: s.points_redeemed,
+    }))
+}
