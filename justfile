@@ -31,10 +31,13 @@ verify:
 
 # Benchmarks on a throw-away PostgreSQL, beside `pgbench -N` on the same server: the ledger,
 # then intake end to end.
-bench: bench-ledger bench-intake
+bench: bench-ledger bench-intake bench-mall
 
 bench-ledger:
     bash bench/ledger.sh
 
 bench-intake:
     bash bench/intake.sh
+
+bench-mall:
+    bash bench/mall.sh

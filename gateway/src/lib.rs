@@ -1,5 +1,6 @@
 //! The healthpoints gateway: the public HTTP/JSON API (DESIGN.md §10) in front of the gRPC mesh,
-//! and the all-in-one runner ([`mesh`]) behind `healthpoints up`.
+//! the redemption router with its health-tracked mall registry ([`malls`]), and the all-in-one
+//! runner ([`mesh`], with [`demo`] data) behind `healthpoints up`.
 //!
 //! Handlers are thin: parse JSON, check the caller's role, call a backend over gRPC with the
 //! caller's token (backends check again, with the object-level rules), and render the answer —

@@ -5,6 +5,8 @@
 //! The library part holds the harness ([`Sandbox`]) so later suites (separate processes, fault
 //! injection) can share it.
 
+pub mod bench;
+
 use std::time::Duration;
 
 use healthpoints_gateway::mesh::{self, MeshOptions, RunningMesh};

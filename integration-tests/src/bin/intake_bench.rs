@@ -21,22 +21,13 @@ use anyhow::Context as _;
 use clap::Parser;
 use healthpoints_db::TestDatabase;
 use healthpoints_gateway::mesh::{self, MeshOptions};
-use healthpoints_integration_tests::id_number;
+use healthpoints_integration_tests::bench::{BenchArgs, percentile, register_residents};
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// PostgreSQL server (a role that may create databases); fresh databases are made on it.
-    #[arg(long)]
-    database_url: String,
-    /// The reference throughput measured on the same server (e.g. `pgbench -N` tps).
-    #[arg(long)]
-    reference_tps: f64,
-    #[arg(long, default_value = "pgbench -N")]
-    reference_name: String,
-    /// Seconds per phase.
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
+    #[command(flatten)]
+    common: BenchArgs,
     /// Residents the records are about (a morning sync: each sends a few records).
     #[arg(long, default_value_t = 2_000)]
     residents: u32,
@@ -48,14 +39,6 @@ struct Phase {
     latencies: Vec<Duration>,
     outcomes: BTreeMap<String, u64>,
     points: u64,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
 }
 
 /// The n-th record of the run: a resident, a behaviour and a day no earlier record used.
@@ -168,7 +151,8 @@ async fn main() -> anyhow::Result<()> {
     let mut dbs = Vec::new();
     let mut database_urls = BTreeMap::new();
     for service in ["ledger", "intake", "exchange"] {
-        let db = TestDatabase::postgres(&args.database_url, &format!("bench_{service}")).await;
+        let db =
+            TestDatabase::postgres(&args.common.database_url, &format!("bench_{service}")).await;
         database_urls.insert(service.to_owned(), db.config.url.clone());
         dbs.push(db);
     }
@@ -227,32 +211,11 @@ async fn main() -> anyhow::Result<()> {
         .to_owned();
 
     eprintln!("registering {} residents …", args.residents);
-    let mut residents = Vec::with_capacity(args.residents as usize);
-    let seqs: Vec<u32> = (0..args.residents).collect();
-    // Eight registrations at a time: each hashes a password, which is what takes the time.
-    for chunk in seqs.chunks(8) {
-        let mut registering = tokio::task::JoinSet::new();
-        for &seq in chunk {
-            let request = http.post(format!("{url}/v1/auth/register")).json(&json!({
-                "name": "测试",
-                "id_number": id_number("310118", &format!("19{:02}{:02}{:02}", 50 + seq / 12_000 % 40, 1 + seq / 1000 % 12, 10 + seq / 12_000 % 18), seq % 1000),
-                "phone": format!("139{seq:08}"), "password": "Resident-pass-1",
-                "residence_district": "310118", "residence_type": "registered"}));
-            registering.spawn(async move { (seq, request.send().await) });
-        }
-        let mut answers = Vec::new();
-        while let Some(joined) = registering.join_next().await {
-            let (seq, sent) = joined?;
-            let r: Value = sent?.json().await?;
-            let id = r["resident_id"]
-                .as_str()
-                .with_context(|| format!("registration failed: {r}"))?
-                .to_owned();
-            answers.push((seq, id));
-        }
-        answers.sort();
-        residents.extend(answers.into_iter().map(|(_, id)| id));
-    }
+    let residents: Vec<String> = register_residents(&http, &url, args.residents)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     let feed = Feed {
         http: http.clone(),
         url: url.clone(),
@@ -263,7 +226,7 @@ async fn main() -> anyhow::Result<()> {
 
     println!(
         "reference: {} = {:.0} tps (same PostgreSQL server)",
-        args.reference_name, args.reference_tps
+        args.common.reference_name, args.common.reference_tps
     );
     println!(
         "{:<34} {:>10} {:>10} {:>9} {:>9} {:>9}  outcomes",
@@ -274,7 +237,7 @@ async fn main() -> anyhow::Result<()> {
         ("1 record/request, 8 clients", 8, 1),
         ("500 records/request, 4 clients", 4, 500),
     ] {
-        let p = phase(&feed, clients, batch, args.seconds).await?;
+        let p = phase(&feed, clients, batch, args.common.seconds).await?;
         reported_points += p.points;
         let rate = p.records as f64 / p.elapsed.as_secs_f64();
         println!(
@@ -282,7 +245,7 @@ async fn main() -> anyhow::Result<()> {
             name,
             p.records,
             rate,
-            rate / args.reference_tps,
+            rate / args.common.reference_tps,
             percentile(&p.latencies, 0.50).as_secs_f64() * 1e3,
             percentile(&p.latencies, 0.99).as_secs_f64() * 1e3,
             p.outcomes,

@@ -18,6 +18,7 @@ use healthpoints_grpc::{
     Shutdown,
     client::{GrpcClientConfig, PeerChannel},
 };
+use healthpoints_integration_tests::bench::BenchArgs;
 use healthpoints_proto::{
     identity::v1::{self as idpb, identity_service_client::IdentityServiceClient},
     ledger::v1::{self as pb, ledger_service_client::LedgerServiceClient},
@@ -27,18 +28,8 @@ use uuid::Uuid;
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// PostgreSQL server (a role that may create databases); a fresh database is made on it.
-    #[arg(long)]
-    database_url: String,
-    /// The reference throughput measured on the same server (e.g. `pgbench -N` tps).
-    #[arg(long)]
-    reference_tps: f64,
-    /// What the reference was, for the report.
-    #[arg(long, default_value = "pgbench -N")]
-    reference_name: String,
-    /// Seconds per phase.
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
+    #[command(flatten)]
+    common: BenchArgs,
     /// Concurrent clients in the batch phases (enough to keep a next group queued while one
     /// commits).
     #[arg(long, default_value_t = 16)]
@@ -229,7 +220,7 @@ async fn main() -> anyhow::Result<()> {
         .into();
 
     // The ledger on a fresh PostgreSQL database.
-    let db = TestDatabase::postgres(&args.database_url, "bench").await;
+    let db = TestDatabase::postgres(&args.common.database_url, "bench").await;
     let mut config =
         healthpoints_ledger::config::LedgerConfig::for_test(db.config.clone(), &identity_endpoint);
     config.database.max_connections = 16;
@@ -289,11 +280,11 @@ async fn main() -> anyhow::Result<()> {
 
     println!(
         "ledger benchmark: gRPC on loopback, PostgreSQL, {} resident accounts, {} s per phase",
-        args.accounts, args.seconds
+        args.accounts, args.common.seconds
     );
     println!(
         "reference: {} = {:.0} tx/s on the same server",
-        args.reference_name, args.reference_tps
+        args.common.reference_name, args.common.reference_tps
     );
     println!();
     println!(
@@ -313,7 +304,7 @@ async fn main() -> anyhow::Result<()> {
         if args.batches_only && batch == 1 {
             continue;
         }
-        let mut r = phase(&target, clients, batch, args.seconds).await?;
+        let mut r = phase(&target, clients, batch, args.common.seconds).await?;
         total += r.transfers;
         r.latencies.sort();
         let rate = r.transfers as f64 / r.elapsed.as_secs_f64();
@@ -326,7 +317,7 @@ async fn main() -> anyhow::Result<()> {
         }
         println!(
             "{name:<34} {rate:>12.0} {:>10.2} {:>10.2} {:>10.2}",
-            rate / args.reference_tps,
+            rate / args.common.reference_tps,
             p50.as_secs_f64() * 1e3,
             p99.as_secs_f64() * 1e3
         );

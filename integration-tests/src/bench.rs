@@ -1,0 +1,72 @@
+//! What the benchmark binaries share: latency percentiles, and residents registered through
+//! the gateway a few at a time (each registration hashes a password, which is what takes time).
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+use crate::id_number;
+
+/// What every benchmark binary is told: where PostgreSQL is, the reference measured on it, and
+/// how long each phase runs.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// PostgreSQL server (a role that may create databases); fresh databases are made on it.
+    #[arg(long)]
+    pub database_url: String,
+    /// The reference throughput measured on the same server (e.g. `pgbench -N` tps).
+    #[arg(long)]
+    pub reference_tps: f64,
+    /// What the reference was, for the report.
+    #[arg(long, default_value = "pgbench -N")]
+    pub reference_name: String,
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+}
+
+/// The `p` quantile (0–1) of sorted latencies.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// Registers `count` residents of Qingpu through the gateway, eight at a time, and returns
+/// their ids and phone numbers in sequence order. Password: `Resident-pass-1`.
+pub async fn register_residents(
+    http: &reqwest::Client,
+    url: &str,
+    count: u32,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut residents = Vec::with_capacity(count as usize);
+    let seqs: Vec<u32> = (0..count).collect();
+    for chunk in seqs.chunks(8) {
+        let mut registering = tokio::task::JoinSet::new();
+        for &seq in chunk {
+            let phone = format!("139{seq:08}");
+            let request = http.post(format!("{url}/v1/auth/register")).json(&json!({
+                "name": "测试",
+                "id_number": id_number("310118", &format!("19{:02}{:02}{:02}", 50 + seq / 12_000 % 40, 1 + seq / 1000 % 12, 10 + seq / 12_000 % 18), seq % 1000),
+                "phone": phone, "password": "Resident-pass-1",
+                "residence_district": "310118", "residence_type": "registered"}));
+            registering.spawn(async move { (seq, phone, request.send().await) });
+        }
+        let mut answers = Vec::new();
+        while let Some(joined) = registering.join_next().await {
+            let (seq, phone, sent) = joined?;
+            let r: Value = sent?.json().await?;
+            let id = r["resident_id"]
+                .as_str()
+                .with_context(|| format!("registration failed: {r}"))?
+                .to_owned();
+            answers.push((seq, id, phone));
+        }
+        answers.sort();
+        residents.extend(answers.into_iter().map(|(_, id, phone)| (id, phone)));
+    }
+    Ok(residents)
+}
