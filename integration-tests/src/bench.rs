@@ -26,6 +26,50 @@ pub struct BenchArgs {
     pub seconds: u64,
 }
 
+/// The mesh of a benchmark run: every service in one process, the listed services on fresh
+/// databases of the PostgreSQL server (the rest on SQLite in a temporary directory), and the
+/// bootstrap admin `bench` / `Bench-pass-123`. Dropping it removes the databases' handles and the
+/// directory; stop the mesh first.
+#[derive(Debug)]
+pub struct BenchMesh {
+    pub mesh: healthpoints_gateway::mesh::RunningMesh,
+    _dbs: Vec<healthpoints_db::TestDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the mesh for a benchmark (no district malls).
+pub async fn start_mesh(database_url: &str, on_postgres: &[&str]) -> anyhow::Result<BenchMesh> {
+    let dir = tempfile::tempdir()?;
+    let mut dbs = Vec::new();
+    let mut database_urls = std::collections::BTreeMap::new();
+    for service in on_postgres {
+        let db = healthpoints_db::TestDatabase::postgres(database_url, &format!("bench_{service}"))
+            .await;
+        database_urls.insert((*service).to_owned(), db.config.url.clone());
+        dbs.push(db);
+    }
+    let mesh = healthpoints_gateway::mesh::start(healthpoints_gateway::mesh::MeshOptions {
+        data_dir: dir.path().to_path_buf(),
+        http_addr: "127.0.0.1:0".into(),
+        bootstrap_admin: Some("bench:Bench-pass-123".into()),
+        database_urls,
+        district_malls: Vec::new(),
+    })
+    .await?;
+    Ok(BenchMesh {
+        mesh,
+        _dbs: dbs,
+        _dir: dir,
+    })
+}
+
+impl BenchMesh {
+    /// Stops the mesh, then lets the databases and the directory go.
+    pub async fn stop(self) {
+        self.mesh.stop().await;
+    }
+}
+
 /// The `p` quantile (0–1) of sorted latencies.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

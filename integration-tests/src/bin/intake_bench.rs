@@ -19,9 +19,9 @@ use std::{
 
 use anyhow::Context as _;
 use clap::Parser;
-use healthpoints_db::TestDatabase;
-use healthpoints_gateway::mesh::{self, MeshOptions};
-use healthpoints_integration_tests::bench::{BenchArgs, percentile, register_residents};
+use healthpoints_integration_tests::bench::{
+    BenchArgs, percentile, register_residents, start_mesh,
+};
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
@@ -147,24 +147,8 @@ async fn phase(feed: &Feed, clients: usize, batch: u64, seconds: u64) -> anyhow:
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let dir = tempfile::tempdir()?;
-    let mut dbs = Vec::new();
-    let mut database_urls = BTreeMap::new();
-    for service in ["ledger", "intake", "exchange"] {
-        let db =
-            TestDatabase::postgres(&args.common.database_url, &format!("bench_{service}")).await;
-        database_urls.insert(service.to_owned(), db.config.url.clone());
-        dbs.push(db);
-    }
-    let running = mesh::start(MeshOptions {
-        data_dir: dir.path().to_path_buf(),
-        http_addr: "127.0.0.1:0".into(),
-        bootstrap_admin: Some("bench:Bench-pass-123".into()),
-        database_urls,
-        district_malls: Vec::new(),
-    })
-    .await?;
-    let url = running.url();
+    let running = start_mesh(&args.common.database_url, &["ledger", "intake", "exchange"]).await?;
+    let url = running.mesh.url();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
@@ -266,7 +250,6 @@ async fn main() -> anyhow::Result<()> {
         "check: outcomes reported {reported_points} points; the ledger's city book issued {ledger_points}"
     );
     running.stop().await;
-    drop(dbs);
     anyhow::ensure!(
         reported_points == ledger_points,
         "points reported and issued differ"

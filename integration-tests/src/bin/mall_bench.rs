@@ -17,9 +17,9 @@ use std::{
 
 use anyhow::Context as _;
 use clap::Parser;
-use healthpoints_db::TestDatabase;
-use healthpoints_gateway::mesh::{self, MeshOptions};
-use healthpoints_integration_tests::bench::{BenchArgs, percentile, register_residents};
+use healthpoints_integration_tests::bench::{
+    BenchArgs, percentile, register_residents, start_mesh,
+};
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
@@ -130,24 +130,8 @@ fn token(body: &Value) -> anyhow::Result<String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let dir = tempfile::tempdir()?;
-    let mut dbs = Vec::new();
-    let mut database_urls = std::collections::BTreeMap::new();
-    for service in ["ledger", "city-mall"] {
-        let db =
-            TestDatabase::postgres(&args.common.database_url, &format!("bench_{service}")).await;
-        database_urls.insert(service.to_owned(), db.config.url.clone());
-        dbs.push(db);
-    }
-    let running = mesh::start(MeshOptions {
-        data_dir: dir.path().to_path_buf(),
-        http_addr: "127.0.0.1:0".into(),
-        bootstrap_admin: Some("bench:Bench-pass-123".into()),
-        database_urls,
-        district_malls: Vec::new(),
-    })
-    .await?;
-    let url = running.url();
+    let running = start_mesh(&args.common.database_url, &["ledger", "city-mall"]).await?;
+    let url = running.mesh.url();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(64)
@@ -289,7 +273,6 @@ async fn main() -> anyhow::Result<()> {
         "check: {placed} orders placed; stock taken {taken}; the mall counts {reserved} reserved"
     );
     running.stop().await;
-    drop(dbs);
     anyhow::ensure!(
         placed == taken && placed == reserved,
         "orders, stock and the mall's count differ"
