@@ -341,6 +341,27 @@ async fn merchants_manage_only_their_own_products_and_a_price_change_spares_plac
         .unwrap();
     assert_eq!(kept.points, 1_000);
 
+    // Outside its window a product is not sold.
+    let mut later = spec("Winter swim", 100, None);
+    later.available_from = Some(noon() + Duration::days(10));
+    later.available_until = Some(noon() + Duration::days(40));
+    let later = f.mall.create_product(&op_a, &later).await.unwrap();
+    assert!(
+        refused(
+            f.mall
+                .create_order(&resident, "w", "", &later.product_id.to_string(), 1)
+                .await
+        )
+        .contains("not on sale yet")
+    );
+    let mut backwards = spec("Backwards", 100, None);
+    backwards.available_from = later.available_until;
+    backwards.available_until = later.available_from;
+    match f.mall.create_product(&op_a, &backwards).await {
+        Err(MallError::Invalid { field, .. }) => assert_eq!(field, "product.available_until"),
+        other => panic!("{other:?}"),
+    }
+
     // Bad fields are named.
     let mut bad = spec("", 0, None);
     match f.mall.create_product(&op_a, &bad).await {
@@ -369,7 +390,7 @@ async fn merchants_manage_only_their_own_products_and_a_price_change_spares_plac
         .products(Some(&op_a), &a.to_string(), 0, "")
         .await
         .unwrap();
-    assert_eq!(own.items.len(), 1, "the merchant still sees its own");
+    assert_eq!(own.items.len(), 2, "the merchant still sees its own");
     assert!(
         refused(
             f.mall
