@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod behaviours;
+pub mod consent;
 pub mod mall;
 pub mod me;
 pub mod ops;
@@ -12,7 +13,7 @@ pub mod points;
 
 use axum::{
     Router,
-    routing::{get, post, put},
+    routing::{delete, get, post, put},
 };
 use utoipa::{
     Modify, OpenApi,
@@ -33,7 +34,9 @@ use crate::AppState;
         admin::suspend, admin::reinstate, admin::rotate_key,
         behaviours::check_in, behaviours::behaviours, behaviours::rules, behaviours::changelog,
         behaviours::save_draft, behaviours::simulate, behaviours::publish,
-        partners::register, partners::list, partners::submit_behaviours,
+        partners::register, partners::list, partners::submit_behaviours, partners::submit_contracts,
+        consent::list, consent::grant, consent::revoke, consent::mine, consent::audit,
+        consent::points_summary,
         play::my_challenges, play::join, play::create_challenge, play::leaderboard, play::set_opt_in,
         play::award_honour, play::review_queue, play::resolve_review, play::flag, play::unflag,
         mall::my_mall, mall::malls, mall::merchants, mall::products, mall::create_order,
@@ -119,6 +122,21 @@ pub fn router() -> Router<AppState> {
         .route("/v1/partners", get(partners::list))
         .route("/v1/admin/partners", post(partners::register))
         .route("/v1/partner/behaviours", post(partners::submit_behaviours))
+        .route(
+            "/v1/partner/family-doctor-contracts",
+            post(partners::submit_contracts),
+        )
+        .route("/v1/me/consents", get(consent::list).put(consent::grant))
+        .route(
+            "/v1/me/consents/{partner_id}/{category}",
+            delete(consent::revoke),
+        )
+        .route("/v1/me/access-log", get(consent::mine))
+        .route(
+            "/v1/partner/residents/{id}/points-summary",
+            get(consent::points_summary),
+        )
+        .route("/v1/admin/access-log", get(consent::audit))
         .route("/v1/admin/books/{book}/stats", get(points::book_stats))
         .route("/v1/districts", get(admin::districts))
         .route("/v1/admin/staff", post(admin::create_staff))

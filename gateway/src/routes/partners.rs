@@ -39,6 +39,10 @@ pub struct RegisterPartnerBody {
     /// `points-summary:read`.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// `department` (default: reports under its statutory duty) or `commercial` (an app, a
+    /// wearable maker, an insurer: needs each resident's consent per data category).
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,6 +71,7 @@ pub async fn register(
             behaviours: b.behaviours,
             scopes: b.scopes,
             partner_id: b.partner_id.unwrap_or_default(),
+            kind: b.kind.unwrap_or_default(),
         }))
         .await?
         .into_inner();
@@ -85,6 +90,8 @@ pub struct PartnerView {
     pub partner_id: String,
     pub name: String,
     pub department: String,
+    /// `department` or `commercial` (needs your consent per data category).
+    pub kind: String,
     /// Behaviour codes it reports.
     pub behaviours: Vec<String>,
 }
@@ -110,6 +117,7 @@ pub async fn list(State(state): State<AppState>) -> HttpResult<Json<Partners>> {
                 partner_id: p.partner_id,
                 name: p.name,
                 department: p.department,
+                kind: p.kind,
                 behaviours: p.behaviours,
             })
             .collect(),
@@ -258,9 +266,13 @@ pub async fn submit_behaviours(
         .submit_records(caller.request(pb::SubmitRecordsRequest { records }))
         .await?
         .into_inner();
-    Ok(Json(RecordResults {
-        results: r
-            .results
+    Ok(Json(results_view(r.results)))
+}
+
+/// Record results as partners read them.
+fn results_view(results: Vec<pb::RecordResult>) -> RecordResults {
+    RecordResults {
+        results: results
             .into_iter()
             .map(|r| RecordResultView {
                 record_id: r.record_id,
@@ -276,5 +288,78 @@ pub async fn submit_behaviours(
                 reason: (!r.reason.is_empty()).then_some(r.reason),
             })
             .collect(),
-    }))
+    }
+}
+
+/// One family-doctor contract record.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContractBody {
+    /// The partner's own id for the record; resending it answers the first result.
+    pub record_id: String,
+    #[serde(default)]
+    pub id_number: Option<String>,
+    #[serde(default)]
+    pub resident_id: Option<String>,
+    /// `sign`, `change` or `end`.
+    pub action: String,
+    #[serde(default)]
+    pub institution_code: String,
+    #[serde(default)]
+    pub institution_name: String,
+    /// The contract's district (drives redemption routing).
+    #[serde(default)]
+    pub district: String,
+    /// `2026-11-22`.
+    #[serde(default)]
+    pub signed_on: String,
+    #[serde(default)]
+    pub valid_until: String,
+}
+
+/// Family-doctor contracts from the health commission (scope `contracts:submit`): sign, change
+/// or end each resident's contract in identity; a signing also earns points under the catalogue
+/// (`family_doctor.contract`). At most 1,000 records; one result per record (`applied` or
+/// `rejected`), resending a record answers its first result.
+#[utoipa::path(post, path = "/v1/partner/family-doctor-contracts", tag = "partner", security(("bearer" = [])),
+    request_body = Vec<ContractBody>,
+    responses((status = 200, body = RecordResults), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn submit_contracts(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<Vec<ContractBody>>, axum::extract::rejection::JsonRejection>,
+) -> HttpResult<Json<RecordResults>> {
+    let Json(bodies) = body?;
+    let records = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let person = match (b.id_number, b.resident_id) {
+                (Some(n), None) => pb::contract_record::Person::IdNumber(n),
+                (None, Some(id)) => pb::contract_record::Person::ResidentId(id),
+                _ => {
+                    return Err(ApiError::invalid(
+                        format!("records[{i}].id_number"),
+                        "set exactly one of id_number and resident_id",
+                    ));
+                }
+            };
+            Ok(pb::ContractRecord {
+                record_id: b.record_id,
+                person: Some(person),
+                action: b.action,
+                institution_code: b.institution_code,
+                institution_name: b.institution_name,
+                district: b.district,
+                signed_on: b.signed_on,
+                valid_until: b.valid_until,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let r = state
+        .exchange()
+        .submit_contracts(caller.request(pb::SubmitContractsRequest { records }))
+        .await?
+        .into_inner();
+    Ok(Json(results_view(r.results)))
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod behaviours;
+mod exchange;
 mod journey;
 mod mall;
 mod partners;

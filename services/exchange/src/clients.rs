@@ -9,8 +9,9 @@ use healthpoints_grpc::{
 };
 use healthpoints_proto::{
     identity::v1::{
-        ClientKind, CreateClientRequest, ResolveResidentRequest,
-        identity_service_client::IdentityServiceClient, resolve_resident_request,
+        self as idpb, ClientKind, CreateClientRequest, ResolveResidentRequest,
+        SetFamilyDoctorContractRequest, identity_service_client::IdentityServiceClient,
+        resolve_resident_request,
     },
     intake::v1::{
         self as ipb, BehaviourEvent, ListRulesRequest, SubmitBehavioursRequest,
@@ -20,8 +21,10 @@ use healthpoints_proto::{
 use prost_types::Timestamp;
 
 use crate::domain::{
+    contracts::{Contract, ContractAction, Contracts},
     error::{ExchangeError, Result},
     partners::{Identity, Intake, Partner},
+    products::MonthlyPoints,
     records::{Behaviours, Forward, RecordOutcome, RecordResult},
 };
 
@@ -104,6 +107,54 @@ impl Identity for IdentityPeer {
     }
 }
 
+impl Contracts for IdentityPeer {
+    async fn set_contract(
+        &self,
+        resident_id: &str,
+        action: ContractAction,
+        contract: &Contract,
+    ) -> Result<std::result::Result<(), String>> {
+        let request = SetFamilyDoctorContractRequest {
+            resident_id: resident_id.to_owned(),
+            action: match action {
+                ContractAction::Sign => idpb::ContractAction::Sign,
+                ContractAction::Change => idpb::ContractAction::Change,
+                ContractAction::End => idpb::ContractAction::End,
+            } as i32,
+            contract: (action != ContractAction::End).then(|| idpb::FamilyDoctorContract {
+                institution_code: contract.institution_code.clone(),
+                institution_name: contract.institution_name.clone(),
+                district: contract.district.clone(),
+                signed_on: contract.signed_on.clone(),
+                valid_until: contract.valid_until.clone(),
+            }),
+        };
+        match self
+            .token
+            .call("identity", &self.client, request, async |mut c, r| {
+                c.set_family_doctor_contract(r).await
+            })
+            .await
+        {
+            Ok(_) => Ok(Ok(())),
+            // identity's refusal of this record (who or what), said to the partner.
+            Err(e)
+                if e.peer == "identity"
+                    && matches!(
+                        e.error.code,
+                        ErrorCode::NotFound
+                            | ErrorCode::InvalidArgument
+                            | ErrorCode::FailedPrecondition
+                            | ErrorCode::AccountSuspended
+                    ) =>
+            {
+                Ok(Err(e.error.message))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// intake over gRPC.
 #[derive(Debug, Clone)]
 pub struct IntakePeer {
@@ -147,6 +198,24 @@ fn outcome(kind: i32) -> RecordOutcome {
         ipb::OutcomeKind::Held => RecordOutcome::Held,
         ipb::OutcomeKind::Pending => RecordOutcome::Pending,
         ipb::OutcomeKind::Rejected | ipb::OutcomeKind::Unspecified => RecordOutcome::Rejected,
+    }
+}
+
+impl MonthlyPoints for IntakePeer {
+    async fn monthly_points(&self, resident_id: &str, months: u32) -> Result<Vec<(String, u64)>> {
+        let r = self
+            .token
+            .call(
+                "intake",
+                &self.client,
+                ipb::GetMonthlyPointsRequest {
+                    resident_id: resident_id.to_owned(),
+                    months,
+                },
+                async |mut c, r| c.get_monthly_points(r).await,
+            )
+            .await?;
+        Ok(r.months.into_iter().map(|m| (m.month, m.points)).collect())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use healthpoints_auth::{Principal, principal};
 use healthpoints_errors::{ApiError, ErrorCode};
 use healthpoints_proto::exchange::v1::{self as pb, exchange_service_server::ExchangeService};
@@ -14,8 +14,12 @@ use tonic::{Request, Response, Status};
 use crate::{
     Exchange,
     domain::{
+        audit,
+        consent::{self, Category, Consent, PartnerKind},
+        contracts::{self, ContractRecord},
         error::ExchangeError,
         partners::{self, Partner, PartnerSpec, PartnerStatus},
+        products,
         records::{self, Person, Record, RecordOutcome},
     },
 };
@@ -62,7 +66,80 @@ fn partner_to_pb(p: &Partner) -> pb::Partner {
             seconds: p.registered_at.timestamp(),
             nanos: 0,
         }),
+        kind: p.kind.as_str().to_owned(),
     }
+}
+
+fn kind_from(field: &str, raw: &str) -> Result<Option<PartnerKind>, Status> {
+    match raw.trim() {
+        "" => Ok(None),
+        k => PartnerKind::parse(k)
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid(field, "must be department or commercial").into()),
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or_default(),
+    }
+}
+
+fn from_ts(field: &str, t: Option<Timestamp>) -> Result<Option<DateTime<Utc>>, Status> {
+    t.map(|t| {
+        u32::try_from(t.nanos)
+            .ok()
+            .and_then(|n| DateTime::from_timestamp(t.seconds, n))
+            .ok_or_else(|| Status::from(ApiError::invalid(field, "is not a valid time")))
+    })
+    .transpose()
+}
+
+fn category_from_pb(c: i32) -> Option<Category> {
+    Some(match pb::ConsentCategory::try_from(c).unwrap_or_default() {
+        pb::ConsentCategory::StepsExercise => Category::StepsExercise,
+        pb::ConsentCategory::Sleep => Category::Sleep,
+        pb::ConsentCategory::ChronicDisease => Category::ChronicDisease,
+        pb::ConsentCategory::Vaccination => Category::Vaccination,
+        pb::ConsentCategory::Screening => Category::Screening,
+        pb::ConsentCategory::PointsSummary => Category::PointsSummary,
+        pb::ConsentCategory::Unspecified => return None,
+    })
+}
+
+fn category_to_pb(c: Category) -> pb::ConsentCategory {
+    match c {
+        Category::StepsExercise => pb::ConsentCategory::StepsExercise,
+        Category::Sleep => pb::ConsentCategory::Sleep,
+        Category::ChronicDisease => pb::ConsentCategory::ChronicDisease,
+        Category::Vaccination => pb::ConsentCategory::Vaccination,
+        Category::Screening => pb::ConsentCategory::Screening,
+        Category::PointsSummary => pb::ConsentCategory::PointsSummary,
+    }
+}
+
+fn consent_to_pb(c: &Consent) -> pb::Consent {
+    pb::Consent {
+        partner_id: c.partner_id.clone(),
+        category: category_to_pb(c.category) as i32,
+        purpose: c.purpose.clone(),
+        granted_at: Some(ts(c.granted_at)),
+        revoked_at: c.revoked_at.map(ts),
+    }
+}
+
+fn results_to_pb(results: Vec<records::RecordResult>) -> Vec<pb::RecordResult> {
+    results
+        .into_iter()
+        .map(|r| pb::RecordResult {
+            record_id: r.record_id,
+            outcome: outcome_to_pb(r.outcome) as i32,
+            points: r.points,
+            reason_code: r.reason_code,
+            reason: r.reason,
+        })
+        .collect()
 }
 
 fn outcome_to_pb(o: RecordOutcome) -> pb::RecordOutcome {
@@ -73,6 +150,7 @@ fn outcome_to_pb(o: RecordOutcome) -> pb::RecordOutcome {
         RecordOutcome::Held => pb::RecordOutcome::Held,
         RecordOutcome::Rejected => pb::RecordOutcome::Rejected,
         RecordOutcome::Pending => pb::RecordOutcome::Pending,
+        RecordOutcome::Applied => pb::RecordOutcome::Applied,
     }
 }
 
@@ -163,6 +241,7 @@ impl ExchangeService for ExchangeGrpc {
                 contact: r.contact,
                 behaviours: r.behaviours,
                 scopes: r.scopes,
+                kind: kind_from("kind", &r.kind)?,
             },
         )
         .await
@@ -203,7 +282,8 @@ impl ExchangeService for ExchangeGrpc {
             scopes: r.scopes,
             status: status_value,
             client_id: None,
-            registered_at: chrono::Utc::now(),
+            registered_at: Utc::now(),
+            kind: kind_from("partner.kind", &r.kind)?.unwrap_or(PartnerKind::Department),
         };
         let partner = partners::update(&x.store, &x.intake, &p, changed)
             .await
@@ -254,16 +334,7 @@ impl ExchangeService for ExchangeGrpc {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::SubmitRecordsResponse {
-            results: results
-                .into_iter()
-                .map(|r| pb::RecordResult {
-                    record_id: r.record_id,
-                    outcome: outcome_to_pb(r.outcome) as i32,
-                    points: r.points,
-                    reason_code: r.reason_code,
-                    reason: r.reason,
-                })
-                .collect(),
+            results: results_to_pb(results),
         }))
     }
 
@@ -274,32 +345,107 @@ impl ExchangeService for ExchangeGrpc {
         Err(not_yet("FHIR submission"))
     }
 
+    #[tracing::instrument(name = "exchange.SubmitContracts", skip_all, fields(records = request.get_ref().records.len()))]
     async fn submit_contracts(
         &self,
-        _request: Request<pb::SubmitContractsRequest>,
+        request: Request<pb::SubmitContractsRequest>,
     ) -> Result<Response<pb::SubmitContractsResponse>, Status> {
-        Err(not_yet("the family-doctor contracts feed"))
+        let p = caller(&request)?;
+        let records = request
+            .into_inner()
+            .records
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let person = match r.person {
+                    Some(pb::contract_record::Person::IdNumber(n)) => Person::IdNumber(n),
+                    Some(pb::contract_record::Person::ResidentId(id)) => Person::ResidentId(id),
+                    None => {
+                        return Err(Status::from(ApiError::invalid(
+                            format!("records[{i}].id_number"),
+                            "set id_number or resident_id",
+                        )));
+                    }
+                };
+                Ok(ContractRecord {
+                    record_id: r.record_id,
+                    person,
+                    action: r.action,
+                    institution_code: r.institution_code,
+                    institution_name: r.institution_name,
+                    district: r.district,
+                    signed_on: r.signed_on,
+                    valid_until: r.valid_until,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let x = self.ready()?;
+        let results = contracts::submit(&x.store, &x.identity, &x.intake, &p, records)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::SubmitContractsResponse {
+            results: results_to_pb(results),
+        }))
     }
 
+    #[tracing::instrument(name = "exchange.ListConsents", skip_all)]
     async fn list_consents(
         &self,
-        _request: Request<pb::ListConsentsRequest>,
+        request: Request<pb::ListConsentsRequest>,
     ) -> Result<Response<pb::ListConsentsResponse>, Status> {
-        Err(not_yet("consent"))
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let consents = consent::list(&self.ready()?.store, &p, &r.resident_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListConsentsResponse {
+            consents: consents.iter().map(consent_to_pb).collect(),
+        }))
     }
 
+    #[tracing::instrument(name = "exchange.GrantConsent", skip_all)]
     async fn grant_consent(
         &self,
-        _request: Request<pb::GrantConsentRequest>,
+        request: Request<pb::GrantConsentRequest>,
     ) -> Result<Response<pb::GrantConsentResponse>, Status> {
-        Err(not_yet("consent"))
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let x = self.ready()?;
+        let c = consent::grant(
+            &x.store,
+            &p,
+            &r.resident_id,
+            &r.partner_id,
+            category_from_pb(r.category),
+            &r.purpose,
+        )
+        .await
+        .map_err(status)?;
+        Ok(Response::new(pb::GrantConsentResponse {
+            consent: Some(consent_to_pb(&c)),
+        }))
     }
 
+    #[tracing::instrument(name = "exchange.RevokeConsent", skip_all)]
     async fn revoke_consent(
         &self,
-        _request: Request<pb::RevokeConsentRequest>,
+        request: Request<pb::RevokeConsentRequest>,
     ) -> Result<Response<pb::RevokeConsentResponse>, Status> {
-        Err(not_yet("consent"))
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let x = self.ready()?;
+        let c = consent::revoke(
+            &x.store,
+            &p,
+            &r.resident_id,
+            &r.partner_id,
+            category_from_pb(r.category),
+        )
+        .await
+        .map_err(status)?;
+        Ok(Response::new(pb::RevokeConsentResponse {
+            consent: Some(consent_to_pb(&c)),
+        }))
     }
 
     async fn get_statistics(
@@ -309,17 +455,91 @@ impl ExchangeService for ExchangeGrpc {
         Err(not_yet("statistics"))
     }
 
+    #[tracing::instrument(name = "exchange.GetPointsSummary", skip_all)]
     async fn get_points_summary(
         &self,
-        _request: Request<pb::GetPointsSummaryRequest>,
+        request: Request<pb::GetPointsSummaryRequest>,
     ) -> Result<Response<pb::GetPointsSummaryResponse>, Status> {
-        Err(not_yet("points summaries"))
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let x = self.ready()?;
+        let months = products::points_summary(&x.store, &x.intake, &p, &r.resident_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::GetPointsSummaryResponse {
+            resident_id: r.resident_id.trim().to_owned(),
+            months: months
+                .into_iter()
+                .map(|m| pb::MonthlySummary {
+                    month: m.month,
+                    points_earned: m.points_earned,
+                    activity_level: m.activity_level.to_owned(),
+                })
+                .collect(),
+        }))
     }
 
+    #[tracing::instrument(name = "exchange.ListAccessLog", skip_all)]
     async fn list_access_log(
         &self,
-        _request: Request<pb::ListAccessLogRequest>,
+        request: Request<pb::ListAccessLogRequest>,
     ) -> Result<Response<pb::ListAccessLogResponse>, Status> {
-        Err(not_yet("the access log"))
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let (resident, partner) = match &r.filter {
+            Some(pb::list_access_log_request::Filter::ResidentId(id)) => (Some(id.as_str()), None),
+            Some(pb::list_access_log_request::Filter::PartnerId(id)) => (None, Some(id.as_str())),
+            None => (None, None),
+        };
+        let page = r.page.unwrap_or_default();
+        let x = self.ready()?;
+        let (entries, next) = audit::list(
+            &x.store,
+            &p,
+            audit::AccessQuery {
+                resident_id: resident,
+                partner_id: partner,
+                from: from_ts("from", r.from)?,
+                to: from_ts("to", r.to)?,
+                page_size: page.page_size,
+                cursor: &page.cursor,
+            },
+        )
+        .await
+        .map_err(status)?;
+        let names: BTreeMap<String, String> = x
+            .store
+            .partners()
+            .await
+            .map_err(status)?
+            .into_iter()
+            .map(|p| (p.partner_id, p.name))
+            .collect();
+        let admin = p.is_admin();
+        Ok(Response::new(pb::ListAccessLogResponse {
+            entries: entries
+                .into_iter()
+                .map(|e| pb::AccessLogEntry {
+                    at: Some(ts(e.at)),
+                    partner_name: e
+                        .partner_id
+                        .as_ref()
+                        .and_then(|id| names.get(id).cloned())
+                        .unwrap_or_default(),
+                    actor: e.actor,
+                    action: e.action,
+                    records: e.records,
+                    detail: e.detail,
+                    resident_id: if admin {
+                        e.resident_id.unwrap_or_default()
+                    } else {
+                        String::new()
+                    },
+                })
+                .collect(),
+            page: Some(healthpoints_proto::common::v1::PageInfo {
+                next_cursor: next.unwrap_or_default(),
+            }),
+        }))
     }
 }

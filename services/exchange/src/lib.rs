@@ -1,12 +1,21 @@
 //! The inter-department data exchange of the healthpoints mesh: the interfaces through which
 //! partner departments send data in and get data out.
 //!
-//! This release holds its first part: the **partner registry** (city admins register a
-//! department with the behaviours it may report and its scopes; its client-credentials client
-//! is created in identity) and **behaviour records** (scope and behaviour list checked, the
-//! person resolved through identity's keyed-hash lookup, the batch forwarded to intake, one
-//! outcome per record, idempotent per (partner, record id)). FHIR, the contracts feed, consent,
-//! statistics and the access log follow (the exchange issue); their RPCs answer
+//! This release holds:
+//! - the **partner registry** (city admins register a department or a commercial partner with
+//!   the behaviours it may report and its scopes; its client-credentials client is created in
+//!   identity);
+//! - **behaviour records** (scope and behaviour list checked, the person resolved through
+//!   identity's keyed-hash lookup, a commercial partner's records checked against the
+//!   resident's **consent**, the batch forwarded to intake, one outcome per record, idempotent
+//!   per (partner, record id));
+//! - **consent** per resident, partner and data category;
+//! - the **family-doctor contracts feed** (identity's contract set, a signing reported to
+//!   intake);
+//! - the **points summary**, a data product read under the resident's consent;
+//! - the append-only **access log**.
+//!
+//! FHIR and statistics follow (the exchange issue); their RPCs answer
 //! FAILED_PRECONDITION until then. Layout as in every service: `domain`, `store`, `clients`,
 //! `grpc`, `config`.
 

@@ -463,6 +463,30 @@ impl IntakeService for IntakeGrpc {
         }))
     }
 
+    #[tracing::instrument(name = "intake.GetMonthlyPoints", skip_all)]
+    async fn get_monthly_points(
+        &self,
+        request: Request<pb::GetMonthlyPointsRequest>,
+    ) -> Result<Response<pb::GetMonthlyPointsResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let months = self
+            .ready()?
+            .monthly_points(&p, &r.resident_id, r.months)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::GetMonthlyPointsResponse {
+            months: months
+                .into_iter()
+                .map(|(month, points, awards)| pb::MonthlyPoints {
+                    month,
+                    points,
+                    awards,
+                })
+                .collect(),
+        }))
+    }
+
     #[tracing::instrument(name = "intake.ListRules", skip_all)]
     async fn list_rules(
         &self,

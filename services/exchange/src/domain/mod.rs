@@ -1,5 +1,9 @@
 //! The exchange domain, free of transport and storage types.
 
+pub mod audit;
+pub mod consent;
+pub mod contracts;
 pub mod error;
 pub mod partners;
+pub mod products;
 pub mod records;

@@ -7,7 +7,10 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use healthpoints_auth::Principal;
 
-use super::error::{ExchangeError, Result};
+use super::{
+    consent::PartnerKind,
+    error::{ExchangeError, Result},
+};
 use crate::store::Store;
 
 /// Scopes a partner client may hold (DESIGN.md §10).
@@ -61,6 +64,8 @@ pub struct Partner {
     /// Its client-credentials client in identity.
     pub client_id: Option<String>,
     pub registered_at: DateTime<Utc>,
+    /// A department reports under its statutory duty; a commercial partner needs consent.
+    pub kind: PartnerKind,
 }
 
 /// What an admin asks for.
@@ -72,6 +77,8 @@ pub struct PartnerSpec {
     pub contact: String,
     pub behaviours: Vec<String>,
     pub scopes: Vec<String>,
+    /// `None`: a department.
+    pub kind: Option<PartnerKind>,
 }
 
 /// identity, seen from the exchange.
@@ -197,6 +204,7 @@ pub async fn register(
         status: PartnerStatus::Registering,
         client_id: None,
         registered_at: crate::store::now(),
+        kind: spec.kind.unwrap_or(PartnerKind::Department),
     };
     if !store.reserve(&partner).await? {
         return Err(ExchangeError::Conflict(format!(
@@ -247,6 +255,7 @@ pub async fn update(
     partner.behaviours = changed.behaviours;
     partner.scopes = changed.scopes;
     partner.status = changed.status;
+    partner.kind = changed.kind;
     store.update(&partner).await?;
     tracing::info!(partner = %partner.partner_id, status = partner.status.as_str(), "partner updated");
     Ok(partner)

@@ -10,6 +10,8 @@ use healthpoints_auth::Principal;
 use healthpoints_types::DistrictCode;
 
 use super::{
+    audit,
+    consent::{PartnerKind, category_of},
     error::{ExchangeError, Result},
     partners::{Identity, acting_partner},
 };
@@ -59,6 +61,8 @@ pub enum RecordOutcome {
     Rejected,
     /// Points decided and on their way to the ledger.
     Pending,
+    /// A contract record was applied.
+    Applied,
 }
 
 /// What became of one record.
@@ -72,7 +76,7 @@ pub struct RecordResult {
 }
 
 impl RecordResult {
-    fn rejected(record_id: &str, code: &str, reason: &str) -> Self {
+    pub fn rejected(record_id: &str, code: &str, reason: &str) -> Self {
         Self {
             record_id: record_id.to_owned(),
             outcome: RecordOutcome::Rejected,
@@ -92,7 +96,8 @@ pub trait Behaviours: Send + Sync {
     ) -> impl Future<Output = Result<Vec<RecordResult>>> + Send;
 }
 
-fn check(i: usize, r: &Record) -> Result<()> {
+/// Checks one record's fields, naming the first bad one as `records[i].<field>`.
+pub fn check(i: usize, r: &Record) -> Result<()> {
     let field = |name: &str| format!("records[{i}].{name}");
     if r.record_id.trim().is_empty() || r.record_id.len() > 128 {
         return Err(ExchangeError::invalid(
@@ -158,6 +163,7 @@ pub async fn submit(
     let mut results: Vec<Option<RecordResult>> = vec![None; records.len()];
     let mut forward = Vec::with_capacity(records.len());
     let mut slots = Vec::with_capacity(records.len());
+    let mut touched: Vec<String> = Vec::new();
     for (i, r) in records.into_iter().enumerate() {
         if !partner.behaviours.contains(&r.behaviour) {
             results[i] = Some(RecordResult::rejected(
@@ -193,6 +199,45 @@ pub async fn submit(
             attributes: r.attributes,
         });
     }
+    // A commercial partner's records in a category that needs consent pass only with the
+    // resident's active consent to this partner for that category.
+    if partner.kind == PartnerKind::Commercial && !forward.is_empty() {
+        let residents: Vec<String> = forward.iter().map(|f| f.resident_id.clone()).collect();
+        let consented = store
+            .active_consents(&partner.partner_id, &residents)
+            .await?;
+        let mut kept_slots = Vec::with_capacity(slots.len());
+        let mut kept = Vec::with_capacity(forward.len());
+        for (slot, f) in slots.into_iter().zip(forward) {
+            match category_of(&f.behaviour) {
+                Some(c) if !consented.contains(&(f.resident_id.clone(), c)) => {
+                    results[slot] = Some(RecordResult::rejected(
+                        &f.record_id,
+                        "consent_required",
+                        &format!(
+                            "the resident has not consented (or has revoked consent) to this partner sending {} data",
+                            c.as_str()
+                        ),
+                    ));
+                    touched.push(f.resident_id);
+                }
+                _ => {
+                    kept_slots.push(slot);
+                    kept.push(f);
+                }
+            }
+        }
+        slots = kept_slots;
+        forward = kept;
+    }
+    touched.extend(forward.iter().map(|f| f.resident_id.clone()));
+    let entries = audit::entries(
+        caller,
+        "submit_records",
+        &format!("{} behaviour records", results.len()),
+        &audit::tally(touched.iter().map(String::as_str)),
+    );
+    store.append(&entries).await?;
     if !forward.is_empty() {
         let answered = intake.submit(forward).await?;
         if answered.len() != slots.len() {

@@ -9,7 +9,10 @@ pub struct Migrator;
 #[async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M20261123_000001Partners)]
+        vec![
+            Box::new(M20261123_000001Partners),
+            Box::new(M20261126_000001Consent),
+        ]
     }
 }
 
@@ -49,5 +52,92 @@ impl MigrationTrait for M20261123_000001Partners {
                 .to_owned(),
         )
         .await
+    }
+}
+
+struct M20261126_000001Consent;
+
+impl MigrationName for M20261126_000001Consent {
+    fn name(&self) -> &str {
+        "m20261126_000001_consent"
+    }
+}
+
+/// Consent, the access log and the contracts feed's answers: the partner's kind (a `department` reports under its statutory
+/// duty; a `commercial` partner needs the resident's consent per data category), one row per
+/// (resident, partner, category) consent, the append-only access log, and each contract
+/// record's answer (so a resent record is answered the same).
+#[async_trait]
+impl MigrationTrait for M20261126_000001Consent {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("partners"))
+                .add_column(col("kind").string().not_null().default("department"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("consents"))
+                .col(col("resident_id").string().not_null())
+                .col(col("partner_id").string().not_null())
+                .col(col("category").string().not_null())
+                .col(col("purpose").string().not_null())
+                .col(col("granted_at_us").big_integer().not_null())
+                .col(col("revoked_at_us").big_integer().null())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("resident_id"))
+                        .col(Alias::new("partner_id"))
+                        .col(Alias::new("category")),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("access_log"))
+                .col(col("entry_id").uuid().not_null().primary_key())
+                .col(col("at_us").big_integer().not_null())
+                .col(col("actor").string().not_null())
+                .col(col("partner_id").string().null())
+                .col(col("action").string().not_null())
+                .col(col("records").integer().not_null())
+                .col(col("detail").string().not_null())
+                .col(col("resident_id").string().null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("contract_records"))
+                .col(col("partner_id").string().not_null())
+                .col(col("record_id").string().not_null())
+                .col(col("outcome").string().not_null())
+                .col(col("points").big_integer().not_null())
+                .col(col("reason_code").string().not_null())
+                .col(col("reason").string().not_null())
+                .col(col("received_at_us").big_integer().not_null())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("partner_id"))
+                        .col(Alias::new("record_id")),
+                )
+                .to_owned(),
+        )
+        .await?;
+        for (name, columns) in [
+            ("access_log_by_resident", ["resident_id", "at_us"]),
+            ("access_log_by_partner", ["partner_id", "at_us"]),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table(Alias::new("access_log"));
+            for c in columns {
+                index.col(Alias::new(c));
+            }
+            m.create_index(index.to_owned()).await?;
+        }
+        Ok(())
     }
 }

@@ -6,13 +6,16 @@ mod migration;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, OnConflict},
 };
 
 use crate::domain::{
+    audit::{AccessEntry, AccessFilter},
+    consent::{Category, Consent, PartnerKind},
     error::{ExchangeError, Result},
     partners::{Partner, PartnerStatus},
+    records::{RecordOutcome, RecordResult},
 };
 pub use migration::Migrator;
 
@@ -44,6 +47,8 @@ pub mod partner {
         pub status: String,
         pub client_id: Option<String>,
         pub registered_at_us: i64,
+        /// `department` or `commercial`.
+        pub kind: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -64,6 +69,7 @@ fn to_partner(m: partner::Model) -> Result<Partner> {
         client_id: m.client_id,
         registered_at: DateTime::from_timestamp_micros(m.registered_at_us)
             .ok_or_else(|| corrupt("time"))?,
+        kind: PartnerKind::parse(&m.kind).ok_or_else(|| corrupt("partner kind"))?,
     })
 }
 
@@ -98,6 +104,7 @@ impl Store {
             status: Set(PartnerStatus::Registering.as_str().to_owned()),
             client_id: Set(None),
             registered_at_us: Set(p.registered_at.timestamp_micros()),
+            kind: Set(p.kind.as_str().to_owned()),
         })
         .on_conflict(
             OnConflict::column(partner::Column::PartnerId)
@@ -144,6 +151,7 @@ impl Store {
             )
             .col_expr(partner::Column::Scopes, Expr::value(json(&p.scopes)))
             .col_expr(partner::Column::Status, Expr::value(p.status.as_str()))
+            .col_expr(partner::Column::Kind, Expr::value(p.kind.as_str()))
             .filter(partner::Column::PartnerId.eq(p.partner_id.clone()))
             .exec(&self.db)
             .await?;
@@ -168,6 +176,323 @@ impl Store {
             .into_iter()
             .map(to_partner)
             .collect()
+    }
+}
+
+pub mod consent {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "consents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub resident_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub partner_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub category: String,
+        pub purpose: String,
+        pub granted_at_us: i64,
+        pub revoked_at_us: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod access {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "access_log")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub entry_id: Uuid,
+        pub at_us: i64,
+        pub actor: String,
+        pub partner_id: Option<String>,
+        pub action: String,
+        pub records: i32,
+        pub detail: String,
+        pub resident_id: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod contract_record {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "contract_records")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub partner_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub record_id: String,
+        pub outcome: String,
+        pub points: i64,
+        pub reason_code: String,
+        pub reason: String,
+        pub received_at_us: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+fn time(us: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us).ok_or_else(|| corrupt("time"))
+}
+
+fn to_consent(m: consent::Model) -> Result<Consent> {
+    Ok(Consent {
+        category: Category::parse(&m.category).ok_or_else(|| corrupt("consent category"))?,
+        resident_id: m.resident_id,
+        partner_id: m.partner_id,
+        purpose: m.purpose,
+        granted_at: time(m.granted_at_us)?,
+        revoked_at: m.revoked_at_us.map(time).transpose()?,
+    })
+}
+
+fn to_entry(m: access::Model) -> Result<AccessEntry> {
+    Ok(AccessEntry {
+        entry_id: m.entry_id,
+        at: time(m.at_us)?,
+        actor: m.actor,
+        partner_id: m.partner_id,
+        action: m.action,
+        records: m.records.unsigned_abs(),
+        detail: m.detail,
+        resident_id: m.resident_id,
+    })
+}
+
+fn outcome_name(o: RecordOutcome) -> &'static str {
+    match o {
+        RecordOutcome::Awarded => "awarded",
+        RecordOutcome::Capped => "capped",
+        RecordOutcome::Duplicate => "duplicate",
+        RecordOutcome::Held => "held",
+        RecordOutcome::Rejected => "rejected",
+        RecordOutcome::Pending => "pending",
+        RecordOutcome::Applied => "applied",
+    }
+}
+
+fn outcome_parse(s: &str) -> Option<RecordOutcome> {
+    Some(match s {
+        "awarded" => RecordOutcome::Awarded,
+        "capped" => RecordOutcome::Capped,
+        "duplicate" => RecordOutcome::Duplicate,
+        "held" => RecordOutcome::Held,
+        "rejected" => RecordOutcome::Rejected,
+        "pending" => RecordOutcome::Pending,
+        "applied" => RecordOutcome::Applied,
+        _ => return None,
+    })
+}
+
+impl Store {
+    /// A resident's consents, current and revoked, newest first.
+    pub async fn consents(&self, resident_id: &str) -> Result<Vec<Consent>> {
+        consent::Entity::find()
+            .filter(consent::Column::ResidentId.eq(resident_id))
+            .order_by_desc(consent::Column::GrantedAtUs)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_consent)
+            .collect()
+    }
+
+    /// Grants, or grants again after a revocation (a new grant time, the new purpose).
+    pub async fn save_consent(&self, c: &Consent) -> Result<()> {
+        consent::Entity::insert(consent::ActiveModel {
+            resident_id: Set(c.resident_id.clone()),
+            partner_id: Set(c.partner_id.clone()),
+            category: Set(c.category.as_str().to_owned()),
+            purpose: Set(c.purpose.clone()),
+            granted_at_us: Set(c.granted_at.timestamp_micros()),
+            revoked_at_us: Set(None),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                consent::Column::ResidentId,
+                consent::Column::PartnerId,
+                consent::Column::Category,
+            ])
+            .update_columns([
+                consent::Column::Purpose,
+                consent::Column::GrantedAtUs,
+                consent::Column::RevokedAtUs,
+            ])
+            .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a consent revoked (once: revoking again keeps the first time).
+    pub async fn revoke_consent(
+        &self,
+        resident_id: &str,
+        partner_id: &str,
+        category: Category,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Consent>> {
+        let key = (
+            resident_id.to_owned(),
+            partner_id.to_owned(),
+            category.as_str().to_owned(),
+        );
+        consent::Entity::update_many()
+            .col_expr(
+                consent::Column::RevokedAtUs,
+                Expr::value(at.timestamp_micros()),
+            )
+            .filter(consent::Column::ResidentId.eq(resident_id))
+            .filter(consent::Column::PartnerId.eq(partner_id))
+            .filter(consent::Column::Category.eq(category.as_str()))
+            .filter(consent::Column::RevokedAtUs.is_null())
+            .exec(&self.db)
+            .await?;
+        consent::Entity::find_by_id(key)
+            .one(&self.db)
+            .await?
+            .map(to_consent)
+            .transpose()
+    }
+
+    /// The (resident, category) pairs among `residents` with an active consent to `partner`.
+    pub async fn active_consents(
+        &self,
+        partner_id: &str,
+        residents: &[String],
+    ) -> Result<Vec<(String, Category)>> {
+        let mut out = Vec::new();
+        for chunk in residents.chunks(500) {
+            let rows = consent::Entity::find()
+                .filter(consent::Column::PartnerId.eq(partner_id))
+                .filter(consent::Column::ResidentId.is_in(chunk.iter().cloned()))
+                .filter(consent::Column::RevokedAtUs.is_null())
+                .all(&self.db)
+                .await?;
+            for r in rows {
+                if let Some(c) = Category::parse(&r.category) {
+                    out.push((r.resident_id, c));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Appends entries to the access log.
+    pub async fn append(&self, entries: &[AccessEntry]) -> Result<()> {
+        for chunk in entries.chunks(1_000) {
+            access::Entity::insert_many(chunk.iter().map(|e| access::ActiveModel {
+                entry_id: Set(e.entry_id),
+                at_us: Set(e.at.timestamp_micros()),
+                actor: Set(e.actor.clone()),
+                partner_id: Set(e.partner_id.clone()),
+                action: Set(e.action.clone()),
+                records: Set(i32::try_from(e.records).unwrap_or(i32::MAX)),
+                detail: Set(e.detail.clone()),
+                resident_id: Set(e.resident_id.clone()),
+            }))
+            .exec_without_returning(&self.db)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Access-log entries newest first (entry ids are time-ordered), before the cursor.
+    pub async fn access_log(
+        &self,
+        filter: &AccessFilter,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        before: Option<uuid::Uuid>,
+        limit: u64,
+    ) -> Result<Vec<AccessEntry>> {
+        let mut q = access::Entity::find().order_by_desc(access::Column::EntryId);
+        q = match filter {
+            AccessFilter::Resident(r) => q.filter(access::Column::ResidentId.eq(r.clone())),
+            AccessFilter::Partner(p) => q.filter(access::Column::PartnerId.eq(p.clone())),
+            AccessFilter::All => q,
+        };
+        if let Some(from) = from {
+            q = q.filter(access::Column::AtUs.gte(from.timestamp_micros()));
+        }
+        if let Some(to) = to {
+            q = q.filter(access::Column::AtUs.lt(to.timestamp_micros()));
+        }
+        if let Some(before) = before {
+            q = q.filter(access::Column::EntryId.lt(before));
+        }
+        q.limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_entry)
+            .collect()
+    }
+
+    /// The stored answers to a partner's contract records, by record id.
+    pub async fn contract_results(
+        &self,
+        partner_id: &str,
+        record_ids: &[String],
+    ) -> Result<Vec<RecordResult>> {
+        contract_record::Entity::find()
+            .filter(contract_record::Column::PartnerId.eq(partner_id))
+            .filter(contract_record::Column::RecordId.is_in(record_ids.iter().cloned()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| {
+                Ok(RecordResult {
+                    outcome: outcome_parse(&m.outcome).ok_or_else(|| corrupt("outcome"))?,
+                    record_id: m.record_id,
+                    points: u64::try_from(m.points).map_err(|_| corrupt("points"))?,
+                    reason_code: m.reason_code,
+                    reason: m.reason,
+                })
+            })
+            .collect()
+    }
+
+    /// Keeps a contract record's answer (the first one stays).
+    pub async fn save_contract_result(&self, partner_id: &str, r: &RecordResult) -> Result<()> {
+        contract_record::Entity::insert(contract_record::ActiveModel {
+            partner_id: Set(partner_id.to_owned()),
+            record_id: Set(r.record_id.clone()),
+            outcome: Set(outcome_name(r.outcome).to_owned()),
+            points: Set(i64::try_from(r.points).unwrap_or(i64::MAX)),
+            reason_code: Set(r.reason_code.clone()),
+            reason: Set(r.reason.clone()),
+            received_at_us: Set(now().timestamp_micros()),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                contract_record::Column::PartnerId,
+                contract_record::Column::RecordId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
     }
 }
 

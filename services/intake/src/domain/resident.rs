@@ -3,12 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use chrono::Duration;
+use chrono::{Datelike, Duration};
 use healthpoints_auth::Principal;
 use uuid::Uuid;
 
 use super::{
-    calendar::local_date,
+    calendar::{local_date, period_bounds},
     catalogue::SELF_SOURCE,
     error::{IntakeError, Result},
     model::{Event, Outcome, OutcomeKind, ResidentRef},
@@ -121,6 +121,58 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
 
     /// A resident's outcomes, newest first; the cursor is the last event id of the previous
     /// page.
+    /// Points earned per month, newest first, over the last `months` months (12 by default,
+    /// at most 36), months without awards included.
+    pub async fn monthly_points(
+        &self,
+        caller: &Principal,
+        resident_id: &str,
+        months: u32,
+    ) -> Result<Vec<(String, u64, u32)>> {
+        let resident_id = resident_or_self(caller, resident_id)?;
+        may_act_for(caller, &resident_id)?;
+        let months = match months {
+            0 => 12,
+            n if n > 36 => {
+                return Err(IntakeError::invalid("months", "must be at most 36"));
+            }
+            n => n,
+        };
+        let today = local_date(self.now());
+        let mut keys = Vec::with_capacity(months as usize);
+        let (mut year, mut month) = (today.year(), today.month());
+        for _ in 0..months {
+            keys.push(format!("{year:04}-{month:02}"));
+            if month == 1 {
+                year -= 1;
+                month = 12;
+            } else {
+                month -= 1;
+            }
+        }
+        let oldest = keys.last().cloned().unwrap_or_default();
+        let since = period_bounds(&oldest)
+            .map(|(from, _)| from)
+            .ok_or_else(|| IntakeError::Store("month bounds".into()))?;
+        let mut sums: std::collections::BTreeMap<String, (u64, u32)> =
+            std::collections::BTreeMap::new();
+        for (at, points) in self.store().awards_since(&resident_id, since).await? {
+            let day = local_date(at);
+            let entry = sums
+                .entry(format!("{:04}-{:02}", day.year(), day.month()))
+                .or_default();
+            entry.0 += points;
+            entry.1 += 1;
+        }
+        Ok(keys
+            .into_iter()
+            .map(|k| {
+                let (points, awards) = sums.get(&k).copied().unwrap_or_default();
+                (k, points, awards)
+            })
+            .collect())
+    }
+
     pub async fn outcomes(
         &self,
         caller: &Principal,

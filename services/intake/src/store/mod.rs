@@ -219,6 +219,34 @@ impl Store {
     }
 
     /// A resident's outcomes, newest first, `limit` after the cursor (an event id).
+    /// (occurred at, points) of a resident's awards (awarded or on their way) since `since`.
+    pub async fn awards_since(
+        &self,
+        resident_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, u64)>> {
+        let rows: Vec<(i64, i64)> = event::Entity::find()
+            .select_only()
+            .column(event::Column::OccurredAtUs)
+            .column(event::Column::Points)
+            .filter(event::Column::ResidentId.eq(resident_id))
+            .filter(event::Column::Kind.is_in(["awarded", "pending"]))
+            .filter(event::Column::OccurredAtUs.gte(since.timestamp_micros()))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|(at, points)| {
+                Ok((
+                    DateTime::from_timestamp_micros(at)
+                        .ok_or_else(|| IntakeError::Store("stored time is not valid".into()))?,
+                    u64::try_from(points)
+                        .map_err(|_| IntakeError::Store("stored points are not valid".into()))?,
+                ))
+            })
+            .collect()
+    }
+
     pub async fn outcomes_of(
         &self,
         resident_id: &str,

@@ -1,0 +1,450 @@
+use healthpoints_integration_tests::{Sandbox, id_number};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn resident(sandbox: &Sandbox, seq: u32, district: &str) -> (String, String, String) {
+    let phone = format!("1350000{seq:04}");
+    let id = id_number(district, "19800101", seq);
+    let (status, body) = sandbox
+        .call(Method::POST, "/v1/auth/register", None, Some(json!({
+            "name": "赵敏", "id_number": id, "phone": phone,
+            "password": "Resident-pass-1", "residence_district": district, "residence_type": "registered",
+        })))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let token = sandbox.login(&phone, "Resident-pass-1").await;
+    (body["resident_id"].as_str().unwrap().to_owned(), id, token)
+}
+
+fn steps(record: &str, resident_id: &str, day: u32) -> Value {
+    json!({"record_id": record, "resident_id": resident_id, "behaviour": "steps.daily",
+           "occurred_at": format!("2026-11-{day:02}T20:00:00+08:00"), "quantity": 10_000})
+}
+
+async fn city_points(sandbox: &Sandbox, token: &str) -> u64 {
+    let (_, b) = sandbox
+        .call(Method::GET, "/v1/me/balances", Some(token), None)
+        .await;
+    b["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["book"] == "city")
+        .map_or(0, |b| b["posted"].as_u64().unwrap())
+}
+
+/// A commercial partner's steps pass only under the resident's consent: grant → accepted,
+/// revoke → refused (points kept), re-grant → accepted; a department needs none. Every call is
+/// in the resident's access log, and only theirs.
+#[tokio::test]
+async fn consent_gates_a_commercial_partners_records_and_the_access_log_shows_them() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let (status, problem) = sandbox
+        .call(
+            Method::POST,
+            "/v1/admin/partners",
+            Some(&admin),
+            Some(json!({
+            "name": "Fit band", "department": "wearables", "kind": "vendor",
+            "behaviours": ["steps.daily"], "scopes": ["behaviours:submit"]})),
+        )
+        .await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("kind")));
+    let (status, created) = sandbox
+        .call(
+            Method::POST,
+            "/v1/admin/partners",
+            Some(&admin),
+            Some(json!({
+            "name": "Fit band", "department": "wearables", "kind": "commercial",
+            "behaviours": ["steps.daily"], "scopes": ["behaviours:submit"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (_, token) = sandbox
+        .call(Method::POST, "/v1/auth/token", None, Some(json!({
+            "grant_type": "client_credentials", "client_id": created["client_id"], "client_secret": created["client_secret"]})))
+        .await;
+    let band = token["access_token"].as_str().unwrap().to_owned();
+    let sports = sandbox
+        .partner(&admin, "sports", &["steps.daily"], &["behaviours:submit"])
+        .await;
+    let (me, _, me_token) = resident(&sandbox, 1, "310118").await;
+    let (_, _, other_token) = resident(&sandbox, 2, "310118").await;
+    let (_, partners) = sandbox.call(Method::GET, "/v1/partners", None, None).await;
+    assert!(
+        partners["partners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["partner_id"] == "wearables" && p["kind"] == "commercial")
+    );
+
+    let send = async |token: &str, record: Value| {
+        let (status, body) = sandbox.send_ndjson(token, &[record]).await;
+        assert_eq!(status, 200, "{body}");
+        body["results"][0].clone()
+    };
+    let refused = send(&band, steps("b-1", &me, 10)).await;
+    assert_eq!(
+        (refused["outcome"].as_str(), refused["reason_code"].as_str()),
+        (Some("rejected"), Some("consent_required")),
+        "{refused}"
+    );
+
+    let grant = json!({"partner_id": "wearables", "category": "steps_exercise", "purpose": "steps for health points"});
+    let (status, consent) = sandbox
+        .call(
+            Method::PUT,
+            "/v1/me/consents",
+            Some(&me_token),
+            Some(grant.clone()),
+        )
+        .await;
+    assert_eq!(
+        (status, consent["active"].as_bool()),
+        (200, Some(true)),
+        "{consent}"
+    );
+    let (status, problem) = sandbox
+        .call(
+            Method::PUT,
+            "/v1/me/consents",
+            Some(&me_token),
+            Some(json!({"partner_id": "wearables", "category": "dreams"})),
+        )
+        .await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("category")));
+    let (status, _) = sandbox
+        .call(
+            Method::PUT,
+            "/v1/me/consents",
+            Some(&me_token),
+            Some(json!({"partner_id": "nobody", "category": "sleep"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = sandbox
+        .call(
+            Method::PUT,
+            "/v1/me/consents",
+            Some(&admin),
+            Some(grant.clone()),
+        )
+        .await;
+    assert_eq!(status, 403, "only the resident consents");
+
+    let accepted = send(&band, steps("b-2", &me, 11)).await;
+    assert_eq!(accepted["outcome"], "awarded", "{accepted}");
+    let earned = city_points(&sandbox, &me_token).await;
+    assert_eq!(earned, 30);
+
+    let (status, revoked) = sandbox
+        .call(
+            Method::DELETE,
+            "/v1/me/consents/wearables/steps_exercise",
+            Some(&me_token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, revoked["active"].as_bool()),
+        (200, Some(false)),
+        "{revoked}"
+    );
+    let after = send(&band, steps("b-3", &me, 12)).await;
+    assert_eq!(after["reason_code"], "consent_required", "{after}");
+    assert_eq!(
+        city_points(&sandbox, &me_token).await,
+        earned,
+        "revoking keeps earned points"
+    );
+
+    let (status, _) = sandbox
+        .call(Method::PUT, "/v1/me/consents", Some(&me_token), Some(grant))
+        .await;
+    assert_eq!(status, 200);
+    let again = send(&band, steps("b-4", &me, 13)).await;
+    assert_eq!(again["outcome"], "awarded", "{again}");
+    // A department reports under its statutory duty: no consent needed.
+    let statutory = send(&sports, steps("s-1", &me, 14)).await;
+    assert_eq!(statutory["outcome"], "awarded", "{statutory}");
+    let (_, consents) = sandbox
+        .call(Method::GET, "/v1/me/consents", Some(&me_token), None)
+        .await;
+    assert_eq!(
+        consents["consents"].as_array().unwrap().len(),
+        1,
+        "{consents}"
+    );
+
+    // Who sent my data: the band (four calls) and the sports bureau; not the other resident's.
+    let (status, log) = sandbox
+        .call(Method::GET, "/v1/me/access-log", Some(&me_token), None)
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 5, "{log}");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["action"] == "submit_records" && e.get("resident_id").is_none())
+    );
+    assert_eq!(
+        entries.iter().filter(|e| e["actor"] == "wearables").count(),
+        4
+    );
+    assert_eq!(entries[0]["partner_name"], "sports feed");
+    let (_, theirs) = sandbox
+        .call(Method::GET, "/v1/me/access-log", Some(&other_token), None)
+        .await;
+    assert!(theirs["entries"].as_array().unwrap().is_empty(), "{theirs}");
+    let (status, _) = sandbox
+        .call(
+            Method::GET,
+            "/v1/me/access-log?partner_id=wearables",
+            Some(&me_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, audit) = sandbox
+        .call(
+            Method::GET,
+            "/v1/admin/access-log?partner_id=wearables&from=2026-01-01T00:00:00Z",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    let audit = audit["entries"].as_array().unwrap();
+    assert_eq!(audit.len(), 4);
+    assert!(audit.iter().all(|e| e["resident_id"] == me.as_str()));
+    let (status, _) = sandbox
+        .call(Method::GET, "/v1/admin/access-log", Some(&band), None)
+        .await;
+    assert_eq!(status, 403);
+    sandbox.stop().await;
+}
+
+/// The health commission signs, changes and ends contracts: identity's contract (and so the
+/// routing) follows, a signing earns its points once, a resent record answers the same, a
+/// malformed batch changes nothing.
+#[tokio::test]
+async fn the_contracts_feed_drives_contracts_routing_and_points() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let commission = sandbox
+        .partner(
+            &admin,
+            "health-commission",
+            &["family_doctor.contract"],
+            &["contracts:submit"],
+        )
+        .await;
+    let sports = sandbox
+        .partner(&admin, "sports", &["steps.daily"], &["behaviours:submit"])
+        .await;
+    let (resident_id, id, token) = resident(&sandbox, 3, "310118").await;
+    let contract = |record: &str, action: &str, district: &str| {
+        json!([{"record_id": record, "id_number": id, "action": action, "institution_code": format!("{district}-07"),
+            "institution_name": "Community Health Centre", "district": district,
+            "signed_on": "2026-11-02", "valid_until": "2027-11-01"}])
+    };
+    let post = async |who: &str, body: Value| {
+        sandbox
+            .call(
+                Method::POST,
+                "/v1/partner/family-doctor-contracts",
+                Some(who),
+                Some(body),
+            )
+            .await
+    };
+    let (status, problem) = post(&sports, contract("c-0", "sign", "310110")).await;
+    assert_eq!(status, 403, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("contracts:submit")
+    );
+    let (status, problem) = post(&commission, contract("c-1", "sign", "999999")).await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (400, Some("records[0].district")),
+        "{problem}"
+    );
+    let (_, me) = sandbox
+        .call(Method::GET, "/v1/me", Some(&token), None)
+        .await;
+    assert!(
+        me["family_doctor"].is_null(),
+        "a refused batch applies nothing: {me}"
+    );
+
+    let (status, signed) = post(&commission, contract("c-1", "sign", "310110")).await;
+    assert_eq!(status, 200, "{signed}");
+    assert_eq!(
+        (
+            &signed["results"][0]["outcome"],
+            &signed["results"][0]["points"]
+        ),
+        (&json!("applied"), &json!(1000)),
+        "{signed}"
+    );
+    let (_, again) = post(&commission, contract("c-1", "sign", "310110")).await;
+    assert_eq!(
+        again["results"], signed["results"],
+        "a resent record answers the same"
+    );
+    assert_eq!(city_points(&sandbox, &token).await, 1000, "paid once");
+    let (_, route) = sandbox
+        .call(Method::GET, "/v1/mall", Some(&token), None)
+        .await;
+    assert_eq!(route["serving"], "district:310110", "{route}");
+
+    let (_, changed) = post(&commission, contract("c-2", "change", "310118")).await;
+    assert_eq!(changed["results"][0]["outcome"], "applied", "{changed}");
+    let (_, route) = sandbox
+        .call(Method::GET, "/v1/mall", Some(&token), None)
+        .await;
+    assert_eq!(route["serving"], "district:310118", "{route}");
+    let (_, ended) = post(
+        &commission,
+        json!([{"record_id": "c-3", "resident_id": resident_id, "action": "end"}]),
+    )
+    .await;
+    assert_eq!(ended["results"][0]["outcome"], "applied", "{ended}");
+    let (_, route) = sandbox
+        .call(Method::GET, "/v1/mall", Some(&token), None)
+        .await;
+    assert_eq!(route["reason"], "no_family_doctor_contract", "{route}");
+
+    let (_, unknown) = post(
+        &commission,
+        json!([{"record_id": "c-4", "id_number": id_number("310118", "19700101", 999),
+        "action": "sign", "institution_code": "X", "institution_name": "Y", "district": "310118",
+        "signed_on": "2026-11-02", "valid_until": "2027-11-01"}]),
+    )
+    .await;
+    assert_eq!(
+        unknown["results"][0]["reason_code"], "resident_unknown",
+        "{unknown}"
+    );
+    let (_, log) = sandbox
+        .call(Method::GET, "/v1/me/access-log", Some(&token), None)
+        .await;
+    assert!(
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "submit_contracts" && e["actor"] == "health-commission"),
+        "{log}"
+    );
+    sandbox.stop().await;
+}
+
+/// An insurer reads a resident's monthly summary only under the resident's consent: refused
+/// without, given with, refused again once revoked; every read is in the resident's log.
+#[tokio::test]
+async fn an_insurer_reads_a_points_summary_only_under_consent() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let (status, created) = sandbox
+        .call(
+            Method::POST,
+            "/v1/admin/partners",
+            Some(&admin),
+            Some(json!({
+            "name": "Kang Insurance", "department": "insurer", "kind": "commercial",
+            "scopes": ["points-summary:read"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (_, token) = sandbox
+        .call(Method::POST, "/v1/auth/token", None, Some(json!({
+            "grant_type": "client_credentials", "client_id": created["client_id"], "client_secret": created["client_secret"]})))
+        .await;
+    let insurer = token["access_token"].as_str().unwrap().to_owned();
+    let sports = sandbox
+        .partner(&admin, "sports", &["steps.daily"], &["behaviours:submit"])
+        .await;
+    let (me, _, me_token) = resident(&sandbox, 5, "310118").await;
+    let walked = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let month = (walked + chrono::Duration::hours(8))
+        .format("%Y-%m")
+        .to_string();
+    let (status, _) = sandbox
+        .send_ndjson(
+            &sports,
+            &[
+                json!({"record_id": "s-1", "resident_id": me, "behaviour": "steps.daily",
+            "occurred_at": walked.to_rfc3339(), "quantity": 10_000}),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let path = format!("/v1/partner/residents/{me}/points-summary");
+    let (status, refused) = sandbox.call(Method::GET, &path, Some(&insurer), None).await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["detail"].as_str().unwrap().contains("consent"),
+        "{refused}"
+    );
+    let (status, _) = sandbox.call(Method::GET, &path, Some(&sports), None).await;
+    assert_eq!(status, 403, "a partner without the scope");
+
+    let (status, _) = sandbox
+        .call(Method::PUT, "/v1/me/consents", Some(&me_token), Some(json!({"partner_id": "insurer", "category": "points_summary", "purpose": "premium discount"})))
+        .await;
+    assert_eq!(status, 200);
+    let (status, summary) = sandbox.call(Method::GET, &path, Some(&insurer), None).await;
+    assert_eq!(status, 200, "{summary}");
+    let months = summary["months"].as_array().unwrap();
+    assert_eq!(months.len(), 12);
+    let walked_month = months
+        .iter()
+        .find(|m| m["month"] == month.as_str())
+        .expect("the month of the walk");
+    assert_eq!(
+        (
+            &walked_month["points_earned"],
+            &walked_month["activity_level"]
+        ),
+        (&json!(30), &json!("low"))
+    );
+    let (status, _) = sandbox
+        .call(
+            Method::GET,
+            "/v1/partner/residents/not-a-resident/points-summary",
+            Some(&insurer),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    sandbox
+        .call(
+            Method::DELETE,
+            "/v1/me/consents/insurer/points_summary",
+            Some(&me_token),
+            None,
+        )
+        .await;
+    let (status, _) = sandbox.call(Method::GET, &path, Some(&insurer), None).await;
+    assert_eq!(status, 403);
+    let (_, log) = sandbox
+        .call(Method::GET, "/v1/me/access-log", Some(&me_token), None)
+        .await;
+    let reads = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "read_points_summary")
+        .count();
+    assert_eq!(reads, 1, "{log}");
+    sandbox.stop().await;
+}

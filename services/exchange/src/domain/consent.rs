@@ -1,0 +1,178 @@
+//! Consent, PIPL-style: a resident grants or revokes, per partner and per data category, with
+//! a purpose and a time. A **commercial** partner's records in a category that needs consent are
+//! refused while consent is absent or revoked; a **department** reports under its statutory
+//! duty. Reading a resident's data out (the points summary) always needs their consent.
+//! Revoking never removes points already earned.
+
+use chrono::{DateTime, Utc};
+use healthpoints_auth::Principal;
+
+use super::error::{ExchangeError, Result};
+use crate::store::Store;
+
+macro_rules! categories {
+    ($($variant:ident => $text:literal),+ $(,)?) => {
+        /// A data category a resident consents to.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Category { $($variant),+ }
+
+        impl Category {
+            pub const ALL: &'static [Category] = &[$(Category::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Category::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some(Category::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+categories!(
+    StepsExercise => "steps_exercise",
+    Sleep => "sleep",
+    ChronicDisease => "chronic_disease",
+    Vaccination => "vaccination",
+    Screening => "screening",
+    PointsSummary => "points_summary",
+);
+
+/// The category a behaviour's records belong to, if it is personal data that needs consent.
+pub fn category_of(behaviour: &str) -> Option<Category> {
+    Some(match behaviour {
+        "steps.daily" | "exercise.session" => Category::StepsExercise,
+        "sleep.healthy" => Category::Sleep,
+        "chronic.follow_up" => Category::ChronicDisease,
+        "vaccination" => Category::Vaccination,
+        "screening" | "elderly.health_check" | "prenatal.check" | "student.check" => {
+            Category::Screening
+        }
+        _ => return None,
+    })
+}
+
+/// Who a partner is, for consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartnerKind {
+    /// A city department: reports under its statutory duty.
+    Department,
+    /// An app, a wearable maker, an insurer: needs the resident's consent per category.
+    Commercial,
+}
+
+impl PartnerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Department => "department",
+            Self::Commercial => "commercial",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "department" => Some(Self::Department),
+            "commercial" => Some(Self::Commercial),
+            _ => None,
+        }
+    }
+}
+
+/// One consent, current or revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub resident_id: String,
+    pub partner_id: String,
+    pub category: Category,
+    pub purpose: String,
+    pub granted_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Consent {
+    pub fn active(&self) -> bool {
+        self.revoked_at.is_none()
+    }
+}
+
+/// The resident a consent call is about: residents act for themselves only.
+fn own(caller: &Principal, resident_id: &str) -> Result<String> {
+    let Some(me) = caller.resident_id() else {
+        return Err(ExchangeError::Forbidden(
+            "only the resident grants, revokes and lists their consents".into(),
+        ));
+    };
+    let me = me.to_string();
+    if !resident_id.trim().is_empty() && resident_id.trim() != me {
+        return Err(ExchangeError::Forbidden(
+            "residents manage only their own consents".into(),
+        ));
+    }
+    Ok(me)
+}
+
+fn category(raw: Option<Category>) -> Result<Category> {
+    raw.ok_or_else(|| {
+        ExchangeError::invalid(
+            "category",
+            "must be steps_exercise, sleep, chronic_disease, vaccination, screening or points_summary",
+        )
+    })
+}
+
+/// The caller's consents, newest first.
+pub async fn list(store: &Store, caller: &Principal, resident_id: &str) -> Result<Vec<Consent>> {
+    let me = own(caller, resident_id)?;
+    store.consents(&me).await
+}
+
+/// Grants (or grants again) consent to a registered partner for one category.
+pub async fn grant(
+    store: &Store,
+    caller: &Principal,
+    resident_id: &str,
+    partner_id: &str,
+    raw: Option<Category>,
+    purpose: &str,
+) -> Result<Consent> {
+    let me = own(caller, resident_id)?;
+    let category = category(raw)?;
+    if purpose.chars().count() > 200 {
+        return Err(ExchangeError::invalid(
+            "purpose",
+            "must be at most 200 characters",
+        ));
+    }
+    let partner = store
+        .partner(partner_id.trim())
+        .await?
+        .filter(|p| p.client_id.is_some())
+        .ok_or_else(|| ExchangeError::NotFound("partner".into()))?;
+    let consent = Consent {
+        resident_id: me,
+        partner_id: partner.partner_id,
+        category,
+        purpose: purpose.trim().to_owned(),
+        granted_at: crate::store::now(),
+        revoked_at: None,
+    };
+    store.save_consent(&consent).await?;
+    Ok(consent)
+}
+
+/// Revokes a consent; records in that category are refused from now on, points stay.
+pub async fn revoke(
+    store: &Store,
+    caller: &Principal,
+    resident_id: &str,
+    partner_id: &str,
+    raw: Option<Category>,
+) -> Result<Consent> {
+    let me = own(caller, resident_id)?;
+    let category = category(raw)?;
+    store
+        .revoke_consent(&me, partner_id.trim(), category, crate::store::now())
+        .await?
+        .ok_or_else(|| ExchangeError::NotFound("consent".into()))
+}
