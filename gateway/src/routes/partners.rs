@@ -363,3 +363,69 @@ pub async fn submit_contracts(
         .into_inner();
     Ok(Json(results_view(r.results)))
 }
+
+/// FHIR R4 from a health department (scope `fhir:submit`): a `Bundle`
+/// (`Content-Type: application/fhir+json`) or Bulk-Data NDJSON (`application/fhir+ndjson`) of
+/// Observation (steps, exercise), Immunization, Procedure (screening) and Encounter (checks),
+/// mapped as docs/exchange.md says. Answered with a `Bundle` of one `OperationOutcome` per entry:
+/// 200 once judged; 400 when the submission or any entry is malformed (then nothing is written).
+#[utoipa::path(post, path = "/v1/partner/fhir", tag = "partner", security(("bearer" = [])),
+    request_body(content = String, content_type = "application/fhir+json"),
+    responses((status = 200, description = "a Bundle of OperationOutcomes"), (status = 400, description = "a Bundle of OperationOutcomes; nothing written"),
+        (status = 403, body = Problem)))]
+pub async fn submit_fhir(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> HttpResult<axum::response::Response> {
+    use axum::response::IntoResponse as _;
+    use healthpoints_exchange::domain::fhir;
+    let fhir_json = |status: StatusCode, body: Vec<u8>| {
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/fhir+json")],
+            body,
+        )
+            .into_response()
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => {
+            let issue = fhir::Issue {
+                code: if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    "too-costly"
+                } else {
+                    "structure"
+                },
+                diagnostics: if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    "the body is too large (at most 1 MiB); split it".to_owned()
+                } else {
+                    "the body could not be read".to_owned()
+                },
+                expression: String::new(),
+            };
+            let refusal = serde_json::to_vec(&fhir::refusal(&issue)).unwrap_or_default();
+            return Ok(fhir_json(StatusCode::BAD_REQUEST, refusal));
+        }
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let r = state
+        .exchange()
+        .submit_fhir(caller.request(pb::SubmitFhirRequest {
+            content_type,
+            body: body.to_vec(),
+        }))
+        .await?
+        .into_inner();
+    let status = if r.refused {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok(fhir_json(status, r.body))
+}

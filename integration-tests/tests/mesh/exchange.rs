@@ -16,9 +16,29 @@ async fn resident(sandbox: &Sandbox, seq: u32, district: &str) -> (String, Strin
     (body["resident_id"].as_str().unwrap().to_owned(), id, token)
 }
 
-fn steps(record: &str, resident_id: &str, day: u32) -> Value {
+/// A Shanghai calendar day `days_ago` days back, `2026-11-20`.
+fn day(days_ago: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(8) - chrono::Duration::days(days_ago))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// 10,000 steps on a day `days_ago` days back.
+fn steps(record: &str, resident_id: &str, days_ago: i64) -> Value {
     json!({"record_id": record, "resident_id": resident_id, "behaviour": "steps.daily",
-           "occurred_at": format!("2026-11-{day:02}T20:00:00+08:00"), "quantity": 10_000})
+           "occurred_at": format!("{}T20:00:00+08:00", day(days_ago)), "quantity": 10_000})
+}
+
+/// Whether the resident's access log has an entry of `action` (by `actor`, if given).
+async fn logged(sandbox: &Sandbox, token: &str, action: &str, actor: Option<&str>) -> bool {
+    let (_, log) = sandbox
+        .call(Method::GET, "/v1/me/access-log", Some(token), None)
+        .await;
+    log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == action && actor.is_none_or(|a| e["actor"] == a))
 }
 
 async fn city_points(sandbox: &Sandbox, token: &str) -> u64 {
@@ -86,7 +106,7 @@ async fn consent_gates_a_commercial_partners_records_and_the_access_log_shows_th
         assert_eq!(status, 200, "{body}");
         body["results"][0].clone()
     };
-    let refused = send(&band, steps("b-1", &me, 10)).await;
+    let refused = send(&band, steps("b-1", &me, 6)).await;
     assert_eq!(
         (refused["outcome"].as_str(), refused["reason_code"].as_str()),
         (Some("rejected"), Some("consent_required")),
@@ -135,7 +155,7 @@ async fn consent_gates_a_commercial_partners_records_and_the_access_log_shows_th
         .await;
     assert_eq!(status, 403, "only the resident consents");
 
-    let accepted = send(&band, steps("b-2", &me, 11)).await;
+    let accepted = send(&band, steps("b-2", &me, 5)).await;
     assert_eq!(accepted["outcome"], "awarded", "{accepted}");
     let earned = city_points(&sandbox, &me_token).await;
     assert_eq!(earned, 30);
@@ -153,7 +173,7 @@ async fn consent_gates_a_commercial_partners_records_and_the_access_log_shows_th
         (200, Some(false)),
         "{revoked}"
     );
-    let after = send(&band, steps("b-3", &me, 12)).await;
+    let after = send(&band, steps("b-3", &me, 4)).await;
     assert_eq!(after["reason_code"], "consent_required", "{after}");
     assert_eq!(
         city_points(&sandbox, &me_token).await,
@@ -165,10 +185,10 @@ async fn consent_gates_a_commercial_partners_records_and_the_access_log_shows_th
         .call(Method::PUT, "/v1/me/consents", Some(&me_token), Some(grant))
         .await;
     assert_eq!(status, 200);
-    let again = send(&band, steps("b-4", &me, 13)).await;
+    let again = send(&band, steps("b-4", &me, 3)).await;
     assert_eq!(again["outcome"], "awarded", "{again}");
     // A department reports under its statutory duty: no consent needed.
-    let statutory = send(&sports, steps("s-1", &me, 14)).await;
+    let statutory = send(&sports, steps("s-1", &me, 2)).await;
     assert_eq!(statutory["outcome"], "awarded", "{statutory}");
     let (_, consents) = sandbox
         .call(Method::GET, "/v1/me/consents", Some(&me_token), None)
@@ -250,7 +270,7 @@ async fn the_contracts_feed_drives_contracts_routing_and_points() {
     let contract = |record: &str, action: &str, district: &str| {
         json!([{"record_id": record, "id_number": id, "action": action, "institution_code": format!("{district}-07"),
             "institution_name": "Community Health Centre", "district": district,
-            "signed_on": "2026-11-02", "valid_until": "2027-11-01"}])
+            "signed_on": day(5), "valid_until": "2030-01-01"}])
     };
     let post = async |who: &str, body: Value| {
         sandbox
@@ -333,16 +353,14 @@ async fn the_contracts_feed_drives_contracts_routing_and_points() {
         unknown["results"][0]["reason_code"], "resident_unknown",
         "{unknown}"
     );
-    let (_, log) = sandbox
-        .call(Method::GET, "/v1/me/access-log", Some(&token), None)
-        .await;
     assert!(
-        log["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["action"] == "submit_contracts" && e["actor"] == "health-commission"),
-        "{log}"
+        logged(
+            &sandbox,
+            &token,
+            "submit_contracts",
+            Some("health-commission")
+        )
+        .await
     );
     sandbox.stop().await;
 }
@@ -446,5 +464,126 @@ async fn an_insurer_reads_a_points_summary_only_under_consent() {
         .filter(|e| e["action"] == "read_points_summary")
         .count();
     assert_eq!(reads, 1, "{log}");
+    sandbox.stop().await;
+}
+
+/// FHIR through the gateway: the adapted HL7 examples are judged (steps and a vaccination
+/// awarded); a bundle with a malformed entry is refused whole with precise outcomes and writes
+/// nothing; the scope is checked.
+#[tokio::test]
+async fn fhir_bundles_are_judged_or_refused_whole() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let health = sandbox
+        .partner(
+            &admin,
+            "health-commission",
+            &[
+                "steps.daily",
+                "vaccination",
+                "screening",
+                "elderly.health_check",
+            ],
+            &["fhir:submit"],
+        )
+        .await;
+    let sports = sandbox
+        .partner(&admin, "sports", &["steps.daily"], &["behaviours:submit"])
+        .await;
+    let (me, id, token) = resident(&sandbox, 6, "310118").await;
+    // The examples' dates, moved into the reporting window.
+    let fill = |raw: &str| {
+        raw.replace("@ID@", &id)
+            .replace("@RID@", &me)
+            .replace("2026-11-20", &day(2))
+            .replace("2026-11-19", &day(3))
+            .replace("2026-11-18", &day(4))
+    };
+    let post = async |who: &str, content_type: &str, body: String| {
+        let response = sandbox
+            .request(Method::POST, "/v1/partner/fhir", Some(who))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let kind = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        (status, kind, body)
+    };
+    let bundle = fill(include_str!(
+        "../../../services/exchange/fhir-examples/bundle-steps-immunization.json"
+    ));
+    let (status, _, _) = post(&sports, "application/fhir+json", bundle.clone()).await;
+    assert_eq!(status, 403, "the scope fhir:submit is needed");
+
+    let malformed = fill(include_str!(
+        "../../../services/exchange/fhir-examples/malformed-types.json"
+    ));
+    let (status, kind, refused) = post(&health, "application/fhir+json", malformed).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (400, "application/fhir+json"),
+        "{refused}"
+    );
+    assert_eq!(refused["resourceType"], "Bundle");
+    assert_eq!(
+        refused["entry"][1]["response"]["outcome"]["issue"][0]["expression"][0],
+        "Bundle.entry[1].resource.patient"
+    );
+    assert_eq!(
+        city_points(&sandbox, &token).await,
+        0,
+        "nothing was written"
+    );
+
+    let (status, _, judged) = post(&health, "application/fhir+json", bundle.clone()).await;
+    assert_eq!(status, 200, "{judged}");
+    let outcomes: Vec<&str> = judged["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["response"]["outcome"]["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    // The catalogue still decides: the health commission is no source of steps.
+    assert!(
+        outcomes[0].starts_with("rejected (source_not_allowed)"),
+        "{judged}"
+    );
+    assert_eq!(outcomes[1], "awarded 200 points", "{judged}");
+    let (_, _, again) = post(&health, "application/fhir+json", bundle).await;
+    assert_eq!(
+        again["entry"], judged["entry"],
+        "a resent bundle answers the same"
+    );
+    assert_eq!(city_points(&sandbox, &token).await, 200, "paid once");
+    let (status, _, ndjson) = post(
+        &health,
+        "application/fhir+ndjson",
+        fill(include_str!(
+            "../../../services/exchange/fhir-examples/procedure-encounter.ndjson"
+        )),
+    )
+    .await;
+    assert_eq!(status, 200, "{ndjson}");
+    let (status, _, huge) = post(&health, "application/fhir+json", "x".repeat(2 << 20)).await;
+    assert_eq!(
+        (
+            status,
+            huge["entry"][0]["response"]["outcome"]["issue"][0]["code"].as_str()
+        ),
+        (400, Some("too-costly")),
+        "{huge}"
+    );
+    assert!(logged(&sandbox, &token, "submit_fhir", None).await);
     sandbox.stop().await;
 }

@@ -18,6 +18,7 @@ use crate::{
         consent::{self, Category, Consent, PartnerKind},
         contracts::{self, ContractRecord},
         error::ExchangeError,
+        fhir,
         partners::{self, Partner, PartnerSpec, PartnerStatus},
         products,
         records::{self, Person, Record, RecordOutcome},
@@ -338,11 +339,29 @@ impl ExchangeService for ExchangeGrpc {
         }))
     }
 
+    #[tracing::instrument(name = "exchange.SubmitFhir", skip_all, fields(bytes = request.get_ref().body.len()))]
     async fn submit_fhir(
         &self,
-        _request: Request<pb::SubmitFhirRequest>,
+        request: Request<pb::SubmitFhirRequest>,
     ) -> Result<Response<pb::SubmitFhirResponse>, Status> {
-        Err(not_yet("FHIR submission"))
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let x = self.ready()?;
+        let answer = fhir::submit(
+            &x.store,
+            &x.identity,
+            &x.intake,
+            &p,
+            &r.content_type,
+            &r.body,
+        )
+        .await
+        .map_err(status)?;
+        Ok(Response::new(pb::SubmitFhirResponse {
+            body: serde_json::to_vec(&answer.body).unwrap_or_default(),
+            results: results_to_pb(answer.results),
+            refused: answer.refused,
+        }))
     }
 
     #[tracing::instrument(name = "exchange.SubmitContracts", skip_all, fields(records = request.get_ref().records.len()))]

@@ -12,10 +12,11 @@
 //! - **consent** per resident, partner and data category;
 //! - the **family-doctor contracts feed** (identity's contract set, a signing reported to
 //!   intake);
+//! - **FHIR R4** bundles and NDJSON of a profiled subset, mapped to behaviour records;
 //! - the **points summary**, a data product read under the resident's consent;
 //! - the append-only **access log**.
 //!
-//! FHIR and statistics follow (the exchange issue); their RPCs answer
+//! Statistics follow (the exchange issue); its RPC answers
 //! FAILED_PRECONDITION until then. Layout as in every service: `domain`, `store`, `clients`,
 //! `grpc`, `config`.
 

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod consent;
 pub mod contracts;
 pub mod error;
+pub mod fhir;
 pub mod partners;
 pub mod products;
 pub mod records;

@@ -151,6 +151,28 @@ pub async fn submit(
     records: Vec<Record>,
 ) -> Result<Vec<RecordResult>> {
     let partner = acting_partner(store, caller, "behaviours:submit").await?;
+    submit_for(
+        store,
+        identity,
+        intake,
+        caller,
+        &partner,
+        records,
+        "submit_records",
+    )
+    .await
+}
+
+/// The same for a partner already checked (its scope for this channel), logged as `action`.
+pub(crate) async fn submit_for(
+    store: &Store,
+    identity: &impl Identity,
+    intake: &impl Behaviours,
+    caller: &Principal,
+    partner: &super::partners::Partner,
+    records: Vec<Record>,
+    action: &str,
+) -> Result<Vec<RecordResult>> {
     if records.is_empty() || records.len() > MAX_RECORDS {
         return Err(ExchangeError::invalid(
             "records",
@@ -233,7 +255,7 @@ pub async fn submit(
     touched.extend(forward.iter().map(|f| f.resident_id.clone()));
     let entries = audit::entries(
         caller,
-        "submit_records",
+        action,
         &format!("{} behaviour records", results.len()),
         &audit::tally(touched.iter().map(String::as_str)),
     );

@@ -1,0 +1,853 @@
+//! FHIR R4 for health departments that speak it: a `Bundle` (or Bulk-Data-style NDJSON, one
+//! resource per line) of a small profiled subset, mapped to behaviour records by a documented
+//! table (docs/exchange.md), and answered with one `OperationOutcome` per entry.
+//!
+//! The models are hand-written for just these resources and just the elements used; anything
+//! else in a resource is ignored, as FHIR allows. Parsing never panics: every defect becomes an
+//! issue with the FHIRPath of the offending element.
+//!
+//! | resource | when | behaviour | quantity |
+//! |---|---|---|---|
+//! | `Observation` | `code` LOINC `41950-7` (steps in 24 h) | `steps.daily` | `valueQuantity.value` |
+//! | `Observation` | `code` LOINC `55411-3` (exercise duration) | `exercise.session` | minutes |
+//! | `Immunization` | `status` `completed` | `vaccination` | 1 |
+//! | `Procedure` | `status` `completed` | `screening` | 1 |
+//! | `Encounter` | `type` `urn:healthpoints:check` `elderly` / `prenatal` / `student`, `status` `finished` | `elderly.health_check` / `prenatal.check` / `student.check` | 1 |
+//!
+//! The person is `subject` (`patient` for Immunization): an `identifier` with system
+//! `urn:healthpoints:prc-id` (the ID number) or a `reference` `Patient/<resident id>`. The
+//! record id is the resource's `id`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use healthpoints_auth::Principal;
+
+use super::{
+    error::{ExchangeError, Result as DomainResult},
+    partners::{Identity, acting_partner},
+    records::{Behaviours, Person, Record, RecordOutcome, RecordResult, submit_for},
+};
+use crate::store::Store;
+
+/// Identifier system of the PRC resident ID number.
+pub const PRC_ID_SYSTEM: &str = "urn:healthpoints:prc-id";
+/// Code system of the checks an `Encounter` reports.
+pub const CHECK_SYSTEM: &str = "urn:healthpoints:check";
+const LOINC: &str = "http://loinc.org";
+/// Most resources in one submission.
+pub const MAX_ENTRIES: usize = 1_000;
+
+#[derive(Debug, Deserialize, Default)]
+struct Coding {
+    #[serde(default)]
+    system: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct CodeableConcept {
+    #[serde(default)]
+    coding: Vec<Coding>,
+}
+
+impl CodeableConcept {
+    fn has(&self, system: &str, code: &str) -> bool {
+        self.coding
+            .iter()
+            .any(|c| c.system.as_deref() == Some(system) && c.code.as_deref() == Some(code))
+    }
+
+    fn first_code(&self) -> Option<String> {
+        self.coding.iter().find_map(|c| c.code.clone())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Identifier {
+    #[serde(default)]
+    system: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Reference {
+    #[serde(default)]
+    reference: Option<String>,
+    #[serde(default)]
+    identifier: Option<Identifier>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Quantity {
+    #[serde(default)]
+    value: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Period {
+    #[serde(default)]
+    start: Option<String>,
+    #[serde(default)]
+    end: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Observation {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    code: Option<CodeableConcept>,
+    #[serde(default)]
+    subject: Option<Reference>,
+    #[serde(default)]
+    effective_date_time: Option<String>,
+    #[serde(default)]
+    effective_period: Option<Period>,
+    #[serde(default)]
+    value_quantity: Option<Quantity>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Immunization {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    vaccine_code: Option<CodeableConcept>,
+    #[serde(default)]
+    patient: Option<Reference>,
+    #[serde(default)]
+    occurrence_date_time: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Procedure {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    code: Option<CodeableConcept>,
+    #[serde(default)]
+    subject: Option<Reference>,
+    #[serde(default)]
+    performed_date_time: Option<String>,
+    #[serde(default)]
+    performed_period: Option<Period>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Encounter {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Vec<CodeableConcept>,
+    #[serde(default)]
+    subject: Option<Reference>,
+    #[serde(default)]
+    period: Option<Period>,
+}
+
+/// One problem with one entry: an `OperationOutcome.issue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// `invalid`, `required`, `value`, `not-supported`, `structure`, `too-costly`.
+    pub code: &'static str,
+    pub diagnostics: String,
+    /// FHIRPath of the element, e.g. `Bundle.entry[2].resource.valueQuantity.value`.
+    pub expression: String,
+}
+
+impl Issue {
+    fn new(code: &'static str, expression: String, diagnostics: impl Into<String>) -> Self {
+        Self {
+            code,
+            diagnostics: diagnostics.into(),
+            expression,
+        }
+    }
+}
+
+/// What a submission came to before anything is judged: one record or one issue per entry.
+pub type Parsed = Vec<Result<Record, Issue>>;
+
+/// Parses a body of `content_type` (`application/fhir+json`: a Bundle; `application/fhir+ndjson`:
+/// one resource per line) into one record or issue per entry. `Err` when the body as a whole is
+/// not one (not JSON, not a Bundle, too many entries).
+pub fn parse(content_type: &str, body: &[u8]) -> Result<Parsed, Issue> {
+    let ndjson = match content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "application/fhir+json" | "application/json" => false,
+        "application/fhir+ndjson" | "application/x-ndjson" | "application/ndjson" => true,
+        other => {
+            return Err(Issue::new(
+                "not-supported",
+                String::new(),
+                format!(
+                    "content type {other:?} is not accepted: send application/fhir+json (a Bundle) or application/fhir+ndjson"
+                ),
+            ));
+        }
+    };
+    let text = std::str::from_utf8(body)
+        .map_err(|_| Issue::new("structure", String::new(), "the body is not UTF-8"))?;
+    let resources: Vec<(String, Value)> = if ndjson {
+        let mut out = Vec::new();
+        for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+            let value: Value = serde_json::from_str(line).map_err(|e| {
+                Issue::new(
+                    "structure",
+                    format!("line {}", i + 1),
+                    format!("line {} is not JSON: {e}", i + 1),
+                )
+            })?;
+            out.push((format!("line {}", i + 1), value));
+        }
+        out
+    } else {
+        let bundle: Value = serde_json::from_str(text).map_err(|e| {
+            Issue::new(
+                "structure",
+                "Bundle".into(),
+                format!("the body is not JSON: {e}"),
+            )
+        })?;
+        if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+            return Err(Issue::new(
+                "structure",
+                "Bundle.resourceType".into(),
+                "the body must be a FHIR Bundle (resourceType \"Bundle\")",
+            ));
+        }
+        let entries = match bundle.get("entry") {
+            None => Vec::new(),
+            Some(Value::Array(entries)) => entries.clone(),
+            Some(_) => {
+                return Err(Issue::new(
+                    "structure",
+                    "Bundle.entry".into(),
+                    "must be an array",
+                ));
+            }
+        };
+        entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let path = format!("Bundle.entry[{i}].resource");
+                (path, e.get("resource").cloned().unwrap_or(Value::Null))
+            })
+            .collect()
+    };
+    if resources.is_empty() {
+        return Err(Issue::new(
+            "required",
+            "Bundle.entry".into(),
+            "there is nothing to process",
+        ));
+    }
+    if resources.len() > MAX_ENTRIES {
+        return Err(Issue::new(
+            "too-costly",
+            "Bundle.entry".into(),
+            format!("at most {MAX_ENTRIES} resources per submission"),
+        ));
+    }
+    Ok(resources
+        .into_iter()
+        .map(|(path, resource)| record(&path, resource))
+        .collect())
+}
+
+fn typed<T: for<'de> Deserialize<'de>>(path: &str, resource: Value) -> Result<T, Issue> {
+    serde_json::from_value(resource).map_err(|e| {
+        // serde names the element in its message ("invalid type: string, expected f64", …).
+        Issue::new(
+            "structure",
+            path.to_owned(),
+            format!("does not match the profile: {e}"),
+        )
+    })
+}
+
+fn person(path: &str, subject: Option<Reference>) -> Result<Person, Issue> {
+    let subject =
+        subject.ok_or_else(|| Issue::new("required", path.to_owned(), "the person is required"))?;
+    if let Some(id) = subject.identifier {
+        return match (id.system.as_deref(), id.value) {
+            (Some(PRC_ID_SYSTEM), Some(v)) if !v.trim().is_empty() => Ok(Person::IdNumber(v)),
+            _ => Err(Issue::new(
+                "value",
+                format!("{path}.identifier"),
+                format!("must have system {PRC_ID_SYSTEM} and the ID number as value"),
+            )),
+        };
+    }
+    match subject
+        .reference
+        .as_deref()
+        .and_then(|r| r.strip_prefix("Patient/"))
+    {
+        Some(id) if !id.trim().is_empty() => Ok(Person::ResidentId(id.trim().to_owned())),
+        _ => Err(Issue::new(
+            "value",
+            format!("{path}.reference"),
+            "must be Patient/<resident id>, or give an identifier",
+        )),
+    }
+}
+
+/// A FHIR `dateTime` (or a full date, taken as noon Asia/Shanghai).
+fn when(path: &str, raw: Option<&str>) -> Result<DateTime<Utc>, Issue> {
+    let raw = raw.ok_or_else(|| Issue::new("required", path.to_owned(), "a time is required"))?;
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(12, 0, 0))
+        .and_then(|t| {
+            chrono::FixedOffset::east_opt(8 * 3600)?
+                .from_local_datetime(&t)
+                .single()
+        })
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| {
+            Issue::new(
+                "value",
+                path.to_owned(),
+                "must be a FHIR dateTime with a time zone (2026-11-21T20:00:00+08:00) or a date",
+            )
+        })
+}
+
+/// A `<name>[x]` choice of `<name>DateTime` or `<name>Period` (the named bound of the period).
+fn one_of(
+    path: &str,
+    name: &str,
+    date_time: Option<&str>,
+    period: Option<(&str, Option<&str>)>,
+) -> Result<DateTime<Utc>, Issue> {
+    match (date_time, period) {
+        (Some(t), _) => when(&format!("{path}.{name}DateTime"), Some(t)),
+        (None, Some((bound, t))) => when(&format!("{path}.{name}Period.{bound}"), t),
+        (None, None) => Err(Issue::new(
+            "required",
+            format!("{path}.{name}[x]"),
+            format!("{name}DateTime or {name}Period is required"),
+        )),
+    }
+}
+
+fn status_is(path: &str, status: Option<&str>, wanted: &str) -> Result<(), Issue> {
+    match status {
+        Some(s) if s == wanted => Ok(()),
+        Some(s) => Err(Issue::new(
+            "value",
+            format!("{path}.status"),
+            format!("only {wanted} resources earn points (this one is {s})"),
+        )),
+        None => Err(Issue::new(
+            "required",
+            format!("{path}.status"),
+            "is required",
+        )),
+    }
+}
+
+fn record(path: &str, resource: Value) -> Result<Record, Issue> {
+    let Some(kind) = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return Err(Issue::new(
+            "required",
+            format!("{path}.resourceType"),
+            "every entry needs a resource with a resourceType",
+        ));
+    };
+    let id = match resource.get("id") {
+        Some(Value::String(id)) if !id.trim().is_empty() && id.len() <= 64 => id.trim().to_owned(),
+        _ => {
+            return Err(Issue::new(
+                "required",
+                format!("{path}.id"),
+                "the resource id (1 to 64 characters) is the record id and is required",
+            ));
+        }
+    };
+    let mut attributes = BTreeMap::from([("fhir_resource".to_owned(), kind.clone())]);
+    let (person_, behaviour, occurred_at, quantity) = match kind.as_str() {
+        "Observation" => {
+            let o: Observation = typed(path, resource)?;
+            status_is(path, o.status.as_deref(), "final")?;
+            let code = o.code.unwrap_or_default();
+            let behaviour = if code.has(LOINC, "41950-7") {
+                "steps.daily"
+            } else if code.has(LOINC, "55411-3") {
+                "exercise.session"
+            } else {
+                return Err(Issue::new(
+                    "not-supported",
+                    format!("{path}.code"),
+                    "only LOINC 41950-7 (steps in 24 hours) and 55411-3 (exercise duration) are accepted",
+                ));
+            };
+            let value = o.value_quantity.and_then(|q| q.value).ok_or_else(|| {
+                Issue::new(
+                    "required",
+                    format!("{path}.valueQuantity.value"),
+                    "is required",
+                )
+            })?;
+            if !(0.0..=1_000_000.0).contains(&value) || value.fract() != 0.0 {
+                return Err(Issue::new(
+                    "value",
+                    format!("{path}.valueQuantity.value"),
+                    "must be a whole number between 0 and 1,000,000",
+                ));
+            }
+            let at = one_of(
+                path,
+                "effective",
+                o.effective_date_time.as_deref(),
+                o.effective_period
+                    .as_ref()
+                    .map(|p| ("end", p.end.as_deref().or(p.start.as_deref()))),
+            )?;
+            (
+                person(&format!("{path}.subject"), o.subject)?,
+                behaviour,
+                at,
+                value as u64,
+            )
+        }
+        "Immunization" => {
+            let i: Immunization = typed(path, resource)?;
+            status_is(path, i.status.as_deref(), "completed")?;
+            if let Some(code) = i.vaccine_code.and_then(|c| c.first_code()) {
+                attributes.insert("vaccine_code".into(), code);
+            }
+            let at = when(
+                &format!("{path}.occurrenceDateTime"),
+                i.occurrence_date_time.as_deref(),
+            )?;
+            (
+                person(&format!("{path}.patient"), i.patient)?,
+                "vaccination",
+                at,
+                1,
+            )
+        }
+        "Procedure" => {
+            let p: Procedure = typed(path, resource)?;
+            status_is(path, p.status.as_deref(), "completed")?;
+            if let Some(code) = p.code.and_then(|c| c.first_code()) {
+                attributes.insert("procedure_code".into(), code);
+            }
+            let at = one_of(
+                path,
+                "performed",
+                p.performed_date_time.as_deref(),
+                p.performed_period
+                    .as_ref()
+                    .map(|p| ("start", p.start.as_deref())),
+            )?;
+            (
+                person(&format!("{path}.subject"), p.subject)?,
+                "screening",
+                at,
+                1,
+            )
+        }
+        "Encounter" => {
+            let e: Encounter = typed(path, resource)?;
+            status_is(path, e.status.as_deref(), "finished")?;
+            let behaviour = if e.kind.iter().any(|t| t.has(CHECK_SYSTEM, "elderly")) {
+                "elderly.health_check"
+            } else if e.kind.iter().any(|t| t.has(CHECK_SYSTEM, "prenatal")) {
+                "prenatal.check"
+            } else if e.kind.iter().any(|t| t.has(CHECK_SYSTEM, "student")) {
+                "student.check"
+            } else {
+                return Err(Issue::new(
+                    "not-supported",
+                    format!("{path}.type"),
+                    format!(
+                        "an Encounter must be typed {CHECK_SYSTEM} elderly, prenatal or student"
+                    ),
+                ));
+            };
+            let at = when(
+                &format!("{path}.period.start"),
+                e.period.as_ref().and_then(|p| p.start.as_deref()),
+            )?;
+            (
+                person(&format!("{path}.subject"), e.subject)?,
+                behaviour,
+                at,
+                1,
+            )
+        }
+        other => {
+            return Err(Issue::new(
+                "not-supported",
+                format!("{path}.resourceType"),
+                format!(
+                    "{other} is not accepted: send Observation, Immunization, Procedure or Encounter"
+                ),
+            ));
+        }
+    };
+    Ok(Record {
+        record_id: format!("{kind}/{id}"),
+        person: person_,
+        behaviour: behaviour.to_owned(),
+        occurred_at,
+        quantity,
+        district: String::new(),
+        attributes,
+    })
+}
+
+fn issue_json(severity: &str, code: &str, diagnostics: &str, expression: &str) -> Value {
+    let mut issue = json!({"severity": severity, "code": code, "diagnostics": diagnostics});
+    if !expression.is_empty() {
+        issue["expression"] = json!([expression]);
+    }
+    issue
+}
+
+fn outcome_resource(issue: Value) -> Value {
+    json!({"resourceType": "OperationOutcome", "issue": [issue]})
+}
+
+fn response_bundle(outcomes: Vec<Value>) -> Value {
+    json!({
+        "resourceType": "Bundle",
+        "type": "batch-response",
+        "entry": outcomes.into_iter().map(|o| {
+            let status = if o["issue"][0]["severity"] == "error" { "400" } else { "200" };
+            json!({"response": {"status": status, "outcome": o}})
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// The answer to a submission refused as a whole: one outcome naming the problem.
+pub fn refusal(issue: &Issue) -> Value {
+    response_bundle(vec![outcome_resource(issue_json(
+        "error",
+        issue.code,
+        &issue.diagnostics,
+        &issue.expression,
+    ))])
+}
+
+/// The answer when some entries are malformed: nothing was processed; the bad entries say why,
+/// the others that they were not processed.
+pub fn refused_entries(parsed: &Parsed) -> Value {
+    response_bundle(
+        parsed
+            .iter()
+            .map(|p| match p {
+                Err(issue) => outcome_resource(issue_json(
+                    "error",
+                    issue.code,
+                    &issue.diagnostics,
+                    &issue.expression,
+                )),
+                Ok(_) => outcome_resource(issue_json(
+                    "information",
+                    "informational",
+                    "not processed: another entry of this submission is invalid",
+                    "",
+                )),
+            })
+            .collect(),
+    )
+}
+
+/// The answer once every entry was judged: one outcome per entry, in order.
+pub fn judged(results: &[RecordResult]) -> Value {
+    response_bundle(
+        results
+            .iter()
+            .map(|r| {
+                let text = match r.outcome {
+                    RecordOutcome::Awarded => format!("awarded {} points", r.points),
+                    RecordOutcome::Pending => format!("awarded {} points (on their way)", r.points),
+                    RecordOutcome::Applied => "applied".to_owned(),
+                    RecordOutcome::Capped => format!("capped at {} points: {}", r.points, r.reason),
+                    RecordOutcome::Duplicate => format!("already received: {}", r.reason),
+                    RecordOutcome::Held => format!("held for review: {}", r.reason),
+                    RecordOutcome::Rejected => {
+                        format!("rejected ({}): {}", r.reason_code, r.reason)
+                    }
+                };
+                let (severity, code) = match r.outcome {
+                    RecordOutcome::Rejected => ("error", "processing"),
+                    RecordOutcome::Capped | RecordOutcome::Held | RecordOutcome::Duplicate => {
+                        ("warning", "informational")
+                    }
+                    _ => ("information", "informational"),
+                };
+                outcome_resource(issue_json(severity, code, &text, ""))
+            })
+            .collect(),
+    )
+}
+
+/// What a FHIR submission came to: the `Bundle` of `OperationOutcome`s, whether the submission
+/// was refused as a whole (nothing written), and the per-entry results when it was not.
+#[derive(Debug)]
+pub struct FhirAnswer {
+    pub body: Value,
+    pub refused: bool,
+    pub results: Vec<RecordResult>,
+}
+
+/// Checks the partner's `fhir:submit` scope, parses and maps the submission, and — only when
+/// every entry is well-formed — judges it like behaviour records (consent, the partner's
+/// behaviour list, intake), idempotent per (partner, `<resourceType>/<id>`).
+pub async fn submit(
+    store: &Store,
+    identity: &impl Identity,
+    intake: &impl Behaviours,
+    caller: &Principal,
+    content_type: &str,
+    body: &[u8],
+) -> DomainResult<FhirAnswer> {
+    let partner = acting_partner(store, caller, "fhir:submit").await?;
+    let refused = |body: Value| FhirAnswer {
+        body,
+        refused: true,
+        results: Vec::new(),
+    };
+    let parsed = match parse(content_type, body) {
+        Ok(p) => p,
+        Err(issue) => return Ok(refused(refusal(&issue))),
+    };
+    if parsed.iter().any(Result::is_err) {
+        return Ok(refused(refused_entries(&parsed)));
+    }
+    let records: Vec<Record> = parsed.into_iter().flatten().collect();
+    match submit_for(
+        store,
+        identity,
+        intake,
+        caller,
+        &partner,
+        records,
+        "submit_fhir",
+    )
+    .await
+    {
+        Ok(results) => Ok(FhirAnswer {
+            body: judged(&results),
+            refused: false,
+            results,
+        }),
+        Err(ExchangeError::Invalid { field, reason }) => {
+            Ok(refused(refusal(&Issue::new("invalid", field, reason))))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const ID: &str = "310118198001010011";
+    const RID: &str = "0190a5e2-0000-7000-8000-000000000001";
+
+    fn example(name: &str) -> String {
+        let raw = match name {
+            "bundle" => include_str!("../../fhir-examples/bundle-steps-immunization.json"),
+            "ndjson" => include_str!("../../fhir-examples/procedure-encounter.ndjson"),
+            _ => include_str!("../../fhir-examples/malformed-types.json"),
+        };
+        raw.replace("@ID@", ID).replace("@RID@", RID)
+    }
+
+    #[test]
+    fn the_adapted_hl7_examples_map_to_records() {
+        let parsed = parse("application/fhir+json", example("bundle").as_bytes()).unwrap();
+        let records: Vec<Record> = parsed.into_iter().map(Result::unwrap).collect();
+        assert_eq!(records[0].record_id, "Observation/steps-2026-11-20");
+        assert_eq!(records[0].behaviour, "steps.daily");
+        assert_eq!(records[0].quantity, 10_432);
+        assert_eq!(records[0].person, Person::IdNumber(ID.into()));
+        assert_eq!(records[1].behaviour, "vaccination");
+        assert_eq!(records[1].attributes["vaccine_code"], "FLUVAX");
+        // A bare date is noon in Shanghai.
+        assert_eq!(
+            records[1].occurred_at.to_rfc3339(),
+            "2026-11-18T04:00:00+00:00"
+        );
+
+        let parsed = parse("application/fhir+ndjson", example("ndjson").as_bytes()).unwrap();
+        let records: Vec<Record> = parsed.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            records
+                .iter()
+                .map(|r| r.behaviour.as_str())
+                .collect::<Vec<_>>(),
+            ["screening", "elderly.health_check"]
+        );
+        assert_eq!(records[0].person, Person::ResidentId(RID.into()));
+    }
+
+    #[test]
+    fn malformed_entries_are_named_precisely() {
+        let parsed = parse("application/fhir+json", example("malformed").as_bytes()).unwrap();
+        let bad = parsed[0].as_ref().unwrap_err();
+        assert_eq!(bad.code, "structure");
+        assert_eq!(bad.expression, "Bundle.entry[0].resource");
+        assert!(
+            bad.diagnostics.contains("invalid type"),
+            "{}",
+            bad.diagnostics
+        );
+        let missing = parsed[1].as_ref().unwrap_err();
+        assert_eq!(
+            (missing.code, missing.expression.as_str()),
+            ("required", "Bundle.entry[1].resource.patient")
+        );
+        assert!(parsed[2].is_ok());
+        let answer = refused_entries(&parsed);
+        assert_eq!(answer["entry"].as_array().unwrap().len(), 3);
+        assert_eq!(answer["entry"][0]["response"]["status"], "400");
+        assert_eq!(
+            answer["entry"][1]["response"]["outcome"]["issue"][0]["expression"][0],
+            "Bundle.entry[1].resource.patient"
+        );
+        assert_eq!(
+            answer["entry"][2]["response"]["outcome"]["issue"][0]["severity"],
+            "information"
+        );
+    }
+
+    #[test]
+    fn whole_submissions_that_are_not_bundles_are_refused() {
+        for (ct, body, code) in [
+            ("application/fhir+json", "{not json", "structure"),
+            (
+                "application/fhir+json",
+                r#"{"resourceType":"Patient"}"#,
+                "structure",
+            ),
+            (
+                "application/fhir+json",
+                r#"{"resourceType":"Bundle","entry":{}}"#,
+                "structure",
+            ),
+            (
+                "application/fhir+json",
+                r#"{"resourceType":"Bundle"}"#,
+                "required",
+            ),
+            ("text/plain", "{}", "not-supported"),
+            ("application/fhir+ndjson", "{}\nnope", "structure"),
+        ] {
+            let issue = parse(ct, body.as_bytes()).unwrap_err();
+            assert_eq!(issue.code, code, "{body}");
+        }
+        let many = format!(
+            r#"{{"resourceType":"Bundle","entry":[{}]}}"#,
+            vec![r#"{"resource":{}}"#; MAX_ENTRIES + 1].join(",")
+        );
+        assert_eq!(
+            parse("application/fhir+json", many.as_bytes())
+                .unwrap_err()
+                .code,
+            "too-costly"
+        );
+        let other = r#"{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient","id":"p"}}]}"#;
+        let parsed = parse("application/fhir+json", other.as_bytes()).unwrap();
+        assert_eq!(parsed[0].as_ref().unwrap_err().code, "not-supported");
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            any::<i64>().prop_map(Value::from),
+            prop_oneof![
+                Just("Observation".to_owned()),
+                Just("final".to_owned()),
+                Just("41950-7".to_owned()),
+                Just("http://loinc.org".to_owned()),
+                Just("Patient/x".to_owned()),
+                Just("2026-11-20T20:00:00+08:00".to_owned()),
+                ".{0,12}",
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("resourceType".to_owned()),
+                        Just("id".to_owned()),
+                        Just("status".to_owned()),
+                        Just("code".to_owned()),
+                        Just("coding".to_owned()),
+                        Just("system".to_owned()),
+                        Just("subject".to_owned()),
+                        Just("reference".to_owned()),
+                        Just("valueQuantity".to_owned()),
+                        Just("value".to_owned()),
+                        Just("effectiveDateTime".to_owned()),
+                        "[a-z]{1,8}",
+                    ],
+                    inner,
+                    0..6,
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse("application/fhir+json", &body);
+            let _ = parse("application/fhir+ndjson", &body);
+        }
+
+        #[test]
+        fn arbitrary_resources_never_panic(resources in prop::collection::vec(json_value(), 0..8)) {
+            let bundle = json!({
+                "resourceType": "Bundle",
+                "entry": resources.iter().map(|r| json!({"resource": r})).collect::<Vec<_>>(),
+            });
+            if let Ok(parsed) = parse("application/fhir+json", bundle.to_string().as_bytes()) {
+                let _ = refused_entries(&parsed);
+            }
+            let lines: Vec<String> = resources.iter().map(Value::to_string).collect();
+            let _ = parse("application/fhir+ndjson", lines.join("\n").as_bytes());
+        }
+    }
+}
