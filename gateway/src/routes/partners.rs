@@ -429,3 +429,70 @@ pub async fn submit_fhir(
     };
     Ok(fhir_json(status, r.body))
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn headers(content_type: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, content_type.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn ndjson_lines_become_records_and_a_bad_line_is_named() {
+        let body = concat!(
+            r#"{"record_id":"a","resident_id":"r","behaviour":"steps.daily","occurred_at":"2026-11-21T20:00:00+08:00","quantity":9000}"#,
+            "\n\n",
+            r#"{"record_id":"b","id_number":"x","behaviour":"sleep.healthy","occurred_at":"2026-11-21T07:00:00+08:00"}"#,
+        );
+        let records = parse_records(&headers("application/x-ndjson"), body.as_bytes()).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].quantity, 1);
+        let bad = "{}\nnot json";
+        let err = parse_records(&headers("application/x-ndjson"), bad.as_bytes()).unwrap_err();
+        assert_eq!(err.field(), Some("records[0]"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bodies_never_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
+            for ct in ["application/x-ndjson", "application/json", "text/plain"] {
+                let _ = parse_records(&headers(ct), &body);
+            }
+        }
+
+        #[test]
+        fn arbitrary_lines_of_record_fields_never_panic(
+            lines in prop::collection::vec(
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("record_id"), Just("resident_id"), Just("id_number"),
+                        Just("behaviour"), Just("occurred_at"), Just("quantity"), Just("attributes"),
+                    ],
+                    prop_oneof![
+                        Just(serde_json::json!("2026-11-21T20:00:00+08:00")),
+                        Just(serde_json::json!(-1)),
+                        Just(serde_json::json!(u64::MAX)),
+                        Just(serde_json::json!({"k": "v"})),
+                        Just(serde_json::json!(null)),
+                        ".{0,16}".prop_map(serde_json::Value::from),
+                    ],
+                    0..7,
+                ),
+                0..8,
+            )
+        ) {
+            let body: Vec<String> = lines
+                .iter()
+                .map(|l| serde_json::to_string(l).unwrap())
+                .collect();
+            let _ = parse_records(&headers("application/x-ndjson"), body.join("\n").as_bytes());
+        }
+    }
+}
