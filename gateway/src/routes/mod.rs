@@ -35,7 +35,7 @@ use crate::AppState;
         behaviours::check_in, behaviours::behaviours, behaviours::rules, behaviours::changelog,
         behaviours::save_draft, behaviours::simulate, behaviours::publish,
         partners::register, partners::list, partners::submit_behaviours, partners::submit_contracts,
-        partners::submit_fhir,
+        partners::submit_fhir, partners::update,
         consent::list, consent::grant, consent::revoke, consent::mine, consent::audit,
         consent::points_summary,
         play::my_challenges, play::join, play::create_challenge, play::leaderboard, play::set_opt_in,
@@ -122,6 +122,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/rules/drafts/publish", post(behaviours::publish))
         .route("/v1/partners", get(partners::list))
         .route("/v1/admin/partners", post(partners::register))
+        .route("/v1/admin/partners/{id}", put(partners::update))
         .route("/v1/partner/behaviours", post(partners::submit_behaviours))
         .route("/v1/partner/fhir", post(partners::submit_fhir))
         .route(

@@ -85,6 +85,85 @@ pub async fn register(
     ))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePartnerBody {
+    pub name: String,
+    #[serde(default)]
+    pub contact: String,
+    pub behaviours: Vec<String>,
+    pub scopes: Vec<String>,
+    /// `active` or `suspended` (a suspended partner can do nothing).
+    pub status: String,
+    /// `department` or `commercial`; left out, it stays as it is.
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerAdminView {
+    pub partner_id: String,
+    pub name: String,
+    pub department: String,
+    pub contact: String,
+    pub kind: String,
+    pub behaviours: Vec<String>,
+    pub scopes: Vec<String>,
+    /// `active` or `suspended`.
+    pub status: String,
+}
+
+/// Changes what a partner may do — behaviours, scopes, status (suspend or reactivate), kind —
+/// and its name and contact. City admin. The registry is what counts: a client's token cannot
+/// do more than it allows.
+#[utoipa::path(put, path = "/v1/admin/partners/{id}", tag = "admin", security(("bearer" = [])), request_body = UpdatePartnerBody,
+    params(("id" = String, Path)),
+    responses((status = 200, body = PartnerAdminView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Result<Json<UpdatePartnerBody>, axum::extract::rejection::JsonRejection>,
+) -> HttpResult<Json<PartnerAdminView>> {
+    let Json(b) = body?;
+    let status = match b.status.trim() {
+        "active" => pb::PartnerStatus::Active,
+        "suspended" => pb::PartnerStatus::Suspended,
+        _ => return Err(ApiError::invalid("status", "must be active or suspended").into()),
+    };
+    let r = state
+        .exchange()
+        .update_partner(caller.request(pb::UpdatePartnerRequest {
+            partner: Some(pb::Partner {
+                partner_id: id,
+                name: b.name,
+                contact: b.contact,
+                behaviours: b.behaviours,
+                scopes: b.scopes,
+                status: status as i32,
+                kind: b.kind.unwrap_or_default(),
+                ..pb::Partner::default()
+            }),
+        }))
+        .await?
+        .into_inner();
+    let p = r.partner.ok_or_else(ApiError::internal)?;
+    Ok(Json(PartnerAdminView {
+        status: match pb::PartnerStatus::try_from(p.status).unwrap_or_default() {
+            pb::PartnerStatus::Suspended => "suspended",
+            _ => "active",
+        }
+        .to_owned(),
+        partner_id: p.partner_id,
+        name: p.name,
+        department: p.department,
+        contact: p.contact,
+        kind: p.kind,
+        behaviours: p.behaviours,
+        scopes: p.scopes,
+    }))
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PartnerView {
     pub partner_id: String,

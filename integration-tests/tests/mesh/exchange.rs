@@ -587,3 +587,148 @@ async fn fhir_bundles_are_judged_or_refused_whole() {
     assert!(logged(&sandbox, &token, "submit_fhir", None).await);
     sandbox.stop().await;
 }
+
+/// Every partner route refuses a partner client that lacks its scope, naming the scope; a
+/// resident's token is refused too.
+#[tokio::test]
+async fn every_partner_route_names_the_scope_it_needs() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let bare = sandbox.partner(&admin, "culture", &[], &[]).await;
+    let (_, _, resident_token) = resident(&sandbox, 7, "310118").await;
+    let someone = "0190a5e2-0000-7000-8000-000000000009";
+    let routes: [(Method, String, &str, &str, &str); 4] = [
+        (
+            Method::POST,
+            "/v1/partner/behaviours".into(),
+            "application/json",
+            "[]",
+            "behaviours:submit",
+        ),
+        (
+            Method::POST,
+            "/v1/partner/fhir".into(),
+            "application/fhir+json",
+            r#"{"resourceType":"Bundle"}"#,
+            "fhir:submit",
+        ),
+        (
+            Method::POST,
+            "/v1/partner/family-doctor-contracts".into(),
+            "application/json",
+            "[]",
+            "contracts:submit",
+        ),
+        (
+            Method::GET,
+            format!("/v1/partner/residents/{someone}/points-summary"),
+            "application/json",
+            "",
+            "points-summary:read",
+        ),
+    ];
+    for (method, path, content_type, body, scope) in routes {
+        for token in [&bare, &resident_token] {
+            let response = sandbox
+                .request(method.clone(), &path, Some(token))
+                .header("content-type", content_type)
+                .body(body.to_owned())
+                .send()
+                .await
+                .unwrap();
+            let (status, problem) = healthpoints_integration_tests::split(response).await;
+            assert_eq!(status, 403, "{path}: {problem}");
+            if token == &bare {
+                assert!(
+                    problem["detail"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains(scope),
+                    "{path} must name {scope}: {problem}"
+                );
+            }
+        }
+        let (status, _) = sandbox.call(method.clone(), &path, None, None).await;
+        assert_eq!(status, 401, "{path} without a token");
+    }
+    sandbox.stop().await;
+}
+
+/// A city admin suspends a partner (its calls are refused at once) and reactivates it; its kind
+/// stays unless changed.
+#[tokio::test]
+async fn a_suspended_partner_can_do_nothing_until_reactivated() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let (status, created) = sandbox
+        .call(
+            Method::POST,
+            "/v1/admin/partners",
+            Some(&admin),
+            Some(json!({
+            "name": "Fit band", "department": "wearables", "kind": "commercial",
+            "behaviours": ["steps.daily"], "scopes": ["behaviours:submit"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (_, token) = sandbox
+        .call(Method::POST, "/v1/auth/token", None, Some(json!({
+            "grant_type": "client_credentials", "client_id": created["client_id"], "client_secret": created["client_secret"]})))
+        .await;
+    let band = token["access_token"].as_str().unwrap().to_owned();
+    let (me, _, _) = resident(&sandbox, 8, "310118").await;
+    let change = |status: &str| json!({"name": "Fit band", "behaviours": ["steps.daily"], "scopes": ["behaviours:submit"], "status": status});
+    let (status, suspended) = sandbox
+        .call(
+            Method::PUT,
+            "/v1/admin/partners/wearables",
+            Some(&admin),
+            Some(change("suspended")),
+        )
+        .await;
+    assert_eq!(
+        (status, suspended["kind"].as_str()),
+        (200, Some("commercial")),
+        "{suspended}"
+    );
+    let (status, refused) = sandbox.send_ndjson(&band, &[steps("w-1", &me, 1)]).await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["detail"].as_str().unwrap().contains("suspended"),
+        "{refused}"
+    );
+    let (status, _) = sandbox
+        .call(
+            Method::PUT,
+            "/v1/admin/partners/wearables",
+            Some(&band),
+            Some(change("active")),
+        )
+        .await;
+    assert_eq!(status, 403, "only a city admin keeps the registry");
+    let (status, problem) = sandbox
+        .call(
+            Method::PUT,
+            "/v1/admin/partners/wearables",
+            Some(&admin),
+            Some(change("paused")),
+        )
+        .await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("status")));
+    let (status, _) = sandbox
+        .call(
+            Method::PUT,
+            "/v1/admin/partners/wearables",
+            Some(&admin),
+            Some(change("active")),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, answered) = sandbox.send_ndjson(&band, &[steps("w-1", &me, 1)]).await;
+    assert_eq!(status, 200, "{answered}");
+    assert_eq!(
+        answered["results"][0]["reason_code"], "consent_required",
+        "still commercial"
+    );
+    sandbox.stop().await;
+}

@@ -284,9 +284,10 @@ impl ExchangeService for ExchangeGrpc {
             status: status_value,
             client_id: None,
             registered_at: Utc::now(),
-            kind: kind_from("partner.kind", &r.kind)?.unwrap_or(PartnerKind::Department),
+            kind: PartnerKind::Department,
         };
-        let partner = partners::update(&x.store, &x.intake, &p, changed)
+        let kind = kind_from("partner.kind", &r.kind)?;
+        let partner = partners::update(&x.store, &x.intake, &p, changed, kind)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::UpdatePartnerResponse {

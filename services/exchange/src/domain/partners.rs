@@ -226,13 +226,15 @@ pub async fn register(
     Ok((partner, client_id, secret))
 }
 
-/// Changes a partner's name, contact, behaviours, scopes or status. The scopes in force are
-/// the ones kept here: a client's token cannot do more than the registry allows.
+/// Changes a partner's name, contact, behaviours, scopes, status or (when given) kind. The
+/// scopes in force are the ones kept here: a client's token cannot do more than the registry
+/// allows.
 pub async fn update(
     store: &Store,
     intake: &impl Intake,
     caller: &Principal,
     changed: Partner,
+    kind: Option<PartnerKind>,
 ) -> Result<Partner> {
     require_city_admin(caller)?;
     let Some(mut partner) = store.partner(&changed.partner_id).await? else {
@@ -255,7 +257,9 @@ pub async fn update(
     partner.behaviours = changed.behaviours;
     partner.scopes = changed.scopes;
     partner.status = changed.status;
-    partner.kind = changed.kind;
+    if let Some(kind) = kind {
+        partner.kind = kind;
+    }
     store.update(&partner).await?;
     tracing::info!(partner = %partner.partner_id, status = partner.status.as_str(), "partner updated");
     Ok(partner)
