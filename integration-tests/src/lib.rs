@@ -142,7 +142,8 @@ impl Sandbox {
         self.login(ADMIN.0, ADMIN.1).await
     }
 
-    /// Registers a partner (id = department) as `admin` and returns its access token.
+    /// Registers a partner department (id = department) as `admin` and returns its access
+    /// token.
     pub async fn partner(
         &self,
         admin: &str,
@@ -150,12 +151,25 @@ impl Sandbox {
         behaviours: &[&str],
         scopes: &[&str],
     ) -> String {
+        self.partner_of_kind(admin, id, behaviours, scopes, "department")
+            .await
+    }
+
+    /// Registers a partner of `kind` (`department` or `commercial`) and returns its token.
+    pub async fn partner_of_kind(
+        &self,
+        admin: &str,
+        id: &str,
+        behaviours: &[&str],
+        scopes: &[&str],
+        kind: &str,
+    ) -> String {
         let (status, created) = self
             .call(
                 Method::POST,
                 "/v1/admin/partners",
                 Some(admin),
-                Some(serde_json::json!({"name": format!("{id} feed"), "department": id, "behaviours": behaviours, "scopes": scopes})),
+                Some(serde_json::json!({"name": format!("{id} feed"), "department": id, "behaviours": behaviours, "scopes": scopes, "kind": kind})),
             )
             .await;
         assert_eq!(status, 201, "{created}");

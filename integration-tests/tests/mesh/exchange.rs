@@ -71,22 +71,15 @@ async fn consent_gates_a_commercial_partners_records_and_the_access_log_shows_th
         )
         .await;
     assert_eq!((status, problem["field"].as_str()), (400, Some("kind")));
-    let (status, created) = sandbox
-        .call(
-            Method::POST,
-            "/v1/admin/partners",
-            Some(&admin),
-            Some(json!({
-            "name": "Fit band", "department": "wearables", "kind": "commercial",
-            "behaviours": ["steps.daily"], "scopes": ["behaviours:submit"]})),
+    let band = sandbox
+        .partner_of_kind(
+            &admin,
+            "wearables",
+            &["steps.daily"],
+            &["behaviours:submit"],
+            "commercial",
         )
         .await;
-    assert_eq!(status, 201, "{created}");
-    let (_, token) = sandbox
-        .call(Method::POST, "/v1/auth/token", None, Some(json!({
-            "grant_type": "client_credentials", "client_id": created["client_id"], "client_secret": created["client_secret"]})))
-        .await;
-    let band = token["access_token"].as_str().unwrap().to_owned();
     let sports = sandbox
         .partner(&admin, "sports", &["steps.daily"], &["behaviours:submit"])
         .await;
@@ -371,22 +364,15 @@ async fn the_contracts_feed_drives_contracts_routing_and_points() {
 async fn an_insurer_reads_a_points_summary_only_under_consent() {
     let sandbox = Sandbox::start().await;
     let admin = sandbox.admin_token().await;
-    let (status, created) = sandbox
-        .call(
-            Method::POST,
-            "/v1/admin/partners",
-            Some(&admin),
-            Some(json!({
-            "name": "Kang Insurance", "department": "insurer", "kind": "commercial",
-            "scopes": ["points-summary:read"]})),
+    let insurer = sandbox
+        .partner_of_kind(
+            &admin,
+            "insurer",
+            &[],
+            &["points-summary:read"],
+            "commercial",
         )
         .await;
-    assert_eq!(status, 201, "{created}");
-    let (_, token) = sandbox
-        .call(Method::POST, "/v1/auth/token", None, Some(json!({
-            "grant_type": "client_credentials", "client_id": created["client_id"], "client_secret": created["client_secret"]})))
-        .await;
-    let insurer = token["access_token"].as_str().unwrap().to_owned();
     let sports = sandbox
         .partner(&admin, "sports", &["steps.daily"], &["behaviours:submit"])
         .await;
@@ -660,22 +646,15 @@ async fn every_partner_route_names_the_scope_it_needs() {
 async fn a_suspended_partner_can_do_nothing_until_reactivated() {
     let sandbox = Sandbox::start().await;
     let admin = sandbox.admin_token().await;
-    let (status, created) = sandbox
-        .call(
-            Method::POST,
-            "/v1/admin/partners",
-            Some(&admin),
-            Some(json!({
-            "name": "Fit band", "department": "wearables", "kind": "commercial",
-            "behaviours": ["steps.daily"], "scopes": ["behaviours:submit"]})),
+    let band = sandbox
+        .partner_of_kind(
+            &admin,
+            "wearables",
+            &["steps.daily"],
+            &["behaviours:submit"],
+            "commercial",
         )
         .await;
-    assert_eq!(status, 201, "{created}");
-    let (_, token) = sandbox
-        .call(Method::POST, "/v1/auth/token", None, Some(json!({
-            "grant_type": "client_credentials", "client_id": created["client_id"], "client_secret": created["client_secret"]})))
-        .await;
-    let band = token["access_token"].as_str().unwrap().to_owned();
     let (me, _, _) = resident(&sandbox, 8, "310118").await;
     let change = |status: &str| json!({"name": "Fit band", "behaviours": ["steps.daily"], "scopes": ["behaviours:submit"], "status": status});
     let (status, suspended) = sandbox

@@ -20,11 +20,7 @@ async fn a_write_off_cut_short_by_the_ledger_completes_once_after_restarts() {
         .await
         .unwrap();
     let (resident_id, resident) = f.resident(1_000).await;
-    let order = f
-        .mall
-        .create_order(&resident, "k", "", &product.product_id.to_string(), 1)
-        .await
-        .unwrap();
+    let order = place(&f, &resident, "k", &product).await.unwrap();
 
     f.ledger.down.store(true, Ordering::SeqCst);
     assert!(matches!(
@@ -76,11 +72,7 @@ async fn an_expiry_cut_short_by_the_ledger_voids_once_after_restarts() {
         .await
         .unwrap();
     let (resident_id, resident) = f.resident(400).await;
-    let order = f
-        .mall
-        .create_order(&resident, "k", "", &product.product_id.to_string(), 1)
-        .await
-        .unwrap();
+    let order = place(&f, &resident, "k", &product).await.unwrap();
     f.ledger.down.store(true, Ordering::SeqCst);
     f.advance(Duration::hours(80));
     assert_eq!(f.mall.sweep().await.unwrap(), 0);
@@ -124,22 +116,12 @@ async fn an_order_retried_after_the_ledger_recovers_is_placed_once() {
     let (resident_id, resident) = f.resident(1_000).await;
     f.ledger.down.store(true, Ordering::SeqCst);
     assert!(matches!(
-        f.mall
-            .create_order(&resident, "k", "", &product.product_id.to_string(), 1)
-            .await,
+        place(&f, &resident, "k", &product).await,
         Err(MallError::Unavailable(_))
     ));
     f.ledger.down.store(false, Ordering::SeqCst);
-    let first = f
-        .mall
-        .create_order(&resident, "k", "", &product.product_id.to_string(), 1)
-        .await
-        .unwrap();
-    let second = f
-        .mall
-        .create_order(&resident, "k", "", &product.product_id.to_string(), 1)
-        .await
-        .unwrap();
+    let first = place(&f, &resident, "k", &product).await.unwrap();
+    let second = place(&f, &resident, "k", &product).await.unwrap();
     assert_eq!(first.order_id, second.order_id);
     assert_eq!(first.status, OrderStatus::Reserved);
     assert_eq!(

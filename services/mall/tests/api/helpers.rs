@@ -414,6 +414,18 @@ pub fn spec(title: &str, price: u64, stock: Option<u64>) -> ProductSpec {
     }
 }
 
+/// One unit of `product`, ordered by `who` under `key`.
+pub async fn place(
+    f: &Fixture,
+    who: &Principal,
+    key: &str,
+    product: &healthpoints_mall::domain::model::Product,
+) -> Result<Order> {
+    f.mall
+        .create_order(who, key, "", &product.product_id.to_string(), 1)
+        .await
+}
+
 /// The sentence of a refusal, or a panic naming what came instead.
 pub fn refused<T: std::fmt::Debug>(r: Result<T>) -> String {
     match r {

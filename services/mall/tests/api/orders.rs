@@ -47,9 +47,7 @@ async fn an_order_reserves_points_and_stock_and_a_write_off_posts_them_once() {
         .unwrap();
     assert_eq!(again.order_id, order.order_id);
     assert!(matches!(
-        f.mall
-            .create_order(&resident, "key-1", "", &product.product_id.to_string(), 1)
-            .await,
+        place(&f, &resident, "key-1", &product).await,
         Err(MallError::Conflict(_))
     ));
 
@@ -88,11 +86,7 @@ async fn a_cancel_returns_points_and_stock_exactly_once() {
         .await
         .unwrap();
     let (resident_id, resident) = f.resident(1_000).await;
-    let order = f
-        .mall
-        .create_order(&resident, "k", "", &product.product_id.to_string(), 1)
-        .await
-        .unwrap();
+    let order = place(&f, &resident, "k", &product).await.unwrap();
     let (_, someone_else) = f.resident(0).await;
     assert!(matches!(
         f.mall
@@ -134,11 +128,7 @@ async fn an_expired_voucher_is_voided_by_the_sweeper_once() {
         .await
         .unwrap();
     let (resident_id, resident) = f.resident(500).await;
-    let order = f
-        .mall
-        .create_order(&resident, "k", "", &product.product_id.to_string(), 1)
-        .await
-        .unwrap();
+    let order = place(&f, &resident, "k", &product).await.unwrap();
     assert_eq!(f.mall.sweep().await.unwrap(), 0, "nothing due yet");
     f.advance(Duration::hours(73));
     assert_eq!(f.mall.sweep().await.unwrap(), 1);
@@ -189,34 +179,16 @@ async fn orders_that_cannot_be_placed_say_why_and_reserve_nothing() {
     f.ledger.award(old_id, 1_000).await;
     let old = resident(old_id);
 
-    let age = refused(
-        f.mall
-            .create_order(&young, "a", "", &elderly.product_id.to_string(), 1)
-            .await,
-    );
+    let age = refused(place(&f, &young, "a", &elderly).await);
     assert!(age.contains("aged 60 and over"), "{age}");
-    f.mall
-        .create_order(&old, "a", "", &elderly.product_id.to_string(), 1)
-        .await
-        .unwrap();
+    place(&f, &old, "a", &elderly).await.unwrap();
 
-    f.mall
-        .create_order(&young, "b", "", &limited.product_id.to_string(), 1)
-        .await
-        .unwrap();
-    let limit = refused(
-        f.mall
-            .create_order(&young, "c", "", &limited.product_id.to_string(), 1)
-            .await,
-    );
+    place(&f, &young, "b", &limited).await.unwrap();
+    let limit = refused(place(&f, &young, "c", &limited).await);
     assert!(limit.contains("limit reached"), "{limit}");
 
     let (poor_id, poor) = f.resident(50).await;
-    let points = refused(
-        f.mall
-            .create_order(&poor, "d", "", &scarce.product_id.to_string(), 1)
-            .await,
-    );
+    let points = refused(place(&f, &poor, "d", &scarce).await);
     assert!(points.contains("not enough points"), "{points}");
     assert_eq!(
         f.ledger.balance(AccountKind::Resident, poor_id).await,
@@ -240,15 +212,8 @@ async fn orders_that_cannot_be_placed_say_why_and_reserve_nothing() {
         "no order is left behind"
     );
 
-    f.mall
-        .create_order(&young, "e", "", &scarce.product_id.to_string(), 1)
-        .await
-        .unwrap();
-    let sold = refused(
-        f.mall
-            .create_order(&old, "e", "", &scarce.product_id.to_string(), 1)
-            .await,
-    );
+    place(&f, &young, "e", &scarce).await.unwrap();
+    let sold = refused(place(&f, &old, "e", &scarce).await);
     assert!(sold.contains("sold out"), "{sold}");
 
     let suspended = f.residents.add((1980, 1, 1), true);
@@ -293,9 +258,7 @@ async fn orders_that_cannot_be_placed_say_why_and_reserve_nothing() {
         Err(MallError::Forbidden(_))
     ));
     assert!(matches!(
-        f.mall
-            .create_order(&operator, "i", "", &scarce.product_id.to_string(), 1)
-            .await,
+        place(&f, &operator, "i", &scarce).await,
         Err(MallError::Forbidden(_))
     ));
 }
@@ -321,11 +284,7 @@ async fn merchants_manage_only_their_own_products_and_a_price_change_spares_plac
         Err(MallError::NotFound(_))
     ));
     let (_, resident) = f.resident(5_000).await;
-    let order = f
-        .mall
-        .create_order(&resident, "k", "", &product.product_id.to_string(), 1)
-        .await
-        .unwrap();
+    let order = place(&f, &resident, "k", &product).await.unwrap();
     f.mall
         .update_product(
             &op_a,
@@ -346,14 +305,7 @@ async fn merchants_manage_only_their_own_products_and_a_price_change_spares_plac
     later.available_from = Some(noon() + Duration::days(10));
     later.available_until = Some(noon() + Duration::days(40));
     let later = f.mall.create_product(&op_a, &later).await.unwrap();
-    assert!(
-        refused(
-            f.mall
-                .create_order(&resident, "w", "", &later.product_id.to_string(), 1)
-                .await
-        )
-        .contains("not on sale yet")
-    );
+    assert!(refused(place(&f, &resident, "w", &later).await).contains("not on sale yet"));
     let mut backwards = spec("Backwards", 100, None);
     backwards.available_from = later.available_until;
     backwards.available_until = later.available_from;
@@ -391,14 +343,7 @@ async fn merchants_manage_only_their_own_products_and_a_price_change_spares_plac
         .await
         .unwrap();
     assert_eq!(own.items.len(), 2, "the merchant still sees its own");
-    assert!(
-        refused(
-            f.mall
-                .create_order(&resident, "k2", "", &product.product_id.to_string(), 1)
-                .await
-        )
-        .contains("not on sale")
-    );
+    assert!(refused(place(&f, &resident, "k2", &product).await).contains("not on sale"));
     // Only the mall's admin admits merchants.
     assert!(matches!(
         f.mall.admit_merchant(&resident, "C", "L", "c", None).await,

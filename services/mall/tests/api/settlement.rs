@@ -18,19 +18,12 @@ async fn a_statement_shows_write_offs_and_refunds_and_closing_moves_the_payable_
     let (resident_id, resident) = f.resident(10_000).await;
     let mut orders = Vec::new();
     for key in ["a", "b", "c"] {
-        let o = f
-            .mall
-            .create_order(&resident, key, "", &product.product_id.to_string(), 1)
-            .await
-            .unwrap();
+        let o = place(&f, &resident, key, &product).await.unwrap();
         f.mall.write_off(&operator, &o.voucher_code).await.unwrap();
         orders.push(o);
     }
     // An unused voucher is not in the statement.
-    f.mall
-        .create_order(&resident, "d", "", &product.product_id.to_string(), 1)
-        .await
-        .unwrap();
+    place(&f, &resident, "d", &product).await.unwrap();
     // The admin refunds one (service not delivered); the resident gets the points back.
     assert!(matches!(
         f.mall
@@ -109,11 +102,7 @@ async fn a_statement_shows_write_offs_and_refunds_and_closing_moves_the_payable_
     // A write-off after the close counts in the next period; a refund of a settled order is a
     // claw-back from the settled account.
     f.advance(Duration::hours(1));
-    let late = f
-        .mall
-        .create_order(&resident, "e", "", &product.product_id.to_string(), 1)
-        .await
-        .unwrap();
+    let late = place(&f, &resident, "e", &product).await.unwrap();
     let late = f
         .mall
         .write_off(&operator, &late.voucher_code)
