@@ -70,13 +70,6 @@ fn from_ts(field: &str, t: &Timestamp) -> Result<DateTime<Utc>, Status> {
         .ok_or_else(|| ApiError::invalid(field, "is not a valid time").into())
 }
 
-fn yuan(points: u64) -> Yuan {
-    Yuan {
-        fen: points,
-        display: format!("¥{}.{:02}", points / 100, points % 100),
-    }
-}
-
 fn kind_to_pb(k: OutcomeKind) -> pb::OutcomeKind {
     match k {
         OutcomeKind::Pending => pb::OutcomeKind::Pending,
@@ -605,8 +598,8 @@ impl IntakeService for IntakeGrpc {
                         as i32,
                     points_before: c.points_before,
                     points_after: c.points_after,
-                    yuan_before: Some(yuan(c.points_before)),
-                    yuan_after: Some(yuan(c.points_after)),
+                    yuan_before: Some(Yuan::from_points(c.points_before)),
+                    yuan_after: Some(Yuan::from_points(c.points_after)),
                 })
                 .collect(),
         }))

@@ -73,14 +73,6 @@ fn from_ts(field: &str, t: Option<&Timestamp>) -> Result<Option<DateTime<Utc>>, 
     .transpose()
 }
 
-/// 100 points = ¥1.
-pub fn yuan(points: u64) -> Yuan {
-    Yuan {
-        fen: points,
-        display: format!("¥{}.{:02}", points / 100, points % 100),
-    }
-}
-
 fn merchant_status_to_pb(s: MerchantStatus) -> pb::MerchantStatus {
     match s {
         MerchantStatus::Pending => pb::MerchantStatus::Pending,
@@ -120,7 +112,7 @@ fn product_to_pb(p: &Product) -> pb::Product {
             ProductCategory::HealthProduct => pb::ProductCategory::HealthProduct,
         } as i32,
         price_points: p.price_points,
-        price_yuan: Some(yuan(p.price_points)),
+        price_yuan: Some(Yuan::from_points(p.price_points)),
         stock: p.stock,
         per_resident_limit: p.per_resident_limit,
         limit_period: p.limit_period.as_str().to_owned(),
@@ -186,7 +178,7 @@ pub fn order_to_pb(o: &Order, mall: &str) -> pb::Order {
         product_title: o.product_title.clone(),
         quantity: o.quantity,
         points: o.points,
-        yuan: Some(yuan(o.points)),
+        yuan: Some(Yuan::from_points(o.points)),
         status: order_status_to_pb(o.status) as i32,
         voucher: Some(pb::Voucher {
             code: o.voucher_code.clone(),
@@ -213,7 +205,7 @@ fn statement_to_pb(s: &Statement) -> pb::SettlementStatement {
         written_off: s.written_off,
         refunded: s.refunded,
         points: s.net_points(),
-        yuan: Some(yuan(s.net_points())),
+        yuan: Some(Yuan::from_points(s.net_points())),
         settle_transfer_id: s.transfer_id.map(|t| t.to_string()).unwrap_or_default(),
         closed_at: s.closed_at.map(ts),
         redeemed_points: s.redeemed_points,
@@ -568,7 +560,7 @@ impl MallService for MallGrpc {
             orders_reserved: s.orders_reserved,
             orders_written_off: s.orders_written_off,
             points_redeemed: s.points_redeemed,
-            yuan_redeemed: Some(yuan(s.points_redeemed)),
+            yuan_redeemed: Some(Yuan::from_points(s.points_redeemed)),
         }))
     }
 }
