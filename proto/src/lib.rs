@@ -29,6 +29,27 @@ package!(ledger, "healthpoints.ledger.v1");
 package!(mall, "healthpoints.mall.v1");
 package!(exchange, "healthpoints.exchange.v1");
 
+/// Protobuf timestamps ⇄ UTC times, the same way in every service.
+pub mod time {
+    use chrono::{DateTime, Utc};
+    use prost_types::Timestamp;
+
+    /// The timestamp of an instant.
+    pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
+        Timestamp {
+            seconds: t.timestamp(),
+            nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or_default(),
+        }
+    }
+
+    /// The instant of a timestamp; `None` when it is out of range or its nanos are negative.
+    pub fn datetime(t: &Timestamp) -> Option<DateTime<Utc>> {
+        u32::try_from(t.nanos)
+            .ok()
+            .and_then(|n| DateTime::from_timestamp(t.seconds, n))
+    }
+}
+
 /// Points per yuan: 100 points buy ¥1, so one point is one fen.
 pub const POINTS_PER_YUAN: u64 = 100;
 

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use healthpoints_auth::{Principal, principal};
 use healthpoints_errors::{ApiError, ErrorCode};
 use healthpoints_proto::exchange::v1::{self as pb, exchange_service_server::ExchangeService};
+use healthpoints_proto::time::{datetime, timestamp as ts};
 use prost_types::Timestamp;
 use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status};
@@ -80,19 +81,9 @@ fn kind_from(field: &str, raw: &str) -> Result<Option<PartnerKind>, Status> {
     }
 }
 
-fn ts(t: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or_default(),
-    }
-}
-
 fn from_ts(field: &str, t: Option<Timestamp>) -> Result<Option<DateTime<Utc>>, Status> {
     t.map(|t| {
-        u32::try_from(t.nanos)
-            .ok()
-            .and_then(|n| DateTime::from_timestamp(t.seconds, n))
-            .ok_or_else(|| Status::from(ApiError::invalid(field, "is not a valid time")))
+        datetime(&t).ok_or_else(|| Status::from(ApiError::invalid(field, "is not a valid time")))
     })
     .transpose()
 }

@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use chrono::{DateTime, Utc};
 use healthpoints_auth::{Principal, principal};
 use healthpoints_errors::{ApiError, ErrorCode};
+use healthpoints_proto::time::{datetime, timestamp as ts};
 use healthpoints_proto::{
     common::v1::{BehaviourCategory, PageInfo, PointsLevel, Yuan},
     intake::v1::{self as pb, intake_service_server::IntakeService},
@@ -56,18 +57,8 @@ fn status(err: IntakeError) -> Status {
     to_api_error(err).into()
 }
 
-fn ts(t: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or_default(),
-    }
-}
-
 fn from_ts(field: &str, t: &Timestamp) -> Result<DateTime<Utc>, Status> {
-    u32::try_from(t.nanos)
-        .ok()
-        .and_then(|n| DateTime::from_timestamp(t.seconds, n))
-        .ok_or_else(|| ApiError::invalid(field, "is not a valid time").into())
+    datetime(t).ok_or_else(|| ApiError::invalid(field, "is not a valid time").into())
 }
 
 fn kind_to_pb(k: OutcomeKind) -> pb::OutcomeKind {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use healthpoints_auth::{Principal, optional_principal, principal};
 use healthpoints_errors::{ApiError, ErrorCode};
+use healthpoints_proto::time::{datetime, timestamp as ts};
 use healthpoints_proto::{
     common::v1::{PageInfo, PageRequest, Yuan},
     mall::v1::{self as pb, mall_service_server::MallService},
@@ -56,19 +57,9 @@ fn status(err: MallError) -> Status {
     to_api_error(err).into()
 }
 
-fn ts(t: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or_default(),
-    }
-}
-
 fn from_ts(field: &str, t: Option<&Timestamp>) -> Result<Option<DateTime<Utc>>, Status> {
     t.map(|t| {
-        u32::try_from(t.nanos)
-            .ok()
-            .and_then(|n| DateTime::from_timestamp(t.seconds, n))
-            .ok_or_else(|| Status::from(ApiError::invalid(field, "is not a valid time")))
+        datetime(t).ok_or_else(|| Status::from(ApiError::invalid(field, "is not a valid time")))
     })
     .transpose()
 }
