@@ -187,6 +187,7 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
             ("database.url", options.database_url("exchange")),
             ("identity.endpoint", identity_endpoint.clone()),
             ("intake.endpoint", format!("http://{intake_addr}")),
+            ("ledger.endpoint", format!("http://{ledger_addr}")),
             ("credentials.client_id", "exchange".to_owned()),
             ("credentials.client_secret", exchange_secret),
         ],

@@ -3,7 +3,10 @@
 //! Every service parses wire strings into these at its edge (`DistrictCode::parse`,
 //! `Book::parse`, …) so that a bare string never travels deeper than the adapter. They carry no
 //! transport or storage types, only the rules of the programme: the city's districts (GB/T 2260),
-//! the books of points, and the 100-points-per-yuan rate.
+//! the books of points, and the 100-points-per-yuan rate; and the Asia/Shanghai calendar
+//! (`calendar`) every service counts days, months and ages by.
+
+pub mod calendar;
 
 use std::{fmt, str::FromStr};
 

@@ -63,7 +63,7 @@ pub(super) fn level_from_name(field: &str, name: &str) -> Result<PointsLevel, Ap
     }
 }
 
-fn enum_name(name: &str, prefix: &str) -> String {
+pub(crate) fn enum_name(name: &str, prefix: &str) -> String {
     name.trim_start_matches(prefix).to_ascii_lowercase()
 }
 

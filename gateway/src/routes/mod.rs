@@ -10,6 +10,7 @@ pub mod ops;
 pub mod partners;
 pub mod play;
 pub mod points;
+pub mod statistics;
 
 use axum::{
     Router,
@@ -37,7 +38,7 @@ use crate::AppState;
         partners::register, partners::list, partners::submit_behaviours, partners::submit_contracts,
         partners::submit_fhir, partners::update,
         consent::list, consent::grant, consent::revoke, consent::mine, consent::audit,
-        consent::points_summary,
+        consent::points_summary, statistics::partner, statistics::admin,
         play::my_challenges, play::join, play::create_challenge, play::leaderboard, play::set_opt_in,
         play::award_honour, play::review_queue, play::resolve_review, play::flag, play::unflag,
         mall::my_mall, mall::malls, mall::merchants, mall::products, mall::create_order,
@@ -140,6 +141,8 @@ pub fn router() -> Router<AppState> {
             get(consent::points_summary),
         )
         .route("/v1/admin/access-log", get(consent::audit))
+        .route("/v1/partner/statistics", get(statistics::partner))
+        .route("/v1/admin/statistics", get(statistics::admin))
         .route("/v1/admin/books/{book}/stats", get(points::book_stats))
         .route("/v1/districts", get(admin::districts))
         .route("/v1/admin/staff", post(admin::create_staff))

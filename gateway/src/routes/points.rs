@@ -244,14 +244,23 @@ pub struct BookStats {
     pub resident_accounts: u64,
 }
 
-/// A book's figures. City admins: any book; district admins: their own.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct BookStatsQuery {
+    /// `2026-11`: issued, redeemed, refunded and expired of that month (Asia/Shanghai) only.
+    /// Outstanding points are always as of now.
+    pub month: Option<String>,
+}
+
+/// A book's figures, of the whole history or of one month. City admins: any book; district
+/// admins: their own.
 #[utoipa::path(get, path = "/v1/admin/books/{book}/stats", tag = "admin", security(("bearer" = [])),
-    params(("book" = String, Path, description = "`city` or `district:<code>`")),
+    params(("book" = String, Path, description = "`city` or `district:<code>`"), BookStatsQuery),
     responses((status = 200, body = BookStats), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn book_stats(
     State(state): State<AppState>,
     caller: Caller,
     Path(book): Path<String>,
+    Query(q): Query<BookStatsQuery>,
 ) -> HttpResult<Json<BookStats>> {
     if !caller.principal.is_admin() {
         return Err(
@@ -260,7 +269,10 @@ pub async fn book_stats(
     }
     let s = state
         .ledger()
-        .get_book_statistics(caller.request(pb::GetBookStatisticsRequest { book }))
+        .get_book_statistics(caller.request(pb::GetBookStatisticsRequest {
+            book,
+            month: q.month.unwrap_or_default(),
+        }))
         .await?
         .into_inner();
     Ok(Json(BookStats {

@@ -336,6 +336,7 @@ async fn main() -> anyhow::Result<()> {
         .get_book_statistics(bearer(
             pb::GetBookStatisticsRequest {
                 book: "city".into(),
+                ..Default::default()
             },
             &token,
         ))

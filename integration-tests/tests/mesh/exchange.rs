@@ -3,17 +3,31 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 async fn resident(sandbox: &Sandbox, seq: u32, district: &str) -> (String, String, String) {
+    let (resident_id, id) = register(sandbox, seq, district, "19800101", "registered").await;
+    let token = sandbox
+        .login(&format!("1350000{seq:04}"), "Resident-pass-1")
+        .await;
+    (resident_id, id, token)
+}
+
+/// Registers a resident born on `birth` (YYYYMMDD): their id and ID number.
+async fn register(
+    sandbox: &Sandbox,
+    seq: u32,
+    district: &str,
+    birth: &str,
+    residence_type: &str,
+) -> (String, String) {
     let phone = format!("1350000{seq:04}");
-    let id = id_number(district, "19800101", seq);
+    let id = id_number(district, birth, seq);
     let (status, body) = sandbox
         .call(Method::POST, "/v1/auth/register", None, Some(json!({
             "name": "赵敏", "id_number": id, "phone": phone,
-            "password": "Resident-pass-1", "residence_district": district, "residence_type": "registered",
+            "password": "Resident-pass-1", "residence_district": district, "residence_type": residence_type,
         })))
         .await;
     assert_eq!(status, 201, "{body}");
-    let token = sandbox.login(&phone, "Resident-pass-1").await;
-    (body["resident_id"].as_str().unwrap().to_owned(), id, token)
+    (body["resident_id"].as_str().unwrap().to_owned(), id)
 }
 
 /// A Shanghai calendar day `days_ago` days back, `2026-11-20`.
@@ -583,7 +597,7 @@ async fn every_partner_route_names_the_scope_it_needs() {
     let bare = sandbox.partner(&admin, "culture", &[], &[]).await;
     let (_, _, resident_token) = resident(&sandbox, 7, "310118").await;
     let someone = "0190a5e2-0000-7000-8000-000000000009";
-    let routes: [(Method, String, &str, &str, &str); 4] = [
+    let routes: [(Method, String, &str, &str, &str); 5] = [
         (
             Method::POST,
             "/v1/partner/behaviours".into(),
@@ -611,6 +625,13 @@ async fn every_partner_route_names_the_scope_it_needs() {
             "application/json",
             "",
             "points-summary:read",
+        ),
+        (
+            Method::GET,
+            "/v1/partner/statistics".into(),
+            "application/json",
+            "",
+            "statistics:read",
         ),
     ];
     for (method, path, content_type, body, scope) in routes {
@@ -708,6 +729,202 @@ async fn a_suspended_partner_can_do_nothing_until_reactivated() {
     assert_eq!(
         answered["results"][0]["reason_code"], "consent_required",
         "still commercial"
+    );
+    sandbox.stop().await;
+}
+
+/// The cells of a statistics answer that match `pick`.
+fn cells(stats: &Value, pick: impl Fn(&Value) -> bool) -> Vec<&Value> {
+    stats["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| pick(c))
+        .collect()
+}
+
+/// De-identified statistics: cohorts of fewer than 10 people are hidden (figures null), a
+/// cohort of 11 shows, the city book's total matches the ledger's book figures of the month to
+/// the point; a partner needs `statistics:read`, a district admin sees only their own district,
+/// a bad month is named; the read is in the access log.
+#[tokio::test]
+async fn statistics_hide_small_cells_and_match_the_ledger() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let sports = sandbox
+        .partner(&admin, "sports", &["steps.daily"], &["behaviours:submit"])
+        .await;
+    // Qingpu: 11 registered residents aged 40-59, one aged 18-39, one migrant aged 60+;
+    // Yangpu: two.
+    let mut people = Vec::new();
+    for seq in 0..11 {
+        people.push(register(&sandbox, 100 + seq, "310118", "19800101", "registered").await);
+    }
+    people.push(register(&sandbox, 120, "310118", "19950601", "registered").await);
+    people.push(register(&sandbox, 121, "310118", "19500301", "permanent_migrant").await);
+    people.push(register(&sandbox, 130, "310110", "19800101", "registered").await);
+    people.push(register(&sandbox, 131, "310110", "19800101", "registered").await);
+    let records: Vec<Value> = people
+        .iter()
+        .enumerate()
+        .map(|(i, (resident_id, _))| steps(&format!("st-{i}"), resident_id, 1))
+        .collect();
+    let (status, sent) = sandbox.send_ndjson(&sports, &records).await;
+    assert_eq!(status, 200, "{sent}");
+    let per_record = sent["results"][0]["points"].as_u64().unwrap();
+    assert!(per_record > 0, "{sent}");
+    assert!(
+        sent["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["outcome"] == "awarded"),
+        "{sent}"
+    );
+    let month = (chrono::Utc::now() + chrono::Duration::hours(8))
+        .format("%Y-%m")
+        .to_string();
+
+    let reader = sandbox
+        .partner(&admin, "statistics-bureau", &[], &["statistics:read"])
+        .await;
+    let (status, stats) = sandbox
+        .call(
+            Method::GET,
+            &format!("/v1/partner/statistics?district=310118&month={month}"),
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["min_cell"], 10);
+    let qingpu = cells(&stats, |c| c["category"] == "lifestyle");
+    assert_eq!(qingpu.len(), 3, "{stats}");
+    assert!(
+        qingpu
+            .iter()
+            .all(|c| c["district"] == "310118" && c["book"] == "city")
+    );
+    let shown = cells(&stats, |c| c["age_band"] == "40-59");
+    assert_eq!(
+        (
+            &shown[0]["participants"],
+            &shown[0]["points_issued"],
+            &shown[0]["suppressed"]
+        ),
+        (&json!(11), &json!(11 * per_record), &json!(false)),
+        "{stats}"
+    );
+    for band in ["18-39", "60+"] {
+        let hidden = cells(&stats, |c| c["age_band"] == band);
+        assert_eq!(
+            (
+                &hidden[0]["participants"],
+                &hidden[0]["points_issued"],
+                &hidden[0]["suppressed"]
+            ),
+            (&Value::Null, &Value::Null, &json!(true)),
+            "{band}: {stats}"
+        );
+    }
+    assert_eq!(
+        cells(&stats, |c| c["age_band"] == "60+")[0]["residence_type"],
+        "permanent_migrant"
+    );
+    assert!(cells(&stats, |c| c["district"] == "310110").is_empty());
+
+    // Every district: the city book's total is the ledger's book figures of the month.
+    let (_, all) = sandbox
+        .call(
+            Method::GET,
+            &format!("/v1/partner/statistics?month={month}"),
+            Some(&reader),
+            None,
+        )
+        .await;
+    let city = cells(&all, |c| c["book"] == "city" && c["category"].is_null());
+    assert_eq!(city.len(), 1, "{all}");
+    let (_, ledger) = sandbox
+        .call(
+            Method::GET,
+            &format!("/v1/admin/books/city/stats?month={month}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(city[0]["participants"], 15, "{all}");
+    assert_eq!(
+        city[0]["points_issued"], ledger["issued"],
+        "{all} vs {ledger}"
+    );
+    assert_eq!(ledger["issued"], json!(15 * per_record));
+    assert_eq!(city[0]["points_redeemed"], ledger["redeemed"]);
+    assert_eq!(city[0]["liability_points"], ledger["outstanding"]);
+    assert_eq!(
+        cells(&all, |c| c["district"] == "310110"
+            && !c["category"].is_null())
+        .len(),
+        1,
+        "{all}"
+    );
+
+    // Who may.
+    let (status, _) = sandbox
+        .call(Method::POST, "/v1/admin/staff", Some(&admin), Some(json!({
+            "username": "qp-stats", "password": "District-pass-1", "role": "district_admin", "district": "310118",
+        })))
+        .await;
+    assert_eq!(status, 201);
+    let qingpu_admin = sandbox.login("qp-stats", "District-pass-1").await;
+    let (status, own) = sandbox
+        .call(
+            Method::GET,
+            "/v1/admin/statistics",
+            Some(&qingpu_admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{own}");
+    assert!(!cells(&own, |_| true).is_empty());
+    assert!(
+        cells(&own, |_| true)
+            .iter()
+            .all(|c| c["district"] == "310118"),
+        "{own}"
+    );
+    let (status, problem) = sandbox
+        .call(
+            Method::GET,
+            "/v1/admin/statistics?district=310110",
+            Some(&qingpu_admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "{problem}");
+    let (status, problem) = sandbox
+        .call(
+            Method::GET,
+            "/v1/partner/statistics?month=2026-13",
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("month")));
+    let (_, log) = sandbox
+        .call(
+            Method::GET,
+            "/v1/admin/access-log?partner_id=statistics-bureau",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert!(
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "read_statistics" && e["resident_id"].is_null()),
+        "{log}"
     );
     sandbox.stop().await;
 }

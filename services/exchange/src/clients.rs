@@ -1,6 +1,6 @@
 //! The exchange's peers behind the domain's traits, called with the exchange's own service
 //! token: identity creates partner clients and resolves ID numbers; intake lists behaviour
-//! codes and judges records.
+//! codes, judges records and counts awards; the ledger gives each book's figures.
 
 use healthpoints_errors::{ApiError, ErrorCode};
 use healthpoints_grpc::{
@@ -8,6 +8,7 @@ use healthpoints_grpc::{
     credentials::{PeerError, ServiceToken},
 };
 use healthpoints_proto::{
+    common::v1::BehaviourCategory as PbCategory,
     identity::v1::{
         self as idpb, ClientKind, CreateClientRequest, ResolveResidentRequest,
         SetFamilyDoctorContractRequest, identity_service_client::IdentityServiceClient,
@@ -17,7 +18,9 @@ use healthpoints_proto::{
         self as ipb, BehaviourEvent, ListRulesRequest, SubmitBehavioursRequest,
         intake_service_client::IntakeServiceClient,
     },
+    ledger::v1::{GetBookStatisticsRequest, ledger_service_client::LedgerServiceClient},
 };
+use healthpoints_types::{Book, DistrictCode};
 use prost_types::Timestamp;
 
 use crate::domain::{
@@ -26,6 +29,9 @@ use crate::domain::{
     partners::{Identity, Intake, Partner},
     products::MonthlyPoints,
     records::{Behaviours, Forward, RecordOutcome, RecordResult},
+    statistics::{
+        AwardFigures, BehaviourCategory, BookAwards, BookMovements, CohortAwards, LedgerFigures,
+    },
 };
 
 /// A peer's refusal or silence, as the domain sees it: retryable unless it is our own bug.
@@ -216,6 +222,105 @@ impl MonthlyPoints for IntakePeer {
             )
             .await?;
         Ok(r.months.into_iter().map(|m| (m.month, m.points)).collect())
+    }
+}
+
+impl AwardFigures for IntakePeer {
+    async fn award_figures(
+        &self,
+        month: &str,
+        district: Option<DistrictCode>,
+    ) -> Result<(Vec<CohortAwards>, Vec<BookAwards>)> {
+        let r = self
+            .token
+            .call(
+                "intake",
+                &self.client,
+                ipb::GetAwardStatisticsRequest {
+                    month: month.to_owned(),
+                    district: district.map(|d| d.to_string()).unwrap_or_default(),
+                },
+                async |mut c, r| c.get_award_statistics(r).await,
+            )
+            .await?;
+        let book = |b: &str| {
+            Book::parse(b)
+                .map_err(|_| ExchangeError::Store("intake named a book that does not exist".into()))
+        };
+        let mut cohorts = Vec::with_capacity(r.cohorts.len());
+        for c in r.cohorts {
+            let category = match PbCategory::try_from(c.category).unwrap_or_default() {
+                PbCategory::Learning => BehaviourCategory::Learning,
+                PbCategory::Lifestyle => BehaviourCategory::Lifestyle,
+                PbCategory::PublicHealthService => BehaviourCategory::PublicHealthService,
+                PbCategory::PublicWelfare => BehaviourCategory::PublicWelfare,
+                PbCategory::Unspecified => {
+                    return Err(ExchangeError::Store(
+                        "intake counted awards without a category".into(),
+                    ));
+                }
+            };
+            cohorts.push(CohortAwards {
+                book: book(&c.book)?,
+                district: DistrictCode::parse(&c.district).ok(),
+                category,
+                age_band: c.age_band,
+                residence_type: c.residence_type,
+                residents: c.residents,
+                points: c.points,
+            });
+        }
+        let books = r
+            .books
+            .iter()
+            .map(|b| {
+                Ok(BookAwards {
+                    book: book(&b.book)?,
+                    residents: b.residents,
+                    points: b.points,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok((cohorts, books))
+    }
+}
+
+/// The ledger over gRPC (book figures).
+#[derive(Debug, Clone)]
+pub struct LedgerPeer {
+    client: LedgerServiceClient<PeerChannel>,
+    token: ServiceToken,
+}
+
+impl LedgerPeer {
+    pub fn new(channel: PeerChannel, token: ServiceToken) -> Self {
+        Self {
+            client: LedgerServiceClient::new(channel),
+            token,
+        }
+    }
+}
+
+impl LedgerFigures for LedgerPeer {
+    async fn book_movements(&self, book: Book, month: &str) -> Result<BookMovements> {
+        let r = self
+            .token
+            .call(
+                "ledger",
+                &self.client,
+                GetBookStatisticsRequest {
+                    book: book.to_string(),
+                    month: month.to_owned(),
+                },
+                async |mut c, r| c.get_book_statistics(r).await,
+            )
+            .await?;
+        Ok(BookMovements {
+            issued: r.issued,
+            redeemed: r.redeemed,
+            outstanding: r.outstanding,
+            holders: r.resident_accounts,
+        })
     }
 }
 

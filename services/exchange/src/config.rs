@@ -21,8 +21,10 @@ pub struct ExchangeConfig {
     pub database: DatabaseConfig,
     /// Signing keys, partner clients and ID-number lookups.
     pub identity: GrpcClientConfig,
-    /// Where behaviour records go.
+    /// Where behaviour records go; award figures of the statistics.
     pub intake: GrpcClientConfig,
+    /// Book figures of the statistics.
+    pub ledger: GrpcClientConfig,
     pub credentials: ServiceCredentials,
     pub verifier: VerifierConfig,
     #[serde(default)]
@@ -59,6 +61,7 @@ impl ExchangeConfig {
         database: DatabaseConfig,
         identity_endpoint: &str,
         intake_endpoint: &str,
+        ledger_endpoint: &str,
         client_secret: &str,
     ) -> Self {
         let mut config = Self::load(None, &[]).expect("embedded defaults are valid");
@@ -66,6 +69,7 @@ impl ExchangeConfig {
         config.database = database;
         config.identity = GrpcClientConfig::new(identity_endpoint);
         config.intake = GrpcClientConfig::new(intake_endpoint);
+        config.ledger = GrpcClientConfig::new(ledger_endpoint);
         config.credentials.client_secret = Secret::new(client_secret.to_owned());
         config
     }

@@ -23,8 +23,33 @@ use crate::{
         partners::{self, Partner, PartnerSpec, PartnerStatus},
         products,
         records::{self, Person, Record, RecordOutcome},
+        statistics::{self, BehaviourCategory, Cell},
     },
 };
+
+/// A published statistics cell on the wire.
+fn cell_to_pb(c: Cell) -> pb::StatisticsCell {
+    use healthpoints_proto::common::v1::{BehaviourCategory as Pb, Yuan};
+    pb::StatisticsCell {
+        district: c.district.map(|d| d.to_string()).unwrap_or_default(),
+        category: match c.category {
+            None => Pb::Unspecified,
+            Some(BehaviourCategory::Learning) => Pb::Learning,
+            Some(BehaviourCategory::Lifestyle) => Pb::Lifestyle,
+            Some(BehaviourCategory::PublicHealthService) => Pb::PublicHealthService,
+            Some(BehaviourCategory::PublicWelfare) => Pb::PublicWelfare,
+        } as i32,
+        month: c.month,
+        age_band: c.age_band,
+        residence_type: c.residence_type,
+        participants: c.participants,
+        points_issued: c.points_issued,
+        points_redeemed: c.points_redeemed,
+        liability: c.liability.map(Yuan::from_points),
+        suppressed: c.suppressed,
+        book: c.book.to_string(),
+    }
+}
 
 /// Converts a domain error once, with a log level per kind.
 pub fn to_api_error(err: ExchangeError) -> ApiError {
@@ -201,14 +226,6 @@ impl ExchangeGrpc {
 
 fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
     principal(request).map_err(Status::from)
-}
-
-fn not_yet(what: &str) -> Status {
-    ApiError::new(
-        ErrorCode::FailedPrecondition,
-        format!("{what} is not available in this release yet"),
-    )
-    .into()
 }
 
 #[tonic::async_trait]
@@ -459,11 +476,21 @@ impl ExchangeService for ExchangeGrpc {
         }))
     }
 
+    #[tracing::instrument(name = "exchange.GetStatistics", skip_all)]
     async fn get_statistics(
         &self,
-        _request: Request<pb::GetStatisticsRequest>,
+        request: Request<pb::GetStatisticsRequest>,
     ) -> Result<Response<pb::GetStatisticsResponse>, Status> {
-        Err(not_yet("statistics"))
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let x = self.ready()?;
+        let cells =
+            statistics::statistics(&x.store, &x.intake, &x.ledger, &p, &r.district, &r.month)
+                .await
+                .map_err(status)?;
+        Ok(Response::new(pb::GetStatisticsResponse {
+            cells: cells.into_iter().map(cell_to_pb).collect(),
+        }))
     }
 
     #[tracing::instrument(name = "exchange.GetPointsSummary", skip_all)]

@@ -14,11 +14,11 @@
 //!   intake);
 //! - **FHIR R4** bundles and NDJSON of a profiled subset, mapped to behaviour records;
 //! - the **points summary**, a data product read under the resident's consent;
+//! - **de-identified statistics** (intake's award cohorts and the ledger's book figures, cells
+//!   under 10 people hidden);
 //! - the append-only **access log**.
 //!
-//! Statistics follow (the exchange issue); its RPC answers
-//! FAILED_PRECONDITION until then. Layout as in every service: `domain`, `store`, `clients`,
-//! `grpc`, `config`.
+//! Layout as in every service: `domain`, `store`, `clients`, `grpc`, `config`.
 
 pub mod clients;
 pub mod config;
@@ -36,7 +36,7 @@ use tokio::sync::OnceCell;
 use tonic::service::Routes;
 
 use crate::{
-    clients::{IdentityPeer, IntakePeer},
+    clients::{IdentityPeer, IntakePeer, LedgerPeer},
     config::ExchangeConfig,
     grpc::ExchangeGrpc,
     store::{Migrator, Store},
@@ -51,6 +51,7 @@ pub struct Exchange {
     pub store: Store,
     pub identity: IdentityPeer,
     pub intake: IntakePeer,
+    pub ledger: LedgerPeer,
 }
 
 /// A bound exchange service.
@@ -68,11 +69,13 @@ async fn prepare(config: ExchangeConfig) -> Result<Arc<Exchange>, String> {
     let identity =
         healthpoints_grpc::client::connect(&config.identity).map_err(|e| e.to_string())?;
     let intake = healthpoints_grpc::client::connect(&config.intake).map_err(|e| e.to_string())?;
+    let ledger = healthpoints_grpc::client::connect(&config.ledger).map_err(|e| e.to_string())?;
     let token = ServiceToken::new(identity.clone(), config.credentials.clone());
     Ok(Arc::new(Exchange {
         store: Store::new(db),
         identity: IdentityPeer::new(identity, token.clone()),
-        intake: IntakePeer::new(intake, token),
+        intake: IntakePeer::new(intake, token.clone()),
+        ledger: LedgerPeer::new(ledger, token),
     }))
 }
 

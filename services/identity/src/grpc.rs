@@ -345,6 +345,7 @@ impl IdentityService for IdentityGrpc {
             family_doctor: wire.family_doctor,
             birth_date: wire.birth_date,
             name_masked: mask_name(&r.name),
+            residence_type: wire.residence_type,
         }))
     }
 

@@ -14,8 +14,8 @@ use healthpoints_grpc::{
 };
 use healthpoints_proto::{
     identity::v1::{
-        ResidentStatus, ResolveResidentRequest, identity_service_client::IdentityServiceClient,
-        resolve_resident_request,
+        ResidenceType, ResidentStatus, ResolveResidentRequest,
+        identity_service_client::IdentityServiceClient, resolve_resident_request,
     },
     ledger::v1::{
         self as lpb, AccountKind, CreateTransferResult, ledger_service_client::LedgerServiceClient,
@@ -107,6 +107,12 @@ impl Residents for IdentityResidents {
                     enrolled: r.district_enrolled,
                     district: DistrictCode::parse(&r.residence_district).ok(),
                     name_masked: r.name_masked,
+                    birth_date: chrono::NaiveDate::parse_from_str(&r.birth_date, "%Y-%m-%d").ok(),
+                    residence_type: match ResidenceType::try_from(r.residence_type) {
+                        Ok(ResidenceType::Registered) => "registered",
+                        Ok(ResidenceType::PermanentMigrant) => "permanent_migrant",
+                        _ => "unknown",
+                    },
                 })
             }
             Err(e)

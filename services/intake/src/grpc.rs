@@ -471,6 +471,42 @@ impl IntakeService for IntakeGrpc {
         }))
     }
 
+    #[tracing::instrument(name = "intake.GetAwardStatistics", skip_all)]
+    async fn get_award_statistics(
+        &self,
+        request: Request<pb::GetAwardStatisticsRequest>,
+    ) -> Result<Response<pb::GetAwardStatisticsResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let (cohorts, books) = self
+            .ready()?
+            .award_statistics(&p, &r.month, &r.district)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::GetAwardStatisticsResponse {
+            cohorts: cohorts
+                .into_iter()
+                .map(|c| pb::AwardCohort {
+                    book: c.book.to_string(),
+                    district: c.cohort.district.map(|d| d.to_string()).unwrap_or_default(),
+                    category: category_to_pb(c.cohort.category) as i32,
+                    age_band: c.cohort.age_band.to_owned(),
+                    residence_type: c.cohort.residence_type.to_owned(),
+                    residents: c.residents,
+                    points: c.points,
+                })
+                .collect(),
+            books: books
+                .into_iter()
+                .map(|b| pb::BookParticipation {
+                    book: b.book.to_string(),
+                    residents: b.residents,
+                    points: b.points,
+                })
+                .collect(),
+        }))
+    }
+
     #[tracing::instrument(name = "intake.ListRules", skip_all)]
     async fn list_rules(
         &self,

@@ -464,7 +464,7 @@ impl LedgerService for LedgerGrpc {
         let p = caller(&request)?;
         let (book, s) = self
             .ready()?
-            .book_statistics(&p, &request.get_ref().book)
+            .book_statistics(&p, &request.get_ref().book, &request.get_ref().month)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::GetBookStatisticsResponse {

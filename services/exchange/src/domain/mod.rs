@@ -8,3 +8,4 @@ pub mod fhir;
 pub mod partners;
 pub mod products;
 pub mod records;
+pub mod statistics;

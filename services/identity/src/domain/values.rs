@@ -1,7 +1,7 @@
 //! Validated personal values. Each `parse` names what is wrong without echoing the value, so
 //! errors and logs never carry an ID or phone number.
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 /// Weights of the ISO 7064 MOD 11-2 check digit of a PRC resident ID number (GB 11643-1999).
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -180,8 +180,7 @@ pub fn check_username(username: &str) -> Result<String, &'static str> {
 /// Calendar "today" in Asia/Shanghai (UTC+8 all year, no daylight saving), which bounds the
 /// dates people type.
 pub fn shanghai_today(now: DateTime<Utc>) -> NaiveDate {
-    let offset = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    now.with_timezone(&offset).date_naive()
+    healthpoints_types::calendar::local_date(now)
 }
 
 /// Parses a calendar date written `YYYY-MM-DD`.

@@ -2,17 +2,9 @@
 //! periods. China Standard Time is UTC+8 all year (no daylight saving since 1991), so a fixed
 //! offset is exact and needs no time-zone database.
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
-/// UTC+8, China Standard Time.
-pub fn shanghai() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
-}
-
-/// The Asia/Shanghai calendar date of an instant.
-pub fn local_date(at: DateTime<Utc>) -> NaiveDate {
-    at.with_timezone(&shanghai()).date_naive()
-}
+pub use healthpoints_types::calendar::{local_date, period_bounds, shanghai};
 
 /// A period a cap counts over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,29 +54,6 @@ impl Period {
     }
 }
 
-/// The instants `[from, to)` of a month (`2026-11`) or an ISO week (`2026-W47`), Asia/Shanghai.
-pub fn period_bounds(key: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let (first, next) = if let Some((year, week)) = key.split_once("-W") {
-        let year: i32 = year.parse().ok()?;
-        let week: u32 = week.parse().ok()?;
-        let monday = NaiveDate::from_isoywd_opt(year, week, chrono::Weekday::Mon)?;
-        (monday, monday + chrono::Days::new(7))
-    } else {
-        let first = NaiveDate::parse_from_str(&format!("{key}-01"), "%Y-%m-%d").ok()?;
-        if first.format("%Y-%m").to_string() != key {
-            return None;
-        }
-        (first, first.checked_add_months(chrono::Months::new(1))?)
-    };
-    let start = |d: NaiveDate| {
-        d.and_hms_opt(0, 0, 0)?
-            .and_local_timezone(shanghai())
-            .single()
-            .map(|t| t.to_utc())
-    };
-    Some((start(first)?, start(next)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,19 +78,6 @@ mod tests {
         assert_eq!(Period::Week.key(before), "2026-W53");
         assert_eq!(Period::Week.key(after), "2026-W53");
         assert_eq!(Period::Lifetime.key(before), Period::Lifetime.key(after));
-    }
-
-    #[test]
-    fn period_bounds_are_local_months_and_iso_weeks() {
-        let (from, to) = period_bounds("2026-11").unwrap();
-        assert_eq!(from, at("2026-11-01T00:00:00+08:00"));
-        assert_eq!(to, at("2026-12-01T00:00:00+08:00"));
-        let (from, to) = period_bounds("2026-W47").unwrap();
-        assert_eq!(from, at("2026-11-16T00:00:00+08:00"));
-        assert_eq!(to, at("2026-11-23T00:00:00+08:00"));
-        for bad in ["2026-13", "2026-1", "2026-W54", "november", ""] {
-            assert!(period_bounds(bad).is_none(), "{bad}");
-        }
     }
 
     #[test]

@@ -25,6 +25,29 @@ pub enum Category {
     PublicWelfare,
 }
 
+impl Category {
+    pub const ALL: [Category; 4] = [
+        Self::Learning,
+        Self::Lifestyle,
+        Self::PublicHealthService,
+        Self::PublicWelfare,
+    ];
+
+    /// The name stored with awards.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Learning => "learning",
+            Self::Lifestyle => "lifestyle",
+            Self::PublicHealthService => "public_health_service",
+            Self::PublicWelfare => "public_welfare",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
 /// Which points a rule awards: municipal (book `city`) or the district's (where the behaviour
 /// happened).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

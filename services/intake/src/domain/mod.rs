@@ -10,3 +10,4 @@ pub mod resident;
 pub mod review;
 pub mod rules;
 pub mod service;
+pub mod statistics;

@@ -2,9 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-use healthpoints_types::{Book, DistrictCode};
+use chrono::{DateTime, NaiveDate, Utc};
+use healthpoints_types::{Book, DistrictCode, calendar};
 use uuid::Uuid;
+
+use super::catalogue::Category;
 
 /// Who an event is about: intake's callers know a resident by id, or a partner by the keyed
 /// hash of the ID number (resolved through identity; the number itself never reaches intake).
@@ -96,6 +98,8 @@ pub struct Outcome {
     pub transfer_id: Option<Uuid>,
     pub book: Option<Book>,
     pub received_at: DateTime<Utc>,
+    /// Set on judged events (and grants) of a known resident.
+    pub cohort: Option<Cohort>,
 }
 
 /// A resident as intake needs to know them.
@@ -109,6 +113,80 @@ pub struct Resident {
     pub district: Option<DistrictCode>,
     /// The name as leaderboards show it, e.g. `张*明`.
     pub name_masked: String,
+    /// For the age band of the statistics.
+    pub birth_date: Option<NaiveDate>,
+    /// `registered`, `permanent_migrant` or `unknown`, for the statistics.
+    pub residence_type: &'static str,
+}
+
+impl Resident {
+    /// The cohort an award for a behaviour of `category` that happened at `at` counts in.
+    pub fn cohort(&self, category: Category, at: DateTime<Utc>) -> Cohort {
+        Cohort {
+            category,
+            district: self.district,
+            age_band: self.birth_date.map_or("unknown", |birth| {
+                calendar::age_band(calendar::age_on(birth, calendar::local_date(at)))
+            }),
+            residence_type: self.residence_type,
+        }
+    }
+}
+
+/// What the de-identified statistics count an award by, fixed when it is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cohort {
+    pub category: Category,
+    /// The resident's residence district then.
+    pub district: Option<DistrictCode>,
+    /// `0-17`, `18-39`, `40-59`, `60+` or `unknown`.
+    pub age_band: &'static str,
+    pub residence_type: &'static str,
+}
+
+impl Cohort {
+    /// The age bands and residence types a cohort may name.
+    pub const AGE_BANDS: [&'static str; 5] = ["0-17", "18-39", "40-59", "60+", "unknown"];
+    pub const RESIDENCE_TYPES: [&'static str; 3] = ["registered", "permanent_migrant", "unknown"];
+
+    /// A cohort as stored: names outside the known ones read as `unknown`.
+    pub fn from_names(
+        category: Category,
+        district: Option<&str>,
+        age_band: &str,
+        residence_type: &str,
+    ) -> Self {
+        let known = |names: &[&'static str], name: &str| {
+            names
+                .iter()
+                .copied()
+                .find(|n| *n == name)
+                .unwrap_or("unknown")
+        };
+        Self {
+            category,
+            district: district.and_then(|d| DistrictCode::parse(d).ok()),
+            age_band: known(&Self::AGE_BANDS, age_band),
+            residence_type: known(&Self::RESIDENCE_TYPES, residence_type),
+        }
+    }
+}
+
+/// Awards of one cohort in one book over a month: distinct residents and points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CohortFigures {
+    pub book: Book,
+    pub cohort: Cohort,
+    pub residents: u64,
+    pub points: u64,
+}
+
+/// Distinct residents and points awarded in one book over a month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookFigures {
+    pub book: Book,
+    pub residents: u64,
+    pub points: u64,
 }
 
 /// Why an event was rejected before or apart from the judge.

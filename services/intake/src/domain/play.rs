@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{
     calendar::{local_date, period_bounds},
-    catalogue::Level,
+    catalogue::{Category, Level},
     error::{IntakeError, Result},
     model::{Event, Outcome, OutcomeKind, ResidentRef, award_transfer_id},
     resident::{may_act_for, resident_or_self},
@@ -109,6 +109,8 @@ struct Grant {
     key: String,
     resident_id: String,
     behaviour_code: String,
+    /// What the statistics count it under.
+    category: Category,
     points: u64,
     book: Book,
     reason: (String, String),
@@ -129,6 +131,11 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
     /// Records a grant (once per key) and hands it to the ledger.
     async fn grant(&self, g: Grant) -> Result<Outcome> {
         let now = self.now();
+        let resident = self
+            .residents()
+            .resolve(&ResidentRef::Id(g.resident_id.clone()))
+            .await?
+            .ok_or_else(|| IntakeError::NotFound("resident".into()))?;
         let event = Event {
             source_id: g.source_id.to_owned(),
             source_event_id: g.key.clone(),
@@ -159,6 +166,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             transfer_id: Some(award_transfer_id(g.source_id, &g.key)),
             book: Some(g.book),
             received_at: now,
+            cohort: Some(resident.cohort(g.category, now)),
         };
         self.store().insert_all(&[(&event, outcome)]).await?;
         let mut stored = self
@@ -347,6 +355,12 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
                     key: c.bonus_key(resident_id),
                     resident_id: resident_id.to_owned(),
                     behaviour_code: "challenge.bonus".into(),
+                    category: self
+                        .catalogue()
+                        .rules()
+                        .iter()
+                        .find(|r| r.code == c.behaviour_code)
+                        .map_or(Category::Lifestyle, |r| r.category),
                     points: c.bonus_points,
                     book,
                     reason: (
@@ -520,6 +534,9 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             key: format!("honour:{honour}:{period}:{scope}:{}", resident.resident_id),
             resident_id: resident.resident_id,
             behaviour_code: format!("honour.{honour}"),
+            // Honours recognise public-spirited conduct: the category of blood donation and
+            // volunteering.
+            category: Category::PublicWelfare,
             points: h.points,
             book: h.district.map_or(Book::City, Book::District),
             reason: ("honour".into(), citation),

@@ -180,6 +180,7 @@ impl Decision {
                 .then(|| award_transfer_id(&event.source_id, &event.source_event_id)),
             book: self.book,
             received_at: now,
+            cohort: None,
         }
     }
 }
@@ -306,7 +307,10 @@ struct Judging {
 impl Judging {
     /// Decides one event and remembers it for the events after it.
     fn decide(&mut self, event: &Event, resident: &Resident, rule: &Rule) -> Outcome {
-        let outcome = self.decision(event, resident, rule).record(event, self.now);
+        let outcome = Outcome {
+            cohort: Some(resident.cohort(rule.category, event.occurred_at)),
+            ..self.decision(event, resident, rule).record(event, self.now)
+        };
         if judged(outcome.kind) {
             self.memory
                 .reported(&resident.resident_id, &event.source_id);

@@ -29,6 +29,10 @@ pub mod event {
         pub transfer_id: Option<Uuid>,
         pub book: Option<String>,
         pub decided_at_us: i64,
+        pub category: Option<String>,
+        pub cohort_district: Option<String>,
+        pub age_band: Option<String>,
+        pub residence_type: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

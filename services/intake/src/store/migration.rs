@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(M20261122_000001Events),
             Box::new(M20261123_000001Rules),
             Box::new(M20261124_000001Play),
+            Box::new(M20261127_000001Cohorts),
         ]
     }
 }
@@ -310,5 +311,41 @@ impl MigrationTrait for M20261124_000001Play {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// What the de-identified statistics count awards by, fixed when the award is decided: the
+/// behaviour's category and the resident's residence district, age band and residence type
+/// (so a later move or birthday does not rewrite last month's figures).
+struct M20261127_000001Cohorts;
+
+impl MigrationName for M20261127_000001Cohorts {
+    fn name(&self) -> &str {
+        "m20261127_000001_cohorts"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for M20261127_000001Cohorts {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters one thing at a time.
+        for column in ["category", "cohort_district", "age_band", "residence_type"] {
+            m.alter_table(
+                Table::alter()
+                    .table(Alias::new("events"))
+                    .add_column(ColumnDef::new(Alias::new(column)).string().null())
+                    .to_owned(),
+            )
+            .await?;
+        }
+        // Statistics read a month of decisions.
+        m.create_index(
+            Index::create()
+                .name("events_by_decision")
+                .table(Alias::new("events"))
+                .col(Alias::new("decided_at_us"))
+                .to_owned(),
+        )
+        .await
     }
 }

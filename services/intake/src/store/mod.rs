@@ -20,8 +20,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::domain::{
+    catalogue::Category,
     error::{IntakeError, Result},
-    model::{Event, Outcome, OutcomeKind},
+    model::{BookFigures, Cohort, CohortFigures, Event, Outcome, OutcomeKind},
 };
 use entities::{event, resident_lock};
 pub use migration::Migrator;
@@ -74,12 +75,35 @@ fn to_outcome(m: event::Model) -> Result<Outcome> {
             .map(|b| Book::parse(&b).map_err(|_| corrupt("book")))
             .transpose()?,
         received_at: time(m.received_at_us)?,
+        cohort: m
+            .category
+            .as_deref()
+            .and_then(Category::parse)
+            .map(|category| {
+                Cohort::from_names(
+                    category,
+                    m.cohort_district.as_deref(),
+                    m.age_band.as_deref().unwrap_or_default(),
+                    m.residence_type.as_deref().unwrap_or_default(),
+                )
+            }),
     })
 }
 
 /// Kinds whose points count against caps: decided awards, whether handed to the ledger yet or
 /// held for review.
 const COUNTING: [&str; 3] = ["pending", "awarded", "held"];
+
+/// Book, residence district, category, age band, residence type; residents, points.
+type CohortRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+);
 
 /// The intake repository.
 #[derive(Debug, Clone)]
@@ -198,6 +222,95 @@ impl Store {
 }
 
 impl Store {
+    /// Awards the ledger confirmed in `[from, to)`, counted by book and cohort, and by book
+    /// alone (distinct residents cannot be added up across cohorts); of the residents of
+    /// `district` only, if given.
+    pub async fn award_statistics(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        district: Option<DistrictCode>,
+    ) -> Result<(Vec<CohortFigures>, Vec<BookFigures>)> {
+        let awarded = || {
+            let mut q = event::Entity::find()
+                .select_only()
+                .filter(event::Column::Kind.eq(OutcomeKind::Awarded.as_str()))
+                .filter(event::Column::DecidedAtUs.gte(from.timestamp_micros()))
+                .filter(event::Column::DecidedAtUs.lt(to.timestamp_micros()))
+                .filter(event::Column::Book.is_not_null());
+            if let Some(d) = district {
+                q = q.filter(event::Column::CohortDistrict.eq(d.to_string()));
+            }
+            q.column(event::Column::Book)
+        };
+        let figures = || {
+            [
+                (
+                    Expr::cust("CAST(COUNT(DISTINCT resident_id) AS BIGINT)"),
+                    "residents",
+                ),
+                (Expr::cust("CAST(SUM(points) AS BIGINT)"), "points"),
+            ]
+        };
+        let mut cohorts = awarded()
+            .column(event::Column::CohortDistrict)
+            .column(event::Column::Category)
+            .column(event::Column::AgeBand)
+            .column(event::Column::ResidenceType)
+            .filter(event::Column::Category.is_not_null());
+        for (expr, name) in figures() {
+            cohorts = cohorts.column_as(expr, name);
+        }
+        let rows: Vec<CohortRow> = cohorts
+            .group_by(event::Column::Book)
+            .group_by(event::Column::CohortDistrict)
+            .group_by(event::Column::Category)
+            .group_by(event::Column::AgeBand)
+            .group_by(event::Column::ResidenceType)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let book = |b: Option<String>| -> Result<Book> {
+            Book::parse(b.as_deref().unwrap_or_default()).map_err(|_| corrupt("book"))
+        };
+        let mut by_cohort = Vec::with_capacity(rows.len());
+        for (b, district, category, age_band, residence_type, residents, points) in rows {
+            let category = category
+                .as_deref()
+                .and_then(Category::parse)
+                .ok_or_else(|| corrupt("category"))?;
+            by_cohort.push(CohortFigures {
+                book: book(b)?,
+                cohort: Cohort::from_names(
+                    category,
+                    district.as_deref(),
+                    age_band.as_deref().unwrap_or_default(),
+                    residence_type.as_deref().unwrap_or_default(),
+                ),
+                residents: to_u64(residents, "count")?,
+                points: to_u64(points, "points")?,
+            });
+        }
+        let mut books = awarded();
+        for (expr, name) in figures() {
+            books = books.column_as(expr, name);
+        }
+        let rows: Vec<(Option<String>, i64, i64)> = books
+            .group_by(event::Column::Book)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut by_book = Vec::with_capacity(rows.len());
+        for (b, residents, points) in rows {
+            by_book.push(BookFigures {
+                book: book(b)?,
+                residents: to_u64(residents, "count")?,
+                points: to_u64(points, "points")?,
+            });
+        }
+        Ok((by_cohort, by_book))
+    }
+
     /// Marks pending awards the ledger confirmed as awarded, in one statement.
     pub async fn finish_awarded(&self, event_ids: &[Uuid], now: DateTime<Utc>) -> Result<()> {
         for chunk in event_ids.chunks(CHUNK) {
@@ -627,5 +740,9 @@ fn row(event: &Event, o: &Outcome) -> Result<event::ActiveModel> {
         transfer_id: Set(o.transfer_id),
         book: Set(o.book.map(|b| b.to_string())),
         decided_at_us: Set(o.received_at.timestamp_micros()),
+        category: Set(o.cohort.map(|c| c.category.as_str().to_owned())),
+        cohort_district: Set(o.cohort.and_then(|c| c.district).map(|d| d.to_string())),
+        age_band: Set(o.cohort.map(|c| c.age_band.to_owned())),
+        residence_type: Set(o.cohort.map(|c| c.residence_type.to_owned())),
     })
 }

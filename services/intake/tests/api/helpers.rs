@@ -37,6 +37,8 @@ impl Directory {
                 enrolled,
                 district: Some(healthpoints_types::DistrictCode::parse("310118").unwrap()),
                 name_masked: format!("测*{}", id.chars().last().unwrap_or('x')),
+                birth_date: chrono::NaiveDate::from_ymd_opt(1980, 5, 1),
+                residence_type: "registered",
             },
         );
     }

@@ -425,19 +425,31 @@ impl Ledger {
         Ok((entries, next))
     }
 
-    /// Figures of one book.
+    /// Figures of one book: of the whole history, or of one month (`2026-11`, Asia/Shanghai)
+    /// for the movements; outstanding points are always as of now.
     pub async fn book_statistics(
         &self,
         caller: &Principal,
         book: &str,
+        month: &str,
     ) -> Result<(Book, BookStatistics)> {
         let book = parse_book("book", book)?;
+        let month = month.trim();
+        let during = if month.is_empty() {
+            None
+        } else {
+            Some(
+                healthpoints_types::calendar::period_bounds(month)
+                    .filter(|_| !month.contains('W'))
+                    .ok_or_else(|| LedgerError::invalid("month", "must be a month YYYY-MM"))?,
+            )
+        };
         if !may_read_book(caller, book) {
             return Err(LedgerError::Forbidden(
                 "you may read only your own book's figures",
             ));
         }
-        Ok((book, self.store.book_statistics(book).await?))
+        Ok((book, self.store.book_statistics(book, during).await?))
     }
 
     /// Recomputes up to `max_entries` (0: [`VERIFY_MAX_ENTRIES`]) links of a book's hash chain

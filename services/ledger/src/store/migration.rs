@@ -26,6 +26,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(M20261122_000001Init),
             Box::new(M20261122_000003GroupGuard),
+            Box::new(M20261127_000001ByMonth),
         ]
     }
 }
@@ -284,5 +285,30 @@ impl MigrationTrait for M20261122_000003GroupGuard {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Book statistics of one month (`GetBookStatistics` with `month`) read the book's transfers
+/// of that month only.
+struct M20261127_000001ByMonth;
+
+impl MigrationName for M20261127_000001ByMonth {
+    fn name(&self) -> &str {
+        "m20261127_000001_transfers_by_month"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for M20261127_000001ByMonth {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_index(
+            Index::create()
+                .name("transfers_book_created")
+                .table(Alias::new("transfers"))
+                .col(Alias::new("book"))
+                .col(Alias::new("created_at_us"))
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -16,6 +16,7 @@ use std::{
     },
 };
 
+use chrono::{DateTime, Utc};
 use healthpoints_types::Book;
 use sea_orm::{
     ActiveValue::Set,
@@ -376,14 +377,24 @@ impl Store {
     }
 
     /// Issued, redeemed, refunded, expired and outstanding points of a book.
-    pub async fn book_statistics(&self, b: Book) -> Result<BookStatistics> {
-        let sums: Vec<(String, String, bool, i64)> = transfer::Entity::find()
+    pub async fn book_statistics(
+        &self,
+        b: Book,
+        during: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Result<BookStatistics> {
+        let mut sums = transfer::Entity::find()
             .select_only()
             .column(transfer::Column::Kind)
             .column(transfer::Column::Action)
             .column(transfer::Column::Pending)
             .column_as(Expr::cust("CAST(SUM(amount) AS BIGINT)"), "total")
-            .filter(transfer::Column::Book.eq(b.to_string()))
+            .filter(transfer::Column::Book.eq(b.to_string()));
+        if let Some((from, to)) = during {
+            sums = sums
+                .filter(transfer::Column::CreatedAtUs.gte(from.timestamp_micros()))
+                .filter(transfer::Column::CreatedAtUs.lt(to.timestamp_micros()));
+        }
+        let sums: Vec<(String, String, bool, i64)> = sums
             .group_by(transfer::Column::Kind)
             .group_by(transfer::Column::Action)
             .group_by(transfer::Column::Pending)

@@ -328,6 +328,7 @@ async fn tokens_decide_who_writes_and_who_reads() {
         .get_book_statistics(bearer(
             pb::GetBookStatisticsRequest {
                 book: "city".into(),
+                ..Default::default()
             },
             &resident,
         ))

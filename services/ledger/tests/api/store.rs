@@ -229,7 +229,7 @@ async fn budgets_cap_issuance_and_cannot_drop_below_what_was_issued() {
         f.ledger.set_budget(&qingpu, "city", None).await,
         Err(LedgerError::Forbidden(_))
     ));
-    let (_, stats) = f.ledger.book_statistics(&admin, "city").await.unwrap();
+    let (_, stats) = f.ledger.book_statistics(&admin, "city", "").await.unwrap();
     assert_eq!(
         (
             stats.issued,
@@ -239,6 +239,33 @@ async fn budgets_cap_issuance_and_cannot_drop_below_what_was_issued() {
         ),
         (60, 60, Some(100), Some(40))
     );
+    // Movements of a month count that month only; what residents hold is always as of now.
+    let now =
+        chrono::DateTime::from_timestamp_micros(f.clock.load(std::sync::atomic::Ordering::SeqCst))
+            .unwrap();
+    let this_month = healthpoints_types::calendar::month_key(now);
+    let (_, month) = f
+        .ledger
+        .book_statistics(&admin, "city", &this_month)
+        .await
+        .unwrap();
+    assert_eq!((month.issued, month.outstanding), (60, 60));
+    let earlier = healthpoints_types::calendar::month_key(now - chrono::Duration::days(40));
+    let (_, before) = f
+        .ledger
+        .book_statistics(&admin, "city", &earlier)
+        .await
+        .unwrap();
+    assert_eq!((before.issued, before.outstanding), (0, 60));
+    for bad in ["2026-13", "2026-W47", "last month"] {
+        assert!(
+            matches!(
+                f.ledger.book_statistics(&admin, "city", bad).await,
+                Err(LedgerError::Invalid(_))
+            ),
+            "{bad}"
+        );
+    }
 }
 
 #[tokio::test]

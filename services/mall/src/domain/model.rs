@@ -1,13 +1,10 @@
 //! Mall records and the small rules that need no storage: voucher codes, settlement periods on
 //! the Asia/Shanghai calendar, ages. Points are `u64`; 100 points = ¥1.
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use uuid::Uuid;
 
-/// Asia/Shanghai (no daylight saving).
-pub fn shanghai() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
-}
+pub use healthpoints_types::calendar::{age_on, local_date as local_day, shanghai};
 
 macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -242,20 +239,6 @@ pub fn scan_payload(mall: &str, code: &str) -> String {
 
 // === calendar ===
 
-/// Whole years between a birth date and a day.
-pub fn age_on(birth: NaiveDate, day: NaiveDate) -> u32 {
-    let mut years = day.year() - birth.year();
-    if (day.month(), day.day()) < (birth.month(), birth.day()) {
-        years -= 1;
-    }
-    u32::try_from(years).unwrap_or(0)
-}
-
-/// The Asia/Shanghai calendar day of an instant.
-pub fn local_day(t: DateTime<Utc>) -> NaiveDate {
-    t.with_timezone(&shanghai()).date_naive()
-}
-
 fn local_midnight(day: NaiveDate) -> DateTime<Utc> {
     shanghai()
         .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
@@ -340,19 +323,6 @@ mod tests {
         assert_eq!(normalize_code("ABCD"), None);
         assert_eq!(normalize_code("ABCD-EFGH-JKMN-PQRS-TVWU"), None);
         assert_ne!(new_voucher_code(), new_voucher_code());
-    }
-
-    #[test]
-    fn ages_count_whole_years() {
-        let birth = NaiveDate::from_ymd_opt(1966, 11, 23).unwrap();
-        assert_eq!(
-            age_on(birth, NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()),
-            59
-        );
-        assert_eq!(
-            age_on(birth, NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()),
-            60
-        );
     }
 
     #[test]
