@@ -2,10 +2,12 @@
 //! ports with its own data directory, driven only through the gateway's public HTTP API, as a
 //! phone app, an admin console or a partner system would.
 //!
-//! The library part holds the harness ([`Sandbox`]) so later suites (separate processes, fault
-//! injection) can share it.
+//! The library part holds the harnesses: [`Sandbox`] runs the mesh inside the test process;
+//! [`processes::ProcessMesh`] runs every service as its own OS process from the built binaries,
+//! for the fault tests. Both are driven through [`Gateway`], the HTTP client.
 
 pub mod bench;
+pub mod processes;
 
 use std::time::Duration;
 
@@ -16,15 +18,42 @@ use serde_json::Value;
 /// The first city admin of every sandbox.
 pub const ADMIN: (&str, &str) = ("root", "Root-pass-123");
 
+/// The gateway's public HTTP API, as a phone app, a console or a partner system calls it.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub base: String,
+    pub http: Client,
+}
+
 /// A running mesh and an HTTP client for it.
 #[derive(Debug)]
 pub struct Sandbox {
-    pub base: String,
+    gateway: Gateway,
     /// The ledger's gRPC address, for tests that play a mesh service.
     pub ledger_addr: std::net::SocketAddr,
-    pub http: Client,
     mesh: Option<RunningMesh>,
     _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Sandbox {
+    type Target = Gateway;
+
+    fn deref(&self) -> &Gateway {
+        &self.gateway
+    }
+}
+
+impl Gateway {
+    /// A client of the gateway at `base` (`http://127.0.0.1:port`).
+    pub fn new(base: String) -> Self {
+        Self {
+            base,
+            http: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+        }
+    }
 }
 
 impl Sandbox {
@@ -41,12 +70,8 @@ impl Sandbox {
         .await
         .expect("the mesh starts");
         Self {
-            base: mesh.url(),
+            gateway: Gateway::new(mesh.url()),
             ledger_addr: mesh.ledger_addr,
-            http: Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("http client"),
             mesh: Some(mesh),
             _dir: dir,
         }
@@ -72,6 +97,15 @@ impl Sandbox {
             .expect("the mall starts");
     }
 
+    /// Stops the mesh gracefully.
+    pub async fn stop(mut self) {
+        if let Some(mesh) = self.mesh.take() {
+            mesh.stop().await;
+        }
+    }
+}
+
+impl Gateway {
     /// Polls `GET path` as `token` until `done` holds for the body, for at most `within`.
     pub async fn eventually(
         &self,
@@ -87,13 +121,6 @@ impl Sandbox {
                 return body;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Stops the mesh gracefully.
-    pub async fn stop(mut self) {
-        if let Some(mesh) = self.mesh.take() {
-            mesh.stop().await;
         }
     }
 

@@ -1,0 +1,418 @@
+//! The mesh as separate OS processes: identity, ledger, intake, exchange, the city mall, the
+//! district malls of Qingpu and Yangpu and the gateway, each started from its built binary
+//! (`target/<profile>/<name>`, which `cargo test --workspace` builds) with a config file of its
+//! own, on a free loopback port, with its own database — a SQLite file, or a fresh PostgreSQL
+//! database per service when `HP_TEST_DATABASE_URL` is set. Any one of them can be killed with
+//! SIGKILL, stopped with SIGTERM and started again on the same port and database.
+//!
+//! Each process writes its log to `<name>.log` in the mesh's temporary directory; a failed
+//! start shows the tail of it.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use healthpoints_db::TestDatabase;
+
+use crate::{ADMIN, Gateway};
+
+/// The district malls the process mesh runs.
+pub const DISTRICT_MALLS: [&str; 2] = ["310118", "310110"];
+
+/// One service process: how to start it and, while it runs, the child.
+#[derive(Debug)]
+struct Node {
+    binary: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+    port: u16,
+    /// The gRPC service to ask for health; `None` for the gateway (HTTP `/readyz`).
+    health: Option<&'static str>,
+    child: Option<Child>,
+}
+
+/// A process to start: its name, binary, health service and config entries.
+type Planned<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'static str>,
+    Vec<(String, String)>,
+);
+
+/// A running mesh of processes and an HTTP client for its gateway.
+#[derive(Debug)]
+pub struct ProcessMesh {
+    gateway: Gateway,
+    nodes: BTreeMap<String, Node>,
+    dir: tempfile::TempDir,
+    _databases: Vec<TestDatabase>,
+}
+
+impl std::ops::Deref for ProcessMesh {
+    type Target = Gateway;
+
+    fn deref(&self) -> &Gateway {
+        &self.gateway
+    }
+}
+
+/// Where cargo put the service binaries: beside the test binary's `deps` directory.
+fn binary_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let deps = exe.parent().expect("the test binary is in a directory");
+    let dir = if deps.ends_with("deps") {
+        deps.parent().expect("target/<profile>")
+    } else {
+        deps
+    };
+    dir.to_path_buf()
+}
+
+fn binary(name: &str) -> PathBuf {
+    let path = binary_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the service binaries first (`cargo test --workspace` or `cargo build --workspace --bins`)",
+        path.display()
+    );
+    path
+}
+
+/// A free loopback port (the listener is dropped at once; the process binds it soon after).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A config file of `key = "value"` lines (TOML dotted keys) over the embedded defaults.
+fn write_config(path: &Path, entries: &[(String, String)]) {
+    let mut text = String::new();
+    for (key, value) in entries {
+        let _ = writeln!(text, "{key} = {}", serde_json::Value::String(value.clone()));
+    }
+    std::fs::write(path, text).expect("the config file can be written");
+}
+
+fn kv(key: &str, value: impl Into<String>) -> (String, String) {
+    (key.to_owned(), value.into())
+}
+
+/// 32 random hex characters.
+fn secret() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+impl ProcessMesh {
+    /// Starts every service and the gateway as processes and returns once all are ready.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let names = [
+            "identity",
+            "ledger",
+            "intake",
+            "exchange",
+            "city-mall",
+            "mall-310118",
+            "mall-310110",
+            "gateway",
+        ];
+        let ports: BTreeMap<&str, u16> = names.iter().map(|n| (*n, free_port())).collect();
+        let mut databases = BTreeMap::new();
+        for name in &names[..7] {
+            databases.insert(*name, TestDatabase::create(name).await);
+        }
+        let database = |name: &str| databases[name].config.url.clone();
+        let endpoint = |name: &str| format!("http://127.0.0.1:{}", ports[name]);
+        let addr = |name: &str| format!("127.0.0.1:{}", ports[name]);
+        let quiet = || {
+            [
+                kv("telemetry.log_filter", "warn"),
+                kv("telemetry.log_format", "text"),
+            ]
+        };
+
+        let mut configs: Vec<Planned> = Vec::new();
+        let client_secrets: BTreeMap<&str, String> =
+            names[2..7].iter().map(|n| (*n, secret())).collect();
+        let mut identity = vec![
+            kv("grpc.addr", addr("identity")),
+            kv("database.url", database("identity")),
+            kv(
+                "secrets.master_key_file",
+                dir.path().join("identity.key").display().to_string(),
+            ),
+            kv("bootstrap_admin", format!("{}:{}", ADMIN.0, ADMIN.1)),
+        ];
+        for (client, secret) in &client_secrets {
+            let service = match *client {
+                "city-mall" => "city-mall",
+                c if c.starts_with("mall-") => "district-mall",
+                c => c,
+            };
+            identity.push(kv(&format!("service_clients.{client}.service"), service));
+            identity.push(kv(
+                &format!("service_clients.{client}.secret"),
+                secret.clone(),
+            ));
+            if let Some(d) = client.strip_prefix("mall-") {
+                identity.push(kv(&format!("service_clients.{client}.district"), d));
+            }
+        }
+        configs.push((
+            "identity",
+            "identity",
+            Some(healthpoints_identity::GRPC_SERVICE),
+            identity,
+        ));
+        configs.push((
+            "ledger",
+            "ledger",
+            Some(healthpoints_ledger::GRPC_SERVICE),
+            vec![
+                kv("grpc.addr", addr("ledger")),
+                kv("database.url", database("ledger")),
+                kv("identity.endpoint", endpoint("identity")),
+            ],
+        ));
+        configs.push((
+            "intake",
+            "intake",
+            Some("healthpoints.intake.v1.IntakeService"),
+            vec![
+                kv("grpc.addr", addr("intake")),
+                kv("database.url", database("intake")),
+                kv("identity.endpoint", endpoint("identity")),
+                kv("ledger.endpoint", endpoint("ledger")),
+                kv("credentials.client_id", "intake"),
+                kv(
+                    "credentials.client_secret",
+                    client_secrets["intake"].clone(),
+                ),
+            ],
+        ));
+        configs.push((
+            "exchange",
+            "exchange",
+            Some("healthpoints.exchange.v1.ExchangeService"),
+            vec![
+                kv("grpc.addr", addr("exchange")),
+                kv("database.url", database("exchange")),
+                kv("identity.endpoint", endpoint("identity")),
+                kv("intake.endpoint", endpoint("intake")),
+                kv("ledger.endpoint", endpoint("ledger")),
+                kv("credentials.client_id", "exchange"),
+                kv(
+                    "credentials.client_secret",
+                    client_secrets["exchange"].clone(),
+                ),
+            ],
+        ));
+        let mut gateway = vec![
+            kv("http.addr", addr("gateway")),
+            kv("identity.endpoint", endpoint("identity")),
+            kv("ledger.endpoint", endpoint("ledger")),
+            kv("intake.endpoint", endpoint("intake")),
+            kv("exchange.endpoint", endpoint("exchange")),
+            kv("malls.city.endpoint", endpoint("city-mall")),
+        ];
+        for name in ["city-mall", "mall-310118", "mall-310110"] {
+            let (binary, mall) = match name.strip_prefix("mall-") {
+                Some(d) => ("district-mall", d),
+                None => ("city-mall", "city"),
+            };
+            let mall_id =
+                healthpoints_types::MallId::parse(mall).expect("the pilot malls are valid");
+            if mall != "city" {
+                gateway.push(kv(
+                    &format!("malls.districts.{mall}.endpoint"),
+                    endpoint(name),
+                ));
+            }
+            configs.push((
+                name,
+                binary,
+                Some("healthpoints.mall.v1.MallService"),
+                vec![
+                    kv("mall", mall),
+                    kv("name", healthpoints_gateway::malls::mall_name(mall_id)),
+                    kv("grpc.addr", addr(name)),
+                    kv("database.url", database(name)),
+                    kv("identity.endpoint", endpoint("identity")),
+                    kv("ledger.endpoint", endpoint("ledger")),
+                    kv("credentials.client_id", name),
+                    kv("credentials.client_secret", client_secrets[name].clone()),
+                ],
+            ));
+        }
+        configs.push(("gateway", "gateway", None, gateway));
+
+        let mut nodes = BTreeMap::new();
+        for (name, bin, health, mut entries) in configs {
+            entries.extend(quiet());
+            let config = dir.path().join(format!("{name}.toml"));
+            write_config(&config, &entries);
+            nodes.insert(
+                name.to_owned(),
+                Node {
+                    binary: binary(bin),
+                    config,
+                    log: dir.path().join(format!("{name}.log")),
+                    port: ports[name],
+                    health,
+                    child: None,
+                },
+            );
+        }
+        let mut mesh = Self {
+            gateway: Gateway::new(format!("http://{}", addr("gateway"))),
+            nodes,
+            dir,
+            _databases: databases.into_values().collect(),
+        };
+        for name in names {
+            mesh.spawn(name);
+        }
+        for name in names {
+            mesh.wait_ready(name).await;
+        }
+        mesh
+    }
+
+    /// The names of the processes: `identity`, `ledger`, `intake`, `exchange`, `city-mall`,
+    /// `mall-310118`, `mall-310110`, `gateway`.
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.keys().cloned().collect()
+    }
+
+    /// The process id of a running service.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.nodes[name].child.as_ref().map(Child::id)
+    }
+
+    fn spawn(&mut self, name: &str) {
+        let node = self.nodes.get_mut(name).expect("a known process");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .expect("the log file opens");
+        let child = Command::new(&node.binary)
+            .arg("--config")
+            .arg(&node.config)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("the log file is shared"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} starts: {e}"));
+        node.child = Some(child);
+    }
+
+    /// Waits until the process answers SERVING (the gateway: `/readyz` 200), or panics with the
+    /// tail of its log.
+    pub async fn wait_ready(&mut self, name: &str) {
+        let (port, health) = (self.nodes[name].port, self.nodes[name].health);
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = match health {
+                Some(service) => {
+                    healthpoints_grpc::health::is_serving(
+                        &endpoint,
+                        service,
+                        Duration::from_millis(500),
+                    )
+                    .await
+                }
+                None => self
+                    .http
+                    .get(format!("{endpoint}/readyz"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success()),
+            };
+            if ready {
+                return;
+            }
+            let exited = self
+                .nodes
+                .get_mut(name)
+                .and_then(|n| n.child.as_mut().and_then(|c| c.try_wait().ok().flatten()));
+            if exited.is_some() || Instant::now() > deadline {
+                panic!(
+                    "{name} did not become ready ({}); its log ends:\n{}",
+                    exited.map_or_else(|| "timed out".to_owned(), |s| s.to_string()),
+                    self.log_tail(name)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The last lines of a process's log.
+    pub fn log_tail(&self, name: &str) -> String {
+        let text = std::fs::read_to_string(&self.nodes[name].log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// `kill -9`: the process dies at once, whatever it was doing.
+    pub async fn kill(&mut self, name: &str) {
+        if let Some(mut child) = self.nodes.get_mut(name).and_then(|n| n.child.take()) {
+            let _ = child.kill();
+            let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+        }
+    }
+
+    /// SIGTERM, then waits for the exit: how long it took and whether it exited cleanly.
+    /// Panics if it is still running after `grace`.
+    pub async fn terminate(&mut self, name: &str, grace: Duration) -> (Duration, bool) {
+        let mut child = self
+            .nodes
+            .get_mut(name)
+            .and_then(|n| n.child.take())
+            .expect("the process is running");
+        let started = Instant::now();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return (started.elapsed(), status.success());
+            }
+            if started.elapsed() > grace {
+                let _ = child.kill();
+                panic!(
+                    "{name} was still running {grace:?} after SIGTERM; its log ends:\n{}",
+                    self.log_tail(name)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Starts a stopped process again on its port and database, and waits until it is ready.
+    pub async fn restart(&mut self, name: &str) {
+        self.spawn(name);
+        self.wait_ready(name).await;
+    }
+}
+
+impl Drop for ProcessMesh {
+    fn drop(&mut self) {
+        for node in self.nodes.values_mut() {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}

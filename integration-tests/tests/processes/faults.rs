@@ -1,0 +1,252 @@
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use healthpoints_integration_tests::{Gateway, id_number, processes::ProcessMesh};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A Shanghai calendar day `days_ago` days back, `2026-11-20`.
+fn day(days_ago: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(8) - chrono::Duration::days(days_ago))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// Sends one batch as a real partner would: again and again until the gateway answers 200
+/// (connection errors and 5xx are retried, with the same record ids), for at most `within`.
+/// Returns the answer and how many tries it took.
+async fn send_until_answered(gateway: &Gateway, token: &str, batch: &[Value]) -> (Value, u32) {
+    let started = Instant::now();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let answer = gateway
+            .request(Method::POST, "/v1/partner/behaviours", Some(token))
+            .json(&batch)
+            .send()
+            .await;
+        if let Ok(response) = answer {
+            let (status, body) = healthpoints_integration_tests::split(response).await;
+            if status == 200 {
+                return (body, tries);
+            }
+            assert!(
+                status >= 500,
+                "a refusal is not a fault to retry: {status} {body}"
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "no answer after {tries} tries"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `kill -9` of the ledger while a partner sends a week of steps for 30 residents, retrying as
+/// partners do; the ledger restarts on its database. Afterwards every record was answered once
+/// and the same way on a resend, nothing is left pending, and the ledger holds exactly the
+/// points the answers said were awarded — per resident and per book.
+#[tokio::test]
+async fn a_ledger_killed_mid_load_loses_and_doubles_nothing() {
+    let mut mesh = ProcessMesh::start().await;
+    let admin = mesh.admin_token().await;
+    let sports = mesh
+        .partner(&admin, "sports", &["steps.daily"], &["behaviours:submit"])
+        .await;
+    let mut residents = Vec::new();
+    for seq in 0..30u32 {
+        let phone = format!("1370000{seq:04}");
+        let (status, body) = mesh
+            .call(Method::POST, "/v1/auth/register", None, Some(json!({
+                "name": "钱芳", "id_number": id_number("310118", "19850505", seq), "phone": phone,
+                "password": "Resident-pass-1", "residence_district": "310118", "residence_type": "registered",
+            })))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        residents.push((body["resident_id"].as_str().unwrap().to_owned(), phone));
+    }
+    // A week of steps (6 past days), 18 batches of 10 records.
+    let records: Vec<Value> = residents
+        .iter()
+        .flat_map(|(id, _)| {
+            (1..=6).map(move |d| {
+                json!({"record_id": format!("{id}-{d}"), "resident_id": id, "behaviour": "steps.daily",
+                       "occurred_at": format!("{}T21:00:00+08:00", day(d)), "quantity": 8_000 + 500 * d})
+            })
+        })
+        .collect();
+    let batches: Vec<Vec<Value>> = records.chunks(10).map(<[Value]>::to_vec).collect();
+
+    let sent = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let gateway = (*mesh).clone();
+        let sports = sports.clone();
+        let batches = batches.clone();
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            let mut retries = 0;
+            for batch in &batches {
+                let (answer, tries) = send_until_answered(&gateway, &sports, batch).await;
+                retries += tries - 1;
+                answers.push(answer);
+                sent.fetch_add(1, Ordering::SeqCst);
+            }
+            (answers, retries)
+        })
+    };
+    // Let a few batches through, then kill the ledger in the middle of the load.
+    while sent.load(Ordering::SeqCst) < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    mesh.kill("ledger").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    mesh.restart("ledger").await;
+    let (answers, retries) = load.await.expect("the load finishes");
+
+    // Acknowledged outcomes: awarded, or pending (decided, the ledger hand-off unconfirmed).
+    let first: Vec<Value> = answers
+        .iter()
+        .flat_map(|a| a["results"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(first.len(), records.len());
+    for r in &first {
+        assert!(
+            matches!(
+                r["outcome"].as_str(),
+                Some("awarded" | "pending" | "capped")
+            ),
+            "{r}"
+        );
+    }
+    // Intake's sweeper finishes what was pending; a resend answers each record as stored.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let settled = loop {
+        let mut again = Vec::new();
+        for batch in &batches {
+            let (answer, _) = send_until_answered(&mesh, &sports, batch).await;
+            again.extend(answer["results"].as_array().unwrap().clone());
+        }
+        if again.iter().all(|r| r["outcome"] != "pending") || Instant::now() > deadline {
+            break again;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    for (before, after) in first.iter().zip(&settled) {
+        assert_eq!(before["record_id"], after["record_id"]);
+        assert_ne!(after["outcome"], "pending", "{after}");
+        assert_eq!(
+            before["points"], after["points"],
+            "a record's points never change: {before} then {after}"
+        );
+    }
+    let awarded: u64 = settled
+        .iter()
+        .filter(|r| r["outcome"] == "awarded")
+        .map(|r| r["points"].as_u64().unwrap())
+        .sum();
+    assert!(awarded > 0);
+
+    // The ledger holds exactly what was acknowledged: the city book and each resident.
+    let (status, book) = mesh
+        .call(
+            Method::GET,
+            "/v1/admin/books/city/stats",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{book}");
+    assert_eq!(book["issued"], json!(awarded), "{book}");
+    assert_eq!(book["outstanding"], json!(awarded), "{book}");
+    for (i, (id, phone)) in residents.iter().enumerate().take(5) {
+        let token = mesh.login(phone, "Resident-pass-1").await;
+        let (_, balances) = mesh
+            .call(Method::GET, "/v1/me/balances", Some(&token), None)
+            .await;
+        let held = balances["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["book"] == "city")
+            .map_or(0, |b| b["posted"].as_u64().unwrap());
+        let theirs: u64 = settled[i * 6..i * 6 + 6]
+            .iter()
+            .filter(|r| r["outcome"] == "awarded")
+            .map(|r| r["points"].as_u64().unwrap())
+            .sum();
+        assert_eq!(held, theirs, "resident {id}: {balances}");
+    }
+    let pending = first.iter().filter(|r| r["outcome"] == "pending").count();
+    println!(
+        "ledger kill -9: {} records in {} batches, {retries} retries, {pending} first answered pending, {awarded} points awarded once",
+        records.len(),
+        batches.len()
+    );
+}
+
+/// SIGTERM to the gateway while residents keep calling it: every request either gets its
+/// answer or is refused at connect (none is cut off with a server error), and the process exits
+/// cleanly within its grace period. Each request opens its own connection, so that a kept-alive
+/// connection the server closes while idle (which a client retries) is not mistaken for a cut.
+#[tokio::test]
+async fn the_gateway_drains_on_sigterm() {
+    let mut mesh = ProcessMesh::start().await;
+    let mut clients = Vec::new();
+    for _ in 0..6 {
+        let gateway = Gateway {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+            ..(*mesh).clone()
+        };
+        clients.push(tokio::spawn(async move {
+            let (mut answered, mut refused) = (0u32, 0u32);
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(4) {
+                match gateway.request(Method::GET, "/v1/rules", None).send().await {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        assert!(
+                            status == 200 || status == 503,
+                            "a request in flight during shutdown got {status}"
+                        );
+                        let _ = r.text().await;
+                        answered += 1;
+                    }
+                    Err(e) => {
+                        assert!(e.is_connect(), "only new connections may fail: {e}");
+                        refused += 1;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+            (answered, refused)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (took, clean) = mesh.terminate("gateway", Duration::from_secs(20)).await;
+    assert!(clean, "the gateway exits with status 0 after SIGTERM");
+    let mut answered = 0;
+    let mut refused = 0;
+    for c in clients {
+        let (a, r) = c.await.expect("clients finish");
+        answered += a;
+        refused += r;
+    }
+    assert!(
+        answered > 0 && refused > 0,
+        "{answered} answered, {refused} refused"
+    );
+    println!(
+        "gateway SIGTERM: exited in {took:?}; {answered} requests answered, {refused} refused after the close"
+    );
+}
