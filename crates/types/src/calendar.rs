@@ -38,6 +38,12 @@ pub fn period_bounds(key: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     Some((local_midnight(first)?, local_midnight(next)?))
 }
 
+/// The instants `[from, to)` of a month (`2026-11`), Asia/Shanghai; `None` for anything else
+/// (a week key included).
+pub fn month_bounds(key: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    period_bounds(key).filter(|_| !key.contains('W'))
+}
+
 /// The first instant of a calendar day, Asia/Shanghai.
 pub fn local_midnight(day: NaiveDate) -> Option<DateTime<Utc>> {
     day.and_hms_opt(0, 0, 0)?
@@ -85,6 +91,8 @@ mod tests {
         for bad in ["2026-13", "2026-1", "2026-W54", "november", ""] {
             assert!(period_bounds(bad).is_none(), "{bad}");
         }
+        assert_eq!(month_bounds("2026-11"), period_bounds("2026-11"));
+        assert!(month_bounds("2026-W47").is_none());
     }
 
     #[test]

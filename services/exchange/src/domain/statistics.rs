@@ -20,7 +20,7 @@ use std::{collections::BTreeMap, future::Future};
 use healthpoints_auth::Principal;
 use healthpoints_types::{
     Book, DISTRICTS, DistrictCode,
-    calendar::{month_key, period_bounds},
+    calendar::{month_bounds, month_key},
 };
 
 use super::{
@@ -150,7 +150,7 @@ pub async fn statistics(
     };
     let month = match month.trim() {
         "" => month_key(crate::store::now()),
-        m if !m.contains('W') && period_bounds(m).is_some() => m.to_owned(),
+        m if month_bounds(m).is_some() => m.to_owned(),
         _ => return Err(ExchangeError::invalid("month", "must be a month YYYY-MM")),
     };
 

@@ -3,7 +3,7 @@
 //! suppresses small cells before anyone outside sees a number.
 
 use healthpoints_auth::Principal;
-use healthpoints_types::{DistrictCode, calendar::period_bounds};
+use healthpoints_types::{DistrictCode, calendar::month_bounds};
 
 use super::{
     error::{IntakeError, Result},
@@ -30,8 +30,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             ));
         }
         let month = month.trim();
-        let (from, to) = period_bounds(month)
-            .filter(|_| !month.contains('W'))
+        let (from, to) = month_bounds(month)
             .ok_or_else(|| IntakeError::invalid("month", "must be a month YYYY-MM"))?;
         let district = match district.trim() {
             "" => None,

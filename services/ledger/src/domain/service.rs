@@ -439,8 +439,7 @@ impl Ledger {
             None
         } else {
             Some(
-                healthpoints_types::calendar::period_bounds(month)
-                    .filter(|_| !month.contains('W'))
+                healthpoints_types::calendar::month_bounds(month)
                     .ok_or_else(|| LedgerError::invalid("month", "must be a month YYYY-MM"))?,
             )
         };
