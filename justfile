@@ -13,6 +13,11 @@ default:
 up *ARGS:
     cargo run --release --bin healthpoints -- up {{ARGS}}
 
+# Runs the resident journey on the mesh as separate processes (SQLite) and prints each step.
+demo:
+    cargo build --workspace --bins
+    cargo run -p healthpoints-integration-tests --bin mesh-demo
+
 # Runs every test (set HP_TEST_DATABASE_URL=postgres://… to run the store suites on PostgreSQL).
 test:
     cargo test --workspace

@@ -276,11 +276,16 @@ impl ProcessMesh {
             dir,
             _databases: databases.into_values().collect(),
         };
-        for name in names {
-            mesh.spawn(name);
-        }
-        for name in names {
-            mesh.wait_ready(name).await;
+        // The backends first; the gateway once they serve, so that its first look at the
+        // malls' health finds them all up.
+        let (backends, front) = names.split_at(names.len() - 1);
+        for group in [backends, front] {
+            for name in group {
+                mesh.spawn(name);
+            }
+            for name in group {
+                mesh.wait_ready(name).await;
+            }
         }
         mesh
     }

@@ -4,3 +4,4 @@
 //! built.
 
 mod faults;
+mod journeys;
