@@ -7,6 +7,7 @@
 //! for the fault tests. Both are driven through [`Gateway`], the HTTP client.
 
 pub mod bench;
+pub mod invariants;
 pub mod journey;
 pub mod processes;
 

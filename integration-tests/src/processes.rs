@@ -296,6 +296,11 @@ impl ProcessMesh {
         self.nodes.keys().cloned().collect()
     }
 
+    /// A process's loopback address, `http://127.0.0.1:port` (gRPC, or HTTP for the gateway).
+    pub fn endpoint(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}", self.nodes[name].port)
+    }
+
     /// The process id of a running service.
     pub fn pid(&self, name: &str) -> Option<u32> {
         self.nodes[name].child.as_ref().map(Child::id)

@@ -1,4 +1,4 @@
-use healthpoints_integration_tests::{journey, processes::ProcessMesh};
+use healthpoints_integration_tests::{invariants, journey, processes::ProcessMesh};
 
 /// The whole resident journey (see `healthpoints_integration_tests::journey`) on the mesh of
 /// separate processes: earning from three sources, spending in two malls with a write-off and a
@@ -11,4 +11,9 @@ async fn a_resident_earns_spends_and_is_counted_across_the_process_mesh() {
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(report.written_off, 50);
     assert_eq!(report.qingpu_book["issued"], 240);
+    let checked = invariants::check(&mesh, &mesh.endpoint("ledger"), &[report.resident_token])
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!((checked.awards, checked.orders), (12, 2), "{checked}");
+    println!("invariants: {checked}");
 }

@@ -446,7 +446,7 @@ impl LedgerService for LedgerGrpc {
                 .into_iter()
                 .map(|e| pb::HistoryEntry {
                     reason: e.transfer.metadata.reason.clone(),
-                    transfer: Some(transfer_to_pb(&e.transfer, None)),
+                    transfer: Some(transfer_to_pb(&e.transfer, e.resolution)),
                     credit: e.credit,
                     counterparty_kind: kind_to_pb(e.counterparty_kind) as i32,
                 })

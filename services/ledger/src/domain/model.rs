@@ -236,6 +236,8 @@ pub struct HistoryEntry {
     /// Credited (+) or debited (-) to this account.
     pub credit: bool,
     pub counterparty_kind: AccountKind,
+    /// For a pending transfer: how it was resolved, if it was (a post, a void, the timeout).
+    pub resolution: Option<Resolution>,
 }
 
 /// Figures of one book.

@@ -356,6 +356,16 @@ impl Store {
             .into_iter()
             .map(|a| (a.id, a.kind))
             .collect();
+        let pending: Vec<Uuid> = transfers
+            .iter()
+            .filter(|t| t.pending)
+            .map(|t| t.id)
+            .collect();
+        let resolutions = if pending.is_empty() {
+            HashMap::new()
+        } else {
+            self.resolutions(&pending).await?
+        };
         transfers
             .into_iter()
             .map(|t| {
@@ -370,6 +380,7 @@ impl Store {
                         .get(&other)
                         .ok_or_else(|| corrupt("counterparty"))?,
                     credit,
+                    resolution: resolutions.get(&t.id).copied(),
                     transfer: t,
                 })
             })

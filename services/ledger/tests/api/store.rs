@@ -382,6 +382,37 @@ async fn expired_reservations_are_voided_once_and_free_the_points() {
         (state(short.id), state(long.id)),
         (Some(Resolution::Expired), None)
     );
+    // The resident's history shows each reservation as it stands now, not as it was made.
+    let me = Principal::Resident {
+        resident_id: Uuid::parse_str(&residents[0].owner_id).unwrap(),
+    };
+    let (history, _) = f
+        .ledger
+        .history(
+            &me,
+            AccountSelector::OwnerBook {
+                owner_id: residents[0].owner_id.clone(),
+                book: "city".into(),
+            },
+            vec![],
+            None,
+            None,
+            "",
+            10,
+        )
+        .await
+        .unwrap();
+    let shown = |id: Uuid| {
+        history
+            .iter()
+            .find(|e| e.transfer.id == id)
+            .unwrap()
+            .resolution
+    };
+    assert_eq!(
+        (shown(short.id), shown(long.id)),
+        (Some(Resolution::Expired), None)
+    );
     assert_invariants(&f.ledger).await;
 }
 
