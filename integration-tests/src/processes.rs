@@ -3,7 +3,8 @@
 //! (`target/<profile>/<name>`, which `cargo test --workspace` builds) with a config file of its
 //! own, on a free loopback port, with its own database — a SQLite file, or a fresh PostgreSQL
 //! database per service when `HP_TEST_DATABASE_URL` is set. Any one of them can be killed with
-//! SIGKILL, stopped with SIGTERM and started again on the same port and database.
+//! SIGKILL, stopped with SIGTERM, paused with SIGSTOP (a hung service) and resumed, and started
+//! again on the same port and database.
 //!
 //! Each process writes its log to `<name>.log` in the mesh's temporary directory; a failed
 //! start shows the tail of it.
@@ -379,6 +380,27 @@ impl ProcessMesh {
             let _ = child.kill();
             let _ = tokio::task::spawn_blocking(move || child.wait()).await;
         }
+    }
+
+    /// SIGSTOP: the process stays, its sockets stay open, and it answers nothing — a hung
+    /// service, as seen from its callers — until [`resume`](Self::resume).
+    pub fn pause(&self, name: &str) {
+        self.signal(name, "-STOP");
+    }
+
+    /// SIGCONT: a paused process carries on where it stopped.
+    pub fn resume(&self, name: &str) {
+        self.signal(name, "-CONT");
+    }
+
+    fn signal(&self, name: &str, signal: &str) {
+        let pid = self.pid(name).expect("the process is running");
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {name}");
     }
 
     /// SIGTERM, then waits for the exit: how long it took and whether it exited cleanly.

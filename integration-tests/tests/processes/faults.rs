@@ -1,14 +1,20 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
 
-use healthpoints_integration_tests::{Gateway, id_number, processes::ProcessMesh};
+use healthpoints_integration_tests::{
+    Gateway, id_number, invariants,
+    journey::{self, register},
+    processes::ProcessMesh,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
+
+use crate::support::{World, check_orders, spawn_buyers};
 
 /// A Shanghai calendar day `days_ago` days back, `2026-11-20`.
 fn day(days_ago: i64) -> String {
@@ -248,5 +254,87 @@ async fn the_gateway_drains_on_sigterm() {
     );
     println!(
         "gateway SIGTERM: exited in {took:?}; {answered} requests answered, {refused} refused after the close"
+    );
+}
+
+/// The Qingpu mall gets SIGTERM while residents keep ordering there: it finishes what is in
+/// flight and exits cleanly within its grace period; within seconds its residents are routed to
+/// the city mall with the reason, while a Yangpu resident is still served by Yangpu. Started
+/// again, routing returns, the buyers' retries complete, and no order is lost or doubled.
+#[tokio::test]
+async fn a_district_mall_stopped_under_orders_drains_and_is_routed_around() {
+    let mut mesh = ProcessMesh::start().await;
+    let world = World::build(&mesh, 3).await;
+    let stock_before = world.stock(&mesh).await;
+    let (_, yangpu) = {
+        let (id, _) = register(&mesh, "13900009999", "310110", "19800101", 999)
+            .await
+            .unwrap();
+        mesh.expect(200, Method::PUT, &format!("/v1/admin/residents/{id}/family-doctor"), Some(&world.admin),
+            Some(json!({"institution_code": "310110-CHC", "institution_name": "Community Health Centre",
+                "district": "310110", "signed_on": "2026-01-01", "valid_until": "2027-12-31"})))
+            .await
+            .unwrap();
+        (id, mesh.login("13900009999", journey::PASSWORD).await)
+    };
+    let qingpu = world.residents[2].token.clone();
+    let gateway = (*mesh).clone();
+    let route = async |token: &str| {
+        let r = gateway
+            .expect(200, Method::GET, "/v1/mall", Some(token), None)
+            .await
+            .unwrap();
+        (
+            r["mall"]["mall"].as_str().unwrap().to_owned(),
+            r["reason"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(route(&qingpu).await.0, "310118");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let buyers = spawn_buyers(&mesh, &world, 2, &stop);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (took, clean) = mesh.terminate("mall-310118", Duration::from_secs(20)).await;
+    assert!(clean, "the mall exits with status 0 after SIGTERM");
+    let stopped = Instant::now();
+    let around = mesh
+        .eventually("/v1/mall", &qingpu, Duration::from_secs(10), |b| {
+            b["reason"] == "district_mall_unavailable"
+        })
+        .await;
+    let rerouted = stopped.elapsed();
+    assert_eq!(around["mall"]["mall"], "city", "{around}");
+    assert_eq!(
+        route(&yangpu).await,
+        ("310110".to_owned(), "family_doctor_contract".to_owned()),
+        "other districts are unaffected"
+    );
+    mesh.expect(200, Method::GET, "/v1/malls/310110/products", None, None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    mesh.restart("mall-310118").await;
+    let started = Instant::now();
+    let back = mesh
+        .eventually("/v1/mall", &qingpu, Duration::from_secs(10), |b| {
+            b["reason"] == "family_doctor_contract"
+        })
+        .await;
+    let returned = started.elapsed();
+    assert_eq!(back["mall"]["mall"], "310118", "{back}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut bought = Vec::new();
+    for b in buyers {
+        bought.push(b.await.expect("the buyers finish"));
+    }
+    let retries: u32 = bought.iter().map(|(_, _, r)| r).sum();
+    let orders = check_orders(&mesh, &world, &bought, stock_before).await;
+    let checked = invariants::check(&mesh, &mesh.endpoint("ledger"), &world.tokens())
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    println!(
+        "district mall SIGTERM: exited in {took:.1?}; residents routed to the city mall {rerouted:.1?} after, back {returned:.1?} after the restart; \
+         {orders} orders ({retries} retries); invariants: {checked}"
     );
 }

@@ -5,3 +5,6 @@
 
 mod faults;
 mod journeys;
+mod kills;
+mod slow;
+mod support;

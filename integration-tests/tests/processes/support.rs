@@ -1,0 +1,246 @@
+//! What the fault tests share: a world to load (partners, a Qingpu clinic with a product,
+//! residents with Qingpu points), and clients that retry as real partners and phones do.
+
+use std::time::{Duration, Instant};
+
+use healthpoints_integration_tests::{Gateway, id_number, journey::day};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// The price of the clinic's product, in Qingpu points.
+pub const PRICE: u64 = 20;
+/// Qingpu points granted to each buyer (an honour).
+pub const GRANT: u64 = 2_000;
+
+/// A Qingpu resident: id and access token.
+#[derive(Debug, Clone)]
+pub struct Resident {
+    pub id: String,
+    pub token: String,
+}
+
+/// A small world: a sports partner, a Qingpu clinic with a product, and residents of Qingpu
+/// with a family doctor there, each granted Qingpu points.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub admin: String,
+    pub sports: String,
+    pub clinic: String,
+    pub product: String,
+    pub residents: Vec<Resident>,
+}
+
+impl World {
+    pub async fn build(gw: &Gateway, residents: u32) -> Self {
+        let admin = gw.admin_token().await;
+        let sports = gw
+            .partner(&admin, "sports", &["steps.daily"], &["behaviours:submit"])
+            .await;
+        let admitted = gw
+            .expect(201, Method::POST, "/v1/admin/malls/310118/merchants", Some(&admin),
+                Some(json!({"name": "Qingpu Clinic", "licence_no": "91310118MA1", "contact": "021-5999 0000"})))
+            .await
+            .unwrap();
+        let clinic = gw
+            .staff(&admin, json!({"username": "clinic-op", "password": "District-pass-1", "role": "merchant_operator",
+                "merchant_id": admitted["merchant_id"], "mall": "310118"}))
+            .await
+            .unwrap();
+        let product = gw
+            .expect(201, Method::POST, "/v1/merchant/products", Some(&clinic),
+                Some(json!({"title": "Blood pressure check", "category": "health_service", "price_points": PRICE, "stock": 10_000})))
+            .await
+            .unwrap()["product_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut people = Vec::new();
+        for seq in 0..residents {
+            let phone = format!("1370000{seq:04}");
+            let id = gw
+                .expect(201, Method::POST, "/v1/auth/register", None, Some(json!({
+                    "name": "钱芳", "id_number": id_number("310118", "19850505", seq), "phone": phone,
+                    "password": "Resident-pass-1", "residence_district": "310118", "residence_type": "registered",
+                })))
+                .await
+                .unwrap()["resident_id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            gw.expect(200, Method::PUT, &format!("/v1/admin/residents/{id}/family-doctor"), Some(&admin),
+                Some(json!({"institution_code": "310118-CHC", "institution_name": "Community Health Centre",
+                    "district": "310118", "signed_on": "2026-01-01", "valid_until": "2027-12-31"})))
+                .await
+                .unwrap();
+            gw.expect(201, Method::POST, "/v1/admin/honours", Some(&admin), Some(json!({
+                    "resident_id": id, "honour": "volunteer", "period": healthpoints_integration_tests::journey::this_month(),
+                    "district": "310118", "points": GRANT, "citation": "for the fault tests",
+                })))
+                .await
+                .unwrap();
+            let token = gw.login(&phone, "Resident-pass-1").await;
+            people.push(Resident { id, token });
+        }
+        Self {
+            admin,
+            sports,
+            clinic,
+            product,
+            residents: people,
+        }
+    }
+
+    /// The tokens of every resident, for the invariants.
+    pub fn tokens(&self) -> Vec<String> {
+        self.residents.iter().map(|r| r.token.clone()).collect()
+    }
+
+    /// The product's stock left, as the public catalogue shows it.
+    pub async fn stock(&self, gw: &Gateway) -> u64 {
+        let list = gw
+            .expect(200, Method::GET, "/v1/malls/310118/products", None, None)
+            .await
+            .unwrap();
+        list["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["product_id"] == self.product.as_str())
+            .and_then(|p| p["stock"].as_u64())
+            .unwrap()
+    }
+}
+
+/// 10,000 steps of a resident on a day `days_ago` back.
+pub fn steps(record: &str, resident: &str, days_ago: i64) -> Value {
+    json!({"record_id": record, "resident_id": resident, "behaviour": "steps.daily",
+           "occurred_at": format!("{}T21:00:00+08:00", day(days_ago)), "quantity": 10_000})
+}
+
+/// Whether an answer is one a client should retry: no answer at all, or 502/503/504.
+fn retryable(answer: &Result<(u16, Value), reqwest::Error>) -> bool {
+    match answer {
+        Err(_) => true,
+        Ok((status, _)) => matches!(status, 502..=504),
+    }
+}
+
+/// Sends `method path` with `body` and `key` (as `Idempotency-Key`) until it is answered with
+/// anything but a retryable failure, for at most 90 s. Returns the answer and the tries.
+pub async fn until_answered(
+    gw: &Gateway,
+    method: Method,
+    path: &str,
+    token: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> ((u16, Value), u32) {
+    let started = Instant::now();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let mut request = gw.request(method.clone(), path, Some(token)).json(body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let answer = match request.send().await {
+            Ok(response) => Ok(healthpoints_integration_tests::split(response).await),
+            Err(e) => Err(e),
+        };
+        if !retryable(&answer) {
+            return (answer.unwrap(), tries);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{path}: no answer after {tries} tries: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// What one buyer did: who, the orders acknowledged (201), and the retries it took.
+pub type Bought = (Resident, Vec<String>, u32);
+
+/// Buyers ordering the clinic's product one after another (a new `Idempotency-Key` per order,
+/// the same one on every retry) until `stop` is set.
+pub fn spawn_buyers(
+    gw: &Gateway,
+    world: &World,
+    buyers: usize,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Bought>> {
+    world
+        .residents
+        .iter()
+        .take(buyers)
+        .cloned()
+        .map(|buyer| {
+            let (gw, product, stop) = (gw.clone(), world.product.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut placed, mut retries) = (Vec::new(), 0);
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let key = format!("{}-{}", buyer.id, placed.len());
+                    let ((status, order), tries) = until_answered(
+                        &gw,
+                        Method::POST,
+                        "/v1/malls/310118/orders",
+                        &buyer.token,
+                        Some(&key),
+                        &json!({"product_id": product}),
+                    )
+                    .await;
+                    assert_eq!(status, 201, "an order refused: {order}");
+                    retries += tries - 1;
+                    placed.push(order["order_id"].as_str().unwrap().to_owned());
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                }
+                (buyer, placed, retries)
+            })
+        })
+        .collect()
+}
+
+/// Each buyer's orders in the Qingpu mall are exactly the acknowledged ones, each once, and the
+/// stock taken is their number. Returns how many there are.
+pub async fn check_orders(
+    gw: &Gateway,
+    world: &World,
+    bought: &[Bought],
+    stock_before: u64,
+) -> usize {
+    let mut total = 0;
+    for (buyer, placed, _) in bought {
+        let unique: std::collections::BTreeSet<&String> = placed.iter().collect();
+        assert_eq!(unique.len(), placed.len(), "an order acknowledged twice");
+        let listed = gw
+            .eventually(
+                "/v1/me/orders?mall=310118&page_size=500",
+                &buyer.token,
+                Duration::from_secs(30),
+                |b| {
+                    b["orders"]
+                        .as_array()
+                        .is_some_and(|os| os.len() == placed.len())
+                },
+            )
+            .await;
+        let listed: std::collections::BTreeSet<String> = listed["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["order_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            listed,
+            placed.iter().cloned().collect(),
+            "the buyer's orders are the acknowledged ones"
+        );
+        total += placed.len();
+    }
+    assert_eq!(
+        stock_before - world.stock(gw).await,
+        total as u64,
+        "stock taken = orders"
+    );
+    total
+}
