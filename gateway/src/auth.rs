@@ -4,12 +4,14 @@
 use std::net::SocketAddr;
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts},
-    http::{header, request::Parts},
+    body::Body,
+    extract::{ConnectInfo, FromRequestParts, State},
+    http::{Request, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse as _, Response},
 };
 use healthpoints_auth::Principal;
 use healthpoints_errors::ApiError;
-use tonic::Request;
 
 use crate::{AppState, error::HttpError};
 
@@ -22,8 +24,8 @@ pub struct Caller {
 
 impl Caller {
     /// A gRPC request carrying the caller's token.
-    pub fn request<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
         if let Ok(value) = format!("Bearer {}", self.token).parse() {
             request.metadata_mut().insert("authorization", value);
         }
@@ -38,6 +40,10 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Already verified by the route-family gate.
+        if let Some(caller) = parts.extensions.get::<Self>() {
+            return Ok(caller.clone());
+        }
         let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
             ApiError::unauthenticated("this route needs Authorization: Bearer <access token>")
         })?;
@@ -56,6 +62,53 @@ impl FromRequestParts<AppState> for Caller {
             .to_owned();
         let principal = state.verifier.verify(&token).await?;
         Ok(Self { principal, token })
+    }
+}
+
+/// Whether a principal has the role a route family needs.
+type RoleCheck = fn(&Principal) -> bool;
+
+/// Who a family of routes is for, by its path: `/v1/me…` residents, `/v1/merchant/…` merchant
+/// operators, `/v1/partner/…` partner clients, `/v1/admin/…` city and district admins.
+fn family(path: &str) -> Option<(RoleCheck, &'static str)> {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    if under("/v1/me") {
+        Some((|p| matches!(p, Principal::Resident { .. }), "residents"))
+    } else if under("/v1/merchant") {
+        Some((|p| matches!(p, Principal::Merchant { .. }), "merchants"))
+    } else if under("/v1/partner") {
+        Some((
+            |p| matches!(p, Principal::Partner { .. }),
+            "partner clients",
+        ))
+    } else if under("/v1/admin") {
+        Some((Principal::is_admin, "city and district admins"))
+    } else {
+        None
+    }
+}
+
+/// The role gate of every route family (see [`family`]): before a handler reads its body or
+/// query, a missing or bad token is 401 and a token of another role 403, so what a route
+/// would say about a request never reaches a caller who may not use it. The verified caller is
+/// handed on to the handler.
+pub async fn gate(State(state): State<AppState>, request: Request<Body>, next: Next) -> Response {
+    let Some((allowed, who)) = family(request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let (mut parts, body) = request.into_parts();
+    match Caller::from_request_parts(&mut parts, &state).await {
+        Err(e) => e.into_response(),
+        Ok(caller) if !allowed(&caller.principal) => {
+            HttpError::from(ApiError::forbidden(format!("this route is for {who}"))).into_response()
+        }
+        Ok(caller) => {
+            parts.extensions.insert(caller);
+            next.run(Request::from_parts(parts, body)).await
+        }
     }
 }
 

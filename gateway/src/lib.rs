@@ -145,6 +145,10 @@ impl Application {
             trust_forwarded_for: config.http.trust_forwarded_for,
         };
         let router = routes::router()
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                auth::gate,
+            ))
             .fallback(error::not_found)
             .with_state(state.clone())
             // Bodies beyond the limit fail JSON extraction, which answers in problem+json.

@@ -51,8 +51,14 @@ pub struct ProcessMesh {
     gateway: Gateway,
     nodes: BTreeMap<String, Node>,
     dir: tempfile::TempDir,
-    _databases: Vec<TestDatabase>,
+    databases: BTreeMap<String, TestDatabase>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
 }
+
+/// One process mesh at a time in a test binary: eight services per mesh on a 2-core machine
+/// already compete; several meshes at once would turn deadlines and drain times into noise.
+static TURN: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(Default::default);
 
 impl std::ops::Deref for ProcessMesh {
     type Target = Gateway;
@@ -113,6 +119,7 @@ fn secret() -> String {
 impl ProcessMesh {
     /// Starts every service and the gateway as processes and returns once all are ready.
     pub async fn start() -> Self {
+        let turn = TURN.clone().lock_owned().await;
         let dir = tempfile::tempdir().expect("temporary directory");
         let names = [
             "identity",
@@ -275,7 +282,11 @@ impl ProcessMesh {
             gateway: Gateway::new(format!("http://{}", addr("gateway"))),
             nodes,
             dir,
-            _databases: databases.into_values().collect(),
+            databases: databases
+                .into_iter()
+                .map(|(n, d)| (n.to_owned(), d))
+                .collect(),
+            _turn: turn,
         };
         // The backends first; the gateway once they serve, so that its first look at the
         // malls' health finds them all up.
@@ -300,6 +311,35 @@ impl ProcessMesh {
     /// A process's loopback address, `http://127.0.0.1:port` (gRPC, or HTTP for the gateway).
     pub fn endpoint(&self, name: &str) -> String {
         format!("http://127.0.0.1:{}", self.nodes[name].port)
+    }
+
+    /// Signs `claims` with identity's current signing key, read from identity's own database
+    /// with its master key — as only identity could. For tests of validly signed tokens the
+    /// gateway must still refuse (expired, another audience).
+    pub async fn sign_as_identity(&self, claims: &healthpoints_auth::Claims) -> String {
+        use healthpoints_identity::{
+            crypto::Crypto,
+            domain::tokens::{TokenPolicy, Tokens},
+            store::{Migrator, Store},
+        };
+        let master = std::fs::read_to_string(self.dir.path().join("identity.key"))
+            .expect("identity's master key file");
+        let crypto = Crypto::from_master_key(master.trim()).expect("the master key");
+        let db = healthpoints_db::connect::<Migrator>(&self.databases["identity"].config)
+            .await
+            .expect("identity's database");
+        let tokens = Tokens::new(TokenPolicy {
+            issuer: claims.iss.clone(),
+            audience: claims.aud.clone(),
+            access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(900),
+            key_reload: Duration::from_secs(60),
+        });
+        tokens
+            .load(&Store::new(db), &crypto, chrono::Utc::now())
+            .await
+            .expect("identity's keys load");
+        tokens.sign(claims).expect("the claims are signed")
     }
 
     /// The process id of a running service.

@@ -197,8 +197,9 @@ async fn a_ledger_killed_mid_load_loses_and_doubles_nothing() {
     );
 }
 
-/// SIGTERM to the gateway while residents keep calling it: every request either gets its
-/// answer or is refused at connect (none is cut off with a server error), and the process exits
+/// SIGTERM to the gateway while residents keep calling it: every request either gets its whole
+/// answer or is never taken — refused at connect, or reset unanswered from the closing
+/// listener's queue (none is cut off mid-answer or with a server error) — and the process exits
 /// cleanly within its grace period. Each request opens its own connection, so that a kept-alive
 /// connection the server closes while idle (which a client retries) is not mistaken for a cut.
 #[tokio::test]
@@ -225,11 +226,17 @@ async fn the_gateway_drains_on_sigterm() {
                             status == 200 || status == 503,
                             "a request in flight during shutdown got {status}"
                         );
-                        let _ = r.text().await;
+                        r.text().await.expect("an answer that started is finished");
                         answered += 1;
                     }
                     Err(e) => {
-                        assert!(e.is_connect(), "only new connections may fail: {e}");
+                        // Refused at connect, or reset unanswered: a connection the kernel
+                        // queued but the closing listener never took. Once a response starts,
+                        // it must finish (the body read above).
+                        assert!(
+                            e.is_connect() || e.is_request(),
+                            "only requests not taken may fail: {e}"
+                        );
                         refused += 1;
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }

@@ -3,6 +3,7 @@
 //! the gateway's HTTP API only. Run by `cargo test --workspace` after the service binaries are
 //! built.
 
+mod access;
 mod faults;
 mod journeys;
 mod kills;
