@@ -14,44 +14,13 @@ use healthpoints_integration_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{World, check_orders, spawn_buyers};
+use crate::support::{World, check_orders, send_batch, settle, spawn_buyers};
 
 /// A Shanghai calendar day `days_ago` days back, `2026-11-20`.
 fn day(days_ago: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::hours(8) - chrono::Duration::days(days_ago))
         .format("%Y-%m-%d")
         .to_string()
-}
-
-/// Sends one batch as a real partner would: again and again until the gateway answers 200
-/// (connection errors and 5xx are retried, with the same record ids), for at most `within`.
-/// Returns the answer and how many tries it took.
-async fn send_until_answered(gateway: &Gateway, token: &str, batch: &[Value]) -> (Value, u32) {
-    let started = Instant::now();
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let answer = gateway
-            .request(Method::POST, "/v1/partner/behaviours", Some(token))
-            .json(&batch)
-            .send()
-            .await;
-        if let Ok(response) = answer {
-            let (status, body) = healthpoints_integration_tests::split(response).await;
-            if status == 200 {
-                return (body, tries);
-            }
-            assert!(
-                status >= 500,
-                "a refusal is not a fault to retry: {status} {body}"
-            );
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "no answer after {tries} tries"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// `kill -9` of the ledger while a partner sends a week of steps for 30 residents, retrying as
@@ -99,7 +68,7 @@ async fn a_ledger_killed_mid_load_loses_and_doubles_nothing() {
             let mut answers = Vec::new();
             let mut retries = 0;
             for batch in &batches {
-                let (answer, tries) = send_until_answered(&gateway, &sports, batch).await;
+                let (answer, tries) = send_batch(&gateway, &sports, batch).await;
                 retries += tries - 1;
                 answers.push(answer);
                 sent.fetch_add(1, Ordering::SeqCst);
@@ -132,18 +101,7 @@ async fn a_ledger_killed_mid_load_loses_and_doubles_nothing() {
         );
     }
     // Intake's sweeper finishes what was pending; a resend answers each record as stored.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let settled = loop {
-        let mut again = Vec::new();
-        for batch in &batches {
-            let (answer, _) = send_until_answered(&mesh, &sports, batch).await;
-            again.extend(answer["results"].as_array().unwrap().clone());
-        }
-        if again.iter().all(|r| r["outcome"] != "pending") || Instant::now() > deadline {
-            break again;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let settled = settle(&mesh, &sports, &batches).await;
     for (before, after) in first.iter().zip(&settled) {
         assert_eq!(before["record_id"], after["record_id"]);
         assert_ne!(after["outcome"], "pending", "{after}");

@@ -10,7 +10,7 @@ use healthpoints_integration_tests::{invariants, processes::ProcessMesh};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{PRICE, World, check_orders, spawn_buyers, steps, until_answered};
+use crate::support::{PRICE, World, check_orders, send_batch, settle, spawn_buyers, steps};
 
 /// `kill -9` of the ledger, then of intake, then of the Qingpu mall, each in the middle of a
 /// steady load: a partner sending steps in batches and residents ordering at the Qingpu clinic,
@@ -45,16 +45,7 @@ async fn the_ledger_intake_and_a_district_mall_killed_in_turn_lose_and_double_no
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
-                let ((status, answer), tries) = until_answered(
-                    &gw,
-                    Method::POST,
-                    "/v1/partner/behaviours",
-                    &token,
-                    None,
-                    &json!(batch),
-                )
-                .await;
-                assert_eq!(status, 200, "{answer}");
+                let (answer, tries) = send_batch(&gw, &token, batch).await;
                 retries += tries - 1;
                 answers.push(answer);
                 progress.fetch_add(1, Ordering::SeqCst);
@@ -94,26 +85,7 @@ async fn the_ledger_intake_and_a_district_mall_killed_in_turn_lose_and_double_no
         .flat_map(|a| a["results"].as_array().unwrap().clone())
         .collect();
     let sent = &batches[..answers.len()];
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let settled = loop {
-        let mut again = Vec::new();
-        for batch in sent {
-            let ((_, answer), _) = until_answered(
-                &mesh,
-                Method::POST,
-                "/v1/partner/behaviours",
-                &world.sports,
-                None,
-                &json!(batch),
-            )
-            .await;
-            again.extend(answer["results"].as_array().unwrap().clone());
-        }
-        if again.iter().all(|r| r["outcome"] != "pending") || Instant::now() > deadline {
-            break again;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let settled = settle(&mesh, &world.sports, sent).await;
     for (before, after) in first.iter().zip(&settled) {
         assert_eq!(before["record_id"], after["record_id"]);
         assert_eq!(after["outcome"], "awarded", "{after}");

@@ -244,3 +244,35 @@ pub async fn check_orders(
     );
     total
 }
+
+/// Sends a partner batch until it is answered with 200; the answer and the tries it took.
+pub async fn send_batch(gw: &Gateway, token: &str, batch: &[Value]) -> (Value, u32) {
+    let ((status, answer), tries) = until_answered(
+        gw,
+        Method::POST,
+        "/v1/partner/behaviours",
+        token,
+        None,
+        &json!(batch),
+    )
+    .await;
+    assert_eq!(status, 200, "a batch refused: {answer}");
+    (answer, tries)
+}
+
+/// Resends `batches` until no record is answered `pending` (intake's sweeper books what the
+/// ledger did not confirm), for at most a minute; every record's answer, in order.
+pub async fn settle(gw: &Gateway, token: &str, batches: &[Vec<Value>]) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut again = Vec::new();
+        for batch in batches {
+            let (answer, _) = send_batch(gw, token, batch).await;
+            again.extend(answer["results"].as_array().unwrap().clone());
+        }
+        if again.iter().all(|r| r["outcome"] != "pending") || Instant::now() > deadline {
+            return again;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
