@@ -143,3 +143,40 @@ impl FromRequestParts<AppState> for ClientAddr {
         Ok(Self(peer))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+
+    #[test]
+    fn route_families_are_told_by_whole_path_segments() {
+        let resident = Principal::Resident {
+            resident_id: Uuid::nil(),
+        };
+        let admin = Principal::CityAdmin {
+            staff_id: Uuid::nil(),
+        };
+        let who = |path: &str| family(path).map(|(_, who)| who);
+        assert_eq!(who("/v1/me"), Some("residents"));
+        assert_eq!(who("/v1/me/orders/x/cancel"), Some("residents"));
+        assert_eq!(who("/v1/merchant/products"), Some("merchants"));
+        assert_eq!(who("/v1/partner/fhir"), Some("partner clients"));
+        assert_eq!(who("/v1/admin/staff"), Some("city and district admins"));
+        for open in [
+            "/v1/mall",
+            "/v1/malls/city/orders",
+            "/v1/meals",
+            "/v1/partners",
+            "/v1/leaderboards",
+            "/healthz",
+        ] {
+            assert_eq!(who(open), None, "{open}");
+        }
+        let (resident_only, _) = family("/v1/me/balances").unwrap();
+        assert!(resident_only(&resident) && !resident_only(&admin));
+        let (admin_only, _) = family("/v1/admin/statistics").unwrap();
+        assert!(admin_only(&admin) && !admin_only(&resident));
+    }
+}
