@@ -20,11 +20,10 @@ use anyhow::{Context as _, bail, ensure};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::{Gateway, id_number};
+use crate::{Gateway, STAFF_PASSWORD, id_number};
 
 /// The resident's password.
 pub const PASSWORD: &str = "Walk-10000-steps";
-const STAFF_PASSWORD: &str = "District-pass-1";
 
 /// What the journey ended with, for the caller to check further.
 #[derive(Debug, Clone, Default)]
@@ -57,54 +56,6 @@ pub fn this_month() -> String {
 
 fn say(line: impl AsRef<str>) {
     println!("  {}", line.as_ref());
-}
-
-impl Gateway {
-    /// Calls the gateway and insists on `want`; anything else is an error with the answer.
-    pub async fn expect(
-        &self,
-        want: u16,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let (status, answer) = self.call(method.clone(), path, token, body).await;
-        ensure!(
-            status == want,
-            "{method} {path}: expected {want}, got {status}: {answer}"
-        );
-        Ok(answer)
-    }
-
-    /// Creates a staff account as `admin` and logs it in.
-    pub async fn staff(&self, admin: &str, account: Value) -> anyhow::Result<String> {
-        let login = account["username"].as_str().unwrap_or_default().to_owned();
-        self.expect(
-            201,
-            Method::POST,
-            "/v1/admin/staff",
-            Some(admin),
-            Some(account),
-        )
-        .await?;
-        Ok(self.login(&login, STAFF_PASSWORD).await)
-    }
-
-    /// The points a resident may spend in `book` (`city`, `district:310110`): posted less what
-    /// pending orders hold.
-    pub async fn balance(&self, token: &str, book: &str) -> anyhow::Result<u64> {
-        let balances = self
-            .expect(200, Method::GET, "/v1/me/balances", Some(token), None)
-            .await?;
-        Ok(balances["balances"]
-            .as_array()
-            .context("balances")?
-            .iter()
-            .find(|b| b["book"] == book)
-            .and_then(|b| b["available"].as_u64())
-            .unwrap_or(0))
-    }
 }
 
 /// Registers a resident and returns their id and ID number.

@@ -13,12 +13,17 @@ pub mod processes;
 
 use std::time::Duration;
 
+use anyhow::{Context as _, ensure};
+
 use healthpoints_gateway::mesh::{self, MeshOptions, RunningMesh};
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::Value;
 
 /// The first city admin of every sandbox.
 pub const ADMIN: (&str, &str) = ("root", "Root-pass-123");
+
+/// The password of staff accounts the tests and the journey create.
+pub const STAFF_PASSWORD: &str = "District-pass-1";
 
 /// The gateway's public HTTP API, as a phone app, a console or a partner system calls it.
 #[derive(Debug, Clone)]
@@ -230,6 +235,54 @@ impl Gateway {
             .await
             .expect("the gateway answers");
         split(response).await
+    }
+}
+
+impl Gateway {
+    /// Calls the gateway and insists on `want`; anything else is an error with the answer.
+    pub async fn expect(
+        &self,
+        want: u16,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let (status, answer) = self.call(method.clone(), path, token, body).await;
+        ensure!(
+            status == want,
+            "{method} {path}: expected {want}, got {status}: {answer}"
+        );
+        Ok(answer)
+    }
+
+    /// Creates a staff account as `admin` and logs it in.
+    pub async fn staff(&self, admin: &str, account: Value) -> anyhow::Result<String> {
+        let login = account["username"].as_str().unwrap_or_default().to_owned();
+        self.expect(
+            201,
+            Method::POST,
+            "/v1/admin/staff",
+            Some(admin),
+            Some(account),
+        )
+        .await?;
+        Ok(self.login(&login, STAFF_PASSWORD).await)
+    }
+
+    /// The points a resident may spend in `book` (`city`, `district:310110`): posted less what
+    /// pending orders hold.
+    pub async fn balance(&self, token: &str, book: &str) -> anyhow::Result<u64> {
+        let balances = self
+            .expect(200, Method::GET, "/v1/me/balances", Some(token), None)
+            .await?;
+        Ok(balances["balances"]
+            .as_array()
+            .context("balances")?
+            .iter()
+            .find(|b| b["book"] == book)
+            .and_then(|b| b["available"].as_u64())
+            .unwrap_or(0))
     }
 }
 

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 
-use healthpoints_integration_tests::{Gateway, journey::this_month, processes::ProcessMesh};
+use healthpoints_integration_tests::{
+    Gateway, STAFF_PASSWORD, journey::this_month, processes::ProcessMesh,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -131,7 +133,7 @@ async fn cast(mesh: &ProcessMesh) -> Cast {
         world.residents[1].clone(),
         world.residents[2].clone(),
     );
-    let staff = |name: &str, role: &str, district: &str| json!({"username": name, "password": "District-pass-1", "role": role, "district": district});
+    let staff = |name: &str, role: &str, district: &str| json!({"username": name, "password": STAFF_PASSWORD, "role": role, "district": district});
     let qp = gw
         .staff(&admin, staff("qp-admin", "district_admin", "310118"))
         .await
@@ -149,7 +151,7 @@ async fn cast(mesh: &ProcessMesh) -> Cast {
     let gym_op = gw
         .staff(
             &qp,
-            json!({"username": "gym-op", "password": "District-pass-1", "role": "merchant_operator",
+            json!({"username": "gym-op", "password": STAFF_PASSWORD, "role": "merchant_operator",
             "merchant_id": merchant_b, "mall": "310118"}),
         )
         .await
@@ -395,7 +397,7 @@ fn rows(c: &Cast) -> Vec<Row> {
         row(M::POST, "/v1/admin/rules/drafts/publish", Some(json!({"draft_ids": [c.draft]})), vec![QP]),
         row(M::POST, "/v1/admin/partners", Some(json!({"name": "Matrix {role}", "department": "matrix-{role}", "behaviours": [], "scopes": []})), vec![CITY]),
         row(M::PUT, "/v1/admin/partners/culture", Some(json!({"name": "culture feed", "behaviours": [], "scopes": [], "status": "active"})), vec![CITY]),
-        row(M::POST, "/v1/admin/staff", Some(json!({"username": "op-{role}", "password": "District-pass-1", "role": "merchant_operator",
+        row(M::POST, "/v1/admin/staff", Some(json!({"username": "op-{role}", "password": STAFF_PASSWORD, "role": "merchant_operator",
             "merchant_id": c.merchant_b, "mall": "310118"})), admins.clone()),
         row(M::POST, "/v1/admin/clients", Some(json!({"kind": "partner", "name": "Matrix client {role}", "partner_id": "mclient-{role}",
             "department": "mclient-{role}", "scopes": []})), vec![CITY]),

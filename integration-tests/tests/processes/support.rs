@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use healthpoints_integration_tests::{Gateway, id_number, journey::day};
+use healthpoints_integration_tests::{Gateway, STAFF_PASSWORD, id_number, journey::day};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -42,7 +42,7 @@ impl World {
             .await
             .unwrap();
         let clinic = gw
-            .staff(&admin, json!({"username": "clinic-op", "password": "District-pass-1", "role": "merchant_operator",
+            .staff(&admin, json!({"username": "clinic-op", "password": STAFF_PASSWORD, "role": "merchant_operator",
                 "merchant_id": admitted["merchant_id"], "mall": "310118"}))
             .await
             .unwrap();
