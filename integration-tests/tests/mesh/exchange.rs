@@ -1,4 +1,4 @@
-use healthpoints_integration_tests::{Sandbox, id_number};
+use healthpoints_integration_tests::{Sandbox, id_number, journey::day};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -28,13 +28,6 @@ async fn register(
         .await;
     assert_eq!(status, 201, "{body}");
     (body["resident_id"].as_str().unwrap().to_owned(), id)
-}
-
-/// A Shanghai calendar day `days_ago` days back, `2026-11-20`.
-fn day(days_ago: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::hours(8) - chrono::Duration::days(days_ago))
-        .format("%Y-%m-%d")
-        .to_string()
 }
 
 /// 10,000 steps on a day `days_ago` days back.

@@ -8,20 +8,13 @@ use std::{
 
 use healthpoints_integration_tests::{
     Gateway, id_number, invariants,
-    journey::{self, register},
+    journey::{self, day, register},
     processes::ProcessMesh,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::{World, check_orders, send_batch, settle, spawn_buyers};
-
-/// A Shanghai calendar day `days_ago` days back, `2026-11-20`.
-fn day(days_ago: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::hours(8) - chrono::Duration::days(days_ago))
-        .format("%Y-%m-%d")
-        .to_string()
-}
 
 /// `kill -9` of the ledger while a partner sends a week of steps for 30 residents, retrying as
 /// partners do; the ledger restarts on its database. Afterwards every record was answered once
