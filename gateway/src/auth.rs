@@ -112,8 +112,9 @@ pub async fn gate(State(state): State<AppState>, request: Request<Body>, next: N
     }
 }
 
-/// The client's network address, for per-address rate limits: the peer address, or the first
-/// `X-Forwarded-For` entry when the gateway is configured to trust its proxy.
+/// The client's network address, for identity's per-address login limits: the peer, or — when
+/// the peer is a trusted proxy — the rightmost `X-Forwarded-For` hop no trusted proxy wrote
+/// ([`crate::throttle`]).
 #[derive(Debug, Clone)]
 pub struct ClientAddr(pub String);
 
@@ -124,23 +125,15 @@ impl FromRequestParts<AppState> for ClientAddr {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if state.trust_forwarded_for
-            && let Some(first) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        {
-            return Ok(Self(first.to_owned()));
-        }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
-            .unwrap_or_default();
-        Ok(Self(peer))
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(Self(String::new()));
+        };
+        Ok(Self(
+            state
+                .throttle()
+                .client_ip(peer.ip(), &parts.headers)
+                .to_string(),
+        ))
     }
 }
 

@@ -32,7 +32,12 @@ pub struct HttpConfig {
     pub addr: String,
     pub request_timeout_ms: u64,
     pub body_limit_bytes: usize,
-    pub trust_forwarded_for: bool,
+    /// Proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For` is believed; empty: the
+    /// client address is the connection's peer.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Rate limits of the unauthenticated routes (`/v1/auth/*`).
+    pub auth_limits: crate::throttle::AuthLimits,
 }
 
 impl Validate for GatewayConfig {
@@ -45,6 +50,14 @@ impl Validate for GatewayConfig {
                 "identity.endpoint",
                 "must be an http:// or https:// URL",
             ));
+        }
+        if let Err((key, why)) = self.http.auth_limits.check("http.auth_limits") {
+            return Err(ConfigError::invalid(&key, why));
+        }
+        if let Err(why) =
+            crate::throttle::Throttle::new(&self.http.auth_limits, &self.http.trusted_proxies)
+        {
+            return Err(ConfigError::invalid("http.trusted_proxies", &why));
         }
         if self.http.body_limit_bytes < 1024 {
             return Err(ConfigError::invalid(

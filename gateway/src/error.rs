@@ -2,7 +2,6 @@
 //! machine-readable `code` and, for bad input, the offending `field`.
 
 use axum::{
-    extract::rejection::JsonRejection,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -27,6 +26,12 @@ pub struct Problem {
     /// Every offending field with its reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Machine-readable facts about the refusal, as extension members (RFC 9457 §3.2): e.g.
+    /// `order_id`, `order_status` and `written_off_at` when another request changed the order
+    /// first.
+    #[serde(flatten)]
+    #[schema(additional_properties)]
+    pub context: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,43 +56,6 @@ impl From<tonic::Status> for HttpError {
     }
 }
 
-impl From<JsonRejection> for HttpError {
-    fn from(rejection: JsonRejection) -> Self {
-        Self(json_problem(&rejection))
-    }
-}
-
-/// Turns a JSON body rejection into a field-level error where serde named the field.
-fn json_problem(rejection: &JsonRejection) -> ApiError {
-    let text = rejection.body_text();
-    let quoted = |marker: &str| {
-        text.split_once(marker)
-            .and_then(|(_, rest)| rest.split('`').next())
-            .map(str::to_owned)
-    };
-    if let Some(field) = quoted("missing field `") {
-        return ApiError::invalid(field, "is required");
-    }
-    if let Some(field) = quoted("unknown field `") {
-        return ApiError::invalid(field, "is not a known field");
-    }
-    let reason = match rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            "the body must be JSON with Content-Type: application/json".to_owned()
-        }
-        JsonRejection::JsonSyntaxError(_) => "the body is not valid JSON".to_owned(),
-        _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            "the body is too large".to_owned()
-        }
-        // e.g. "invalid type: integer `5`, expected a string at line 1 column 9"
-        _ => text
-            .split_once(": ")
-            .map(|(_, rest)| rest.to_owned())
-            .unwrap_or_else(|| text.clone()),
-    };
-    ApiError::new(ErrorCode::InvalidArgument, reason)
-}
-
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let err = self.0;
@@ -110,6 +78,7 @@ impl IntoResponse for HttpError {
                     reason: reason.clone(),
                 })
                 .collect(),
+            context: err.context.clone(),
         };
         let mut response = (status, axum::Json(problem)).into_response();
         response.headers_mut().insert(
@@ -121,8 +90,49 @@ impl IntoResponse for HttpError {
         {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        // RFC 9110 §15.5.2 and RFC 6750 §3: every 401 says how to authenticate.
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"healthpoints\""),
+            );
+        }
         response
     }
+}
+
+/// A backend's refusal with its field names as the HTTP request spells them: a gRPC request
+/// may nest the body (`product.price_points`) or carry a header as a field (`idempotency_key`).
+/// `from` is a field name, or a prefix ending in `.` that is replaced by `to`.
+pub fn renamed(status: tonic::Status, from: &str, to: &str) -> HttpError {
+    let mut err = ApiError::from_status(&status);
+    let rename = |field: &str| -> Option<String> {
+        if field == from {
+            Some(to.to_owned())
+        } else if from.ends_with('.') {
+            field.strip_prefix(from).map(|rest| format!("{to}{rest}"))
+        } else {
+            None
+        }
+    };
+    for v in &mut err.violations {
+        if let Some(field) = rename(&v.field) {
+            if let Some(rest) = err.message.strip_prefix(&format!("{}: ", v.field)) {
+                err.message = format!("{field}: {rest}");
+            }
+            v.field = field;
+        }
+    }
+    HttpError(err)
+}
+
+/// How a handler's panic is answered.
+pub type PanicResponse = fn(Box<dyn std::any::Any + Send + 'static>) -> Response;
+
+/// A handler's panic as the same 500 problem as any internal failure; the cause stays in the
+/// log (written once, by the panic hook), never in the response.
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    HttpError(ApiError::internal()).into_response()
 }
 
 /// 404 for routes that do not exist, in the same problem shape.
@@ -130,9 +140,58 @@ pub async fn not_found() -> HttpError {
     HttpError(ApiError::not_found("no such route"))
 }
 
+/// 405 for a route that exists without this method, in the same problem shape (the router
+/// adds the `Allow` header).
+pub async fn method_not_allowed() -> HttpError {
+    HttpError(ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this route does not take this method; the Allow header lists the ones it takes",
+    ))
+}
+
 pub type HttpResult<T> = Result<T, HttpError>;
 
 /// A status with an empty body, e.g. 204.
 pub fn no_content() -> StatusCode {
     StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{Router, body::Body, http::Request, routing::get};
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem_not_a_dropped_connection() {
+        let app = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    let id = "３１０１１８";
+                    // The slice that once took identity down: not a character boundary.
+                    let _ = &id[..2];
+                    "unreachable"
+                }),
+            )
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                panic_response as PanicResponse,
+            ));
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["code"], "internal");
+        assert!(!String::from_utf8_lossy(&body).contains("boundary"));
+    }
 }

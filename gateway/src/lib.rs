@@ -8,12 +8,14 @@
 //! document is served at `/openapi.json`.
 
 pub mod auth;
+pub mod body;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod malls;
 pub mod mesh;
 pub mod routes;
+pub mod throttle;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -29,6 +31,7 @@ use healthpoints_proto::{
 };
 use tokio::net::TcpListener;
 use tower_http::{
+    catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
     trace::TraceLayer,
@@ -54,7 +57,7 @@ pub struct AppState {
     verifier: Verifier,
     malls: malls::MallRegistry,
     backends: std::sync::Arc<Vec<Backend>>,
-    trust_forwarded_for: bool,
+    throttle: throttle::Throttle,
 }
 
 impl AppState {
@@ -85,6 +88,11 @@ impl AppState {
 
     pub fn backends(&self) -> &[Backend] {
         &self.backends
+    }
+
+    /// The rate limits of the unauthenticated routes, and who the client is.
+    pub fn throttle(&self) -> &throttle::Throttle {
+        &self.throttle
     }
 }
 
@@ -142,21 +150,37 @@ impl Application {
                     grpc_service: healthpoints_mall::GRPC_SERVICE,
                 },
             ]),
-            trust_forwarded_for: config.http.trust_forwarded_for,
+            throttle: throttle::Throttle::new(
+                &config.http.auth_limits,
+                &config.http.trusted_proxies,
+            )
+            .map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?,
         };
         let router = routes::router()
             .route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 auth::gate,
             ))
+            // Before any handler or the role gate: a flood of logins or registrations is
+            // refused here without costing identity a password hash or a lookup.
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                throttle::limit,
+            ))
             .fallback(error::not_found)
+            .method_not_allowed_fallback(error::method_not_allowed)
             .with_state(state.clone())
-            // Bodies beyond the limit fail JSON extraction, which answers in problem+json.
+            // Bodies beyond the limit fail extraction: 413 in problem+json (body::unreadable).
             .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
             // Innermost of the stack below: a slow backend turns into 504, not a hung client.
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::GATEWAY_TIMEOUT,
                 Duration::from_millis(config.http.request_timeout_ms),
+            ))
+            // A handler's panic (a bug) is a 500 problem like any internal failure, not a
+            // dropped connection that clients retry; the panic hook logs it once, in the span.
+            .layer(CatchPanicLayer::custom(
+                error::panic_response as error::PanicResponse,
             ))
             // Echo the request id so a client can quote it to support.
             .layer(PropagateRequestIdLayer::x_request_id())
@@ -188,6 +212,14 @@ impl Application {
     /// Serves until `shutdown`, then stops accepting and lets in-flight requests finish.
     pub async fn run_until_stopped(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
         let watcher = tokio::spawn(self.state.malls.clone().watch(shutdown.clone()));
+        let throttle = self.state.throttle.clone();
+        let forgetter = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                throttle.forget_idle();
+            }
+        });
         let served = axum::serve(
             self.listener,
             self.router
@@ -196,6 +228,7 @@ impl Application {
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await;
         watcher.abort();
+        forgetter.abort();
         served.context("gateway HTTP server failed")
     }
 }

@@ -31,6 +31,9 @@ pub struct MeshOptions {
     pub database_urls: std::collections::BTreeMap<String, String>,
     /// The districts whose malls run beside the city mall.
     pub district_malls: Vec<DistrictCode>,
+    /// Rate limits of the unauthenticated routes instead of the gateway's defaults (tests
+    /// and benchmarks that register thousands of residents from one address).
+    pub auth_limits: Option<crate::throttle::AuthLimits>,
 }
 
 /// The pilot districts, Qingpu and Yangpu: their malls run by default.
@@ -99,8 +102,9 @@ fn fresh_secret() -> String {
 
 /// Starts every service and the gateway, and returns once every backend reports SERVING.
 pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
-    std::fs::create_dir_all(&options.data_dir)
-        .with_context(|| format!("creating data directory {}", options.data_dir.display()))?;
+    // Personal data lives here: the directory is the owner's alone (0700), or we refuse to
+    // start and say which directory to close.
+    healthpoints_db::private::dir(&options.data_dir)?;
     let front = Shutdown::new();
     let back = Shutdown::new();
 
@@ -242,6 +246,16 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
                 task: Some(task),
             },
         );
+    }
+    if let Some(limits) = &options.auth_limits {
+        for (key, value) in [
+            ("per_address_per_minute", limits.per_address_per_minute),
+            ("per_address_burst", limits.per_address_burst),
+            ("global_per_second", limits.global_per_second),
+            ("global_burst", limits.global_burst),
+        ] {
+            gateway_overrides.push((format!("http.auth_limits.{key}"), value.to_string()));
+        }
     }
     let gateway_config = GatewayConfig::load(None, &borrowed(&gateway_overrides))?;
     let gateway = Application::build(gateway_config).await?;

@@ -39,7 +39,7 @@ pub struct BenchMesh {
 
 /// Starts the mesh for a benchmark (no district malls).
 pub async fn start_mesh(database_url: &str, on_postgres: &[&str]) -> anyhow::Result<BenchMesh> {
-    let dir = tempfile::tempdir()?;
+    let dir = healthpoints_db::private::tempdir()?;
     let mut dbs = Vec::new();
     let mut database_urls = std::collections::BTreeMap::new();
     for service in on_postgres {
@@ -54,6 +54,7 @@ pub async fn start_mesh(database_url: &str, on_postgres: &[&str]) -> anyhow::Res
         bootstrap_admin: Some("bench:Bench-pass-123".into()),
         database_urls,
         district_malls: Vec::new(),
+        auth_limits: Some(healthpoints_gateway::throttle::AuthLimits::unthrottled()),
     })
     .await?;
     Ok(BenchMesh {

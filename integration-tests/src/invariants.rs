@@ -205,7 +205,8 @@ async fn check_resident(gw: &Gateway, token: &str, checked: &mut Checked) -> any
             ensure!(
                 t["kind"] == "redeem"
                     && t["reservation"] == want
-                    && t["points"].as_i64().map(i64::unsigned_abs) == order["points"].as_u64(),
+                    && t["pending_points"].as_i64().map(i64::unsigned_abs)
+                        == order["points"].as_u64(),
                 "an order's state and its reservation differ: {order} vs {t}"
             );
             orders += 1;

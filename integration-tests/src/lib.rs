@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 
-use healthpoints_gateway::mesh::{self, MeshOptions, RunningMesh};
+use healthpoints_gateway::{
+    mesh::{self, MeshOptions, RunningMesh},
+    throttle::AuthLimits,
+};
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::Value;
 
@@ -64,15 +67,22 @@ impl Gateway {
 }
 
 impl Sandbox {
-    /// Starts the whole mesh on free ports in a fresh data directory.
+    /// Starts the whole mesh on free ports in a fresh data directory. The rate limits of the
+    /// unauthenticated routes are lifted: tests register many residents from one address.
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
+        Self::start_with_limits(AuthLimits::unthrottled()).await
+    }
+
+    /// Starts the mesh with these rate limits of the unauthenticated routes.
+    pub async fn start_with_limits(limits: AuthLimits) -> Self {
+        let dir = healthpoints_db::private::tempdir().expect("temporary directory");
         let mesh = mesh::start(MeshOptions {
             data_dir: dir.path().to_path_buf(),
             http_addr: "127.0.0.1:0".into(),
             bootstrap_admin: Some(format!("{}:{}", ADMIN.0, ADMIN.1)),
             database_urls: Default::default(),
             district_malls: mesh::pilot_districts(),
+            auth_limits: Some(limits),
         })
         .await
         .expect("the mesh starts");
@@ -268,6 +278,45 @@ impl Gateway {
         )
         .await?;
         Ok(self.login(&login, STAFF_PASSWORD).await)
+    }
+
+    /// Registers a resident living in `district`, born on `birth` (YYYYMMDD), with the phone
+    /// `1370000<seq>`, and returns (resident id, access token).
+    pub async fn resident(&self, seq: u32, district: &str, birth: &str) -> (String, String) {
+        let phone = format!("1370000{seq:04}");
+        let (status, body) = self
+            .call(Method::POST, "/v1/auth/register", None, Some(serde_json::json!({
+                "name": "陈静", "id_number": id_number(district, birth, seq), "phone": phone,
+                "password": "Resident-pass-1", "residence_district": district, "residence_type": "registered",
+            })))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["resident_id"]
+            .as_str()
+            .expect("resident_id")
+            .to_owned();
+        (id, self.login(&phone, "Resident-pass-1").await)
+    }
+
+    /// Grants `points` (an honour, as `admin`) in the city book (`district` None) or a
+    /// district's; once per resident and book each month.
+    pub async fn grant(&self, admin: &str, resident: &str, district: Option<&str>, points: u64) {
+        let month = (chrono::Utc::now() + chrono::Duration::hours(8))
+            .format("%Y-%m")
+            .to_string();
+        let honour = format!("test-{}", district.unwrap_or("city"));
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/v1/admin/honours",
+                Some(admin),
+                Some(serde_json::json!({
+                    "resident_id": resident, "honour": honour, "period": month, "district": district,
+                    "points": points, "citation": "for the tests",
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
     }
 
     /// The points a resident may spend in `book` (`city`, `district:310110`): posted less what

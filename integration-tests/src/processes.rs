@@ -120,7 +120,7 @@ impl ProcessMesh {
     /// Starts every service and the gateway as processes and returns once all are ready.
     pub async fn start() -> Self {
         let turn = TURN.clone().lock_owned().await;
-        let dir = tempfile::tempdir().expect("temporary directory");
+        let dir = healthpoints_db::private::tempdir().expect("temporary directory");
         let names = [
             "identity",
             "ledger",
@@ -230,6 +230,16 @@ impl ProcessMesh {
             kv("exchange.endpoint", endpoint("exchange")),
             kv("malls.city.endpoint", endpoint("city-mall")),
         ];
+        // The tests register and log in many residents from one loopback address.
+        let lifted = healthpoints_gateway::throttle::AuthLimits::unthrottled();
+        for (key, value) in [
+            ("per_address_per_minute", lifted.per_address_per_minute),
+            ("per_address_burst", lifted.per_address_burst),
+            ("global_per_second", lifted.global_per_second),
+            ("global_burst", lifted.global_burst),
+        ] {
+            gateway.push(kv(&format!("http.auth_limits.{key}"), value.to_string()));
+        }
         for name in ["city-mall", "mall-310118", "mall-310110"] {
             let (binary, mall) = match name.strip_prefix("mall-") {
                 Some(d) => ("district-mall", d),
@@ -333,6 +343,7 @@ impl ProcessMesh {
             audience: claims.aud.clone(),
             access_ttl: Duration::from_secs(900),
             refresh_ttl: Duration::from_secs(900),
+            refresh_reuse_grace: Duration::from_secs(30),
             key_reload: Duration::from_secs(60),
         });
         tokens

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 pub use sea_orm;
 
+pub mod private;
+
 /// Where a service keeps its data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +61,9 @@ impl DatabaseConfig {
 pub enum DbError {
     #[error("database directory could not be created: {0}")]
     Directory(std::io::Error),
+    /// The directory or file is open to other users of the machine.
+    #[error("{0}")]
+    NotPrivate(String),
     #[error("database connection failed: {0}")]
     Connect(DbErr),
     #[error("database migration failed: {0}")]
@@ -76,13 +81,14 @@ pub async fn connect<M: MigratorTrait>(
             .trim_start_matches("sqlite://")
             .trim_start_matches("sqlite:");
         let path = path.split('?').next().unwrap_or_default();
-        if !path.is_empty()
-            && path != ":memory:"
-            && let Some(dir) = Path::new(path)
+        if !path.is_empty() && path != ":memory:" {
+            if let Some(dir) = Path::new(path)
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).map_err(DbError::Directory)?;
+            {
+                private::dir(dir)?;
+            }
+            private::file(Path::new(path))?;
         }
         if !url.contains('?') {
             url.push_str("?mode=rwc");
@@ -144,7 +150,7 @@ impl TestDatabase {
 
     /// Always a temporary SQLite file.
     pub fn sqlite(label: &str) -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory can be created");
+        let dir = private::tempdir().expect("a temporary directory can be created");
         let path = dir.path().join(format!("{label}.db"));
         Self {
             config: DatabaseConfig::new(format!("sqlite://{}", path.display())),

@@ -7,7 +7,7 @@
 //! [`ApiError::from_status`] and renders the same truth as `application/problem+json`, so a
 //! client sees the same code whichever hop refused it.
 
-use std::{fmt, time::Duration};
+use std::{collections::BTreeMap, fmt, time::Duration};
 
 use http::StatusCode;
 use tonic::{Code, Status};
@@ -42,6 +42,10 @@ pub enum ErrorCode {
     DistrictNotEnrolled,
     /// The request is well-formed but the system is not in a state to accept it.
     FailedPrecondition,
+    /// The request body is larger than the route accepts.
+    PayloadTooLarge,
+    /// The route exists but does not take this method.
+    MethodNotAllowed,
     /// Too many requests; retry later.
     RateLimited,
     /// A dependency is down or overloaded; retry later.
@@ -54,7 +58,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 17] = [
         Self::InvalidArgument,
         Self::Unauthenticated,
         Self::InvalidCredentials,
@@ -66,6 +70,8 @@ impl ErrorCode {
         Self::Conflict,
         Self::DistrictNotEnrolled,
         Self::FailedPrecondition,
+        Self::PayloadTooLarge,
+        Self::MethodNotAllowed,
         Self::RateLimited,
         Self::Unavailable,
         Self::DeadlineExceeded,
@@ -86,6 +92,8 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::DistrictNotEnrolled => "district_not_enrolled",
             Self::FailedPrecondition => "failed_precondition",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::DeadlineExceeded => "deadline_exceeded",
@@ -101,7 +109,7 @@ impl ErrorCode {
     /// The gRPC status code.
     pub fn grpc(self) -> Code {
         match self {
-            Self::InvalidArgument => Code::InvalidArgument,
+            Self::InvalidArgument | Self::PayloadTooLarge => Code::InvalidArgument,
             Self::Unauthenticated | Self::InvalidCredentials => Code::Unauthenticated,
             Self::PermissionDenied | Self::AccountSuspended => Code::PermissionDenied,
             Self::NotFound => Code::NotFound,
@@ -111,6 +119,7 @@ impl ErrorCode {
                 Code::FailedPrecondition
             }
             Self::RateLimited => Code::ResourceExhausted,
+            Self::MethodNotAllowed => Code::Unimplemented,
             Self::Unavailable => Code::Unavailable,
             Self::DeadlineExceeded => Code::DeadlineExceeded,
             Self::Internal => Code::Internal,
@@ -129,6 +138,8 @@ impl ErrorCode {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::AccountLocked => StatusCode::LOCKED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
@@ -150,6 +161,8 @@ impl ErrorCode {
             Self::Conflict => "Conflict",
             Self::DistrictNotEnrolled => "District not enrolled",
             Self::FailedPrecondition => "Not possible now",
+            Self::PayloadTooLarge => "Request too large",
+            Self::MethodNotAllowed => "Method not allowed",
             Self::RateLimited => "Too many requests",
             Self::Unavailable => "Service unavailable",
             Self::DeadlineExceeded => "Timed out",
@@ -172,11 +185,17 @@ impl ErrorCode {
             | Self::Conflict
             | Self::DistrictNotEnrolled
             | Self::FailedPrecondition
+            | Self::PayloadTooLarge
+            | Self::MethodNotAllowed
             | Self::RateLimited => false,
         }
     }
 
-    /// The code for a status that carries no `ErrorInfo` (transport failures, other meshes).
+    /// The code for a status that carries no `ErrorInfo`: transport failures and other meshes.
+    /// Every error this mesh raises carries `ErrorInfo` (a caught panic too), so `UNKNOWN` or
+    /// `INTERNAL` without it is the transport's word for a call cut off mid-way — an HTTP/2
+    /// stream reset when the peer was killed — and reads as unavailable: the caller retries
+    /// with the same ids, which every call of the mesh is idempotent on.
     fn from_grpc(code: Code) -> Self {
         match code {
             Code::InvalidArgument | Code::OutOfRange => Self::InvalidArgument,
@@ -187,11 +206,11 @@ impl ErrorCode {
             Code::Aborted => Self::Conflict,
             Code::FailedPrecondition => Self::FailedPrecondition,
             Code::ResourceExhausted => Self::RateLimited,
-            Code::Unavailable | Code::Cancelled => Self::Unavailable,
-            Code::DeadlineExceeded => Self::DeadlineExceeded,
-            Code::Ok | Code::Unknown | Code::Unimplemented | Code::Internal | Code::DataLoss => {
-                Self::Internal
+            Code::Unavailable | Code::Cancelled | Code::Unknown | Code::Internal => {
+                Self::Unavailable
             }
+            Code::DeadlineExceeded => Self::DeadlineExceeded,
+            Code::Ok | Code::Unimplemented | Code::DataLoss => Self::Internal,
         }
     }
 }
@@ -219,6 +238,11 @@ pub struct ApiError {
     pub violations: Vec<Violation>,
     /// For rate limits and locks: when trying again makes sense.
     pub retry_after: Option<Duration>,
+    /// Machine-readable facts about the refusal, e.g. the state that won a race
+    /// (`order_status: written_off`, `written_off_at: …`): `ErrorInfo.metadata` over gRPC,
+    /// extension members of the problem over HTTP. Keys are snake_case and never collide
+    /// with problem+json's own members.
+    pub context: BTreeMap<String, String>,
 }
 
 impl ApiError {
@@ -228,6 +252,7 @@ impl ApiError {
             message: message.into(),
             violations: Vec::new(),
             retry_after: None,
+            context: BTreeMap::new(),
         }
     }
 
@@ -239,6 +264,7 @@ impl ApiError {
             message: format!("{field}: {reason}"),
             violations: vec![Violation { field, reason }],
             retry_after: None,
+            context: BTreeMap::new(),
         }
     }
 
@@ -254,6 +280,7 @@ impl ApiError {
             message,
             violations,
             retry_after: None,
+            context: BTreeMap::new(),
         })
     }
 
@@ -276,6 +303,12 @@ impl ApiError {
 
     pub fn with_retry_after(mut self, after: Duration) -> Self {
         self.retry_after = Some(after);
+        self
+    }
+
+    /// Adds a machine-readable fact (see [`ApiError::context`]).
+    pub fn with_context(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.context.insert(key.into(), value.into());
         self
     }
 
@@ -305,6 +338,11 @@ impl ApiError {
             })
             .unwrap_or_default();
         let retry_after = details.retry_info().and_then(|r| r.retry_delay);
+        let context = details
+            .error_info()
+            .filter(|info| info.domain == ERROR_DOMAIN)
+            .map(|info| info.metadata.clone().into_iter().collect())
+            .unwrap_or_default();
         // Transport-level failures carry library text; show a stable sentence instead.
         let message = if details.error_info().is_none() && code.is_server_fault() {
             match code {
@@ -319,6 +357,7 @@ impl ApiError {
             message,
             violations,
             retry_after,
+            context,
         }
     }
 }
@@ -328,7 +367,9 @@ impl From<ApiError> for Status {
         let mut details = ErrorDetails::with_error_info(
             err.code.as_str(),
             ERROR_DOMAIN,
-            std::collections::HashMap::new(),
+            err.context
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
         );
         if !err.violations.is_empty() {
             details.set_bad_request(
@@ -364,7 +405,8 @@ mod tests {
     #[test]
     fn field_violations_survive_the_hop() {
         let err = ApiError::invalid("id_number", "check digit does not match")
-            .with_retry_after(Duration::from_secs(3));
+            .with_retry_after(Duration::from_secs(3))
+            .with_context("order_status", "written_off");
         let back = ApiError::from_status(&Status::from(err.clone()));
         assert_eq!(back, err);
         assert_eq!(back.field(), Some("id_number"));
@@ -377,5 +419,17 @@ mod tests {
         assert_eq!(back.code, ErrorCode::Unavailable);
         assert_eq!(back.code.http(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(!back.message.contains("tcp"));
+        // A peer killed mid-call: tonic reports the stream reset as UNKNOWN or INTERNAL.
+        for cut in [
+            Status::unknown("h2 protocol error: connection reset"),
+            Status::internal("h2 protocol error: stream no longer needed"),
+        ] {
+            let back = ApiError::from_status(&cut);
+            assert_eq!(back.code, ErrorCode::Unavailable, "{cut:?}");
+            assert!(!back.message.contains("h2"));
+        }
+        // The mesh's own INTERNAL (a bug, a caught panic) carries ErrorInfo and stays one.
+        let own = ApiError::from_status(&Status::from(ApiError::internal()));
+        assert_eq!(own.code, ErrorCode::Internal);
     }
 }

@@ -76,6 +76,20 @@ impl GrpcServerConfig {
     }
 }
 
+/// How a handler's panic is answered: `INTERNAL` with the mesh's `ErrorInfo`.
+pub type PanicResponse =
+    fn(Box<dyn std::any::Any + Send + 'static>) -> http::Response<tonic::body::Body>;
+
+/// The layer that turns a handler's panic into `INTERNAL` (logged once, by the panic hook that
+/// `healthpoints_telemetry::init` installs).
+pub fn catch_panics() -> tower_http::catch_panic::CatchPanicLayer<PanicResponse> {
+    fn internal(_: Box<dyn std::any::Any + Send + 'static>) -> http::Response<tonic::body::Body> {
+        // With the mesh's ErrorInfo: callers read it as our INTERNAL, not a cut-off call.
+        tonic::Status::from(healthpoints_errors::ApiError::internal()).into_http()
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(internal)
+}
+
 /// Flips the health of a server's services.
 #[derive(Clone, Debug)]
 pub struct Health {
@@ -187,6 +201,10 @@ impl GrpcServer {
             // Outermost: the span and deadline must cover everything below, so that shed and
             // timed-out calls are traced too.
             .layer(RpcLayer::new(self.name))
+            // A panic in any handler (a bug) becomes INTERNAL for that call, never a dropped
+            // stream that callers read as UNAVAILABLE and retry for ever. Inside the span, so
+            // the panic hook's one log line carries the RPC's name and trace.
+            .layer(catch_panics())
             // One semaphore shared by every connection: protects the database pool, not just
             // one connection's stream budget.
             .layer(GlobalConcurrencyLimitLayer::new(
@@ -217,5 +235,32 @@ impl GrpcServer {
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tower::{Layer as _, ServiceExt as _};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_internal_not_a_dropped_stream() {
+        let panicking = tower::service_fn(|_: http::Request<tonic::body::Body>| async {
+            if true {
+                panic!("a bug in a handler");
+            }
+            Ok::<_, std::convert::Infallible>(http::Response::new(tonic::body::Body::empty()))
+        });
+        let response = catch_panics()
+            .layer(panicking)
+            .oneshot(http::Request::new(tonic::body::Body::empty()))
+            .await
+            .unwrap();
+        let status = tonic::Status::from_header_map(response.headers()).unwrap();
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert_eq!(status.message(), "internal error");
+        let read = healthpoints_errors::ApiError::from_status(&status);
+        assert_eq!(read.code, healthpoints_errors::ErrorCode::Internal);
     }
 }

@@ -4,9 +4,11 @@
 //! `Book::parse`, …) so that a bare string never travels deeper than the adapter. They carry no
 //! transport or storage types, only the rules of the programme: the city's districts (GB/T 2260),
 //! the books of points, and the 100-points-per-yuan rate; and the Asia/Shanghai calendar
-//! (`calendar`) every service counts days, months and ages by.
+//! (`calendar`) every service counts days, months and ages by; and how typed text is folded and
+//! checked before any parser sees it (`text`).
 
 pub mod calendar;
+pub mod text;
 
 use std::{fmt, str::FromStr};
 
@@ -49,6 +51,7 @@ pub struct DistrictCode(&'static str);
 impl DistrictCode {
     /// Parses a code; only the city's sixteen districts are accepted.
     pub fn parse(code: &str) -> Result<Self, ParseError> {
+        let code = text::halfwidth(code);
         let code = code.trim();
         DISTRICTS
             .iter()
@@ -180,6 +183,29 @@ pub fn parse_uuid(s: &str) -> Result<Uuid, ParseError> {
     Uuid::parse_str(s.trim()).map_err(|_| ParseError("must be a UUID".into()))
 }
 
+/// Parses a page cursor of a listing keyed by time-ordered ids; empty is the first page.
+pub fn uuid_cursor(s: &str) -> Result<Option<Uuid>, ParseError> {
+    match s.trim() {
+        "" => Ok(None),
+        c => Uuid::parse_str(c)
+            .map(Some)
+            .map_err(|_| ParseError("is not a cursor this listing gave out".into())),
+    }
+}
+
+/// Parses a page cursor of a listing keyed by a position (a journal sequence); empty is the
+/// first page.
+pub fn position_cursor(s: &str) -> Result<Option<u64>, ParseError> {
+    match s.trim() {
+        "" => Ok(None),
+        c if c.bytes().all(|b| b.is_ascii_digit()) => c
+            .parse()
+            .map(Some)
+            .map_err(|_| ParseError("is not a cursor this listing gave out".into())),
+        _ => Err(ParseError("is not a cursor this listing gave out".into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +213,10 @@ mod tests {
     #[test]
     fn parses_known_districts_and_refuses_others() {
         assert_eq!(DistrictCode::parse("310118").unwrap().name(), "Qingpu");
+        assert_eq!(
+            DistrictCode::parse("３１０１１８").unwrap().name(),
+            "Qingpu"
+        );
         assert_eq!(DistrictCode::all().count(), 16);
         assert_eq!(
             DistrictCode::parse("110101").unwrap_err().0,
@@ -213,5 +243,18 @@ mod tests {
             "district:310118"
         );
         assert!(MallId::parse("nowhere").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn district_books_and_malls_parse_any_text_without_panicking(s in "\\PC*") {
+            let named = |e: ParseError| !e.0.is_empty();
+            proptest::prop_assert!(DistrictCode::parse(&s).err().is_none_or(named));
+            proptest::prop_assert!(Book::parse(&s).err().is_none_or(named));
+            proptest::prop_assert!(MallId::parse(&s).err().is_none_or(named));
+            proptest::prop_assert!(parse_uuid(&s).err().is_none_or(named));
+            proptest::prop_assert!(uuid_cursor(&s).err().is_none_or(named));
+            proptest::prop_assert!(position_cursor(&s).err().is_none_or(named));
+        }
     }
 }

@@ -6,15 +6,16 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State, rejection::JsonRejection},
+    extract::{Path, State},
     http::StatusCode,
 };
 use healthpoints_errors::ApiError;
-use healthpoints_proto::{common::v1::PageRequest, identity::v1 as pb};
+use healthpoints_proto::{common::v1::PageRequest, exchange::v1 as xpb, identity::v1 as pb};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::me::{FamilyDoctor, ResidentView};
+use crate::body::{JsonBody, Params};
 use crate::{
     AppState,
     auth::Caller,
@@ -58,10 +59,9 @@ pub struct CreateStaffResponse {
 pub async fn create_staff(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<CreateStaffRequest>, JsonRejection>,
+    JsonBody(r): JsonBody<CreateStaffRequest>,
 ) -> HttpResult<(StatusCode, Json<CreateStaffResponse>)> {
     require_admin(&caller)?;
-    let Json(r) = body?;
     let role = match r.role.as_str() {
         "city_admin" => pb::StaffRole::CityAdmin,
         "district_admin" => pb::StaffRole::DistrictAdmin,
@@ -123,18 +123,21 @@ pub struct CreateClientResponse {
     pub client_secret: String,
 }
 
-/// Create a client-credentials client (partner, merchant or service). City admin.
+/// Create a client-credentials client (partner, merchant or service). City admin. A partner's
+/// client is another client of a partner registered with `POST /v1/admin/partners` (a second
+/// server, or a new secret before the old one is retired): it holds the partner's department
+/// and registered scopes, which `PUT /v1/admin/partners/{id}` changes.
 #[utoipa::path(post, path = "/v1/admin/clients", tag = "admin", security(("bearer" = [])), request_body = CreateClientRequest,
-    responses((status = 201, body = CreateClientResponse), (status = 400, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 201, body = CreateClientResponse), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem, description = "no partner is registered under partner_id")))]
 pub async fn create_client(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<CreateClientRequest>, JsonRejection>,
+    JsonBody(r): JsonBody<CreateClientRequest>,
 ) -> HttpResult<(StatusCode, Json<CreateClientResponse>)> {
     require_admin(&caller)?;
-    let Json(r) = body?;
     let kind = match r.kind.as_str() {
-        "partner" => pb::ClientKind::Partner,
+        "partner" => return partner_client(&state, &caller, r).await,
         "merchant" => pb::ClientKind::Merchant,
         "service" => pb::ClientKind::Service,
         _ => return Err(ApiError::invalid("kind", "must be partner, merchant or service").into()),
@@ -154,13 +157,36 @@ pub async fn create_client(
         }))
         .await?
         .into_inner();
-    Ok((
+    Ok(created(response.client_id, response.client_secret))
+}
+
+fn created(client_id: String, client_secret: String) -> (StatusCode, Json<CreateClientResponse>) {
+    (
         StatusCode::CREATED,
         Json(CreateClientResponse {
-            client_id: response.client_id,
-            client_secret: response.client_secret,
+            client_id,
+            client_secret,
         }),
-    ))
+    )
+}
+
+/// A further client of a registered partner, made by the exchange (which keeps the registry
+/// and checks the partner, its department and its scopes).
+async fn partner_client(
+    state: &AppState,
+    caller: &Caller,
+    r: CreateClientRequest,
+) -> HttpResult<(StatusCode, Json<CreateClientResponse>)> {
+    let response = state
+        .exchange()
+        .create_partner_client(caller.request(xpb::CreatePartnerClientRequest {
+            partner_id: r.partner_id.unwrap_or_default(),
+            department: r.department.unwrap_or_default(),
+            scopes: r.scopes,
+        }))
+        .await?
+        .into_inner();
+    Ok(created(response.client_id, response.client_secret))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -201,10 +227,9 @@ pub async fn set_enrolment(
     State(state): State<AppState>,
     caller: Caller,
     Path(code): Path<String>,
-    body: Result<Json<EnrolmentRequest>, JsonRejection>,
+    JsonBody(r): JsonBody<EnrolmentRequest>,
 ) -> HttpResult<Json<DistrictView>> {
     require_admin(&caller)?;
-    let Json(r) = body?;
     let district = state
         .identity()
         .set_district_enrolment(caller.request(pb::SetDistrictEnrolmentRequest {
@@ -261,7 +286,7 @@ pub struct ResidentPage {
 pub async fn list_residents(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ResidentsQuery>,
+    Params(q): Params<ResidentsQuery>,
 ) -> HttpResult<Json<ResidentPage>> {
     require_admin(&caller)?;
     let response = state
@@ -315,10 +340,9 @@ pub async fn set_family_doctor(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Result<Json<FamilyDoctor>, JsonRejection>,
+    JsonBody(c): JsonBody<FamilyDoctor>,
 ) -> HttpResult<Json<ResidentView>> {
     require_admin(&caller)?;
-    let Json(c) = body?;
     let response = state
         .identity()
         .set_family_doctor_contract(caller.request(pb::SetFamilyDoctorContractRequest {
@@ -370,10 +394,9 @@ pub async fn suspend(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Result<Json<SuspendRequest>, JsonRejection>,
+    JsonBody(r): JsonBody<SuspendRequest>,
 ) -> HttpResult<Json<ResidentView>> {
     require_admin(&caller)?;
-    let Json(r) = body?;
     let response = state
         .identity()
         .suspend_resident(caller.request(pb::SuspendResidentRequest {

@@ -1,15 +1,12 @@
 //! `/v1/auth/*` and the JWKS: registration, sessions, client credentials.
 
-use axum::{
-    Json,
-    extract::{State, rejection::JsonRejection},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use healthpoints_errors::ApiError;
 use healthpoints_proto::identity::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::body::JsonBody;
 use crate::{
     AppState,
     auth::ClientAddr,
@@ -86,9 +83,8 @@ fn token_response(tokens: Option<pb::TokenPair>) -> HttpResult<Json<TokenRespons
         (status = 422, body = Problem, description = "district not enrolled")))]
 pub async fn register(
     State(state): State<AppState>,
-    body: Result<Json<RegisterRequest>, JsonRejection>,
+    JsonBody(r): JsonBody<RegisterRequest>,
 ) -> HttpResult<(StatusCode, Json<RegisterResponse>)> {
-    let Json(r) = body?;
     let residence_type = match r.residence_type.as_str() {
         "registered" => pb::ResidenceType::Registered,
         "permanent_migrant" => pb::ResidenceType::PermanentMigrant,
@@ -130,9 +126,8 @@ pub async fn register(
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    body: Result<Json<LoginRequest>, JsonRejection>,
+    JsonBody(r): JsonBody<LoginRequest>,
 ) -> HttpResult<Json<TokenResponse>> {
-    let Json(r) = body?;
     let response = state
         .identity()
         .login(pb::LoginRequest {
@@ -150,9 +145,8 @@ pub async fn login(
     responses((status = 200, body = TokenResponse), (status = 401, body = Problem)))]
 pub async fn refresh(
     State(state): State<AppState>,
-    body: Result<Json<RefreshRequest>, JsonRejection>,
+    JsonBody(r): JsonBody<RefreshRequest>,
 ) -> HttpResult<Json<TokenResponse>> {
-    let Json(r) = body?;
     let response = state
         .identity()
         .refresh_token(pb::RefreshTokenRequest {
@@ -168,9 +162,8 @@ pub async fn refresh(
     responses((status = 204), (status = 400, body = Problem)))]
 pub async fn logout(
     State(state): State<AppState>,
-    body: Result<Json<RefreshRequest>, JsonRejection>,
+    JsonBody(r): JsonBody<RefreshRequest>,
 ) -> HttpResult<StatusCode> {
-    let Json(r) = body?;
     state
         .identity()
         .revoke_refresh_token(pb::RevokeRefreshTokenRequest {
@@ -186,9 +179,8 @@ pub async fn logout(
 pub async fn client_token(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    body: Result<Json<ClientTokenRequest>, JsonRejection>,
+    JsonBody(r): JsonBody<ClientTokenRequest>,
 ) -> HttpResult<Json<TokenResponse>> {
-    let Json(r) = body?;
     if r.grant_type != "client_credentials" {
         return Err(ApiError::invalid("grant_type", "must be \"client_credentials\"").into());
     }

@@ -5,11 +5,7 @@
 // utoipa's `params(...)` expansion writes fully-qualified paths.
 #![allow(unused_qualifications)]
 
-use axum::{
-    Json,
-    extract::{Query, State, rejection::JsonRejection},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, SecondsFormat, Utc};
 use healthpoints_errors::ApiError;
 use healthpoints_proto::{
@@ -21,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::points::yuan;
+use crate::body::{JsonBody, Params};
 use crate::{
     AppState,
     auth::Caller,
@@ -206,7 +203,7 @@ pub struct Outcomes {
 pub async fn behaviours(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<PageQuery>,
+    Params(q): Params<PageQuery>,
 ) -> HttpResult<Json<Outcomes>> {
     let resident_id = caller
         .principal
@@ -443,7 +440,7 @@ pub struct RulesQuery {
     responses((status = 200, body = Rules), (status = 400, body = Problem)))]
 pub async fn rules(
     State(state): State<AppState>,
-    Query(q): Query<RulesQuery>,
+    Params(q): Params<RulesQuery>,
 ) -> HttpResult<Json<Rules>> {
     let as_of = q
         .as_of
@@ -490,7 +487,7 @@ pub struct RuleChanges {
     responses((status = 200, body = RuleChanges), (status = 400, body = Problem)))]
 pub async fn changelog(
     State(state): State<AppState>,
-    Query(q): Query<PageQuery>,
+    Params(q): Params<PageQuery>,
 ) -> HttpResult<Json<RuleChanges>> {
     let r = state
         .intake()
@@ -533,9 +530,8 @@ pub struct DraftSaved {
 pub async fn save_draft(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<RuleView>, JsonRejection>,
+    JsonBody(body): JsonBody<RuleView>,
 ) -> HttpResult<(StatusCode, Json<DraftSaved>)> {
-    let Json(body) = body?;
     let rule = pb::Rule::try_from(body)?;
     let r = state
         .intake()
@@ -584,9 +580,8 @@ pub struct SimulationView {
 pub async fn simulate(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<SimulateBody>, JsonRejection>,
+    JsonBody(body): JsonBody<SimulateBody>,
 ) -> HttpResult<Json<SimulationView>> {
-    let Json(body) = body?;
     let r = state
         .intake()
         .simulate_drafts(caller.request(pb::SimulateDraftsRequest {
@@ -630,9 +625,8 @@ pub struct PublishBody {
 pub async fn publish(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<PublishBody>, JsonRejection>,
+    JsonBody(body): JsonBody<PublishBody>,
 ) -> HttpResult<Json<Rules>> {
-    let Json(body) = body?;
     let effective_from = body
         .effective_from
         .as_deref()
@@ -649,4 +643,27 @@ pub async fn publish(
     Ok(Json(Rules {
         rules: r.rules.into_iter().map(Into::into).collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn times_of_any_text_parse_or_are_refused_naming_the_field(s in "\\PC*") {
+            if let Err(e) = timestamp("occurred_at", &s) {
+                prop_assert_eq!(e.field(), Some("occurred_at"));
+            }
+        }
+    }
+
+    #[test]
+    fn times_are_rfc_3339_in_any_offset() {
+        let t = timestamp("at", "2026-12-04T07:00:00+08:00").unwrap();
+        assert_eq!(t.seconds, 1_796_338_800);
+        assert!(timestamp("at", "2026-12-04").is_err());
+    }
 }

@@ -6,7 +6,7 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State, rejection::JsonRejection},
+    extract::{Path, State},
 };
 use healthpoints_errors::ApiError;
 use healthpoints_proto::{common::v1::PageRequest, exchange::v1 as pb};
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::behaviours::{rfc3339, some, timestamp};
+use crate::body::{JsonBody, Params};
 use crate::{
     AppState,
     auth::Caller,
@@ -103,9 +104,8 @@ pub struct GrantBody {
 pub async fn grant(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<GrantBody>, JsonRejection>,
+    JsonBody(b): JsonBody<GrantBody>,
 ) -> HttpResult<Json<ConsentView>> {
-    let Json(b) = body?;
     let r = state
         .exchange()
         .grant_consent(caller.request(pb::GrantConsentRequest {
@@ -229,7 +229,7 @@ async fn access_log(state: &AppState, caller: &Caller, q: AccessQuery) -> HttpRe
 pub async fn mine(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<AccessQuery>,
+    Params(q): Params<AccessQuery>,
 ) -> HttpResult<Json<AccessLog>> {
     if caller.principal.resident_id().is_none() {
         return Err(ApiError::forbidden("only residents have an access log of their own").into());
@@ -243,7 +243,7 @@ pub async fn mine(
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<AccessQuery>,
+    Params(q): Params<AccessQuery>,
 ) -> HttpResult<Json<AccessLog>> {
     Ok(Json(access_log(&state, &caller, q).await?))
 }

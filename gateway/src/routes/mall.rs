@@ -8,11 +8,10 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State, rejection::JsonRejection},
+    extract::{Path, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use healthpoints_auth::Principal;
 use healthpoints_errors::{ApiError, ErrorCode};
 use healthpoints_grpc::client::PeerChannel;
 use healthpoints_proto::{
@@ -26,21 +25,22 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    behaviours::{rfc3339, some, timestamp},
+    behaviours::{rfc3339, some},
     points::yuan,
 };
+use crate::body::{JsonBody, Params};
 use crate::{
     AppState,
     auth::Caller,
-    error::{HttpResult, Problem},
+    error::{HttpResult, Problem, renamed},
     malls::{RouteFacts, mall_name, route},
 };
 
-fn parse_mall(raw: &str) -> Result<MallId, ApiError> {
+pub(crate) fn parse_mall(raw: &str) -> Result<MallId, ApiError> {
     MallId::parse(raw).map_err(|e| ApiError::invalid("mall", e.0))
 }
 
-fn client(state: &AppState, mall: MallId) -> HttpResult<MallServiceClient<PeerChannel>> {
+pub(crate) fn client(state: &AppState, mall: MallId) -> HttpResult<MallServiceClient<PeerChannel>> {
     Ok(state.malls().client(mall)?)
 }
 
@@ -199,7 +199,7 @@ pub struct MerchantView {
     pub admitted_at: Option<String>,
 }
 
-fn merchant_status(s: i32) -> String {
+pub(crate) fn merchant_status(s: i32) -> String {
     match pb::MerchantStatus::try_from(s).unwrap_or_default() {
         pb::MerchantStatus::Pending => "pending",
         pb::MerchantStatus::Active => "active",
@@ -209,7 +209,10 @@ fn merchant_status(s: i32) -> String {
     .to_owned()
 }
 
-fn merchant_status_from(field: &str, s: Option<&str>) -> Result<pb::MerchantStatus, ApiError> {
+pub(crate) fn merchant_status_from(
+    field: &str,
+    s: Option<&str>,
+) -> Result<pb::MerchantStatus, ApiError> {
     Ok(match s.map(str::trim) {
         None | Some("") => pb::MerchantStatus::Unspecified,
         Some("pending") => pb::MerchantStatus::Pending,
@@ -255,7 +258,7 @@ pub struct ListQuery {
     pub page_size: Option<u32>,
 }
 
-fn page(q: &ListQuery) -> Option<PageRequest> {
+pub(crate) fn page(q: &ListQuery) -> Option<PageRequest> {
     Some(PageRequest {
         page_size: q.page_size.unwrap_or_default(),
         cursor: q.cursor.clone().unwrap_or_default(),
@@ -268,7 +271,7 @@ fn page(q: &ListQuery) -> Option<PageRequest> {
 pub async fn merchants(
     State(state): State<AppState>,
     Path(mall): Path<String>,
-    Query(q): Query<ListQuery>,
+    Params(q): Params<ListQuery>,
 ) -> HttpResult<Json<MerchantsPage>> {
     let r = client(&state, parse_mall(&mall)?)?
         .list_merchants(pb::ListMerchantsRequest { page: page(&q) })
@@ -350,7 +353,7 @@ pub struct ProductsPage {
 pub async fn products(
     State(state): State<AppState>,
     Path(mall): Path<String>,
-    Query(q): Query<ListQuery>,
+    Params(q): Params<ListQuery>,
 ) -> HttpResult<Json<ProductsPage>> {
     let r = client(&state, parse_mall(&mall)?)?
         .list_products(pb::ListProductsRequest {
@@ -439,7 +442,7 @@ impl From<pb::Order> for OrderView {
     }
 }
 
-fn order_of(o: Option<pb::Order>) -> HttpResult<OrderView> {
+pub(crate) fn order_of(o: Option<pb::Order>) -> HttpResult<OrderView> {
     Ok(o.ok_or_else(ApiError::internal)?.into())
 }
 
@@ -454,9 +457,8 @@ pub async fn create_order(
     caller: Caller,
     Path(mall): Path<String>,
     headers: HeaderMap,
-    body: Result<Json<OrderBody>, JsonRejection>,
+    JsonBody(b): JsonBody<OrderBody>,
 ) -> HttpResult<(StatusCode, Json<OrderView>)> {
-    let Json(b) = body?;
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -476,7 +478,8 @@ pub async fn create_order(
             product_id: b.product_id,
             quantity: b.quantity,
         }))
-        .await?
+        .await
+        .map_err(|s| renamed(s, "idempotency_key", "Idempotency-Key"))?
         .into_inner();
     Ok((StatusCode::CREATED, Json(order_of(r.order)?)))
 }
@@ -502,13 +505,14 @@ pub struct OrdersPage {
     pub unavailable: Vec<String>,
 }
 
-/// My orders, newest first: across every mall, or one mall's (`?mall=`) page by page.
+/// My orders, newest first, page by page: across every mall (one cursor walks them all), or
+/// one mall's (`?mall=`).
 #[utoipa::path(get, path = "/v1/me/orders", tag = "resident", security(("bearer" = [])), params(OrdersQuery),
     responses((status = 200, body = OrdersPage), (status = 401, body = Problem)))]
 pub async fn my_orders(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<OrdersQuery>,
+    Params(q): Params<OrdersQuery>,
 ) -> HttpResult<Json<OrdersPage>> {
     let resident_id = caller
         .principal
@@ -535,23 +539,47 @@ pub async fn my_orders(
             unavailable: Vec::new(),
         }));
     }
+    // Across malls, page by page: order ids are time-ordered (UUID v7) and unique across
+    // malls, so one cursor — the last id shown — means "older than this" in every mall. Each
+    // mall answers its newest `size` orders before the cursor; the newest `size` of them all
+    // is the page, and any order left out is older than its last line, so the next page finds
+    // it. Malls that are down are named in `unavailable`: their orders are missing.
+    let size = match q.page_size.unwrap_or_default() {
+        0 => 50,
+        n => n.min(500),
+    };
+    let cursor = q.cursor.clone().unwrap_or_default();
+    healthpoints_types::uuid_cursor(&cursor).map_err(|e| ApiError::invalid("cursor", e.0))?;
     let (up, mut down) = state.malls().healthy_clients();
     let asks = up.into_iter().map(|(mall, mut c)| {
-        let req = caller.request(request(String::new()));
+        let mut ask = request(cursor.clone());
+        if let Some(page) = ask.page.as_mut() {
+            page.page_size = size;
+        }
+        let req = caller.request(ask);
         async move { (mall, c.list_orders(req).await) }
     });
     let mut orders = Vec::new();
+    let mut more = false;
     for (mall, answer) in futures::future::join_all(asks).await {
         match answer {
-            Ok(r) => orders.extend(r.into_inner().orders),
+            Ok(r) => {
+                let r = r.into_inner();
+                more |= r.page.is_some_and(|p| !p.next_cursor.is_empty());
+                orders.extend(r.orders);
+            }
             Err(_) => down.push(mall),
         }
     }
-    // Order ids are time-ordered (UUID v7): newest first across malls.
     orders.sort_by(|a, b| b.order_id.cmp(&a.order_id));
+    more |= orders.len() > size as usize;
+    orders.truncate(size as usize);
+    let next_cursor = more
+        .then(|| orders.last().map(|o| o.order_id.clone()))
+        .flatten();
     Ok(Json(OrdersPage {
         orders: orders.into_iter().map(Into::into).collect(),
-        next_cursor: None,
+        next_cursor,
         unavailable: down.iter().map(ToString::to_string).collect(),
     }))
 }
@@ -620,195 +648,6 @@ pub async fn cancel(
         .await?
         .into_inner();
     Ok(Json(order_of(r.order)?))
-}
-
-// === merchants ===
-
-fn merchant_mall(caller: &Caller) -> HttpResult<MallId> {
-    match &caller.principal {
-        Principal::Merchant { mall, .. } => Ok(*mall),
-        _ => Err(ApiError::forbidden("only a merchant's operator may do this").into()),
-    }
-}
-
-fn merchant_id(caller: &Caller) -> String {
-    match &caller.principal {
-        Principal::Merchant { merchant_id, .. } => merchant_id.to_string(),
-        _ => String::new(),
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProductBody {
-    pub title: String,
-    #[serde(default)]
-    pub description: String,
-    /// `health_service` or `health_product`.
-    pub category: String,
-    pub price_points: u64,
-    /// Leave out for unlimited (services).
-    #[serde(default)]
-    pub stock: Option<u64>,
-    #[serde(default)]
-    pub per_resident_limit: Option<u32>,
-    /// `day`, `week`, `month` (default) or `year`.
-    #[serde(default)]
-    pub limit_period: Option<String>,
-    /// RFC 3339.
-    #[serde(default)]
-    pub available_from: Option<String>,
-    #[serde(default)]
-    pub available_until: Option<String>,
-    /// E.g. 60 for residents aged 60 and over.
-    #[serde(default)]
-    pub min_age: Option<u32>,
-    /// `active` (default) or `inactive`.
-    #[serde(default)]
-    pub status: Option<String>,
-}
-
-fn product_from(id: String, b: ProductBody) -> Result<pb::Product, ApiError> {
-    Ok(pb::Product {
-        product_id: id,
-        merchant_id: String::new(),
-        title: b.title,
-        description: b.description,
-        category: match b.category.trim() {
-            "health_service" => pb::ProductCategory::HealthService,
-            "health_product" => pb::ProductCategory::HealthProduct,
-            _ => {
-                return Err(ApiError::invalid(
-                    "category",
-                    "must be health_service or health_product",
-                ));
-            }
-        } as i32,
-        price_points: b.price_points,
-        price_yuan: None,
-        stock: b.stock,
-        per_resident_limit: b.per_resident_limit,
-        limit_period: b.limit_period.unwrap_or_default(),
-        available_from: b
-            .available_from
-            .map(|t| timestamp("available_from", &t))
-            .transpose()?,
-        available_until: b
-            .available_until
-            .map(|t| timestamp("available_until", &t))
-            .transpose()?,
-        min_age: b.min_age,
-        status: match b.status.as_deref().map(str::trim) {
-            None | Some("active") => pb::ProductStatus::Active,
-            Some("inactive") => pb::ProductStatus::Inactive,
-            Some(_) => return Err(ApiError::invalid("status", "must be active or inactive")),
-        } as i32,
-    })
-}
-
-/// My merchant's products, including inactive ones.
-#[utoipa::path(get, path = "/v1/merchant/products", tag = "merchant", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = ProductsPage), (status = 403, body = Problem)))]
-pub async fn my_products(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<ListQuery>,
-) -> HttpResult<Json<ProductsPage>> {
-    let r = client(&state, merchant_mall(&caller)?)?
-        .list_products(caller.request(pb::ListProductsRequest {
-            merchant_id: merchant_id(&caller),
-            page: page(&q),
-        }))
-        .await?
-        .into_inner();
-    Ok(Json(ProductsPage {
-        products: r.products.into_iter().map(Into::into).collect(),
-        next_cursor: r.page.and_then(|p| some(p.next_cursor)),
-    }))
-}
-
-/// Adds a product or service to my merchant's catalogue.
-#[utoipa::path(post, path = "/v1/merchant/products", tag = "merchant", security(("bearer" = [])), request_body = ProductBody,
-    responses((status = 201, body = ProductView), (status = 400, body = Problem), (status = 403, body = Problem)))]
-pub async fn create_product(
-    State(state): State<AppState>,
-    caller: Caller,
-    body: Result<Json<ProductBody>, JsonRejection>,
-) -> HttpResult<(StatusCode, Json<ProductView>)> {
-    let Json(b) = body?;
-    let product = product_from(String::new(), b)?;
-    let r = client(&state, merchant_mall(&caller)?)?
-        .create_product(caller.request(pb::CreateProductRequest {
-            product: Some(product),
-        }))
-        .await?
-        .into_inner();
-    Ok((
-        StatusCode::CREATED,
-        Json(r.product.ok_or_else(ApiError::internal)?.into()),
-    ))
-}
-
-/// Replaces one of my products (price, stock, window, status…); orders already placed keep
-/// their price.
-#[utoipa::path(put, path = "/v1/merchant/products/{id}", tag = "merchant", security(("bearer" = [])), request_body = ProductBody,
-    params(("id" = String, Path)),
-    responses((status = 200, body = ProductView), (status = 400, body = Problem), (status = 404, body = Problem)))]
-pub async fn update_product(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    body: Result<Json<ProductBody>, JsonRejection>,
-) -> HttpResult<Json<ProductView>> {
-    let Json(b) = body?;
-    let product = product_from(id, b)?;
-    let r = client(&state, merchant_mall(&caller)?)?
-        .update_product(caller.request(pb::UpdateProductRequest {
-            product: Some(product),
-        }))
-        .await?
-        .into_inner();
-    Ok(Json(r.product.ok_or_else(ApiError::internal)?.into()))
-}
-
-/// Writes off a voucher at the counter: the code as typed, or the scanned payload.
-#[utoipa::path(post, path = "/v1/merchant/vouchers/{code}/write-off", tag = "merchant", security(("bearer" = [])),
-    params(("code" = String, Path)),
-    responses((status = 200, body = OrderView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
-pub async fn write_off(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(code): Path<String>,
-) -> HttpResult<Json<OrderView>> {
-    let r = client(&state, merchant_mall(&caller)?)?
-        .write_off_voucher(caller.request(pb::WriteOffVoucherRequest { code }))
-        .await?
-        .into_inner();
-    Ok(Json(order_of(r.order)?))
-}
-
-/// My merchant's orders, newest first.
-#[utoipa::path(get, path = "/v1/merchant/orders", tag = "merchant", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = OrdersPage), (status = 403, body = Problem)))]
-pub async fn merchant_orders(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<ListQuery>,
-) -> HttpResult<Json<OrdersPage>> {
-    let r = client(&state, merchant_mall(&caller)?)?
-        .list_orders(caller.request(pb::ListOrdersRequest {
-            owner: Some(pb::list_orders_request::Owner::MerchantId(merchant_id(
-                &caller,
-            ))),
-            page: page(&q),
-        }))
-        .await?
-        .into_inner();
-    Ok(Json(OrdersPage {
-        orders: r.orders.into_iter().map(Into::into).collect(),
-        next_cursor: r.page.and_then(|p| some(p.next_cursor)),
-        unavailable: Vec::new(),
-    }))
 }
 
 // === settlement ===
@@ -939,7 +778,7 @@ fn csv(s: &StatementView) -> String {
     out
 }
 
-async fn statements_of(
+pub(crate) async fn statements_of(
     state: &AppState,
     caller: &Caller,
     mall: MallId,
@@ -974,231 +813,4 @@ async fn statements_of(
         Some("csv") => Err(ApiError::invalid("period", "a CSV download is of one period").into()),
         Some(_) => Err(ApiError::invalid("format", "must be json or csv").into()),
     }
-}
-
-/// My merchant's settlement statements; `?period=2026-11&format=csv` downloads one.
-#[utoipa::path(get, path = "/v1/merchant/settlements", tag = "merchant", security(("bearer" = [])), params(StatementsQuery),
-    responses((status = 200, body = Statements), (status = 403, body = Problem)))]
-pub async fn merchant_settlements(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<StatementsQuery>,
-) -> HttpResult<Response> {
-    let mall = merchant_mall(&caller)?;
-    statements_of(&state, &caller, mall, merchant_id(&caller), &q).await
-}
-
-// === admins ===
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AdmitBody {
-    pub name: String,
-    pub licence_no: String,
-    pub contact: String,
-    /// `active` (default) or `pending` while the agreement is not in force.
-    #[serde(default)]
-    pub status: Option<String>,
-}
-
-/// Admits a merchant to a mall (the mall's admin).
-#[utoipa::path(post, path = "/v1/admin/malls/{mall}/merchants", tag = "admin", security(("bearer" = [])), request_body = AdmitBody,
-    params(("mall" = String, Path)),
-    responses((status = 201, body = MerchantView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
-pub async fn admit(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(mall): Path<String>,
-    body: Result<Json<AdmitBody>, JsonRejection>,
-) -> HttpResult<(StatusCode, Json<MerchantView>)> {
-    let Json(b) = body?;
-    let status = merchant_status_from("status", b.status.as_deref())?;
-    let r = client(&state, parse_mall(&mall)?)?
-        .admit_merchant(caller.request(pb::AdmitMerchantRequest {
-            name: b.name,
-            licence_no: b.licence_no,
-            contact: b.contact,
-            status: status as i32,
-        }))
-        .await?
-        .into_inner();
-    Ok((
-        StatusCode::CREATED,
-        Json(r.merchant.ok_or_else(ApiError::internal)?.into()),
-    ))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MerchantStatusBody {
-    /// `pending`, `active` or `suspended`.
-    pub status: String,
-    #[serde(default)]
-    pub reason: String,
-}
-
-/// Activates or suspends a merchant (the mall's admin); a suspension needs a reason.
-#[utoipa::path(put, path = "/v1/admin/malls/{mall}/merchants/{id}/status", tag = "admin", security(("bearer" = [])),
-    request_body = MerchantStatusBody, params(("mall" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = MerchantView), (status = 400, body = Problem), (status = 404, body = Problem)))]
-pub async fn set_merchant_status(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((mall, id)): Path<(String, String)>,
-    body: Result<Json<MerchantStatusBody>, JsonRejection>,
-) -> HttpResult<Json<MerchantView>> {
-    let Json(b) = body?;
-    let status = merchant_status_from("status", Some(&b.status))?;
-    let r = client(&state, parse_mall(&mall)?)?
-        .set_merchant_status(caller.request(pb::SetMerchantStatusRequest {
-            merchant_id: id,
-            status: status as i32,
-            reason: b.reason,
-        }))
-        .await?
-        .into_inner();
-    Ok(Json(r.merchant.ok_or_else(ApiError::internal)?.into()))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct AdminOrdersQuery {
-    #[serde(default)]
-    pub resident_id: Option<String>,
-    #[serde(default)]
-    pub merchant_id: Option<String>,
-    #[serde(default)]
-    pub cursor: Option<String>,
-    #[serde(default)]
-    pub page_size: Option<u32>,
-}
-
-/// A mall's orders (the mall's admin), optionally of one resident or merchant.
-#[utoipa::path(get, path = "/v1/admin/malls/{mall}/orders", tag = "admin", security(("bearer" = [])),
-    params(("mall" = String, Path), AdminOrdersQuery),
-    responses((status = 200, body = OrdersPage), (status = 403, body = Problem)))]
-pub async fn admin_orders(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(mall): Path<String>,
-    Query(q): Query<AdminOrdersQuery>,
-) -> HttpResult<Json<OrdersPage>> {
-    let owner = match (q.resident_id, q.merchant_id) {
-        (Some(r), _) => Some(pb::list_orders_request::Owner::ResidentId(r)),
-        (None, Some(m)) => Some(pb::list_orders_request::Owner::MerchantId(m)),
-        (None, None) => None,
-    };
-    let r = client(&state, parse_mall(&mall)?)?
-        .list_orders(caller.request(pb::ListOrdersRequest {
-            owner,
-            page: Some(PageRequest {
-                page_size: q.page_size.unwrap_or_default(),
-                cursor: q.cursor.unwrap_or_default(),
-            }),
-        }))
-        .await?
-        .into_inner();
-    Ok(Json(OrdersPage {
-        orders: r.orders.into_iter().map(Into::into).collect(),
-        next_cursor: r.page.and_then(|p| some(p.next_cursor)),
-        unavailable: Vec::new(),
-    }))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefundBody {
-    pub reason: String,
-}
-
-/// Refunds a written-off order whose service was not delivered (the mall's admin).
-#[utoipa::path(post, path = "/v1/admin/malls/{mall}/orders/{id}/refund", tag = "admin", security(("bearer" = [])),
-    request_body = RefundBody, params(("mall" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = OrderView), (status = 403, body = Problem), (status = 412, body = Problem)))]
-pub async fn refund(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((mall, id)): Path<(String, String)>,
-    body: Result<Json<RefundBody>, JsonRejection>,
-) -> HttpResult<Json<OrderView>> {
-    let Json(b) = body?;
-    let r = client(&state, parse_mall(&mall)?)?
-        .refund_order(caller.request(pb::RefundOrderRequest {
-            order_id: id,
-            reason: b.reason,
-        }))
-        .await?
-        .into_inner();
-    Ok(Json(order_of(r.order)?))
-}
-
-/// A merchant's statements in a mall (the mall's admin).
-#[utoipa::path(get, path = "/v1/admin/malls/{mall}/settlements", tag = "admin", security(("bearer" = [])),
-    params(("mall" = String, Path), StatementsQuery),
-    responses((status = 200, body = Statements), (status = 403, body = Problem)))]
-pub async fn admin_settlements(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(mall): Path<String>,
-    Query(q): Query<StatementsQuery>,
-) -> HttpResult<Response> {
-    let merchant = q
-        .merchant_id
-        .clone()
-        .ok_or_else(|| ApiError::invalid("merchant_id", "must name the merchant"))?;
-    statements_of(&state, &caller, parse_mall(&mall)?, merchant, &q).await
-}
-
-/// Closes a merchant's period: the statement is fixed and the payable moves to settled.
-#[utoipa::path(post, path = "/v1/admin/malls/{mall}/settlements/{merchant_id}/{period}/close", tag = "admin",
-    security(("bearer" = [])), params(("mall" = String, Path), ("merchant_id" = String, Path), ("period" = String, Path)),
-    responses((status = 200, body = StatementView), (status = 400, body = Problem), (status = 403, body = Problem)))]
-pub async fn close(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((mall, merchant_id, period)): Path<(String, String, String)>,
-) -> HttpResult<Json<StatementView>> {
-    let r = client(&state, parse_mall(&mall)?)?
-        .close_settlement(caller.request(pb::CloseSettlementRequest {
-            merchant_id,
-            period,
-        }))
-        .await?
-        .into_inner();
-    Ok(Json(r.statement.ok_or_else(ApiError::internal)?.into()))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MallStatsView {
-    pub mall: String,
-    pub merchants_active: u64,
-    pub products_active: u64,
-    pub orders_reserved: u64,
-    pub orders_written_off: u64,
-    pub points_redeemed: u64,
-    pub yuan_redeemed: String,
-}
-
-/// A mall's figures (the mall's admin).
-#[utoipa::path(get, path = "/v1/admin/malls/{mall}/stats", tag = "admin", security(("bearer" = [])),
-    params(("mall" = String, Path)),
-    responses((status = 200, body = MallStatsView), (status = 403, body = Problem)))]
-pub async fn stats(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(mall): Path<String>,
-) -> HttpResult<Json<MallStatsView>> {
-    let id = parse_mall(&mall)?;
-    let s = client(&state, id)?
-        .get_mall_statistics(caller.request(pb::GetMallStatisticsRequest {}))
-        .await?
-        .into_inner();
-    Ok(Json(MallStatsView {
-        mall: id.to_string(),
-        merchants_active: s.merchants_active,
-        products_active: s.products_active,
-        orders_reserved: s.orders_reserved,
-        orders_written_off: s.orders_written_off,
-        yuan_redeemed: yuan(s.points_redeemed),
-        points_redeemed: s.points_redeemed,
-    }))
 }

@@ -5,7 +5,9 @@ pub mod auth;
 pub mod behaviours;
 pub mod consent;
 pub mod mall;
+pub mod mall_admin;
 pub mod me;
+pub mod merchant;
 pub mod ops;
 pub mod partners;
 pub mod play;
@@ -42,10 +44,10 @@ use crate::AppState;
         play::my_challenges, play::join, play::create_challenge, play::leaderboard, play::set_opt_in,
         play::award_honour, play::review_queue, play::resolve_review, play::flag, play::unflag,
         mall::my_mall, mall::malls, mall::merchants, mall::products, mall::create_order,
-        mall::my_orders, mall::my_order, mall::cancel, mall::my_products, mall::create_product,
-        mall::update_product, mall::write_off, mall::merchant_orders, mall::merchant_settlements,
-        mall::admit, mall::set_merchant_status, mall::admin_orders, mall::refund,
-        mall::admin_settlements, mall::close, mall::stats,
+        mall::my_orders, mall::my_order, mall::cancel, merchant::my_products, merchant::create_product,
+        merchant::update_product, merchant::voucher, merchant::write_off, merchant::merchant_orders, merchant::merchant_settlements,
+        mall_admin::admit, mall_admin::set_merchant_status, mall_admin::admin_orders, mall_admin::refund,
+        mall_admin::admin_settlements, mall_admin::close, mall_admin::stats,
         ops::healthz, ops::readyz,
     ),
     modifiers(&BearerAuth),
@@ -167,32 +169,39 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me/orders/{id}/cancel", post(mall::cancel))
         .route(
             "/v1/merchant/products",
-            get(mall::my_products).post(mall::create_product),
+            get(merchant::my_products).post(merchant::create_product),
         )
-        .route("/v1/merchant/products/{id}", put(mall::update_product))
+        .route("/v1/merchant/products/{id}", put(merchant::update_product))
+        .route("/v1/merchant/vouchers/{code}", get(merchant::voucher))
         .route(
             "/v1/merchant/vouchers/{code}/write-off",
-            post(mall::write_off),
+            post(merchant::write_off),
         )
-        .route("/v1/merchant/orders", get(mall::merchant_orders))
-        .route("/v1/merchant/settlements", get(mall::merchant_settlements))
-        .route("/v1/admin/malls/{mall}/merchants", post(mall::admit))
+        .route("/v1/merchant/orders", get(merchant::merchant_orders))
+        .route(
+            "/v1/merchant/settlements",
+            get(merchant::merchant_settlements),
+        )
+        .route("/v1/admin/malls/{mall}/merchants", post(mall_admin::admit))
         .route(
             "/v1/admin/malls/{mall}/merchants/{id}/status",
-            put(mall::set_merchant_status),
+            put(mall_admin::set_merchant_status),
         )
-        .route("/v1/admin/malls/{mall}/orders", get(mall::admin_orders))
+        .route(
+            "/v1/admin/malls/{mall}/orders",
+            get(mall_admin::admin_orders),
+        )
         .route(
             "/v1/admin/malls/{mall}/orders/{id}/refund",
-            post(mall::refund),
+            post(mall_admin::refund),
         )
         .route(
             "/v1/admin/malls/{mall}/settlements",
-            get(mall::admin_settlements),
+            get(mall_admin::admin_settlements),
         )
         .route(
             "/v1/admin/malls/{mall}/settlements/{merchant_id}/{period}/close",
-            post(mall::close),
+            post(mall_admin::close),
         )
-        .route("/v1/admin/malls/{mall}/stats", get(mall::stats))
+        .route("/v1/admin/malls/{mall}/stats", get(mall_admin::stats))
 }

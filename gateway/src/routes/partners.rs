@@ -15,10 +15,11 @@ use prost_types::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::body::{JsonBody, from_json, media_type, unreadable};
 use crate::{
     AppState,
     auth::Caller,
-    error::{HttpResult, Problem},
+    error::{HttpResult, Problem, renamed},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -59,9 +60,8 @@ pub struct PartnerRegistered {
 pub async fn register(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<RegisterPartnerBody>, axum::extract::rejection::JsonRejection>,
+    JsonBody(b): JsonBody<RegisterPartnerBody>,
 ) -> HttpResult<(StatusCode, Json<PartnerRegistered>)> {
-    let Json(b) = body?;
     let r = state
         .exchange()
         .register_partner(caller.request(pb::RegisterPartnerRequest {
@@ -123,9 +123,8 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     axum::extract::Path(id): axum::extract::Path<String>,
-    body: Result<Json<UpdatePartnerBody>, axum::extract::rejection::JsonRejection>,
+    JsonBody(b): JsonBody<UpdatePartnerBody>,
 ) -> HttpResult<Json<PartnerAdminView>> {
-    let Json(b) = body?;
     let status = match b.status.trim() {
         "active" => pb::PartnerStatus::Active,
         "suspended" => pb::PartnerStatus::Suspended,
@@ -145,7 +144,8 @@ pub async fn update(
                 ..pb::Partner::default()
             }),
         }))
-        .await?
+        .await
+        .map_err(|s| renamed(s, "partner.", ""))?
         .into_inner();
     let p = r.partner.ok_or_else(ApiError::internal)?;
     Ok(Json(PartnerAdminView {
@@ -275,15 +275,7 @@ fn record(i: usize, r: RecordBody) -> Result<pb::BehaviourRecord, ApiError> {
 
 /// A JSON array of records, or NDJSON (one record per line) when the content type says so.
 fn parse_records(headers: &HeaderMap, body: &[u8]) -> Result<Vec<pb::BehaviourRecord>, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let content_type = media_type(headers).unwrap_or_default();
     let bodies: Vec<RecordBody> = match content_type.as_str() {
         "application/x-ndjson" | "application/ndjson" => {
             let text = std::str::from_utf8(body)
@@ -292,18 +284,15 @@ fn parse_records(headers: &HeaderMap, body: &[u8]) -> Result<Vec<pb::BehaviourRe
                 .filter(|l| !l.trim().is_empty())
                 .enumerate()
                 .map(|(i, line)| {
-                    serde_json::from_str(line).map_err(|e| {
-                        ApiError::invalid(format!("records[{i}]"), format!("line {}: {e}", i + 1))
+                    let record = format!("records[{i}]");
+                    from_json(line.as_bytes(), &record).map_err(|e| match e.field() {
+                        Some(_) => e,
+                        None => ApiError::invalid(record, e.message),
                     })
                 })
                 .collect::<Result<_, _>>()?
         }
-        "application/json" => serde_json::from_slice(body).map_err(|e| {
-            ApiError::new(
-                ErrorCode::InvalidArgument,
-                format!("the body must be a JSON array of records: {e}"),
-            )
-        })?,
+        "application/json" => from_json(body, "records")?,
         _ => {
             return Err(ApiError::new(
                 ErrorCode::InvalidArgument,
@@ -329,16 +318,7 @@ pub async fn submit_behaviours(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> HttpResult<Json<RecordResults>> {
-    let body = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                ErrorCode::InvalidArgument,
-                "the body is too large (at most 1 MiB)",
-            )
-        } else {
-            ApiError::new(ErrorCode::InvalidArgument, "the body could not be read")
-        }
-    })?;
+    let body = body.map_err(unreadable)?;
     let records = parse_records(&headers, &body)?;
     let r = state
         .exchange()
@@ -406,9 +386,8 @@ pub struct ContractBody {
 pub async fn submit_contracts(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<Vec<ContractBody>>, axum::extract::rejection::JsonRejection>,
+    JsonBody(bodies): JsonBody<Vec<ContractBody>>,
 ) -> HttpResult<Json<RecordResults>> {
-    let Json(bodies) = body?;
     let records = bodies
         .into_iter()
         .enumerate()
@@ -451,6 +430,7 @@ pub async fn submit_contracts(
 #[utoipa::path(post, path = "/v1/partner/fhir", tag = "partner", security(("bearer" = [])),
     request_body(content = String, content_type = "application/fhir+json"),
     responses((status = 200, description = "a Bundle of OperationOutcomes"), (status = 400, description = "a Bundle of OperationOutcomes; nothing written"),
+        (status = 413, description = "an OperationOutcome: the body is larger than 1 MiB"),
         (status = 403, body = Problem)))]
 pub async fn submit_fhir(
     State(state): State<AppState>,
@@ -485,7 +465,11 @@ pub async fn submit_fhir(
                 expression: String::new(),
             };
             let refusal = serde_json::to_vec(&fhir::refusal(&issue)).unwrap_or_default();
-            return Ok(fhir_json(StatusCode::BAD_REQUEST, refusal));
+            let status = match r.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return Ok(fhir_json(status, refusal));
         }
     };
     let content_type = headers
@@ -533,7 +517,11 @@ mod tests {
         assert_eq!(records[1].quantity, 1);
         let bad = "{}\nnot json";
         let err = parse_records(&headers("application/x-ndjson"), bad.as_bytes()).unwrap_err();
-        assert_eq!(err.field(), Some("records[0]"));
+        assert_eq!(err.field(), Some("records[0].record_id"));
+        let bad = format!("{}\nnot json", body.lines().next().unwrap());
+        let err = parse_records(&headers("application/x-ndjson"), bad.as_bytes()).unwrap_err();
+        assert_eq!(err.field(), Some("records[1]"));
+        assert!(err.message.contains("not valid JSON"), "{}", err.message);
     }
 
     proptest! {

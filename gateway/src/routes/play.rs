@@ -7,7 +7,7 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State, rejection::JsonRejection},
+    extract::{Path, State},
     http::StatusCode,
 };
 use chrono::{FixedOffset, Utc};
@@ -20,6 +20,7 @@ use super::{
     behaviours::{OutcomeView, level_from_name, level_name, rfc3339, some, timestamp},
     points::yuan,
 };
+use crate::body::{JsonBody, Params};
 use crate::{
     AppState,
     auth::Caller,
@@ -174,9 +175,8 @@ pub struct ChallengeBody {
 pub async fn create_challenge(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<ChallengeBody>, JsonRejection>,
+    JsonBody(b): JsonBody<ChallengeBody>,
 ) -> HttpResult<(StatusCode, Json<ChallengeView>)> {
-    let Json(b) = body?;
     let challenge = pb::Challenge {
         challenge_id: String::new(),
         title: b.title,
@@ -239,7 +239,7 @@ pub struct LeaderboardView {
 pub async fn leaderboard(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<LeaderboardQuery>,
+    Params(q): Params<LeaderboardQuery>,
 ) -> HttpResult<Json<LeaderboardView>> {
     let scope = q.scope.unwrap_or_else(|| "city".into());
     let period = q.period.unwrap_or_else(|| {
@@ -286,10 +286,9 @@ pub struct OptIn {
 pub async fn set_opt_in(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<OptIn>, JsonRejection>,
+    JsonBody(b): JsonBody<OptIn>,
 ) -> HttpResult<Json<OptIn>> {
     let resident_id = resident_only(&caller, "appear on leaderboards")?;
-    let Json(b) = body?;
     state
         .intake()
         .set_leaderboard_opt_in(caller.request(pb::SetLeaderboardOptInRequest {
@@ -322,9 +321,8 @@ pub struct HonourBody {
 pub async fn award_honour(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<HonourBody>, JsonRejection>,
+    JsonBody(b): JsonBody<HonourBody>,
 ) -> HttpResult<(StatusCode, Json<OutcomeView>)> {
-    let Json(b) = body?;
     let r = state
         .intake()
         .award_honour(caller.request(pb::AwardHonourRequest {
@@ -368,7 +366,7 @@ pub struct ReviewQueue {
 pub async fn review_queue(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ReviewQuery>,
+    Params(q): Params<ReviewQuery>,
 ) -> HttpResult<Json<ReviewQueue>> {
     let r = state
         .intake()
@@ -404,9 +402,8 @@ pub async fn resolve_review(
     State(state): State<AppState>,
     caller: Caller,
     Path(event_id): Path<String>,
-    body: Result<Json<ReviewDecision>, JsonRejection>,
+    JsonBody(b): JsonBody<ReviewDecision>,
 ) -> HttpResult<Json<OutcomeView>> {
-    let Json(b) = body?;
     let release = match b.decision.as_str() {
         "release" => true,
         "reject" => false,
@@ -439,9 +436,8 @@ pub async fn flag(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Result<Json<FlagBody>, JsonRejection>,
+    JsonBody(b): JsonBody<FlagBody>,
 ) -> HttpResult<StatusCode> {
-    let Json(b) = body?;
     set_flag(&state, &caller, id, b.reason, false).await
 }
 

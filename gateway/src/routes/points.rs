@@ -6,7 +6,7 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State},
+    extract::{Path, State},
 };
 use healthpoints_auth::Principal;
 use healthpoints_errors::ApiError;
@@ -17,6 +17,7 @@ use healthpoints_proto::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::body::Params;
 use crate::{
     AppState,
     auth::Caller,
@@ -98,8 +99,15 @@ pub struct TransactionView {
     pub transfer_id: String,
     /// `award`, `redeem`, …
     pub kind: String,
-    /// Signed: positive when points came in, negative when they went out.
+    /// What this line did to your points, signed: positive when points came in, negative
+    /// when they went out. A reservation (an order waiting for its voucher to be used) moves
+    /// nothing here — its post does, once — so the sum over a book's whole history is your
+    /// `posted` balance.
     pub points: i64,
+    /// Reservations only: the points set aside, signed (e.g. -300), whatever became of them.
+    /// Summed over the reservations still `pending`, it is your `pending` balance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_points: Option<i64>,
     /// For reservations: `pending`, `posted`, `voided` or `expired`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reservation: Option<String>,
@@ -139,7 +147,7 @@ fn kind_value(name: &str) -> Option<i32> {
 pub async fn transactions(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<TransactionsQuery>,
+    Params(q): Params<TransactionsQuery>,
 ) -> HttpResult<Json<Transactions>> {
     let owner_id = resident(&caller)?;
     let kinds = match q.kind.as_deref() {
@@ -182,7 +190,6 @@ pub async fn transactions(
         .into_iter()
         .filter_map(|e| {
             let t = e.transfer?;
-            let amount = i64::try_from(t.amount).unwrap_or(i64::MAX);
             let reservation = pb::PendingState::try_from(t.pending_state)
                 .ok()
                 .filter(|s| *s != pb::PendingState::Unspecified)
@@ -194,7 +201,8 @@ pub async fn transactions(
             Some(TransactionView {
                 transfer_id: t.id,
                 kind: kind_name(t.kind),
-                points: if e.credit { amount } else { -amount },
+                points: e.posted_points,
+                pending_points: e.pending_points,
                 reservation,
                 counterparty: pb::AccountKind::try_from(e.counterparty_kind)
                     .map(|k| {
@@ -260,7 +268,7 @@ pub async fn book_stats(
     State(state): State<AppState>,
     caller: Caller,
     Path(book): Path<String>,
-    Query(q): Query<BookStatsQuery>,
+    Params(q): Params<BookStatsQuery>,
 ) -> HttpResult<Json<BookStats>> {
     if !caller.principal.is_admin() {
         return Err(

@@ -4,15 +4,13 @@
 // utoipa's `params(...)` expansion writes fully-qualified paths.
 #![allow(unused_qualifications)]
 
-use axum::{
-    Json,
-    extract::{Query, State},
-};
+use axum::{Json, extract::State};
 use healthpoints_proto::{common::v1::BehaviourCategory, exchange::v1 as pb};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{behaviours::enum_name, points::yuan};
+use crate::body::Params;
 use crate::{
     AppState,
     auth::Caller,
@@ -112,7 +110,7 @@ async fn read(state: AppState, caller: Caller, q: StatisticsQuery) -> HttpResult
 pub async fn partner(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<StatisticsQuery>,
+    Params(q): Params<StatisticsQuery>,
 ) -> HttpResult<Json<Statistics>> {
     read(state, caller, q).await
 }
@@ -124,7 +122,7 @@ pub async fn partner(
 pub async fn admin(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<StatisticsQuery>,
+    Params(q): Params<StatisticsQuery>,
 ) -> HttpResult<Json<Statistics>> {
     read(state, caller, q).await
 }

@@ -174,7 +174,9 @@ async fn main() -> anyhow::Result<()> {
     let partner: Value = post(
         "/v1/admin/partners",
         Some(&admin),
-        json!({"name": "Wearables feed", "department": "wearables",
+        // A department, so the figures stay those of judging (a commercial partner's records
+        // would first need each resident's consent).
+        json!({"name": "Wearables feed", "department": "wearables", "kind": "department",
                "behaviours": ["steps.daily", "exercise.session", "sleep.healthy"],
                "scopes": ["behaviours:submit"]}),
     )

@@ -157,7 +157,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let dir = tempfile::tempdir()?;
+    let dir = healthpoints_db::private::tempdir()?;
 
     // identity, for a real service token (its own SQLite: it is not what is measured).
     let mut id_config = healthpoints_identity::config::IdentityConfig::for_test(

@@ -471,12 +471,7 @@ async fn fhir_bundles_are_judged_or_refused_whole() {
         .partner(
             &admin,
             "health-commission",
-            &[
-                "steps.daily",
-                "vaccination",
-                "screening",
-                "elderly.health_check",
-            ],
+            &["vaccination", "screening", "elderly.health_check"],
             &["fhir:submit"],
         )
         .await;
@@ -547,9 +542,10 @@ async fn fhir_bundles_are_judged_or_refused_whole() {
                 .unwrap()
         })
         .collect();
-    // The catalogue still decides: the health commission is no source of steps.
+    // The commission is not registered to report steps (the catalogue takes them only from
+    // sports and wearables sources, so it could not be).
     assert!(
-        outcomes[0].starts_with("rejected (source_not_allowed)"),
+        outcomes[0].starts_with("rejected (behaviour_not_listed)"),
         "{judged}"
     );
     assert_eq!(outcomes[1], "awarded 200 points", "{judged}");
@@ -574,7 +570,7 @@ async fn fhir_bundles_are_judged_or_refused_whole() {
             status,
             huge["entry"][0]["response"]["outcome"]["issue"][0]["code"].as_str()
         ),
-        (400, Some("too-costly")),
+        (413, Some("too-costly")),
         "{huge}"
     );
     assert!(logged(&sandbox, &token, "submit_fhir", None).await);

@@ -2,7 +2,10 @@
 
 mod admin;
 mod behaviours;
+mod counter;
+mod edges;
 mod exchange;
+mod files;
 mod journey;
 mod mall;
 mod partners;

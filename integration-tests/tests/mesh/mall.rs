@@ -1,22 +1,8 @@
 use std::time::Duration;
 
-use healthpoints_integration_tests::{Sandbox, id_number};
+use healthpoints_integration_tests::Sandbox;
 use reqwest::Method;
 use serde_json::{Value, json};
-
-/// Registers a resident living in `district` and returns (id, token).
-async fn resident(sandbox: &Sandbox, seq: u32, district: &str, birth: &str) -> (String, String) {
-    let phone = format!("1370000{seq:04}");
-    let (status, body) = sandbox
-        .call(Method::POST, "/v1/auth/register", None, Some(json!({
-            "name": "陈静", "id_number": id_number(district, birth, seq), "phone": phone,
-            "password": "Resident-pass-1", "residence_district": district, "residence_type": "registered",
-        })))
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let id = body["resident_id"].as_str().unwrap().to_owned();
-    (id, sandbox.login(&phone, "Resident-pass-1").await)
-}
 
 async fn contract(sandbox: &Sandbox, admin: &str, resident: &str, district: &str) {
     let (status, body) = sandbox
@@ -29,32 +15,6 @@ async fn contract(sandbox: &Sandbox, admin: &str, resident: &str, district: &str
         )
         .await;
     assert_eq!(status, 200, "{body}");
-}
-
-/// Grants points (an honour) in the city book (`district` None) or a district's.
-async fn grant(
-    sandbox: &Sandbox,
-    admin: &str,
-    resident: &str,
-    district: Option<&str>,
-    points: u64,
-) {
-    let month = (chrono::Utc::now() + chrono::Duration::hours(8))
-        .format("%Y-%m")
-        .to_string();
-    let honour = format!("test-{}", district.unwrap_or("city"));
-    let (status, body) = sandbox
-        .call(
-            Method::POST,
-            "/v1/admin/honours",
-            Some(admin),
-            Some(json!({
-                "resident_id": resident, "honour": honour, "period": month, "district": district,
-                "points": points, "citation": "for the tests",
-            })),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
 }
 
 async fn ask(sandbox: &Sandbox, token: &str) -> (String, String, Vec<String>) {
@@ -87,14 +47,14 @@ fn route(body: &Value) -> (String, String, Vec<String>) {
 async fn the_router_sends_each_resident_to_the_right_mall_and_says_why() {
     let mut sandbox = Sandbox::start().await;
     let admin = sandbox.admin_token().await;
-    let (qingpu_id, qingpu) = resident(&sandbox, 1, "310118", "19800101").await;
-    let (moved_id, moved) = resident(&sandbox, 2, "310110", "19800101").await;
-    let (huangpu_id, huangpu) = resident(&sandbox, 3, "310118", "19800101").await;
-    let (_, nobody) = resident(&sandbox, 4, "310118", "19800101").await;
+    let (qingpu_id, qingpu) = sandbox.resident(1, "310118", "19800101").await;
+    let (moved_id, moved) = sandbox.resident(2, "310110", "19800101").await;
+    let (huangpu_id, huangpu) = sandbox.resident(3, "310118", "19800101").await;
+    let (_, nobody) = sandbox.resident(4, "310118", "19800101").await;
     contract(&sandbox, &admin, &qingpu_id, "310118").await;
     contract(&sandbox, &admin, &huangpu_id, "310101").await;
     // Lives in Yangpu and earned Yangpu points there, but now has a doctor in Qingpu.
-    grant(&sandbox, &admin, &moved_id, Some("310110"), 300).await;
+    sandbox.grant(&admin, &moved_id, Some("310110"), 300).await;
     contract(&sandbox, &admin, &moved_id, "310118").await;
 
     assert_eq!(
@@ -268,8 +228,10 @@ async fn an_order_goes_from_voucher_to_counter_to_statement() {
     assert_eq!(product["price_yuan"], "20.00");
     let product_id = product["product_id"].as_str().unwrap();
 
-    let (resident_id, resident_token) = resident(&sandbox, 10, "310118", "19700101").await;
-    grant(&sandbox, &admin, &resident_id, Some("310118"), 5_000).await;
+    let (resident_id, resident_token) = sandbox.resident(10, "310118", "19700101").await;
+    sandbox
+        .grant(&admin, &resident_id, Some("310118"), 5_000)
+        .await;
     let order = async |key: &str| {
         sandbox
             .request(

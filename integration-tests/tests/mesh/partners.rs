@@ -158,7 +158,7 @@ async fn partner_requests_are_refused_by_scope_role_and_shape() {
     // Registration refuses unknown behaviours and scopes by field, a taken id, and non-admins.
     let (status, problem) = sandbox
         .call(Method::POST, "/v1/admin/partners", Some(&admin), Some(json!({
-            "name": "x", "department": "health", "behaviours": ["steps.daily", "flying"], "scopes": ["behaviours:submit"],
+            "name": "x", "department": "sports", "behaviours": ["steps.daily", "flying"], "scopes": ["behaviours:submit"],
         })))
         .await;
     assert_eq!(

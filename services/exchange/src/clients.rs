@@ -2,6 +2,8 @@
 //! token: identity creates partner clients and resolves ID numbers; intake lists behaviour
 //! codes, judges records and counts awards; the ledger gives each book's figures.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use healthpoints_errors::{ApiError, ErrorCode};
 use healthpoints_grpc::{
     client::PeerChannel,
@@ -26,7 +28,7 @@ use prost_types::Timestamp;
 use crate::domain::{
     contracts::{Contract, ContractAction, Contracts},
     error::{ExchangeError, Result},
-    partners::{Identity, Intake, Partner},
+    partners::{Identity, Intake, Partner, Resolved},
     products::MonthlyPoints,
     records::{Behaviours, Forward, RecordOutcome, RecordResult},
     statistics::{
@@ -82,7 +84,7 @@ impl Identity for IdentityPeer {
         Ok((r.client_id, r.client_secret))
     }
 
-    async fn resolve_id_number(&self, id_number: &str) -> Result<Option<String>> {
+    async fn resolve_id_number(&self, id_number: &str) -> Result<Resolved> {
         let answer = self
             .token
             .call(
@@ -97,16 +99,16 @@ impl Identity for IdentityPeer {
             )
             .await;
         match answer {
-            Ok(r) => Ok(Some(r.resident_id)),
-            // A malformed number cannot belong to anyone: the record is refused as unknown.
-            Err(e)
-                if e.peer == "identity"
-                    && matches!(
-                        e.error.code,
-                        ErrorCode::NotFound | ErrorCode::InvalidArgument
-                    ) =>
-            {
-                Ok(None)
+            Ok(r) => Ok(Resolved::Resident(r.resident_id)),
+            Err(e) if e.peer == "identity" && e.error.code == ErrorCode::NotFound => {
+                Ok(Resolved::Unknown)
+            }
+            // identity names what is wrong with the number without repeating it.
+            Err(e) if e.peer == "identity" && e.error.code == ErrorCode::InvalidArgument => {
+                Ok(Resolved::Invalid(e.error.violations.first().map_or_else(
+                    || "is malformed".to_owned(),
+                    |v| v.reason.clone(),
+                )))
             }
             Err(e) => Err(e.into()),
         }
@@ -180,7 +182,7 @@ impl IntakePeer {
 }
 
 impl Intake for IntakePeer {
-    async fn behaviour_codes(&self) -> Result<Vec<String>> {
+    async fn behaviour_sources(&self) -> Result<BTreeMap<String, BTreeSet<String>>> {
         let rules = self
             .client
             .clone()
@@ -192,7 +194,11 @@ impl Intake for IntakePeer {
             })?
             .into_inner()
             .rules;
-        Ok(rules.into_iter().map(|r| r.code).collect())
+        let mut catalogue: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for r in rules {
+            catalogue.entry(r.code).or_default().extend(r.sources);
+        }
+        Ok(catalogue)
     }
 }
 

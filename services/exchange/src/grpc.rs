@@ -230,6 +230,30 @@ fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
 
 #[tonic::async_trait]
 impl ExchangeService for ExchangeGrpc {
+    #[tracing::instrument(name = "exchange.CreatePartnerClient", skip_all)]
+    async fn create_partner_client(
+        &self,
+        request: Request<pb::CreatePartnerClientRequest>,
+    ) -> Result<Response<pb::CreatePartnerClientResponse>, Status> {
+        let p = caller(&request)?;
+        let x = self.ready()?;
+        let r = request.into_inner();
+        let (client_id, client_secret) = partners::add_client(
+            &x.store,
+            &x.identity,
+            &p,
+            &r.partner_id,
+            &r.department,
+            &r.scopes,
+        )
+        .await
+        .map_err(status)?;
+        Ok(Response::new(pb::CreatePartnerClientResponse {
+            client_id,
+            client_secret,
+        }))
+    }
+
     #[tracing::instrument(name = "exchange.RegisterPartner", skip_all)]
     async fn register_partner(
         &self,

@@ -52,6 +52,15 @@ pub struct TokensConfig {
     pub refresh_ttl_seconds: u64,
     /// How often keys are re-read from the database (other replicas' rotations).
     pub key_reload_seconds: u64,
+    /// How long after a refresh token is rotated a second use of it answers the same new pair
+    /// (two app instances refreshing at once, a retry after a lost response) instead of
+    /// counting as reuse. 0 turns the grace off.
+    #[serde(default = "default_refresh_grace")]
+    pub refresh_reuse_grace_seconds: u64,
+}
+
+fn default_refresh_grace() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +95,12 @@ impl Validate for IdentityConfig {
             return Err(ConfigError::invalid(
                 "tokens.access_ttl_seconds",
                 "must be between 60 and 3600",
+            ));
+        }
+        if self.tokens.refresh_reuse_grace_seconds > 300 {
+            return Err(ConfigError::invalid(
+                "tokens.refresh_reuse_grace_seconds",
+                "must be at most 300",
             ));
         }
         if self.tokens.refresh_ttl_seconds < self.tokens.access_ttl_seconds {

@@ -36,6 +36,7 @@ pub fn to_api_error(err: IdentityError) -> ApiError {
                 reason: "district is not enrolled".into(),
             }],
             retry_after: None,
+            context: Default::default(),
         },
         e @ IdentityError::IdNumberTaken => conflict_on("id_number", &e),
         e @ IdentityError::PhoneTaken => conflict_on("phone", &e),
@@ -79,6 +80,7 @@ fn conflict_on(field: &str, err: &IdentityError) -> ApiError {
             reason: err.to_string(),
         }],
         retry_after: None,
+        context: Default::default(),
     }
 }
 

@@ -144,7 +144,7 @@ fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
         return Ok(key.trim().to_owned());
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        healthpoints_db::private::dir(dir)?;
     }
     let key = Crypto::generate_master_key()?;
     let mut options = std::fs::OpenOptions::new();
@@ -168,6 +168,7 @@ async fn prepare(config: &IdentityConfig, crypto: Arc<Crypto>) -> anyhow::Result
         audience: t.audience.clone(),
         access_ttl: Duration::from_secs(t.access_ttl_seconds),
         refresh_ttl: Duration::from_secs(t.refresh_ttl_seconds),
+        refresh_reuse_grace: Duration::from_secs(t.refresh_reuse_grace_seconds),
         key_reload: Duration::from_secs(t.key_reload_seconds),
     });
     let l = &config.login;

@@ -539,12 +539,8 @@ impl IntakeService for IntakeGrpc {
         request: Request<pb::ListRuleChangesRequest>,
     ) -> Result<Response<pb::ListRuleChangesResponse>, Status> {
         let page = request.into_inner().page.unwrap_or_default();
-        let after = match page.cursor.trim() {
-            "" => None,
-            c => Some(Uuid::parse_str(c).map_err(|_| {
-                Status::from(ApiError::invalid("page.cursor", "is not a cursor we gave"))
-            })?),
-        };
+        let after = healthpoints_types::uuid_cursor(&page.cursor)
+            .map_err(|e| Status::from(ApiError::invalid("page.cursor", e.0)))?;
         let size = match page.page_size {
             0 => 50,
             n => n.min(500),

@@ -445,6 +445,8 @@ impl LedgerService for LedgerGrpc {
             entries: entries
                 .into_iter()
                 .map(|e| pb::HistoryEntry {
+                    posted_points: e.posted_points(),
+                    pending_points: e.pending_points(),
                     reason: e.transfer.metadata.reason.clone(),
                     transfer: Some(transfer_to_pb(&e.transfer, e.resolution)),
                     credit: e.credit,

@@ -76,6 +76,7 @@ impl Residents for IdentityResidents {
                 suspended: ResidentStatus::try_from(r.status).unwrap_or_default()
                     != ResidentStatus::Active,
                 birth_date: NaiveDate::parse_from_str(&r.birth_date, "%Y-%m-%d").ok(),
+                name_masked: r.name_masked,
             })),
             Err(e) if e.peer == "identity" && e.error.code == ErrorCode::NotFound => Ok(None),
             Err(e) => Err(e.into()),

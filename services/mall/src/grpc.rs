@@ -41,6 +41,19 @@ pub fn to_api_error(err: MallError) -> ApiError {
         e @ MallError::NotFound(_) => ApiError::not_found(e.to_string()),
         e @ MallError::Conflict(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
         e @ MallError::Refused(_) => ApiError::new(ErrorCode::FailedPrecondition, e.to_string()),
+        MallError::OrderState { reason, order } => {
+            let rfc3339 = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let mut e = ApiError::new(ErrorCode::FailedPrecondition, reason)
+                .with_context("order_id", order.order_id.to_string())
+                .with_context("order_status", order.status.public());
+            if let Some(at) = order.written_off_at {
+                e = e.with_context("written_off_at", rfc3339(at));
+            }
+            if let Some(at) = order.resolved_at {
+                e = e.with_context("resolved_at", rfc3339(at));
+            }
+            e.with_context("expires_at", rfc3339(order.expires_at))
+        }
         e @ MallError::Suspended => ApiError::new(ErrorCode::AccountSuspended, e.to_string()),
         e @ MallError::Unavailable(_) => {
             tracing::warn!(reason = %e, "mall dependency unavailable");
@@ -481,12 +494,30 @@ impl MallService for MallGrpc {
     ) -> Result<Response<pb::WriteOffVoucherResponse>, Status> {
         let p = caller(&request)?;
         let m = self.ready()?;
-        let order = m
-            .write_off(&p, &request.into_inner().code)
+        let r = request.into_inner();
+        let key = Some(r.idempotency_key.as_str()).filter(|k| !k.is_empty());
+        let done = m.write_off(&p, &r.code, key).await.map_err(status)?;
+        Ok(Response::new(pb::WriteOffVoucherResponse {
+            order: Some(order_to_pb(&done.order, &m.mall().to_string())),
+            replay: done.replay,
+        }))
+    }
+
+    #[tracing::instrument(name = "mall.GetVoucher", skip_all)]
+    async fn get_voucher(
+        &self,
+        request: Request<pb::GetVoucherRequest>,
+    ) -> Result<Response<pb::GetVoucherResponse>, Status> {
+        let p = caller(&request)?;
+        let m = self.ready()?;
+        let v = m
+            .voucher(&p, &request.into_inner().code)
             .await
             .map_err(status)?;
-        Ok(Response::new(pb::WriteOffVoucherResponse {
-            order: Some(order_to_pb(&order, &m.mall().to_string())),
+        Ok(Response::new(pb::GetVoucherResponse {
+            order: Some(order_to_pb(&v.order, &m.mall().to_string())),
+            resident_name_masked: v.resident_name_masked,
+            can_write_off: v.can_write_off,
         }))
     }
 

@@ -134,12 +134,8 @@ pub async fn list(
             ));
         }
     };
-    let before = match cursor.trim() {
-        "" => None,
-        c => Some(Uuid::parse_str(c).map_err(|_| {
-            ExchangeError::invalid("page.cursor", "is not a cursor this listing gave out")
-        })?),
-    };
+    let before = healthpoints_types::uuid_cursor(cursor)
+        .map_err(|e| ExchangeError::invalid("page.cursor", e.0))?;
     let size = match size {
         0 => 50,
         n => n.min(500),

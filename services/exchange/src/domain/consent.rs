@@ -138,12 +138,8 @@ pub async fn grant(
 ) -> Result<Consent> {
     let me = own(caller, resident_id)?;
     let category = category(raw)?;
-    if purpose.chars().count() > 200 {
-        return Err(ExchangeError::invalid(
-            "purpose",
-            "must be at most 200 characters",
-        ));
-    }
+    healthpoints_types::text::free_text(purpose, 200, false, healthpoints_types::text::Lines::One)
+        .map_err(|e| ExchangeError::invalid("purpose", e.0))?;
     let partner = store
         .partner(partner_id.trim())
         .await?

@@ -110,12 +110,8 @@ fn check(i: usize, r: &ContractRecord) -> Result<ContractAction> {
         ("institution_code", &r.institution_code),
         ("institution_name", &r.institution_name),
     ] {
-        if value.trim().is_empty() || value.chars().count() > 100 {
-            return Err(ExchangeError::invalid(
-                &field(name),
-                "must be 1 to 100 characters",
-            ));
-        }
+        healthpoints_types::text::free_text(value, 100, true, healthpoints_types::text::Lines::One)
+            .map_err(|e| ExchangeError::invalid(&field(name), e.0))?;
     }
     DistrictCode::parse(r.district.trim()).map_err(|_| {
         ExchangeError::invalid(
@@ -173,20 +169,19 @@ pub async fn submit(
             continue;
         }
         let resident_id = match &r.person {
-            Person::ResidentId(id) => Some(id.trim().to_owned()),
-            Person::IdNumber(n) => identity.resolve_id_number(n.trim()).await?,
+            Person::ResidentId(id) => Ok(id.trim().to_owned()),
+            Person::IdNumber(n) => identity.resolve_id_number(n.trim()).await?.resident(),
         };
-        let Some(resident_id) = resident_id else {
-            let result = RecordResult::rejected(
-                &record_id,
-                "resident_unknown",
-                "no resident is registered under this ID number",
-            );
-            store
-                .save_contract_result(&partner.partner_id, &result)
-                .await?;
-            results.push(result);
-            continue;
+        let resident_id = match resident_id {
+            Ok(id) => id,
+            Err((code, reason)) => {
+                let result = RecordResult::rejected(&record_id, code, &reason);
+                store
+                    .save_contract_result(&partner.partner_id, &result)
+                    .await?;
+                results.push(result);
+                continue;
+            }
         };
         touched.push(resident_id.clone());
         let contract = Contract {

@@ -310,7 +310,10 @@ fn person(path: &str, subject: Option<Reference>) -> Result<Person, Issue> {
     }
 }
 
-/// A FHIR `dateTime` (or a full date, taken as noon Asia/Shanghai).
+/// A FHIR `dateTime`, or a full date: that Shanghai calendar day, taken from its first moment
+/// (00:00 +08:00). A wearable's running daily total dated "today" is then never in the future
+/// once the day has begun, counts toward that day's caps, and is judged by the rules in force
+/// when the day began.
 fn when(path: &str, raw: Option<&str>) -> Result<DateTime<Utc>, Issue> {
     let raw = raw.ok_or_else(|| Issue::new("required", path.to_owned(), "a time is required"))?;
     if let Ok(t) = DateTime::parse_from_rfc3339(raw.trim()) {
@@ -318,7 +321,7 @@ fn when(path: &str, raw: Option<&str>) -> Result<DateTime<Utc>, Issue> {
     }
     NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
         .ok()
-        .and_then(|d| d.and_hms_opt(12, 0, 0))
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
         .and_then(|t| {
             chrono::FixedOffset::east_opt(8 * 3600)?
                 .from_local_datetime(&t)
@@ -696,10 +699,10 @@ mod tests {
         assert_eq!(records[0].person, Person::IdNumber(ID.into()));
         assert_eq!(records[1].behaviour, "vaccination");
         assert_eq!(records[1].attributes["vaccine_code"], "FLUVAX");
-        // A bare date is noon in Shanghai.
+        // A bare date is that day in Shanghai, from its first moment.
         assert_eq!(
             records[1].occurred_at.to_rfc3339(),
-            "2026-11-18T04:00:00+00:00"
+            "2026-11-17T16:00:00+00:00"
         );
 
         let parsed = parse("application/fhir+ndjson", example("ndjson").as_bytes()).unwrap();
@@ -712,6 +715,20 @@ mod tests {
             ["screening", "elderly.health_check"]
         );
         assert_eq!(records[0].person, Person::ResidentId(RID.into()));
+    }
+
+    #[test]
+    fn a_bare_date_is_that_shanghai_day_and_not_in_the_future_on_its_morning() {
+        // A wearable syncs today's running total at 07:00 in Shanghai (23:00 UTC the day before).
+        let morning = DateTime::parse_from_rfc3339("2026-12-04T07:00:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = when("Observation.effectiveDateTime", Some("2026-12-04")).unwrap();
+        assert!(at <= morning, "{at} is after the morning sync");
+        assert_eq!(
+            healthpoints_types::calendar::local_date(at).to_string(),
+            "2026-12-04"
+        );
     }
 
     #[test]

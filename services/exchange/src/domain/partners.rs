@@ -2,10 +2,14 @@
 //! and the scopes its clients hold. City admins keep it; the list of names is public so
 //! residents know whom they consent to.
 
-use std::future::Future;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    future::Future,
+};
 
 use chrono::{DateTime, Utc};
 use healthpoints_auth::Principal;
+use healthpoints_types::text::{Lines, free_text};
 
 use super::{
     consent::PartnerKind,
@@ -77,7 +81,7 @@ pub struct PartnerSpec {
     pub contact: String,
     pub behaviours: Vec<String>,
     pub scopes: Vec<String>,
-    /// `None`: a department.
+    /// `None`: commercial (consent required); `department` is the city admin's explicit choice.
     pub kind: Option<PartnerKind>,
 }
 
@@ -89,17 +93,45 @@ pub trait Identity: Send + Sync {
         partner: &Partner,
     ) -> impl Future<Output = Result<(String, String)>> + Send;
 
-    /// The resident registered under an ID number, if any (the number is not kept).
-    fn resolve_id_number(
-        &self,
-        id_number: &str,
-    ) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// The resident registered under an ID number (the number is not kept).
+    fn resolve_id_number(&self, id_number: &str) -> impl Future<Output = Result<Resolved>> + Send;
+}
+
+/// Who an ID number in a partner's record belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// The resident's id.
+    Resident(String),
+    /// A valid number under which nobody is registered.
+    Unknown,
+    /// Not a valid ID number; the reason never repeats it.
+    Invalid(String),
+}
+
+impl Resolved {
+    /// The resident's id, or the per-record rejection (code and sentence) that says why not.
+    pub fn resident(self) -> std::result::Result<String, (&'static str, String)> {
+        match self {
+            Self::Resident(id) => Ok(id),
+            Self::Unknown => Err((
+                "resident_unknown",
+                "no resident is registered under this ID number".to_owned(),
+            )),
+            Self::Invalid(reason) => Err((
+                "invalid_id_number",
+                format!("the ID number is not valid: it {reason}"),
+            )),
+        }
+    }
 }
 
 /// intake, seen from the exchange.
 pub trait Intake: Send + Sync {
-    /// Every behaviour code of the catalogue in force.
-    fn behaviour_codes(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Every behaviour code of the city-wide catalogue in force, with the sources (partner
+    /// ids, or `self`) its rule accepts records from.
+    fn behaviour_sources(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<String, BTreeSet<String>>>> + Send;
 }
 
 fn slug(s: &str) -> bool {
@@ -119,8 +151,15 @@ fn require_city_admin(caller: &Principal) -> Result<()> {
     }
 }
 
-/// Checks behaviours against the catalogue and scopes against the known list.
-async fn check_lists(intake: &impl Intake, behaviours: &[String], scopes: &[String]) -> Result<()> {
+/// Checks behaviours against the catalogue — each must exist and accept records from this
+/// partner, or every record of it would be refused `source_not_allowed` — and scopes against
+/// the known list.
+async fn check_lists(
+    intake: &impl Intake,
+    partner_id: &str,
+    behaviours: &[String],
+    scopes: &[String],
+) -> Result<()> {
     if behaviours.is_empty() && scopes.iter().any(|s| s.ends_with(":submit")) {
         return Err(ExchangeError::invalid(
             "behaviours",
@@ -136,12 +175,30 @@ async fn check_lists(intake: &impl Intake, behaviours: &[String], scopes: &[Stri
         }
     }
     if !behaviours.is_empty() {
-        let known = intake.behaviour_codes().await?;
+        let catalogue = intake.behaviour_sources().await?;
         for (i, b) in behaviours.iter().enumerate() {
-            if !known.contains(b) {
+            let Some(sources) = catalogue.get(b) else {
                 return Err(ExchangeError::invalid(
                     &format!("behaviours[{i}]"),
                     "no rule of the catalogue has this behaviour code",
+                ));
+            };
+            if !sources.contains(partner_id) {
+                let from: Vec<&str> = sources
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|s| *s != "self")
+                    .collect();
+                return Err(ExchangeError::invalid(
+                    &format!("behaviours[{i}]"),
+                    format!(
+                        "the rule catalogue accepts {b} records only from {}; register this partner under one of those partner ids, or publish a rule change that adds {partner_id} to the rule's sources first",
+                        if from.is_empty() {
+                            "the resident's own check-in".to_owned()
+                        } else {
+                            from.join(", ")
+                        }
+                    ),
                 ));
             }
         }
@@ -159,10 +216,9 @@ pub async fn register(
     spec: PartnerSpec,
 ) -> Result<(Partner, String, String)> {
     require_city_admin(caller)?;
-    let name = spec.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ExchangeError::invalid("name", "must be 1-100 characters"));
-    }
+    let name = free_text(&spec.name, 100, true, Lines::One)
+        .map_err(|e| ExchangeError::invalid("name", e.0))?;
+    let name = name.as_str();
     let department = spec.department.trim();
     if !slug(department) {
         return Err(ExchangeError::invalid(
@@ -180,14 +236,10 @@ pub async fn register(
             "must be 1-64 characters of a-z, 0-9, '-' and '_'",
         ));
     }
-    if spec.contact.chars().count() > 200 {
-        return Err(ExchangeError::invalid(
-            "contact",
-            "must be at most 200 characters",
-        ));
-    }
+    free_text(&spec.contact, 200, false, Lines::One)
+        .map_err(|e| ExchangeError::invalid("contact", e.0))?;
     // Checked as sent, so a refusal names the entry the admin wrote.
-    check_lists(intake, &spec.behaviours, &spec.scopes).await?;
+    check_lists(intake, &partner_id, &spec.behaviours, &spec.scopes).await?;
     let mut behaviours = spec.behaviours;
     behaviours.sort();
     behaviours.dedup();
@@ -204,7 +256,9 @@ pub async fn register(
         status: PartnerStatus::Registering,
         client_id: None,
         registered_at: crate::store::now(),
-        kind: spec.kind.unwrap_or(PartnerKind::Department),
+        // Privacy by default (PIPL Art. 29, 51): without the city admin's explicit choice of
+        // `department`, a partner needs each resident's consent per data category.
+        kind: spec.kind.unwrap_or(PartnerKind::Commercial),
     };
     if !store.reserve(&partner).await? {
         return Err(ExchangeError::Conflict(format!(
@@ -251,9 +305,17 @@ pub async fn update(
             "must be active or suspended",
         ));
     }
-    check_lists(intake, &changed.behaviours, &changed.scopes).await?;
-    partner.name = changed.name.trim().to_owned();
-    partner.contact = changed.contact.trim().to_owned();
+    check_lists(
+        intake,
+        &partner.partner_id,
+        &changed.behaviours,
+        &changed.scopes,
+    )
+    .await?;
+    partner.name = free_text(&changed.name, 100, true, Lines::One)
+        .map_err(|e| ExchangeError::invalid("partner.name", e.0))?;
+    partner.contact = free_text(&changed.contact, 200, false, Lines::One)
+        .map_err(|e| ExchangeError::invalid("partner.contact", e.0))?;
     partner.behaviours = changed.behaviours;
     partner.scopes = changed.scopes;
     partner.status = changed.status;
@@ -263,6 +325,47 @@ pub async fn update(
     store.update(&partner).await?;
     tracing::info!(partner = %partner.partner_id, status = partner.status.as_str(), "partner updated");
     Ok(partner)
+}
+
+/// Creates another client-credentials client of a registered partner (a second server, or a
+/// new secret before the old one is retired). It holds the partner's department and its
+/// registered scopes; what it may do follows the registry, as for the first client.
+pub async fn add_client(
+    store: &Store,
+    identity: &impl Identity,
+    caller: &Principal,
+    partner_id: &str,
+    department: &str,
+    scopes: &[String],
+) -> Result<(String, String)> {
+    require_city_admin(caller)?;
+    if partner_id.trim().is_empty() {
+        return Err(ExchangeError::invalid(
+            "partner_id",
+            "must name a registered partner",
+        ));
+    }
+    let partner = store
+        .partner(partner_id.trim())
+        .await?
+        .filter(|p| p.status != PartnerStatus::Registering)
+        .ok_or_else(|| ExchangeError::NotFound("partner".into()))?;
+    if !department.trim().is_empty() && department.trim() != partner.department {
+        return Err(ExchangeError::invalid(
+            "department",
+            "a partner's clients hold its registered department",
+        ));
+    }
+    if let Some(i) = scopes.iter().position(|s| !partner.scopes.contains(s)) {
+        return Err(ExchangeError::invalid(
+            &format!("scopes[{i}]"),
+            "a partner's clients hold its registered scopes; change them with PUT /v1/admin/partners/{id}",
+        ));
+    }
+    let (client_id, secret) = identity.create_partner_client(&partner).await?;
+    store.add_client(&partner.partner_id, &client_id).await?;
+    tracing::info!(partner = %partner.partner_id, "partner client added");
+    Ok((client_id, secret))
 }
 
 /// The partner behind a partner client's token, checked: registered with this client, active,
@@ -278,11 +381,16 @@ pub async fn acting_partner(store: &Store, caller: &Principal, scope: &str) -> R
             "this call is for partner clients (client credentials)".into(),
         ));
     };
+    let not_registered = || ExchangeError::Forbidden("the partner is not registered".into());
     let partner = store
         .partner(partner_id)
         .await?
-        .filter(|p| p.client_id.as_deref() == Some(client_id.as_str()))
-        .ok_or_else(|| ExchangeError::Forbidden("the partner is not registered".into()))?;
+        .ok_or_else(not_registered)?;
+    if partner.client_id.as_deref() != Some(client_id.as_str())
+        && !store.is_client_of(partner_id, client_id).await?
+    {
+        return Err(not_registered());
+    }
     if partner.status != PartnerStatus::Active {
         return Err(ExchangeError::Forbidden("the partner is suspended".into()));
     }

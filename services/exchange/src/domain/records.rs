@@ -99,10 +99,13 @@ pub trait Behaviours: Send + Sync {
 /// Checks one record's fields, naming the first bad one as `records[i].<field>`.
 pub fn check(i: usize, r: &Record) -> Result<()> {
     let field = |name: &str| format!("records[{i}].{name}");
-    if r.record_id.trim().is_empty() || r.record_id.len() > 128 {
+    if r.record_id.trim().is_empty()
+        || r.record_id.len() > 128
+        || r.record_id.chars().any(char::is_control)
+    {
         return Err(ExchangeError::invalid(
             &field("record_id"),
-            "must be 1 to 128 characters",
+            "must be 1 to 128 characters, without control characters",
         ));
     }
     if r.behaviour.trim().is_empty() || r.behaviour.len() > 64 {
@@ -197,14 +200,10 @@ pub(crate) async fn submit_for(
         }
         let resident_id = match &r.person {
             Person::ResidentId(id) => id.trim().to_owned(),
-            Person::IdNumber(n) => match identity.resolve_id_number(n.trim()).await? {
-                Some(id) => id,
-                None => {
-                    results[i] = Some(RecordResult::rejected(
-                        &r.record_id,
-                        "resident_unknown",
-                        "no resident is registered under this ID number",
-                    ));
+            Person::IdNumber(n) => match identity.resolve_id_number(n.trim()).await?.resident() {
+                Ok(id) => id,
+                Err((code, reason)) => {
+                    results[i] = Some(RecordResult::rejected(&r.record_id, code, &reason));
                     continue;
                 }
             },

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(M20261123_000001Partners),
             Box::new(M20261126_000001Consent),
+            Box::new(M20261203_000001PartnerClients),
         ]
     }
 }
@@ -139,5 +140,29 @@ impl MigrationTrait for M20261126_000001Consent {
             m.create_index(index.to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+struct M20261203_000001PartnerClients;
+
+impl MigrationName for M20261203_000001PartnerClients {
+    fn name(&self) -> &str {
+        "m20261203_000001_partner_clients"
+    }
+}
+
+/// A registered partner's further clients, each with its own secret in identity.
+#[async_trait]
+impl MigrationTrait for M20261203_000001PartnerClients {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("partner_clients"))
+                .col(col("client_id").string().not_null().primary_key())
+                .col(col("partner_id").string().not_null())
+                .col(col("created_at_us").big_integer().not_null())
+                .to_owned(),
+        )
+        .await
     }
 }

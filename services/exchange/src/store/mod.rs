@@ -57,6 +57,26 @@ pub mod partner {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// Further client-credentials clients of a registered partner (a second server, a secret being
+/// rotated); the first is `partners.client_id`.
+pub mod partner_client {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "partner_clients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub client_id: String,
+        pub partner_id: String,
+        pub created_at_us: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 fn to_partner(m: partner::Model) -> Result<Partner> {
     Ok(Partner {
         partner_id: m.partner_id,
@@ -164,6 +184,27 @@ impl Store {
             .await?
             .map(to_partner)
             .transpose()
+    }
+
+    /// Records another client of a registered partner.
+    pub async fn add_client(&self, partner_id: &str, client_id: &str) -> Result<()> {
+        partner_client::Entity::insert(partner_client::ActiveModel {
+            client_id: Set(client_id.to_owned()),
+            partner_id: Set(partner_id.to_owned()),
+            created_at_us: Set(now().timestamp_micros()),
+        })
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether `client_id` is one of the partner's further clients.
+    pub async fn is_client_of(&self, partner_id: &str, client_id: &str) -> Result<bool> {
+        Ok(partner_client::Entity::find_by_id(client_id.to_owned())
+            .filter(partner_client::Column::PartnerId.eq(partner_id))
+            .one(&self.db)
+            .await?
+            .is_some())
     }
 
     /// Registered partners (not those still registering), by id.

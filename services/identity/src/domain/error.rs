@@ -30,7 +30,11 @@ pub enum IdentityError {
     Suspended,
     #[error("refresh token is not valid")]
     RefreshTokenInvalid,
-    #[error("refresh token was already used; every session of this login was signed out")]
+    /// A spent refresh token presented after the reuse grace: its session (the token's family)
+    /// was revoked, wherever it was shared; the person's other sessions are untouched.
+    #[error(
+        "this refresh token was already used, so its session has been signed out on every device that shared it; log in again (other sessions are not affected)"
+    )]
     RefreshTokenReused,
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -3,16 +3,19 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use healthpoints_auth::{Claims, Principal, Role};
+use healthpoints_auth::Principal;
 use healthpoints_errors::Violation;
-use healthpoints_types::{DistrictCode, MallId};
+use healthpoints_types::{
+    DistrictCode, MallId,
+    text::{Lines, free_text},
+};
 use uuid::Uuid;
 
 use super::{
     error::{IdentityError, Result},
     model::{
         Client, ClientKind, District, FamilyDoctorContract, NewResident, PARTNER_SCOPES,
-        ResidenceType, Resident, ResidentStatus, SERVICES, SessionOwner, Staff, StaffRole,
+        ResidenceType, Resident, ResidentStatus, SERVICES, Staff, StaffRole,
     },
     rate_limit::RateLimiter,
     tokens::Tokens,
@@ -22,7 +25,7 @@ use super::{
 };
 use crate::{
     crypto::{self, Crypto},
-    store::{LoginRecord, Store},
+    store::Store,
 };
 
 /// Login and lockout limits.
@@ -146,13 +149,17 @@ impl std::fmt::Debug for Identity {
 struct Violations(Vec<Violation>);
 
 impl Violations {
-    fn check<T>(&mut self, field: &str, result: std::result::Result<T, &'static str>) -> Option<T> {
+    fn check<T, E: ToString>(
+        &mut self,
+        field: &str,
+        result: std::result::Result<T, E>,
+    ) -> Option<T> {
         match result {
             Ok(v) => Some(v),
             Err(reason) => {
                 self.0.push(Violation {
                     field: field.to_owned(),
-                    reason: reason.to_owned(),
+                    reason: reason.to_string(),
                 });
                 None
             }
@@ -366,11 +373,8 @@ impl Identity {
                 "you may list only your own district's residents",
             ));
         }
-        let after = if cursor.is_empty() {
-            None
-        } else {
-            Some(parse_id("cursor", cursor)?)
-        };
+        let after = healthpoints_types::uuid_cursor(cursor)
+            .map_err(|e| IdentityError::invalid("cursor", e.0))?;
         let limit = match page_size {
             0 => 50,
             n => n.min(500),
@@ -414,10 +418,10 @@ impl Identity {
                 let until = v.check("valid_until", parse_date(&valid_until));
                 if let (Some(s), Some(u)) = (signed, until) {
                     if u < s {
-                        v.check::<()>("valid_until", Err("must not be before signed_on"));
+                        v.check::<(), &str>("valid_until", Err("must not be before signed_on"));
                     }
                     if s > shanghai_today(self.now()) {
-                        v.check::<()>("signed_on", Err("must not be in the future"));
+                        v.check::<(), &str>("signed_on", Err("must not be in the future"));
                     }
                 }
                 v.finish()?;
@@ -499,278 +503,6 @@ impl Identity {
         self.store.resident(id).await
     }
 
-    // === logins and sessions ===
-
-    /// Logs a resident (phone) or staff member (username) in. Rate-limited per account and per
-    /// client address; five wrong passwords in a row lock the account.
-    pub async fn login(
-        &self,
-        login: &str,
-        password: &str,
-        client_address: &str,
-    ) -> Result<TokenPair> {
-        if login.trim().is_empty() {
-            return Err(IdentityError::invalid("login", "must not be empty"));
-        }
-        if password.is_empty() {
-            return Err(IdentityError::invalid("password", "must not be empty"));
-        }
-        let phone = Phone::parse(login).ok();
-        let account_key = match &phone {
-            Some(p) => self.crypto.lookup_hash("phone", p.as_str()),
-            None => format!("staff:{}", login.trim().to_ascii_lowercase()),
-        };
-        self.throttle(client_address, &account_key)?;
-
-        let record: Option<LoginRecord> = match &phone {
-            Some(_) => self.store.resident_login(&account_key).await?,
-            None => self
-                .store
-                .staff_login(&login.trim().to_ascii_lowercase())
-                .await?
-                .map(|(_, record)| record),
-        };
-        let Some(record) = record else {
-            // Spend the same time as a real check so unknown logins cannot be told apart.
-            let _ = verify_password(password.to_owned(), dummy_hash).await;
-            return Err(IdentityError::InvalidCredentials);
-        };
-        let now = self.now();
-        if let Some(until) = record.locked_until.filter(|u| *u > now) {
-            return Err(IdentityError::AccountLocked {
-                retry_after: (until - now).to_std().unwrap_or_default(),
-            });
-        }
-        let stored = record.password_hash.clone();
-        if !verify_password(password.to_owned(), move || stored).await {
-            let lock_until = now
-                + chrono::Duration::from_std(self.policy.lock_duration)
-                    .unwrap_or_else(|_| chrono::Duration::minutes(15));
-            let locked = self
-                .store
-                .record_login_failure(record.owner, self.policy.max_failed_logins, lock_until)
-                .await?;
-            if locked {
-                tracing::warn!(owner = ?owner_kind(record.owner), "account locked after repeated failed logins");
-                return Err(IdentityError::AccountLocked {
-                    retry_after: self.policy.lock_duration,
-                });
-            }
-            return Err(IdentityError::InvalidCredentials);
-        }
-        if record.status != ResidentStatus::Active {
-            return Err(IdentityError::Suspended);
-        }
-        self.store.record_login_success(record.owner).await?;
-        self.start_session(record.owner, Uuid::now_v7()).await
-    }
-
-    /// Takes one attempt from the client address's and the account's budgets.
-    fn throttle(&self, client_address: &str, account_key: &str) -> Result<()> {
-        let limited = |retry_after| IdentityError::RateLimited { retry_after };
-        if !client_address.is_empty() {
-            self.by_address.check(client_address).map_err(limited)?;
-        }
-        self.by_account.check(account_key).map_err(limited)
-    }
-
-    /// Issues an access token and a refresh token in `family`.
-    async fn start_session(&self, owner: SessionOwner, family: Uuid) -> Result<TokenPair> {
-        let claims = self.claims_for(owner).await?;
-        let access_token = self.sign(claims).await?;
-        let refresh = self.crypto.random_token(32)?;
-        let now = self.now();
-        let ttl = chrono::Duration::from_std(self.tokens.policy().refresh_ttl)
-            .unwrap_or_else(|_| chrono::Duration::days(30));
-        self.store
-            .insert_refresh(
-                self.crypto.token_hash(&refresh),
-                family,
-                owner,
-                now,
-                now + ttl,
-            )
-            .await?;
-        Ok(TokenPair {
-            access_token,
-            refresh_token: Some(refresh),
-            expires_in: self.access_ttl_secs(),
-        })
-    }
-
-    fn access_ttl_secs(&self) -> u32 {
-        u32::try_from(self.tokens.policy().access_ttl.as_secs()).unwrap_or(u32::MAX)
-    }
-
-    async fn claims_for(&self, owner: SessionOwner) -> Result<Claims> {
-        match owner {
-            SessionOwner::Resident(id) => {
-                let r = self.store.resident(id).await?;
-                if r.status != ResidentStatus::Active {
-                    return Err(IdentityError::Suspended);
-                }
-                let mut c = self.base_claims(id.to_string(), Role::Resident);
-                c.district = Some(r.residence_district.to_string());
-                Ok(c)
-            }
-            SessionOwner::Staff(id) => {
-                let s = self.store.staff(id).await?;
-                Ok(self.staff_claims(&s))
-            }
-        }
-    }
-
-    fn staff_claims(&self, s: &Staff) -> Claims {
-        let role = match s.role {
-            StaffRole::CityAdmin => Role::CityAdmin,
-            StaffRole::DistrictAdmin => Role::DistrictAdmin,
-            StaffRole::MerchantOperator => Role::Merchant,
-        };
-        let mut c = self.base_claims(s.id.to_string(), role);
-        c.district = s.district.map(|d| d.to_string());
-        c.merchant_id = s.merchant_id.map(|m| m.to_string());
-        c.mall = s.mall.map(|m| m.to_string());
-        c
-    }
-
-    fn base_claims(&self, sub: String, role: Role) -> Claims {
-        let now = u64::try_from(self.now().timestamp()).unwrap_or_default();
-        Claims {
-            iss: self.tokens.policy().issuer.clone(),
-            aud: self.tokens.policy().audience.clone(),
-            sub,
-            exp: now + self.tokens.policy().access_ttl.as_secs(),
-            nbf: now,
-            iat: now,
-            jti: Uuid::new_v4().to_string(),
-            role,
-            district: None,
-            merchant_id: None,
-            mall: None,
-            partner_id: None,
-            department: None,
-            service: None,
-            scopes: Vec::new(),
-        }
-    }
-
-    async fn sign(&self, claims: Claims) -> Result<String> {
-        self.tokens
-            .refresh_if_stale(&self.store, &self.crypto, self.now())
-            .await?;
-        self.tokens.sign(&claims)
-    }
-
-    /// Rotates a refresh token: the presented one is spent and a new pair issued in the same
-    /// family. Presenting a spent token again revokes the whole family.
-    pub async fn refresh(&self, token: &str) -> Result<TokenPair> {
-        if token.trim().is_empty() {
-            return Err(IdentityError::invalid("refresh_token", "must not be empty"));
-        }
-        let hash = self.crypto.token_hash(token.trim());
-        let now = self.now();
-        let record = self
-            .store
-            .refresh(&hash)
-            .await?
-            .ok_or(IdentityError::RefreshTokenInvalid)?;
-        if record.revoked {
-            return Err(IdentityError::RefreshTokenInvalid);
-        }
-        if record.used || !self.store.spend_refresh(&hash, now).await? {
-            self.store.revoke_family(record.family_id, now).await?;
-            tracing::warn!(owner = ?owner_kind(record.owner), "refresh token reused; session family revoked");
-            return Err(IdentityError::RefreshTokenReused);
-        }
-        if record.expires_at <= now {
-            return Err(IdentityError::RefreshTokenInvalid);
-        }
-        match self.start_session(record.owner, record.family_id).await {
-            Err(IdentityError::Suspended) => {
-                self.store.revoke_family(record.family_id, now).await?;
-                Err(IdentityError::Suspended)
-            }
-            other => other,
-        }
-    }
-
-    /// Logs out: revokes the token's whole family. Unknown tokens are ignored.
-    pub async fn logout(&self, token: &str) -> Result<()> {
-        if token.trim().is_empty() {
-            return Err(IdentityError::invalid("refresh_token", "must not be empty"));
-        }
-        if let Some(record) = self
-            .store
-            .refresh(&self.crypto.token_hash(token.trim()))
-            .await?
-        {
-            self.store
-                .revoke_family(record.family_id, self.now())
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// The client-credentials grant.
-    pub async fn client_token(
-        &self,
-        client_id: &str,
-        secret: &str,
-        client_address: &str,
-    ) -> Result<TokenPair> {
-        if client_id.trim().is_empty() {
-            return Err(IdentityError::invalid("client_id", "must not be empty"));
-        }
-        if secret.is_empty() {
-            return Err(IdentityError::invalid("client_secret", "must not be empty"));
-        }
-        self.throttle(client_address, &format!("client:{client_id}"))?;
-        let record = self.store.client(client_id.trim()).await?;
-        let Some(record) =
-            record.filter(|r| !r.disabled && self.crypto.token_matches(secret, &r.secret_hash))
-        else {
-            return Err(IdentityError::InvalidClientCredentials);
-        };
-        let c = &record.client;
-        let role = match c.kind {
-            ClientKind::Partner => Role::Partner,
-            ClientKind::Merchant => Role::Merchant,
-            ClientKind::Service => Role::Service,
-        };
-        let mut claims = self.base_claims(c.client_id.clone(), role);
-        claims.partner_id = c.partner_id.clone();
-        claims.department = c.department.clone();
-        claims.scopes = c.scopes.clone();
-        claims.service = c.service.clone();
-        claims.district = c.district.map(|d| d.to_string());
-        claims.merchant_id = c.merchant_id.map(|m| m.to_string());
-        claims.mall = c.mall.map(|m| m.to_string());
-        Ok(TokenPair {
-            access_token: self.sign(claims).await?,
-            refresh_token: None,
-            expires_in: self.access_ttl_secs(),
-        })
-    }
-
-    /// The published public keys.
-    pub async fn jwks(&self) -> Result<Vec<healthpoints_proto::identity::v1::Jwk>> {
-        self.tokens
-            .refresh_if_stale(&self.store, &self.crypto, self.now())
-            .await?;
-        Ok(self.tokens.jwks())
-    }
-
-    /// Starts signing with a new key. City admin.
-    pub async fn rotate_key(&self, caller: &Principal) -> Result<String> {
-        require_city_admin(caller)?;
-        let kid = self
-            .tokens
-            .rotate(&self.store, &self.crypto, self.now())
-            .await?;
-        tracing::info!(kid = %kid, "signing key rotated");
-        Ok(kid)
-    }
-
     // === staff and clients ===
 
     /// Creates the first city admin when none exists (from configuration). Returns whether one
@@ -819,13 +551,13 @@ impl Identity {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !id_ok {
-            v.check::<()>(
+            v.check::<(), &str>(
                 "service_clients",
                 Err("client ids are 1-64 characters of a-z, 0-9, '-' and '_'"),
             );
         }
         if secret.len() < 24 {
-            v.check::<()>(
+            v.check::<(), &str>(
                 &format!("service_clients.{client_id}.secret"),
                 Err("must be at least 24 characters"),
             );
@@ -975,7 +707,7 @@ impl Identity {
                 client.department = v.check("department", non_blank(&spec.department, 64));
                 for scope in &spec.scopes {
                     if !PARTNER_SCOPES.contains(&scope.as_str()) {
-                        v.check::<()>("scopes", Err("contains an unknown scope"));
+                        v.check::<(), &str>("scopes", Err("contains an unknown scope"));
                     }
                 }
                 client.scopes = spec.scopes.clone();
@@ -1059,32 +791,9 @@ fn require_city_admin(caller: &Principal) -> Result<()> {
     }
 }
 
-fn owner_kind(owner: SessionOwner) -> &'static str {
-    match owner {
-        SessionOwner::Resident(_) => "resident",
-        SessionOwner::Staff(_) => "staff",
-    }
-}
-
-fn non_blank(value: &str, max: usize) -> std::result::Result<String, &'static str> {
-    let v = value.trim();
-    if v.is_empty() {
-        Err("must not be empty")
-    } else if v.chars().count() > max {
-        Err("is too long")
-    } else {
-        Ok(v.to_owned())
-    }
-}
-
-/// A hash of a random password, verified against unknown logins so they take as long as known
-/// ones (made once, at the first unknown login).
-static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-fn dummy_hash() -> String {
-    DUMMY_HASH
-        .get_or_init(|| crypto::hash_password(&Uuid::new_v4().to_string()).unwrap_or_default())
-        .clone()
+/// A one-line free-text field: 1 to `max` characters, no control characters.
+fn non_blank(value: &str, max: usize) -> std::result::Result<String, String> {
+    free_text(value, max, true, Lines::One).map_err(|e| e.0)
 }
 
 /// Argon2 is deliberately slow: keep it off the async workers.
@@ -1095,11 +804,16 @@ async fn hash_password(password: String) -> Result<String> {
         .map_err(Into::into)
 }
 
-async fn verify_password(password: String, hash: impl FnOnce() -> String + Send + 'static) -> bool {
+pub(super) async fn verify_password(
+    password: String,
+    hash: impl FnOnce() -> String + Send + 'static,
+) -> bool {
     tokio::task::spawn_blocking(move || crypto::verify_password(&password, &hash()))
         .await
         .unwrap_or(false)
 }
+
+mod sessions;
 
 #[cfg(test)]
 mod tests {
@@ -1137,6 +851,7 @@ mod tests {
             audience: "a".into(),
             access_ttl: Duration::from_secs(900),
             refresh_ttl: Duration::from_secs(3600),
+            refresh_reuse_grace: Duration::from_secs(30),
             key_reload: Duration::ZERO,
         });
         let crypto =
@@ -1211,7 +926,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn racing_refreshes_of_one_token_rotate_it_at_most_once() {
+    async fn racing_refreshes_of_one_token_rotate_it_once_and_both_get_the_new_pair() {
         let f = fixture().await;
         let token = f
             .identity
@@ -1220,14 +935,63 @@ mod tests {
             .unwrap()
             .refresh_token
             .unwrap();
+        // Two app instances (or a retry after a lost response) at the same moment.
         let (a, b) = tokio::join!(f.identity.refresh(&token), f.identity.refresh(&token));
-        let wins = [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count();
-        assert!(wins <= 1, "a refresh token must not rotate twice");
-        // The loser saw a spent token and revoked the family: the token is dead either way.
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(
+            a.refresh_token, b.refresh_token,
+            "rotated once, answered twice"
+        );
+        assert_eq!(a.access_token, b.access_token);
+        // The new token works; the person is still signed in.
+        let next = f
+            .identity
+            .refresh(a.refresh_token.as_ref().unwrap())
+            .await
+            .unwrap();
+        // The old token's successor is spent now: presenting the old one again is reuse, even
+        // within the grace, and revokes the session — including the newest token.
         assert!(matches!(
             f.identity.refresh(&token).await,
-            Err(IdentityError::RefreshTokenReused | IdentityError::RefreshTokenInvalid)
+            Err(IdentityError::RefreshTokenReused)
         ));
+        assert!(matches!(
+            f.identity
+                .refresh(next.refresh_token.as_ref().unwrap())
+                .await,
+            Err(IdentityError::RefreshTokenInvalid)
+        ));
+    }
+
+    #[tokio::test]
+    async fn reuse_after_the_grace_signs_out_that_session_and_no_other() {
+        let f = fixture().await;
+        let phone = f.identity.login("13900000000", PASSWORD, "").await.unwrap();
+        let tablet = f.identity.login("13900000000", PASSWORD, "").await.unwrap();
+        let old = phone.refresh_token.unwrap();
+        let rotated = f.identity.refresh(&old).await.unwrap();
+        // Within the grace the old token answers the same pair (a lost response retried).
+        f.advance(chrono::Duration::seconds(29));
+        let again = f.identity.refresh(&old).await.unwrap();
+        assert_eq!(again.refresh_token, rotated.refresh_token);
+        assert!(again.expires_in <= rotated.expires_in - 29);
+        // After it, the old token is a stolen copy: its family is revoked.
+        f.advance(chrono::Duration::seconds(2));
+        assert!(matches!(
+            f.identity.refresh(&old).await,
+            Err(IdentityError::RefreshTokenReused)
+        ));
+        assert!(matches!(
+            f.identity
+                .refresh(rotated.refresh_token.as_ref().unwrap())
+                .await,
+            Err(IdentityError::RefreshTokenInvalid)
+        ));
+        // The tablet's session is another family and goes on.
+        f.identity
+            .refresh(tablet.refresh_token.as_ref().unwrap())
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! errors and logs never carry an ID or phone number.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use healthpoints_types::text::{Lines, free_text, halfwidth};
 
 /// Weights of the ISO 7064 MOD 11-2 check digit of a PRC resident ID number (GB 11643-1999).
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -34,17 +35,20 @@ impl std::fmt::Debug for IdNumber {
 }
 
 impl IdNumber {
-    /// Parses and validates; a lowercase `x` check character is accepted. `today` bounds the
-    /// birth date.
+    /// Parses and validates; a lowercase `x` check character is accepted, and full-width
+    /// digits and `Ｘ` (as Chinese input methods type them) are read as ASCII. `today` bounds
+    /// the birth date.
     pub fn parse(raw: &str, today: NaiveDate) -> Result<Self, &'static str> {
-        let value = raw.trim().to_ascii_uppercase();
+        let value = halfwidth(raw).trim().to_ascii_uppercase();
         if value.chars().count() != 18 {
             return Err("must be 18 characters");
         }
-        let (first17, last) = value.split_at(17);
-        if !first17.bytes().all(|b| b.is_ascii_digit()) {
+        if !value.chars().take(17).all(|c| c.is_ascii_digit()) {
             return Err("the first 17 characters must be digits");
         }
+        // The first 17 bytes are ASCII digits, so 17 is a character boundary; once the last
+        // character is checked the whole value is ASCII and byte offsets are characters.
+        let (first17, last) = value.split_at(17);
         if !last.chars().all(|c| c.is_ascii_digit() || c == 'X') {
             return Err("the last character must be a digit or X");
         }
@@ -92,9 +96,9 @@ impl std::fmt::Debug for Phone {
 }
 
 impl Phone {
-    /// Parses; spaces, dashes and a leading +86 are ignored.
+    /// Parses; spaces, dashes and a leading +86 are ignored, full-width digits read as ASCII.
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let digits: String = raw
+        let digits: String = halfwidth(raw)
             .trim()
             .trim_start_matches("+86")
             .chars()
@@ -137,18 +141,8 @@ pub fn check_password(password: &str) -> Result<(), &'static str> {
 }
 
 /// Checks a real name: 1 to 50 characters, no control characters. Returns it trimmed.
-pub fn check_name(name: &str) -> Result<String, &'static str> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err("must not be empty");
-    }
-    if name.chars().count() > 50 {
-        return Err("must be at most 50 characters");
-    }
-    if name.chars().any(char::is_control) {
-        return Err("must not contain control characters");
-    }
-    Ok(name.to_owned())
+pub fn check_name(name: &str) -> Result<String, String> {
+    free_text(name, 50, true, Lines::One).map_err(|e| e.0)
 }
 
 /// A name as others may see it: the first and last characters kept, the rest masked
@@ -242,6 +236,45 @@ pub(crate) mod tests {
         );
         assert!(IdNumber::parse("3101181990030712A3", today()).is_err());
         assert!(IdNumber::parse("01011819900307123X", today()).is_err());
+    }
+
+    #[test]
+    fn full_width_id_numbers_and_phones_read_as_what_the_person_meant() {
+        // As a Chinese input method types them: full-width digits and Ｘ.
+        let wide: String = valid_id("19900307", 123)
+            .chars()
+            .map(|c| char::from_u32(u32::from(c) + 0xFEE0).unwrap())
+            .collect();
+        let id = IdNumber::parse(&wide, today()).unwrap();
+        assert_eq!(id.as_str(), valid_id("19900307", 123));
+        let id = IdNumber::parse("１１０１０５１９４９１２３１００２ｘ", today()).unwrap();
+        assert_eq!(id.as_str(), "11010519491231002X");
+        assert_eq!(
+            IdNumber::parse("３１０１１８１９９００３０７１２３中", today()).unwrap_err(),
+            "the last character must be a digit or X"
+        );
+        assert_eq!(
+            Phone::parse("１３８１２３４５６７８").unwrap().as_str(),
+            "13812345678"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn personal_values_parse_any_text_without_panicking(s in "\\PC*") {
+            proptest::prop_assert!(IdNumber::parse(&s, today()).err().is_none_or(|e| !e.is_empty()));
+            proptest::prop_assert!(Phone::parse(&s).err().is_none_or(|e| !e.is_empty()));
+            proptest::prop_assert!(check_name(&s).err().is_none_or(|e| !e.is_empty()));
+            proptest::prop_assert!(check_username(&s).err().is_none_or(|e| !e.is_empty()));
+            proptest::prop_assert!(check_password(&s).err().is_none_or(|e| !e.is_empty()));
+            proptest::prop_assert!(parse_date(&s).err().is_none_or(|e| !e.is_empty()));
+            let _ = mask_name(&s);
+        }
+
+        #[test]
+        fn id_numbers_of_any_digits_parse_without_panicking(s in "[0-9０-９xXｘＸ]{0,20}") {
+            proptest::prop_assert!(IdNumber::parse(&s, today()).err().is_none_or(|e| !e.is_empty()));
+        }
     }
 
     #[test]

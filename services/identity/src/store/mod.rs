@@ -9,7 +9,7 @@ use healthpoints_types::{DistrictCode, MallId, PILOT_DISTRICTS};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -59,8 +59,22 @@ pub struct RefreshRecord {
     pub family_id: Uuid,
     pub owner: SessionOwner,
     pub expires_at: DateTime<Utc>,
-    pub used: bool,
+    /// When it was rotated (spent).
+    pub used_at: Option<DateTime<Utc>>,
     pub revoked: bool,
+    /// The token it was rotated into, and that pair sealed (see [`Store::rotate_refresh`]).
+    pub successor_hash: Option<String>,
+    pub successor_enc: Option<Vec<u8>>,
+}
+
+/// A refresh token about to be issued.
+#[derive(Debug, Clone)]
+pub struct NewRefresh {
+    pub hash: String,
+    pub family_id: Uuid,
+    pub owner: SessionOwner,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 impl From<sea_orm::DbErr> for IdentityError {
@@ -681,30 +695,52 @@ impl Store {
 
     // === refresh tokens ===
 
-    pub async fn insert_refresh(
-        &self,
-        hash: String,
-        family_id: Uuid,
-        owner: SessionOwner,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<()> {
-        let (kind, id) = match owner {
-            SessionOwner::Resident(id) => ("resident", id),
-            SessionOwner::Staff(id) => ("staff", id),
-        };
-        let row = refresh_token::ActiveModel {
-            token_hash: Set(hash),
-            family_id: Set(family_id),
-            owner_kind: Set(kind.to_owned()),
-            owner_id: Set(id),
-            issued_at: Set(now),
-            expires_at: Set(expires_at),
-            used_at: Set(None),
-            revoked_at: Set(None),
-        };
-        refresh_token::Entity::insert(row).exec(&self.db).await?;
+    pub async fn insert_refresh(&self, new: NewRefresh) -> Result<()> {
+        refresh_token::Entity::insert(refresh_row(new))
+            .exec(&self.db)
+            .await?;
         Ok(())
+    }
+
+    /// Rotates a refresh token in one transaction: the old one is spent — recording its
+    /// successor's hash and the sealed pair — and the successor stored. False when the old
+    /// token was spent or revoked meanwhile (a concurrent rotation won; nothing is written).
+    pub async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new: NewRefresh,
+        sealed_pair: Vec<u8>,
+    ) -> Result<bool> {
+        let txn = self.db.begin().await?;
+        let spent = refresh_token::Entity::update_many()
+            .col_expr(
+                refresh_token::Column::UsedAt,
+                Expr::value(Some(new.issued_at)),
+            )
+            .col_expr(
+                refresh_token::Column::SuccessorHash,
+                Expr::value(Some(new.hash.clone())),
+            )
+            .col_expr(
+                refresh_token::Column::SuccessorEnc,
+                Expr::value(Some(sealed_pair)),
+            )
+            .filter(refresh_token::Column::TokenHash.eq(old_hash))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        if !spent {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        refresh_token::Entity::insert(refresh_row(new))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(true)
     }
 
     pub async fn refresh(&self, hash: &str) -> Result<Option<RefreshRecord>> {
@@ -721,24 +757,13 @@ impl Store {
                     family_id: m.family_id,
                     owner,
                     expires_at: m.expires_at,
-                    used: m.used_at.is_some(),
+                    used_at: m.used_at,
                     revoked: m.revoked_at.is_some(),
+                    successor_hash: m.successor_hash,
+                    successor_enc: m.successor_enc,
                 })
             })
             .transpose()
-    }
-
-    /// Spends a refresh token; false when it was already spent or revoked (a concurrent use
-    /// loses here, so a token rotates exactly once).
-    pub async fn spend_refresh(&self, hash: &str, now: DateTime<Utc>) -> Result<bool> {
-        let result = refresh_token::Entity::update_many()
-            .col_expr(refresh_token::Column::UsedAt, Expr::value(Some(now)))
-            .filter(refresh_token::Column::TokenHash.eq(hash))
-            .filter(refresh_token::Column::UsedAt.is_null())
-            .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected == 1)
     }
 
     /// Revokes every token of a family (logout, or reuse detected).
@@ -750,5 +775,24 @@ impl Store {
             .exec(&self.db)
             .await?;
         Ok(())
+    }
+}
+
+fn refresh_row(new: NewRefresh) -> refresh_token::ActiveModel {
+    let (kind, id) = match new.owner {
+        SessionOwner::Resident(id) => ("resident", id),
+        SessionOwner::Staff(id) => ("staff", id),
+    };
+    refresh_token::ActiveModel {
+        token_hash: Set(new.hash),
+        family_id: Set(new.family_id),
+        owner_kind: Set(kind.to_owned()),
+        owner_id: Set(id),
+        issued_at: Set(new.issued_at),
+        expires_at: Set(new.expires_at),
+        used_at: Set(None),
+        revoked_at: Set(None),
+        successor_hash: Set(None),
+        successor_enc: Set(None),
     }
 }

@@ -3,7 +3,10 @@
 //! force when it **occurred**, and publishing a new version never changes awards already made.
 
 use chrono::{DateTime, Utc};
-use healthpoints_types::{Book, DistrictCode};
+use healthpoints_types::{
+    Book, DistrictCode,
+    text::{Lines, free_text},
+};
 use serde::{Deserialize, Serialize};
 
 use super::calendar::Period;
@@ -213,8 +216,11 @@ impl Rule {
                 "must be 1-64 characters of a-z, 0-9, '.' and '_'",
             ));
         }
-        if self.title.trim().is_empty() || self.title.chars().count() > 100 {
-            v.push(violation("title", "must be 1-100 characters"));
+        if let Err(e) = free_text(&self.title, 100, true, Lines::One) {
+            v.push(violation("title", e.0));
+        }
+        if let Err(e) = free_text(&self.description, 2000, false, Lines::Many) {
+            v.push(violation("description", e.0));
         }
         match &self.award {
             Award::Fixed(0) | Award::PerUnit(0) => {
@@ -454,5 +460,32 @@ impl Catalogue {
             .into_iter()
             .filter_map(|code| self.rule_for(code, district, at))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_title_with_a_control_character_is_refused_naming_the_field() {
+        let mut rule = Catalogue::default_catalogue().rules()[0].clone();
+        rule.title = "Daily\u{0}check-in".into();
+        let problems = rule.validate().unwrap_err();
+        assert!(problems.iter().any(|p| p.field == "title"), "{problems:?}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rule_codes_and_titles_of_any_text_are_checked_without_panicking(s in "\\PC*") {
+            let mut rule = Catalogue::default_catalogue().rules()[0].clone();
+            rule.code = s.clone();
+            rule.title = s.clone();
+            rule.description = s;
+            if let Err(problems) = rule.validate() {
+                proptest::prop_assert!(problems.iter().all(|p| !p.field.is_empty() && !p.reason.is_empty()));
+            }
+            let _ = Category::parse(&rule.code);
+        }
     }
 }

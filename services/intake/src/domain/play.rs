@@ -116,15 +116,10 @@ struct Grant {
     reason: (String, String),
 }
 
+/// A one-line free-text field: 1 to `max` characters, no control characters.
 fn text(field: &str, value: &str, max: usize) -> Result<String> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > max {
-        return Err(IntakeError::invalid(
-            field,
-            format!("must be 1 to {max} characters"),
-        ));
-    }
-    Ok(v.to_owned())
+    healthpoints_types::text::free_text(value, max, true, healthpoints_types::text::Lines::One)
+        .map_err(|e| IntakeError::invalid(field, e.0))
 }
 
 impl<R: Residents, L: PointsLedger> Intake<R, L> {

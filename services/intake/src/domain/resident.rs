@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use chrono::{Datelike, Duration};
 use healthpoints_auth::Principal;
-use uuid::Uuid;
 
 use super::{
     calendar::{local_date, period_bounds},
@@ -182,13 +181,8 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
     ) -> Result<(Vec<Outcome>, Option<String>)> {
         let resident_id = resident_or_self(caller, resident_id)?;
         may_act_for(caller, &resident_id)?;
-        let before = match cursor.trim() {
-            "" => None,
-            c => Some(
-                Uuid::parse_str(c)
-                    .map_err(|_| IntakeError::invalid("page.cursor", "is not a cursor we gave"))?,
-            ),
-        };
+        let before = healthpoints_types::uuid_cursor(cursor)
+            .map_err(|e| IntakeError::invalid("page.cursor", e.0))?;
         let size = match page_size {
             0 => 50,
             n => n.min(500),

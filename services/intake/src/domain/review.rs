@@ -4,7 +4,10 @@
 //! nothing and says why. The flag clears with the resident's last held outcome.
 
 use healthpoints_auth::Principal;
-use healthpoints_types::DistrictCode;
+use healthpoints_types::{
+    DistrictCode,
+    text::{Lines, free_text},
+};
 use uuid::Uuid;
 
 use super::{
@@ -38,12 +41,7 @@ pub struct ReviewPage {
 }
 
 fn cursor(raw: &str) -> Result<Option<Uuid>> {
-    match raw.trim() {
-        "" => Ok(None),
-        c => Uuid::parse_str(c)
-            .map(Some)
-            .map_err(|_| IntakeError::invalid("page.cursor", "is not a cursor we gave")),
-    }
+    healthpoints_types::uuid_cursor(raw).map_err(|e| IntakeError::invalid("page.cursor", e.0))
 }
 
 fn district(raw: &str, field: &str) -> Result<Option<DistrictCode>> {
@@ -104,12 +102,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
     ) -> Result<Outcome> {
         let event_id = Uuid::parse_str(event_id.trim())
             .map_err(|_| IntakeError::invalid("event_id", "must be an event id (UUID)"))?;
-        if note.chars().count() > 500 {
-            return Err(IntakeError::invalid(
-                "note",
-                "must be at most 500 characters",
-            ));
-        }
+        free_text(note, 500, false, Lines::Many).map_err(|e| IntakeError::invalid("note", e.0))?;
         let Some((_, flag_district)) = self.store().held(event_id).await? else {
             return Err(IntakeError::NotFound("held outcome".into()));
         };
@@ -167,13 +160,9 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         if resident_id.trim().is_empty() {
             return Err(IntakeError::invalid("resident_id", "must be set"));
         }
-        let reason = reason.trim();
-        if !clear && (reason.is_empty() || reason.chars().count() > 300) {
-            return Err(IntakeError::invalid(
-                "reason",
-                "must say why, in 1 to 300 characters",
-            ));
-        }
+        let reason = free_text(reason, 300, !clear, Lines::One)
+            .map_err(|e| IntakeError::invalid("reason", format!("must say why: {}", e.0)))?;
+        let reason = reason.as_str();
         let resident = self
             .residents()
             .resolve(&ResidentRef::Id(resident_id.trim().to_owned()))

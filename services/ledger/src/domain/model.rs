@@ -240,6 +240,34 @@ pub struct HistoryEntry {
     pub resolution: Option<Resolution>,
 }
 
+impl HistoryEntry {
+    fn signed(&self, amount: u64) -> i64 {
+        let amount = i64::try_from(amount).unwrap_or(i64::MAX);
+        if self.credit { amount } else { -amount }
+    }
+
+    /// What this line did to the account's posted balance, signed: an ordinary transfer or
+    /// a post moves it; a reservation (pending) and a void do not. Summed over the account's
+    /// whole history it is the posted balance (credits − debits), so a reservation and its
+    /// post are never counted twice.
+    pub fn posted_points(&self) -> i64 {
+        if self.transfer.pending || self.transfer.action == PendingAction::Void {
+            0
+        } else {
+            self.signed(self.transfer.amount)
+        }
+    }
+
+    /// For a reservation (a pending transfer), the points it set aside, signed; `None` on
+    /// every other line. Summed over the reservations still pending (no `resolution`) it is
+    /// the account's pending balance.
+    pub fn pending_points(&self) -> Option<i64> {
+        self.transfer
+            .pending
+            .then(|| self.signed(self.transfer.amount))
+    }
+}
+
 /// Figures of one book.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BookStatistics {

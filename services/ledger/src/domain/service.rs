@@ -403,14 +403,8 @@ impl Ledger {
         let account = account
             .filter(|a| may_read_account(caller, a))
             .ok_or(LedgerError::NotFound("account"))?;
-        let before =
-            if cursor.is_empty() {
-                None
-            } else {
-                Some(cursor.parse::<u64>().map_err(|_| {
-                    LedgerError::invalid("cursor", "is not a cursor from this list")
-                })?)
-            };
+        let before = healthpoints_types::position_cursor(cursor)
+            .map_err(|e| LedgerError::invalid("cursor", e.0))?;
         let limit = match page_size {
             0 => 50,
             n => n.min(500),

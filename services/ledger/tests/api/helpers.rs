@@ -206,6 +206,42 @@ pub async fn assert_invariants(ledger: &Ledger) {
     let _ = db;
 }
 
+/// A resident account's whole history, page by page as a client reads it: the sum of its
+/// posted points, and of the pending points of reservations not yet resolved.
+pub async fn history_sums(ledger: &Ledger, account: &Account) -> (i128, i128) {
+    let me = Principal::Resident {
+        resident_id: Uuid::parse_str(&account.owner_id).expect("a resident id"),
+    };
+    let (mut posted, mut pending, mut cursor) = (0i128, 0i128, String::new());
+    loop {
+        let (page, next) = ledger
+            .history(
+                &me,
+                healthpoints_ledger::domain::AccountSelector::OwnerBook {
+                    owner_id: account.owner_id.clone(),
+                    book: account.book.to_string(),
+                },
+                vec![],
+                None,
+                None,
+                &cursor,
+                7,
+            )
+            .await
+            .expect("the history reads");
+        for e in &page {
+            posted += i128::from(e.posted_points());
+            if e.resolution.is_none() {
+                pending += i128::from(e.pending_points().unwrap_or_default());
+            }
+        }
+        match next {
+            Some(c) => cursor = c,
+            None => return (posted, pending),
+        }
+    }
+}
+
 pub fn is_postgres(ledger: &Ledger) -> bool {
     ledger.store().connection().get_database_backend() == DbBackend::Postgres
 }

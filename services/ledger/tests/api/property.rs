@@ -1,5 +1,7 @@
 //! Random sequences of awards, reservations, posts, voids, timeouts and retries; after every
-//! step the invariants of DESIGN.md §4 hold.
+//! step the invariants of DESIGN.md §4 hold, and at the end every resident's history adds up
+//! to their balances: posted points sum to the posted balance, the reservations still pending
+//! to the pending one (a reservation and its post never counted twice).
 
 use healthpoints_ledger::domain::model::{NewTransfer, PendingAction, TransferKind};
 use proptest::prelude::*;
@@ -90,6 +92,12 @@ proptest! {
                     last = Some(batch);
                 }
                 assert_invariants(&f.ledger).await;
+            }
+            for r in &residents {
+                let (posted, pending) = history_sums(&f.ledger, r).await;
+                let now = account(&f.ledger, r.id).await;
+                prop_assert_eq!(posted, i128::from(now.credits_posted) - i128::from(now.debits_posted));
+                prop_assert_eq!(pending, -i128::from(now.debits_pending));
             }
             Ok(())
         })?;

@@ -18,6 +18,14 @@ pub enum MallError {
     /// not enough points, already written off, … The sentence says which.
     #[error("{0}")]
     Refused(String),
+    /// Refused because of where the order stands — often because another request (a second
+    /// counter, the resident's cancel, the expiry sweeper) got there first. The order travels
+    /// with the refusal so the caller is told its state as data, not in a sentence.
+    #[error("{reason}")]
+    OrderState {
+        reason: String,
+        order: Box<crate::domain::model::Order>,
+    },
     /// The resident's account is suspended.
     #[error("the resident's account is suspended")]
     Suspended,

@@ -121,6 +121,29 @@ pub struct Order {
     pub refund_source: Option<RefundSource>,
     /// The settlement period the write-off counts in.
     pub settle_period: Option<String>,
+    /// The key of the write-off that took the voucher: the merchant's `Idempotency-Key`, or
+    /// one made up for a call without it. The call holding it is the one that wrote it off.
+    pub write_off_key: Option<String>,
+    /// When it was written off.
+    pub written_off_at: Option<DateTime<Utc>>,
+}
+
+impl OrderStatus {
+    /// The status as clients see it: an intent shows as the state it leaves (`reserved`)
+    /// until it lands.
+    pub fn public(self) -> &'static str {
+        match self {
+            Self::Reserving
+            | Self::Reserved
+            | Self::WritingOff
+            | Self::Cancelling
+            | Self::Expiring => "reserved",
+            Self::WrittenOff | Self::Refunding => "written_off",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+            Self::Refunded => "refunded",
+        }
+    }
 }
 
 impl Order {
@@ -200,6 +223,7 @@ pub fn new_voucher_code() -> String {
 
 /// The code as typed or scanned, in its stored form; `None` if it cannot be a code.
 pub fn normalize_code(input: &str) -> Option<String> {
+    let input = healthpoints_types::text::halfwidth(input);
     let input = input.trim();
     // A scanned payload: `HPV1:<mall>:<code>`.
     let raw = match input.get(..5) {
@@ -230,6 +254,19 @@ pub fn normalize_code(input: &str) -> Option<String> {
         out.push(c);
     }
     Some(out)
+}
+
+/// An `Idempotency-Key` as a client sends it: 1 to 128 printable ASCII characters. Answers it
+/// trimmed; the reason names what is wrong.
+pub fn idempotency_key(raw: &str) -> Result<&str, &'static str> {
+    let key = raw.trim();
+    if key.is_empty() || key.len() > 128 {
+        return Err("must be 1 to 128 characters");
+    }
+    if !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return Err("must be printable ASCII characters");
+    }
+    Ok(key)
 }
 
 /// What a merchant's scanner reads.
@@ -323,6 +360,33 @@ mod tests {
         assert_eq!(normalize_code("ABCD"), None);
         assert_eq!(normalize_code("ABCD-EFGH-JKMN-PQRS-TVWU"), None);
         assert_ne!(new_voucher_code(), new_voucher_code());
+    }
+
+    #[test]
+    fn full_width_codes_and_bad_keys_are_read_or_refused() {
+        let code = new_voucher_code();
+        let wide: String = code
+            .chars()
+            .map(|c| char::from_u32(u32::from(c) + 0xFEE0).unwrap())
+            .collect();
+        assert_eq!(normalize_code(&wide).as_deref(), Some(code.as_str()));
+        assert_eq!(idempotency_key(" order-1 "), Ok("order-1"));
+        assert!(idempotency_key("").is_err());
+        assert!(idempotency_key("键").is_err());
+        assert!(idempotency_key("a\u{0}b").is_err());
+        assert!(idempotency_key(&"k".repeat(129)).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn codes_payloads_keys_and_periods_parse_any_text_without_panicking(s in "\\PC*") {
+            let _ = normalize_code(&s);
+            let _ = normalize_code(&format!("HPV1:{s}"));
+            proptest::prop_assert!(idempotency_key(&s).err().is_none_or(|e| !e.is_empty()));
+            let _ = PeriodKind::Month.start_of(&s);
+            let _ = PeriodKind::Week.start_of(&s);
+            let _ = LimitPeriod::parse(&s);
+        }
     }
 
     #[test]

@@ -6,7 +6,10 @@ use std::{future::Future, sync::Arc};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use healthpoints_auth::Principal;
-use healthpoints_types::{Book, MallId};
+use healthpoints_types::{
+    Book, MallId,
+    text::{Lines, free_text},
+};
 use uuid::Uuid;
 
 use crate::{
@@ -14,8 +17,8 @@ use crate::{
         error::{MallError, Result},
         model::{
             LimitPeriod, MallStatistics, Merchant, MerchantStatus, Order, OrderStatus, PeriodKind,
-            Product, ProductStatus, RefundSource, Statement, age_on, limit_window_start, local_day,
-            new_voucher_code, normalize_code, shanghai,
+            Product, ProductStatus, RefundSource, Statement, age_on, idempotency_key,
+            limit_window_start, local_day, new_voucher_code,
         },
     },
     store::{Owner, Reserve, Step, Store},
@@ -26,6 +29,8 @@ use crate::{
 pub struct ResidentFacts {
     pub suspended: bool,
     pub birth_date: Option<NaiveDate>,
+    /// e.g. `张*明`, shown at the counter.
+    pub name_masked: String,
 }
 
 /// Who a resident is.
@@ -121,6 +126,10 @@ impl MallOptions {
     }
 }
 
+mod counter;
+
+pub use counter::{VoucherView, WriteOff};
+
 /// What a merchant's operator sends for a product; the mall fills in ids.
 #[derive(Debug, Clone)]
 pub struct ProductSpec {
@@ -156,12 +165,7 @@ fn page_size(asked: u32) -> u64 {
 }
 
 fn cursor(field: &str, c: &str) -> Result<Option<Uuid>> {
-    if c.is_empty() {
-        return Ok(None);
-    }
-    Uuid::parse_str(c)
-        .map(Some)
-        .map_err(|_| MallError::invalid(field, "is not a cursor this listing gave out"))
+    healthpoints_types::uuid_cursor(c).map_err(|e| MallError::invalid(field, e.0))
 }
 
 fn page<T>(items: Vec<T>, size: u64, id: impl Fn(&T) -> Uuid) -> Page<T> {
@@ -171,18 +175,9 @@ fn page<T>(items: Vec<T>, size: u64, id: impl Fn(&T) -> Uuid) -> Page<T> {
     Page { items, next }
 }
 
+/// A one-line free-text field: 1 to `max` characters, no control characters.
 fn text(field: &str, value: &str, max: usize) -> Result<String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Err(MallError::invalid(field, "must not be empty"));
-    }
-    if v.chars().count() > max {
-        return Err(MallError::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    Ok(v.to_owned())
+    free_text(value, max, true, Lines::One).map_err(|e| MallError::invalid(field, e.0))
 }
 
 fn uuid(field: &str, value: &str) -> Result<Uuid> {
@@ -319,8 +314,10 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
         if status == MerchantStatus::Suspended && reason.trim().is_empty() {
             return Err(MallError::invalid("reason", "a suspension needs a reason"));
         }
+        let reason = free_text(reason, 500, false, Lines::One)
+            .map_err(|e| MallError::invalid("reason", e.0))?;
         self.store
-            .set_merchant_status(id, status, reason.trim())
+            .set_merchant_status(id, status, &reason)
             .await?
             .ok_or_else(|| MallError::NotFound("merchant".into()))
     }
@@ -339,13 +336,8 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
 
     fn check_product(&self, spec: &ProductSpec, p: &mut Product) -> Result<()> {
         p.title = text("product.title", &spec.title, 80)?;
-        if spec.description.chars().count() > 2000 {
-            return Err(MallError::invalid(
-                "product.description",
-                "must be at most 2000 characters",
-            ));
-        }
-        p.description = spec.description.trim().to_owned();
+        p.description = free_text(&spec.description, 2000, false, Lines::Many)
+            .map_err(|e| MallError::invalid("product.description", e.0))?;
         p.category = spec.category.ok_or_else(|| {
             MallError::invalid(
                 "product.category",
@@ -485,13 +477,7 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
         quantity: u32,
     ) -> Result<Order> {
         let resident = Self::resident_of(caller, resident_id)?;
-        let key = key.trim();
-        if key.is_empty() || key.len() > 128 || !key.is_ascii() {
-            return Err(MallError::invalid(
-                "idempotency_key",
-                "must be 1 to 128 ASCII characters",
-            ));
-        }
+        let key = idempotency_key(key).map_err(|e| MallError::invalid("idempotency_key", e))?;
         let product_id = uuid("product_id", product_id)?;
         if !(1..=self.options.max_quantity).contains(&quantity) {
             return Err(MallError::invalid(
@@ -559,6 +545,8 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
             refund_reason: None,
             refund_source: None,
             settle_period: None,
+            write_off_key: None,
+            written_off_at: None,
         };
         let limit = product
             .per_resident_limit
@@ -685,197 +673,6 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
             .orders(owner, cursor("page.cursor", before)?, size)
             .await?;
         Ok(page(items, size, |o| o.order_id))
-    }
-
-    /// The resident cancels before write-off: points and stock return. Cancelling again
-    /// answers the cancelled order.
-    pub async fn cancel(&self, caller: &Principal, order_id: &str) -> Result<Order> {
-        let order = self.order(caller, order_id).await?;
-        if !matches!(caller, Principal::Resident { .. }) {
-            return Err(MallError::Forbidden(
-                "only the resident cancels an order".into(),
-            ));
-        }
-        match order.status {
-            OrderStatus::Reserved if order.expires_at <= self.now() => {
-                self.void(order, OrderStatus::Expiring).await?;
-                Err(MallError::Refused(
-                    "this voucher has expired; its points are back".into(),
-                ))
-            }
-            OrderStatus::Reserved => self.void(order, OrderStatus::Cancelling).await,
-            OrderStatus::Cancelling => self.drive_resolve(order).await,
-            OrderStatus::Cancelled => Ok(order),
-            OrderStatus::Reserving => Err(MallError::Conflict(
-                "this order is still being placed; try again in a moment".into(),
-            )),
-            other => Err(MallError::Refused(format!(
-                "this order cannot be cancelled: it is {}",
-                other.as_str().replace('_', " ")
-            ))),
-        }
-    }
-
-    /// Starts a void (cancel or expiry) and drives it.
-    async fn void(&self, order: Order, intent: OrderStatus) -> Result<Order> {
-        let step = Step {
-            resolve_transfer_id: Some(Uuid::new_v4()),
-            ..Step::default()
-        };
-        if !self
-            .store
-            .step(&order, OrderStatus::Reserved, intent, step, self.now())
-            .await?
-        {
-            // Someone else moved it meanwhile; answer what it is now.
-            let now = self.reload(order.order_id).await?;
-            return match now.status {
-                OrderStatus::Cancelling | OrderStatus::Expiring => self.drive_resolve(now).await,
-                _ => Ok(now),
-            };
-        }
-        let order = self.reload(order.order_id).await?;
-        self.drive_resolve(order).await
-    }
-
-    /// The merchant writes off a voucher at the counter (typed code or scanned payload).
-    pub async fn write_off(&self, caller: &Principal, code: &str) -> Result<Order> {
-        let merchant = self.merchant_of(caller)?;
-        let code = normalize_code(code)
-            .ok_or_else(|| MallError::invalid("code", "is not a voucher code"))?;
-        let order = self
-            .store
-            .order_by_code(&code)
-            .await?
-            .ok_or_else(|| MallError::NotFound("voucher".into()))?;
-        if order.merchant_id != merchant {
-            tracing::warn!(
-                mall = %self.options.mall,
-                merchant = %merchant,
-                "write-off refused: the voucher belongs to another merchant"
-            );
-            return Err(MallError::Forbidden(
-                "this voucher belongs to another merchant".into(),
-            ));
-        }
-        match order.status {
-            OrderStatus::Reserved if order.expires_at <= self.now() => {
-                self.void(order, OrderStatus::Expiring).await?;
-                Err(MallError::Refused("this voucher has expired".into()))
-            }
-            OrderStatus::Reserved => {
-                let step = Step {
-                    resolve_transfer_id: Some(Uuid::new_v4()),
-                    ..Step::default()
-                };
-                if !self
-                    .store
-                    .step(
-                        &order,
-                        OrderStatus::Reserved,
-                        OrderStatus::WritingOff,
-                        step,
-                        self.now(),
-                    )
-                    .await?
-                {
-                    let now = self.reload(order.order_id).await?;
-                    return self.answer_write_off(now).await;
-                }
-                let order = self.reload(order.order_id).await?;
-                self.answer_write_off(order).await
-            }
-            _ => self.answer_write_off(order).await,
-        }
-    }
-
-    /// What the counter sees: the order if this call wrote it off, else why not.
-    async fn answer_write_off(&self, order: Order) -> Result<Order> {
-        let order = match order.status {
-            OrderStatus::WritingOff => {
-                let done = self.drive_resolve(order).await?;
-                if done.status == OrderStatus::WrittenOff {
-                    return Ok(done);
-                }
-                done
-            }
-            _ => order,
-        };
-        Err(match order.status {
-            OrderStatus::WrittenOff | OrderStatus::Refunding | OrderStatus::Refunded => {
-                MallError::Refused(format!(
-                    "this voucher was already written off at {}",
-                    order
-                        .resolved_at
-                        .map(|t| {
-                            t.with_timezone(&shanghai())
-                                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                        })
-                        .unwrap_or_default()
-                ))
-            }
-            OrderStatus::Expired | OrderStatus::Expiring => {
-                MallError::Refused("this voucher has expired".into())
-            }
-            OrderStatus::Cancelled | OrderStatus::Cancelling => {
-                MallError::Refused("this voucher was cancelled".into())
-            }
-            OrderStatus::Reserving => MallError::Refused(
-                "this voucher is not valid yet; ask the resident to reopen the order".into(),
-            ),
-            OrderStatus::Reserved | OrderStatus::WritingOff => {
-                MallError::Unavailable("the voucher is changing state".into())
-            }
-        })
-    }
-
-    /// Drives a post or void to its end.
-    async fn drive_resolve(&self, order: Order) -> Result<Order> {
-        let post = order.status == OrderStatus::WritingOff;
-        let answer = self.ledger.resolve(&order, post).await?;
-        let now = self.now();
-        let back = Step {
-            resolved_at: Some(now),
-            return_stock: true,
-            ..Step::default()
-        };
-        match (order.status, answer) {
-            (OrderStatus::WritingOff, LedgerAnswer::Done | LedgerAnswer::AlreadyPosted) => {
-                self.store
-                    .finish_write_off(&order, self.options.period, now)
-                    .await?;
-            }
-            (OrderStatus::WritingOff, LedgerAnswer::AlreadyVoided) => {
-                // The ledger timed the reservation out first: the voucher expired.
-                self.store
-                    .step(
-                        &order,
-                        OrderStatus::WritingOff,
-                        OrderStatus::Expired,
-                        back,
-                        now,
-                    )
-                    .await?;
-            }
-            (
-                from @ (OrderStatus::Cancelling | OrderStatus::Expiring),
-                LedgerAnswer::Done | LedgerAnswer::AlreadyVoided,
-            ) => {
-                let to = if from == OrderStatus::Cancelling {
-                    OrderStatus::Cancelled
-                } else {
-                    OrderStatus::Expired
-                };
-                self.store.step(&order, from, to, back, now).await?;
-            }
-            (status, answer) => {
-                return Err(MallError::Store(format!(
-                    "the ledger answered {answer:?} to an order that is {}",
-                    status.as_str()
-                )));
-            }
-        }
-        self.reload(order.order_id).await
     }
 
     /// A refund of a written-off order (service not delivered), approved by the mall's admin.

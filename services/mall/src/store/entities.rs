@@ -80,6 +80,7 @@ pub mod order {
         pub refund_source: Option<String>,
         pub refund_period: Option<String>,
         pub refunded_at_us: Option<i64>,
+        pub write_off_key: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,7 +10,10 @@ pub struct Migrator;
 #[async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M20261125_000001Mall)]
+        vec![
+            Box::new(M20261125_000001Mall),
+            Box::new(M20261203_000001WriteOffKey),
+        ]
     }
 }
 
@@ -162,6 +165,39 @@ impl MigrationTrait for M20261125_000001Mall {
                 .check(Expr::cust("status IN ('closing', 'closed')"))
                 .check(Expr::cust("redeemed_points >= refunded_points"))
                 .to_owned(),
+        )
+        .await
+    }
+}
+
+struct M20261203_000001WriteOffKey;
+
+impl MigrationName for M20261203_000001WriteOffKey {
+    fn name(&self) -> &str {
+        "m20261203_000001_write_off_key"
+    }
+}
+
+/// The key of the write-off that took a voucher: a point of sale's retry with the same key
+/// answers the first result, and the database refuses one key on two of a merchant's vouchers.
+#[async_trait]
+impl MigrationTrait for M20261203_000001WriteOffKey {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("orders"))
+                .add_column(col("write_off_key").string().null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            index(
+                "orders_merchant_write_off_key",
+                "orders",
+                &["merchant_id", "write_off_key"],
+            )
+            .unique()
+            .to_owned(),
         )
         .await
     }

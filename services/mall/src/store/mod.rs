@@ -104,6 +104,8 @@ fn to_order(m: order::Model) -> Result<Order> {
             .map(|s| RefundSource::parse(s).ok_or_else(|| corrupt("refund source")))
             .transpose()?,
         settle_period: m.settle_period,
+        write_off_key: m.write_off_key,
+        written_off_at: opt_time(m.written_off_at_us)?,
     })
 }
 
@@ -148,6 +150,8 @@ pub enum Owner {
 #[derive(Debug, Default, Clone)]
 pub struct Step {
     pub resolve_transfer_id: Option<Uuid>,
+    /// The write-off's key, recorded as it claims the voucher (unique per merchant).
+    pub write_off_key: Option<String>,
     /// The final step of a cancel or an expiry: stock goes back.
     pub return_stock: bool,
     pub resolved_at: Option<DateTime<Utc>>,
@@ -339,6 +343,17 @@ impl Store {
             .transpose()
     }
 
+    /// The merchant's order whose write-off carried `key`.
+    pub async fn order_by_write_off_key(&self, merchant: Uuid, key: &str) -> Result<Option<Order>> {
+        order::Entity::find()
+            .filter(order::Column::MerchantId.eq(merchant))
+            .filter(order::Column::WriteOffKey.eq(key))
+            .one(&self.db)
+            .await?
+            .map(to_order)
+            .transpose()
+    }
+
     pub async fn order_by_code(&self, code: &str) -> Result<Option<Order>> {
         order::Entity::find()
             .filter(order::Column::VoucherCode.eq(code))
@@ -443,6 +458,7 @@ impl Store {
             refund_source: Set(None),
             refund_period: Set(None),
             refunded_at_us: Set(None),
+            write_off_key: Set(None),
         };
         match order::Entity::insert(row).exec(&txn).await {
             Ok(_) => {}
@@ -499,13 +515,24 @@ impl Store {
                 Expr::value(at.timestamp_micros()),
             );
         }
-        let moved = update
+        if let Some(key) = step.write_off_key {
+            update = update.col_expr(order::Column::WriteOffKey, Expr::value(key));
+        }
+        let moved = match update
             .filter(order::Column::OrderId.eq(o.order_id))
             .filter(order::Column::Status.eq(from.as_str()))
             .exec(&txn)
-            .await?
-            .rows_affected
-            == 1;
+            .await
+        {
+            Ok(r) => r.rows_affected == 1,
+            // The merchant's key is already on another of its vouchers.
+            Err(e) if healthpoints_db::is_unique_violation(&e) => {
+                return Err(MallError::Conflict(
+                    "this idempotency key was used for another voucher".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
         if moved && step.return_stock {
             return_stock(&txn, o).await?;
         }

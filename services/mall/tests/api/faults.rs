@@ -24,7 +24,7 @@ async fn a_write_off_cut_short_by_the_ledger_completes_once_after_restarts() {
 
     f.ledger.down.store(true, Ordering::SeqCst);
     assert!(matches!(
-        f.mall.write_off(&operator, &order.voucher_code).await,
+        f.mall.write_off(&operator, &order.voucher_code, None).await,
         Err(MallError::Unavailable(_))
     ));
     assert_eq!(f.mall.sweep().await.unwrap(), 0, "the ledger is still down");
@@ -48,7 +48,9 @@ async fn a_write_off_cut_short_by_the_ledger_completes_once_after_restarts() {
         .await
         .unwrap();
     assert_eq!(done.status, OrderStatus::WrittenOff);
-    assert!(refused(f.mall.write_off(&operator, &order.voucher_code).await).contains("already"));
+    assert!(
+        refused(f.mall.write_off(&operator, &order.voucher_code, None).await).contains("already")
+    );
     assert_eq!(
         f.ledger.balance(AccountKind::Resident, resident_id).await,
         (300, 0)

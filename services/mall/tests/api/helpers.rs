@@ -39,6 +39,7 @@ impl Directory {
             ResidentFacts {
                 suspended,
                 birth_date: NaiveDate::from_ymd_opt(born.0, born.1, born.2),
+                name_masked: "张*明".into(),
             },
         );
         id
@@ -430,6 +431,7 @@ pub async fn place(
 pub fn refused<T: std::fmt::Debug>(r: Result<T>) -> String {
     match r {
         Err(MallError::Refused(s)) => s,
+        Err(MallError::OrderState { reason, .. }) => reason,
         other => panic!("expected a refusal, got {other:?}"),
     }
 }

@@ -53,13 +53,20 @@ async fn an_order_reserves_points_and_stock_and_a_write_off_posts_them_once() {
 
     // Another merchant may not write it off; the voucher's merchant does, once.
     assert!(matches!(
-        f.mall.write_off(&other_operator, &order.voucher_code).await,
+        f.mall
+            .write_off(&other_operator, &order.voucher_code, None)
+            .await,
         Err(MallError::Forbidden(_))
     ));
     let typed = order.voucher_code.to_lowercase().replace('-', " ");
-    let done = f.mall.write_off(&operator, &typed).await.unwrap();
+    let done = f
+        .mall
+        .write_off(&operator, &typed, None)
+        .await
+        .unwrap()
+        .order;
     assert_eq!(done.status, OrderStatus::WrittenOff);
-    let twice = refused(f.mall.write_off(&operator, &order.voucher_code).await);
+    let twice = refused(f.mall.write_off(&operator, &order.voucher_code, None).await);
     assert!(twice.contains("already written off"), "{twice}");
     assert_eq!(
         f.ledger.balance(AccountKind::Resident, resident_id).await,
@@ -114,7 +121,7 @@ async fn a_cancel_returns_points_and_stock_exactly_once() {
         .unwrap()
         .unwrap();
     assert_eq!(p.stock, Some(1), "stock returned once");
-    let gone = refused(f.mall.write_off(&operator, &order.voucher_code).await);
+    let gone = refused(f.mall.write_off(&operator, &order.voucher_code, None).await);
     assert!(gone.contains("cancelled"), "{gone}");
 }
 
@@ -151,7 +158,9 @@ async fn an_expired_voucher_is_voided_by_the_sweeper_once() {
         .unwrap()
         .unwrap();
     assert_eq!(p.stock, Some(2));
-    assert!(refused(f.mall.write_off(&operator, &order.voucher_code).await).contains("expired"));
+    assert!(
+        refused(f.mall.write_off(&operator, &order.voucher_code, None).await).contains("expired")
+    );
 }
 
 #[tokio::test]

@@ -19,7 +19,10 @@ async fn a_statement_shows_write_offs_and_refunds_and_closing_moves_the_payable_
     let mut orders = Vec::new();
     for key in ["a", "b", "c"] {
         let o = place(&f, &resident, key, &product).await.unwrap();
-        f.mall.write_off(&operator, &o.voucher_code).await.unwrap();
+        f.mall
+            .write_off(&operator, &o.voucher_code, None)
+            .await
+            .unwrap();
         orders.push(o);
     }
     // An unused voucher is not in the statement.
@@ -105,9 +108,10 @@ async fn a_statement_shows_write_offs_and_refunds_and_closing_moves_the_payable_
     let late = place(&f, &resident, "e", &product).await.unwrap();
     let late = f
         .mall
-        .write_off(&operator, &late.voucher_code)
+        .write_off(&operator, &late.voucher_code, None)
         .await
-        .unwrap();
+        .unwrap()
+        .order;
     assert_eq!(late.settle_period.as_deref(), Some("2026-12"));
     f.mall
         .refund(
