@@ -51,6 +51,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     }
 }
 
+/// Path parameters (`/v1/me/orders/{id}`): a segment that cannot be read (not UTF-8 once
+/// percent-decoded) is a problem like any other bad input, not axum's plain-text 400.
+#[derive(Debug, Clone)]
+pub struct Segments<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Segments<T> {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Self(v))
+            .map_err(|_| {
+                ApiError::invalid("path", "a path segment is not valid text (UTF-8)").into()
+            })
+    }
+}
+
 /// Whether the content type is JSON (`application/json` or any `+json` type).
 pub fn is_json(headers: &HeaderMap) -> bool {
     media_type(headers).is_some_and(|m| m == "application/json" || m.ends_with("+json"))

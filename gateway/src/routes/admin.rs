@@ -4,18 +4,14 @@
 // utoipa's `params(ResidentsQuery)` expansion writes fully-qualified paths.
 #![allow(unused_qualifications)]
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use healthpoints_errors::ApiError;
 use healthpoints_proto::{common::v1::PageRequest, exchange::v1 as xpb, identity::v1 as pb};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::me::{FamilyDoctor, ResidentView};
-use crate::body::{JsonBody, Params};
+use crate::body::{JsonBody, Params, Segments};
 use crate::{
     AppState,
     auth::Caller,
@@ -226,7 +222,7 @@ impl From<healthpoints_proto::common::v1::District> for DistrictView {
 pub async fn set_enrolment(
     State(state): State<AppState>,
     caller: Caller,
-    Path(code): Path<String>,
+    Segments(code): Segments<String>,
     JsonBody(r): JsonBody<EnrolmentRequest>,
 ) -> HttpResult<Json<DistrictView>> {
     require_admin(&caller)?;
@@ -316,7 +312,7 @@ pub async fn list_residents(
 pub async fn get_resident(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> HttpResult<Json<ResidentView>> {
     require_admin(&caller)?;
     let resident = state
@@ -339,7 +335,7 @@ fn resident_view(resident: Option<pb::Resident>) -> HttpResult<Json<ResidentView
 pub async fn set_family_doctor(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
     JsonBody(c): JsonBody<FamilyDoctor>,
 ) -> HttpResult<Json<ResidentView>> {
     require_admin(&caller)?;
@@ -367,7 +363,7 @@ pub async fn set_family_doctor(
 pub async fn end_family_doctor(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> HttpResult<Json<ResidentView>> {
     require_admin(&caller)?;
     let response = state
@@ -393,7 +389,7 @@ pub struct SuspendRequest {
 pub async fn suspend(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
     JsonBody(r): JsonBody<SuspendRequest>,
 ) -> HttpResult<Json<ResidentView>> {
     require_admin(&caller)?;
@@ -414,7 +410,7 @@ pub async fn suspend(
 pub async fn reinstate(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> HttpResult<Json<ResidentView>> {
     require_admin(&caller)?;
     let response = state

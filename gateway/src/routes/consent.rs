@@ -4,17 +4,14 @@
 // utoipa's `params(...)` expansion writes fully-qualified paths.
 #![allow(unused_qualifications)]
 
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
 use healthpoints_errors::ApiError;
 use healthpoints_proto::{common::v1::PageRequest, exchange::v1 as pb};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::behaviours::{rfc3339, some, timestamp};
-use crate::body::{JsonBody, Params};
+use crate::body::{JsonBody, Params, Segments};
 use crate::{
     AppState,
     auth::Caller,
@@ -127,7 +124,7 @@ pub async fn grant(
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
-    Path((partner_id, raw)): Path<(String, String)>,
+    Segments((partner_id, raw)): Segments<(String, String)>,
 ) -> HttpResult<Json<ConsentView>> {
     let r = state
         .exchange()
@@ -272,7 +269,7 @@ pub struct PointsSummary {
 pub async fn points_summary(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> HttpResult<Json<PointsSummary>> {
     let r = state
         .exchange()

@@ -8,7 +8,7 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -28,7 +28,7 @@ use super::{
     behaviours::{rfc3339, some},
     points::yuan,
 };
-use crate::body::{JsonBody, Params};
+use crate::body::{JsonBody, Params, Segments};
 use crate::{
     AppState,
     auth::Caller,
@@ -270,7 +270,7 @@ pub(crate) fn page(q: &ListQuery) -> Option<PageRequest> {
     responses((status = 200, body = MerchantsPage), (status = 404, body = Problem), (status = 503, body = Problem)))]
 pub async fn merchants(
     State(state): State<AppState>,
-    Path(mall): Path<String>,
+    Segments(mall): Segments<String>,
     Params(q): Params<ListQuery>,
 ) -> HttpResult<Json<MerchantsPage>> {
     let r = client(&state, parse_mall(&mall)?)?
@@ -352,7 +352,7 @@ pub struct ProductsPage {
     responses((status = 200, body = ProductsPage), (status = 404, body = Problem), (status = 503, body = Problem)))]
 pub async fn products(
     State(state): State<AppState>,
-    Path(mall): Path<String>,
+    Segments(mall): Segments<String>,
     Params(q): Params<ListQuery>,
 ) -> HttpResult<Json<ProductsPage>> {
     let r = client(&state, parse_mall(&mall)?)?
@@ -455,7 +455,7 @@ pub(crate) fn order_of(o: Option<pb::Order>) -> HttpResult<OrderView> {
 pub async fn create_order(
     State(state): State<AppState>,
     caller: Caller,
-    Path(mall): Path<String>,
+    Segments(mall): Segments<String>,
     headers: HeaderMap,
     JsonBody(b): JsonBody<OrderBody>,
 ) -> HttpResult<(StatusCode, Json<OrderView>)> {
@@ -628,7 +628,7 @@ async fn find_order(
 pub async fn my_order(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> HttpResult<Json<OrderView>> {
     let (_, order) = find_order(&state, &caller, &id).await?;
     Ok(Json(order.into()))
@@ -640,7 +640,7 @@ pub async fn my_order(
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> HttpResult<Json<OrderView>> {
     let (mut c, _) = find_order(&state, &caller, &id).await?;
     let r = c

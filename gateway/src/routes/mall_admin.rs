@@ -5,12 +5,7 @@
 // utoipa's `params(...)` expansion writes fully-qualified paths.
 #![allow(unused_qualifications)]
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-    response::Response,
-};
+use axum::{Json, extract::State, http::StatusCode, response::Response};
 use healthpoints_errors::ApiError;
 use healthpoints_proto::{common::v1::PageRequest, mall::v1 as pb};
 use serde::{Deserialize, Serialize};
@@ -27,7 +22,7 @@ use super::{
 use crate::{
     AppState,
     auth::Caller,
-    body::{JsonBody, Params},
+    body::{JsonBody, Params, Segments},
     error::{HttpResult, Problem},
 };
 
@@ -49,7 +44,7 @@ pub struct AdmitBody {
 pub async fn admit(
     State(state): State<AppState>,
     caller: Caller,
-    Path(mall): Path<String>,
+    Segments(mall): Segments<String>,
     JsonBody(b): JsonBody<AdmitBody>,
 ) -> HttpResult<(StatusCode, Json<MerchantView>)> {
     let status = merchant_status_from("status", b.status.as_deref())?;
@@ -84,7 +79,7 @@ pub struct MerchantStatusBody {
 pub async fn set_merchant_status(
     State(state): State<AppState>,
     caller: Caller,
-    Path((mall, id)): Path<(String, String)>,
+    Segments((mall, id)): Segments<(String, String)>,
     JsonBody(b): JsonBody<MerchantStatusBody>,
 ) -> HttpResult<Json<MerchantView>> {
     let status = merchant_status_from("status", Some(&b.status))?;
@@ -118,7 +113,7 @@ pub struct AdminOrdersQuery {
 pub async fn admin_orders(
     State(state): State<AppState>,
     caller: Caller,
-    Path(mall): Path<String>,
+    Segments(mall): Segments<String>,
     Params(q): Params<AdminOrdersQuery>,
 ) -> HttpResult<Json<OrdersPage>> {
     let owner = match (q.resident_id, q.merchant_id) {
@@ -156,7 +151,7 @@ pub struct RefundBody {
 pub async fn refund(
     State(state): State<AppState>,
     caller: Caller,
-    Path((mall, id)): Path<(String, String)>,
+    Segments((mall, id)): Segments<(String, String)>,
     JsonBody(b): JsonBody<RefundBody>,
 ) -> HttpResult<Json<OrderView>> {
     let r = client(&state, parse_mall(&mall)?)?
@@ -176,7 +171,7 @@ pub async fn refund(
 pub async fn admin_settlements(
     State(state): State<AppState>,
     caller: Caller,
-    Path(mall): Path<String>,
+    Segments(mall): Segments<String>,
     Params(q): Params<StatementsQuery>,
 ) -> HttpResult<Response> {
     let merchant = q
@@ -193,7 +188,7 @@ pub async fn admin_settlements(
 pub async fn close(
     State(state): State<AppState>,
     caller: Caller,
-    Path((mall, merchant_id, period)): Path<(String, String, String)>,
+    Segments((mall, merchant_id, period)): Segments<(String, String, String)>,
 ) -> HttpResult<Json<StatementView>> {
     let r = client(&state, parse_mall(&mall)?)?
         .close_settlement(caller.request(pb::CloseSettlementRequest {
@@ -223,7 +218,7 @@ pub struct MallStatsView {
 pub async fn stats(
     State(state): State<AppState>,
     caller: Caller,
-    Path(mall): Path<String>,
+    Segments(mall): Segments<String>,
 ) -> HttpResult<Json<MallStatsView>> {
     let id = parse_mall(&mall)?;
     let s = client(&state, id)?

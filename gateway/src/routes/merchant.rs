@@ -7,7 +7,7 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse as _, Response},
 };
@@ -28,7 +28,7 @@ use super::{
 use crate::{
     AppState,
     auth::Caller,
-    body::{JsonBody, Params},
+    body::{JsonBody, Params, Segments},
     error::{HttpResult, Problem, renamed},
 };
 
@@ -165,7 +165,7 @@ pub async fn create_product(
 pub async fn update_product(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
     JsonBody(b): JsonBody<ProductBody>,
 ) -> HttpResult<Json<ProductView>> {
     let product = product_from(id, b)?;
@@ -198,7 +198,7 @@ pub struct VoucherView {
 pub async fn voucher(
     State(state): State<AppState>,
     caller: Caller,
-    Path(code): Path<String>,
+    Segments(code): Segments<String>,
 ) -> HttpResult<Json<VoucherView>> {
     let r = client(&state, merchant_mall(&caller)?)?
         .get_voucher(caller.request(pb::GetVoucherRequest { code }))
@@ -233,7 +233,7 @@ pub struct WriteOffView {
 pub async fn write_off(
     State(state): State<AppState>,
     caller: Caller,
-    Path(code): Path<String>,
+    Segments(code): Segments<String>,
     headers: HeaderMap,
 ) -> HttpResult<Response> {
     let idempotency_key = match headers.get("idempotency-key") {

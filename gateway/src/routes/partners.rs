@@ -15,7 +15,7 @@ use prost_types::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::body::{JsonBody, from_json, media_type, unreadable};
+use crate::body::{JsonBody, Segments, from_json, media_type, unreadable};
 use crate::{
     AppState,
     auth::Caller,
@@ -122,7 +122,7 @@ pub struct PartnerAdminView {
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    Segments(id): Segments<String>,
     JsonBody(b): JsonBody<UpdatePartnerBody>,
 ) -> HttpResult<Json<PartnerAdminView>> {
     let status = match b.status.trim() {

@@ -5,11 +5,7 @@
 // utoipa's `params(...)` expansion writes fully-qualified paths.
 #![allow(unused_qualifications)]
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chrono::{FixedOffset, Utc};
 use healthpoints_errors::ApiError;
 use healthpoints_proto::{common::v1::PageRequest, intake::v1 as pb};
@@ -20,7 +16,7 @@ use super::{
     behaviours::{OutcomeView, level_from_name, level_name, rfc3339, some, timestamp},
     points::yuan,
 };
-use crate::body::{JsonBody, Params};
+use crate::body::{JsonBody, Params, Segments};
 use crate::{
     AppState,
     auth::Caller,
@@ -134,7 +130,7 @@ pub async fn my_challenges(
 pub async fn join(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> HttpResult<Json<ChallengeProgressView>> {
     let resident_id = resident_only(&caller, "take part in challenges")?;
     let r = state
@@ -401,7 +397,7 @@ pub struct ReviewDecision {
 pub async fn resolve_review(
     State(state): State<AppState>,
     caller: Caller,
-    Path(event_id): Path<String>,
+    Segments(event_id): Segments<String>,
     JsonBody(b): JsonBody<ReviewDecision>,
 ) -> HttpResult<Json<OutcomeView>> {
     let release = match b.decision.as_str() {
@@ -435,7 +431,7 @@ pub struct FlagBody {
 pub async fn flag(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
     JsonBody(b): JsonBody<FlagBody>,
 ) -> HttpResult<StatusCode> {
     set_flag(&state, &caller, id, b.reason, false).await
@@ -448,7 +444,7 @@ pub async fn flag(
 pub async fn unflag(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> HttpResult<StatusCode> {
     set_flag(&state, &caller, id, String::new(), true).await
 }

@@ -4,10 +4,7 @@
 // utoipa's `params(TransactionsQuery)` expansion writes fully-qualified paths.
 #![allow(unused_qualifications)]
 
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
 use healthpoints_auth::Principal;
 use healthpoints_errors::ApiError;
 use healthpoints_proto::{
@@ -17,7 +14,7 @@ use healthpoints_proto::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::body::Params;
+use crate::body::{Params, Segments};
 use crate::{
     AppState,
     auth::Caller,
@@ -267,7 +264,7 @@ pub struct BookStatsQuery {
 pub async fn book_stats(
     State(state): State<AppState>,
     caller: Caller,
-    Path(book): Path<String>,
+    Segments(book): Segments<String>,
     Params(q): Params<BookStatsQuery>,
 ) -> HttpResult<Json<BookStats>> {
     if !caller.principal.is_admin() {

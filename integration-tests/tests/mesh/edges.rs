@@ -248,6 +248,16 @@ async fn bad_input_is_named_as_sent_and_every_refusal_is_a_problem() {
         assert_eq!(problem["field"], "page_size", "{path}: {problem}");
     }
     let response = sandbox
+        .request(Method::GET, "/v1/me/orders/%FF%FE", Some(&resident))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let response = sandbox
         .request(Method::DELETE, "/v1/me/balances", Some(&resident))
         .send()
         .await
