@@ -91,6 +91,11 @@ fn family(path: &str) -> Option<(RoleCheck, &'static str)> {
     }
 }
 
+/// Whether a path belongs to a route family that needs a token (see [`family`]).
+pub(crate) fn needs_token(path: &str) -> bool {
+    family(path).is_some()
+}
+
 /// The role gate of every route family (see [`family`]): before a handler reads its body or
 /// query, a missing or bad token is 401 and a token of another role 403, so what a route
 /// would say about a request never reaches a caller who may not use it. The verified caller is

@@ -36,8 +36,8 @@ pub struct HttpConfig {
     /// client address is the connection's peer.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
-    /// Rate limits of the unauthenticated routes (`/v1/auth/*`).
-    pub auth_limits: crate::throttle::AuthLimits,
+    /// Rate limits of the routes that need no token, by class (see [`crate::throttle`]).
+    pub rate_limits: crate::throttle::RateLimits,
 }
 
 impl Validate for GatewayConfig {
@@ -51,11 +51,11 @@ impl Validate for GatewayConfig {
                 "must be an http:// or https:// URL",
             ));
         }
-        if let Err((key, why)) = self.http.auth_limits.check("http.auth_limits") {
+        if let Err((key, why)) = self.http.rate_limits.check() {
             return Err(ConfigError::invalid(&key, why));
         }
         if let Err(why) =
-            crate::throttle::Throttle::new(&self.http.auth_limits, &self.http.trusted_proxies)
+            crate::throttle::Throttle::new(&self.http.rate_limits, &self.http.trusted_proxies)
         {
             return Err(ConfigError::invalid("http.trusted_proxies", &why));
         }

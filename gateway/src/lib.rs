@@ -151,7 +151,7 @@ impl Application {
                 },
             ]),
             throttle: throttle::Throttle::new(
-                &config.http.auth_limits,
+                &config.http.rate_limits,
                 &config.http.trusted_proxies,
             )
             .map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?,

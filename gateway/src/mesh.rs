@@ -31,9 +31,9 @@ pub struct MeshOptions {
     pub database_urls: std::collections::BTreeMap<String, String>,
     /// The districts whose malls run beside the city mall.
     pub district_malls: Vec<DistrictCode>,
-    /// Rate limits of the unauthenticated routes instead of the gateway's defaults (tests
+    /// Rate limits of the routes that need no token instead of the gateway's defaults (tests
     /// and benchmarks that register thousands of residents from one address).
-    pub auth_limits: Option<crate::throttle::AuthLimits>,
+    pub rate_limits: Option<crate::throttle::RateLimits>,
 }
 
 /// The pilot districts, Qingpu and Yangpu: their malls run by default.
@@ -247,15 +247,8 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
             },
         );
     }
-    if let Some(limits) = &options.auth_limits {
-        for (key, value) in [
-            ("per_address_per_minute", limits.per_address_per_minute),
-            ("per_address_burst", limits.per_address_burst),
-            ("global_per_second", limits.global_per_second),
-            ("global_burst", limits.global_burst),
-        ] {
-            gateway_overrides.push((format!("http.auth_limits.{key}"), value.to_string()));
-        }
+    if let Some(limits) = &options.rate_limits {
+        gateway_overrides.extend(limits.overrides());
     }
     let gateway_config = GatewayConfig::load(None, &borrowed(&gateway_overrides))?;
     let gateway = Application::build(gateway_config).await?;

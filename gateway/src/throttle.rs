@@ -1,17 +1,25 @@
-//! Rate limits of the routes anyone may call without a token — registration, login, refresh,
-//! logout and the client-credentials grant (`/v1/auth/*`): each client address has its own
-//! budget, and all clients together share one, so that neither a single script nor a crowd of
-//! them can turn registration into an oracle of who is registered, or spend identity's password
-//! hashing on guesses. Over the limit: 429 problem+json with `Retry-After`. The buckets are
-//! `governor`'s (GCRA); identity keeps its own per-account and per-address login limits behind
-//! these.
+//! Rate limits of the routes anyone may call without a token, in three classes with their own
+//! buckets — each client address has a budget, and all clients together share one:
+//!
+//! - **password**: register, login and the client-credentials grant — the routes that hash a
+//!   password or say whether an ID number is registered. Tight, so registration cannot become
+//!   an oracle and guesses cannot spend identity's password hashing;
+//! - **session**: refresh and logout — no password hashed, and every signed-in app refreshes
+//!   every 15 minutes, many of them behind one carrier NAT address;
+//! - **public**: every other route that needs no token (rules, partners, malls, catalogues,
+//!   JWKS, the OpenAPI document). The health probes are not limited, nor the route families
+//!   that need a token (`/v1/me`, `/v1/merchant`, `/v1/partner`, `/v1/admin`: the role gate).
+//!
+//! Over a limit: 429 problem+json with `Retry-After`. The buckets are `governor`'s (GCRA);
+//! identity keeps its own per-account and per-address login limits behind these.
 //!
 //! The client address is the connection's peer, unless that peer is a configured trusted proxy:
 //! then it is the rightmost `X-Forwarded-For` hop that is not itself a trusted proxy (hops to
-//! the left of it were written by the client and prove nothing).
+//! the left of it were written by the client and prove nothing). An IPv6 client is counted by
+//! its /64 prefix, the block one subscriber holds, so it cannot take a fresh budget per address.
 
 use std::{
-    net::{IpAddr, SocketAddr},
+    net::{IpAddr, Ipv6Addr, SocketAddr},
     num::NonZeroU32,
     sync::Arc,
     time::Duration,
@@ -34,10 +42,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{AppState, error::HttpError};
 
-/// Limits of the unauthenticated routes, per gateway instance.
+/// The limits of one class of routes, per gateway instance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AuthLimits {
+pub struct Limits {
     /// Requests one client address may make per minute, sustained.
     pub per_address_per_minute: u32,
     /// Requests one client address may make at once before the per-minute rate applies.
@@ -48,9 +56,8 @@ pub struct AuthLimits {
     pub global_burst: u32,
 }
 
-impl AuthLimits {
-    /// Limits high enough never to bind: for tests and benchmarks that register thousands of
-    /// residents from one loopback address.
+impl Limits {
+    /// Limits high enough never to bind.
     pub fn unthrottled() -> Self {
         Self {
             per_address_per_minute: 1_000_000,
@@ -60,28 +67,96 @@ impl AuthLimits {
         }
     }
 
-    /// Checks every figure is at least 1, naming the key under `prefix` that is not.
-    pub fn check(&self, prefix: &str) -> Result<(), (String, &'static str)> {
-        for (key, value) in [
+    fn figures(&self) -> [(&'static str, u32); 4] {
+        [
             ("per_address_per_minute", self.per_address_per_minute),
             ("per_address_burst", self.per_address_burst),
             ("global_per_second", self.global_per_second),
             ("global_burst", self.global_burst),
-        ] {
-            if value == 0 {
-                return Err((format!("{prefix}.{key}"), "must be at least 1"));
+        ]
+    }
+}
+
+/// The limits of the three classes (see the module docs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    pub password: Limits,
+    pub session: Limits,
+    pub public: Limits,
+}
+
+impl RateLimits {
+    /// Limits high enough never to bind: for tests and benchmarks that register thousands of
+    /// residents from one loopback address.
+    pub fn unthrottled() -> Self {
+        Self {
+            password: Limits::unthrottled(),
+            session: Limits::unthrottled(),
+            public: Limits::unthrottled(),
+        }
+    }
+
+    fn classes(&self) -> [(&'static str, &Limits); 3] {
+        [
+            ("password", &self.password),
+            ("session", &self.session),
+            ("public", &self.public),
+        ]
+    }
+
+    /// The configuration keys and values that set these limits (`http.rate_limits.…`), for a
+    /// runner that configures a gateway by overrides.
+    pub fn overrides(&self) -> Vec<(String, String)> {
+        self.classes()
+            .into_iter()
+            .flat_map(|(class, limits)| {
+                limits.figures().into_iter().map(move |(key, value)| {
+                    (format!("http.rate_limits.{class}.{key}"), value.to_string())
+                })
+            })
+            .collect()
+    }
+
+    /// Checks every figure is at least 1, naming the key that is not.
+    pub fn check(&self) -> Result<(), (String, &'static str)> {
+        for (class, limits) in self.classes() {
+            for (key, value) in limits.figures() {
+                if value == 0 {
+                    return Err((
+                        format!("http.rate_limits.{class}.{key}"),
+                        "must be at least 1",
+                    ));
+                }
             }
         }
         Ok(())
     }
 }
 
-/// The buckets of one gateway.
-#[derive(Debug, Clone)]
-pub struct Throttle {
-    per_address: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    global: Arc<DefaultDirectRateLimiter>,
-    trusted: Arc<Vec<IpNet>>,
+/// Which budget a request spends from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Password,
+    Session,
+    Public,
+}
+
+fn class_of(path: &str) -> Option<Class> {
+    match path {
+        "/healthz" | "/readyz" => None,
+        "/v1/auth/register" | "/v1/auth/login" | "/v1/auth/token" => Some(Class::Password),
+        p if p.starts_with("/v1/auth/") => Some(Class::Session),
+        p if crate::auth::needs_token(p) => None,
+        _ => Some(Class::Public),
+    }
+}
+
+/// The buckets of one class.
+#[derive(Debug)]
+struct Buckets {
+    per_address: DefaultKeyedRateLimiter<IpAddr>,
+    global: DefaultDirectRateLimiter,
 }
 
 fn quota(per_period: NonZeroU32, burst: NonZeroU32, period: Duration) -> Quota {
@@ -94,9 +169,67 @@ fn non_zero(v: u32) -> NonZeroU32 {
     NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN)
 }
 
+impl Buckets {
+    fn new(limits: &Limits) -> Self {
+        Self {
+            per_address: RateLimiter::keyed(quota(
+                non_zero(limits.per_address_per_minute),
+                non_zero(limits.per_address_burst),
+                Duration::from_secs(60),
+            )),
+            global: RateLimiter::direct(quota(
+                non_zero(limits.global_per_second),
+                non_zero(limits.global_burst),
+                Duration::from_secs(1),
+            )),
+        }
+    }
+
+    /// Takes one request from the client's bucket, then from the global one (so one abusive
+    /// address spends only its own); when either is empty, how long until it is not.
+    fn admit(&self, client: IpAddr) -> Result<(), Duration> {
+        let clock = DefaultClock::default();
+        self.per_address
+            .check_key(&subscriber(client))
+            .map_err(|not_until| not_until.wait_time_from(clock.now()))?;
+        self.global
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(clock.now()))
+    }
+
+    fn forget_idle(&self) {
+        self.per_address.retain_recent();
+        self.per_address.shrink_to_fit();
+    }
+}
+
+/// The key of a client's budget: an IPv4 address, or an IPv6 address's /64 prefix.
+fn subscriber(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(Ipv6Addr::from(segments))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// The buckets of one gateway.
+#[derive(Debug, Clone)]
+pub struct Throttle {
+    password: Arc<Buckets>,
+    session: Arc<Buckets>,
+    public: Arc<Buckets>,
+    trusted: Arc<Vec<IpNet>>,
+}
+
 impl Throttle {
     /// Buckets for `limits`; `trusted_proxies` are IP addresses or CIDR ranges.
-    pub fn new(limits: &AuthLimits, trusted_proxies: &[String]) -> Result<Self, String> {
+    pub fn new(limits: &RateLimits, trusted_proxies: &[String]) -> Result<Self, String> {
         let trusted = trusted_proxies
             .iter()
             .map(|p| {
@@ -104,16 +237,9 @@ impl Throttle {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            per_address: Arc::new(RateLimiter::keyed(quota(
-                non_zero(limits.per_address_per_minute),
-                non_zero(limits.per_address_burst),
-                Duration::from_secs(60),
-            ))),
-            global: Arc::new(RateLimiter::direct(quota(
-                non_zero(limits.global_per_second),
-                non_zero(limits.global_burst),
-                Duration::from_secs(1),
-            ))),
+            password: Arc::new(Buckets::new(&limits.password)),
+            session: Arc::new(Buckets::new(&limits.session)),
+            public: Arc::new(Buckets::new(&limits.public)),
             trusted: Arc::new(trusted),
         })
     }
@@ -123,22 +249,19 @@ impl Throttle {
         client_ip(peer, headers, &self.trusted)
     }
 
-    /// Takes one request from the client's bucket and the global one; when either is empty,
-    /// how long until it is not.
-    fn admit(&self, client: IpAddr) -> Result<(), Duration> {
-        let clock = DefaultClock::default();
-        self.per_address
-            .check_key(&client)
-            .map_err(|not_until| not_until.wait_time_from(clock.now()))?;
-        self.global
-            .check()
-            .map_err(|not_until| not_until.wait_time_from(clock.now()))
+    fn buckets(&self, class: Class) -> &Buckets {
+        match class {
+            Class::Password => &self.password,
+            Class::Session => &self.session,
+            Class::Public => &self.public,
+        }
     }
 
     /// Forgets addresses whose buckets are full again, so memory follows the active clients.
     pub fn forget_idle(&self) {
-        self.per_address.retain_recent();
-        self.per_address.shrink_to_fit();
+        for class in [Class::Password, Class::Session, Class::Public] {
+            self.buckets(class).forget_idle();
+        }
     }
 }
 
@@ -150,39 +273,59 @@ fn parse_net(raw: &str) -> Option<IpNet> {
         .or_else(|| raw.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
+/// One `X-Forwarded-For` hop: `203.0.113.7`, `203.0.113.7:5678`, `2001:db8::1` or
+/// `[2001:db8::1]:5678`.
+fn parse_hop(raw: &str) -> Option<IpAddr> {
+    let raw = raw.trim();
+    if let Ok(ip) = raw.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(socket) = raw.parse::<SocketAddr>() {
+        return Some(socket.ip());
+    }
+    raw.strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .and_then(|r| r.parse::<IpAddr>().ok())
+}
+
 fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
-    let hops: Vec<IpAddr> = headers
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map_while(|hop| hop.trim().parse::<IpAddr>().ok())
         .collect();
-    // Rightmost first: the nearest hop was written by our own proxy.
-    hops.iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .or(hops.first())
-        .copied()
-        .unwrap_or(peer)
+    // From the right: each trusted hop vouches for the one to its left. The first hop that is
+    // not trusted is the client; a hop that cannot be read vouches for nothing, so the client
+    // is then the last hop that could be (a trusted proxy, or the peer itself).
+    let mut nearest = peer;
+    for hop in hops.iter().rev() {
+        match parse_hop(hop) {
+            Some(ip) if is_trusted(&ip) => nearest = ip,
+            Some(ip) => return ip,
+            None => return nearest,
+        }
+    }
+    nearest
 }
 
-/// The middleware: `/v1/auth/*` requests spend from the buckets; others pass untouched.
+/// The middleware: a request of a limited class spends from its buckets; others pass.
 pub async fn limit(State(state): State<AppState>, request: Request<Body>, next: Next) -> Response {
-    if !request.uri().path().starts_with("/v1/auth/") {
+    let Some(class) = class_of(request.uri().path()) else {
         return next.run(request).await;
-    }
+    };
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| a.ip())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let throttle = state.throttle();
-    match throttle.admit(throttle.client_ip(peer, request.headers())) {
+    let client = throttle.client_ip(peer, request.headers());
+    match throttle.buckets(class).admit(client) {
         Ok(()) => next.run(request).await,
         Err(wait) => HttpError::from(
             ApiError::new(
@@ -215,69 +358,121 @@ mod tests {
             parse_net("10.0.0.0/8").unwrap(),
             parse_net("192.0.2.1").unwrap(),
         ];
+        let client = |peer: &str, header: &str| client_ip(ip(peer), &forwarded(header), &trusted);
         // Straight from the internet: the header is the client's own word and ignored.
-        assert_eq!(
-            client_ip(ip("203.0.113.9"), &forwarded("1.2.3.4"), &trusted),
-            ip("203.0.113.9")
-        );
+        assert_eq!(client("203.0.113.9", "1.2.3.4"), ip("203.0.113.9"));
         // Through our proxies: the spoofed leftmost entry is skipped.
         assert_eq!(
-            client_ip(
-                ip("10.1.2.3"),
-                &forwarded("6.6.6.6, 198.51.100.7, 192.0.2.1"),
-                &trusted
-            ),
+            client("10.1.2.3", "6.6.6.6, 198.51.100.7, 192.0.2.1"),
             ip("198.51.100.7")
         );
+        // Hops written with ports, IPv4 and IPv6.
+        assert_eq!(
+            client("10.1.2.3", "198.51.100.7:5678, 192.0.2.1"),
+            ip("198.51.100.7")
+        );
+        assert_eq!(client("10.1.2.3", "[2001:db8::7]:443"), ip("2001:db8::7"));
         // A proxy with no header: the proxy itself.
         assert_eq!(
             client_ip(ip("10.1.2.3"), &HeaderMap::new(), &trusted),
             ip("10.1.2.3")
         );
-        // A garbled hop stops the walk: nothing to its left is believed.
+        // A client appending garbage cannot choose its address: the walk stops at the garbage
+        // and the client is the nearest hop that vouched, never a hop left of the garbage.
+        assert_eq!(client("10.1.2.3", "6.6.6.6, junk"), ip("10.1.2.3"));
         assert_eq!(
-            client_ip(
-                ip("10.1.2.3"),
-                &forwarded("198.51.100.7, junk, 10.0.0.5"),
-                &trusted
-            ),
-            ip("198.51.100.7")
+            client("10.1.2.3", "6.6.6.6, junk, 10.0.0.5"),
+            ip("10.0.0.5")
         );
         assert!(parse_net("not-an-ip").is_none());
     }
 
     #[test]
+    fn ipv6_clients_are_counted_by_their_64_prefix() {
+        assert_eq!(
+            subscriber(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(subscriber(ip("::ffff:198.51.100.7")), ip("198.51.100.7"));
+        let limits = Limits {
+            per_address_per_minute: 1,
+            per_address_burst: 2,
+            global_per_second: 1000,
+            global_burst: 1000,
+        };
+        let b = Buckets::new(&limits);
+        b.admit(ip("2001:db8:1:2::1")).unwrap();
+        b.admit(ip("2001:db8:1:2::2")).unwrap();
+        assert!(b.admit(ip("2001:db8:1:2::3")).is_err(), "same /64");
+        b.admit(ip("2001:db8:1:3::1")).unwrap();
+    }
+
+    #[test]
     fn an_address_over_its_budget_waits_while_others_pass() {
-        let limits = AuthLimits {
+        let b = Buckets::new(&Limits {
             per_address_per_minute: 6,
             per_address_burst: 3,
             global_per_second: 1000,
             global_burst: 1000,
-        };
-        let t = Throttle::new(&limits, &[]).unwrap();
+        });
         for _ in 0..3 {
-            t.admit(ip("198.51.100.7")).unwrap();
+            b.admit(ip("198.51.100.7")).unwrap();
         }
-        let wait = t.admit(ip("198.51.100.7")).unwrap_err();
+        let wait = b.admit(ip("198.51.100.7")).unwrap_err();
         assert!(
             wait > Duration::ZERO && wait <= Duration::from_secs(10),
             "{wait:?}"
         );
-        t.admit(ip("198.51.100.8")).unwrap();
+        b.admit(ip("198.51.100.8")).unwrap();
     }
 
     #[test]
     fn all_addresses_together_share_the_global_budget() {
-        let limits = AuthLimits {
+        let b = Buckets::new(&Limits {
             per_address_per_minute: 1000,
             per_address_burst: 1000,
             global_per_second: 1,
             global_burst: 5,
-        };
-        let t = Throttle::new(&limits, &[]).unwrap();
+        });
         for i in 0..5u8 {
-            t.admit(IpAddr::from([198, 51, 100, i])).unwrap();
+            b.admit(IpAddr::from([198, 51, 100, i])).unwrap();
         }
-        assert!(t.admit(IpAddr::from([198, 51, 100, 99])).is_err());
+        assert!(b.admit(IpAddr::from([198, 51, 100, 99])).is_err());
+    }
+
+    #[test]
+    fn routes_are_classed_by_what_they_cost_and_who_may_call_them() {
+        assert_eq!(class_of("/v1/auth/register"), Some(Class::Password));
+        assert_eq!(class_of("/v1/auth/login"), Some(Class::Password));
+        assert_eq!(class_of("/v1/auth/token"), Some(Class::Password));
+        assert_eq!(class_of("/v1/auth/refresh"), Some(Class::Session));
+        assert_eq!(class_of("/v1/auth/logout"), Some(Class::Session));
+        assert_eq!(class_of("/v1/rules"), Some(Class::Public));
+        assert_eq!(class_of("/v1/malls/city/products"), Some(Class::Public));
+        assert_eq!(class_of("/.well-known/jwks.json"), Some(Class::Public));
+        for free in [
+            "/healthz",
+            "/readyz",
+            "/v1/me/balances",
+            "/v1/admin/staff",
+            "/v1/partner/fhir",
+        ] {
+            assert_eq!(class_of(free), None, "{free}");
+        }
+    }
+
+    #[test]
+    fn overrides_name_every_figure_and_a_zero_is_refused_by_key() {
+        let mut limits = RateLimits::unthrottled();
+        assert_eq!(limits.overrides().len(), 12);
+        assert!(limits.overrides().contains(&(
+            "http.rate_limits.session.global_burst".into(),
+            "1000000".into()
+        )));
+        limits.public.per_address_burst = 0;
+        assert_eq!(
+            limits.check().unwrap_err().0,
+            "http.rate_limits.public.per_address_burst"
+        );
     }
 }

@@ -54,7 +54,7 @@ pub async fn start_mesh(database_url: &str, on_postgres: &[&str]) -> anyhow::Res
         bootstrap_admin: Some("bench:Bench-pass-123".into()),
         database_urls,
         district_malls: Vec::new(),
-        auth_limits: Some(healthpoints_gateway::throttle::AuthLimits::unthrottled()),
+        rate_limits: Some(healthpoints_gateway::throttle::RateLimits::unthrottled()),
     })
     .await?;
     Ok(BenchMesh {

@@ -17,7 +17,7 @@ use anyhow::{Context as _, ensure};
 
 use healthpoints_gateway::{
     mesh::{self, MeshOptions, RunningMesh},
-    throttle::AuthLimits,
+    throttle::RateLimits,
 };
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::Value;
@@ -70,11 +70,11 @@ impl Sandbox {
     /// Starts the whole mesh on free ports in a fresh data directory. The rate limits of the
     /// unauthenticated routes are lifted: tests register many residents from one address.
     pub async fn start() -> Self {
-        Self::start_with_limits(AuthLimits::unthrottled()).await
+        Self::start_with_limits(RateLimits::unthrottled()).await
     }
 
     /// Starts the mesh with these rate limits of the unauthenticated routes.
-    pub async fn start_with_limits(limits: AuthLimits) -> Self {
+    pub async fn start_with_limits(limits: RateLimits) -> Self {
         let dir = healthpoints_db::private::tempdir().expect("temporary directory");
         let mesh = mesh::start(MeshOptions {
             data_dir: dir.path().to_path_buf(),
@@ -82,7 +82,7 @@ impl Sandbox {
             bootstrap_admin: Some(format!("{}:{}", ADMIN.0, ADMIN.1)),
             database_urls: Default::default(),
             district_malls: mesh::pilot_districts(),
-            auth_limits: Some(limits),
+            rate_limits: Some(limits),
         })
         .await
         .expect("the mesh starts");

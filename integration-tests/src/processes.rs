@@ -231,15 +231,7 @@ impl ProcessMesh {
             kv("malls.city.endpoint", endpoint("city-mall")),
         ];
         // The tests register and log in many residents from one loopback address.
-        let lifted = healthpoints_gateway::throttle::AuthLimits::unthrottled();
-        for (key, value) in [
-            ("per_address_per_minute", lifted.per_address_per_minute),
-            ("per_address_burst", lifted.per_address_burst),
-            ("global_per_second", lifted.global_per_second),
-            ("global_burst", lifted.global_burst),
-        ] {
-            gateway.push(kv(&format!("http.auth_limits.{key}"), value.to_string()));
-        }
+        gateway.extend(healthpoints_gateway::throttle::RateLimits::unthrottled().overrides());
         for name in ["city-mall", "mall-310118", "mall-310110"] {
             let (binary, mall) = match name.strip_prefix("mall-") {
                 Some(d) => ("district-mall", d),

@@ -82,9 +82,11 @@ pub async fn connect<M: MigratorTrait>(
             .trim_start_matches("sqlite:");
         let path = path.split('?').next().unwrap_or_default();
         if !path.is_empty() && path != ":memory:" {
+            // A file in the working directory itself: its own mode protects it; the working
+            // directory is not the service's to judge.
             if let Some(dir) = Path::new(path)
                 .parent()
-                .filter(|d| !d.as_os_str().is_empty())
+                .filter(|d| !d.as_os_str().is_empty() && *d != Path::new("."))
             {
                 private::dir(dir)?;
             }

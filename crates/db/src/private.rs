@@ -1,7 +1,8 @@
 //! Files that hold personal data are the process owner's alone: a SQLite database (with its
 //! `-wal` and `-shm` companions) is created `0600` in a directory created `0700`, and a directory
-//! that other users can enter or list is refused with its path — residents' names, birth dates
-//! and password hashes must not be readable by every account on the machine.
+//! that every other account on the machine can enter or list is refused with its path —
+//! residents' names, birth dates and password hashes must not be readable by all. (Access for
+//! the directory's group, e.g. a backup group, is the operator's choice and allowed.)
 
 use std::{
     fs::{DirBuilder, OpenOptions},
@@ -14,12 +15,12 @@ use std::{
 use crate::DbError;
 
 /// Creates `dir` (and its missing parents) as `0700`, or checks that an existing `dir` gives
-/// no access to its group or to others.
+/// other users (neither owner nor group) no access.
 pub fn dir(dir: &Path) -> Result<(), DbError> {
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {
             let mode = meta.mode() & 0o777;
-            if mode & 0o077 != 0 {
+            if mode & 0o007 != 0 {
                 return Err(DbError::NotPrivate(format!(
                     "the data directory {} is open to other users of this machine (mode {mode:03o}); it holds personal data: run `chmod 700 {}` and start again",
                     dir.display(),
@@ -103,6 +104,8 @@ mod tests {
         let err = dir(&open).unwrap_err().to_string();
         assert!(err.contains(&open.display().to_string()), "{err}");
         assert!(err.contains("755"), "{err}");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o750)).unwrap();
+        dir(&open).expect("a group may be let in");
 
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o700)).unwrap();
         let db = open.join("ledger.db");

@@ -191,11 +191,7 @@ impl ErrorCode {
         }
     }
 
-    /// The code for a status that carries no `ErrorInfo`: transport failures and other meshes.
-    /// Every error this mesh raises carries `ErrorInfo` (a caught panic too), so `UNKNOWN` or
-    /// `INTERNAL` without it is the transport's word for a call cut off mid-way — an HTTP/2
-    /// stream reset when the peer was killed — and reads as unavailable: the caller retries
-    /// with the same ids, which every call of the mesh is idempotent on.
+    /// The code for a status that carries no `ErrorInfo` (transport failures, other meshes).
     fn from_grpc(code: Code) -> Self {
         match code {
             Code::InvalidArgument | Code::OutOfRange => Self::InvalidArgument,
@@ -206,11 +202,11 @@ impl ErrorCode {
             Code::Aborted => Self::Conflict,
             Code::FailedPrecondition => Self::FailedPrecondition,
             Code::ResourceExhausted => Self::RateLimited,
-            Code::Unavailable | Code::Cancelled | Code::Unknown | Code::Internal => {
-                Self::Unavailable
-            }
+            Code::Unavailable | Code::Cancelled => Self::Unavailable,
             Code::DeadlineExceeded => Self::DeadlineExceeded,
-            Code::Ok | Code::Unimplemented | Code::DataLoss => Self::Internal,
+            Code::Ok | Code::Unknown | Code::Unimplemented | Code::Internal | Code::DataLoss => {
+                Self::Internal
+            }
         }
     }
 }
@@ -324,7 +320,13 @@ impl ApiError {
             .error_info()
             .filter(|info| info.domain == ERROR_DOMAIN)
             .and_then(|info| ErrorCode::from_name(&info.reason))
-            .unwrap_or_else(|| ErrorCode::from_grpc(status.code()));
+            .unwrap_or_else(|| {
+                if cut_off(status) {
+                    ErrorCode::Unavailable
+                } else {
+                    ErrorCode::from_grpc(status.code())
+                }
+            });
         let violations = details
             .bad_request()
             .map(|br| {
@@ -360,6 +362,17 @@ impl ApiError {
             context,
         }
     }
+}
+
+/// Whether a status is this side's transport reporting a call cut off mid-way — an HTTP/2
+/// stream reset or a dropped connection when the peer was killed — rather than an answer the
+/// peer sent. tonic reports such a cut as `UNKNOWN` or `INTERNAL` and keeps the transport error
+/// as the status's source; a status read from a peer's trailers has none. A cut call reads as
+/// unavailable, so callers retry it with the same ids (every call of the mesh is idempotent
+/// on them); a peer's own `INTERNAL` stays an internal error.
+fn cut_off(status: &Status) -> bool {
+    matches!(status.code(), Code::Unknown | Code::Internal)
+        && std::error::Error::source(status).is_some()
 }
 
 impl From<ApiError> for Status {
@@ -419,17 +432,20 @@ mod tests {
         assert_eq!(back.code, ErrorCode::Unavailable);
         assert_eq!(back.code.http(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(!back.message.contains("tcp"));
-        // A peer killed mid-call: tonic reports the stream reset as UNKNOWN or INTERNAL.
-        for cut in [
-            Status::unknown("h2 protocol error: connection reset"),
-            Status::internal("h2 protocol error: stream no longer needed"),
-        ] {
-            let back = ApiError::from_status(&cut);
-            assert_eq!(back.code, ErrorCode::Unavailable, "{cut:?}");
-            assert!(!back.message.contains("h2"));
-        }
-        // The mesh's own INTERNAL (a bug, a caught panic) carries ErrorInfo and stays one.
+        // A peer killed mid-call: tonic reports the cut as UNKNOWN with the transport error as
+        // its source.
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset");
+        let cut = Status::from_error(Box::new(reset));
+        assert_eq!(cut.code(), Code::Unknown);
+        let back = ApiError::from_status(&cut);
+        assert_eq!(back.code, ErrorCode::Unavailable, "{cut:?}");
+        assert!(!back.message.contains("reset"));
+        // A peer's own answer stays what it said: the mesh's INTERNAL (a bug, a caught panic)
+        // and another implementation's UNKNOWN or INTERNAL are not retried.
         let own = ApiError::from_status(&Status::from(ApiError::internal()));
         assert_eq!(own.code, ErrorCode::Internal);
+        for answered in [Status::internal("a bug elsewhere"), Status::unknown("?")] {
+            assert_eq!(ApiError::from_status(&answered).code, ErrorCode::Internal);
+        }
     }
 }

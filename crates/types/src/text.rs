@@ -93,7 +93,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn halfwidth_never_panics_and_keeps_the_length_in_characters(s in "\\PC*") {
+        fn halfwidth_never_panics_and_keeps_the_length_in_characters(s in any::<String>()) {
             prop_assert_eq!(halfwidth(&s).chars().count(), s.chars().count());
         }
 

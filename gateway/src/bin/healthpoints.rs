@@ -70,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
                 bootstrap_admin: bootstrap_admin.clone(),
                 database_urls: Default::default(),
                 district_malls,
-                auth_limits: None,
+                rate_limits: None,
             })
             .await?;
             println!("healthpoints is up: {}", running.url());

@@ -653,7 +653,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn times_of_any_text_parse_or_are_refused_naming_the_field(s in "\\PC*") {
+        fn times_of_any_text_parse_or_are_refused_naming_the_field(s in any::<String>()) {
             if let Err(e) = timestamp("occurred_at", &s) {
                 prop_assert_eq!(e.field(), Some("occurred_at"));
             }

@@ -451,7 +451,7 @@ pub(crate) fn order_of(o: Option<pb::Order>) -> HttpResult<OrderView> {
 #[utoipa::path(post, path = "/v1/malls/{mall}/orders", tag = "mall", security(("bearer" = [])), request_body = OrderBody,
     params(("mall" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 201, body = OrderView), (status = 400, body = Problem), (status = 409, body = Problem),
-        (status = 412, body = Problem), (status = 503, body = Problem)))]
+        (status = 422, body = Problem, description = "sold out, limit reached, not enough points, not on sale"), (status = 503, body = Problem)))]
 pub async fn create_order(
     State(state): State<AppState>,
     caller: Caller,
@@ -636,7 +636,8 @@ pub async fn my_order(
 
 /// Cancels my order before write-off: the points and the stock come back.
 #[utoipa::path(post, path = "/v1/me/orders/{id}/cancel", tag = "resident", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 412, body = Problem)))]
+    responses((status = 200, body = OrderView), (status = 404, body = Problem),
+        (status = 422, body = Problem, description = "written off, expired, or lost to the counter's write-off: see order_status")))]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,

@@ -147,7 +147,7 @@ pub struct RefundBody {
 /// Refunds a written-off order whose service was not delivered (the mall's admin).
 #[utoipa::path(post, path = "/v1/admin/malls/{mall}/orders/{id}/refund", tag = "admin", security(("bearer" = [])),
     request_body = RefundBody, params(("mall" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = OrderView), (status = 403, body = Problem), (status = 412, body = Problem)))]
+    responses((status = 200, body = OrderView), (status = 403, body = Problem), (status = 422, body = Problem, description = "only a written-off order can be refunded")))]
 pub async fn refund(
     State(state): State<AppState>,
     caller: Caller,

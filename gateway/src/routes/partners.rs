@@ -40,8 +40,9 @@ pub struct RegisterPartnerBody {
     /// `points-summary:read`.
     #[serde(default)]
     pub scopes: Vec<String>,
-    /// `department` (default: reports under its statutory duty) or `commercial` (an app, a
-    /// wearable maker, an insurer: needs each resident's consent per data category).
+    /// `commercial` (the default: an app, a wearable maker, an insurer — needs each resident's
+    /// consent per data category) or `department` (the city admin's explicit choice: reports
+    /// under its statutory duty).
     #[serde(default)]
     pub kind: Option<String>,
 }

@@ -3,7 +3,7 @@
 //! registration throttled, partners registered so that their records can count, and privacy
 //! by default.
 
-use healthpoints_gateway::throttle::AuthLimits;
+use healthpoints_gateway::throttle::{Limits, RateLimits};
 use healthpoints_integration_tests::{Sandbox, id_number, split};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -228,13 +228,30 @@ async fn bad_input_is_named_as_sent_and_every_refusal_is_a_problem() {
     // Every 4xx is problem+json: a bad query string, a wrong method, a body too large, and a
     // 401 says how to authenticate.
     let resident = sandbox.resident(5, "310118", "19800101").await.1;
-    for path in [
-        "/v1/me/orders?page_size=abc",
-        "/v1/me/transactions?page_size=-1",
-        "/v1/rules/changelog?page_size=x",
-    ] {
+    // Every paginated route, as the role it is for.
+    let paginated = [
+        (&resident, "/v1/me/orders"),
+        (&resident, "/v1/me/transactions"),
+        (&resident, "/v1/me/behaviours"),
+        (&resident, "/v1/me/access-log"),
+        (&admin, "/v1/admin/residents?district=310118&"),
+        (&admin, "/v1/admin/review-queue"),
+        (&admin, "/v1/admin/access-log"),
+        (&admin, "/v1/admin/malls/city/orders"),
+        (&resident, "/v1/rules/changelog"),
+        (&resident, "/v1/malls/city/merchants"),
+        (&resident, "/v1/malls/city/products"),
+        (&till, "/v1/merchant/products"),
+        (&till, "/v1/merchant/orders"),
+    ];
+    for ((token, route), bad) in paginated
+        .iter()
+        .zip(["abc", "-1", "1e3", "4294967296"].iter().cycle())
+    {
+        let separator = if route.ends_with('&') { "" } else { "?" };
+        let path = format!("{route}{separator}page_size={bad}");
         let response = sandbox
-            .request(Method::GET, path, Some(&resident))
+            .request(Method::GET, &path, Some(token))
             .send()
             .await
             .unwrap();
@@ -303,11 +320,16 @@ async fn bad_input_is_named_as_sent_and_every_refusal_is_a_problem() {
 
 #[tokio::test]
 async fn registration_and_login_are_throttled_per_address_with_retry_after() {
-    let sandbox = Sandbox::start_with_limits(AuthLimits {
+    let tight = |burst| Limits {
         per_address_per_minute: 6,
-        per_address_burst: 5,
+        per_address_burst: burst,
         global_per_second: 1_000,
         global_burst: 1_000,
+    };
+    let sandbox = Sandbox::start_with_limits(RateLimits {
+        password: tight(5),
+        session: tight(2),
+        public: tight(3),
     })
     .await;
     let id = id_number("310118", "19900307", 1);
@@ -358,9 +380,33 @@ async fn registration_and_login_are_throttled_per_address_with_retry_after() {
         (429, Some("rate_limited")),
         "logins share the address's budget"
     );
-    // Routes that need a token are not throttled here.
-    let (status, _) = sandbox.call(Method::GET, "/v1/rules", None, None).await;
-    assert_eq!(status, 200);
+    // Refresh and logout spend a budget of their own: the exhausted password budget does not
+    // sign anyone out, but a flood of refreshes is refused too.
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let refresh = Some(json!({"refresh_token": "not-a-token"}));
+        statuses.push(
+            sandbox
+                .call(Method::POST, "/v1/auth/refresh", None, refresh)
+                .await
+                .0,
+        );
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+    // Other routes without a token have theirs; routes that need a token and the probes are
+    // not limited here.
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(sandbox.call(Method::GET, "/v1/rules", None, None).await.0);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    for _ in 0..5 {
+        assert_eq!(
+            sandbox.call(Method::GET, "/healthz", None, None).await.0,
+            200
+        );
+        assert_eq!(sandbox.call(Method::GET, "/v1/me", None, None).await.0, 401);
+    }
     sandbox.stop().await;
 }
 

@@ -6,7 +6,7 @@ use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 
 use healthpoints_gateway::{
     mesh::{self, MeshOptions},
-    throttle::AuthLimits,
+    throttle::RateLimits,
 };
 
 fn options(data_dir: std::path::PathBuf) -> MeshOptions {
@@ -16,7 +16,7 @@ fn options(data_dir: std::path::PathBuf) -> MeshOptions {
         bootstrap_admin: Some("admin:Change-me-123".into()),
         database_urls: Default::default(),
         district_malls: mesh::pilot_districts(),
-        auth_limits: Some(AuthLimits::unthrottled()),
+        rate_limits: Some(RateLimits::unthrottled()),
     }
 }
 

@@ -68,7 +68,7 @@ async fn a_resident_registers_logs_in_and_reads_their_profile() {
         "the full phone number never leaves identity"
     );
 
-    // Refresh rotates; a retry within the grace answers the same pair; logout ends the session.
+    // Refresh rotates; a retry within the grace answers the same refresh token; logout ends the session.
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let (status, rotated) = sandbox
         .call(
@@ -79,7 +79,7 @@ async fn a_resident_registers_logs_in_and_reads_their_profile() {
         )
         .await;
     assert_eq!(status, 200, "{rotated}");
-    // Sent again at once (a lost response retried): the same pair, nobody signed out.
+    // Sent again at once (a lost response retried): the same refresh token, nobody signed out.
     let (status, again) = sandbox
         .call(
             Method::POST,

@@ -638,7 +638,7 @@ async fn forged_stolen_and_stale_tokens_are_refused() {
         .await
         .unwrap();
     // Within the reuse grace (two app instances, a lost response retried) the spent token
-    // answers the same pair; once that pair's refresh token is used, it is a stolen copy.
+    // answers the same refresh token; once that one is used, it is a stolen copy.
     let (status, again) = mesh
         .call(
             Method::POST,
@@ -651,7 +651,7 @@ async fn forged_stolen_and_stale_tokens_are_refused() {
     assert_eq!(again["refresh_token"], refreshed["refresh_token"]);
     let _ = writeln!(
         report,
-        "| a refresh token used again within the grace | {status}, the same pair |"
+        "| a refresh token used again within the grace | {status}, the same refresh token |"
     );
     let newest = mesh
         .expect(

@@ -52,9 +52,9 @@ pub struct TokensConfig {
     pub refresh_ttl_seconds: u64,
     /// How often keys are re-read from the database (other replicas' rotations).
     pub key_reload_seconds: u64,
-    /// How long after a refresh token is rotated a second use of it answers the same new pair
-    /// (two app instances refreshing at once, a retry after a lost response) instead of
-    /// counting as reuse. 0 turns the grace off.
+    /// How long after a refresh token is rotated a second use of it answers the same new
+    /// refresh token (two app instances refreshing at once, a retry after a lost response)
+    /// instead of counting as reuse. 0 turns the grace off.
     #[serde(default = "default_refresh_grace")]
     pub refresh_reuse_grace_seconds: u64,
 }

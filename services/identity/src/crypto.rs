@@ -31,6 +31,7 @@ pub struct Crypto {
     signing_keys: LessSafeKey,
     lookup: hmac::Key,
     tokens: hmac::Key,
+    successors: hmac::Key,
     rng: SystemRandom,
 }
 
@@ -72,6 +73,10 @@ impl Crypto {
             tokens: hmac::Key::new(
                 hmac::HMAC_SHA256,
                 &derive(&master, "healthpoints/identity/token-hash/v1"),
+            ),
+            successors: hmac::Key::new(
+                hmac::HMAC_SHA256,
+                &derive(&master, "healthpoints/identity/refresh-successor/v1"),
             ),
             rng: SystemRandom::new(),
         })
@@ -152,6 +157,14 @@ impl Crypto {
     /// The stored form of an opaque token or client secret (hex).
     pub fn token_hash(&self, token: &str) -> String {
         hex(hmac::sign(&self.tokens, token.as_bytes()).as_ref())
+    }
+
+    /// The refresh token a refresh token is rotated into: its keyed hash, base64url (as long and
+    /// as unpredictable as [`Crypto::random_token`] of 32 bytes without the master key). Derived,
+    /// not drawn, so a second use of the spent token within the reuse grace can be answered
+    /// with the same successor while only hashes of tokens are ever stored.
+    pub fn successor_token(&self, token: &str) -> String {
+        URL_SAFE_NO_PAD.encode(hmac::sign(&self.successors, token.as_bytes()).as_ref())
     }
 
     /// Compares a presented secret with a stored [`Crypto::token_hash`] in constant time.

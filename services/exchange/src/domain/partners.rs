@@ -119,7 +119,7 @@ impl Resolved {
             )),
             Self::Invalid(reason) => Err((
                 "invalid_id_number",
-                format!("the ID number is not valid: it {reason}"),
+                format!("the ID number is not valid ({reason})"),
             )),
         }
     }
@@ -153,11 +153,13 @@ fn require_city_admin(caller: &Principal) -> Result<()> {
 
 /// Checks behaviours against the catalogue — each must exist and accept records from this
 /// partner, or every record of it would be refused `source_not_allowed` — and scopes against
-/// the known list.
+/// the known list. Behaviours in `kept` (already registered) are not checked again, so a
+/// catalogue change cannot stop an admin from suspending or renaming a partner.
 async fn check_lists(
     intake: &impl Intake,
     partner_id: &str,
     behaviours: &[String],
+    kept: &[String],
     scopes: &[String],
 ) -> Result<()> {
     if behaviours.is_empty() && scopes.iter().any(|s| s.ends_with(":submit")) {
@@ -174,9 +176,12 @@ async fn check_lists(
             ));
         }
     }
-    if !behaviours.is_empty() {
+    if behaviours.iter().any(|b| !kept.contains(b)) {
         let catalogue = intake.behaviour_sources().await?;
         for (i, b) in behaviours.iter().enumerate() {
+            if kept.contains(b) {
+                continue;
+            }
             let Some(sources) = catalogue.get(b) else {
                 return Err(ExchangeError::invalid(
                     &format!("behaviours[{i}]"),
@@ -239,7 +244,7 @@ pub async fn register(
     free_text(&spec.contact, 200, false, Lines::One)
         .map_err(|e| ExchangeError::invalid("contact", e.0))?;
     // Checked as sent, so a refusal names the entry the admin wrote.
-    check_lists(intake, &partner_id, &spec.behaviours, &spec.scopes).await?;
+    check_lists(intake, &partner_id, &spec.behaviours, &[], &spec.scopes).await?;
     let mut behaviours = spec.behaviours;
     behaviours.sort();
     behaviours.dedup();
@@ -309,6 +314,7 @@ pub async fn update(
         intake,
         &partner.partner_id,
         &changed.behaviours,
+        &partner.behaviours,
         &changed.scopes,
     )
     .await?;

@@ -26,7 +26,7 @@ pub struct TokenPolicy {
     pub audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
-    /// How long after a rotation the rotated token answers the same new pair again.
+    /// How long after a rotation the rotated token answers the same new refresh token again.
     pub refresh_reuse_grace: Duration,
     /// How long another replica's new key may take to reach this one.
     pub key_reload: Duration,

@@ -152,8 +152,6 @@ pub mod refresh_token {
         pub expires_at: DateTimeUtc,
         pub used_at: Option<DateTimeUtc>,
         pub revoked_at: Option<DateTimeUtc>,
-        pub successor_hash: Option<String>,
-        pub successor_enc: Option<Vec<u8>>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,10 +9,7 @@ pub struct Migrator;
 #[async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(M20261122_000001Init),
-            Box::new(M20261203_000001RefreshSuccessor),
-        ]
+        vec![Box::new(M20261122_000001Init)]
     }
 }
 
@@ -199,38 +196,5 @@ impl MigrationTrait for M20261122_000001Init {
         )
         .await?;
         Ok(())
-    }
-}
-
-struct M20261203_000001RefreshSuccessor;
-
-impl MigrationName for M20261203_000001RefreshSuccessor {
-    fn name(&self) -> &str {
-        "m20261203_000001_refresh_successor"
-    }
-}
-
-/// What a refresh token was rotated into: the successor's hash, and the pair itself sealed with
-/// the master key, so that a second use within the grace (two app instances, a retry after a
-/// lost response) answers the same pair instead of signing the person out.
-#[async_trait]
-impl MigrationTrait for M20261203_000001RefreshSuccessor {
-    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(
-            Table::alter()
-                .table(Alias::new("refresh_tokens"))
-                .add_column(text_null("successor_hash"))
-                .to_owned(),
-        )
-        .await?;
-        let mut sealed = ColumnDef::new(Alias::new("successor_enc"));
-        sealed.var_binary(4096).null();
-        m.alter_table(
-            Table::alter()
-                .table(Alias::new("refresh_tokens"))
-                .add_column(sealed)
-                .to_owned(),
-        )
-        .await
     }
 }

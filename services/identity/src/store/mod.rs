@@ -62,9 +62,6 @@ pub struct RefreshRecord {
     /// When it was rotated (spent).
     pub used_at: Option<DateTime<Utc>>,
     pub revoked: bool,
-    /// The token it was rotated into, and that pair sealed (see [`Store::rotate_refresh`]).
-    pub successor_hash: Option<String>,
-    pub successor_enc: Option<Vec<u8>>,
 }
 
 /// A refresh token about to be issued.
@@ -702,28 +699,15 @@ impl Store {
         Ok(())
     }
 
-    /// Rotates a refresh token in one transaction: the old one is spent — recording its
-    /// successor's hash and the sealed pair — and the successor stored. False when the old
-    /// token was spent or revoked meanwhile (a concurrent rotation won; nothing is written).
-    pub async fn rotate_refresh(
-        &self,
-        old_hash: &str,
-        new: NewRefresh,
-        sealed_pair: Vec<u8>,
-    ) -> Result<bool> {
+    /// Rotates a refresh token in one transaction: the old one is spent and its successor
+    /// stored. False when the old token was spent or revoked meanwhile (a concurrent rotation
+    /// won; nothing is written).
+    pub async fn rotate_refresh(&self, old_hash: &str, new: NewRefresh) -> Result<bool> {
         let txn = self.db.begin().await?;
         let spent = refresh_token::Entity::update_many()
             .col_expr(
                 refresh_token::Column::UsedAt,
                 Expr::value(Some(new.issued_at)),
-            )
-            .col_expr(
-                refresh_token::Column::SuccessorHash,
-                Expr::value(Some(new.hash.clone())),
-            )
-            .col_expr(
-                refresh_token::Column::SuccessorEnc,
-                Expr::value(Some(sealed_pair)),
             )
             .filter(refresh_token::Column::TokenHash.eq(old_hash))
             .filter(refresh_token::Column::UsedAt.is_null())
@@ -759,8 +743,6 @@ impl Store {
                     expires_at: m.expires_at,
                     used_at: m.used_at,
                     revoked: m.revoked_at.is_some(),
-                    successor_hash: m.successor_hash,
-                    successor_enc: m.successor_enc,
                 })
             })
             .transpose()
@@ -792,7 +774,5 @@ fn refresh_row(new: NewRefresh) -> refresh_token::ActiveModel {
         expires_at: Set(new.expires_at),
         used_at: Set(None),
         revoked_at: Set(None),
-        successor_hash: Set(None),
-        successor_enc: Set(None),
     }
 }

@@ -95,7 +95,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     let second = refresh(&first.refresh_token).await.unwrap();
     assert_ne!(second.refresh_token, first.refresh_token);
     assert_ne!(second.access_token, first.access_token);
-    // A retry within the grace (the response was lost) answers the same pair.
+    // A retry within the grace (the response was lost) answers the same refresh token.
     let again = refresh(&first.refresh_token).await.unwrap();
     assert_eq!(again.refresh_token, second.refresh_token);
     let third = refresh(&second.refresh_token).await.unwrap();

@@ -296,6 +296,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         rule.effective_from = self.now();
         rule.effective_until = None;
         rule.validate().map_err(invalid_rule)?;
+        rule.validate_text().map_err(invalid_rule)?;
         if rule.district.is_some() {
             let city = self
                 .catalogue()

@@ -379,7 +379,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn codes_payloads_keys_and_periods_parse_any_text_without_panicking(s in "\\PC*") {
+        fn codes_payloads_keys_and_periods_parse_any_text_without_panicking(s in proptest::prelude::any::<String>()) {
             let _ = normalize_code(&s);
             let _ = normalize_code(&format!("HPV1:{s}"));
             proptest::prop_assert!(idempotency_key(&s).err().is_none_or(|e| !e.is_empty()));

@@ -6,4 +6,5 @@ mod faults;
 mod flash;
 mod helpers;
 mod orders;
+mod property;
 mod settlement;

@@ -95,18 +95,24 @@ impl Identity {
         self.by_account.check(account_key).map_err(limited)
     }
 
-    /// Issues an access token and a refresh token in `family`.
+    /// Issues an access token and a fresh refresh token in `family` (a login).
     async fn start_session(&self, owner: SessionOwner, family: Uuid) -> Result<TokenPair> {
-        let (pair, new) = self.new_pair(owner, family).await?;
+        let refresh = self.crypto.random_token(32)?;
+        let (pair, new) = self.new_pair(owner, family, refresh).await?;
         self.store.insert_refresh(new).await?;
         Ok(pair)
     }
 
-    /// A fresh pair for `owner` in `family`, and the refresh token's row, not yet stored.
-    async fn new_pair(&self, owner: SessionOwner, family: Uuid) -> Result<(TokenPair, NewRefresh)> {
+    /// A pair of a fresh access token and `refresh` for `owner` in `family`, and the refresh
+    /// token's row, not yet stored.
+    async fn new_pair(
+        &self,
+        owner: SessionOwner,
+        family: Uuid,
+        refresh: String,
+    ) -> Result<(TokenPair, NewRefresh)> {
         let claims = self.claims_for(owner).await?;
         let access_token = self.sign(claims).await?;
-        let refresh = self.crypto.random_token(32)?;
         let now = self.now();
         let ttl = chrono::Duration::from_std(self.tokens.policy().refresh_ttl)
             .unwrap_or_else(|_| chrono::Duration::days(30));
@@ -191,16 +197,18 @@ impl Identity {
     }
 
     /// Rotates a refresh token: the presented one is spent and a new pair issued in the same
-    /// family (RFC 9700 §4.14.2). Presented again within the reuse grace — two app instances
-    /// refreshing at once, or a retry after a lost response — it answers that same pair, as
-    /// long as the pair's refresh token is itself unspent. Any later use is reuse: the whole
-    /// family (this session, on every device that shared it) is revoked; the person's other
-    /// sessions are untouched.
+    /// family (RFC 9700 §4.14.2). The new refresh token is derived from the presented one
+    /// ([`crate::crypto::Crypto::successor_token`]), so presented again within the reuse grace
+    /// — two app instances refreshing at once, or a retry after a lost response — it answers
+    /// the same refresh token (with a fresh access token), as long as that one is unspent; only
+    /// hashes of tokens are stored. Any later use is reuse: the whole family (this session, on
+    /// every device that shared it) is revoked; the person's other sessions are untouched.
     pub async fn refresh(&self, token: &str) -> Result<TokenPair> {
-        if token.trim().is_empty() {
+        let token = token.trim();
+        if token.is_empty() {
             return Err(IdentityError::invalid("refresh_token", "must not be empty"));
         }
-        let hash = self.crypto.token_hash(token.trim());
+        let hash = self.crypto.token_hash(token);
         let now = self.now();
         let record = self
             .store
@@ -210,16 +218,10 @@ impl Identity {
         if record.revoked || record.expires_at <= now {
             return Err(IdentityError::RefreshTokenInvalid);
         }
+        let successor = self.crypto.successor_token(token);
         let record = if record.used_at.is_none() {
-            let (pair, new) = match self.new_pair(record.owner, record.family_id).await {
-                Err(IdentityError::Suspended) => {
-                    self.store.revoke_family(record.family_id, now).await?;
-                    return Err(IdentityError::Suspended);
-                }
-                other => other?,
-            };
-            let sealed = self.crypto.encrypt_pii(SUCCESSOR, &seal_pair(&pair))?;
-            if self.store.rotate_refresh(&hash, new, sealed).await? {
+            let (pair, new) = self.pair_for(&record, successor.clone(), now).await?;
+            if self.store.rotate_refresh(&hash, new).await? {
                 return Ok(pair);
             }
             // Another request rotated it between our read and our write: answer as a repeat.
@@ -230,7 +232,8 @@ impl Identity {
         } else {
             record
         };
-        if let Some(pair) = self.repeat_within_grace(&record, now).await? {
+        if self.repeat_within_grace(&record, &successor, now).await? {
+            let (pair, _) = self.pair_for(&record, successor, now).await?;
             return Ok(pair);
         }
         self.store.revoke_family(record.family_id, now).await?;
@@ -238,40 +241,48 @@ impl Identity {
         Err(IdentityError::RefreshTokenReused)
     }
 
-    /// The pair a spent token was rotated into, if it was spent within the grace and that
-    /// pair's refresh token is still unspent and unrevoked.
+    /// A pair in the token's family with `refresh`; a suspended owner's family is revoked.
+    async fn pair_for(
+        &self,
+        record: &RefreshRecord,
+        refresh: String,
+        now: DateTime<Utc>,
+    ) -> Result<(TokenPair, NewRefresh)> {
+        match self.new_pair(record.owner, record.family_id, refresh).await {
+            Err(IdentityError::Suspended) => {
+                self.store.revoke_family(record.family_id, now).await?;
+                Err(IdentityError::Suspended)
+            }
+            other => other,
+        }
+    }
+
+    /// Whether a spent token may be answered again: spent within the grace, and the refresh
+    /// token it was rotated into still unspent and unrevoked.
     async fn repeat_within_grace(
         &self,
         record: &RefreshRecord,
+        successor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<TokenPair>> {
+    ) -> Result<bool> {
         let grace = chrono::Duration::from_std(self.tokens.policy().refresh_reuse_grace)
             .unwrap_or_default();
-        let (Some(used_at), Some(successor), Some(sealed)) = (
-            record.used_at,
-            &record.successor_hash,
-            &record.successor_enc,
-        ) else {
-            return Ok(None);
+        let Some(used_at) = record.used_at else {
+            return Ok(false);
         };
         if record.revoked || now > used_at + grace {
-            return Ok(None);
+            return Ok(false);
         }
-        let live = self
+        Ok(self
             .store
-            .refresh(successor)
+            .refresh(&self.crypto.token_hash(successor))
             .await?
-            .is_some_and(|s| s.used_at.is_none() && !s.revoked && s.expires_at > now);
-        if !live {
-            return Ok(None);
-        }
-        let plain = self.crypto.decrypt_pii(SUCCESSOR, sealed)?;
-        // The access token is the one issued at the rotation: it has that much less to live.
-        let elapsed = u32::try_from((now - used_at).num_seconds().max(0)).unwrap_or(u32::MAX);
-        Ok(open_pair(
-            &plain,
-            self.access_ttl_secs().saturating_sub(elapsed),
-        ))
+            .is_some_and(|s| {
+                s.family_id == record.family_id
+                    && s.used_at.is_none()
+                    && !s.revoked
+                    && s.expires_at > now
+            }))
     }
 
     /// Logs out: revokes the token's whole family. Unknown tokens are ignored.
@@ -357,27 +368,6 @@ fn owner_kind(owner: SessionOwner) -> &'static str {
         SessionOwner::Resident(_) => "resident",
         SessionOwner::Staff(_) => "staff",
     }
-}
-
-/// The associated data binding a sealed successor pair to its column.
-const SUCCESSOR: &str = "refresh_successor";
-
-/// A token pair as sealed for the reuse grace: access token and refresh token on two lines.
-fn seal_pair(pair: &TokenPair) -> String {
-    format!(
-        "{}\n{}",
-        pair.access_token,
-        pair.refresh_token.as_deref().unwrap_or_default()
-    )
-}
-
-fn open_pair(plain: &str, expires_in: u32) -> Option<TokenPair> {
-    let (access, refresh) = plain.split_once('\n')?;
-    Some(TokenPair {
-        access_token: access.to_owned(),
-        refresh_token: Some(refresh.to_owned()),
-        expires_in,
-    })
 }
 
 /// A hash of a random password, verified against unknown logins so they take as long as known
