@@ -184,6 +184,13 @@ pub struct AccessQuery {
 
 async fn access_log(state: &AppState, caller: &Caller, q: AccessQuery) -> HttpResult<AccessLog> {
     let filter = match (q.resident_id, q.partner_id) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "partner_id",
+                "give resident_id or partner_id, not both",
+            )
+            .into());
+        }
         (Some(r), _) => Some(pb::list_access_log_request::Filter::ResidentId(r)),
         (None, Some(p)) => Some(pb::list_access_log_request::Filter::PartnerId(p)),
         (None, None) => None,

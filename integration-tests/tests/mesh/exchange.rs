@@ -241,6 +241,20 @@ async fn consent_gates_a_commercial_partners_records_and_the_access_log_shows_th
     let audit = audit["entries"].as_array().unwrap();
     assert_eq!(audit.len(), 4);
     assert!(audit.iter().all(|e| e["resident_id"] == me.as_str()));
+    // One filter at a time: both at once is refused, not half applied.
+    let (status, both) = sandbox
+        .call(
+            Method::GET,
+            &format!("/v1/admin/access-log?partner_id=wearables&resident_id={me}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &both["field"]),
+        (400, &json!("partner_id")),
+        "{both}"
+    );
     let (status, _) = sandbox
         .call(Method::GET, "/v1/admin/access-log", Some(&band), None)
         .await;
@@ -564,6 +578,22 @@ async fn fhir_bundles_are_judged_or_refused_whole() {
     )
     .await;
     assert_eq!(status, 200, "{ndjson}");
+    let outcomes: Vec<&str> = ndjson["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["response"]["outcome"]["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["awarded 300 points", "awarded 500 points"],
+        "a screening and an elderly check earn as docs/exchange.md says: {ndjson}"
+    );
+    assert_eq!(city_points(&sandbox, &token).await, 200 + 300 + 500);
     let (status, _, huge) = post(&health, "application/fhir+json", "x".repeat(2 << 20)).await;
     assert_eq!(
         (

@@ -37,6 +37,8 @@ use crate::store::Store;
 pub const PRC_ID_SYSTEM: &str = "urn:healthpoints:prc-id";
 /// Code system of the checks an `Encounter` reports.
 pub const CHECK_SYSTEM: &str = "urn:healthpoints:check";
+/// Identifier system of a health institution (the code the catalogue's check rules ask for).
+pub const INSTITUTION_SYSTEM: &str = "urn:healthpoints:institution";
 const LOINC: &str = "http://loinc.org";
 /// Most resources in one submission.
 pub const MAX_ENTRIES: usize = 1_000;
@@ -140,6 +142,9 @@ struct Procedure {
     performed_date_time: Option<String>,
     #[serde(default)]
     performed_period: Option<Period>,
+    /// Where it was done: a `Location` with an institution identifier.
+    #[serde(default)]
+    location: Option<Reference>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,6 +158,19 @@ struct Encounter {
     subject: Option<Reference>,
     #[serde(default)]
     period: Option<Period>,
+    /// The institution responsible: an `Organization` with an institution identifier.
+    #[serde(default)]
+    service_provider: Option<Reference>,
+}
+
+/// The institution code a reference names by its `urn:healthpoints:institution` identifier.
+fn institution(r: Option<&Reference>) -> Option<String> {
+    r.and_then(|r| r.identifier.as_ref())
+        .filter(|i| i.system.as_deref() == Some(INSTITUTION_SYSTEM))
+        .and_then(|i| i.value.as_deref())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
 }
 
 /// One problem with one entry: an `OperationOutcome.issue`.
@@ -459,8 +477,12 @@ fn record(path: &str, resource: Value) -> Result<Record, Issue> {
         "Procedure" => {
             let p: Procedure = typed(path, resource)?;
             status_is(path, p.status.as_deref(), "completed")?;
+            // The screening rule's evidence is what was screened for: the procedure's code.
             if let Some(code) = p.code.and_then(|c| c.first_code()) {
-                attributes.insert("procedure_code".into(), code);
+                attributes.insert("screening_type".into(), code);
+            }
+            if let Some(code) = institution(p.location.as_ref()) {
+                attributes.insert("institution_code".into(), code);
             }
             let at = one_of(
                 path,
@@ -495,6 +517,10 @@ fn record(path: &str, resource: Value) -> Result<Record, Issue> {
                     ),
                 ));
             };
+            // The check rules' evidence is where the check was done.
+            if let Some(code) = institution(e.service_provider.as_ref()) {
+                attributes.insert("institution_code".into(), code);
+            }
             let at = when(
                 &format!("{path}.period.start"),
                 e.period.as_ref().and_then(|p| p.start.as_deref()),
@@ -715,6 +741,9 @@ mod tests {
             ["screening", "elderly.health_check"]
         );
         assert_eq!(records[0].person, Person::ResidentId(RID.into()));
+        // The evidence the catalogue's rules ask for: what was screened for, and where.
+        assert_eq!(records[0].attributes["screening_type"], "268547008");
+        assert_eq!(records[1].attributes["institution_code"], "310118-CHC-01");
     }
 
     #[test]
