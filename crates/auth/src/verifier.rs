@@ -3,7 +3,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use futures::future::BoxFuture;
@@ -11,6 +11,7 @@ use healthpoints_errors::ApiError;
 use healthpoints_proto::identity::v1::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 use crate::{Claims, Principal};
 
@@ -461,24 +462,59 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn refreshes_keys_when_a_new_kid_appears() {
-        struct Rotating(std::sync::Mutex<Vec<Jwk>>);
-        impl JwksSource for Arc<Rotating> {
-            fn fetch(&self) -> BoxFuture<'_, Result<Vec<Jwk>, ApiError>> {
-                Box::pin(async move { Ok(self.0.lock().unwrap().clone()) })
-            }
+    /// A key source whose set can change and which counts how often it is asked.
+    #[derive(Default)]
+    struct Rotating {
+        keys: std::sync::Mutex<Vec<Jwk>>,
+        fetches: std::sync::atomic::AtomicUsize,
+    }
+
+    impl JwksSource for Arc<Rotating> {
+        fn fetch(&self) -> BoxFuture<'_, Result<Vec<Jwk>, ApiError>> {
+            self.fetches
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async move { Ok(self.keys.lock().unwrap().clone()) })
         }
-        let old = key("old");
-        let new = key("new");
-        let source = Arc::new(Rotating(std::sync::Mutex::new(vec![old.jwk.clone()])));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_kid_refreshes_the_keys_at_most_once_per_interval() {
+        let (old, new) = (key("old"), key("new"));
+        let source = Arc::new(Rotating::default());
+        source.keys.lock().unwrap().push(old.jwk.clone());
+        let fetches = || source.fetches.load(std::sync::atomic::Ordering::SeqCst);
         let v = Verifier::new(VerifierConfig::default(), source.clone());
         v.verify(&sign(&old, &claims())).await.unwrap();
-        source.0.lock().unwrap().push(new.jwk.clone());
-        // The key set was fetched moments ago; a refresh is allowed once the interval passes,
-        // so a brand-new verifier (fresh interval) stands in for "a little later".
-        let v2 = Verifier::new(VerifierConfig::default(), source.clone());
-        v2.verify(&sign(&old, &claims())).await.unwrap();
-        v2.verify(&sign(&new, &claims())).await.unwrap();
+        v.verify(&sign(&old, &claims())).await.unwrap();
+        assert_eq!(fetches(), 1, "known keys are not fetched again");
+
+        // identity rotates: the new kid, seen right after a fetch, waits for the interval.
+        source.keys.lock().unwrap().push(new.jwk.clone());
+        assert_eq!(
+            rejection(&v, &sign(&new, &claims())).await,
+            "token signing key is unknown"
+        );
+        assert_eq!(fetches(), 1);
+        tokio::time::advance(MIN_REFRESH_INTERVAL).await;
+        v.verify(&sign(&new, &claims())).await.unwrap();
+        assert_eq!(fetches(), 2, "the unknown kid refreshed the set once");
+        v.verify(&sign(&old, &claims())).await.unwrap();
+
+        // Forged kids cannot make the verifier hammer identity: one fetch per interval.
+        for i in 0..20 {
+            let forged = key(&format!("forged-{i}"));
+            assert_eq!(
+                rejection(&v, &sign(&forged, &claims())).await,
+                "token signing key is unknown"
+            );
+        }
+        assert_eq!(fetches(), 2);
+        tokio::time::advance(MIN_REFRESH_INTERVAL).await;
+        for i in 0..20 {
+            let _ = v
+                .verify(&sign(&key(&format!("forged-{i}")), &claims()))
+                .await;
+        }
+        assert_eq!(fetches(), 3);
     }
 }
