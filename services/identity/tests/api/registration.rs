@@ -59,7 +59,16 @@ async fn refuses_bad_fields_all_at_once_and_stores_nothing() {
         !status.message().contains(&id_number(2)[..10]),
         "no ID digits in errors"
     );
-    // Nothing was stored: the same person registers fine afterwards.
+    // One bad field among the person's real ones: refused, and nothing stored — the same ID
+    // number and phone register fine afterwards (a stored row would answer 409).
+    let mut weak = registration(2, "310118");
+    weak.password = "short".into();
+    let status = assert_code(
+        app.client.clone().register_resident(weak).await,
+        Code::InvalidArgument,
+        "invalid_argument",
+    );
+    assert_eq!(field_of(&status).as_deref(), Some("password"));
     app.register(2, "310118").await;
 }
 

@@ -32,17 +32,52 @@ async fn wrong_passwords_lock_the_account_even_for_the_right_one() {
 }
 
 #[tokio::test]
-async fn unknown_logins_look_like_wrong_passwords() {
-    let app = spawn_app().await;
-    assert_code(
-        app.login(&phone(11), PASSWORD).await,
+async fn unknown_logins_look_like_wrong_passwords_in_answer_and_in_time() {
+    let app = spawn_app_with(|c| {
+        c.login.max_failed_logins = 1_000;
+        c.login.account_burst = 1_000;
+        c.login.address_burst = 1_000;
+    })
+    .await;
+    app.register(11, "310118").await;
+    let wrong = assert_code(
+        app.login(&phone(11), "Wrong-pass-1").await,
         Code::Unauthenticated,
         "invalid_credentials",
     );
+    let unknown = assert_code(
+        app.login(&phone(12), "Wrong-pass-1").await,
+        Code::Unauthenticated,
+        "invalid_credentials",
+    );
+    assert_eq!(wrong.message(), unknown.message());
     assert_code(
         app.login("nobody", PASSWORD).await,
         Code::Unauthenticated,
         "invalid_credentials",
+    );
+    // And in time: an unknown login verifies a password against a stand-in hash, so it takes
+    // as long as a wrong password (without it, it would answer some fifty times faster). The
+    // medians of interleaved attempts are compared within a factor of two, which machine noise
+    // does not reach and a missing hash cannot hide in.
+    let mut times = (Vec::new(), Vec::new());
+    for _ in 0..9 {
+        let t = std::time::Instant::now();
+        let _ = app.login(&phone(11), "Wrong-pass-1").await;
+        times.0.push(t.elapsed());
+        let t = std::time::Instant::now();
+        let _ = app.login(&phone(12), "Wrong-pass-1").await;
+        times.1.push(t.elapsed());
+    }
+    let median = |v: &mut Vec<std::time::Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (known, unknown) = (median(&mut times.0), median(&mut times.1));
+    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+    assert!(
+        (0.5..=2.0).contains(&ratio),
+        "unknown {unknown:?} vs wrong password {known:?}"
     );
 }
 
@@ -73,6 +108,100 @@ async fn logins_are_rate_limited_per_client_address() {
         );
     }
     assert_code(attempt(3).await, Code::ResourceExhausted, "rate_limited");
+}
+
+/// One account tried from many addresses (a botnet guessing one password): the account's own
+/// budget stops it, with the right password too, and says when to try again.
+#[tokio::test]
+async fn logins_are_rate_limited_per_account_across_addresses() {
+    let app = spawn_app_with(|c| {
+        c.login.max_failed_logins = 1_000;
+        c.login.account_burst = 3;
+        c.login.account_per_minute = 1;
+    })
+    .await;
+    app.register(20, "310118").await;
+    let attempt = |address: u32, password: &'static str| {
+        let mut client = app.client.clone();
+        async move {
+            client
+                .login(pb::LoginRequest {
+                    login: phone(20),
+                    password: password.into(),
+                    client_address: format!("198.51.100.{address}"),
+                })
+                .await
+        }
+    };
+    for n in 0..3 {
+        assert_code(
+            attempt(n, "Wrong-pass-1").await,
+            Code::Unauthenticated,
+            "invalid_credentials",
+        );
+    }
+    let status = assert_code(
+        attempt(9, PASSWORD).await,
+        Code::ResourceExhausted,
+        "rate_limited",
+    );
+    let retry_after = healthpoints_errors::ApiError::from_status(&status).retry_after;
+    assert!(
+        retry_after.is_some_and(|r| r > std::time::Duration::ZERO),
+        "{retry_after:?}"
+    );
+    // Another account is not held back by this one's budget.
+    app.register(21, "310118").await;
+    app.login(&phone(21), PASSWORD).await.unwrap();
+}
+
+/// Client credentials are guessed like passwords: each client id has its own budget.
+#[tokio::test]
+async fn client_credentials_are_rate_limited_per_client() {
+    let app = spawn_app_with(|c| {
+        c.login.account_burst = 3;
+        c.login.account_per_minute = 1;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let created = app
+        .client
+        .clone()
+        .create_client(bearer(
+            pb::CreateClientRequest {
+                kind: pb::ClientKind::Partner as i32,
+                name: "Sports bureau step feed".into(),
+                partner_id: "sports-bureau".into(),
+                department: "sports".into(),
+                scopes: vec!["behaviours:submit".into()],
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let issue = |secret: &str, address: u32| {
+        let mut client = app.client.clone();
+        let request = pb::IssueClientTokenRequest {
+            client_id: created.client_id.clone(),
+            client_secret: secret.into(),
+            client_address: format!("198.51.100.{address}"),
+        };
+        async move { client.issue_client_token(request).await }
+    };
+    for n in 0..3 {
+        assert_code(
+            issue("wrong", n).await,
+            Code::Unauthenticated,
+            "invalid_credentials",
+        );
+    }
+    assert_code(
+        issue(&created.client_secret, 9).await,
+        Code::ResourceExhausted,
+        "rate_limited",
+    );
 }
 
 #[tokio::test]
