@@ -1,7 +1,14 @@
 //! Every ledger operation with its authorisation, plus the writer that turns concurrent
 //! requests into few database transactions and the sweeper that expires pending transfers.
 
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use aws_lc_rs::digest::{SHA256, digest};
 use healthpoints_auth::Principal;
@@ -81,6 +88,8 @@ pub struct Ledger {
     store: Store,
     writer: mpsc::Sender<Job>,
     clock: Clock,
+    /// Groups the writer had to write again with locks (see [`Ledger::groups_written_with_locks`]).
+    locked: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -153,16 +162,19 @@ impl Ledger {
     /// Starts the writer and the sweeper; both stop when the last handle is dropped.
     pub fn start(store: Store, options: LedgerOptions) -> Arc<Self> {
         let (tx, rx) = mpsc::channel(4096);
+        let locked = Arc::new(AtomicU64::new(0));
         tokio::spawn(run_writer(
             store.clone(),
             rx,
             options.clock.clone(),
             options.commits_in_flight.max(1),
+            locked.clone(),
         ));
         let ledger = Arc::new(Self {
             store,
             writer: tx,
             clock: options.clock,
+            locked,
         });
         tokio::spawn(run_sweeper(Arc::downgrade(&ledger), options.sweep_interval));
         ledger
@@ -170,6 +182,13 @@ impl Ledger {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// How many groups the writer wrote again in one locked transaction because their
+    /// optimistic commit was refused (another writer moved a book head) or could not be
+    /// planned: a figure for operators, and the proof in tests that the locked path ran.
+    pub fn groups_written_with_locks(&self) -> u64 {
+        self.locked.load(Ordering::Relaxed)
     }
 
     async fn submit(&self, request: Request) -> Result<Outcome> {
@@ -678,6 +697,7 @@ struct Pipeline {
     in_flight: VecDeque<InFlight>,
     max_in_flight: usize,
     group: u64,
+    locked: Arc<AtomicU64>,
 }
 
 impl Pipeline {
@@ -732,6 +752,7 @@ impl Pipeline {
                 tracing::warn!(error = %e, "planning a group failed; writing it with locks");
                 self.drain().await;
                 self.overlay.reset(&self.store);
+                self.locked.fetch_add(1, Ordering::Relaxed);
                 write_locked(&self.store, &self.clock, requests, replies).await;
             }
         }
@@ -785,6 +806,7 @@ impl Pipeline {
         }
         self.overlay.reset(&self.store);
         for g in redo {
+            self.locked.fetch_add(1, Ordering::Relaxed);
             write_locked(&self.store, &self.clock, g.requests, g.replies).await;
         }
         false
@@ -796,7 +818,13 @@ impl Pipeline {
 /// so the database and the writer work at the same time instead of taking turns. Replies go
 /// out only once a group is committed; a group planned on top of one that failed is written
 /// again.
-async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, clock: Clock, max_in_flight: usize) {
+async fn run_writer(
+    store: Store,
+    mut rx: mpsc::Receiver<Job>,
+    clock: Clock,
+    max_in_flight: usize,
+    locked: Arc<AtomicU64>,
+) {
     let mut p = Pipeline {
         overlay: Overlay::new(&store),
         store,
@@ -804,6 +832,7 @@ async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, clock: Clock, max
         in_flight: VecDeque::new(),
         max_in_flight,
         group: 0,
+        locked,
     };
     loop {
         let next = match p.in_flight.front_mut() {

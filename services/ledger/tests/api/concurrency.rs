@@ -90,6 +90,8 @@ async fn a_writer_whose_view_of_the_book_is_stale_writes_again_under_locks() {
     );
     let (issuance, residents, _) = open_city(&first.ledger, 1).await;
     let resident = residents[0].id;
+    let locked_before =
+        first.ledger.groups_written_with_locks() + second.groups_written_with_locks();
     for round in 0..6u64 {
         let ledger = if round % 2 == 0 {
             &first.ledger
@@ -109,6 +111,11 @@ async fn a_writer_whose_view_of_the_book_is_stale_writes_again_under_locks() {
     }
     let a = account(&first.ledger, resident).await;
     assert_eq!(a.credits_posted, (10..16).sum::<u64>());
+    // Every turn after the first found the head moved by the other writer: its optimistic
+    // commit was refused and the group written again under locks.
+    let locked = first.ledger.groups_written_with_locks() + second.groups_written_with_locks()
+        - locked_before;
+    assert!(locked >= 5, "{locked} groups went the locked way");
     assert_invariants(&first.ledger).await;
     let admin = healthpoints_auth::Principal::CityAdmin {
         staff_id: uuid::Uuid::now_v7(),

@@ -165,7 +165,7 @@ pub async fn numbers(ledger: &Ledger, sql: &str) -> Vec<i64> {
         .collect()
 }
 
-/// The invariants of DESIGN.md §4, checked from the database.
+/// The invariants of docs/ledger.md ("Invariants, enforced by the database"), checked from the database.
 pub async fn assert_invariants(ledger: &Ledger) {
     let db = ledger.store().connection();
     let cast = |e: &str| format!("CAST({e} AS BIGINT)");

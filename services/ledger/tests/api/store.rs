@@ -1,8 +1,9 @@
 use healthpoints_auth::Principal;
 use healthpoints_ledger::domain::{
-    AccountSelector, LedgerError,
+    AccountSelector, LedgerError, journal,
     model::{AccountKind, CreateResult, PendingAction, Resolution, TransferKind},
 };
+use healthpoints_types::Book;
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -561,4 +562,118 @@ async fn tampering_with_a_row_behind_the_ledgers_back_is_caught() {
         .await
         .unwrap();
     assert_eq!(report.first_broken_seq, Some(4), "{}", report.detail);
+}
+
+/// The triggers that keep journal rows immutable, dropped as an attacker with database access
+/// would.
+async fn disable_immutability(f: &Fixture) {
+    if is_postgres(&f.ledger) {
+        raw(
+            &f.ledger,
+            "ALTER TABLE transfers DISABLE TRIGGER transfers_immutable",
+        )
+        .await
+        .unwrap();
+    } else {
+        for op in ["UPDATE", "DELETE"] {
+            raw(&f.ledger, &format!("DROP TRIGGER transfers_no_{op}"))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_entry_deleted_from_the_middle_of_the_journal_is_caught() {
+    let f = ledger("ledger_journal_delete").await;
+    let (issuance, residents, _) = open_city(&f.ledger, 1).await;
+    for amount in 5..10 {
+        let award = transfer(issuance.id, residents[0].id, amount, TransferKind::Award);
+        create(&f.ledger, vec![award]).await;
+    }
+    disable_immutability(&f).await;
+    raw(
+        &f.ledger,
+        "DELETE FROM transfers WHERE book = 'city' AND seq = 3",
+    )
+    .await
+    .unwrap();
+    let admin = Principal::CityAdmin {
+        staff_id: Uuid::now_v7(),
+    };
+    let (_, report) = f
+        .ledger
+        .verify_journal(&admin, "city", 0, "", 0)
+        .await
+        .unwrap();
+    assert_eq!(report.first_broken_seq, Some(3), "{}", report.detail);
+    assert_eq!(report.detail, "this entry is missing");
+    assert_eq!(report.entries_checked, 2);
+}
+
+/// An attacker inserts a forged award between entries 2 and 3 — renumbering the rest and even
+/// computing a correct hash for the forgery: the next entry's link still points at entry 2.
+#[tokio::test]
+async fn an_entry_inserted_into_the_middle_of_the_journal_is_caught() {
+    let f = ledger("ledger_journal_insert").await;
+    let (issuance, residents, _) = open_city(&f.ledger, 1).await;
+    for amount in 5..10 {
+        let award = transfer(issuance.id, residents[0].id, amount, TransferKind::Award);
+        create(&f.ledger, vec![award]).await;
+    }
+    disable_immutability(&f).await;
+    for shift in [
+        "UPDATE transfers SET seq = seq + 1000 WHERE book = 'city' AND seq >= 3",
+        "UPDATE transfers SET seq = seq - 999 WHERE book = 'city' AND seq >= 1000",
+    ] {
+        raw(&f.ledger, shift).await.unwrap();
+    }
+    let new_id = if is_postgres(&f.ledger) {
+        "gen_random_uuid()"
+    } else {
+        "randomblob(16)"
+    };
+    raw(
+        &f.ledger,
+        &format!(
+            "INSERT INTO transfers (id, book, seq, debit_account_id, credit_account_id, amount, kind, \
+             pending, timeout_at_us, action, pending_id, expiry, event_id, order_id, rule_code, \
+             rule_version, reason, created_at_us, prev_hash, hash) \
+             SELECT {new_id}, book, 3, debit_account_id, credit_account_id, 999, kind, pending, \
+             timeout_at_us, action, pending_id, expiry, event_id, order_id, rule_code, rule_version, \
+             reason, created_at_us, hash, hash FROM transfers WHERE book = 'city' AND seq = 2"
+        ),
+    )
+    .await
+    .unwrap();
+    // The forgery gets a hash that is right for its contents and its link to entry 2.
+    let page = f
+        .ledger
+        .store()
+        .journal_page(Book::City, 1, 2)
+        .await
+        .unwrap();
+    let (second, forged) = (&page[0], &page[1]);
+    assert_eq!((forged.seq, forged.amount), (3, 999));
+    let hash = journal::entry_hash(&second.hash, forged);
+    raw(
+        &f.ledger,
+        &format!("UPDATE transfers SET hash = '{hash}' WHERE book = 'city' AND seq = 3"),
+    )
+    .await
+    .unwrap();
+    let admin = Principal::CityAdmin {
+        staff_id: Uuid::now_v7(),
+    };
+    let (_, report) = f
+        .ledger
+        .verify_journal(&admin, "city", 0, "", 0)
+        .await
+        .unwrap();
+    assert_eq!(report.first_broken_seq, Some(4), "{}", report.detail);
+    assert_eq!(
+        report.detail,
+        "the link to the previous entry does not match"
+    );
+    assert_eq!(report.entries_checked, 3, "the forgery itself verifies");
 }
