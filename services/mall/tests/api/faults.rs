@@ -139,3 +139,95 @@ async fn an_order_retried_after_the_ledger_recovers_is_placed_once() {
         .unwrap();
     assert_eq!(p.stock, Some(2));
 }
+
+/// The ledger commits every step but its answers are lost on the way back (a timeout after the
+/// commit): the order, the write-off and a cancel each fail retryably, and their retries (or
+/// the sweeper) complete each step exactly once — nothing reserved, posted or voided twice.
+#[tokio::test]
+async fn steps_whose_ledger_answer_is_lost_complete_once_on_retry() {
+    let f = fixture("fault_lost_reply", MallId::City).await;
+    let (merchant, operator) = f.merchant("Clinic").await;
+    let product = f
+        .mall
+        .create_product(&operator, &spec("Eye test", 700, Some(5)))
+        .await
+        .unwrap();
+    let (resident_id, resident) = f.resident(2_000).await;
+
+    // The reservation commits; the mall hears nothing.
+    f.ledger.lose_replies.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        place(&f, &resident, "k1", &product).await,
+        Err(MallError::Unavailable(_))
+    ));
+    assert_eq!(
+        f.ledger.balance(AccountKind::Resident, resident_id).await,
+        (2_000, 700),
+        "reserved in the ledger"
+    );
+    f.ledger.lose_replies.store(false, Ordering::SeqCst);
+    let order = place(&f, &resident, "k1", &product).await.unwrap();
+    assert_eq!(order.status, OrderStatus::Reserved);
+    assert_eq!(
+        f.ledger.balance(AccountKind::Resident, resident_id).await,
+        (2_000, 700),
+        "the retry reserved nothing more"
+    );
+
+    // The write-off's post commits; the counter hears nothing and retries with its key.
+    f.ledger.lose_replies.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        f.mall
+            .write_off(&operator, &order.voucher_code, Some("till-1"))
+            .await,
+        Err(MallError::Unavailable(_))
+    ));
+    f.ledger.lose_replies.store(false, Ordering::SeqCst);
+    let done = f
+        .mall
+        .write_off(&operator, &order.voucher_code, Some("till-1"))
+        .await
+        .unwrap();
+    assert_eq!(done.order.status, OrderStatus::WrittenOff);
+    assert_eq!(
+        f.ledger.balance(AccountKind::Resident, resident_id).await,
+        (1_300, 0)
+    );
+    assert_eq!(
+        f.ledger
+            .balance(AccountKind::MerchantPayable, merchant)
+            .await,
+        (700, 0)
+    );
+
+    // A cancel whose void commits unheard is finished by the sweeper, once.
+    let second = place(&f, &resident, "k2", &product).await.unwrap();
+    f.ledger.lose_replies.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        f.mall.cancel(&resident, &second.order_id.to_string()).await,
+        Err(MallError::Unavailable(_))
+    ));
+    f.ledger.lose_replies.store(false, Ordering::SeqCst);
+    f.advance(Duration::seconds(10));
+    assert_eq!(f.mall.sweep().await.unwrap(), 1);
+    let cancelled = f
+        .mall
+        .order(&resident, &second.order_id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status, OrderStatus::Cancelled);
+    assert_eq!(
+        f.ledger.balance(AccountKind::Resident, resident_id).await,
+        (1_300, 0),
+        "the points came back once"
+    );
+    let stock = f
+        .mall
+        .store()
+        .product(product.product_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .stock;
+    assert_eq!(stock, Some(4), "one unit sold, the cancelled one back");
+}

@@ -4,9 +4,10 @@ use healthpoints_types::MallId;
 
 use crate::helpers::*;
 
-/// 200 residents order the last 50 units at once: exactly 50 orders, no oversell, every loser
-/// is told "sold out" and keeps every point. Meant for PostgreSQL (concurrent transactions);
-/// on SQLite the same holds with writes serialised.
+/// 200 residents order the last 50 units at once — each order its own task, on four worker
+/// threads, so they run in parallel, not interleaved on one: exactly 50 orders, no oversell,
+/// every loser is told "sold out" and keeps every point. Meant for PostgreSQL (concurrent
+/// transactions); on SQLite the same holds with writes serialised.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flash_sale_sells_exactly_the_stock() {
     let f = fixture("flash_sale", MallId::City).await;
@@ -21,12 +22,18 @@ async fn a_flash_sale_sells_exactly_the_stock() {
         residents.push(f.resident(1_000).await);
     }
     let product_id = product.product_id.to_string();
-    let attempts = residents.iter().map(|(_, who)| {
-        let product_id = product_id.clone();
-        let mall = &f.mall;
-        async move { mall.create_order(who, "flash", "", &product_id, 1).await }
-    });
-    let results = futures::future::join_all(attempts).await;
+    let mall = f.shared_mall();
+    let attempts: Vec<_> = residents
+        .iter()
+        .map(|(_, who)| {
+            let (mall, who, product_id) = (mall.clone(), who.clone(), product_id.clone());
+            tokio::spawn(async move { mall.create_order(&who, "flash", "", &product_id, 1).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for attempt in attempts {
+        results.push(attempt.await.expect("the order task finishes"));
+    }
     let mut won = 0;
     for r in &results {
         match r {

@@ -53,12 +53,15 @@ impl Residents for Directory {
 }
 
 /// The real ledger domain, called as the mall's service principal. `down` makes every call fail
-/// as an unreachable ledger would, without effect; `restart` drops the running ledger and
-/// starts a new one on the same database (its writer and sweeper go with the old handle).
+/// as an unreachable ledger would, without effect; `lose_replies` lets every call reach the
+/// ledger and commit, then fails it as if the answer were lost on the way back; `restart` drops
+/// the running ledger and starts a new one on the same database (its writer and sweeper go
+/// with the old handle).
 #[derive(Clone)]
 pub struct TestLedger {
     pub ledger: Arc<RwLock<Arc<Ledger>>>,
     pub down: Arc<AtomicBool>,
+    pub lose_replies: Arc<AtomicBool>,
     db: DatabaseConnection,
     mall: MallId,
 }
@@ -112,6 +115,11 @@ impl TestLedger {
             .await
             .map_err(|e| MallError::Store(e.to_string()))?
             .remove(0);
+        if self.lose_replies.load(Ordering::SeqCst) {
+            return Err(MallError::Unavailable(
+                "the ledger's answer was lost".into(),
+            ));
+        }
         Ok(match result {
             CreateResult::Ok | CreateResult::Exists => LedgerAnswer::Done,
             CreateResult::ExceedsBalance => LedgerAnswer::InsufficientPoints,
@@ -295,6 +303,7 @@ pub async fn fixture(label: &str, mall: MallId) -> Fixture {
             Default::default(),
         ))),
         down: Arc::default(),
+        lose_replies: Arc::default(),
         db: lconn,
         mall,
     };
@@ -330,6 +339,18 @@ fn build(
 }
 
 impl Fixture {
+    /// Another mall domain on the same database and ledger, shareable across tasks (a second
+    /// replica of the mall, or many requests spawned at once).
+    pub fn shared_mall(&self) -> Arc<TestMall> {
+        Arc::new(build(
+            self.store_db.clone(),
+            self.residents.clone(),
+            self.ledger.clone(),
+            self.mall.mall(),
+            self.now.clone(),
+        ))
+    }
+
     /// A new mall domain on the same database (a restarted process).
     pub fn restart_mall(&mut self) {
         self.mall = build(
