@@ -130,3 +130,57 @@ impl JwksSource for RemoteJwks {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc_layer::DEADLINE;
+
+    fn timeout_sent(request: &Request<()>) -> Option<String> {
+        request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_carry_the_smaller_of_our_bound_and_the_callers_deadline() {
+        let mut propagate = Propagate {
+            request_timeout: Duration::from_secs(5),
+        };
+        // No caller deadline: our own bound.
+        let sent = propagate.call(Request::new(())).unwrap();
+        assert_eq!(timeout_sent(&sent).as_deref(), Some("5000000u"));
+        // A caller with 300 ms left: 300 ms, not 5 s.
+        let left = DEADLINE
+            .scope(Some(Instant::now() + Duration::from_millis(300)), async {
+                propagate.call(Request::new(())).unwrap()
+            })
+            .await;
+        assert_eq!(timeout_sent(&left).as_deref(), Some("300000u"));
+        // A caller with a minute left: still our own bound.
+        let long = DEADLINE
+            .scope(Some(Instant::now() + Duration::from_secs(60)), async {
+                propagate.call(Request::new(())).unwrap()
+            })
+            .await;
+        assert_eq!(timeout_sent(&long).as_deref(), Some("5000000u"));
+        // A caller whose deadline has passed: the call is not made at all.
+        let passed = DEADLINE
+            .scope(Some(Instant::now()), async {
+                propagate.call(Request::new(()))
+            })
+            .await;
+        assert_eq!(passed.unwrap_err().code(), tonic::Code::DeadlineExceeded);
+    }
+
+    #[test]
+    fn an_endpoint_that_is_no_uri_is_refused_by_name() {
+        let error = connect(&GrpcClientConfig::new("not a uri")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "peer endpoint `not a uri` is not a valid URI"
+        );
+    }
+}

@@ -13,7 +13,7 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 tokio::task_local! {
-    static DEADLINE: Option<Instant>;
+    pub(crate) static DEADLINE: Option<Instant>;
 }
 
 /// The deadline of the RPC being handled on this task, if the caller sent one.

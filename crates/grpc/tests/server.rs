@@ -1,0 +1,119 @@
+//! A real server on loopback, asked the way load balancers and the gateway ask: health starts
+//! NOT_SERVING, follows the service's readiness, and goes away with the server at shutdown;
+//! reflection lists the mesh's contracts; and a peer's token problems are described as such.
+
+use std::time::Duration;
+
+use healthpoints_auth::{StaticJwks, Verifier, VerifierConfig};
+use healthpoints_grpc::{
+    GrpcServer, GrpcServerConfig, Shutdown,
+    credentials::PeerError,
+    health::{is_serving, wait_until_serving},
+};
+
+const SERVICE: &str = "healthpoints.ledger.v1.LedgerService";
+
+#[tokio::test]
+async fn health_follows_readiness_until_shutdown() {
+    let server = GrpcServer::bind("test", SERVICE, &GrpcServerConfig::for_test())
+        .await
+        .unwrap();
+    let endpoint = format!("http://{}", server.local_addr());
+    let health = server.health();
+    let shutdown = Shutdown::new();
+    let verifier = Verifier::new(VerifierConfig::default(), StaticJwks::default());
+    let served = tokio::spawn(server.serve(
+        tonic::service::Routes::default(),
+        verifier,
+        shutdown.clone(),
+    ));
+    let quick = Duration::from_millis(500);
+
+    // Serving the port, but not ready: NOT_SERVING, and a wait for it gives up naming it.
+    let waited = wait_until_serving(&endpoint, SERVICE, Duration::from_millis(300)).await;
+    assert!(
+        waited
+            .as_ref()
+            .is_err_and(|e| e.contains(SERVICE) && e.contains(&endpoint)),
+        "{waited:?}"
+    );
+    assert!(!is_serving(&endpoint, SERVICE, quick).await);
+
+    health.set_serving().await;
+    wait_until_serving(&endpoint, SERVICE, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        is_serving(&endpoint, "", quick).await,
+        "the server as a whole"
+    );
+    assert!(
+        !is_serving(&endpoint, "healthpoints.mall.v1.MallService", quick).await,
+        "a service this server does not run"
+    );
+    health.set_not_serving().await;
+    assert!(!is_serving(&endpoint, SERVICE, quick).await);
+    health.set_serving().await;
+    assert!(is_serving(&endpoint, SERVICE, quick).await);
+
+    shutdown.trigger();
+    served.await.unwrap().unwrap();
+    assert!(
+        !is_serving(&endpoint, SERVICE, quick).await,
+        "nothing answers after shutdown"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_or_malformed_peer_is_not_serving_within_the_timeout() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let started = std::time::Instant::now();
+    assert!(
+        !is_serving(
+            &format!("http://{closed}"),
+            SERVICE,
+            Duration::from_millis(500)
+        )
+        .await
+    );
+    assert!(!is_serving("not a uri", SERVICE, Duration::from_millis(500)).await);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn peer_errors_say_whose_fault_and_whether_to_retry() {
+    use healthpoints_errors::{ApiError, ErrorCode};
+    let error = |code| PeerError {
+        peer: "ledger",
+        error: ApiError::new(code, "the ledger's own words"),
+    };
+    for code in [
+        ErrorCode::Unavailable,
+        ErrorCode::DeadlineExceeded,
+        ErrorCode::RateLimited,
+    ] {
+        assert!(error(code).retryable(), "{code:?}");
+        assert_eq!(error(code).describe("intake"), "ledger did not answer");
+    }
+    for code in [ErrorCode::Unauthenticated, ErrorCode::InvalidCredentials] {
+        assert!(error(code).retryable(), "{code:?}");
+        assert_eq!(
+            error(code).describe("intake"),
+            "ledger refused intake's credentials (check credentials.client_secret)"
+        );
+    }
+    for code in [
+        ErrorCode::InvalidArgument,
+        ErrorCode::Internal,
+        ErrorCode::NotFound,
+    ] {
+        assert!(!error(code).retryable(), "{code:?}");
+        assert_eq!(
+            error(code).describe("intake"),
+            "ledger refused a call: the ledger's own words"
+        );
+    }
+}
