@@ -1,0 +1,172 @@
+//! A fresh exchange store per test, and fakes of its peers that record what they were asked.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, Mutex},
+};
+
+use healthpoints_auth::Principal;
+use healthpoints_db::TestDatabase;
+use healthpoints_exchange::{
+    domain::{
+        error::Result,
+        partners::{self, Identity, Intake, Partner, PartnerSpec, Resolved},
+        records::{Behaviours, Forward, RecordOutcome, RecordResult},
+    },
+    store::{Migrator, Store},
+};
+
+pub struct Fixture {
+    pub store: Store,
+    pub peers: Peers,
+    _db: TestDatabase,
+}
+
+/// identity and intake as the exchange sees them. ID numbers resolve through `residents`;
+/// the catalogue's sources are `catalogue`; intake awards 10 points per record it has not seen
+/// (per source and record id) and answers `duplicate` for one it has.
+#[derive(Clone, Default)]
+pub struct Peers {
+    pub residents: Arc<Mutex<BTreeMap<String, String>>>,
+    pub catalogue: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>,
+    pub forwarded: Arc<Mutex<Vec<Forward>>>,
+    pub clients_created: Arc<Mutex<u32>>,
+    pub refuse_clients: Arc<Mutex<bool>>,
+}
+
+impl Identity for Peers {
+    async fn create_partner_client(&self, partner: &Partner) -> Result<(String, String)> {
+        if *self.refuse_clients.lock().unwrap() {
+            return Err(
+                healthpoints_exchange::domain::error::ExchangeError::Unavailable(
+                    "identity did not answer".into(),
+                ),
+            );
+        }
+        *self.clients_created.lock().unwrap() += 1;
+        Ok((format!("partner-{}", partner.partner_id), "secret".into()))
+    }
+
+    async fn resolve_id_number(&self, id_number: &str) -> Result<Resolved> {
+        if id_number.len() != 18 {
+            return Ok(Resolved::Invalid("it must have 18 characters".into()));
+        }
+        Ok(self
+            .residents
+            .lock()
+            .unwrap()
+            .get(id_number)
+            .map_or(Resolved::Unknown, |r| Resolved::Resident(r.clone())))
+    }
+}
+
+impl Intake for Peers {
+    async fn behaviour_sources(&self) -> Result<BTreeMap<String, BTreeSet<String>>> {
+        Ok(self.catalogue.lock().unwrap().clone())
+    }
+}
+
+impl Behaviours for Peers {
+    async fn submit(&self, records: Vec<Forward>) -> Result<Vec<RecordResult>> {
+        let mut seen = self.forwarded.lock().unwrap();
+        let results = records
+            .iter()
+            .map(|r| {
+                let again = seen
+                    .iter()
+                    .any(|s| s.source_id == r.source_id && s.record_id == r.record_id);
+                RecordResult {
+                    record_id: r.record_id.clone(),
+                    outcome: if again {
+                        RecordOutcome::Duplicate
+                    } else {
+                        RecordOutcome::Awarded
+                    },
+                    points: if again { 0 } else { 10 },
+                    reason_code: String::new(),
+                    reason: String::new(),
+                }
+            })
+            .collect();
+        seen.extend(records);
+        Ok(results)
+    }
+}
+
+pub async fn fixture(label: &str) -> Fixture {
+    let db = TestDatabase::create(label).await;
+    let conn = healthpoints_db::connect::<Migrator>(&db.config)
+        .await
+        .expect("the exchange store opens");
+    let peers = Peers::default();
+    {
+        let mut catalogue = peers.catalogue.lock().unwrap();
+        catalogue.insert(
+            "steps.daily".into(),
+            ["sports", "wearco"].map(String::from).into(),
+        );
+        catalogue.insert("vaccination".into(), ["health"].map(String::from).into());
+        catalogue.insert("learning.checkin".into(), ["self"].map(String::from).into());
+    }
+    Fixture {
+        store: Store::new(conn),
+        peers,
+        _db: db,
+    }
+}
+
+pub fn city_admin() -> Principal {
+    Principal::CityAdmin {
+        staff_id: uuid::Uuid::now_v7(),
+    }
+}
+
+pub fn resident(id: &str) -> Principal {
+    Principal::Resident {
+        resident_id: uuid::Uuid::parse_str(id).expect("a resident id"),
+    }
+}
+
+/// The partner's client as its token names it.
+pub fn partner_client(partner: &Partner) -> Principal {
+    Principal::Partner {
+        client_id: partner.client_id.clone().expect("an active partner"),
+        partner_id: partner.partner_id.clone(),
+        department: partner.department.clone(),
+        scopes: partner.scopes.clone(),
+    }
+}
+
+pub fn spec(partner_id: &str, kind: Option<&str>, behaviours: &[&str]) -> PartnerSpec {
+    PartnerSpec {
+        partner_id: partner_id.into(),
+        name: format!("{partner_id} feed"),
+        department: "sports".into(),
+        contact: String::new(),
+        behaviours: behaviours.iter().map(|b| (*b).to_owned()).collect(),
+        scopes: vec!["behaviours:submit".into()],
+        kind: kind.map(|k| {
+            healthpoints_exchange::domain::consent::PartnerKind::parse(k).expect("a kind")
+        }),
+    }
+}
+
+impl Fixture {
+    pub async fn register(&self, spec: PartnerSpec) -> Partner {
+        partners::register(&self.store, &self.peers, &self.peers, &city_admin(), spec)
+            .await
+            .expect("the partner registers")
+            .0
+    }
+
+    /// A resident known to identity under an ID number.
+    pub fn person(&self, id_number: &str) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        self.peers
+            .residents
+            .lock()
+            .unwrap()
+            .insert(id_number.to_owned(), id.clone());
+        id
+    }
+}
