@@ -1,4 +1,4 @@
-//! The public HTTP API v1 (DESIGN.md §10) and its OpenAPI document.
+//! The public HTTP API v1 (docs/api.md) and its OpenAPI document.
 
 pub mod admin;
 pub mod auth;
@@ -83,125 +83,101 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Every route of the gateway.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/openapi.json", get(ops::openapi))
-        .route("/.well-known/jwks.json", get(auth::jwks))
-        .route("/v1/auth/register", post(auth::register))
-        .route("/v1/auth/login", post(auth::login))
-        .route("/v1/auth/refresh", post(auth::refresh))
-        .route("/v1/auth/logout", post(auth::logout))
-        .route("/v1/auth/token", post(auth::client_token))
-        .route("/v1/me", get(me::me))
-        .route("/v1/me/balances", get(points::balances))
-        .route("/v1/me/transactions", get(points::transactions))
-        .route("/v1/me/checkins", post(behaviours::check_in))
-        .route("/v1/me/behaviours", get(behaviours::behaviours))
-        .route("/v1/me/challenges", get(play::my_challenges))
-        .route("/v1/me/challenges/{id}/join", post(play::join))
-        .route("/v1/me/leaderboard", put(play::set_opt_in))
-        .route("/v1/leaderboards", get(play::leaderboard))
-        .route("/v1/admin/challenges", post(play::create_challenge))
-        .route("/v1/admin/honours", post(play::award_honour))
-        .route("/v1/admin/review-queue", get(play::review_queue))
-        .route(
-            "/v1/admin/review-queue/{event_id}",
-            post(play::resolve_review),
-        )
-        .route(
-            "/v1/admin/residents/{id}/review-flag",
-            post(play::flag).delete(play::unflag),
-        )
-        .route("/v1/rules", get(behaviours::rules))
-        .route("/v1/rules/changelog", get(behaviours::changelog))
-        .route("/v1/admin/rules/drafts", post(behaviours::save_draft))
-        .route(
-            "/v1/admin/rules/drafts/simulate",
-            post(behaviours::simulate),
-        )
-        .route("/v1/admin/rules/drafts/publish", post(behaviours::publish))
-        .route("/v1/partners", get(partners::list))
-        .route("/v1/admin/partners", post(partners::register))
-        .route("/v1/admin/partners/{id}", put(partners::update))
-        .route("/v1/partner/behaviours", post(partners::submit_behaviours))
-        .route("/v1/partner/fhir", post(partners::submit_fhir))
-        .route(
-            "/v1/partner/family-doctor-contracts",
-            post(partners::submit_contracts),
-        )
-        .route("/v1/me/consents", get(consent::list).put(consent::grant))
-        .route(
-            "/v1/me/consents/{partner_id}/{category}",
-            delete(consent::revoke),
-        )
-        .route("/v1/me/access-log", get(consent::mine))
-        .route(
-            "/v1/partner/residents/{id}/points-summary",
-            get(consent::points_summary),
-        )
-        .route("/v1/admin/access-log", get(consent::audit))
-        .route("/v1/partner/statistics", get(statistics::partner))
-        .route("/v1/admin/statistics", get(statistics::admin))
-        .route("/v1/admin/books/{book}/stats", get(points::book_stats))
-        .route("/v1/districts", get(admin::districts))
-        .route("/v1/admin/staff", post(admin::create_staff))
-        .route("/v1/admin/clients", post(admin::create_client))
-        .route("/v1/admin/districts/{code}", put(admin::set_enrolment))
-        .route("/v1/admin/residents", get(admin::list_residents))
-        .route("/v1/admin/residents/{id}", get(admin::get_resident))
-        .route(
-            "/v1/admin/residents/{id}/family-doctor",
-            put(admin::set_family_doctor).delete(admin::end_family_doctor),
-        )
-        .route("/v1/admin/residents/{id}/suspend", post(admin::suspend))
-        .route("/v1/admin/residents/{id}/reinstate", post(admin::reinstate))
-        .route("/v1/admin/signing-keys/rotate", post(admin::rotate_key))
-        .route("/v1/mall", get(mall::my_mall))
-        .route("/v1/malls", get(mall::malls))
-        .route("/v1/malls/{mall}/merchants", get(mall::merchants))
-        .route("/v1/malls/{mall}/products", get(mall::products))
-        .route("/v1/malls/{mall}/orders", post(mall::create_order))
-        .route("/v1/me/orders", get(mall::my_orders))
-        .route("/v1/me/orders/{id}", get(mall::my_order))
-        .route("/v1/me/orders/{id}/cancel", post(mall::cancel))
-        .route(
-            "/v1/merchant/products",
-            get(merchant::my_products).post(merchant::create_product),
-        )
-        .route("/v1/merchant/products/{id}", put(merchant::update_product))
-        .route("/v1/merchant/vouchers/{code}", get(merchant::voucher))
-        .route(
-            "/v1/merchant/vouchers/{code}/write-off",
-            post(merchant::write_off),
-        )
-        .route("/v1/merchant/orders", get(merchant::merchant_orders))
-        .route(
-            "/v1/merchant/settlements",
-            get(merchant::merchant_settlements),
-        )
-        .route("/v1/admin/malls/{mall}/merchants", post(mall_admin::admit))
-        .route(
-            "/v1/admin/malls/{mall}/merchants/{id}/status",
-            put(mall_admin::set_merchant_status),
-        )
-        .route(
-            "/v1/admin/malls/{mall}/orders",
-            get(mall_admin::admin_orders),
-        )
-        .route(
-            "/v1/admin/malls/{mall}/orders/{id}/refund",
-            post(mall_admin::refund),
-        )
-        .route(
-            "/v1/admin/malls/{mall}/settlements",
-            get(mall_admin::admin_settlements),
-        )
-        .route(
-            "/v1/admin/malls/{mall}/settlements/{merchant_id}/{period}/close",
-            post(mall_admin::close),
-        )
-        .route("/v1/admin/malls/{mall}/stats", get(mall_admin::stats))
+/// Declares every route once: [`router`] serves them and [`ROUTES`] lists them, so the OpenAPI
+/// document and the access matrix are checked against what is really served.
+macro_rules! routes {
+    ($($method:ident $path:literal => $module:ident :: $handler:ident,)*) => {
+        /// Every route of the gateway as (method, path template), in declaration order.
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path),)*];
+
+        /// Every route of the gateway.
+        pub fn router() -> Router<AppState> {
+            Router::new()
+                $(.route($path, routes!(@method $method)($module::$handler)))*
+        }
+    };
+    (@method GET) => { get };
+    (@method POST) => { post };
+    (@method PUT) => { put };
+    (@method DELETE) => { delete };
+}
+
+routes! {
+    GET "/healthz" => ops::healthz,
+    GET "/readyz" => ops::readyz,
+    GET "/openapi.json" => ops::openapi,
+    GET "/.well-known/jwks.json" => auth::jwks,
+    POST "/v1/auth/register" => auth::register,
+    POST "/v1/auth/login" => auth::login,
+    POST "/v1/auth/refresh" => auth::refresh,
+    POST "/v1/auth/logout" => auth::logout,
+    POST "/v1/auth/token" => auth::client_token,
+    GET "/v1/me" => me::me,
+    GET "/v1/me/balances" => points::balances,
+    GET "/v1/me/transactions" => points::transactions,
+    POST "/v1/me/checkins" => behaviours::check_in,
+    GET "/v1/me/behaviours" => behaviours::behaviours,
+    GET "/v1/me/challenges" => play::my_challenges,
+    POST "/v1/me/challenges/{id}/join" => play::join,
+    PUT "/v1/me/leaderboard" => play::set_opt_in,
+    GET "/v1/leaderboards" => play::leaderboard,
+    POST "/v1/admin/challenges" => play::create_challenge,
+    POST "/v1/admin/honours" => play::award_honour,
+    GET "/v1/admin/review-queue" => play::review_queue,
+    POST "/v1/admin/review-queue/{event_id}" => play::resolve_review,
+    POST "/v1/admin/residents/{id}/review-flag" => play::flag,
+    DELETE "/v1/admin/residents/{id}/review-flag" => play::unflag,
+    GET "/v1/rules" => behaviours::rules,
+    GET "/v1/rules/changelog" => behaviours::changelog,
+    POST "/v1/admin/rules/drafts" => behaviours::save_draft,
+    POST "/v1/admin/rules/drafts/simulate" => behaviours::simulate,
+    POST "/v1/admin/rules/drafts/publish" => behaviours::publish,
+    GET "/v1/partners" => partners::list,
+    POST "/v1/admin/partners" => partners::register,
+    PUT "/v1/admin/partners/{id}" => partners::update,
+    POST "/v1/partner/behaviours" => partners::submit_behaviours,
+    POST "/v1/partner/fhir" => partners::submit_fhir,
+    POST "/v1/partner/family-doctor-contracts" => partners::submit_contracts,
+    GET "/v1/me/consents" => consent::list,
+    PUT "/v1/me/consents" => consent::grant,
+    DELETE "/v1/me/consents/{partner_id}/{category}" => consent::revoke,
+    GET "/v1/me/access-log" => consent::mine,
+    GET "/v1/partner/residents/{id}/points-summary" => consent::points_summary,
+    GET "/v1/admin/access-log" => consent::audit,
+    GET "/v1/partner/statistics" => statistics::partner,
+    GET "/v1/admin/statistics" => statistics::admin,
+    GET "/v1/admin/books/{book}/stats" => points::book_stats,
+    GET "/v1/districts" => admin::districts,
+    POST "/v1/admin/staff" => admin::create_staff,
+    POST "/v1/admin/clients" => admin::create_client,
+    PUT "/v1/admin/districts/{code}" => admin::set_enrolment,
+    GET "/v1/admin/residents" => admin::list_residents,
+    GET "/v1/admin/residents/{id}" => admin::get_resident,
+    PUT "/v1/admin/residents/{id}/family-doctor" => admin::set_family_doctor,
+    DELETE "/v1/admin/residents/{id}/family-doctor" => admin::end_family_doctor,
+    POST "/v1/admin/residents/{id}/suspend" => admin::suspend,
+    POST "/v1/admin/residents/{id}/reinstate" => admin::reinstate,
+    POST "/v1/admin/signing-keys/rotate" => admin::rotate_key,
+    GET "/v1/mall" => mall::my_mall,
+    GET "/v1/malls" => mall::malls,
+    GET "/v1/malls/{mall}/merchants" => mall::merchants,
+    GET "/v1/malls/{mall}/products" => mall::products,
+    POST "/v1/malls/{mall}/orders" => mall::create_order,
+    GET "/v1/me/orders" => mall::my_orders,
+    GET "/v1/me/orders/{id}" => mall::my_order,
+    POST "/v1/me/orders/{id}/cancel" => mall::cancel,
+    GET "/v1/merchant/products" => merchant::my_products,
+    POST "/v1/merchant/products" => merchant::create_product,
+    PUT "/v1/merchant/products/{id}" => merchant::update_product,
+    GET "/v1/merchant/vouchers/{code}" => merchant::voucher,
+    POST "/v1/merchant/vouchers/{code}/write-off" => merchant::write_off,
+    GET "/v1/merchant/orders" => merchant::merchant_orders,
+    GET "/v1/merchant/settlements" => merchant::merchant_settlements,
+    POST "/v1/admin/malls/{mall}/merchants" => mall_admin::admit,
+    PUT "/v1/admin/malls/{mall}/merchants/{id}/status" => mall_admin::set_merchant_status,
+    GET "/v1/admin/malls/{mall}/orders" => mall_admin::admin_orders,
+    POST "/v1/admin/malls/{mall}/orders/{id}/refund" => mall_admin::refund,
+    GET "/v1/admin/malls/{mall}/settlements" => mall_admin::admin_settlements,
+    POST "/v1/admin/malls/{mall}/settlements/{merchant_id}/{period}/close" => mall_admin::close,
+    GET "/v1/admin/malls/{mall}/stats" => mall_admin::stats,
 }
