@@ -30,6 +30,8 @@ pub const DISTRICT_MALLS: [&str; 2] = ["310118", "310110"];
 struct Node {
     binary: PathBuf,
     config: PathBuf,
+    /// The config entries, written to `config` (see [`ProcessMesh::configure`]).
+    entries: Vec<(String, String)>,
     log: PathBuf,
     port: u16,
     /// The gRPC service to ask for health; `None` for the gateway (HTTP `/readyz`).
@@ -80,7 +82,9 @@ fn binary_dir() -> PathBuf {
     dir.to_path_buf()
 }
 
-fn binary(name: &str) -> PathBuf {
+/// A built binary of the workspace (`target/<profile>/<name>`); panics, saying how to build
+/// it, when it is missing.
+pub fn binary(name: &str) -> PathBuf {
     let path = binary_dir().join(name);
     assert!(
         path.exists(),
@@ -273,6 +277,7 @@ impl ProcessMesh {
                 Node {
                     binary: binary(bin),
                     config,
+                    entries,
                     log: dir.path().join(format!("{name}.log")),
                     port: ports[name],
                     health,
@@ -478,6 +483,19 @@ impl ProcessMesh {
     pub async fn restart(&mut self, name: &str) {
         self.spawn(name);
         self.wait_ready(name).await;
+    }
+
+    /// Sets one config entry of a process; it takes effect when the process next starts.
+    pub fn configure(&mut self, name: &str, key: &str, value: &str) {
+        let node = self.nodes.get_mut(name).expect("a known process");
+        node.entries.retain(|(k, _)| k != key);
+        node.entries.push(kv(key, value));
+        write_config(&node.config, &node.entries);
+    }
+
+    /// Everything a process has logged so far (every start of it).
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(&self.nodes[name].log).unwrap_or_default()
     }
 }
 

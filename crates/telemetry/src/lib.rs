@@ -7,7 +7,7 @@
 //! headers (tonic's metadata is a `HeaderMap`). Spans are named `<service>.<rpc>` by the server
 //! builder; business ids go in fields, secrets never do.
 
-use std::{sync::OnceLock, time::Duration};
+use std::{io::IsTerminal, sync::OnceLock, time::Duration};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::{
@@ -115,7 +115,12 @@ pub fn init(service: &str, config: &TelemetryConfig) -> anyhow::Result<Telemetry
             .try_init()
     } else {
         registry
-            .with(tracing_subscriber::fmt::layer().with_target(true))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(true)
+                    // Colours for a person at a terminal; plain text for files and shippers.
+                    .with_ansi(std::io::stdout().is_terminal()),
+            )
             .try_init()
     };
     // Another subscriber (a test harness) may already be installed; that is not an error.

@@ -336,6 +336,13 @@ fn rows(c: &Cast) -> Vec<Row> {
         row(M::GET, "/readyz", None, everyone()),
         row(M::GET, "/openapi.json", None, everyone()),
         row(M::GET, "/.well-known/jwks.json", None, everyone()),
+        // Signing in needs no token: whoever calls, an empty body is a 400 (or a 429 once this
+        // one address has spent its password budget), never a 401 or 403.
+        row(M::POST, "/v1/auth/register", Some(json!({})), everyone()),
+        row(M::POST, "/v1/auth/login", Some(json!({})), everyone()),
+        row(M::POST, "/v1/auth/refresh", Some(json!({})), everyone()),
+        row(M::POST, "/v1/auth/logout", Some(json!({})), everyone()),
+        row(M::POST, "/v1/auth/token", None, everyone()),
         row(M::GET, "/v1/rules", None, everyone()),
         row(M::GET, "/v1/rules/changelog", None, everyone()),
         row(M::GET, "/v1/partners", None, everyone()),
@@ -419,6 +426,7 @@ async fn every_route_answers_every_role_as_designed() {
     let mesh = ProcessMesh::start().await;
     let cast = cast(&mesh).await;
     let rows = rows(&cast);
+    assert_rows_cover_the_router(&rows);
     let mut table = String::new();
     let _ = writeln!(table, "| route | {} |", HEADS.join(" | "));
     let _ = writeln!(table, "|---|{}", "---|".repeat(HEADS.len()));
@@ -484,6 +492,144 @@ async fn every_route_answers_every_role_as_designed() {
         wrong.len(),
         wrong.join("\n")
     );
+}
+
+/// The route template a concrete request path is served by: the matching template with the
+/// fewest parameters (the router prefers literal segments).
+fn served_by(method: &Method, path: &str) -> Option<(&'static str, &'static str)> {
+    let path = path.split('?').next().unwrap_or(path);
+    let segments: Vec<_> = path.split('/').collect();
+    healthpoints_gateway::routes::ROUTES
+        .iter()
+        .copied()
+        .filter(|(m, template)| {
+            let parts: Vec<_> = template.split('/').collect();
+            *m == method.as_str()
+                && parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}')))
+        })
+        .min_by_key(|(_, template)| template.matches('{').count())
+}
+
+/// The matrix is only as good as its rows: every route the router serves has a row, and every
+/// row is a route the router serves.
+fn assert_rows_cover_the_router(rows: &[Row]) {
+    let mut covered = std::collections::BTreeSet::new();
+    for r in rows {
+        let route = served_by(&r.method, &r.path.replace("{held}", "held"))
+            .unwrap_or_else(|| panic!("row {} {} is no route of the router", r.method, r.path));
+        covered.insert(route);
+    }
+    let missing: Vec<_> = healthpoints_gateway::routes::ROUTES
+        .iter()
+        .filter(|route| !covered.contains(*route))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a row in the matrix: {missing:?}"
+    );
+}
+
+/// One call a resident may make on a backend, sent with a bearer token; answers the status code.
+type BackendCall = Box<dyn Fn(String) -> futures::future::BoxFuture<'static, tonic::Code>>;
+
+/// A resident's call on each backend, straight to its gRPC port.
+fn backend_calls(mesh: &ProcessMesh, resident: &str) -> Vec<(&'static str, BackendCall)> {
+    use healthpoints_proto::{exchange, identity, intake, ledger, mall};
+    fn with<T>(token: &str, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}")
+                .parse()
+                .unwrap_or_else(|_| "Bearer -".parse().unwrap()),
+        );
+        request
+    }
+    fn code<T>(r: Result<tonic::Response<T>, tonic::Status>) -> tonic::Code {
+        r.map_or_else(|s| s.code(), |_| tonic::Code::Ok)
+    }
+    let channel = |name: &str| {
+        healthpoints_grpc::client::connect(&healthpoints_grpc::client::GrpcClientConfig::new(
+            mesh.endpoint(name),
+        ))
+        .expect("a channel")
+    };
+    let resident = resident.to_owned();
+    let (id, lg, ik, ex, city, qp) = (
+        channel("identity"),
+        channel("ledger"),
+        channel("intake"),
+        channel("exchange"),
+        channel("city-mall"),
+        channel("mall-310118"),
+    );
+    let r = resident.clone();
+    let identity_call: BackendCall = Box::new(move |t: String| {
+        let (c, resident_id) = (id.clone(), r.clone());
+        Box::pin(async move {
+            let mut c = identity::v1::identity_service_client::IdentityServiceClient::new(c);
+            let m = identity::v1::GetResidentRequest { resident_id };
+            code(c.get_resident(with(&t, m)).await)
+        })
+    });
+    let r = resident.clone();
+    let ledger_call: BackendCall = Box::new(move |t: String| {
+        let (c, owner_id) = (lg.clone(), r.clone());
+        Box::pin(async move {
+            let mut c = ledger::v1::ledger_service_client::LedgerServiceClient::new(c);
+            let m = ledger::v1::GetBalancesRequest { owner_id };
+            code(c.get_balances(with(&t, m)).await)
+        })
+    });
+    let r = resident.clone();
+    let intake_call: BackendCall = Box::new(move |t: String| {
+        let (c, resident_id) = (ik.clone(), r.clone());
+        Box::pin(async move {
+            let mut c = intake::v1::intake_service_client::IntakeServiceClient::new(c);
+            let m = intake::v1::ListOutcomesRequest {
+                resident_id,
+                page: None,
+            };
+            code(c.list_outcomes(with(&t, m)).await)
+        })
+    });
+    let r = resident.clone();
+    let exchange_call: BackendCall = Box::new(move |t: String| {
+        let (c, resident_id) = (ex.clone(), r.clone());
+        Box::pin(async move {
+            let mut c = exchange::v1::exchange_service_client::ExchangeServiceClient::new(c);
+            let m = exchange::v1::ListConsentsRequest { resident_id };
+            code(c.list_consents(with(&t, m)).await)
+        })
+    });
+    let mall_call = |channel: healthpoints_grpc::client::PeerChannel| -> BackendCall {
+        let r = resident.clone();
+        Box::new(move |t: String| {
+            let (c, resident_id) = (channel.clone(), r.clone());
+            Box::pin(async move {
+                let mut c = mall::v1::mall_service_client::MallServiceClient::new(c);
+                let m = mall::v1::ListOrdersRequest {
+                    owner: Some(mall::v1::list_orders_request::Owner::ResidentId(
+                        resident_id,
+                    )),
+                    page: None,
+                };
+                code(c.list_orders(with(&t, m)).await)
+            })
+        })
+    };
+    vec![
+        ("identity", identity_call),
+        ("ledger", ledger_call),
+        ("intake", intake_call),
+        ("exchange", exchange_call),
+        ("the city mall", mall_call(city)),
+        ("Qingpu's mall", mall_call(qp)),
+    ]
 }
 
 fn b64(value: &Value) -> String {
@@ -627,6 +773,35 @@ async fn forged_stolen_and_stale_tokens_are_refused() {
         assert_eq!(problem["code"], "unauthenticated", "{name}: {problem}");
         let _ = writeln!(report, "| {name} | {status} |");
     }
+    // Each backend checks tokens itself: a caller that reaches its port past the gateway gets
+    // UNAUTHENTICATED for every attack, while the genuine token is accepted.
+    let backends = backend_calls(&mesh, &a.id);
+    for (service, call) in &backends {
+        let genuine = call(a.token.clone()).await;
+        assert!(
+            !matches!(
+                genuine,
+                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+            ),
+            "{service} refuses the genuine token: {genuine:?}"
+        );
+        for (name, token) in &attacks {
+            assert_eq!(
+                call(token.clone()).await,
+                tonic::Code::Unauthenticated,
+                "{service}, called directly with {name}"
+            );
+        }
+    }
+    let _ = writeln!(
+        report,
+        "| each attack above, sent straight to {} | UNAUTHENTICATED |",
+        backends
+            .iter()
+            .map(|(s, _)| *s)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let refreshed = mesh
         .expect(
             200,

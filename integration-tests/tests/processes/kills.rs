@@ -70,7 +70,11 @@ async fn the_ledger_intake_and_a_district_mall_killed_in_turn_lose_and_double_no
         mesh.restart(name).await;
         killed.push(format!("{name} down {:.1} s", down.elapsed().as_secs_f64()));
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The load flows again through every restarted process before it stops.
+    let after = progress.load(Ordering::SeqCst);
+    while progress.load(Ordering::SeqCst) < (after + 3).min(batches.len()) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     stop.store(true, Ordering::SeqCst);
     let (answers, step_retries) = partner.await.expect("the partner finishes");
     let mut orders = Vec::new();
@@ -78,6 +82,11 @@ async fn the_ledger_intake_and_a_district_mall_killed_in_turn_lose_and_double_no
         orders.push(b.await.expect("the buyers finish"));
     }
     let order_retries: u32 = orders.iter().map(|(_, _, r)| r).sum();
+    // The outages were seen: the partner retried batches and the buyers retried orders.
+    assert!(
+        step_retries > 0 && order_retries > 0,
+        "{step_retries} batch retries, {order_retries} order retries"
+    );
 
     // Records: a resend answers each as first answered (pending ones settle), none twice.
     let first: Vec<Value> = answers

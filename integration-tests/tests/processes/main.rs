@@ -4,6 +4,7 @@
 //! built.
 
 mod access;
+mod commands;
 mod faults;
 mod journeys;
 mod kills;

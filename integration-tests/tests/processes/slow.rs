@@ -66,6 +66,32 @@ async fn a_hung_ledger_gives_clear_retryable_answers_and_retries_complete_once()
     .await;
     mesh.resume("ledger");
 
+    // Each answer came when its caller's configured deadline for the ledger ran out (the
+    // gateway's for the balance, the mall's for the order) — not the client's 30 s timeout,
+    // and not a second sooner: the deadline, not an accident, ended the wait.
+    let gateway = healthpoints_gateway::config::GatewayConfig::load(None, &[]).unwrap();
+    let mall = healthpoints_mall::config::MallConfig::load(None, &[]).unwrap();
+    let slack = Duration::from_secs(2);
+    for (what, took, deadline) in [
+        (
+            "the balance",
+            balance_took,
+            gateway.ledger.request_timeout_ms,
+        ),
+        ("the order", order_took, mall.ledger.request_timeout_ms),
+    ] {
+        let deadline = Duration::from_millis(deadline);
+        assert!(
+            took >= deadline && took < deadline + slack,
+            "{what} answered after {took:?}; the deadline is {deadline:?}"
+        );
+    }
+    let batch_deadline = Duration::from_millis(gateway.exchange.request_timeout_ms);
+    assert!(
+        batch_took < batch_deadline + slack,
+        "the batch answered after {batch_took:?}; the gateway's deadline is {batch_deadline:?}"
+    );
+
     for (what, status, body) in [
         ("a balance", balance_status, &balance),
         ("an order", order_status, &refused),

@@ -109,6 +109,23 @@ impl World {
             .and_then(|p| p["stock"].as_u64())
             .unwrap()
     }
+
+    /// Waits (at most 30 s) until the stock is down to `at_most`: orders are flowing. Returns
+    /// the stock then.
+    pub async fn until_sold(&self, gw: &Gateway, at_most: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let stock = self.stock(gw).await;
+            if stock <= at_most {
+                return stock;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no orders for 30 s: stock {stock}, waiting for {at_most}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// 10,000 steps of a resident on a day `days_ago` back.

@@ -1,0 +1,189 @@
+//! The operator's commands as a newcomer runs them: `healthpoints up --demo` (the README's first
+//! command, with demo data), stopped with SIGTERM and started again on the same data; then the
+//! auditor's `ledger verify-journal` on the data it left, intact and after tampering.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use healthpoints_db::sea_orm::{ConnectionTrait, Database};
+use healthpoints_integration_tests::{Gateway, processes::binary};
+use reqwest::Method;
+
+/// `healthpoints up --demo` on `dir`, until it prints that it is up; returns the child, the
+/// gateway's URL and the demo residents' phone numbers it printed.
+fn up(dir: &Path) -> (Child, String, Vec<String>) {
+    let mut child = Command::new(binary("healthpoints"))
+        .args(["up", "--demo", "--http-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .current_dir(dir)
+        .env_remove("HP_BOOTSTRAP_ADMIN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("healthpoints starts");
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut url, mut phones) = (None, Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("`healthpoints up --demo` prints that it is up within 2 minutes");
+        if let Some(u) = line.strip_prefix("healthpoints is up: ") {
+            url = Some(u.trim().to_owned());
+        }
+        if let Some(r) = line.trim().strip_prefix("resident:") {
+            phones.push(r.split_whitespace().next().unwrap_or_default().to_owned());
+        }
+        if line.contains("stop with Ctrl-C") {
+            break;
+        }
+    }
+    (child, url.expect("the URL is printed"), phones)
+}
+
+/// SIGTERM, then the exit status within 30 s.
+fn stop(mut child: Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "healthpoints still runs 30 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A demo resident's posted city points, as they see them.
+async fn city_points(gw: &Gateway, phone: &str) -> u64 {
+    let token = gw
+        .login(phone, healthpoints_gateway::demo::DEMO_PASSWORD)
+        .await;
+    let balances = gw
+        .expect(200, Method::GET, "/v1/me/balances", Some(&token), None)
+        .await
+        .unwrap();
+    balances["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["book"] == "city")
+        .and_then(|b| b["posted"].as_u64())
+        .unwrap_or(0)
+}
+
+/// `ledger verify-journal --book city` on the given config: (exit code, what it printed).
+fn verify_journal(config: &Path) -> (Option<i32>, String) {
+    let out = Command::new(binary("ledger"))
+        .arg("--config")
+        .arg(config)
+        .args(["verify-journal", "--book", "city"])
+        .output()
+        .expect("ledger runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn up_with_demo_serves_a_programme_that_survives_a_restart_and_verifies() {
+    let dir = healthpoints_db::private::tempdir().expect("temporary directory");
+
+    // First start: demo merchants, catalogues and residents with points.
+    let (child, url, phones) = up(dir.path());
+    assert_eq!(phones.len(), 3, "the demo prints its residents: {phones:?}");
+    let gw = Gateway::new(url);
+    gw.expect(200, Method::GET, "/readyz", None, None)
+        .await
+        .unwrap();
+    let products = gw
+        .expect(200, Method::GET, "/v1/malls/city/products", None, None)
+        .await
+        .unwrap();
+    assert!(
+        !products["products"].as_array().unwrap().is_empty(),
+        "the city mall has a demo catalogue: {products}"
+    );
+    let mut points = Vec::new();
+    for phone in &phones {
+        let p = city_points(&gw, phone).await;
+        assert!(p > 0, "a demo resident has points to spend");
+        points.push(p);
+    }
+    let token = gw
+        .login(&phones[0], healthpoints_gateway::demo::DEMO_PASSWORD)
+        .await;
+    let mall = gw
+        .expect(200, Method::GET, "/v1/mall", Some(&token), None)
+        .await
+        .unwrap();
+    assert_eq!(mall["reason"], "family_doctor_contract", "{mall}");
+    let status = stop(child);
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+
+    // Second start on the same data: the demo seeds nothing twice.
+    let (child, url, phones_again) = up(dir.path());
+    assert_eq!(phones_again, phones);
+    let gw = Gateway::new(url);
+    for (phone, before) in phones.iter().zip(&points) {
+        assert_eq!(city_points(&gw, phone).await, *before, "points seeded once");
+    }
+    let status = stop(child);
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+
+    // The auditor's command on the ledger the demo left: intact, exit 0.
+    let ledger_db = dir.path().join("data").join("ledger.db");
+    let config = dir.path().join("ledger.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n[telemetry]\nlog_filter = \"warn\"\n",
+            ledger_db.display()
+        ),
+    )
+    .unwrap();
+    let (code, printed) = verify_journal(&config);
+    assert_eq!(code, Some(0), "{printed}");
+    assert!(printed.contains("city: intact"), "{printed}");
+
+    // Someone with the database file rewrites an amount behind the ledger's back: exit 1,
+    // naming the first broken entry.
+    let db = Database::connect(format!("sqlite://{}", ledger_db.display()))
+        .await
+        .unwrap();
+    db.execute_unprepared("DROP TRIGGER transfers_no_UPDATE")
+        .await
+        .unwrap();
+    db.execute_unprepared(
+        "UPDATE transfers SET amount = amount + 1 WHERE book = 'city' AND seq = 1",
+    )
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let (code, printed) = verify_journal(&config);
+    assert_eq!(code, Some(1), "{printed}");
+    assert!(printed.contains("city: BROKEN at entry 1"), "{printed}");
+}
