@@ -207,10 +207,12 @@ pub async fn seed(mesh: &RunningMesh, admin: (&str, &str)) -> anyhow::Result<Vec
         }
     }
 
-    let month = {
-        let now = Utc::now() + chrono::Duration::hours(8);
-        format!("{:04}-{:02}", now.year(), now.month())
-    };
+    // Dates from today in Shanghai, so the demo works whenever it runs: a contract signed a
+    // month ago, valid for two years.
+    let today = (Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let month = format!("{:04}-{:02}", today.year(), today.month());
+    let signed_on = today - chrono::Duration::days(30);
+    let valid_until = signed_on + chrono::Months::new(24) - chrono::Duration::days(1);
     for (seq, r) in RESIDENTS.iter().enumerate() {
         let registered = identity
             .register_resident(ipb::RegisterResidentRequest {
@@ -242,8 +244,8 @@ pub async fn seed(mesh: &RunningMesh, admin: (&str, &str)) -> anyhow::Result<Vec
                             institution_code: format!("{district}001"),
                             institution_name: format!("{} Community Health Centre", d.name()),
                             district: district.into(),
-                            signed_on: "2026-01-05".into(),
-                            valid_until: "2027-01-04".into(),
+                            signed_on: signed_on.to_string(),
+                            valid_until: valid_until.to_string(),
                         }),
                     },
                 ))

@@ -1,4 +1,4 @@
-//! The healthpoints gateway: the public HTTP/JSON API (DESIGN.md §10) in front of the gRPC mesh,
+//! The healthpoints gateway: the public HTTP/JSON API (docs/api.md) in front of the gRPC mesh,
 //! the redemption router with its health-tracked mall registry ([`malls`]), and the all-in-one
 //! runner ([`mesh`], with [`demo`] data) behind `healthpoints up`.
 //!

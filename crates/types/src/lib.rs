@@ -20,7 +20,7 @@ use uuid::Uuid;
 #[error("{0}")]
 pub struct ParseError(pub String);
 
-/// The districts of the city: GB/T 2260 code and English name (DESIGN.md §9).
+/// The districts of the city: GB/T 2260 code and English name.
 pub const DISTRICTS: &[(&str, &str)] = &[
     ("310101", "Huangpu"),
     ("310104", "Xuhui"),

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::store::Store;
 
-/// Scopes a partner client may hold (DESIGN.md §10).
+/// Scopes a partner client may hold (docs/exchange.md, "Partners").
 pub const SCOPES: &[&str] = &[
     "behaviours:submit",
     "fhir:submit",

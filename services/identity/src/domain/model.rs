@@ -190,7 +190,7 @@ pub enum SessionOwner {
     Staff(Uuid),
 }
 
-/// Scopes a partner client may hold (DESIGN.md §10).
+/// Scopes a partner client may hold (docs/exchange.md, "Partners").
 pub const PARTNER_SCOPES: &[&str] = &[
     "behaviours:submit",
     "fhir:submit",
