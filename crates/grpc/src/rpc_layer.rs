@@ -99,6 +99,14 @@ where
             .and_then(parse_grpc_timeout)
             .map(|d| Instant::now() + d);
         let fut = self.inner.call(req);
+        // At debug level, each call taken and each call answered: a drain on shutdown can be
+        // seen to answer everything it took (a dropped call logs no "rpc answered").
+        let fut = async move {
+            tracing::debug!("rpc taken");
+            let answer = fut.await;
+            tracing::debug!("rpc answered");
+            answer
+        };
         Box::pin(DEADLINE.scope(deadline, fut.instrument(span)))
     }
 }

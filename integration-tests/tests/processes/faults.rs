@@ -264,9 +264,34 @@ async fn the_gateway_drains_on_sigterm() {
 /// flight and exits cleanly within its grace period; within seconds its residents are routed to
 /// the city mall with the reason, while a Yangpu resident is still served by Yangpu. Started
 /// again, routing returns, the buyers' retries complete, and no order is lost or doubled.
+///
+/// So that calls are surely in flight at the SIGTERM, the ledger is paused first (orders wait in
+/// the mall for their reservation) and resumed a second into the drain; the mall's own log
+/// (each call taken and answered, at debug level) shows it answered every call it took.
 #[tokio::test]
 async fn a_district_mall_stopped_under_orders_drains_and_is_routed_around() {
     let mut mesh = ProcessMesh::start().await;
+    mesh.terminate("mall-310118", Duration::from_secs(20)).await;
+    mesh.configure(
+        "mall-310118",
+        "telemetry.log_filter",
+        "warn,healthpoints_grpc::rpc_layer=debug",
+    );
+    mesh.restart("mall-310118").await;
+    // Back in the gateway's registry (a mall it holds down answers 503).
+    let back_at = Instant::now();
+    while mesh
+        .call(Method::GET, "/v1/malls/310118/products", None, None)
+        .await
+        .0
+        != 200
+    {
+        assert!(
+            back_at.elapsed() < Duration::from_secs(10),
+            "the mall came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let world = World::build(&mesh, 3).await;
     let stock_before = world.stock(&mesh).await;
     let (_, yangpu) = {
@@ -303,13 +328,51 @@ async fn a_district_mall_stopped_under_orders_drains_and_is_routed_around() {
         .unwrap()
         .grpc
         .shutdown_grace_ms;
+    let calls = |log: &str, event: &str| {
+        log.lines()
+            .filter(|l| l.contains("rpc.method=CreateOrder") && l.ends_with(event))
+            .count()
+    };
+    mesh.pause("ledger");
+    let waiting = Instant::now();
+    while calls(&mesh.log("mall-310118"), "rpc taken")
+        <= calls(&mesh.log("mall-310118"), "rpc answered")
+    {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "no order reached the mall while the ledger was paused"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ledger = mesh.pid("ledger").expect("the ledger runs");
+    let resume = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &ledger.to_string()])
+            .status();
+    });
+    let before = mesh.log("mall-310118");
+    let in_flight = calls(&before, "rpc taken") - calls(&before, "rpc answered");
     let (took, clean) = mesh
         .terminate(
             "mall-310118",
             Duration::from_millis(grace) + Duration::from_secs(1),
         )
         .await;
+    resume.await.expect("the ledger resumes");
     assert!(clean, "the mall exits with status 0 after SIGTERM");
+    let logged = mesh.log("mall-310118");
+    let (taken, answered) = (
+        logged.lines().filter(|l| l.ends_with("rpc taken")).count(),
+        logged
+            .lines()
+            .filter(|l| l.ends_with("rpc answered"))
+            .count(),
+    );
+    assert_eq!(
+        taken, answered,
+        "the mall answered every call it took ({in_flight} orders were waiting on the ledger at SIGTERM)"
+    );
     let stopped = Instant::now();
     let around = mesh
         .eventually("/v1/mall", &qingpu, Duration::from_secs(10), |b| {
@@ -350,7 +413,7 @@ async fn a_district_mall_stopped_under_orders_drains_and_is_routed_around() {
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     println!(
-        "district mall SIGTERM: exited in {took:.1?}; residents routed to the city mall {rerouted:.1?} after, back {returned:.1?} after the restart; \
+        "district mall SIGTERM: exited in {took:.1?}, {in_flight} orders in flight answered; residents routed to the city mall {rerouted:.1?} after, back {returned:.1?} after the restart; \
          {orders} orders ({retries} retries); invariants: {checked}"
     );
 }
