@@ -1,8 +1,13 @@
 //! A real server on loopback, asked the way load balancers and the gateway ask: health starts
-//! NOT_SERVING, follows the service's readiness, and goes away with the server at shutdown;
-//! reflection lists the mesh's contracts; and a peer's token problems are described as such.
+//! NOT_SERVING, follows the service's readiness, turns NOT_SERVING for its watchers as soon as a
+//! shutdown starts draining, and goes away with the server; and a peer's token problems are
+//! described as such.
 
 use std::time::Duration;
+
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 use healthpoints_auth::{StaticJwks, Verifier, VerifierConfig};
 use healthpoints_grpc::{
@@ -62,6 +67,49 @@ async fn health_follows_readiness_until_shutdown() {
         !is_serving(&endpoint, SERVICE, quick).await,
         "nothing answers after shutdown"
     );
+}
+
+/// A load balancer watching health hears NOT_SERVING when the drain starts, not when the
+/// server is gone: new work goes elsewhere while calls in flight finish.
+#[tokio::test]
+async fn watchers_hear_not_serving_as_soon_as_the_drain_starts() {
+    let server = GrpcServer::bind("test", SERVICE, &GrpcServerConfig::for_test())
+        .await
+        .unwrap();
+    let endpoint = format!("http://{}", server.local_addr());
+    server.health().set_serving().await;
+    let shutdown = Shutdown::new();
+    let verifier = Verifier::new(VerifierConfig::default(), StaticJwks::default());
+    let served = tokio::spawn(server.serve(
+        tonic::service::Routes::default(),
+        verifier,
+        shutdown.clone(),
+    ));
+    let channel = tonic::transport::Endpoint::from_shared(endpoint)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut watch = HealthClient::new(channel)
+        .watch(HealthCheckRequest {
+            service: SERVICE.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status(), ServingStatus::Serving);
+
+    // The watch stream is a call in flight: the server drains it for its grace (2 s here).
+    shutdown.trigger();
+    let next = tokio::time::timeout(Duration::from_secs(1), watch.message())
+        .await
+        .expect("the watcher hears of the drain at once, well inside the grace")
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.status(), ServingStatus::NotServing);
+    drop(watch);
+    served.await.unwrap().unwrap();
 }
 
 #[tokio::test]
