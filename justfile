@@ -64,6 +64,8 @@ mutants *FILES:
     fi
     for f in "${files[@]}"; do
       pkg=$(cargo metadata --no-deps --format-version 1 | python3 -c 'import json,sys,os; f=os.path.abspath(sys.argv[1]); print(next(p["name"] for p in json.load(sys.stdin)["packages"] if f.startswith(os.path.dirname(p["manifest_path"])+"/")))' "$f")
-      echo "== $f ($pkg)"
-      cargo mutants --in-place --no-shuffle --file "$f" --package "$pkg" --output "target/mutants/$(basename "$(dirname "$f")")-$(basename "$f" .rs)" || true
+      out="target/mutants/$(basename "$(dirname "$f")")-$(basename "$f" .rs)"
+      mkdir -p "$out"
+      echo "== $f ($pkg) -> $out/mutants.out"
+      cargo mutants --in-place --no-shuffle --baseline=skip --timeout 180 --file "$f" --package "$pkg" --output "$out" || true
     done
