@@ -215,3 +215,44 @@ impl Tally {
         verdict
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn each_refusal_says_why_in_its_own_words() {
+        for (refusal, word) in [
+            (Refusal::SourceNotAllowed, "source"),
+            (Refusal::MissingEvidence, "evidence"),
+            (Refusal::ImplausibleQuantity, "plausible"),
+            (Refusal::BelowThreshold, "tier"),
+        ] {
+            assert!(
+                refusal.sentence().contains(word),
+                "{}: {}",
+                refusal.code(),
+                refusal.sentence()
+            );
+        }
+    }
+
+    /// Only the distance counts (the minimum-interval cap): of two awards equally far, either.
+    #[test]
+    fn the_nearest_award_is_the_nearest_in_either_direction() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 4, 4, 0, 0).unwrap();
+        let hours = chrono::Duration::hours;
+        let prior = prior_from(
+            [
+                (at - hours(3), 10),
+                (at + hours(2), 10),
+                (at - hours(1), 10),
+                (at + hours(5), 10),
+            ],
+            at,
+        );
+        assert_eq!(prior.nearest_award_at, Some(at - hours(1)));
+    }
+}
