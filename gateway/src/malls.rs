@@ -350,4 +350,141 @@ mod tests {
         let empty = facts(None, vec![(Book::District(yangpu), 0)]);
         assert!(route(&empty, &registry(true)).jumps.is_empty());
     }
+
+    /// A registry over a real mall health endpoint (the city mall here) and a district mall
+    /// nobody answers for: what is down gets no traffic, what comes back gets it again.
+    #[tokio::test]
+    async fn the_registry_follows_each_malls_health() {
+        use healthpoints_auth::{StaticJwks, Verifier, VerifierConfig};
+        use healthpoints_grpc::{GrpcServer, GrpcServerConfig};
+
+        let server = GrpcServer::bind(
+            "city-mall",
+            healthpoints_mall::GRPC_SERVICE,
+            &GrpcServerConfig::for_test(),
+        )
+        .await
+        .unwrap();
+        let city_endpoint = format!("http://{}", server.local_addr());
+        let health = server.health();
+        let shutdown = Shutdown::new();
+        let verifier = Verifier::new(VerifierConfig::default(), StaticJwks::default());
+        let served = tokio::spawn(server.serve(
+            tonic::service::Routes::default(),
+            verifier,
+            shutdown.clone(),
+        ));
+        let peer = |endpoint: &str| GrpcClientConfig {
+            endpoint: endpoint.to_owned(),
+            connect_timeout_ms: 300,
+            request_timeout_ms: 300,
+        };
+        let qingpu = MallId::District(d("310118"));
+        let registry = MallRegistry::new(&MallsConfig {
+            city: peer(&city_endpoint),
+            // A port nothing listens on.
+            districts: [("310118".to_owned(), peer("http://127.0.0.1:9"))].into(),
+            health_interval_ms: 100,
+        })
+        .unwrap();
+        let unavailable = |r: Result<_, ApiError>| r.err().map(|e| e.code);
+
+        // Until the first answer every mall is down; an unknown mall is not found.
+        assert_eq!(registry.all(), [(MallId::City, false), (qingpu, false)]);
+        assert_eq!(
+            unavailable(registry.client(MallId::City)),
+            Some(ErrorCode::Unavailable)
+        );
+        let yangpu = MallId::District(d("310110"));
+        assert!(!registry.is_registered(yangpu) && registry.is_registered(qingpu));
+        assert_eq!(
+            unavailable(registry.client(yangpu)),
+            Some(ErrorCode::NotFound)
+        );
+
+        // The city mall answers SERVING; Qingpu's does not answer at all.
+        health.set_serving().await;
+        registry.check_now().await;
+        assert!(registry.is_healthy(MallId::City) && !registry.is_healthy(qingpu));
+        assert!(registry.client(MallId::City).is_ok());
+        assert_eq!(
+            unavailable(registry.client(qingpu)),
+            Some(ErrorCode::Unavailable)
+        );
+        let (up, down) = registry.healthy_clients();
+        let up: Vec<MallId> = up.into_iter().map(|(id, _)| id).collect();
+        assert_eq!((up, down), (vec![MallId::City], vec![qingpu]));
+
+        // The watcher takes the city mall out when it says NOT_SERVING and back when it
+        // serves again, tick by tick, until shutdown.
+        let watching = tokio::spawn(registry.clone().watch(shutdown.clone()));
+        health.set_not_serving().await;
+        let until = |want: bool| {
+            let registry = registry.clone();
+            async move {
+                for _ in 0..250 {
+                    if registry.is_healthy(MallId::City) == want {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                false
+            }
+        };
+        assert!(until(false).await, "taken out within five seconds");
+        health.set_serving().await;
+        assert!(until(true).await, "back within five seconds");
+        shutdown.trigger();
+        watching.await.unwrap();
+        served.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_district_mall_under_a_code_that_is_no_district_is_refused_by_key() {
+        let peer = GrpcClientConfig {
+            endpoint: "http://127.0.0.1:9".into(),
+            connect_timeout_ms: 300,
+            request_timeout_ms: 300,
+        };
+        let err = MallRegistry::new(&MallsConfig {
+            city: peer.clone(),
+            districts: [("319999".to_owned(), peer)].into(),
+            health_interval_ms: 1_000,
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("malls.districts.319999:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn residents_are_told_which_mall_serves_them_and_why() {
+        let qingpu = d("310118");
+        assert_eq!(mall_name(MallId::City), "city mall");
+        assert_eq!(mall_name(MallId::District(qingpu)), "Qingpu district mall");
+        let codes: Vec<_> = [
+            RouteReason::FamilyDoctorContract,
+            RouteReason::NoContract,
+            RouteReason::DistrictNotEnrolled,
+            RouteReason::DistrictMallUnavailable,
+        ]
+        .iter()
+        .map(|r| (r.code(), r.sentence(Some(qingpu))))
+        .collect();
+        assert_eq!(codes[0].0, "family_doctor_contract");
+        assert!(codes[0].1.contains("the Qingpu district mall serves you"));
+        assert_eq!(codes[1].0, "no_family_doctor_contract");
+        assert!(codes[1].1.contains("no family-doctor contract"));
+        assert_eq!(codes[2].0, "district_not_enrolled");
+        assert!(codes[2].1.contains("Qingpu") && codes[2].1.contains("not joined"));
+        assert_eq!(codes[3].0, "district_mall_unavailable");
+        assert!(codes[3].1.contains("Qingpu district mall is unavailable"));
+        for (_, sentence) in &codes[1..] {
+            assert!(
+                sentence.ends_with("so the city mall serves you"),
+                "{sentence}"
+            );
+        }
+    }
 }

@@ -172,3 +172,53 @@ pub async fn revoke(
         .await?
         .ok_or_else(|| ExchangeError::NotFound("consent".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which records need a resident's consent when a commercial partner sends them: every
+    /// behaviour that is personal health data, in its category (docs/exchange.md, "Consent").
+    #[test]
+    fn personal_health_data_has_its_category_and_nothing_else_does() {
+        use Category::*;
+        for (behaviour, category) in [
+            ("steps.daily", StepsExercise),
+            ("exercise.session", StepsExercise),
+            ("sleep.healthy", Sleep),
+            ("chronic.follow_up", ChronicDisease),
+            ("vaccination", Vaccination),
+            ("screening", Screening),
+            ("elderly.health_check", Screening),
+            ("prenatal.check", Screening),
+            ("student.check", Screening),
+        ] {
+            assert_eq!(category_of(behaviour), Some(category), "{behaviour}");
+        }
+        for public in [
+            "blood.donation",
+            "community.lecture",
+            "learning.article",
+            "steps",
+            "",
+        ] {
+            assert_eq!(category_of(public), None, "{public}");
+        }
+    }
+
+    #[test]
+    fn a_consent_is_active_until_revoked() {
+        let now = Utc::now();
+        let mut consent = Consent {
+            resident_id: "r".into(),
+            partner_id: "p".into(),
+            category: Category::Sleep,
+            purpose: "coaching".into(),
+            granted_at: now,
+            revoked_at: None,
+        };
+        assert!(consent.active());
+        consent.revoked_at = Some(now);
+        assert!(!consent.active());
+    }
+}

@@ -272,3 +272,98 @@ pub(crate) async fn submit_for(
     }
     Ok(results.into_iter().flatten().collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            record_id: "r-1".into(),
+            person: Person::ResidentId("0190f1a2-0000-7000-8000-000000000001".into()),
+            behaviour: "steps.daily".into(),
+            occurred_at: Utc::now(),
+            quantity: 9_000,
+            district: String::new(),
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    /// The field `check` names, or "" when the record passes.
+    fn refused(change: impl FnOnce(&mut Record)) -> String {
+        let mut r = record();
+        change(&mut r);
+        match check(3, &r) {
+            Ok(()) => String::new(),
+            Err(ExchangeError::Invalid { field, .. }) => field,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Each bound holds exactly: the longest allowed passes, one more is refused by name.
+    #[test]
+    fn each_field_is_checked_at_its_exact_bounds() {
+        let long = |n: usize| "x".repeat(n);
+        assert_eq!(refused(|_| {}), "");
+        assert_eq!(
+            refused(|r| r.record_id = " ".into()),
+            "records[3].record_id"
+        );
+        assert_eq!(refused(|r| r.record_id = long(128)), "");
+        assert_eq!(refused(|r| r.record_id = long(129)), "records[3].record_id");
+        assert_eq!(
+            refused(|r| r.record_id = "a\u{7}b".into()),
+            "records[3].record_id"
+        );
+        assert_eq!(
+            refused(|r| r.behaviour = String::new()),
+            "records[3].behaviour"
+        );
+        assert_eq!(refused(|r| r.behaviour = long(64)), "");
+        assert_eq!(refused(|r| r.behaviour = long(65)), "records[3].behaviour");
+        assert_eq!(refused(|r| r.district = "310118".into()), "");
+        assert_eq!(
+            refused(|r| r.district = "999999".into()),
+            "records[3].district"
+        );
+        assert_eq!(refused(|r| r.quantity = i64::MAX as u64), "");
+        assert_eq!(
+            refused(|r| r.quantity = i64::MAX as u64 + 1),
+            "records[3].quantity"
+        );
+        let attributes = |n: usize| (0..n).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+        assert_eq!(refused(|r| r.attributes = attributes(32)), "");
+        assert_eq!(
+            refused(|r| r.attributes = attributes(33)),
+            "records[3].attributes"
+        );
+        let one = |k: String, v: String| [(k, v)].into_iter().collect();
+        assert_eq!(
+            refused(|r| r.attributes = one(String::new(), "v".into())),
+            "records[3].attributes"
+        );
+        assert_eq!(refused(|r| r.attributes = one(long(64), long(512))), "");
+        assert_eq!(
+            refused(|r| r.attributes = one(long(65), "v".into())),
+            "records[3].attributes"
+        );
+        assert_eq!(
+            refused(|r| r.attributes = one("k".into(), long(513))),
+            "records[3].attributes"
+        );
+        assert_eq!(
+            refused(|r| r.person = Person::IdNumber(" ".into())),
+            "records[3].id_number"
+        );
+        assert_eq!(refused(|r| r.person = Person::IdNumber("3".into())), "");
+        assert_eq!(
+            refused(|r| r.person = Person::ResidentId(String::new())),
+            "records[3].resident_id"
+        );
+        assert_eq!(refused(|r| r.person = Person::ResidentId(long(64))), "");
+        assert_eq!(
+            refused(|r| r.person = Person::ResidentId(long(65))),
+            "records[3].resident_id"
+        );
+    }
+}

@@ -138,6 +138,39 @@ async fn a_malformed_record_refuses_the_batch_and_forwards_nothing() {
         .await
         .unwrap();
     assert!(log.is_empty(), "{log:?}");
+    // The batch bound holds exactly: one record more than the most is refused whole, the most
+    // is taken.
+    let at = |n: usize| {
+        (0..n)
+            .map(|i| {
+                record(
+                    &format!("b-{i}"),
+                    Person::ResidentId(zhang.clone()),
+                    "steps.daily",
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let over = records::submit(
+        &f.store,
+        &f.peers,
+        &f.peers,
+        &partner_client(&sports),
+        at(records::MAX_RECORDS + 1),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(&over, ExchangeError::Invalid { field, .. } if field == "records"));
+    let most = records::submit(
+        &f.store,
+        &f.peers,
+        &f.peers,
+        &partner_client(&sports),
+        at(records::MAX_RECORDS),
+    )
+    .await
+    .unwrap();
+    assert_eq!(most.len(), records::MAX_RECORDS);
 }
 
 /// A commercial partner's steps pass only under the resident's active consent; revoking stops
