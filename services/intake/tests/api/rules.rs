@@ -168,3 +168,83 @@ async fn publication_refuses_the_past_a_second_time_and_non_admins() {
         .collect();
     assert_eq!(versions, vec![1, 2]);
 }
+
+/// Who may change which rules: the city admin the city's, a district admin their own
+/// district's, nobody else — when saving a draft and again when publishing it; and the draft
+/// and the public changelog name who did it.
+#[tokio::test]
+async fn rules_are_changed_by_their_own_admins_and_the_changelog_names_them() {
+    let f = intake("rules_rights").await;
+    f.intake
+        .store()
+        .seed_rules(
+            Catalogue::default_catalogue().rules(),
+            noon() - Duration::days(1),
+        )
+        .await
+        .unwrap();
+    f.intake.reload_catalogue().await.unwrap();
+    let city_rule = f
+        .intake
+        .catalogue()
+        .rule_for("referral", None, noon())
+        .unwrap()
+        .clone();
+    let qingpu_code = healthpoints_types::DistrictCode::parse("310118").unwrap();
+    let mut qingpu_rule = city_rule.clone();
+    qingpu_rule.district = Some(qingpu_code);
+    let (city, qingpu, yangpu) = (
+        city_admin(),
+        district_admin("310118"),
+        district_admin("310110"),
+    );
+    fn refusal<T: std::fmt::Debug>(r: Result<T, IntakeError>) -> String {
+        match r {
+            Err(IntakeError::Forbidden(why)) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        refusal(f.intake.save_draft(&city, qingpu_rule.clone()).await),
+        "district rules are managed by that district's admin"
+    );
+    refusal(f.intake.save_draft(&qingpu, city_rule.clone()).await);
+    refusal(f.intake.save_draft(&yangpu, qingpu_rule.clone()).await);
+    let someone = Principal::Resident {
+        resident_id: uuid::Uuid::now_v7(),
+    };
+    refusal(f.intake.save_draft(&someone, city_rule.clone()).await);
+
+    let draft = f.intake.save_draft(&qingpu, qingpu_rule).await.unwrap();
+    let Principal::DistrictAdmin { staff_id, .. } = &qingpu else {
+        unreachable!()
+    };
+    assert_eq!(draft.created_by, staff_id.to_string());
+    refusal(f.intake.publish_drafts(&yangpu, &[draft.id], None).await);
+    refusal(f.intake.publish_drafts(&city, &[draft.id], None).await);
+    f.intake
+        .publish_drafts(&qingpu, &[draft.id], None)
+        .await
+        .unwrap();
+    let changes = f.intake.rule_changes(None, 100).await.unwrap();
+    let change = changes
+        .iter()
+        .find(|c| c.district == Some(qingpu_code))
+        .expect("the district's publication is in the changelog");
+    assert_eq!(
+        (change.code.as_str(), change.changed_by.as_str()),
+        ("referral", staff_id.to_string().as_str())
+    );
+}
+
+#[test]
+fn change_kinds_read_back_as_written() {
+    for kind in [
+        ChangeKind::Created,
+        ChangeKind::Changed,
+        ChangeKind::Retired,
+    ] {
+        assert_eq!(ChangeKind::parse(kind.as_str()), Some(kind));
+    }
+    assert_eq!(ChangeKind::parse("deleted"), None);
+}
