@@ -478,8 +478,8 @@ fn resolutions_are_checked_against_their_reservation() {
 fn a_district_service_resolves_only_in_its_book() {
     let mut w = world(100);
     let district = Book::parse("district:310118").unwrap();
-    let payer = account(AccountKind::Resident, district.clone(), 50);
-    let shop = account(AccountKind::MerchantPayable, district.clone(), 0);
+    let payer = account(AccountKind::Resident, district, 50);
+    let shop = account(AccountKind::MerchantPayable, district, 0);
     let mut local = transfer(payer.id, shop.id, 5, TransferKind::Redeem);
     local.pending = true;
     w.state
@@ -494,7 +494,7 @@ fn a_district_service_resolves_only_in_its_book() {
         let request = Request {
             transfers: vec![t],
             linked: false,
-            allowed_book: Some(district.clone()),
+            allowed_book: Some(district),
         };
         apply(&mut w.state, &[request], NOW).results[0][0].0
     };
