@@ -99,7 +99,7 @@ pub struct Simulation {
     pub cells: Vec<SimulationCell>,
 }
 
-/// The most events one what-if replays; a longer period is refused with this figure.
+/// The most events one what-if replays by default; a longer period is refused with the figure.
 pub const MAX_SIMULATED_EVENTS: u64 = 2_000_000;
 
 /// Staff id for the changelog; only admins change rules.
@@ -401,6 +401,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         let mut after = Tally::default();
         let mut cells: BTreeMap<(Option<DistrictCode>, Option<Category>), SimulationCell> =
             BTreeMap::new();
+        let max = self.options().max_simulated_events;
         let mut replayed = 0u64;
         let mut cursor = None;
         loop {
@@ -409,12 +410,10 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             cursor = Some((last.occurred_at, last.event_id));
             for e in &page {
                 replayed += 1;
-                if replayed > MAX_SIMULATED_EVENTS {
+                if replayed > max {
                     return Err(IntakeError::invalid(
                         "from",
-                        format!(
-                            "the period holds more than {MAX_SIMULATED_EVENTS} events; simulate a shorter one"
-                        ),
+                        format!("the period holds more than {max} events; simulate a shorter one"),
                     ));
                 }
                 let report = Report {

@@ -59,6 +59,9 @@ pub struct IntakeOptions {
     pub pending_grace: Duration,
     /// Reports beyond these hold the award and flag the resident for review.
     pub velocity: Velocity,
+    /// The most events one what-if replays; a longer period is refused with this figure
+    /// (default [`MAX_SIMULATED_EVENTS`](super::rules::MAX_SIMULATED_EVENTS)).
+    pub max_simulated_events: u64,
     pub clock: Clock,
 }
 
@@ -88,6 +91,7 @@ impl std::fmt::Debug for IntakeOptions {
             .field("future_skew", &self.future_skew)
             .field("pending_grace", &self.pending_grace)
             .field("velocity", &self.velocity)
+            .field("max_simulated_events", &self.max_simulated_events)
             .finish_non_exhaustive()
     }
 }
@@ -99,6 +103,7 @@ impl Default for IntakeOptions {
             future_skew: Duration::minutes(5),
             pending_grace: Duration::seconds(30),
             velocity: Velocity::default(),
+            max_simulated_events: super::rules::MAX_SIMULATED_EVENTS,
             clock: Arc::new(Utc::now),
         }
     }

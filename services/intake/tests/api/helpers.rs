@@ -151,6 +151,11 @@ pub async fn intake(label: &str) -> Fixture {
 
 /// A fixture whose velocity guards use these limits.
 pub async fn intake_with(label: &str, velocity: Velocity) -> Fixture {
+    intake_tuned(label, |o| o.velocity = velocity).await
+}
+
+/// A fixture with its options changed by `tune` (the clock stays the test's).
+pub async fn intake_tuned(label: &str, tune: impl FnOnce(&mut IntakeOptions)) -> Fixture {
     healthpoints_telemetry::init_for_tests();
     let idb = TestDatabase::create(&format!("{label}_intake")).await;
     let ldb = TestDatabase::create(&format!("{label}_ledger")).await;
@@ -169,13 +174,10 @@ pub async fn intake_with(label: &str, velocity: Velocity) -> Fixture {
     };
     let now = Arc::new(AtomicI64::new(noon().timestamp_micros()));
     let reading = now.clone();
-    let options = IntakeOptions {
-        clock: Arc::new(move || {
-            DateTime::from_timestamp_micros(reading.load(Ordering::SeqCst)).unwrap()
-        }),
-        velocity,
-        ..IntakeOptions::default()
-    };
+    let mut options = IntakeOptions::default();
+    tune(&mut options);
+    options.clock =
+        Arc::new(move || DateTime::from_timestamp_micros(reading.load(Ordering::SeqCst)).unwrap());
     let residents = Directory::default();
     Fixture {
         intake: Intake::new(

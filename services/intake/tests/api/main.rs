@@ -8,4 +8,5 @@ mod judge;
 mod play;
 mod review;
 mod rules;
+mod simulate;
 mod submit;

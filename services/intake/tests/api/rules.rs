@@ -3,19 +3,13 @@ use std::sync::atomic::Ordering;
 use chrono::Duration;
 use healthpoints_auth::Principal;
 use healthpoints_intake::domain::{
-    catalogue::{Award, Catalogue},
+    catalogue::{Award, Catalogue, Level, Rule},
     error::IntakeError,
     model::OutcomeKind,
     rules::ChangeKind,
 };
 
 use crate::helpers::*;
-
-fn city_admin() -> Principal {
-    Principal::CityAdmin {
-        staff_id: uuid::Uuid::now_v7(),
-    }
-}
 
 #[tokio::test]
 async fn a_published_version_judges_events_that_occur_after_it_and_the_old_one_those_before() {
@@ -239,6 +233,162 @@ async fn rules_are_changed_by_their_own_admins_and_the_changelog_names_them() {
         (change.code.as_str(), change.changed_by.as_str()),
         ("referral", staff_id.to_string().as_str())
     );
+}
+
+/// A fixture whose catalogue is the default one, seeded a day before [`noon`].
+async fn seeded(label: &str) -> Fixture {
+    let f = intake(label).await;
+    f.intake
+        .store()
+        .seed_rules(
+            Catalogue::default_catalogue().rules(),
+            noon() - Duration::days(1),
+        )
+        .await
+        .unwrap();
+    f.intake.reload_catalogue().await.unwrap();
+    f
+}
+
+fn rule(f: &Fixture, code: &str) -> Rule {
+    f.intake
+        .catalogue()
+        .rule_for(code, None, noon())
+        .unwrap()
+        .clone()
+}
+
+fn invalid_field<T: std::fmt::Debug>(r: Result<T, IntakeError>) -> String {
+    match r {
+        Err(IntakeError::Invalid { field, .. }) => field,
+        other => panic!("expected an invalid field, got {other:?}"),
+    }
+}
+
+/// A publication names 1 to 100 drafts, at most one per rule; it versions only the rules it
+/// names (every other rule stays in force), may take effect a minute in the past (the admin's
+/// clock) but no earlier, and never before a version still waiting to take effect.
+#[tokio::test]
+async fn a_publication_changes_only_the_rules_it_names_one_draft_each() {
+    let f = seeded("rules_publication").await;
+    let admin = city_admin();
+    let in_force_before = f.intake.rules_in_force(noon(), None);
+    assert!(
+        in_force_before.iter().any(|r| r.code == "learning.article"),
+        "{in_force_before:?}"
+    );
+
+    // How many drafts: none, or more than 100, is refused by field; 100 unknown ones are looked up.
+    assert_eq!(
+        invalid_field(f.intake.publish_drafts(&admin, &[], None).await),
+        "draft_ids"
+    );
+    let unknown: Vec<uuid::Uuid> = (0..101).map(|_| uuid::Uuid::now_v7()).collect();
+    assert_eq!(
+        invalid_field(f.intake.publish_drafts(&admin, &unknown, None).await),
+        "draft_ids"
+    );
+    assert!(matches!(
+        f.intake.publish_drafts(&admin, &unknown[..100], None).await,
+        Err(IntakeError::NotFound(_))
+    ));
+
+    // Two drafts of one rule: refused, nothing published.
+    let mut cheaper = rule(&f, "diet.record");
+    cheaper.award = Award::Fixed(4);
+    let one = f.intake.save_draft(&admin, cheaper.clone()).await.unwrap();
+    cheaper.award = Award::Fixed(3);
+    let two = f.intake.save_draft(&admin, cheaper).await.unwrap();
+    assert_eq!(
+        invalid_field(
+            f.intake
+                .publish_drafts(&admin, &[one.id, two.id], None)
+                .await
+        ),
+        "draft_ids"
+    );
+    assert_eq!(f.intake.rules_in_force(noon(), None), in_force_before);
+
+    // Drafts of two rules together, taking effect exactly a minute ago (so: now).
+    let mut referral = rule(&f, "referral");
+    referral.title = "Refer a neighbour to a family doctor".into();
+    let other = f.intake.save_draft(&admin, referral).await.unwrap();
+    let published = f
+        .intake
+        .publish_drafts(
+            &admin,
+            &[one.id, other.id],
+            Some(noon() - Duration::minutes(1)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        published
+            .iter()
+            .map(|r| (r.code.as_str(), r.version, r.effective_from))
+            .collect::<Vec<_>>(),
+        vec![("diet.record", 2, noon()), ("referral", 2, noon())]
+    );
+    let in_force = f.intake.rules_in_force(noon(), None);
+    assert_eq!(in_force.len(), in_force_before.len());
+    for r in &in_force {
+        let expected = if matches!(r.code.as_str(), "diet.record" | "referral") {
+            2
+        } else {
+            1
+        };
+        assert_eq!((r.code.as_str(), r.version), (r.code.as_str(), expected));
+    }
+    let changes = f.intake.rule_changes(None, 2).await.unwrap();
+    assert!(
+        changes.iter().all(|c| c.change == ChangeKind::Changed),
+        "{changes:?}"
+    );
+
+    // A version waiting to take effect tomorrow: a draft taking effect before it is refused.
+    let mut later = rule(&f, "learning.article");
+    later.award = Award::Fixed(6);
+    let tomorrow = f.intake.save_draft(&admin, later.clone()).await.unwrap();
+    f.intake
+        .publish_drafts(&admin, &[tomorrow.id], Some(noon() + Duration::days(1)))
+        .await
+        .unwrap();
+    let sooner = f.intake.save_draft(&admin, later).await.unwrap();
+    assert!(matches!(
+        f.intake
+            .publish_drafts(&admin, &[sooner.id], Some(noon() + Duration::hours(1)))
+            .await,
+        Err(IntakeError::Conflict(why)) if why.contains("takes effect at")
+    ));
+}
+
+/// A district's own rule (a code the city has no rule for) awards district points: saved
+/// with level `district` it is published as a new rule; with level `city` it is refused.
+#[tokio::test]
+async fn a_districts_own_rule_awards_district_points_and_is_created() {
+    let f = seeded("rules_district_own").await;
+    let qingpu = district_admin("310118");
+    let mut own = rule(&f, "learning.article");
+    own.code = "qingpu.tai_chi".into();
+    own.title = "Tai chi in a Qingpu park".into();
+    own.district = Some(healthpoints_types::DistrictCode::parse("310118").unwrap());
+    own.level = Level::City;
+    assert_eq!(
+        invalid_field(f.intake.save_draft(&qingpu, own.clone()).await),
+        "rule.level"
+    );
+    own.level = Level::District;
+    let draft = f.intake.save_draft(&qingpu, own).await.unwrap();
+    f.intake
+        .publish_drafts(&qingpu, &[draft.id], None)
+        .await
+        .unwrap();
+    let change = f.intake.rule_changes(None, 1).await.unwrap().remove(0);
+    assert_eq!(
+        (change.code.as_str(), change.version, change.change),
+        ("qingpu.tai_chi", 1, ChangeKind::Created)
+    );
+    assert_eq!(change.summary, "new rule \"Tai chi in a Qingpu park\"");
 }
 
 #[test]
