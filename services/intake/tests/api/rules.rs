@@ -6,7 +6,7 @@ use healthpoints_intake::domain::{
     catalogue::{Award, Catalogue, Level, Rule},
     error::IntakeError,
     model::OutcomeKind,
-    rules::ChangeKind,
+    rules::{ChangeKind, Draft, apply_drafts},
 };
 
 use crate::helpers::*;
@@ -389,6 +389,78 @@ async fn a_districts_own_rule_awards_district_points_and_is_created() {
         ("qingpu.tai_chi", 1, ChangeKind::Created)
     );
     assert_eq!(change.summary, "new rule \"Tai chi in a Qingpu park\"");
+}
+
+/// The catalogue `apply_drafts` returns is the one the drafts make: the open version ends where
+/// the new one begins, so exactly one is in force on either side. A draft of a rule whose last
+/// version is in force but already has an end (a catalogue may say when a rule stops) is a
+/// change, not a new rule.
+#[test]
+fn applied_drafts_end_the_version_they_replace() {
+    let at = noon() + Duration::hours(1);
+    let mut ending = Catalogue::default_catalogue()
+        .rule_for("referral", None, noon())
+        .unwrap()
+        .clone();
+    ending.effective_until = Some(at + Duration::days(30));
+    let catalogue = Catalogue::new(
+        Catalogue::default_catalogue()
+            .rules()
+            .iter()
+            .filter(|r| r.code != "referral")
+            .cloned()
+            .chain([ending.clone()])
+            .collect(),
+    );
+    let draft = |rule: &Rule| Draft {
+        id: uuid::Uuid::now_v7(),
+        rule: rule.clone(),
+        created_by: "admin".into(),
+        created_at: noon(),
+        published_version: None,
+    };
+    let diet = catalogue
+        .rule_for("diet.record", None, noon())
+        .unwrap()
+        .clone();
+    let (next, publications) = apply_drafts(
+        &catalogue,
+        &[draft(&diet), draft(&ending)],
+        at,
+        "admin",
+        noon(),
+    )
+    .unwrap();
+    let versions = |code: &str| {
+        next.rules()
+            .iter()
+            .filter(|r| r.code == code)
+            .map(|r| (r.version, r.effective_from, r.effective_until))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        versions("diet.record"),
+        vec![(1, diet.effective_from, Some(at)), (2, at, None)]
+    );
+    for t in [at - Duration::microseconds(1), at] {
+        assert_eq!(
+            next.in_force(t, None)
+                .iter()
+                .filter(|r| r.code == "diet.record")
+                .count(),
+            1
+        );
+    }
+    assert_eq!(
+        publications
+            .iter()
+            .map(|p| (p.rule.code.as_str(), p.change.change, p.replaces))
+            .collect::<Vec<_>>(),
+        vec![
+            ("diet.record", ChangeKind::Changed, Some(1)),
+            ("referral", ChangeKind::Changed, None),
+        ]
+    );
 }
 
 #[test]
