@@ -9,12 +9,21 @@ use healthpoints_auth::Principal;
 use healthpoints_db::TestDatabase;
 use healthpoints_exchange::{
     domain::{
+        contracts::{Contract, ContractAction, Contracts},
         error::Result,
         partners::{self, Identity, Intake, Partner, PartnerSpec, Resolved},
+        products::MonthlyPoints,
         records::{Behaviours, Forward, RecordOutcome, RecordResult},
+        statistics::{AwardFigures, BookAwards, BookMovements, CohortAwards, LedgerFigures},
     },
     store::{Migrator, Store},
 };
+use healthpoints_types::{Book, DistrictCode};
+
+/// The month and district intake was asked figures for.
+pub type Asked = (String, Option<DistrictCode>);
+/// A month (`2026-11`) and the points earned in it.
+pub type Month = (String, u64);
 
 pub struct Fixture {
     pub store: Store,
@@ -32,6 +41,86 @@ pub struct Peers {
     pub forwarded: Arc<Mutex<Vec<Forward>>>,
     pub clients_created: Arc<Mutex<u32>>,
     pub refuse_clients: Arc<Mutex<bool>>,
+    /// Contract changes identity applied, in order; residents it refuses to change.
+    pub contracts: Arc<Mutex<Vec<(String, ContractAction, Contract)>>>,
+    pub refuse_contracts_of: Arc<Mutex<BTreeSet<String>>>,
+    /// What intake and the ledger report for statistics, and the months they were asked for.
+    pub cohorts: Arc<Mutex<Vec<CohortAwards>>>,
+    pub book_awards: Arc<Mutex<Vec<BookAwards>>>,
+    pub movements: Arc<Mutex<BTreeMap<Book, BookMovements>>>,
+    pub asked: Arc<Mutex<Vec<Asked>>>,
+    /// Points earned per month and resident (newest first), as intake counts them.
+    pub monthly: Arc<Mutex<BTreeMap<String, Vec<Month>>>>,
+}
+
+impl Contracts for Peers {
+    async fn set_contract(
+        &self,
+        resident_id: &str,
+        action: ContractAction,
+        contract: &Contract,
+    ) -> Result<std::result::Result<(), String>> {
+        if self
+            .refuse_contracts_of
+            .lock()
+            .unwrap()
+            .contains(resident_id)
+        {
+            return Ok(Err("the resident has left the programme".into()));
+        }
+        self.contracts
+            .lock()
+            .unwrap()
+            .push((resident_id.to_owned(), action, contract.clone()));
+        Ok(Ok(()))
+    }
+}
+
+impl AwardFigures for Peers {
+    async fn award_figures(
+        &self,
+        month: &str,
+        district: Option<DistrictCode>,
+    ) -> Result<(Vec<CohortAwards>, Vec<BookAwards>)> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((month.to_owned(), district));
+        let cohorts = self.cohorts.lock().unwrap().clone();
+        Ok((
+            cohorts
+                .into_iter()
+                .filter(|c| district.is_none() || c.district == district)
+                .collect(),
+            self.book_awards.lock().unwrap().clone(),
+        ))
+    }
+}
+
+impl LedgerFigures for Peers {
+    async fn book_movements(&self, book: Book, _month: &str) -> Result<BookMovements> {
+        Ok(self
+            .movements
+            .lock()
+            .unwrap()
+            .get(&book)
+            .copied()
+            .unwrap_or_default())
+    }
+}
+
+impl MonthlyPoints for Peers {
+    async fn monthly_points(&self, resident_id: &str, months: u32) -> Result<Vec<(String, u64)>> {
+        let mut all = self
+            .monthly
+            .lock()
+            .unwrap()
+            .get(resident_id)
+            .cloned()
+            .unwrap_or_default();
+        all.truncate(months as usize);
+        Ok(all)
+    }
 }
 
 impl Identity for Peers {
@@ -107,6 +196,10 @@ pub async fn fixture(label: &str) -> Fixture {
         );
         catalogue.insert("vaccination".into(), ["health"].map(String::from).into());
         catalogue.insert("learning.checkin".into(), ["self"].map(String::from).into());
+        catalogue.insert(
+            "family_doctor.contract".into(),
+            ["health-commission"].map(String::from).into(),
+        );
     }
     Fixture {
         store: Store::new(conn),
@@ -134,6 +227,14 @@ pub fn partner_client(partner: &Partner) -> Principal {
         partner_id: partner.partner_id.clone(),
         department: partner.department.clone(),
         scopes: partner.scopes.clone(),
+    }
+}
+
+/// A department partner reporting these behaviours and holding these scopes.
+pub fn department(partner_id: &str, behaviours: &[&str], scopes: &[&str]) -> PartnerSpec {
+    PartnerSpec {
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        ..spec(partner_id, Some("department"), behaviours)
     }
 }
 
