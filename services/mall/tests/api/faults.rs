@@ -231,3 +231,102 @@ async fn steps_whose_ledger_answer_is_lost_complete_once_on_retry() {
         .stock;
     assert_eq!(stock, Some(4), "one unit sold, the cancelled one back");
 }
+
+/// Steps whose ledger answer was lost wait out their grace before the sweeper takes them (the
+/// request that began them may still be driving them): a reservation 30 s, a refund 3 s; a
+/// close is finished on the next sweep. The sweeper finishes each once and counts it.
+#[tokio::test]
+async fn the_sweeper_finishes_interrupted_steps_after_their_grace_once() {
+    let f = fixture("fault_sweeper_grace", MallId::City).await;
+    let (merchant, operator) = f.merchant("Clinic").await;
+    let product = f
+        .mall
+        .create_product(&operator, &spec("Eye test", 700, Some(5)))
+        .await
+        .unwrap();
+    let (resident_id, resident) = f.resident(5_000).await;
+    let status = |key: &'static str| {
+        let f = &f;
+        async move {
+            f.mall
+                .store()
+                .order_by_key(resident_id, key)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+        }
+    };
+
+    // A reservation whose answer was lost stays `reserving` through its grace.
+    f.ledger.lose_replies.store(true, Ordering::SeqCst);
+    assert!(place(&f, &resident, "k1", &product).await.is_err());
+    f.ledger.lose_replies.store(false, Ordering::SeqCst);
+    f.advance(Duration::seconds(29));
+    assert_eq!(f.mall.sweep().await.unwrap(), 0, "still within its grace");
+    assert_eq!(status("k1").await, OrderStatus::Reserving);
+    f.advance(Duration::seconds(2));
+    assert_eq!(f.mall.sweep().await.unwrap(), 1);
+    assert_eq!(status("k1").await, OrderStatus::Reserved);
+    assert_eq!(
+        f.ledger.balance(AccountKind::Resident, resident_id).await,
+        (5_000, 700)
+    );
+
+    // A refund whose answer was lost stays `refunding` for 3 s, then is finished once.
+    let mut written_off = Vec::new();
+    for key in ["k2", "k3"] {
+        let o = place(&f, &resident, key, &product).await.unwrap();
+        f.mall
+            .write_off(&operator, &o.voucher_code, None)
+            .await
+            .unwrap();
+        written_off.push(o);
+    }
+    f.ledger.lose_replies.store(true, Ordering::SeqCst);
+    assert!(
+        f.mall
+            .refund(
+                &f.admin(),
+                &written_off[0].order_id.to_string(),
+                "not delivered"
+            )
+            .await
+            .is_err()
+    );
+    f.ledger.lose_replies.store(false, Ordering::SeqCst);
+    f.advance(Duration::seconds(2));
+    assert_eq!(f.mall.sweep().await.unwrap(), 0);
+    assert_eq!(status("k2").await, OrderStatus::Refunding);
+    f.advance(Duration::seconds(2));
+    assert_eq!(f.mall.sweep().await.unwrap(), 1);
+    assert_eq!(status("k2").await, OrderStatus::Refunded);
+    assert_eq!(
+        f.ledger.balance(AccountKind::Resident, resident_id).await,
+        (5_000 - 700, 700),
+        "one order written off, one refunded, one reserved"
+    );
+
+    // A close whose settlement answer was lost is finished by the next sweep, once.
+    f.ledger.lose_replies.store(true, Ordering::SeqCst);
+    assert!(
+        f.mall
+            .close(&f.admin(), &merchant.to_string(), "2026-11")
+            .await
+            .is_err()
+    );
+    f.ledger.lose_replies.store(false, Ordering::SeqCst);
+    assert_eq!(f.mall.sweep().await.unwrap(), 1);
+    assert_eq!(f.mall.sweep().await.unwrap(), 0);
+    let closed = f
+        .mall
+        .statements(&f.admin(), &merchant.to_string(), "2026-11")
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(closed.closed);
+    assert_eq!(
+        f.ledger.balance(AccountKind::Settled, merchant).await,
+        (700, 0)
+    );
+}

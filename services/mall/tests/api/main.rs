@@ -7,4 +7,5 @@ mod flash;
 mod helpers;
 mod orders;
 mod property;
+mod rights;
 mod settlement;

@@ -137,3 +137,32 @@ async fn a_statement_shows_write_offs_and_refunds_and_closing_moves_the_payable_
     let periods: Vec<_> = all.iter().map(|s| s.period.as_str()).collect();
     assert_eq!(periods, ["2026-12", "2026-11"]);
 }
+
+/// A period may be closed from its first instant (Asia/Shanghai), not before; a period with
+/// nothing to settle closes without moving points.
+#[tokio::test]
+async fn a_period_closes_from_its_first_instant_and_an_empty_one_moves_nothing() {
+    let f = fixture("settlement_edges", MallId::City).await;
+    let (merchant, _) = f.merchant("Clinic").await;
+    let id = merchant.to_string();
+    let empty = f.mall.close(&f.admin(), &id, "2026-11").await.unwrap();
+    assert!(empty.closed);
+    assert_eq!(empty.net_points(), 0);
+    assert_eq!(
+        f.ledger.balance(AccountKind::Settled, merchant).await,
+        (0, 0)
+    );
+    let refusal = refused(f.mall.close(&f.admin(), &id, "2026-12").await);
+    assert!(refusal.contains("not started"), "{refusal}");
+    // 2026-12-01 00:00 in Shanghai.
+    let december =
+        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 30, 16, 0, 0).unwrap();
+    f.advance(december - noon());
+    assert!(
+        f.mall
+            .close(&f.admin(), &id, "2026-12")
+            .await
+            .unwrap()
+            .closed
+    );
+}
