@@ -1,6 +1,7 @@
 //! The healthpoints gateway: the public HTTP/JSON API (docs/api.md) in front of the gRPC mesh,
-//! the redemption router with its health-tracked mall registry ([`malls`]), and the all-in-one
-//! runner ([`mesh`], with [`demo`] data) behind `healthpoints up`.
+//! and the redemption router with its health-tracked mall registry ([`malls`]). It knows the
+//! services only by their contracts (`healthpoints-proto`); the all-in-one runner behind
+//! `healthpoints up` lives in the `healthpoints` crate (`cli/`).
 //!
 //! Handlers are thin: parse JSON, check the caller's role, call a backend over gRPC with the
 //! caller's token (backends check again, with the object-level rules), and render the answer —
@@ -10,10 +11,8 @@
 pub mod auth;
 pub mod body;
 pub mod config;
-pub mod demo;
 pub mod error;
 pub mod malls;
-pub mod mesh;
 pub mod routes;
 pub mod throttle;
 
@@ -125,29 +124,33 @@ impl Application {
                 Backend {
                     name: "identity",
                     endpoint: config.identity.endpoint.clone(),
-                    grpc_service: healthpoints_identity::GRPC_SERVICE,
+                    grpc_service:
+                        healthpoints_proto::identity::v1::identity_service_server::SERVICE_NAME,
                 },
                 Backend {
                     name: "ledger",
                     endpoint: config.ledger.endpoint.clone(),
-                    grpc_service: healthpoints_ledger::GRPC_SERVICE,
+                    grpc_service:
+                        healthpoints_proto::ledger::v1::ledger_service_server::SERVICE_NAME,
                 },
                 Backend {
                     name: "intake",
                     endpoint: config.intake.endpoint.clone(),
-                    grpc_service: healthpoints_intake::GRPC_SERVICE,
+                    grpc_service:
+                        healthpoints_proto::intake::v1::intake_service_server::SERVICE_NAME,
                 },
                 Backend {
                     name: "exchange",
                     endpoint: config.exchange.endpoint.clone(),
-                    grpc_service: healthpoints_exchange::GRPC_SERVICE,
+                    grpc_service:
+                        healthpoints_proto::exchange::v1::exchange_service_server::SERVICE_NAME,
                 },
                 // The city mall is every resident's fallback; district malls are tracked by
                 // the mall registry and routed around when down, so they are not in /readyz.
                 Backend {
                     name: "city-mall",
                     endpoint: config.malls.city.endpoint.clone(),
-                    grpc_service: healthpoints_mall::GRPC_SERVICE,
+                    grpc_service: healthpoints_proto::mall::v1::mall_service_server::SERVICE_NAME,
                 },
             ]),
             throttle: throttle::Throttle::new(

@@ -136,7 +136,7 @@ impl MallRegistry {
         let checks = self.malls.iter().map(|e| async move {
             let up = healthpoints_grpc::health::is_serving(
                 &e.endpoint,
-                healthpoints_mall::GRPC_SERVICE,
+                healthpoints_proto::mall::v1::mall_service_server::SERVICE_NAME,
                 timeout,
             )
             .await;
@@ -360,7 +360,7 @@ mod tests {
 
         let server = GrpcServer::bind(
             "city-mall",
-            healthpoints_mall::GRPC_SERVICE,
+            healthpoints_proto::mall::v1::mall_service_server::SERVICE_NAME,
             &GrpcServerConfig::for_test(),
         )
         .await

@@ -32,7 +32,7 @@ pub struct BenchArgs {
 /// directory; stop the mesh first.
 #[derive(Debug)]
 pub struct BenchMesh {
-    pub mesh: healthpoints_gateway::mesh::RunningMesh,
+    pub mesh: healthpoints::mesh::RunningMesh,
     _dbs: Vec<healthpoints_db::TestDatabase>,
     _dir: tempfile::TempDir,
 }
@@ -48,7 +48,7 @@ pub async fn start_mesh(database_url: &str, on_postgres: &[&str]) -> anyhow::Res
         database_urls.insert((*service).to_owned(), db.config.url.clone());
         dbs.push(db);
     }
-    let mesh = healthpoints_gateway::mesh::start(healthpoints_gateway::mesh::MeshOptions {
+    let mesh = healthpoints::mesh::start(healthpoints::mesh::MeshOptions {
         data_dir: dir.path().to_path_buf(),
         http_addr: "127.0.0.1:0".into(),
         bootstrap_admin: Some("bench:Bench-pass-123".into()),

@@ -15,10 +15,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 
-use healthpoints_gateway::{
-    mesh::{self, MeshOptions, RunningMesh},
-    throttle::RateLimits,
-};
+use healthpoints::mesh::{self, MeshOptions, RunningMesh};
+use healthpoints_gateway::throttle::RateLimits;
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::Value;
 
@@ -345,6 +343,6 @@ pub async fn split(response: Response) -> (u16, Value) {
 /// A valid PRC ID number for a district prefix, birth date (YYYYMMDD) and sequence.
 pub fn id_number(district: &str, birth: &str, seq: u32) -> String {
     let first17 = format!("{district}{birth}{seq:03}");
-    let check = healthpoints_identity::domain::values::id_check_char(&first17).expect("17 digits");
+    let check = healthpoints_types::id_number::check_char(&first17).expect("17 digits");
     format!("{first17}{check}")
 }

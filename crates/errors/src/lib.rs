@@ -5,7 +5,10 @@
 //! `tonic::Status` whose details carry the machine-readable code (`google.rpc.ErrorInfo`) and
 //! the offending fields (`google.rpc.BadRequest`). The gateway reads those details back with
 //! [`ApiError::from_status`] and renders the same truth as `application/problem+json`, so a
-//! client sees the same code whichever hop refused it.
+//! client sees the same code whichever hop refused it. FHIR clients get the same refusals as
+//! FHIR's own error body ([`fhir`]).
+
+pub mod fhir;
 
 use std::{collections::BTreeMap, fmt, time::Duration};
 

@@ -4,10 +4,12 @@
 //! `Book::parse`, …) so that a bare string never travels deeper than the adapter. They carry no
 //! transport or storage types, only the rules of the programme: the city's districts (GB/T 2260),
 //! the books of points, and the 100-points-per-yuan rate; and the Asia/Shanghai calendar
-//! (`calendar`) every service counts days, months and ages by; and how typed text is folded and
-//! checked before any parser sees it (`text`).
+//! (`calendar`) every service counts days, months and ages by; how typed text is folded and
+//! checked before any parser sees it (`text`); and the ID number's check character
+//! (`id_number`).
 
 pub mod calendar;
+pub mod id_number;
 pub mod text;
 
 use std::{fmt, str::FromStr};

@@ -440,7 +440,7 @@ pub async fn submit_fhir(
     body: Result<Bytes, BytesRejection>,
 ) -> HttpResult<axum::response::Response> {
     use axum::response::IntoResponse as _;
-    use healthpoints_exchange::domain::fhir;
+    use healthpoints_errors::fhir;
     let fhir_json = |status: StatusCode, body: Vec<u8>| {
         (
             status,

@@ -72,8 +72,7 @@ async fn read(state: AppState, caller: Caller, q: StatisticsQuery) -> HttpResult
         .await?
         .into_inner();
     Ok(Json(Statistics {
-        min_cell: u32::try_from(healthpoints_exchange::domain::statistics::MIN_CELL)
-            .unwrap_or(u32::MAX),
+        min_cell: r.min_cell,
         cells: r
             .cells
             .into_iter()

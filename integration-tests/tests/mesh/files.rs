@@ -4,10 +4,8 @@
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 
-use healthpoints_gateway::{
-    mesh::{self, MeshOptions},
-    throttle::RateLimits,
-};
+use healthpoints::mesh::{self, MeshOptions};
+use healthpoints_gateway::throttle::RateLimits;
 
 fn options(data_dir: std::path::PathBuf) -> MeshOptions {
     MeshOptions {

@@ -78,9 +78,7 @@ fn stop(mut child: Child) -> std::process::ExitStatus {
 
 /// A demo resident's posted city points, as they see them.
 async fn city_points(gw: &Gateway, phone: &str) -> u64 {
-    let token = gw
-        .login(phone, healthpoints_gateway::demo::DEMO_PASSWORD)
-        .await;
+    let token = gw.login(phone, healthpoints::demo::DEMO_PASSWORD).await;
     let balances = gw
         .expect(200, Method::GET, "/v1/me/balances", Some(&token), None)
         .await
@@ -134,7 +132,7 @@ async fn up_with_demo_serves_a_programme_that_survives_a_restart_and_verifies() 
         points.push(p);
     }
     let token = gw
-        .login(&phones[0], healthpoints_gateway::demo::DEMO_PASSWORD)
+        .login(&phones[0], healthpoints::demo::DEMO_PASSWORD)
         .await;
     let mall = gw
         .expect(200, Method::GET, "/v1/mall", Some(&token), None)

@@ -514,6 +514,7 @@ impl ExchangeService for ExchangeGrpc {
                 .map_err(status)?;
         Ok(Response::new(pb::GetStatisticsResponse {
             cells: cells.into_iter().map(cell_to_pb).collect(),
+            min_cell: u32::try_from(statistics::MIN_CELL).unwrap_or(u32::MAX),
         }))
     }
 

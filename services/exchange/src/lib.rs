@@ -43,7 +43,8 @@ use crate::{
 };
 
 /// The fully-qualified gRPC service name, for health checks.
-pub const GRPC_SERVICE: &str = "healthpoints.exchange.v1.ExchangeService";
+pub const GRPC_SERVICE: &str =
+    healthpoints_proto::exchange::v1::exchange_service_server::SERVICE_NAME;
 
 /// The exchange as it runs: its store and its peers.
 #[derive(Debug)]

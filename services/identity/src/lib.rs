@@ -37,7 +37,8 @@ use crate::{
 };
 
 /// The fully-qualified gRPC service name, for health checks.
-pub const GRPC_SERVICE: &str = "healthpoints.identity.v1.IdentityService";
+pub const GRPC_SERVICE: &str =
+    healthpoints_proto::identity::v1::identity_service_server::SERVICE_NAME;
 
 /// A bound identity service.
 #[derive(Debug)]

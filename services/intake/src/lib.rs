@@ -40,7 +40,7 @@ use crate::{
 };
 
 /// The fully-qualified gRPC service name, for health checks.
-pub const GRPC_SERVICE: &str = "healthpoints.intake.v1.IntakeService";
+pub const GRPC_SERVICE: &str = healthpoints_proto::intake::v1::intake_service_server::SERVICE_NAME;
 
 /// A bound intake service.
 #[derive(Debug)]

@@ -31,7 +31,7 @@ use crate::{
 };
 
 /// The fully-qualified gRPC service name, for health checks.
-pub const GRPC_SERVICE: &str = "healthpoints.ledger.v1.LedgerService";
+pub const GRPC_SERVICE: &str = healthpoints_proto::ledger::v1::ledger_service_server::SERVICE_NAME;
 
 /// A bound ledger service.
 #[derive(Debug)]

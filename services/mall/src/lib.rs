@@ -38,7 +38,7 @@ use crate::{
 };
 
 /// The fully-qualified gRPC service name, for health checks.
-pub const GRPC_SERVICE: &str = "healthpoints.mall.v1.MallService";
+pub const GRPC_SERVICE: &str = healthpoints_proto::mall::v1::mall_service_server::SERVICE_NAME;
 
 /// A bound mall.
 #[derive(Debug)]

@@ -22,9 +22,11 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use healthpoints_auth::Principal;
+pub use healthpoints_errors::fhir::{Issue, refusal};
+use healthpoints_errors::fhir::{issue_json, outcome_resource, response_bundle};
 
 use super::{
     error::{ExchangeError, Result as DomainResult},
@@ -171,26 +173,6 @@ fn institution(r: Option<&Reference>) -> Option<String> {
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
-}
-
-/// One problem with one entry: an `OperationOutcome.issue`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Issue {
-    /// `invalid`, `required`, `value`, `not-supported`, `structure`, `too-costly`.
-    pub code: &'static str,
-    pub diagnostics: String,
-    /// FHIRPath of the element, e.g. `Bundle.entry[2].resource.valueQuantity.value`.
-    pub expression: String,
-}
-
-impl Issue {
-    fn new(code: &'static str, expression: String, diagnostics: impl Into<String>) -> Self {
-        Self {
-            code,
-            diagnostics: diagnostics.into(),
-            expression,
-        }
-    }
 }
 
 /// What a submission came to before anything is judged: one record or one issue per entry.
@@ -553,39 +535,6 @@ fn record(path: &str, resource: Value) -> Result<Record, Issue> {
     })
 }
 
-fn issue_json(severity: &str, code: &str, diagnostics: &str, expression: &str) -> Value {
-    let mut issue = json!({"severity": severity, "code": code, "diagnostics": diagnostics});
-    if !expression.is_empty() {
-        issue["expression"] = json!([expression]);
-    }
-    issue
-}
-
-fn outcome_resource(issue: Value) -> Value {
-    json!({"resourceType": "OperationOutcome", "issue": [issue]})
-}
-
-fn response_bundle(outcomes: Vec<Value>) -> Value {
-    json!({
-        "resourceType": "Bundle",
-        "type": "batch-response",
-        "entry": outcomes.into_iter().map(|o| {
-            let status = if o["issue"][0]["severity"] == "error" { "400" } else { "200" };
-            json!({"response": {"status": status, "outcome": o}})
-        }).collect::<Vec<_>>(),
-    })
-}
-
-/// The answer to a submission refused as a whole: one outcome naming the problem.
-pub fn refusal(issue: &Issue) -> Value {
-    response_bundle(vec![outcome_resource(issue_json(
-        "error",
-        issue.code,
-        &issue.diagnostics,
-        &issue.expression,
-    ))])
-}
-
 /// The answer when some entries are malformed: nothing was processed; the bad entries say why,
 /// the others that they were not processed.
 pub fn refused_entries(parsed: &Parsed) -> Value {
@@ -700,6 +649,7 @@ pub async fn submit(
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+    use serde_json::json;
 
     use super::*;
 

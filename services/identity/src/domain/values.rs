@@ -2,24 +2,10 @@
 //! errors and logs never carry an ID or phone number.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use healthpoints_types::text::{Lines, free_text, halfwidth};
-
-/// Weights of the ISO 7064 MOD 11-2 check digit of a PRC resident ID number (GB 11643-1999).
-const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-const CHECK_CHARS: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
-
-/// The check character for the first 17 digits.
-pub fn id_check_char(first17: &str) -> Option<char> {
-    if first17.len() != 17 || !first17.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let sum: u32 = first17
-        .bytes()
-        .zip(WEIGHTS)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    Some(CHECK_CHARS[(sum % 11) as usize])
-}
+use healthpoints_types::{
+    id_number::check_char as id_check_char,
+    text::{Lines, free_text, halfwidth},
+};
 
 /// An 18-character PRC resident ID number with a valid birth date and check digit.
 #[derive(Clone, PartialEq, Eq)]

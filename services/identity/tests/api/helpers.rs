@@ -61,7 +61,7 @@ pub async fn spawn_app() -> TestApp {
 /// A valid ID number for a birth date and sequence (check digit computed).
 pub fn id_number(seq: u32) -> String {
     let first17 = format!("31011819850612{seq:03}");
-    let check = healthpoints_identity::domain::values::id_check_char(&first17).expect("17 digits");
+    let check = healthpoints_types::id_number::check_char(&first17).expect("17 digits");
     format!("{first17}{check}")
 }
 

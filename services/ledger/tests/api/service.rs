@@ -110,8 +110,7 @@ impl Mesh {
 
     async fn resident_token(&self) -> (String, String) {
         let first17 = "31011019900101123";
-        let check =
-            healthpoints_identity::domain::values::id_check_char(first17).expect("17 digits");
+        let check = healthpoints_types::id_number::check_char(first17).expect("17 digits");
         let id_number = format!("{first17}{check}");
         let id = self
             .identity

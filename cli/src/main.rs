@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use healthpoints_gateway::mesh::{self, MeshOptions};
+use healthpoints::mesh::{self, MeshOptions};
 use healthpoints_telemetry::TelemetryConfig;
 
 #[derive(Debug, Parser)]
@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
                     "demo data (log in at POST {}/v1/auth/login):",
                     running.url()
                 );
-                for line in healthpoints_gateway::demo::seed(&running, (user, password)).await? {
+                for line in healthpoints::demo::seed(&running, (user, password)).await? {
                     println!("{line}");
                 }
             }

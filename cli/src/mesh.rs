@@ -14,7 +14,7 @@ use healthpoints_grpc::Shutdown;
 use healthpoints_types::{DistrictCode, MallId};
 use tokio::task::JoinHandle;
 
-use crate::{Application, config::GatewayConfig};
+use healthpoints_gateway::{Application, config::GatewayConfig};
 
 /// Where and how to run the mesh.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ pub struct MeshOptions {
     pub district_malls: Vec<DistrictCode>,
     /// Rate limits of the routes that need no token instead of the gateway's defaults (tests
     /// and benchmarks that register thousands of residents from one address).
-    pub rate_limits: Option<crate::throttle::RateLimits>,
+    pub rate_limits: Option<healthpoints_gateway::throttle::RateLimits>,
 }
 
 /// The pilot districts, Qingpu and Yangpu: their malls run by default.
@@ -217,7 +217,7 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
             None,
             &[
                 ("mall", mall.to_string()),
-                ("name", crate::malls::mall_name(*mall)),
+                ("name", healthpoints_gateway::malls::mall_name(*mall)),
                 ("grpc.addr", "127.0.0.1:0".to_owned()),
                 ("database.url", options.database_url(&name)),
                 ("identity.endpoint", identity_endpoint.clone()),
@@ -273,7 +273,7 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     let registry = gateway_registry;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let health = crate::routes::ops::check_backends(&backends).await;
+        let health = healthpoints_gateway::routes::ops::check_backends(&backends).await;
         registry.check_now().await;
         if health.iter().all(|b| b.serving) && registry.all().iter().all(|(_, up)| *up) {
             return Ok(mesh);
