@@ -12,6 +12,8 @@ use std::{
 use anyhow::Context as _;
 use healthpoints_grpc::Shutdown;
 use healthpoints_types::{DistrictCode, MallId};
+
+use crate::plan::{MeshPlan, Node};
 use tokio::task::JoinHandle;
 
 use healthpoints_gateway::{Application, config::GatewayConfig};
@@ -36,21 +38,7 @@ pub struct MeshOptions {
     pub rate_limits: Option<healthpoints_gateway::throttle::RateLimits>,
 }
 
-/// The pilot districts, Qingpu and Yangpu: their malls run by default.
-pub fn pilot_districts() -> Vec<DistrictCode> {
-    ["310118", "310110"]
-        .iter()
-        .filter_map(|c| DistrictCode::parse(c).ok())
-        .collect()
-}
-
-/// The service name of a mall: its database file and its client id.
-fn mall_service(mall: MallId) -> String {
-    match mall {
-        MallId::City => "city-mall".to_owned(),
-        MallId::District(d) => format!("mall-{d}"),
-    }
-}
+pub use crate::plan::pilot_districts;
 
 /// One running mall, which tests may stop and start again on the same port.
 #[derive(Debug)]
@@ -95,11 +83,6 @@ fn borrowed(owned: &[(String, String)]) -> Vec<(&str, String)> {
     owned.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()
 }
 
-/// 32 random hex characters (from the OS generator, through UUID v4).
-fn fresh_secret() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
 /// Starts every service and the gateway, and returns once every backend reports SERVING.
 pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     // Personal data lives here: the directory is the owner's alone (0700), or we refuse to
@@ -107,136 +90,70 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     healthpoints_db::private::dir(&options.data_dir)?;
     let front = Shutdown::new();
     let back = Shutdown::new();
-
-    let mut overrides = vec![
-        ("grpc.addr", "127.0.0.1:0".to_owned()),
-        ("database.url", options.database_url("identity")),
-        (
-            "secrets.master_key_file",
-            options.data_dir.join("identity.key").display().to_string(),
-        ),
-    ];
-    if let Some(admin) = &options.bootstrap_admin {
-        overrides.push(("bootstrap_admin", admin.clone()));
-    }
-    // Each service's own client credentials: a fresh secret every start, provisioned in
-    // identity and handed to the service (nothing to configure for the embedded mesh).
-    let intake_secret = fresh_secret();
-    overrides.push(("service_clients.intake.service", "intake".to_owned()));
-    overrides.push(("service_clients.intake.secret", intake_secret.clone()));
-    let exchange_secret = fresh_secret();
-    overrides.push(("service_clients.exchange.service", "exchange".to_owned()));
-    overrides.push(("service_clients.exchange.secret", exchange_secret.clone()));
-    let mall_ids: Vec<MallId> = std::iter::once(MallId::City)
-        .chain(options.district_malls.iter().map(|d| MallId::District(*d)))
-        .collect();
-    // Each mall's own client; a district mall's is bound to its district's book.
-    let mut mall_secrets = Vec::new();
-    let mut client_overrides: Vec<(String, String)> = Vec::new();
-    for mall in &mall_ids {
-        let name = mall_service(*mall);
-        let secret = fresh_secret();
-        let service = match mall {
-            MallId::City => "city-mall",
-            MallId::District(_) => "district-mall",
-        };
-        client_overrides.push((
-            format!("service_clients.{name}.service"),
-            service.to_owned(),
-        ));
-        client_overrides.push((format!("service_clients.{name}.secret"), secret.clone()));
-        if let MallId::District(d) = mall {
-            client_overrides.push((format!("service_clients.{name}.district"), d.to_string()));
+    // The topology, and each service's client credentials: a fresh secret every start,
+    // provisioned in identity and handed to the service (nothing to configure).
+    let mut plan = MeshPlan::new(options.district_malls.clone());
+    for node in plan.nodes() {
+        if node.has_database() {
+            plan.set_database(node, options.database_url(&node.to_string()));
         }
-        mall_secrets.push(secret);
     }
-    overrides.extend(borrowed(&client_overrides));
-    let identity_config = healthpoints_identity::config::IdentityConfig::load(None, &overrides)?;
+    plan.set_address(Node::Gateway, &options.http_addr);
+
+    let mut overrides = plan.config(Node::Identity);
+    overrides.push((
+        "secrets.master_key_file".into(),
+        options.data_dir.join("identity.key").display().to_string(),
+    ));
+    if let Some(admin) = &options.bootstrap_admin {
+        overrides.push(("bootstrap_admin".into(), admin.clone()));
+    }
+    let identity_config =
+        healthpoints_identity::config::IdentityConfig::load(None, &borrowed(&overrides))?;
     let identity = healthpoints_identity::Application::build(identity_config).await?;
     let identity_addr = identity.local_addr();
-    let identity_endpoint = format!("http://{identity_addr}");
+    plan.set_address(Node::Identity, identity_addr);
     let mut services = vec![tokio::spawn(identity.run_until_stopped(back.clone()))];
 
     let ledger_config = healthpoints_ledger::config::LedgerConfig::load(
         None,
-        &[
-            ("grpc.addr", "127.0.0.1:0".to_owned()),
-            ("database.url", options.database_url("ledger")),
-            ("identity.endpoint", identity_endpoint.clone()),
-        ],
+        &borrowed(&plan.config(Node::Ledger)),
     )?;
     let ledger = healthpoints_ledger::Application::build(ledger_config).await?;
     let ledger_addr = ledger.local_addr();
+    plan.set_address(Node::Ledger, ledger_addr);
     services.push(tokio::spawn(ledger.run_until_stopped(back.clone())));
 
     let intake_config = healthpoints_intake::config::IntakeConfig::load(
         None,
-        &[
-            ("grpc.addr", "127.0.0.1:0".to_owned()),
-            ("database.url", options.database_url("intake")),
-            ("identity.endpoint", identity_endpoint.clone()),
-            ("ledger.endpoint", format!("http://{ledger_addr}")),
-            ("credentials.client_id", "intake".to_owned()),
-            ("credentials.client_secret", intake_secret),
-        ],
+        &borrowed(&plan.config(Node::Intake)),
     )?;
     let intake = healthpoints_intake::Application::build(intake_config).await?;
     let intake_addr = intake.local_addr();
+    plan.set_address(Node::Intake, intake_addr);
     services.push(tokio::spawn(intake.run_until_stopped(back.clone())));
 
     let exchange_config = healthpoints_exchange::config::ExchangeConfig::load(
         None,
-        &[
-            ("grpc.addr", "127.0.0.1:0".to_owned()),
-            ("database.url", options.database_url("exchange")),
-            ("identity.endpoint", identity_endpoint.clone()),
-            ("intake.endpoint", format!("http://{intake_addr}")),
-            ("ledger.endpoint", format!("http://{ledger_addr}")),
-            ("credentials.client_id", "exchange".to_owned()),
-            ("credentials.client_secret", exchange_secret),
-        ],
+        &borrowed(&plan.config(Node::Exchange)),
     )?;
     let exchange = healthpoints_exchange::Application::build(exchange_config).await?;
     let exchange_addr = exchange.local_addr();
+    plan.set_address(Node::Exchange, exchange_addr);
     services.push(tokio::spawn(exchange.run_until_stopped(back.clone())));
 
     let mut malls = std::collections::BTreeMap::new();
-    let mut gateway_overrides: Vec<(String, String)> = vec![
-        ("http.addr".into(), options.http_addr.clone()),
-        ("identity.endpoint".into(), identity_endpoint.clone()),
-        ("ledger.endpoint".into(), format!("http://{ledger_addr}")),
-        ("intake.endpoint".into(), format!("http://{intake_addr}")),
-        (
-            "exchange.endpoint".into(),
-            format!("http://{exchange_addr}"),
-        ),
-    ];
-    for (mall, secret) in mall_ids.iter().zip(mall_secrets) {
-        let name = mall_service(*mall);
-        let mut config = healthpoints_mall::config::MallConfig::load(
-            None,
-            &[
-                ("mall", mall.to_string()),
-                ("name", healthpoints_gateway::malls::mall_name(*mall)),
-                ("grpc.addr", "127.0.0.1:0".to_owned()),
-                ("database.url", options.database_url(&name)),
-                ("identity.endpoint", identity_endpoint.clone()),
-                ("ledger.endpoint", format!("http://{ledger_addr}")),
-                ("credentials.client_id", name.clone()),
-                ("credentials.client_secret", secret),
-            ],
-        )?;
+    for mall in plan.malls() {
+        let node = Node::Mall(mall);
+        let mut config =
+            healthpoints_mall::config::MallConfig::load(None, &borrowed(&plan.config(node)))?;
         let app = healthpoints_mall::Application::build(config.clone()).await?;
         let addr = app.local_addr();
+        plan.set_address(node, addr);
         // A restart binds the same port, so the gateway's registry finds it again.
         config.grpc.addr = addr.to_string();
         let stop = Shutdown::new();
         let task = tokio::spawn(app.run_until_stopped(stop.clone()));
-        let key = match mall {
-            MallId::City => "malls.city.endpoint".to_owned(),
-            MallId::District(d) => format!("malls.districts.{d}.endpoint"),
-        };
-        gateway_overrides.push((key, format!("http://{addr}")));
         malls.insert(
             mall.to_string(),
             MallProcess {
@@ -247,6 +164,7 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
             },
         );
     }
+    let mut gateway_overrides = plan.config(Node::Gateway);
     if let Some(limits) = &options.rate_limits {
         gateway_overrides.extend(limits.overrides());
     }

@@ -20,14 +20,13 @@ use std::{
 
 use healthpoints_db::TestDatabase;
 
-use crate::{ADMIN, Gateway};
+use healthpoints::plan::{MeshPlan, Node};
 
-/// The district malls the process mesh runs.
-pub const DISTRICT_MALLS: [&str; 2] = ["310118", "310110"];
+use crate::{ADMIN, Gateway};
 
 /// One service process: how to start it and, while it runs, the child.
 #[derive(Debug)]
-struct Node {
+struct Process {
     binary: PathBuf,
     config: PathBuf,
     /// The config entries, written to `config` (see [`ProcessMesh::configure`]).
@@ -39,19 +38,11 @@ struct Node {
     child: Option<Child>,
 }
 
-/// A process to start: its name, binary, health service and config entries.
-type Planned<'a> = (
-    &'a str,
-    &'a str,
-    Option<&'static str>,
-    Vec<(String, String)>,
-);
-
 /// A running mesh of processes and an HTTP client for its gateway.
 #[derive(Debug)]
 pub struct ProcessMesh {
     gateway: Gateway,
-    nodes: BTreeMap<String, Node>,
+    nodes: BTreeMap<String, Process>,
     dir: tempfile::TempDir,
     databases: BTreeMap<String, TestDatabase>,
     _turn: tokio::sync::OwnedMutexGuard<()>,
@@ -115,195 +106,87 @@ fn kv(key: &str, value: impl Into<String>) -> (String, String) {
     (key.to_owned(), value.into())
 }
 
-/// 32 random hex characters.
-fn secret() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
 impl ProcessMesh {
     /// Starts every service and the gateway as processes and returns once all are ready.
     pub async fn start() -> Self {
         let turn = TURN.clone().lock_owned().await;
         let dir = healthpoints_db::private::tempdir().expect("temporary directory");
-        let names = [
-            "identity",
-            "ledger",
-            "intake",
-            "exchange",
-            "city-mall",
-            "mall-310118",
-            "mall-310110",
-            "gateway",
-        ];
-        let ports: BTreeMap<&str, u16> = names.iter().map(|n| (*n, free_port())).collect();
+        let mut plan = MeshPlan::pilot();
         let mut databases = BTreeMap::new();
-        for name in &names[..7] {
-            databases.insert(*name, TestDatabase::create(name).await);
-        }
-        let database = |name: &str| databases[name].config.url.clone();
-        let endpoint = |name: &str| format!("http://127.0.0.1:{}", ports[name]);
-        let addr = |name: &str| format!("127.0.0.1:{}", ports[name]);
-        let quiet = || {
-            [
-                kv("telemetry.log_filter", "warn"),
-                kv("telemetry.log_format", "text"),
-            ]
-        };
-
-        let mut configs: Vec<Planned> = Vec::new();
-        let client_secrets: BTreeMap<&str, String> =
-            names[2..7].iter().map(|n| (*n, secret())).collect();
-        let mut identity = vec![
-            kv("grpc.addr", addr("identity")),
-            kv("database.url", database("identity")),
-            kv(
-                "secrets.master_key_file",
-                dir.path().join("identity.key").display().to_string(),
-            ),
-            kv("bootstrap_admin", format!("{}:{}", ADMIN.0, ADMIN.1)),
-        ];
-        for (client, secret) in &client_secrets {
-            let service = match *client {
-                "city-mall" => "city-mall",
-                c if c.starts_with("mall-") => "district-mall",
-                c => c,
-            };
-            identity.push(kv(&format!("service_clients.{client}.service"), service));
-            identity.push(kv(
-                &format!("service_clients.{client}.secret"),
-                secret.clone(),
-            ));
-            if let Some(d) = client.strip_prefix("mall-") {
-                identity.push(kv(&format!("service_clients.{client}.district"), d));
+        for node in plan.nodes() {
+            plan.set_address(node, format!("127.0.0.1:{}", free_port()));
+            if node.has_database() {
+                let name = node.to_string();
+                let db = TestDatabase::create(&name).await;
+                plan.set_database(node, db.config.url.clone());
+                databases.insert(name, db);
             }
         }
-        configs.push((
-            "identity",
-            "identity",
-            Some(healthpoints_identity::GRPC_SERVICE),
-            identity,
-        ));
-        configs.push((
-            "ledger",
-            "ledger",
-            Some(healthpoints_ledger::GRPC_SERVICE),
-            vec![
-                kv("grpc.addr", addr("ledger")),
-                kv("database.url", database("ledger")),
-                kv("identity.endpoint", endpoint("identity")),
-            ],
-        ));
-        configs.push((
-            "intake",
-            "intake",
-            Some("healthpoints.intake.v1.IntakeService"),
-            vec![
-                kv("grpc.addr", addr("intake")),
-                kv("database.url", database("intake")),
-                kv("identity.endpoint", endpoint("identity")),
-                kv("ledger.endpoint", endpoint("ledger")),
-                kv("credentials.client_id", "intake"),
-                kv(
-                    "credentials.client_secret",
-                    client_secrets["intake"].clone(),
-                ),
-            ],
-        ));
-        configs.push((
-            "exchange",
-            "exchange",
-            Some("healthpoints.exchange.v1.ExchangeService"),
-            vec![
-                kv("grpc.addr", addr("exchange")),
-                kv("database.url", database("exchange")),
-                kv("identity.endpoint", endpoint("identity")),
-                kv("intake.endpoint", endpoint("intake")),
-                kv("ledger.endpoint", endpoint("ledger")),
-                kv("credentials.client_id", "exchange"),
-                kv(
-                    "credentials.client_secret",
-                    client_secrets["exchange"].clone(),
-                ),
-            ],
-        ));
-        let mut gateway = vec![
-            kv("http.addr", addr("gateway")),
-            kv("identity.endpoint", endpoint("identity")),
-            kv("ledger.endpoint", endpoint("ledger")),
-            kv("intake.endpoint", endpoint("intake")),
-            kv("exchange.endpoint", endpoint("exchange")),
-            kv("malls.city.endpoint", endpoint("city-mall")),
+        let quiet = [
+            kv("telemetry.log_filter", "warn"),
+            kv("telemetry.log_format", "text"),
         ];
-        // The tests register and log in many residents from one loopback address.
-        gateway.extend(healthpoints_gateway::throttle::RateLimits::unthrottled().overrides());
-        for name in ["city-mall", "mall-310118", "mall-310110"] {
-            let (binary, mall) = match name.strip_prefix("mall-") {
-                Some(d) => ("district-mall", d),
-                None => ("city-mall", "city"),
-            };
-            let mall_id =
-                healthpoints_types::MallId::parse(mall).expect("the pilot malls are valid");
-            if mall != "city" {
-                gateway.push(kv(
-                    &format!("malls.districts.{mall}.endpoint"),
-                    endpoint(name),
-                ));
+        let mut configs: Vec<(Node, Vec<(String, String)>)> = Vec::new();
+        for node in plan.nodes() {
+            let mut entries = plan.config(node);
+            match node {
+                Node::Identity => {
+                    entries.push(kv(
+                        "secrets.master_key_file",
+                        dir.path().join("identity.key").display().to_string(),
+                    ));
+                    entries.push(kv("bootstrap_admin", format!("{}:{}", ADMIN.0, ADMIN.1)));
+                }
+                // The tests register and log in many residents from one loopback address.
+                Node::Gateway => entries
+                    .extend(healthpoints_gateway::throttle::RateLimits::unthrottled().overrides()),
+                _ => {}
             }
-            configs.push((
-                name,
-                binary,
-                Some("healthpoints.mall.v1.MallService"),
-                vec![
-                    kv("mall", mall),
-                    kv("name", healthpoints_gateway::malls::mall_name(mall_id)),
-                    kv("grpc.addr", addr(name)),
-                    kv("database.url", database(name)),
-                    kv("identity.endpoint", endpoint("identity")),
-                    kv("ledger.endpoint", endpoint("ledger")),
-                    kv("credentials.client_id", name),
-                    kv("credentials.client_secret", client_secrets[name].clone()),
-                ],
-            ));
+            entries.extend(quiet.iter().cloned());
+            configs.push((node, entries));
         }
-        configs.push(("gateway", "gateway", None, gateway));
 
         let mut nodes = BTreeMap::new();
-        for (name, bin, health, mut entries) in configs {
-            entries.extend(quiet());
+        for (node, entries) in configs {
+            let name = node.to_string();
             let config = dir.path().join(format!("{name}.toml"));
             write_config(&config, &entries);
+            let port = plan
+                .address(node)
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("a planned port");
             nodes.insert(
-                name.to_owned(),
-                Node {
-                    binary: binary(bin),
+                name.clone(),
+                Process {
+                    binary: binary(node.binary()),
                     config,
                     entries,
                     log: dir.path().join(format!("{name}.log")),
-                    port: ports[name],
-                    health,
+                    port,
+                    health: node.grpc_service(),
                     child: None,
                 },
             );
         }
         let mut mesh = Self {
-            gateway: Gateway::new(format!("http://{}", addr("gateway"))),
+            gateway: Gateway::new(plan.endpoint(Node::Gateway)),
             nodes,
             dir,
-            databases: databases
-                .into_iter()
-                .map(|(n, d)| (n.to_owned(), d))
-                .collect(),
+            databases,
             _turn: turn,
         };
         // The backends first; the gateway once they serve, so that its first look at the
         // malls' health finds them all up.
-        let (backends, front) = names.split_at(names.len() - 1);
+        let (backends, front): (Vec<Node>, Vec<Node>) =
+            plan.nodes().into_iter().partition(|n| *n != Node::Gateway);
         for group in [backends, front] {
-            for name in group {
-                mesh.spawn(name);
+            for node in &group {
+                mesh.spawn(&node.to_string());
             }
-            for name in group {
-                mesh.wait_ready(name).await;
+            for node in &group {
+                mesh.wait_ready(&node.to_string()).await;
             }
         }
         mesh

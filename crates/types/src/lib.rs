@@ -145,7 +145,7 @@ impl fmt::Display for Book {
 }
 
 /// A mall: the city mall or one district's mall, as named in URLs (`city` or a district code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MallId {
     City,
     District(DistrictCode),
