@@ -59,6 +59,8 @@ mutants *FILES:
     if [ ${#files[@]} -eq 0 ]; then
       files=(services/ledger/src/domain/engine.rs services/intake/src/domain/judge.rs
              services/intake/src/domain/rules.rs services/mall/src/domain/service.rs
+             services/mall/src/domain/service/catalogue.rs services/mall/src/domain/service/orders.rs
+             services/mall/src/domain/service/settlement.rs services/mall/src/domain/service/sweeper.rs
              gateway/src/malls.rs services/exchange/src/domain/records.rs
              services/exchange/src/domain/consent.rs)
     fi

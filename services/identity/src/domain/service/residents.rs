@@ -1,0 +1,289 @@
+//! Residents: registration (every field checked at once, nothing stored on a refusal), reading
+//! and resolving a resident (by id, ID number or its keyed hash) under who may see whom, the
+//! admin list, the family-doctor contract, suspension and reinstatement.
+
+use super::*;
+
+impl Identity {
+    /// Registers a resident of an enrolled district. Public.
+    pub async fn register(&self, r: Registration) -> Result<Uuid> {
+        let now = self.now();
+        let mut v = Violations::default();
+        let name = v.check("name", check_name(&r.name));
+        let id_number = v.check(
+            "id_number",
+            IdNumber::parse(&r.id_number, shanghai_today(now)),
+        );
+        let phone = v.check("phone", Phone::parse(&r.phone));
+        v.check("password", check_password(&r.password));
+        let district = v.check(
+            "residence_district",
+            DistrictCode::parse(&r.residence_district)
+                .map_err(|_| "must be one of the city's district codes"),
+        );
+        let residence_type = v.check(
+            "residence_type",
+            ResidenceType::parse(&r.residence_type)
+                .ok_or("must be \"registered\" or \"permanent_migrant\""),
+        );
+        v.finish()?;
+        let (Some(name), Some(id_number), Some(phone), Some(district), Some(residence_type)) =
+            (name, id_number, phone, district, residence_type)
+        else {
+            return Err(IdentityError::Store("validated fields missing".into()));
+        };
+
+        if !self.store.district(district).await?.enrolled {
+            return Err(IdentityError::DistrictNotEnrolled(district));
+        }
+        let id_hash = self.crypto.lookup_hash("id_number", id_number.as_str());
+        let phone_hash = self.crypto.lookup_hash("phone", phone.as_str());
+        if self.store.id_number_taken(&id_hash).await? {
+            return Err(IdentityError::IdNumberTaken);
+        }
+        if self.store.phone_taken(&phone_hash).await? {
+            return Err(IdentityError::PhoneTaken);
+        }
+        let password_hash = hash_password(r.password).await?;
+        let id = Uuid::now_v7();
+        self.store
+            .insert_resident(NewResident {
+                id,
+                name,
+                id_number_enc: self.crypto.encrypt_pii("id_number", id_number.as_str())?,
+                id_number_hash: id_hash,
+                id_number_masked: id_number.masked(),
+                phone_enc: self.crypto.encrypt_pii("phone", phone.as_str())?,
+                phone_hash,
+                phone_masked: phone.masked(),
+                birth_date: id_number.birth_date(),
+                password_hash,
+                residence_district: district,
+                residence_type,
+                registered_at: now,
+            })
+            .await?;
+        tracing::info!(resident_id = %id, district = %district, "resident registered");
+        Ok(id)
+    }
+
+    /// One resident, if the caller may see them: the resident themself, an admin of their
+    /// district, or a service. Other residents are told it does not exist.
+    pub async fn resident(&self, caller: &Principal, id: &str) -> Result<Resident> {
+        let id = parse_id("resident_id", id)?;
+        if let Principal::Resident { resident_id } = caller
+            && *resident_id != id
+        {
+            return Err(IdentityError::NotFound("resident"));
+        }
+        let resident = self.store.resident(id).await?;
+        self.authorize_resident_read(caller, &resident)?;
+        Ok(resident)
+    }
+
+    fn authorize_resident_read(&self, caller: &Principal, r: &Resident) -> Result<()> {
+        match caller {
+            Principal::Resident { resident_id } if *resident_id == r.id => Ok(()),
+            Principal::Service { .. } => Ok(()),
+            p if p.administers(r.residence_district) => Ok(()),
+            p if p.is_admin() => Err(IdentityError::Forbidden(
+                "this resident belongs to another district",
+            )),
+            _ => Err(IdentityError::NotFound("resident")),
+        }
+    }
+
+    fn authorize_resident_admin(&self, caller: &Principal, r: &Resident) -> Result<()> {
+        if caller.administers(r.residence_district) {
+            Ok(())
+        } else if caller.is_admin() {
+            Err(IdentityError::Forbidden(
+                "this resident belongs to another district",
+            ))
+        } else {
+            Err(IdentityError::Forbidden(
+                "only an admin of the resident's district may do this",
+            ))
+        }
+    }
+
+    /// Resolves a resident for a service that received a partner record. Services only.
+    pub async fn resolve(&self, caller: &Principal, by: ResidentRef) -> Result<(Resident, bool)> {
+        if !caller.is_service() {
+            return Err(IdentityError::Forbidden(
+                "only a mesh service may resolve residents",
+            ));
+        }
+        let resident = match by {
+            ResidentRef::Id(id) => self.store.resident(parse_id("resident_id", &id)?).await?,
+            ResidentRef::IdNumber(raw) => {
+                let id = IdNumber::parse(&raw, shanghai_today(self.now()))
+                    .map_err(|e| IdentityError::invalid("id_number", e))?;
+                self.store
+                    .resident_by_id_hash(&self.crypto.lookup_hash("id_number", id.as_str()))
+                    .await?
+            }
+            ResidentRef::IdNumberHash(hash) => {
+                if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(IdentityError::invalid(
+                        "id_number_hash",
+                        "must be 64 hex digits",
+                    ));
+                }
+                self.store
+                    .resident_by_id_hash(&hash.to_ascii_lowercase())
+                    .await?
+            }
+        };
+        let enrolled = self
+            .store
+            .district(resident.residence_district)
+            .await?
+            .enrolled;
+        Ok((resident, enrolled))
+    }
+
+    /// Residents of a district, in registration order. City admins, or that district's admin.
+    pub async fn list_residents(
+        &self,
+        caller: &Principal,
+        district: &str,
+        cursor: &str,
+        page_size: u32,
+    ) -> Result<(Vec<Resident>, Option<String>)> {
+        let district = parse_district("district", district)?;
+        if !caller.administers(district) {
+            return Err(IdentityError::Forbidden(
+                "you may list only your own district's residents",
+            ));
+        }
+        let after = healthpoints_types::uuid_cursor(cursor)
+            .map_err(|e| IdentityError::invalid("cursor", e.0))?;
+        let limit = match page_size {
+            0 => 50,
+            n => n.min(500),
+        };
+        let residents = self
+            .store
+            .residents_in(district, after, u64::from(limit))
+            .await?;
+        let next = (residents.len() == limit as usize)
+            .then(|| residents.last().map(|r| r.id.to_string()))
+            .flatten();
+        Ok((residents, next))
+    }
+
+    /// Signs, changes or ends a family-doctor contract.
+    pub async fn set_contract(
+        &self,
+        caller: &Principal,
+        id: &str,
+        action: ContractAction,
+    ) -> Result<Resident> {
+        let id = parse_id("resident_id", id)?;
+        let contract = match action {
+            ContractAction::End => None,
+            ContractAction::Set {
+                institution_code,
+                institution_name,
+                district,
+                signed_on,
+                valid_until,
+            } => {
+                let mut v = Violations::default();
+                let code = v.check("institution_code", non_blank(&institution_code, 64));
+                let name = v.check("institution_name", non_blank(&institution_name, 100));
+                let district = v.check(
+                    "district",
+                    DistrictCode::parse(&district)
+                        .map_err(|_| "must be one of the city's district codes"),
+                );
+                let signed = v.check("signed_on", parse_date(&signed_on));
+                let until = v.check("valid_until", parse_date(&valid_until));
+                if let (Some(s), Some(u)) = (signed, until) {
+                    if u < s {
+                        v.check::<(), &str>("valid_until", Err("must not be before signed_on"));
+                    }
+                    if s > shanghai_today(self.now()) {
+                        v.check::<(), &str>("signed_on", Err("must not be in the future"));
+                    }
+                }
+                v.finish()?;
+                match (code, name, district, signed, until) {
+                    (Some(c), Some(n), Some(d), Some(s), Some(u)) => Some(FamilyDoctorContract {
+                        institution_code: c,
+                        institution_name: n,
+                        district: d,
+                        signed_on: s,
+                        valid_until: u,
+                    }),
+                    _ => return Err(IdentityError::Store("validated fields missing".into())),
+                }
+            }
+        };
+        let resident = self.store.resident(id).await?;
+        if !caller.is_service() {
+            self.authorize_resident_admin(caller, &resident)?;
+        }
+        if contract.is_none() && resident.family_doctor.is_none() {
+            return Err(IdentityError::Precondition(
+                "the resident has no family-doctor contract to end",
+            ));
+        }
+        let updated = self
+            .store
+            .set_contract(id, contract.as_ref(), self.now())
+            .await?;
+        tracing::info!(resident_id = %id, role = ?caller.role(), ended = contract.is_none(), "family-doctor contract changed");
+        Ok(updated)
+    }
+
+    /// Suspends an active resident with a reason.
+    pub async fn suspend(&self, caller: &Principal, id: &str, reason: &str) -> Result<Resident> {
+        let id = parse_id("resident_id", id)?;
+        let reason = non_blank(reason, 500).map_err(|e| IdentityError::invalid("reason", e))?;
+        let resident = self.store.resident(id).await?;
+        self.authorize_resident_admin(caller, &resident)?;
+        if !self
+            .store
+            .change_status(
+                id,
+                ResidentStatus::Active,
+                ResidentStatus::Suspended,
+                Some(reason),
+                self.now(),
+            )
+            .await?
+        {
+            return Err(IdentityError::Precondition(
+                "only an active resident can be suspended",
+            ));
+        }
+        tracing::info!(resident_id = %id, "resident suspended");
+        self.store.resident(id).await
+    }
+
+    /// Lifts a suspension.
+    pub async fn reinstate(&self, caller: &Principal, id: &str) -> Result<Resident> {
+        let id = parse_id("resident_id", id)?;
+        let resident = self.store.resident(id).await?;
+        self.authorize_resident_admin(caller, &resident)?;
+        if !self
+            .store
+            .change_status(
+                id,
+                ResidentStatus::Suspended,
+                ResidentStatus::Active,
+                None,
+                self.now(),
+            )
+            .await?
+        {
+            return Err(IdentityError::Precondition(
+                "only a suspended resident can be reinstated",
+            ));
+        }
+        tracing::info!(resident_id = %id, "resident reinstated");
+        self.store.resident(id).await
+    }
+}

@@ -1,0 +1,284 @@
+//! Staff and clients: the bootstrap admin, the services' own clients, staff accounts (who may
+//! create which role where) and API clients (partners, merchants' tills, services); and the
+//! districts' enrolment.
+
+use super::*;
+
+impl Identity {
+    /// Creates the first city admin when none exists (from configuration). Returns whether one
+    /// was created.
+    pub async fn bootstrap_admin(&self, username: &str, password: &str) -> Result<bool> {
+        if self.store.has_city_admin().await? {
+            return Ok(false);
+        }
+        let username = check_username(username)
+            .map_err(|e| IdentityError::invalid("bootstrap_admin.username", e))?;
+        check_password(password)
+            .map_err(|e| IdentityError::invalid("bootstrap_admin.password", e))?;
+        let staff = Staff {
+            id: Uuid::now_v7(),
+            username,
+            role: StaffRole::CityAdmin,
+            district: None,
+            merchant_id: None,
+            mall: None,
+        };
+        self.store
+            .insert_staff(
+                &staff,
+                hash_password(password.to_owned()).await?,
+                None,
+                self.now(),
+            )
+            .await?;
+        tracing::info!("bootstrap city admin created");
+        Ok(true)
+    }
+
+    /// Creates or updates a service client named in configuration, so each mesh service can
+    /// obtain its own token with the secret it was deployed with.
+    pub async fn provision_service_client(
+        &self,
+        client_id: &str,
+        secret: &str,
+        service: &str,
+        district: Option<&str>,
+    ) -> Result<()> {
+        let mut v = Violations::default();
+        let id_ok = !client_id.is_empty()
+            && client_id.len() <= 64
+            && client_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !id_ok {
+            v.check::<(), &str>(
+                "service_clients",
+                Err("client ids are 1-64 characters of a-z, 0-9, '-' and '_'"),
+            );
+        }
+        if secret.len() < 24 {
+            v.check::<(), &str>(
+                &format!("service_clients.{client_id}.secret"),
+                Err("must be at least 24 characters"),
+            );
+        }
+        let service = v.check(
+            &format!("service_clients.{client_id}.service"),
+            SERVICES
+                .iter()
+                .find(|s| **s == service)
+                .map(|s| (*s).to_owned())
+                .ok_or("must name a mesh service"),
+        );
+        let district = match district {
+            Some(d) => v.check(
+                &format!("service_clients.{client_id}.district"),
+                DistrictCode::parse(d)
+                    .map(Some)
+                    .map_err(|_| "must be a district code"),
+            ),
+            None => Some(None),
+        };
+        v.finish()?;
+        let client = Client {
+            client_id: client_id.to_owned(),
+            kind: ClientKind::Service,
+            name: format!("{} service", service.as_deref().unwrap_or_default()),
+            partner_id: None,
+            department: None,
+            scopes: Vec::new(),
+            service,
+            district: district.flatten(),
+            merchant_id: None,
+            mall: None,
+        };
+        self.store
+            .upsert_service_client(&client, self.crypto.token_hash(secret), self.now())
+            .await
+    }
+
+    /// Creates a staff account. City admins create any role; district admins create merchant
+    /// operators of their own district's mall only.
+    pub async fn create_staff(&self, caller: &Principal, spec: StaffSpec) -> Result<Uuid> {
+        let mut v = Violations::default();
+        let username = v.check("username", check_username(&spec.username));
+        v.check("password", check_password(&spec.password));
+        let role = v.check(
+            "role",
+            StaffRole::parse(&spec.role)
+                .ok_or("must be city_admin, district_admin or merchant_operator"),
+        );
+        let district = match role {
+            Some(StaffRole::DistrictAdmin) => v.check(
+                "district",
+                DistrictCode::parse(&spec.district)
+                    .map_err(|_| "a district admin needs one of the city's district codes"),
+            ),
+            _ => None,
+        };
+        let (merchant_id, mall) = match role {
+            Some(StaffRole::MerchantOperator) => (
+                v.check(
+                    "merchant_id",
+                    Uuid::parse_str(spec.merchant_id.trim())
+                        .map_err(|_| "a merchant operator needs the merchant's UUID"),
+                ),
+                v.check(
+                    "mall",
+                    MallId::parse(&spec.mall).map_err(
+                        |_| "a merchant operator needs a mall: \"city\" or a district code",
+                    ),
+                ),
+            ),
+            _ => (None, None),
+        };
+        v.finish()?;
+        let (Some(username), Some(role)) = (username, role) else {
+            return Err(IdentityError::Store("validated fields missing".into()));
+        };
+        match caller {
+            Principal::CityAdmin { .. } => {}
+            Principal::DistrictAdmin { district: own, .. } => {
+                if role != StaffRole::MerchantOperator || mall != Some(MallId::District(*own)) {
+                    return Err(IdentityError::Forbidden(
+                        "a district admin may create only merchant operators of their own district's mall",
+                    ));
+                }
+            }
+            _ => {
+                return Err(IdentityError::Forbidden(
+                    "only admins may create staff accounts",
+                ));
+            }
+        }
+        let staff = Staff {
+            id: Uuid::now_v7(),
+            username,
+            role,
+            district,
+            merchant_id,
+            mall,
+        };
+        let created_by = match caller {
+            Principal::CityAdmin { staff_id } | Principal::DistrictAdmin { staff_id, .. } => {
+                Some(*staff_id)
+            }
+            _ => None,
+        };
+        self.store
+            .insert_staff(
+                &staff,
+                hash_password(spec.password).await?,
+                created_by,
+                self.now(),
+            )
+            .await?;
+        tracing::info!(staff_id = %staff.id, role = role.as_str(), "staff account created");
+        Ok(staff.id)
+    }
+
+    /// Creates a client-credentials client; the secret is returned once.
+    pub async fn create_client(
+        &self,
+        caller: &Principal,
+        spec: ClientSpec,
+    ) -> Result<(String, String)> {
+        let mut v = Violations::default();
+        let kind = v.check(
+            "kind",
+            ClientKind::parse(&spec.kind).ok_or("must be partner, merchant or service"),
+        );
+        let name = v.check("name", non_blank(&spec.name, 100));
+        let mut client = Client {
+            client_id: String::new(),
+            kind: kind.unwrap_or(ClientKind::Partner),
+            name: name.unwrap_or_default(),
+            partner_id: None,
+            department: None,
+            scopes: Vec::new(),
+            service: None,
+            district: None,
+            merchant_id: None,
+            mall: None,
+        };
+        match kind {
+            Some(ClientKind::Partner) => {
+                client.partner_id = v.check("partner_id", non_blank(&spec.partner_id, 64));
+                client.department = v.check("department", non_blank(&spec.department, 64));
+                for scope in &spec.scopes {
+                    if !PARTNER_SCOPES.contains(&scope.as_str()) {
+                        v.check::<(), &str>("scopes", Err("contains an unknown scope"));
+                    }
+                }
+                client.scopes = spec.scopes.clone();
+            }
+            Some(ClientKind::Merchant) => {
+                client.merchant_id = v.check(
+                    "merchant_id",
+                    Uuid::parse_str(spec.merchant_id.trim()).map_err(|_| "must be a UUID"),
+                );
+                client.mall = v.check(
+                    "mall",
+                    MallId::parse(&spec.mall).map_err(|_| "must be \"city\" or a district code"),
+                );
+            }
+            Some(ClientKind::Service) => {
+                client.service = v.check(
+                    "service",
+                    SERVICES
+                        .iter()
+                        .find(|s| **s == spec.service)
+                        .map(|s| (*s).to_owned())
+                        .ok_or("must name a mesh service"),
+                );
+                if spec.service == "district-mall" || !spec.district.is_empty() {
+                    client.district = v.check(
+                        "district",
+                        DistrictCode::parse(&spec.district)
+                            .map_err(|_| "a district mall's client needs its district code"),
+                    );
+                }
+            }
+            None => {}
+        }
+        v.finish()?;
+        match caller {
+            Principal::CityAdmin { .. } => {}
+            Principal::Service { service, .. }
+                if service == "exchange" && client.kind == ClientKind::Partner => {}
+            _ => {
+                return Err(IdentityError::Forbidden(
+                    "only a city admin may create clients",
+                ));
+            }
+        }
+        let prefix = client.kind.as_str();
+        client.client_id = format!("{prefix}-{}", self.crypto.random_token(12)?);
+        let secret = self.crypto.random_token(32)?;
+        self.store
+            .insert_client(&client, self.crypto.token_hash(&secret), self.now())
+            .await?;
+        tracing::info!(kind = prefix, "client created");
+        Ok((client.client_id, secret))
+    }
+
+    // === districts ===
+
+    pub async fn districts(&self) -> Result<Vec<District>> {
+        self.store.districts().await
+    }
+
+    /// Enrols or withdraws a district. City admin.
+    pub async fn set_enrolment(
+        &self,
+        caller: &Principal,
+        code: &str,
+        enrolled: bool,
+    ) -> Result<District> {
+        let code = parse_district("code", code)?;
+        require_city_admin(caller)?;
+        let district = self.store.set_enrolment(code, enrolled, self.now()).await?;
+        tracing::info!(district = %code, enrolled, "district enrolment changed");
+        Ok(district)
+    }
+}
