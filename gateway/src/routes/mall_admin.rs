@@ -14,10 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     behaviours::some,
     mall::{
-        MerchantView, OrderView, OrdersPage, StatementView, Statements, StatementsQuery, client,
-        merchant_status_from, order_of, parse_mall, statements_of,
+        MerchantView, OrderView, OrdersPage, client, merchant_status_from, order_of, parse_mall,
     },
     points::yuan,
+    statements::{StatementView, Statements, StatementsQuery, statements_of},
 };
 use crate::{
     AppState,

@@ -20,10 +20,8 @@ use utoipa::ToSchema;
 
 use super::{
     behaviours::{some, timestamp},
-    mall::{
-        ListQuery, OrderView, OrdersPage, ProductView, ProductsPage, Statements, StatementsQuery,
-        client, order_of, page, statements_of,
-    },
+    mall::{ListQuery, OrderView, OrdersPage, ProductView, ProductsPage, client, order_of, page},
+    statements::{Statements, StatementsQuery, statements_of},
 };
 use crate::{
     AppState,

@@ -12,6 +12,7 @@ pub mod ops;
 pub mod partners;
 pub mod play;
 pub mod points;
+pub mod statements;
 pub mod statistics;
 
 use axum::{

@@ -15,6 +15,7 @@
 
 pub mod clients;
 pub mod config;
+mod convert;
 pub mod domain;
 pub mod grpc;
 pub mod store;
