@@ -22,9 +22,10 @@ demo:
 test:
     cargo test --workspace
 
-# Lints with warnings as errors.
+# Lints with warnings as errors, and no unused dependency (`cargo install cargo-machete`).
 lint:
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo machete
 
 # Formats the code.
 fmt:

@@ -56,8 +56,7 @@ async fn login(
 /// A valid ID number (check character computed) for a district, birth date and sequence.
 fn id_number(district: &str, birth: &str, seq: u32) -> String {
     let first17 = format!("{district}{birth}{seq:03}");
-    let check = healthpoints_types::id_number::check_char(&first17).unwrap_or('X');
-    format!("{first17}{check}")
+    healthpoints_types::id_number::complete(&first17).unwrap_or_else(|| format!("{first17}X"))
 }
 
 struct DemoResident {

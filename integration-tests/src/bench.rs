@@ -33,7 +33,7 @@ pub struct BenchArgs {
 #[derive(Debug)]
 pub struct BenchMesh {
     pub mesh: healthpoints::mesh::RunningMesh,
-    _dbs: Vec<healthpoints_db::TestDatabase>,
+    _dbs: Vec<healthpoints_testkit::TestDatabase>,
     _dir: tempfile::TempDir,
 }
 
@@ -43,8 +43,9 @@ pub async fn start_mesh(database_url: &str, on_postgres: &[&str]) -> anyhow::Res
     let mut dbs = Vec::new();
     let mut database_urls = std::collections::BTreeMap::new();
     for service in on_postgres {
-        let db = healthpoints_db::TestDatabase::postgres(database_url, &format!("bench_{service}"))
-            .await;
+        let db =
+            healthpoints_testkit::TestDatabase::postgres(database_url, &format!("bench_{service}"))
+                .await;
         database_urls.insert((*service).to_owned(), db.config.url.clone());
         dbs.push(db);
     }

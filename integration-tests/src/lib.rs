@@ -340,9 +340,4 @@ pub async fn split(response: Response) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// A valid PRC ID number for a district prefix, birth date (YYYYMMDD) and sequence.
-pub fn id_number(district: &str, birth: &str, seq: u32) -> String {
-    let first17 = format!("{district}{birth}{seq:03}");
-    let check = healthpoints_types::id_number::check_char(&first17).expect("17 digits");
-    format!("{first17}{check}")
-}
+pub use healthpoints_testkit::id_number;

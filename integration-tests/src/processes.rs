@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use healthpoints_db::TestDatabase;
+use healthpoints_testkit::TestDatabase;
 
 use healthpoints::plan::{MeshPlan, Node};
 

@@ -3,9 +3,10 @@
 //! violations recognised on both backends, and no URL (which may hold a password) in an error.
 
 use healthpoints_db::{
-    DatabaseConfig, DbError, TestDatabase, connect, is_unique_violation, ping,
+    DatabaseConfig, DbError, connect, is_unique_violation, ping,
     sea_orm::{ConnectionTrait, DbBackend, Statement},
 };
+use healthpoints_testkit::TestDatabase;
 use sea_orm_migration::{async_trait::async_trait, prelude::*};
 
 /// One table with a unique column.

@@ -19,6 +19,11 @@ pub fn check_char(first17: &str) -> Option<char> {
     Some(CHECK_CHARS[(sum % 11) as usize])
 }
 
+/// The 18-character ID number that the first 17 digits begin, with its check character.
+pub fn complete(first17: &str) -> Option<String> {
+    check_char(first17).map(|c| format!("{first17}{c}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -30,5 +35,9 @@ mod tests {
         assert_eq!(check_char("31011819900307123"), Some('8'));
         assert_eq!(check_char("3101181990030712"), None);
         assert_eq!(check_char("3101181990030712a"), None);
+        assert_eq!(
+            complete("11010519491231002").as_deref(),
+            Some("11010519491231002X")
+        );
     }
 }

@@ -13,7 +13,6 @@ use std::{
 
 use anyhow::Context as _;
 use clap::Parser;
-use healthpoints_db::TestDatabase;
 use healthpoints_grpc::{
     Shutdown,
     client::{GrpcClientConfig, PeerChannel},
@@ -23,7 +22,7 @@ use healthpoints_proto::{
     identity::v1::{self as idpb, identity_service_client::IdentityServiceClient},
     ledger::v1::{self as pb, ledger_service_client::LedgerServiceClient},
 };
-use tonic::Request;
+use healthpoints_testkit::TestDatabase;
 use uuid::Uuid;
 
 #[derive(Debug, Parser)]
@@ -42,14 +41,7 @@ struct Args {
     batches_only: bool,
 }
 
-fn bearer<T>(message: T, token: &str) -> Request<T> {
-    let mut r = Request::new(message);
-    r.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii token"),
-    );
-    r
-}
+use healthpoints_testkit::bearer;
 
 struct Target {
     ledger: LedgerServiceClient<PeerChannel>,

@@ -3,14 +3,8 @@ use healthpoints_integration_tests::{Sandbox, id_number};
 use healthpoints_proto::ledger::v1::{self as pb, ledger_service_client::LedgerServiceClient};
 use reqwest::Method;
 use serde_json::json;
-use tonic::Request;
 
-fn bearer<T>(message: T, token: &str) -> Request<T> {
-    let mut r = Request::new(message);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    r
-}
+use healthpoints_testkit::bearer;
 
 #[tokio::test]
 async fn a_resident_sees_points_a_service_awarded_and_admins_see_only_their_books() {

@@ -6,7 +6,6 @@ use std::{
 };
 
 use healthpoints_auth::Principal;
-use healthpoints_db::TestDatabase;
 use healthpoints_exchange::{
     domain::{
         contracts::{Contract, ContractAction, Contracts},
@@ -18,6 +17,7 @@ use healthpoints_exchange::{
     },
     store::{Migrator, Store},
 };
+use healthpoints_testkit::TestDatabase;
 use healthpoints_types::{Book, DistrictCode};
 
 /// The month and district intake was asked figures for.

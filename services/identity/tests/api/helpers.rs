@@ -1,6 +1,5 @@
 use std::time::Duration;
 
-use healthpoints_db::TestDatabase;
 use healthpoints_grpc::{
     Shutdown,
     client::{GrpcClientConfig, PeerChannel},
@@ -9,7 +8,8 @@ use healthpoints_identity::{Application, GRPC_SERVICE, config::IdentityConfig};
 use healthpoints_proto::identity::v1::{
     self as pb, identity_service_client::IdentityServiceClient,
 };
-use tonic::{Code, Request, Status};
+use healthpoints_testkit::TestDatabase;
+use tonic::{Code, Status};
 
 pub const ADMIN: (&str, &str) = ("root", "Root-pass-123");
 pub const PASSWORD: &str = "Resident-pass-1";
@@ -60,9 +60,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// A valid ID number for a birth date and sequence (check digit computed).
 pub fn id_number(seq: u32) -> String {
-    let first17 = format!("31011819850612{seq:03}");
-    let check = healthpoints_types::id_number::check_char(&first17).expect("17 digits");
-    format!("{first17}{check}")
+    healthpoints_testkit::id_number("310118", "19850612", seq)
 }
 
 pub fn phone(seq: u32) -> String {
@@ -80,13 +78,7 @@ pub fn registration(seq: u32, district: &str) -> pb::RegisterResidentRequest {
     }
 }
 
-pub fn bearer<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
+pub use healthpoints_testkit::bearer;
 
 impl TestApp {
     pub async fn register(&self, seq: u32, district: &str) -> String {

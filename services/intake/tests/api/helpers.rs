@@ -8,7 +8,6 @@ use std::{
 
 use chrono::{DateTime, TimeZone, Utc};
 use healthpoints_auth::Principal;
-use healthpoints_db::TestDatabase;
 use healthpoints_intake::{
     domain::{
         catalogue::Catalogue,
@@ -22,6 +21,7 @@ use healthpoints_ledger::domain::{
     Ledger,
     model::{CreateResult, Metadata, NewTransfer, PendingAction, TransferKind},
 };
+use healthpoints_testkit::TestDatabase;
 
 /// Residents known to the test, as identity would answer.
 #[derive(Default, Clone)]

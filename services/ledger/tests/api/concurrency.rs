@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use healthpoints_db::TestDatabase;
 use healthpoints_ledger::domain::model::{CreateResult, TransferKind};
+use healthpoints_testkit::TestDatabase;
 
 use crate::helpers::*;
 

@@ -4,7 +4,6 @@ use std::sync::{
 };
 
 use healthpoints_auth::Principal;
-use healthpoints_db::TestDatabase;
 use healthpoints_ledger::{
     domain::{
         Ledger, LedgerOptions,
@@ -12,6 +11,7 @@ use healthpoints_ledger::{
     },
     store::{Migrator, Store},
 };
+use healthpoints_testkit::TestDatabase;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use uuid::Uuid;
 

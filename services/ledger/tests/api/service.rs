@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use healthpoints_db::TestDatabase;
 use healthpoints_grpc::{
     Shutdown,
     client::{GrpcClientConfig, PeerChannel},
@@ -13,7 +12,8 @@ use healthpoints_proto::{
     identity::v1::{self as idpb, identity_service_client::IdentityServiceClient},
     ledger::v1::{self as pb, ledger_service_client::LedgerServiceClient},
 };
-use tonic::{Code, Request};
+use healthpoints_testkit::TestDatabase;
+use tonic::Code;
 use uuid::Uuid;
 
 struct Mesh {
@@ -68,12 +68,7 @@ async fn identity() -> Mesh {
     }
 }
 
-fn bearer<T>(message: T, token: &str) -> Request<T> {
-    let mut r = Request::new(message);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    r
-}
+use healthpoints_testkit::bearer;
 
 impl Mesh {
     async fn service_token(&self, service: &str, district: &str) -> String {
@@ -109,9 +104,7 @@ impl Mesh {
     }
 
     async fn resident_token(&self) -> (String, String) {
-        let first17 = "31011019900101123";
-        let check = healthpoints_types::id_number::check_char(first17).expect("17 digits");
-        let id_number = format!("{first17}{check}");
+        let id_number = healthpoints_testkit::id_number("310110", "19900101", 123);
         let id = self
             .identity
             .clone()

@@ -8,7 +8,6 @@ use std::{
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use healthpoints_auth::Principal;
-use healthpoints_db::TestDatabase;
 use healthpoints_ledger::domain::{
     Ledger,
     model::{AccountKind, CreateResult, Metadata, NewTransfer, PendingAction, TransferKind},
@@ -23,6 +22,7 @@ use healthpoints_mall::{
     },
     store::{Migrator, Store},
 };
+use healthpoints_testkit::TestDatabase;
 use healthpoints_types::MallId;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;

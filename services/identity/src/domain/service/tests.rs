@@ -1,6 +1,6 @@
 use std::sync::Mutex;
 
-use healthpoints_db::TestDatabase;
+use healthpoints_testkit::TestDatabase;
 
 use super::*;
 use crate::store::Migrator;
