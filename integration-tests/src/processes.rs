@@ -85,12 +85,19 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A free loopback port (the listener is dropped at once; the process binds it soon after).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+/// `n` distinct free loopback ports: each listener is held until all are chosen (the OS may
+/// hand a just-released port out again), then dropped; each process binds its port soon after.
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    held.iter()
+        .map(|l| {
+            l.local_addr()
+                .expect("a bound listener has an address")
+                .port()
+        })
+        .collect()
 }
 
 /// A config file of `key = "value"` lines (TOML dotted keys) over the embedded defaults.
@@ -113,8 +120,9 @@ impl ProcessMesh {
         let dir = healthpoints_db::private::tempdir().expect("temporary directory");
         let mut plan = MeshPlan::pilot();
         let mut databases = BTreeMap::new();
-        for node in plan.nodes() {
-            plan.set_address(node, format!("127.0.0.1:{}", free_port()));
+        let ports = free_ports(plan.nodes().len());
+        for (node, port) in plan.nodes().into_iter().zip(ports) {
+            plan.set_address(node, format!("127.0.0.1:{port}"));
             if node.has_database() {
                 let name = node.to_string();
                 let db = TestDatabase::create(&name).await;

@@ -1,7 +1,8 @@
 //! How every healthpoints service serves gRPC and calls its peers.
 //!
 //! - [`GrpcServer`] binds (port 0 works), reports gRPC health — `NOT_SERVING` until the service
-//!   says its dependencies are ready — serves reflection for the mesh's contracts, and wraps
+//!   says its dependencies are ready — serves reflection (listing the one service it runs, with
+//!   health and reflection; every contract of the mesh can be described), and wraps
 //!   every service in one tower stack (see [`GrpcServer::serve`] for the order and why).
 //! - [`client::connect`] builds a channel with connect and request timeouts and an interceptor
 //!   that propagates the caller's deadline and trace context to the next hop.
@@ -114,6 +115,11 @@ impl Health {
     }
 }
 
+/// The standard gRPC health service every port serves.
+pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+/// The gRPC reflection service every port serves.
+pub const REFLECTION_SERVICE: &str = "grpc.reflection.v1.ServerReflection";
+
 /// A bound gRPC server, not yet serving.
 #[derive(Debug)]
 pub struct GrpcServer {
@@ -178,9 +184,14 @@ impl GrpcServer {
         verifier: Verifier,
         shutdown: Shutdown,
     ) -> Result<(), tonic::transport::Error> {
+        // Every contract can be described (a message of another package may be named), but a
+        // port lists only what it serves: its service, health and reflection itself.
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(healthpoints_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(self.health.service)
+            .with_service_name(HEALTH_SERVICE)
+            .with_service_name(REFLECTION_SERVICE)
             .build_v1()
             .expect("the mesh's descriptor set is valid: it was produced by protox at build time");
         let grace = Duration::from_millis(self.config.shutdown_grace_ms);

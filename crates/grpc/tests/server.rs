@@ -165,3 +165,54 @@ fn peer_errors_say_whose_fault_and_whether_to_retry() {
         );
     }
 }
+
+/// grpcurl's `list` on a port names the service it runs, health and reflection — not every
+/// contract of the mesh.
+#[tokio::test]
+async fn reflection_lists_what_the_port_serves() {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let server = GrpcServer::bind("test", SERVICE, &GrpcServerConfig::for_test())
+        .await
+        .unwrap();
+    let endpoint = format!("http://{}", server.local_addr());
+    let shutdown = Shutdown::new();
+    let verifier = Verifier::new(VerifierConfig::default(), StaticJwks::default());
+    let served = tokio::spawn(server.serve(
+        tonic::service::Routes::default(),
+        verifier,
+        shutdown.clone(),
+    ));
+    let channel = healthpoints_grpc::client::connect(
+        &healthpoints_grpc::client::GrpcClientConfig::new(endpoint),
+    )
+    .unwrap();
+    let mut client = ServerReflectionClient::new(channel);
+    let list = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = client
+        .server_reflection_info(futures::stream::iter([list]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().expect("one answer");
+    let Some(MessageResponse::ListServicesResponse(listed)) = answer.message_response else {
+        panic!("expected a list of services, got {answer:?}");
+    };
+    let mut names: Vec<String> = listed.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            SERVICE
+        ]
+    );
+    shutdown.trigger();
+    served.await.unwrap().unwrap();
+}
