@@ -120,8 +120,12 @@ impl ProcessMesh {
         let dir = healthpoints_db::private::tempdir().expect("temporary directory");
         let mut plan = MeshPlan::pilot();
         let mut databases = BTreeMap::new();
-        let ports = free_ports(plan.nodes().len());
-        for (node, port) in plan.nodes().into_iter().zip(ports) {
+        let ports: BTreeMap<Node, u16> = plan
+            .nodes()
+            .into_iter()
+            .zip(free_ports(plan.nodes().len()))
+            .collect();
+        for (&node, port) in &ports {
             plan.set_address(node, format!("127.0.0.1:{port}"));
             if node.has_database() {
                 let name = node.to_string();
@@ -159,12 +163,7 @@ impl ProcessMesh {
             let name = node.to_string();
             let config = dir.path().join(format!("{name}.toml"));
             write_config(&config, &entries);
-            let port = plan
-                .address(node)
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .expect("a planned port");
+            let port = ports[&node];
             nodes.insert(
                 name.clone(),
                 Process {

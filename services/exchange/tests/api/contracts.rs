@@ -25,13 +25,6 @@ fn contract(id: &str, id_number: &str, action: &str) -> ContractRecord {
     }
 }
 
-fn field_of<T: std::fmt::Debug>(r: Result<T, ExchangeError>) -> String {
-    match r {
-        Err(ExchangeError::Invalid { field, .. }) => field,
-        other => panic!("expected a refusal by field, got {other:?}"),
-    }
-}
-
 /// Sign, change and end reach identity with their fields trimmed; only a signing is reported
 /// to intake (noon of the signing day in Shanghai, the institution as evidence) and earns
 /// points; nobody under an ID number, or identity refusing, is that record's rejection. A
@@ -195,10 +188,10 @@ async fn a_malformed_contract_record_refuses_the_batch() {
         let mut bad = contract("c-2", "310118199003071238", "change");
         spoil(&mut bad);
         let refused = contracts::submit(&f.store, &f.peers, &f.peers, &caller, vec![good(), bad]);
-        assert_eq!(field_of(refused.await), field);
+        assert_eq!(refusal(refused.await), field);
     }
     assert_eq!(
-        field_of(contracts::submit(&f.store, &f.peers, &f.peers, &caller, vec![]).await),
+        refusal(contracts::submit(&f.store, &f.peers, &f.peers, &caller, vec![]).await),
         "records"
     );
     // An end needs no contract fields.

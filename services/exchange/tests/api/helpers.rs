@@ -9,7 +9,7 @@ use healthpoints_auth::Principal;
 use healthpoints_exchange::{
     domain::{
         contracts::{Contract, ContractAction, Contracts},
-        error::Result,
+        error::{ExchangeError, Result},
         partners::{self, Identity, Intake, Partner, PartnerSpec, Resolved},
         products::MonthlyPoints,
         records::{Behaviours, Forward, RecordOutcome, RecordResult},
@@ -126,11 +126,7 @@ impl MonthlyPoints for Peers {
 impl Identity for Peers {
     async fn create_partner_client(&self, partner: &Partner) -> Result<(String, String)> {
         if *self.refuse_clients.lock().unwrap() {
-            return Err(
-                healthpoints_exchange::domain::error::ExchangeError::Unavailable(
-                    "identity did not answer".into(),
-                ),
-            );
+            return Err(ExchangeError::Unavailable("identity did not answer".into()));
         }
         *self.clients_created.lock().unwrap() += 1;
         Ok((format!("partner-{}", partner.partner_id), "secret".into()))
@@ -269,5 +265,15 @@ impl Fixture {
             .unwrap()
             .insert(id_number.to_owned(), id.clone());
         id
+    }
+}
+
+/// What a refusal says: the field of an invalid request, or why a caller was refused; a panic
+/// naming what came instead.
+pub fn refusal<T: std::fmt::Debug>(r: Result<T>) -> String {
+    match r {
+        Err(ExchangeError::Forbidden(why)) => why,
+        Err(ExchangeError::Invalid { field, .. }) => field,
+        other => panic!("expected a refusal, got {other:?}"),
     }
 }

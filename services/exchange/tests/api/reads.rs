@@ -54,14 +54,6 @@ fn shown(cells: &[Cell]) -> Vec<Shown> {
         .collect()
 }
 
-fn refusal<T: std::fmt::Debug>(r: Result<T, ExchangeError>) -> String {
-    match r {
-        Err(ExchangeError::Forbidden(why)) => why,
-        Err(ExchangeError::Invalid { field, .. }) => field,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
 /// The city admin sees every district's cohorts and each book with anything in it; a district
 /// admin their own district only (their book, no city total); partners with the scope what
 /// they ask for; nobody else. Bad months and districts are refused by field; no month means

@@ -256,3 +256,11 @@ pub fn article(id: &str, resident: &str, at: DateTime<Utc>) -> Event {
     e.attributes.insert("article_id".into(), id.into());
     e
 }
+
+/// The field a refusal names, or a panic naming what came instead.
+pub fn invalid_field<T: std::fmt::Debug>(r: Result<T>) -> String {
+    match r {
+        Err(IntakeError::Invalid { field, .. }) => field,
+        other => panic!("expected a refusal by field, got {other:?}"),
+    }
+}

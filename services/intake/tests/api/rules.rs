@@ -258,13 +258,6 @@ fn rule(f: &Fixture, code: &str) -> Rule {
         .clone()
 }
 
-fn invalid_field<T: std::fmt::Debug>(r: Result<T, IntakeError>) -> String {
-    match r {
-        Err(IntakeError::Invalid { field, .. }) => field,
-        other => panic!("expected an invalid field, got {other:?}"),
-    }
-}
-
 /// A publication names 1 to 100 drafts, at most one per rule; it versions only the rules it
 /// names (every other rule stays in force), may take effect a minute in the past (the admin's
 /// clock) but no earlier, and never before a version still waiting to take effect.

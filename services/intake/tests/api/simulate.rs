@@ -78,13 +78,6 @@ async fn simulate(
         .await
 }
 
-fn invalid(r: Result<Simulation, IntakeError>) -> String {
-    match r {
-        Err(IntakeError::Invalid { field, .. }) => field,
-        other => panic!("expected a refusal by field, got {other:?}"),
-    }
-}
-
 /// Inside `[from, to)` r1 read four articles in Qingpu (three earned 5 points, the fourth was capped)
 /// and r2 recorded a day of meals; under the draft two articles earn 8 each. Caps count
 /// awards inside the period only, so a0 (before it) does not use up r1's day.
@@ -134,15 +127,18 @@ async fn a_what_if_is_bounded_in_time_and_in_events() {
     let f = intake_tuned("simulate_bounds", |o| o.max_simulated_events = 5).await;
     let draft = period_and_draft(&f).await;
     let (start, end) = (from(), from() + Duration::days(1));
-    assert_eq!(invalid(simulate(&f, draft, start, start).await), "to");
-    assert_eq!(invalid(simulate(&f, draft, end, start).await), "to");
+    assert_eq!(invalid_field(simulate(&f, draft, start, start).await), "to");
+    assert_eq!(invalid_field(simulate(&f, draft, end, start).await), "to");
     let longest = start + Duration::days(366);
     assert_eq!(
-        invalid(simulate(&f, draft, start, longest + Duration::microseconds(1)).await),
+        invalid_field(simulate(&f, draft, start, longest + Duration::microseconds(1)).await),
         "to"
     );
     // Exactly 366 days: allowed, so its events are counted — six, more than five.
-    assert_eq!(invalid(simulate(&f, draft, start, longest).await), "from");
+    assert_eq!(
+        invalid_field(simulate(&f, draft, start, longest).await),
+        "from"
+    );
     // Exactly five events: replayed.
     let five = simulate(&f, draft, start, end).await.unwrap();
     assert_eq!(five.events_replayed, 5);
