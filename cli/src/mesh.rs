@@ -10,13 +10,17 @@ use std::{
 };
 
 use anyhow::Context as _;
-use healthpoints_grpc::Shutdown;
+use healthpoints_exchange::{Exchange, config::ExchangeConfig};
+use healthpoints_gateway::{Application, config::GatewayConfig};
+use healthpoints_grpc::{Host, Service, Shutdown};
+use healthpoints_identity::domain::Identity;
+use healthpoints_intake::{config::IntakeConfig, grpc::LiveIntake};
+use healthpoints_ledger::{config::LedgerConfig, domain::Ledger};
+use healthpoints_mall::{config::MallConfig, grpc::LiveMall};
 use healthpoints_types::{DistrictCode, MallId};
-
-use crate::plan::{MeshPlan, Node};
 use tokio::task::JoinHandle;
 
-use healthpoints_gateway::{Application, config::GatewayConfig};
+use crate::plan::{MeshPlan, Node};
 
 /// Where and how to run the mesh.
 #[derive(Debug, Clone)]
@@ -43,7 +47,7 @@ pub use crate::plan::pilot_districts;
 /// One running mall, which tests may stop and start again on the same port.
 #[derive(Debug)]
 struct MallProcess {
-    config: healthpoints_mall::config::MallConfig,
+    config: MallConfig,
     addr: SocketAddr,
     stop: Shutdown,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -72,6 +76,16 @@ pub struct RunningMesh {
     back: Shutdown,
     gateway: JoinHandle<anyhow::Result<()>>,
     services: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Binds one service and serves it until `stop`; returns where it listens.
+async fn serve<S: Service>(
+    config: S::Config,
+    stop: &Shutdown,
+) -> anyhow::Result<(SocketAddr, JoinHandle<anyhow::Result<()>>)> {
+    let host = Host::<S>::build(config).await?;
+    let addr = host.local_addr();
+    Ok((addr, tokio::spawn(host.run_until_stopped(stop.clone()))))
 }
 
 fn sqlite_url(dir: &Path, service: &str) -> String {
@@ -110,50 +124,34 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     }
     let identity_config =
         healthpoints_identity::config::IdentityConfig::load(None, &borrowed(&overrides))?;
-    let identity = healthpoints_identity::Application::build(identity_config).await?;
-    let identity_addr = identity.local_addr();
+    let (identity_addr, identity) = serve::<Identity>(identity_config, &back).await?;
     plan.set_address(Node::Identity, identity_addr);
-    let mut services = vec![tokio::spawn(identity.run_until_stopped(back.clone()))];
+    let mut services = vec![identity];
 
-    let ledger_config = healthpoints_ledger::config::LedgerConfig::load(
-        None,
-        &borrowed(&plan.config(Node::Ledger)),
-    )?;
-    let ledger = healthpoints_ledger::Application::build(ledger_config).await?;
-    let ledger_addr = ledger.local_addr();
+    let config = LedgerConfig::load(None, &borrowed(&plan.config(Node::Ledger)))?;
+    let (ledger_addr, ledger) = serve::<Ledger>(config, &back).await?;
     plan.set_address(Node::Ledger, ledger_addr);
-    services.push(tokio::spawn(ledger.run_until_stopped(back.clone())));
+    services.push(ledger);
 
-    let intake_config = healthpoints_intake::config::IntakeConfig::load(
-        None,
-        &borrowed(&plan.config(Node::Intake)),
-    )?;
-    let intake = healthpoints_intake::Application::build(intake_config).await?;
-    let intake_addr = intake.local_addr();
+    let config = IntakeConfig::load(None, &borrowed(&plan.config(Node::Intake)))?;
+    let (intake_addr, intake) = serve::<LiveIntake>(config, &back).await?;
     plan.set_address(Node::Intake, intake_addr);
-    services.push(tokio::spawn(intake.run_until_stopped(back.clone())));
+    services.push(intake);
 
-    let exchange_config = healthpoints_exchange::config::ExchangeConfig::load(
-        None,
-        &borrowed(&plan.config(Node::Exchange)),
-    )?;
-    let exchange = healthpoints_exchange::Application::build(exchange_config).await?;
-    let exchange_addr = exchange.local_addr();
+    let config = ExchangeConfig::load(None, &borrowed(&plan.config(Node::Exchange)))?;
+    let (exchange_addr, exchange) = serve::<Exchange>(config, &back).await?;
     plan.set_address(Node::Exchange, exchange_addr);
-    services.push(tokio::spawn(exchange.run_until_stopped(back.clone())));
+    services.push(exchange);
 
     let mut malls = std::collections::BTreeMap::new();
     for mall in plan.malls() {
         let node = Node::Mall(mall);
-        let mut config =
-            healthpoints_mall::config::MallConfig::load(None, &borrowed(&plan.config(node)))?;
-        let app = healthpoints_mall::Application::build(config.clone()).await?;
-        let addr = app.local_addr();
+        let mut config = MallConfig::load(None, &borrowed(&plan.config(node)))?;
+        let stop = Shutdown::new();
+        let (addr, task) = serve::<LiveMall>(config.clone(), &stop).await?;
         plan.set_address(node, addr);
         // A restart binds the same port, so the gateway's registry finds it again.
         config.grpc.addr = addr.to_string();
-        let stop = Shutdown::new();
-        let task = tokio::spawn(app.run_until_stopped(stop.clone()));
         malls.insert(
             mall.to_string(),
             MallProcess {
@@ -275,9 +273,10 @@ impl RunningMesh {
             .get_mut(mall)
             .with_context(|| format!("no mall {mall}"))?;
         anyhow::ensure!(m.task.is_none(), "mall {mall} is running");
-        let app = healthpoints_mall::Application::build(m.config.clone()).await?;
-        m.stop = Shutdown::new();
-        m.task = Some(tokio::spawn(app.run_until_stopped(m.stop.clone())));
+        let stop = Shutdown::new();
+        let (_, task) = serve::<LiveMall>(m.config.clone(), &stop).await?;
+        m.stop = stop;
+        m.task = Some(task);
         Ok(())
     }
 

@@ -1,5 +1,8 @@
 //! How every healthpoints service serves gRPC and calls its peers.
 //!
+//! - [`Host`] runs a [`Service`] the same way for all of them: bind, serve at once with health
+//!   `NOT_SERVING`, prepare the domain in the background ([`Ready`] answers UNAVAILABLE until
+//!   then), run the chores, drain at shutdown.
 //! - [`GrpcServer`] binds (port 0 works), reports gRPC health — `NOT_SERVING` until the service
 //!   says its dependencies are ready — serves reflection (listing the one service it runs, with
 //!   health and reflection; every contract of the mesh can be described), and wraps
@@ -14,9 +17,11 @@
 pub mod client;
 pub mod credentials;
 pub mod health;
+pub mod host;
 pub mod ready;
 mod rpc_layer;
 mod shutdown;
+pub mod time;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -28,6 +33,8 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::limit::GlobalConcurrencyLimitLayer;
 
 pub use client::RemoteJwks;
+pub use host::{Chore, Host, Service, caller, every, identity_keys};
+pub use ready::Ready;
 pub use rpc_layer::{RpcLayer, current_deadline};
 pub use shutdown::Shutdown;
 

@@ -4,15 +4,73 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use healthpoints_errors::{ApiError, ErrorCode};
 use tokio::sync::OnceCell;
+use tonic::Status;
 
 use crate::{Health, Shutdown};
 
-/// Fills `cell` with what `prepare` builds (retrying every 2 s while it fails), reports SERVING,
+/// A service's domain once it is ready: empty while the database is being connected and
+/// migrated. Handlers call [`Ready::get`], which answers UNAVAILABLE until then.
+#[derive(Debug)]
+pub struct Ready<T> {
+    cell: Arc<OnceCell<Arc<T>>>,
+    /// How callers are told what is not ready yet ("the ledger").
+    title: &'static str,
+}
+
+impl<T> Clone for Ready<T> {
+    fn clone(&self) -> Self {
+        Self {
+            cell: self.cell.clone(),
+            title: self.title,
+        }
+    }
+}
+
+impl<T> Ready<T> {
+    /// Empty; `title` names the service in the UNAVAILABLE message ("the ledger").
+    pub fn new(title: &'static str) -> Self {
+        Self {
+            cell: Arc::new(OnceCell::new()),
+            title,
+        }
+    }
+
+    /// Already filled, for tests that build the domain themselves.
+    pub fn with(title: &'static str, value: Arc<T>) -> Self {
+        let ready = Self::new(title);
+        ready.fill(value);
+        ready
+    }
+
+    /// The domain, or UNAVAILABLE while the service is starting.
+    pub fn get(&self) -> Result<&T, Status> {
+        self.cell.get().map(AsRef::as_ref).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unavailable,
+                format!("{} is starting up; retry shortly", self.title),
+            )
+            .into()
+        })
+    }
+
+    /// Fills the cell once; later calls change nothing.
+    pub(crate) fn fill(&self, value: Arc<T>) {
+        let _ = self.cell.set(value);
+    }
+
+    /// The domain if it is ready (background chores skip a tick until then).
+    pub fn peek(&self) -> Option<&Arc<T>> {
+        self.cell.get()
+    }
+}
+
+/// Fills `ready` with what `prepare` builds (retrying every 2 s while it fails), reports SERVING,
 /// then every 5 s asks `check` and flips health when the answer changes. Ends at shutdown.
 pub async fn become_ready<T, P, PF, C, CF>(
     service: &'static str,
-    cell: Arc<OnceCell<Arc<T>>>,
+    ready: Ready<T>,
     health: Health,
     mut shutdown: Shutdown,
     prepare: P,
@@ -23,9 +81,9 @@ pub async fn become_ready<T, P, PF, C, CF>(
     C: Fn(Arc<T>) -> CF,
     CF: Future<Output = bool>,
 {
-    let ready = loop {
+    let value = loop {
         match prepare().await {
-            Ok(ready) => break ready,
+            Ok(value) => break value,
             Err(e) => {
                 tracing::warn!(service, error = %e, "not ready; retrying in 2s");
                 tokio::select! {
@@ -35,7 +93,7 @@ pub async fn become_ready<T, P, PF, C, CF>(
             }
         }
     };
-    let _ = cell.set(ready.clone());
+    ready.fill(value.clone());
     health.set_serving().await;
     tracing::info!(service, "ready");
     let mut serving = true;
@@ -44,7 +102,7 @@ pub async fn become_ready<T, P, PF, C, CF>(
             () = tokio::time::sleep(Duration::from_secs(5)) => {}
             () = shutdown.wait() => return,
         }
-        let up = check(ready.clone()).await;
+        let up = check(value.clone()).await;
         if up != serving {
             serving = up;
             if up {
@@ -94,7 +152,7 @@ mod tests {
             service: "svc",
         };
         health.set_not_serving().await;
-        let cell = Arc::new(OnceCell::new());
+        let cell = Ready::new("svc");
         let attempts = Arc::new(AtomicU32::new(0));
         let up = Arc::new(AtomicBool::new(true));
         let shutdown = Shutdown::new();
@@ -130,11 +188,15 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(attempts.load(Ordering::SeqCst), 1);
         assert_eq!(status(&service).await, not_serving, "not ready yet");
-        assert!(cell.get().is_none());
+        assert!(cell.peek().is_none());
+        assert_eq!(
+            cell.get().map(|_| ()).unwrap_err().code(),
+            tonic::Code::Unavailable
+        );
         tokio::time::sleep(Duration::from_secs(4)).await;
         assert_eq!(attempts.load(Ordering::SeqCst), 3, "retried every 2 s");
         assert_eq!(status(&service).await, serving);
-        assert_eq!(cell.get().map(|v| **v), Some(2));
+        assert_eq!(cell.get().ok().copied(), Some(2));
 
         up.store(false, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_secs(6)).await;

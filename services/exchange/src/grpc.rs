@@ -1,15 +1,14 @@
 //! The thin gRPC adapter of the exchange, and the one place where [`ExchangeError`] becomes a
 //! `Status`.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use healthpoints_auth::{Principal, principal};
 use healthpoints_errors::{ApiError, ErrorCode};
+use healthpoints_grpc::time::{read_optional, timestamp as ts};
+use healthpoints_grpc::{Ready, caller};
 use healthpoints_proto::exchange::v1::{self as pb, exchange_service_server::ExchangeService};
-use healthpoints_proto::time::{datetime, timestamp as ts};
 use prost_types::Timestamp;
-use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -106,13 +105,6 @@ fn kind_from(field: &str, raw: &str) -> Result<Option<PartnerKind>, Status> {
     }
 }
 
-fn from_ts(field: &str, t: Option<Timestamp>) -> Result<Option<DateTime<Utc>>, Status> {
-    t.map(|t| {
-        datetime(&t).ok_or_else(|| Status::from(ApiError::invalid(field, "is not a valid time")))
-    })
-    .transpose()
-}
-
 fn category_from_pb(c: i32) -> Option<Category> {
     Some(match pb::ConsentCategory::try_from(c).unwrap_or_default() {
         pb::ConsentCategory::StepsExercise => Category::StepsExercise,
@@ -205,27 +197,17 @@ fn record_from_pb(i: usize, r: pb::BehaviourRecord) -> Result<Record, Status> {
 /// The gRPC face of the exchange.
 #[derive(Debug, Clone)]
 pub struct ExchangeGrpc {
-    exchange: Arc<OnceCell<Arc<Exchange>>>,
+    exchange: Ready<Exchange>,
 }
 
 impl ExchangeGrpc {
-    pub fn new(exchange: Arc<OnceCell<Arc<Exchange>>>) -> Self {
+    pub fn new(exchange: Ready<Exchange>) -> Self {
         Self { exchange }
     }
 
     fn ready(&self) -> Result<&Exchange, Status> {
-        self.exchange.get().map(AsRef::as_ref).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unavailable,
-                "the exchange is starting up; retry shortly",
-            )
-            .into()
-        })
+        self.exchange.get()
     }
-}
-
-fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
-    principal(request).map_err(Status::from)
 }
 
 #[tonic::async_trait]
@@ -562,8 +544,8 @@ impl ExchangeService for ExchangeGrpc {
             audit::AccessQuery {
                 resident_id: resident,
                 partner_id: partner,
-                from: from_ts("from", r.from)?,
-                to: from_ts("to", r.to)?,
+                from: read_optional("from", r.from.as_ref())?,
+                to: read_optional("to", r.to.as_ref())?,
                 page_size: page.page_size,
                 cursor: &page.cursor,
             },

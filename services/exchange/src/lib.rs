@@ -26,13 +26,15 @@ pub mod domain;
 pub mod grpc;
 pub mod store;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
-use anyhow::Context as _;
 use healthpoints_auth::Verifier;
-use healthpoints_grpc::{GrpcServer, RemoteJwks, Shutdown, credentials::ServiceToken};
-use healthpoints_proto::exchange::v1::exchange_service_server::ExchangeServiceServer;
-use tokio::sync::OnceCell;
+use healthpoints_grpc::{
+    GrpcServerConfig, Host, Ready, Service, credentials::ServiceToken, identity_keys,
+};
+use healthpoints_proto::exchange::v1::exchange_service_server::{
+    ExchangeServiceServer, SERVICE_NAME,
+};
 use tonic::service::Routes;
 
 use crate::{
@@ -43,8 +45,7 @@ use crate::{
 };
 
 /// The fully-qualified gRPC service name, for health checks.
-pub const GRPC_SERVICE: &str =
-    healthpoints_proto::exchange::v1::exchange_service_server::SERVICE_NAME;
+pub const GRPC_SERVICE: &str = SERVICE_NAME;
 
 /// The exchange as it runs: its store and its peers.
 #[derive(Debug)]
@@ -55,12 +56,39 @@ pub struct Exchange {
     pub ledger: LedgerPeer,
 }
 
-/// A bound exchange service.
-#[derive(Debug)]
-pub struct Application {
-    server: GrpcServer,
-    config: ExchangeConfig,
-    exchange: Arc<OnceCell<Arc<Exchange>>>,
+/// The exchange as its own server: bind with `Application::build`, serve with
+/// `run_until_stopped`.
+pub type Application = Host<Exchange>;
+
+impl Service for Exchange {
+    const NAME: &'static str = "exchange";
+    const TITLE: &'static str = "the exchange";
+    const GRPC_SERVICE: &'static str = SERVICE_NAME;
+    type Config = ExchangeConfig;
+
+    fn listen(config: &ExchangeConfig) -> &GrpcServerConfig {
+        &config.grpc
+    }
+
+    fn verifier(config: &ExchangeConfig, _: &Ready<Self>) -> anyhow::Result<Verifier> {
+        identity_keys(&config.identity, config.verifier.clone())
+    }
+
+    async fn prepare(config: ExchangeConfig) -> Result<Arc<Self>, String> {
+        prepare(config).await
+    }
+
+    async fn healthy(self: Arc<Self>) -> bool {
+        healthpoints_db::ping(self.store.connection()).await
+    }
+
+    fn routes(ready: Ready<Self>, max: usize) -> Routes {
+        Routes::new(
+            ExchangeServiceServer::new(ExchangeGrpc::new(ready))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+    }
 }
 
 async fn prepare(config: ExchangeConfig) -> Result<Arc<Exchange>, String> {
@@ -78,47 +106,4 @@ async fn prepare(config: ExchangeConfig) -> Result<Arc<Exchange>, String> {
         intake: IntakePeer::new(intake, token.clone()),
         ledger: LedgerPeer::new(ledger, token),
     }))
-}
-
-impl Application {
-    /// Binds the listener; the database is connected when serving starts.
-    pub async fn build(config: ExchangeConfig) -> anyhow::Result<Self> {
-        let server = GrpcServer::bind("exchange", GRPC_SERVICE, &config.grpc)
-            .await
-            .with_context(|| format!("binding exchange gRPC on {}", config.grpc.addr))?;
-        Ok(Self {
-            server,
-            config,
-            exchange: Arc::new(OnceCell::new()),
-        })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
-    }
-
-    /// Serves until `shutdown` fires, then drains.
-    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let identity = healthpoints_grpc::client::connect(&self.config.identity)?;
-        let verifier = Verifier::new(self.config.verifier.clone(), RemoteJwks::new(identity));
-        let config = self.config.clone();
-        let ready = tokio::spawn(healthpoints_grpc::ready::become_ready(
-            "exchange",
-            self.exchange.clone(),
-            self.server.health(),
-            shutdown.clone(),
-            move || prepare(config.clone()),
-            |x: Arc<Exchange>| async move { healthpoints_db::ping(x.store.connection()).await },
-        ));
-        let max = self.server.max_message_bytes();
-        let service = ExchangeServiceServer::new(ExchangeGrpc::new(self.exchange.clone()))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
-        let result = self
-            .server
-            .serve(Routes::new(service), verifier, shutdown)
-            .await;
-        ready.abort();
-        result.context("exchange gRPC server failed")
-    }
 }

@@ -1,16 +1,14 @@
 //! The thin gRPC adapter: wire types in, domain calls, wire types out, and the one place where
 //! [`IdentityError`] becomes a `Status`.
 
-use std::sync::Arc;
-
-use healthpoints_auth::{Principal, optional_principal, principal};
+use healthpoints_auth::optional_principal;
 use healthpoints_errors::{ApiError, ErrorCode, Violation};
+use healthpoints_grpc::{Ready, caller};
 use healthpoints_proto::{
     common::v1 as common,
     identity::v1::{self as pb, identity_service_server::IdentityService},
 };
 use prost_types::Timestamp;
-use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
@@ -176,27 +174,17 @@ fn client_kind_name(value: i32) -> String {
 /// The identity gRPC service. Answers UNAVAILABLE until the domain is ready (database migrated).
 #[derive(Debug, Clone)]
 pub struct IdentityGrpc {
-    identity: Arc<OnceCell<Arc<Identity>>>,
+    identity: Ready<Identity>,
 }
 
 impl IdentityGrpc {
-    pub fn new(identity: Arc<OnceCell<Arc<Identity>>>) -> Self {
+    pub fn new(identity: Ready<Identity>) -> Self {
         Self { identity }
     }
 
     fn ready(&self) -> Result<&Identity, Status> {
-        self.identity.get().map(AsRef::as_ref).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unavailable,
-                "identity is starting up; retry shortly",
-            )
-            .into()
-        })
+        self.identity.get()
     }
-}
-
-fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
-    principal(request).map_err(Status::from)
 }
 
 #[tonic::async_trait]

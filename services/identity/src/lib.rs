@@ -14,15 +14,17 @@ pub mod domain;
 pub mod grpc;
 pub mod store;
 
-use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use futures::future::BoxFuture;
 use healthpoints_auth::{JwksSource, Verifier, VerifierConfig};
 use healthpoints_errors::{ApiError, ErrorCode};
-use healthpoints_grpc::{GrpcServer, Shutdown};
-use healthpoints_proto::identity::v1::{Jwk, identity_service_server::IdentityServiceServer};
-use tokio::sync::OnceCell;
+use healthpoints_grpc::{GrpcServerConfig, Host, Ready, Service};
+use healthpoints_proto::identity::v1::{
+    Jwk,
+    identity_service_server::{IdentityServiceServer, SERVICE_NAME},
+};
 use tonic::service::Routes;
 
 use crate::{
@@ -37,22 +39,25 @@ use crate::{
 };
 
 /// The fully-qualified gRPC service name, for health checks.
-pub const GRPC_SERVICE: &str =
-    healthpoints_proto::identity::v1::identity_service_server::SERVICE_NAME;
+pub const GRPC_SERVICE: &str = SERVICE_NAME;
 
-/// A bound identity service.
-#[derive(Debug)]
-pub struct Application {
-    server: GrpcServer,
-    config: IdentityConfig,
-    crypto: Arc<Crypto>,
-    identity: Arc<OnceCell<Arc<Identity>>>,
-}
+/// Identity as its own server: `Application::build` checks the secrets and binds,
+/// `run_until_stopped` serves.
+pub type Application = Host<Identity>;
 
-impl Application {
-    /// Checks secrets and binds the listener; the database is connected when serving starts.
-    pub async fn build(config: IdentityConfig) -> anyhow::Result<Self> {
-        let crypto = Arc::new(load_master_key(&config)?);
+impl Service for Identity {
+    const NAME: &'static str = "identity";
+    const TITLE: &'static str = "identity";
+    const GRPC_SERVICE: &'static str = SERVICE_NAME;
+    type Config = IdentityConfig;
+
+    fn listen(config: &IdentityConfig) -> &GrpcServerConfig {
+        &config.grpc
+    }
+
+    /// The master key can be read (or a key file created) and the bootstrap admin is well formed.
+    fn check(config: &IdentityConfig) -> anyhow::Result<()> {
+        load_master_key(config)?;
         if let Some(admin) = &config.bootstrap_admin {
             let (user, pass) = admin.expose().split_once(':').unwrap_or_default();
             domain::values::check_username(user)
@@ -60,67 +65,46 @@ impl Application {
             domain::values::check_password(pass)
                 .map_err(|e| anyhow::anyhow!("bootstrap_admin: password {e}"))?;
         }
-        let server = GrpcServer::bind("identity", GRPC_SERVICE, &config.grpc)
-            .await
-            .with_context(|| format!("binding identity gRPC on {}", config.grpc.addr))?;
-        Ok(Self {
-            server,
-            config,
-            crypto,
-            identity: Arc::new(OnceCell::new()),
-        })
+        Ok(())
     }
 
-    /// The bound gRPC address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
-    }
-
-    /// Serves until `shutdown` fires, then drains.
-    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let tokens = &self.config.tokens;
-        let verifier = Verifier::new(
+    /// Identity verifies tokens against its own key store.
+    fn verifier(config: &IdentityConfig, ready: &Ready<Self>) -> anyhow::Result<Verifier> {
+        let tokens = &config.tokens;
+        Ok(Verifier::new(
             VerifierConfig {
                 issuer: tokens.issuer.clone(),
                 audience: tokens.audience.clone(),
                 ..VerifierConfig::default()
             },
-            LocalJwks(self.identity.clone()),
-        );
-        let (config, crypto) = (self.config.clone(), self.crypto.clone());
-        let ready = tokio::spawn(healthpoints_grpc::ready::become_ready(
-            "identity",
-            self.identity.clone(),
-            self.server.health(),
-            shutdown.clone(),
-            move || {
-                let (config, crypto) = (config.clone(), crypto.clone());
-                async move { prepare(&config, crypto).await.map_err(|e| format!("{e:#}")) }
-            },
-            |identity: Arc<Identity>| async move {
-                healthpoints_db::ping(identity.store().connection()).await
-            },
-        ));
-        let max = self.server.max_message_bytes();
-        let service = IdentityServiceServer::new(IdentityGrpc::new(self.identity.clone()))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
-        let result = self
-            .server
-            .serve(Routes::new(service), verifier, shutdown)
-            .await;
-        ready.abort();
-        result.context("identity gRPC server failed")
+            LocalJwks(ready.clone()),
+        ))
+    }
+
+    async fn prepare(config: IdentityConfig) -> Result<Arc<Self>, String> {
+        prepare(&config).await.map_err(|e| format!("{e:#}"))
+    }
+
+    async fn healthy(self: Arc<Self>) -> bool {
+        healthpoints_db::ping(self.store().connection()).await
+    }
+
+    fn routes(ready: Ready<Self>, max: usize) -> Routes {
+        Routes::new(
+            IdentityServiceServer::new(IdentityGrpc::new(ready))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
     }
 }
 
 /// identity verifies tokens against its own key store.
-struct LocalJwks(Arc<OnceCell<Arc<Identity>>>);
+struct LocalJwks(Ready<Identity>);
 
 impl JwksSource for LocalJwks {
     fn fetch(&self) -> BoxFuture<'_, Result<Vec<Jwk>, ApiError>> {
         Box::pin(async move {
-            match self.0.get() {
+            match self.0.peek() {
                 Some(identity) => identity.jwks().await.map_err(grpc::to_api_error),
                 None => Err(ApiError::new(
                     ErrorCode::Unavailable,
@@ -161,7 +145,8 @@ fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
     Ok(key)
 }
 
-async fn prepare(config: &IdentityConfig, crypto: Arc<Crypto>) -> anyhow::Result<Arc<Identity>> {
+async fn prepare(config: &IdentityConfig) -> anyhow::Result<Arc<Identity>> {
+    let crypto = Arc::new(load_master_key(config)?);
     let db = healthpoints_db::connect::<Migrator>(&config.database).await?;
     let t = &config.tokens;
     let tokens = Tokens::new(TokenPolicy {

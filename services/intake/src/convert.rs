@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use healthpoints_errors::{ApiError, ErrorCode};
-use healthpoints_proto::time::{datetime, timestamp as ts};
+use healthpoints_grpc::time::{read, timestamp as ts};
 use healthpoints_proto::{
     common::v1::{BehaviourCategory, PointsLevel},
     intake::v1::{self as pb},
@@ -46,10 +46,6 @@ pub fn to_api_error(err: IntakeError) -> ApiError {
 
 pub(crate) fn status(err: IntakeError) -> Status {
     to_api_error(err).into()
-}
-
-pub(crate) fn from_ts(field: &str, t: &Timestamp) -> Result<DateTime<Utc>, Status> {
-    datetime(t).ok_or_else(|| ApiError::invalid(field, "is not a valid time").into())
 }
 
 pub(crate) fn kind_to_pb(k: OutcomeKind) -> pb::OutcomeKind {
@@ -208,7 +204,7 @@ pub(crate) fn challenge_to_pb(c: &Challenge) -> pb::Challenge {
 pub(crate) fn challenge_from_pb(c: pb::Challenge) -> Result<Challenge, Status> {
     let time = |field: &str, t: Option<Timestamp>| {
         t.ok_or_else(|| Status::from(ApiError::invalid(field, "must be set")))
-            .and_then(|t| from_ts(field, &t))
+            .and_then(|t| read(field, &t))
     };
     Ok(Challenge {
         id: Uuid::nil(),
@@ -313,7 +309,7 @@ pub(crate) fn event_from_pb(i: usize, e: pb::BehaviourEvent) -> Result<Event, St
         }
     };
     let occurred_at = match &e.occurred_at {
-        Some(t) => from_ts(&field("occurred_at"), t)?,
+        Some(t) => read(&field("occurred_at"), t)?,
         None => return Err(ApiError::invalid(field("occurred_at"), "must be set").into()),
     };
     let district = match e.district.trim() {

@@ -1,16 +1,13 @@
 //! The thin gRPC adapter of intake: each RPC checks its caller, converts its message
 //! (`convert.rs`), calls the domain and converts the answer.
 
-use std::sync::Arc;
-
-use healthpoints_auth::{Principal, principal};
-use healthpoints_errors::{ApiError, ErrorCode};
+use healthpoints_errors::ApiError;
+use healthpoints_grpc::{Ready, caller, time};
 use healthpoints_proto::{
     common::v1::{BehaviourCategory, PageInfo, Yuan},
     intake::v1::{self as pb, intake_service_server::IntakeService},
 };
 use healthpoints_types::DistrictCode;
-use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status};
 
 use crate::convert::*;
@@ -26,27 +23,17 @@ pub type LiveIntake = Intake<IdentityResidents, LedgerAwards>;
 /// The gRPC face of intake.
 #[derive(Debug, Clone)]
 pub struct IntakeGrpc {
-    intake: Arc<OnceCell<Arc<LiveIntake>>>,
+    intake: Ready<LiveIntake>,
 }
 
 impl IntakeGrpc {
-    pub fn new(intake: Arc<OnceCell<Arc<LiveIntake>>>) -> Self {
+    pub fn new(intake: Ready<LiveIntake>) -> Self {
         Self { intake }
     }
 
     fn ready(&self) -> Result<&LiveIntake, Status> {
-        self.intake.get().map(AsRef::as_ref).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unavailable,
-                "intake is starting up; retry shortly",
-            )
-            .into()
-        })
+        self.intake.get()
     }
-}
-
-fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
-    principal(request).map_err(Status::from)
 }
 
 #[tonic::async_trait]
@@ -183,7 +170,7 @@ impl IntakeService for IntakeGrpc {
         let r = request.into_inner();
         let intake = self.ready()?;
         let as_of = match &r.as_of {
-            Some(t) => from_ts("as_of", t)?,
+            Some(t) => time::read("as_of", t)?,
             None => intake.now(),
         };
         let district = match r.district.trim() {
@@ -260,13 +247,13 @@ impl IntakeService for IntakeGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let ids = parse_ids("draft_ids", &r.draft_ids)?;
-        let from = from_ts(
+        let from = time::read(
             "from",
             r.from
                 .as_ref()
                 .ok_or_else(|| Status::from(ApiError::invalid("from", "must be set")))?,
         )?;
-        let to = from_ts(
+        let to = time::read(
             "to",
             r.to.as_ref()
                 .ok_or_else(|| Status::from(ApiError::invalid("to", "must be set")))?,
@@ -307,7 +294,7 @@ impl IntakeService for IntakeGrpc {
         let at = r
             .effective_from
             .as_ref()
-            .map(|t| from_ts("effective_from", t))
+            .map(|t| time::read("effective_from", t))
             .transpose()?;
         let rules = self
             .ready()?

@@ -20,13 +20,14 @@ pub mod domain;
 pub mod grpc;
 pub mod store;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use anyhow::Context as _;
 use healthpoints_auth::Verifier;
-use healthpoints_grpc::{GrpcServer, RemoteJwks, Shutdown, credentials::ServiceToken};
-use healthpoints_proto::intake::v1::intake_service_server::IntakeServiceServer;
-use tokio::sync::OnceCell;
+use healthpoints_grpc::{
+    Chore, GrpcServerConfig, Host, Ready, Service, Shutdown, credentials::ServiceToken, every,
+    identity_keys,
+};
+use healthpoints_proto::intake::v1::intake_service_server::{IntakeServiceServer, SERVICE_NAME};
 use tonic::service::Routes;
 
 use crate::{
@@ -41,14 +42,65 @@ use crate::{
 };
 
 /// The fully-qualified gRPC service name, for health checks.
-pub const GRPC_SERVICE: &str = healthpoints_proto::intake::v1::intake_service_server::SERVICE_NAME;
+pub const GRPC_SERVICE: &str = SERVICE_NAME;
 
-/// A bound intake service.
-#[derive(Debug)]
-pub struct Application {
-    server: GrpcServer,
-    config: IntakeConfig,
-    intake: Arc<OnceCell<Arc<LiveIntake>>>,
+/// Intake as its own server: bind with `Application::build`, serve with `run_until_stopped`.
+pub type Application = Host<LiveIntake>;
+
+impl Service for LiveIntake {
+    const NAME: &'static str = "intake";
+    const TITLE: &'static str = "intake";
+    const GRPC_SERVICE: &'static str = SERVICE_NAME;
+    type Config = IntakeConfig;
+
+    fn listen(config: &IntakeConfig) -> &GrpcServerConfig {
+        &config.grpc
+    }
+
+    fn verifier(config: &IntakeConfig, _: &Ready<Self>) -> anyhow::Result<Verifier> {
+        identity_keys(&config.identity, config.verifier.clone())
+    }
+
+    async fn prepare(config: IntakeConfig) -> Result<Arc<Self>, String> {
+        prepare(config).await
+    }
+
+    async fn healthy(self: Arc<Self>) -> bool {
+        healthpoints_db::ping(self.store().connection()).await
+    }
+
+    fn routes(ready: Ready<Self>, max: usize) -> Routes {
+        Routes::new(
+            IntakeServiceServer::new(IntakeGrpc::new(ready))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+    }
+
+    /// Finishes cut-short ledger hand-offs, and picks up other replicas' rule publications.
+    fn chores(ready: Ready<Self>, config: &IntakeConfig, shutdown: Shutdown) -> Vec<Chore> {
+        let handoff = Duration::from_millis(config.handoff.interval_ms);
+        let reload = Duration::from_secs(u64::from(config.rules.reload_seconds));
+        vec![
+            every(
+                ready.clone(),
+                handoff,
+                shutdown.clone(),
+                |intake: Arc<Self>| async move {
+                    match intake.finish_pending().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(awards = n, "cut-short ledger hand-offs completed"),
+                        Err(e) => tracing::warn!(error = %e, "ledger hand-off not completed yet"),
+                    }
+                },
+            ),
+            every(ready, reload, shutdown, |intake: Arc<Self>| async move {
+                if let Err(e) = intake.reload_catalogue().await {
+                    tracing::warn!(error = %e, "rule catalogue not reloaded");
+                }
+            }),
+        ]
+    }
 }
 
 /// Connects, migrates, seeds the default catalogue into an empty database and loads the
@@ -92,90 +144,4 @@ async fn prepare(config: IntakeConfig) -> Result<Arc<LiveIntake>, String> {
         LedgerAwards::new(ledger, token),
         options,
     )))
-}
-
-/// Finishes cut-short ledger hand-offs and picks up other replicas' rule publications, until
-/// shutdown.
-async fn background(
-    cell: Arc<OnceCell<Arc<LiveIntake>>>,
-    config: IntakeConfig,
-    mut shutdown: Shutdown,
-) {
-    let mut handoff = tokio::time::interval(Duration::from_millis(config.handoff.interval_ms));
-    let mut reload =
-        tokio::time::interval(Duration::from_secs(u64::from(config.rules.reload_seconds)));
-    handoff.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = handoff.tick() => {
-                if let Some(intake) = cell.get() {
-                    match intake.finish_pending().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(awards = n, "cut-short ledger hand-offs completed"),
-                        Err(e) => tracing::warn!(error = %e, "ledger hand-off not completed yet"),
-                    }
-                }
-            }
-            _ = reload.tick() => {
-                if let Some(intake) = cell.get()
-                    && let Err(e) = intake.reload_catalogue().await
-                {
-                    tracing::warn!(error = %e, "rule catalogue not reloaded");
-                }
-            }
-            () = shutdown.wait() => return,
-        }
-    }
-}
-
-impl Application {
-    /// Binds the listener; the database is connected when serving starts.
-    pub async fn build(config: IntakeConfig) -> anyhow::Result<Self> {
-        let server = GrpcServer::bind("intake", GRPC_SERVICE, &config.grpc)
-            .await
-            .with_context(|| format!("binding intake gRPC on {}", config.grpc.addr))?;
-        Ok(Self {
-            server,
-            config,
-            intake: Arc::new(OnceCell::new()),
-        })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
-    }
-
-    /// Serves until `shutdown` fires, then drains.
-    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let identity = healthpoints_grpc::client::connect(&self.config.identity)?;
-        let verifier = Verifier::new(self.config.verifier.clone(), RemoteJwks::new(identity));
-        let config = self.config.clone();
-        let ready = tokio::spawn(healthpoints_grpc::ready::become_ready(
-            "intake",
-            self.intake.clone(),
-            self.server.health(),
-            shutdown.clone(),
-            move || prepare(config.clone()),
-            |intake: Arc<LiveIntake>| async move {
-                healthpoints_db::ping(intake.store().connection()).await
-            },
-        ));
-        let chores = tokio::spawn(background(
-            self.intake.clone(),
-            self.config.clone(),
-            shutdown.clone(),
-        ));
-        let max = self.server.max_message_bytes();
-        let service = IntakeServiceServer::new(IntakeGrpc::new(self.intake.clone()))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
-        let result = self
-            .server
-            .serve(Routes::new(service), verifier, shutdown)
-            .await;
-        ready.abort();
-        chores.abort();
-        result.context("intake gRPC server failed")
-    }
 }

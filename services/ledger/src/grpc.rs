@@ -1,16 +1,13 @@
 //! The thin gRPC adapter of the ledger, and the one place where [`LedgerError`] becomes a
 //! `Status`.
 
-use std::sync::Arc;
-
-use healthpoints_auth::principal;
 use healthpoints_errors::{ApiError, ErrorCode};
+use healthpoints_grpc::{Ready, caller};
 use healthpoints_proto::{
     common::v1::{PageInfo, Yuan},
     ledger::v1::{self as pb, ledger_service_server::LedgerService},
 };
 use prost_types::Timestamp;
-use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -241,27 +238,17 @@ fn new_transfer(i: usize, t: pb::Transfer) -> Result<NewTransfer, Status> {
 /// The ledger gRPC service. Answers UNAVAILABLE until the domain is ready.
 #[derive(Debug, Clone)]
 pub struct LedgerGrpc {
-    ledger: Arc<OnceCell<Arc<Ledger>>>,
+    ledger: Ready<Ledger>,
 }
 
 impl LedgerGrpc {
-    pub fn new(ledger: Arc<OnceCell<Arc<Ledger>>>) -> Self {
+    pub fn new(ledger: Ready<Ledger>) -> Self {
         Self { ledger }
     }
 
     fn ready(&self) -> Result<&Ledger, Status> {
-        self.ledger.get().map(AsRef::as_ref).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unavailable,
-                "the ledger is starting up; retry shortly",
-            )
-            .into()
-        })
+        self.ledger.get()
     }
-}
-
-fn caller<T>(request: &Request<T>) -> Result<healthpoints_auth::Principal, Status> {
-    principal(request).map_err(Status::from)
 }
 
 #[tonic::async_trait]

@@ -14,13 +14,11 @@ pub mod domain;
 pub mod grpc;
 pub mod store;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use anyhow::Context as _;
 use healthpoints_auth::Verifier;
-use healthpoints_grpc::{GrpcServer, RemoteJwks, Shutdown};
-use healthpoints_proto::ledger::v1::ledger_service_server::LedgerServiceServer;
-use tokio::sync::OnceCell;
+use healthpoints_grpc::{Host, Ready, Service, identity_keys};
+use healthpoints_proto::ledger::v1::ledger_service_server::{LedgerServiceServer, SERVICE_NAME};
 use tonic::service::Routes;
 
 use crate::{
@@ -31,70 +29,46 @@ use crate::{
 };
 
 /// The fully-qualified gRPC service name, for health checks.
-pub const GRPC_SERVICE: &str = healthpoints_proto::ledger::v1::ledger_service_server::SERVICE_NAME;
+pub const GRPC_SERVICE: &str = SERVICE_NAME;
 
-/// A bound ledger service.
-#[derive(Debug)]
-pub struct Application {
-    server: GrpcServer,
-    config: LedgerConfig,
-    ledger: Arc<OnceCell<Arc<Ledger>>>,
-}
+/// The ledger as its own server: bind with `Application::build`, serve with `run_until_stopped`.
+pub type Application = Host<Ledger>;
 
-impl Application {
-    /// Binds the listener; the database is connected when serving starts.
-    pub async fn build(config: LedgerConfig) -> anyhow::Result<Self> {
-        let server = GrpcServer::bind("ledger", GRPC_SERVICE, &config.grpc)
+impl Service for Ledger {
+    const NAME: &'static str = "ledger";
+    const TITLE: &'static str = "the ledger";
+    const GRPC_SERVICE: &'static str = SERVICE_NAME;
+    type Config = LedgerConfig;
+
+    fn listen(config: &LedgerConfig) -> &healthpoints_grpc::GrpcServerConfig {
+        &config.grpc
+    }
+
+    fn verifier(config: &LedgerConfig, _: &Ready<Self>) -> anyhow::Result<Verifier> {
+        identity_keys(&config.identity, config.verifier.clone())
+    }
+
+    async fn prepare(config: LedgerConfig) -> Result<Arc<Self>, String> {
+        let db = healthpoints_db::connect::<Migrator>(&config.database)
             .await
-            .with_context(|| format!("binding ledger gRPC on {}", config.grpc.addr))?;
-        Ok(Self {
-            server,
-            config,
-            ledger: Arc::new(OnceCell::new()),
-        })
+            .map_err(|e| e.to_string())?;
+        let options = LedgerOptions {
+            sweep_interval: Duration::from_millis(config.sweeper.interval_ms),
+            commits_in_flight: config.writer.commits_in_flight,
+            ..LedgerOptions::default()
+        };
+        Ok(Ledger::start(Store::new(db), options))
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
+    async fn healthy(self: Arc<Self>) -> bool {
+        healthpoints_db::ping(self.store().connection()).await
     }
 
-    /// Serves until `shutdown` fires, then drains.
-    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let identity = healthpoints_grpc::client::connect(&self.config.identity)?;
-        let verifier = Verifier::new(self.config.verifier.clone(), RemoteJwks::new(identity));
-        let config = self.config.clone();
-        let ready = tokio::spawn(healthpoints_grpc::ready::become_ready(
-            "ledger",
-            self.ledger.clone(),
-            self.server.health(),
-            shutdown.clone(),
-            move || {
-                let config = config.clone();
-                async move {
-                    let db = healthpoints_db::connect::<Migrator>(&config.database)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let options = LedgerOptions {
-                        sweep_interval: Duration::from_millis(config.sweeper.interval_ms),
-                        commits_in_flight: config.writer.commits_in_flight,
-                        ..LedgerOptions::default()
-                    };
-                    Ok(Ledger::start(Store::new(db), options))
-                }
-            },
-            |ledger: Arc<Ledger>| async move {
-                healthpoints_db::ping(ledger.store().connection()).await
-            },
-        ));
-        let max = self.server.max_message_bytes();
-        let service = LedgerServiceServer::new(LedgerGrpc::new(self.ledger.clone()))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
-        let result = self
-            .server
-            .serve(Routes::new(service), verifier, shutdown)
-            .await;
-        ready.abort();
-        result.context("ledger gRPC server failed")
+    fn routes(ready: Ready<Self>, max: usize) -> Routes {
+        Routes::new(
+            LedgerServiceServer::new(LedgerGrpc::new(ready))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
     }
 }

@@ -1,18 +1,15 @@
 //! The thin gRPC adapter of a mall: wire messages ⇄ domain values, and the one place where
 //! [`MallError`] becomes a `Status`.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
-use healthpoints_auth::{Principal, optional_principal, principal};
+use healthpoints_auth::optional_principal;
 use healthpoints_errors::{ApiError, ErrorCode};
-use healthpoints_proto::time::{datetime, timestamp as ts};
+use healthpoints_grpc::time::{read_optional, timestamp as ts};
+use healthpoints_grpc::{Ready, caller};
 use healthpoints_proto::{
     common::v1::{PageInfo, PageRequest, Yuan},
     mall::v1::{self as pb, mall_service_server::MallService},
 };
-use prost_types::Timestamp;
-use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -68,13 +65,6 @@ pub fn to_api_error(err: MallError) -> ApiError {
 
 fn status(err: MallError) -> Status {
     to_api_error(err).into()
-}
-
-fn from_ts(field: &str, t: Option<&Timestamp>) -> Result<Option<DateTime<Utc>>, Status> {
-    t.map(|t| {
-        datetime(t).ok_or_else(|| Status::from(ApiError::invalid(field, "is not a valid time")))
-    })
-    .transpose()
 }
 
 fn merchant_status_to_pb(s: MerchantStatus) -> pb::MerchantStatus {
@@ -145,8 +135,8 @@ fn spec_from_pb(p: pb::Product) -> Result<(String, ProductSpec), Status> {
             stock: p.stock,
             per_resident_limit: p.per_resident_limit,
             limit_period: p.limit_period,
-            available_from: from_ts("product.available_from", p.available_from.as_ref())?,
-            available_until: from_ts("product.available_until", p.available_until.as_ref())?,
+            available_from: read_optional("product.available_from", p.available_from.as_ref())?,
+            available_until: read_optional("product.available_until", p.available_until.as_ref())?,
             min_age: p.min_age,
             status: match pb::ProductStatus::try_from(p.status).unwrap_or_default() {
                 pb::ProductStatus::Active => Some(ProductStatus::Active),
@@ -246,27 +236,17 @@ fn page_request(p: Option<PageRequest>) -> (u32, String) {
 /// The mall's gRPC service; answers UNAVAILABLE until its database is ready.
 #[derive(Debug, Clone)]
 pub struct MallGrpc {
-    mall: Arc<OnceCell<Arc<LiveMall>>>,
+    mall: Ready<LiveMall>,
 }
 
 impl MallGrpc {
-    pub fn new(mall: Arc<OnceCell<Arc<LiveMall>>>) -> Self {
+    pub fn new(mall: Ready<LiveMall>) -> Self {
         Self { mall }
     }
 
     fn ready(&self) -> Result<&LiveMall, Status> {
-        self.mall.get().map(AsRef::as_ref).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unavailable,
-                "the mall is starting up; retry shortly",
-            )
-            .into()
-        })
+        self.mall.get()
     }
-}
-
-fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
-    principal(request).map_err(Status::from)
 }
 
 #[tonic::async_trait]

@@ -17,13 +17,14 @@ pub mod domain;
 pub mod grpc;
 pub mod store;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use anyhow::Context as _;
 use healthpoints_auth::Verifier;
-use healthpoints_grpc::{GrpcServer, RemoteJwks, Shutdown, credentials::ServiceToken};
-use healthpoints_proto::mall::v1::mall_service_server::MallServiceServer;
-use tokio::sync::OnceCell;
+use healthpoints_grpc::{
+    Chore, GrpcServerConfig, Host, Ready, Service, Shutdown, credentials::ServiceToken, every,
+    identity_keys,
+};
+use healthpoints_proto::mall::v1::mall_service_server::{MallServiceServer, SERVICE_NAME};
 use tonic::service::Routes;
 
 use crate::{
@@ -38,14 +39,57 @@ use crate::{
 };
 
 /// The fully-qualified gRPC service name, for health checks.
-pub const GRPC_SERVICE: &str = healthpoints_proto::mall::v1::mall_service_server::SERVICE_NAME;
+pub const GRPC_SERVICE: &str = SERVICE_NAME;
 
-/// A bound mall.
-#[derive(Debug)]
-pub struct Application {
-    server: GrpcServer,
-    config: MallConfig,
-    mall: Arc<OnceCell<Arc<LiveMall>>>,
+/// A mall as its own server: bind with `Application::build`, serve with `run_until_stopped`.
+pub type Application = Host<LiveMall>;
+
+impl Service for LiveMall {
+    const NAME: &'static str = "mall";
+    const TITLE: &'static str = "the mall";
+    const GRPC_SERVICE: &'static str = SERVICE_NAME;
+    type Config = MallConfig;
+
+    fn listen(config: &MallConfig) -> &GrpcServerConfig {
+        &config.grpc
+    }
+
+    fn verifier(config: &MallConfig, _: &Ready<Self>) -> anyhow::Result<Verifier> {
+        identity_keys(&config.identity, config.verifier.clone())
+    }
+
+    async fn prepare(config: MallConfig) -> Result<Arc<Self>, String> {
+        prepare(config).await
+    }
+
+    async fn healthy(self: Arc<Self>) -> bool {
+        healthpoints_db::ping(self.store().connection()).await
+    }
+
+    fn routes(ready: Ready<Self>, max: usize) -> Routes {
+        Routes::new(
+            MallServiceServer::new(MallGrpc::new(ready))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+    }
+
+    /// Drives interrupted ledger steps and expires overdue vouchers.
+    fn chores(ready: Ready<Self>, config: &MallConfig, shutdown: Shutdown) -> Vec<Chore> {
+        let period = Duration::from_millis(config.orders.sweep_interval_ms);
+        vec![every(
+            ready,
+            period,
+            shutdown,
+            |mall: Arc<Self>| async move {
+                match mall.sweep().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(steps = n, "order steps finished by the sweeper"),
+                    Err(e) => tracing::warn!(error = %e, "sweep not completed"),
+                }
+            },
+        )]
+    }
 }
 
 /// The domain options a configuration asks for.
@@ -72,75 +116,6 @@ async fn prepare(config: MallConfig) -> Result<Arc<LiveMall>, String> {
         LedgerRedemptions::new(ledger, token, config.mall_id().book()),
         options(&config),
     )))
-}
-
-/// Drives interrupted ledger steps and expires overdue vouchers, until shutdown.
-async fn sweeper(cell: Arc<OnceCell<Arc<LiveMall>>>, every: Duration, mut shutdown: Shutdown) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                if let Some(mall) = cell.get() {
-                    match mall.sweep().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(steps = n, "order steps finished by the sweeper"),
-                        Err(e) => tracing::warn!(error = %e, "sweep not completed"),
-                    }
-                }
-            }
-            () = shutdown.wait() => return,
-        }
-    }
-}
-
-impl Application {
-    /// Binds the listener; the database is connected when serving starts.
-    pub async fn build(config: MallConfig) -> anyhow::Result<Self> {
-        let server = GrpcServer::bind("mall", GRPC_SERVICE, &config.grpc)
-            .await
-            .with_context(|| format!("binding mall gRPC on {}", config.grpc.addr))?;
-        Ok(Self {
-            server,
-            config,
-            mall: Arc::new(OnceCell::new()),
-        })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
-    }
-
-    /// Serves until `shutdown` fires, then drains.
-    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let identity = healthpoints_grpc::client::connect(&self.config.identity)?;
-        let verifier = Verifier::new(self.config.verifier.clone(), RemoteJwks::new(identity));
-        let config = self.config.clone();
-        let ready = tokio::spawn(healthpoints_grpc::ready::become_ready(
-            "mall",
-            self.mall.clone(),
-            self.server.health(),
-            shutdown.clone(),
-            move || prepare(config.clone()),
-            |mall: Arc<LiveMall>| async move { healthpoints_db::ping(mall.store().connection()).await },
-        ));
-        let chores = tokio::spawn(sweeper(
-            self.mall.clone(),
-            Duration::from_millis(self.config.orders.sweep_interval_ms),
-            shutdown.clone(),
-        ));
-        let max = self.server.max_message_bytes();
-        let service = MallServiceServer::new(MallGrpc::new(self.mall.clone()))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
-        let result = self
-            .server
-            .serve(Routes::new(service), verifier, shutdown)
-            .await;
-        ready.abort();
-        chores.abort();
-        result.context("mall gRPC server failed")
-    }
 }
 
 /// The `main` of both binaries: loads the configuration, checks it is the kind of mall the
