@@ -26,6 +26,8 @@ test:
 lint:
     cargo clippy --workspace --all-targets -- -D warnings
     cargo machete
+    python3 .ci/module_cycles.py . 1
+    python3 .ci/module_cycles.py . 2
 
 # Formats the code.
 fmt:
@@ -59,11 +61,12 @@ mutants *FILES:
     files=({{FILES}})
     if [ ${#files[@]} -eq 0 ]; then
       files=(services/ledger/src/domain/engine.rs services/intake/src/domain/judge.rs
-             services/intake/src/domain/rules.rs services/mall/src/domain/service.rs
-             services/mall/src/domain/service/catalogue.rs services/mall/src/domain/service/orders.rs
-             services/mall/src/domain/service/settlement.rs services/mall/src/domain/service/sweeper.rs
-             gateway/src/malls.rs services/exchange/src/domain/records.rs
-             services/exchange/src/domain/consent.rs)
+             services/intake/src/domain/rules.rs services/intake/src/service/rules.rs
+             services/mall/src/service.rs services/mall/src/service/catalogue.rs
+             services/mall/src/service/orders.rs services/mall/src/service/settlement.rs
+             services/mall/src/service/sweeper.rs gateway/src/malls.rs
+             services/exchange/src/domain/records.rs services/exchange/src/service/records.rs
+             services/exchange/src/domain/consent.rs services/exchange/src/service/consent.rs)
     fi
     for f in "${files[@]}"; do
       pkg=$(cargo metadata --no-deps --format-version 1 | python3 -c 'import json,sys,os; f=os.path.abspath(sys.argv[1]); print(next(p["name"] for p in json.load(sys.stdin)["packages"] if f.startswith(os.path.dirname(p["manifest_path"])+"/")))' "$f")

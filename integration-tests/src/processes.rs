@@ -216,7 +216,7 @@ impl ProcessMesh {
     pub async fn sign_as_identity(&self, claims: &healthpoints_auth::Claims) -> String {
         use healthpoints_identity::{
             crypto::Crypto,
-            domain::tokens::{TokenPolicy, Tokens},
+            service::tokens::{TokenPolicy, Tokens},
             store::{Migrator, Store},
         };
         let master = std::fs::read_to_string(self.dir.path().join("identity.key"))

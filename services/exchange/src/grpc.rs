@@ -15,15 +15,14 @@ use crate::{
     Exchange,
     domain::{
         audit,
-        consent::{self, Category, Consent, PartnerKind},
-        contracts::{self, ContractRecord},
+        consent::{Category, Consent, PartnerKind},
+        contracts::ContractRecord,
         error::ExchangeError,
-        fhir,
-        partners::{self, Partner, PartnerSpec, PartnerStatus},
-        products,
+        partners::{Partner, PartnerSpec, PartnerStatus},
         records::{self, Person, Record, RecordOutcome},
         statistics::{self, BehaviourCategory, Cell},
     },
+    service,
 };
 
 /// A published statistics cell on the wire.
@@ -220,7 +219,7 @@ impl ExchangeService for ExchangeGrpc {
         let p = caller(&request)?;
         let x = self.ready()?;
         let r = request.into_inner();
-        let (client_id, client_secret) = partners::add_client(
+        let (client_id, client_secret) = service::partners::add_client(
             &x.store,
             &x.identity,
             &p,
@@ -244,7 +243,7 @@ impl ExchangeService for ExchangeGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let x = self.ready()?;
-        let (partner, client_id, client_secret) = partners::register(
+        let (partner, client_id, client_secret) = service::partners::register(
             &x.store,
             &x.identity,
             &x.intake,
@@ -301,7 +300,7 @@ impl ExchangeService for ExchangeGrpc {
             kind: PartnerKind::Department,
         };
         let kind = kind_from("partner.kind", &r.kind)?;
-        let partner = partners::update(&x.store, &x.intake, &p, changed, kind)
+        let partner = service::partners::update(&x.store, &x.intake, &p, changed, kind)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::UpdatePartnerResponse {
@@ -346,7 +345,7 @@ impl ExchangeService for ExchangeGrpc {
             .map(|(i, r)| record_from_pb(i, r))
             .collect::<Result<Vec<_>, _>>()?;
         let x = self.ready()?;
-        let results = records::submit(&x.store, &x.identity, &x.intake, &p, records)
+        let results = service::records::submit(&x.store, &x.identity, &x.intake, &p, records)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::SubmitRecordsResponse {
@@ -362,7 +361,7 @@ impl ExchangeService for ExchangeGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let x = self.ready()?;
-        let answer = fhir::submit(
+        let answer = service::fhir::submit(
             &x.store,
             &x.identity,
             &x.intake,
@@ -414,7 +413,7 @@ impl ExchangeService for ExchangeGrpc {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let x = self.ready()?;
-        let results = contracts::submit(&x.store, &x.identity, &x.intake, &p, records)
+        let results = service::contracts::submit(&x.store, &x.identity, &x.intake, &p, records)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::SubmitContractsResponse {
@@ -429,7 +428,7 @@ impl ExchangeService for ExchangeGrpc {
     ) -> Result<Response<pb::ListConsentsResponse>, Status> {
         let p = caller(&request)?;
         let r = request.into_inner();
-        let consents = consent::list(&self.ready()?.store, &p, &r.resident_id)
+        let consents = service::consent::list(&self.ready()?.store, &p, &r.resident_id)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListConsentsResponse {
@@ -445,7 +444,7 @@ impl ExchangeService for ExchangeGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let x = self.ready()?;
-        let c = consent::grant(
+        let c = service::consent::grant(
             &x.store,
             &p,
             &r.resident_id,
@@ -468,7 +467,7 @@ impl ExchangeService for ExchangeGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let x = self.ready()?;
-        let c = consent::revoke(
+        let c = service::consent::revoke(
             &x.store,
             &p,
             &r.resident_id,
@@ -490,10 +489,16 @@ impl ExchangeService for ExchangeGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let x = self.ready()?;
-        let cells =
-            statistics::statistics(&x.store, &x.intake, &x.ledger, &p, &r.district, &r.month)
-                .await
-                .map_err(status)?;
+        let cells = service::statistics::statistics(
+            &x.store,
+            &x.intake,
+            &x.ledger,
+            &p,
+            &r.district,
+            &r.month,
+        )
+        .await
+        .map_err(status)?;
         Ok(Response::new(pb::GetStatisticsResponse {
             cells: cells.into_iter().map(cell_to_pb).collect(),
             min_cell: u32::try_from(statistics::MIN_CELL).unwrap_or(u32::MAX),
@@ -508,7 +513,7 @@ impl ExchangeService for ExchangeGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let x = self.ready()?;
-        let months = products::points_summary(&x.store, &x.intake, &p, &r.resident_id)
+        let months = service::products::points_summary(&x.store, &x.intake, &p, &r.resident_id)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::GetPointsSummaryResponse {
@@ -538,7 +543,7 @@ impl ExchangeService for ExchangeGrpc {
         };
         let page = r.page.unwrap_or_default();
         let x = self.ready()?;
-        let (entries, next) = audit::list(
+        let (entries, next) = service::audit::list(
             &x.store,
             &p,
             audit::AccessQuery {

@@ -24,6 +24,7 @@ pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod service;
 pub mod store;
 
 use std::sync::Arc;

@@ -11,11 +11,15 @@ use healthpoints_proto::{
 use prost_types::Timestamp;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{
-    ClientSpec, ContractAction, Identity, IdentityError, Registration, ResidentRef, StaffSpec,
-    TokenPair,
-    model::{District, FamilyDoctorContract, ResidenceType, Resident, ResidentStatus},
-    values::mask_name,
+use crate::{
+    domain::{
+        IdentityError,
+        model::{District, FamilyDoctorContract, ResidenceType, Resident, ResidentStatus},
+        values::mask_name,
+    },
+    service::{
+        ClientSpec, ContractAction, Identity, Registration, ResidentRef, StaffSpec, TokenPair,
+    },
 };
 
 /// Converts a domain error once, with a log level per kind.

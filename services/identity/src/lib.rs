@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod grpc;
+pub mod service;
 pub mod store;
 
 use std::{path::Path, sync::Arc, time::Duration};
@@ -30,11 +31,11 @@ use tonic::service::Routes;
 use crate::{
     config::IdentityConfig,
     crypto::Crypto,
-    domain::{
+    grpc::IdentityGrpc,
+    service::{
         Identity, Policy,
         tokens::{TokenPolicy, Tokens},
     },
-    grpc::IdentityGrpc,
     store::{Migrator, Store},
 };
 

@@ -24,9 +24,11 @@ use healthpoints_proto::{
 use healthpoints_types::{Book, DistrictCode};
 use uuid::Uuid;
 
-use crate::domain::{
-    error::{IntakeError, Result},
-    model::{AwardAnswer, AwardOrder, Resident, ResidentRef},
+use crate::{
+    domain::{
+        error::{IntakeError, Result},
+        model::{AwardAnswer, AwardOrder, Resident, ResidentRef},
+    },
     service::{PointsLedger, Residents},
 };
 

@@ -14,7 +14,8 @@ use crate::convert::*;
 pub use crate::convert::{outcome_to_pb, rule_to_pb, to_api_error};
 use crate::{
     clients::{IdentityResidents, LedgerAwards},
-    domain::{play::Honour, service::Intake},
+    domain::play::Honour,
+    service::Intake,
 };
 
 /// The intake domain as the server runs it.

@@ -18,6 +18,7 @@ pub mod config;
 mod convert;
 pub mod domain;
 pub mod grpc;
+pub mod service;
 pub mod store;
 
 use std::{sync::Arc, time::Duration};
@@ -33,11 +34,9 @@ use tonic::service::Routes;
 use crate::{
     clients::{IdentityResidents, LedgerAwards},
     config::IntakeConfig,
-    domain::{
-        catalogue::Catalogue,
-        service::{Intake, IntakeOptions, Velocity},
-    },
+    domain::catalogue::Catalogue,
     grpc::{IntakeGrpc, LiveIntake},
+    service::{Intake, IntakeOptions, Velocity},
     store::{Migrator, Store},
 };
 

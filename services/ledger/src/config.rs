@@ -37,7 +37,7 @@ pub struct WriterConfig {
 impl Default for WriterConfig {
     fn default() -> Self {
         Self {
-            commits_in_flight: crate::domain::service::COMMITS_IN_FLIGHT,
+            commits_in_flight: crate::service::COMMITS_IN_FLIGHT,
         }
     }
 }

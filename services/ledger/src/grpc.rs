@@ -11,12 +11,15 @@ use prost_types::Timestamp;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::domain::{
-    AccountSelector, Ledger, LedgerError,
-    model::{
-        Account, AccountKind, CreateResult, Metadata, NewTransfer, PendingAction, Resolution,
-        Transfer, TransferKind,
+use crate::{
+    domain::{
+        LedgerError,
+        model::{
+            Account, AccountKind, CreateResult, Metadata, NewTransfer, PendingAction, Resolution,
+            Transfer, TransferKind,
+        },
     },
+    service::{AccountSelector, Ledger},
 };
 
 /// Converts a domain error once, with a log level per kind.

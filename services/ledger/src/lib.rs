@@ -12,6 +12,7 @@
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod service;
 pub mod store;
 
 use std::{sync::Arc, time::Duration};
@@ -23,8 +24,8 @@ use tonic::service::Routes;
 
 use crate::{
     config::LedgerConfig,
-    domain::{Ledger, LedgerOptions},
     grpc::LedgerGrpc,
+    service::{Ledger, LedgerOptions},
     store::{Migrator, Store},
 };
 

@@ -5,7 +5,8 @@ use healthpoints_config::ServiceArgs;
 use healthpoints_ledger::{
     Application,
     config::LedgerConfig,
-    domain::{journal::GENESIS, model::Checkpoint, service::verify},
+    domain::{journal::GENESIS, model::Checkpoint},
+    service::verify,
     store::{Migrator, Store},
 };
 use healthpoints_types::Book;

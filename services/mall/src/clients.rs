@@ -24,9 +24,11 @@ use healthpoints_proto::{
 use healthpoints_types::Book;
 use uuid::Uuid;
 
-use crate::domain::{
-    error::{MallError, Result},
-    model::{Order, RefundSource, Statement},
+use crate::{
+    domain::{
+        error::{MallError, Result},
+        model::{Order, RefundSource, Statement},
+    },
     service::{LedgerAnswer, PointsLedger, ResidentFacts, Residents},
 };
 

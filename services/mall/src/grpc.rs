@@ -20,8 +20,8 @@ use crate::{
             Merchant, MerchantStatus, Order, OrderStatus, Product, ProductCategory, ProductStatus,
             Statement, scan_payload,
         },
-        service::{Mall, Page, ProductSpec},
     },
+    service::{Mall, Page, ProductSpec},
 };
 
 /// The mall domain as the server runs it.

@@ -15,6 +15,7 @@ pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod service;
 pub mod store;
 
 use std::{sync::Arc, time::Duration};
@@ -30,11 +31,9 @@ use tonic::service::Routes;
 use crate::{
     clients::{IdentityResidents, LedgerRedemptions},
     config::MallConfig,
-    domain::{
-        model::PeriodKind,
-        service::{Mall, MallOptions},
-    },
+    domain::model::PeriodKind,
     grpc::{LiveMall, MallGrpc},
+    service::{Mall, MallOptions},
     store::{Migrator, Store},
 };
 

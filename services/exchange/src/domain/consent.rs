@@ -4,11 +4,8 @@
 //! duty. Reading a resident's data out (the points summary) always needs their consent.
 //! Revoking never removes points already earned.
 
-use chrono::{DateTime, Utc};
-use healthpoints_auth::Principal;
-
 use super::error::{ExchangeError, Result};
-use crate::store::Store;
+use chrono::{DateTime, Utc};
 
 macro_rules! categories {
     ($($variant:ident => $text:literal),+ $(,)?) => {
@@ -96,81 +93,13 @@ impl Consent {
     }
 }
 
-/// The resident a consent call is about: residents act for themselves only.
-fn own(caller: &Principal, resident_id: &str) -> Result<String> {
-    let Some(me) = caller.resident_id() else {
-        return Err(ExchangeError::Forbidden(
-            "only the resident grants, revokes and lists their consents".into(),
-        ));
-    };
-    let me = me.to_string();
-    if !resident_id.trim().is_empty() && resident_id.trim() != me {
-        return Err(ExchangeError::Forbidden(
-            "residents manage only their own consents".into(),
-        ));
-    }
-    Ok(me)
-}
-
-fn category(raw: Option<Category>) -> Result<Category> {
+pub(crate) fn category(raw: Option<Category>) -> Result<Category> {
     raw.ok_or_else(|| {
         ExchangeError::invalid(
             "category",
             "must be steps_exercise, sleep, chronic_disease, vaccination, screening or points_summary",
         )
     })
-}
-
-/// The caller's consents, newest first.
-pub async fn list(store: &Store, caller: &Principal, resident_id: &str) -> Result<Vec<Consent>> {
-    let me = own(caller, resident_id)?;
-    store.consents(&me).await
-}
-
-/// Grants (or grants again) consent to a registered partner for one category.
-pub async fn grant(
-    store: &Store,
-    caller: &Principal,
-    resident_id: &str,
-    partner_id: &str,
-    raw: Option<Category>,
-    purpose: &str,
-) -> Result<Consent> {
-    let me = own(caller, resident_id)?;
-    let category = category(raw)?;
-    healthpoints_types::text::free_text(purpose, 200, false, healthpoints_types::text::Lines::One)
-        .map_err(|e| ExchangeError::invalid("purpose", e.0))?;
-    let partner = store
-        .partner(partner_id.trim())
-        .await?
-        .filter(|p| p.client_id.is_some())
-        .ok_or_else(|| ExchangeError::NotFound("partner".into()))?;
-    let consent = Consent {
-        resident_id: me,
-        partner_id: partner.partner_id,
-        category,
-        purpose: purpose.trim().to_owned(),
-        granted_at: crate::store::now(),
-        revoked_at: None,
-    };
-    store.save_consent(&consent).await?;
-    Ok(consent)
-}
-
-/// Revokes a consent; records in that category are refused from now on, points stay.
-pub async fn revoke(
-    store: &Store,
-    caller: &Principal,
-    resident_id: &str,
-    partner_id: &str,
-    raw: Option<Category>,
-) -> Result<Consent> {
-    let me = own(caller, resident_id)?;
-    let category = category(raw)?;
-    store
-        .revoke_consent(&me, partner_id.trim(), category, crate::store::now())
-        .await?
-        .ok_or_else(|| ExchangeError::NotFound("consent".into()))
 }
 
 #[cfg(test)]

@@ -18,22 +18,13 @@
 //! `urn:healthpoints:prc-id` (the ID number) or a `reference` `Patient/<resident id>`. The
 //! record id is the resource's `id`.
 
-use std::collections::BTreeMap;
-
+use super::records::{Person, Record, RecordOutcome, RecordResult};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use serde::Deserialize;
-use serde_json::Value;
-
-use healthpoints_auth::Principal;
 pub use healthpoints_errors::fhir::{Issue, refusal};
 use healthpoints_errors::fhir::{issue_json, outcome_resource, response_bundle};
-
-use super::{
-    error::{ExchangeError, Result as DomainResult},
-    partners::{Identity, acting_partner},
-    records::{Behaviours, Person, Record, RecordOutcome, RecordResult, submit_for},
-};
-use crate::store::Store;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Identifier system of the PRC resident ID number.
 pub const PRC_ID_SYSTEM: &str = "urn:healthpoints:prc-id";
@@ -314,7 +305,7 @@ fn person(path: &str, subject: Option<Reference>) -> Result<Person, Issue> {
 /// (00:00 +08:00). A wearable's running daily total dated "today" is then never in the future
 /// once the day has begun, counts toward that day's caps, and is judged by the rules in force
 /// when the day began.
-fn when(path: &str, raw: Option<&str>) -> Result<DateTime<Utc>, Issue> {
+pub(crate) fn when(path: &str, raw: Option<&str>) -> Result<DateTime<Utc>, Issue> {
     let raw = raw.ok_or_else(|| Issue::new("required", path.to_owned(), "a time is required"))?;
     if let Ok(t) = DateTime::parse_from_rfc3339(raw.trim()) {
         return Ok(t.with_timezone(&Utc));
@@ -596,54 +587,6 @@ pub struct FhirAnswer {
     pub body: Value,
     pub refused: bool,
     pub results: Vec<RecordResult>,
-}
-
-/// Checks the partner's `fhir:submit` scope, parses and maps the submission, and — only when
-/// every entry is well-formed — judges it like behaviour records (consent, the partner's
-/// behaviour list, intake), idempotent per (partner, `<resourceType>/<id>`).
-pub async fn submit(
-    store: &Store,
-    identity: &impl Identity,
-    intake: &impl Behaviours,
-    caller: &Principal,
-    content_type: &str,
-    body: &[u8],
-) -> DomainResult<FhirAnswer> {
-    let partner = acting_partner(store, caller, "fhir:submit").await?;
-    let refused = |body: Value| FhirAnswer {
-        body,
-        refused: true,
-        results: Vec::new(),
-    };
-    let parsed = match parse(content_type, body) {
-        Ok(p) => p,
-        Err(issue) => return Ok(refused(refusal(&issue))),
-    };
-    if parsed.iter().any(Result::is_err) {
-        return Ok(refused(refused_entries(&parsed)));
-    }
-    let records: Vec<Record> = parsed.into_iter().flatten().collect();
-    match submit_for(
-        store,
-        identity,
-        intake,
-        caller,
-        &partner,
-        records,
-        "submit_fhir",
-    )
-    .await
-    {
-        Ok(results) => Ok(FhirAnswer {
-            body: judged(&results),
-            refused: false,
-            results,
-        }),
-        Err(ExchangeError::Invalid { field, reason }) => {
-            Ok(refused(refusal(&Issue::new("invalid", field, reason))))
-        }
-        Err(e) => Err(e),
-    }
 }
 
 #[cfg(test)]

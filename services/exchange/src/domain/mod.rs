@@ -1,4 +1,7 @@
-//! The exchange domain, free of transport and storage types.
+//! The exchange domain, free of transport, storage and I/O: partners, records and their
+//! outcomes, consent and its categories, the FHIR mapping, contracts, statistics cells and
+//! access-log entries, with the checks that need nothing but the input, and the ports to the
+//! peers. The store persists these types; [`crate::service`] works with them.
 
 pub mod audit;
 pub mod consent;

@@ -2,17 +2,8 @@
 //! resident's consent to this partner for the product's category is active. Today: the points
 //! summary (health-behaviour level per month) an insurer reads to offer a premium discount.
 
+use super::error::Result;
 use std::future::Future;
-
-use healthpoints_auth::Principal;
-
-use super::{
-    audit,
-    consent::Category,
-    error::{ExchangeError, Result},
-    partners::acting_partner,
-};
-use crate::store::Store;
 
 /// One month of a resident's summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,50 +33,6 @@ pub fn activity_level(points: u64) -> &'static str {
         300.. => "medium",
         _ => "low",
     }
-}
-
-/// A resident's last twelve months, for a partner with scope `points-summary:read` and the
-/// resident's active `points_summary` consent to it. The read is in the resident's access log.
-pub async fn points_summary(
-    store: &Store,
-    intake: &impl MonthlyPoints,
-    caller: &Principal,
-    resident_id: &str,
-) -> Result<Vec<MonthSummary>> {
-    let partner = acting_partner(store, caller, "points-summary:read").await?;
-    let resident_id = resident_id.trim();
-    if uuid::Uuid::parse_str(resident_id).is_err() {
-        return Err(ExchangeError::invalid(
-            "resident_id",
-            "must be a resident id (UUID)",
-        ));
-    }
-    let consented = store
-        .active_consents(&partner.partner_id, &[resident_id.to_owned()])
-        .await?
-        .contains(&(resident_id.to_owned(), Category::PointsSummary));
-    if !consented {
-        return Err(ExchangeError::Forbidden(
-            "the resident has not consented (or has revoked consent) to share their points summary with this partner".into(),
-        ));
-    }
-    let months = intake.monthly_points(resident_id, 12).await?;
-    store
-        .append(&audit::entries(
-            caller,
-            "read_points_summary",
-            "monthly points summary, 12 months",
-            &[(resident_id.to_owned(), 1)],
-        ))
-        .await?;
-    Ok(months
-        .into_iter()
-        .map(|(month, points)| MonthSummary {
-            month,
-            points_earned: points,
-            activity_level: activity_level(points),
-        })
-        .collect())
 }
 
 #[cfg(test)]

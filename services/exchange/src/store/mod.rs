@@ -538,6 +538,6 @@ impl Store {
 }
 
 /// The current time, for registrations.
-pub fn now() -> DateTime<Utc> {
+fn now() -> DateTime<Utc> {
     Utc::now()
 }

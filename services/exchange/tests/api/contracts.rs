@@ -4,11 +4,12 @@
 
 use chrono::{TimeZone, Utc};
 use healthpoints_exchange::domain::{
-    audit::{self, AccessQuery},
-    contracts::{self, ContractAction, ContractRecord},
+    audit::AccessQuery,
+    contracts::{ContractAction, ContractRecord},
     error::ExchangeError,
     records::{Person, RecordOutcome},
 };
+use healthpoints_exchange::service;
 
 use crate::helpers::*;
 
@@ -55,7 +56,7 @@ async fn contract_records_change_identity_and_a_signing_earns_points_once() {
         contract("c-5", "310110195501010027", "sign"),
     ];
     let caller = partner_client(&commission);
-    let first = contracts::submit(&f.store, &f.peers, &f.peers, &caller, batch.clone())
+    let first = service::contracts::submit(&f.store, &f.peers, &f.peers, &caller, batch.clone())
         .await
         .unwrap();
     assert_eq!(
@@ -114,7 +115,7 @@ async fn contract_records_change_identity_and_a_signing_earns_points_once() {
     assert_eq!(signing.attributes["institution_code"], "QP-CHC-01");
 
     // The resend: the same answers, nothing applied or forwarded again.
-    let again = contracts::submit(&f.store, &f.peers, &f.peers, &caller, batch)
+    let again = service::contracts::submit(&f.store, &f.peers, &f.peers, &caller, batch)
         .await
         .unwrap();
     assert_eq!(again, first);
@@ -123,7 +124,7 @@ async fn contract_records_change_identity_and_a_signing_earns_points_once() {
 
     // Zhang's access log holds the health commission's call with its three records; the
     // resend, answered from the store without looking the person up, is logged about no one.
-    let (log, _) = audit::list(&f.store, &resident(&zhang), AccessQuery::default())
+    let (log, _) = service::audit::list(&f.store, &resident(&zhang), AccessQuery::default())
         .await
         .unwrap();
     assert_eq!(
@@ -132,7 +133,7 @@ async fn contract_records_change_identity_and_a_signing_earns_points_once() {
             .collect::<Vec<_>>(),
         vec![("health-commission", "submit_contracts", 3)]
     );
-    let (lis, _) = audit::list(&f.store, &resident(&li), AccessQuery::default())
+    let (lis, _) = service::audit::list(&f.store, &resident(&li), AccessQuery::default())
         .await
         .unwrap();
     assert_eq!(
@@ -187,11 +188,12 @@ async fn a_malformed_contract_record_refuses_the_batch() {
     for (spoil, field) in cases {
         let mut bad = contract("c-2", "310118199003071238", "change");
         spoil(&mut bad);
-        let refused = contracts::submit(&f.store, &f.peers, &f.peers, &caller, vec![good(), bad]);
+        let refused =
+            service::contracts::submit(&f.store, &f.peers, &f.peers, &caller, vec![good(), bad]);
         assert_eq!(refusal(refused.await), field);
     }
     assert_eq!(
-        refusal(contracts::submit(&f.store, &f.peers, &f.peers, &caller, vec![]).await),
+        refusal(service::contracts::submit(&f.store, &f.peers, &f.peers, &caller, vec![]).await),
         "records"
     );
     // An end needs no contract fields.
@@ -207,7 +209,7 @@ async fn a_malformed_contract_record_refuses_the_batch() {
         ))
         .await;
     assert!(matches!(
-        contracts::submit(&f.store, &f.peers, &f.peers, &partner_client(&sports), vec![good()])
+        service::contracts::submit(&f.store, &f.peers, &f.peers, &partner_client(&sports), vec![good()])
             .await,
         Err(ExchangeError::Forbidden(why)) if why == "missing scope contracts:submit"
     ));
@@ -215,9 +217,10 @@ async fn a_malformed_contract_record_refuses_the_batch() {
     assert!(f.peers.forwarded.lock().unwrap().is_empty());
 
     // Nothing of the refused batches was kept: the good record is applied now, for the first time.
-    let results = contracts::submit(&f.store, &f.peers, &f.peers, &caller, vec![good(), end])
-        .await
-        .unwrap();
+    let results =
+        service::contracts::submit(&f.store, &f.peers, &f.peers, &caller, vec![good(), end])
+            .await
+            .unwrap();
     assert_eq!(
         results.iter().map(|r| r.outcome).collect::<Vec<_>>(),
         vec![RecordOutcome::Applied; 2]

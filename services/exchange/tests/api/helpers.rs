@@ -6,11 +6,12 @@ use std::{
 };
 
 use healthpoints_auth::Principal;
+use healthpoints_exchange::service;
 use healthpoints_exchange::{
     domain::{
         contracts::{Contract, ContractAction, Contracts},
         error::{ExchangeError, Result},
-        partners::{self, Identity, Intake, Partner, PartnerSpec, Resolved},
+        partners::{Identity, Intake, Partner, PartnerSpec, Resolved},
         products::MonthlyPoints,
         records::{Behaviours, Forward, RecordOutcome, RecordResult},
         statistics::{AwardFigures, BookAwards, BookMovements, CohortAwards, LedgerFigures},
@@ -250,7 +251,7 @@ pub fn spec(partner_id: &str, kind: Option<&str>, behaviours: &[&str]) -> Partne
 
 impl Fixture {
     pub async fn register(&self, spec: PartnerSpec) -> Partner {
-        partners::register(&self.store, &self.peers, &self.peers, &city_admin(), spec)
+        service::partners::register(&self.store, &self.peers, &self.peers, &city_admin(), spec)
             .await
             .expect("the partner registers")
             .0

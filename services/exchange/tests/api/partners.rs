@@ -1,8 +1,7 @@
 use healthpoints_exchange::domain::{
-    consent::PartnerKind,
-    error::ExchangeError,
-    partners::{self, PartnerStatus},
+    consent::PartnerKind, error::ExchangeError, partners::PartnerStatus,
 };
+use healthpoints_exchange::service;
 
 use crate::helpers::*;
 
@@ -17,8 +16,9 @@ fn field_of(e: &ExchangeError) -> &str {
 #[tokio::test]
 async fn a_registration_the_catalogue_would_refuse_stores_nothing() {
     let f = fixture("exchange_register").await;
-    let register =
-        async |caller, spec| partners::register(&f.store, &f.peers, &f.peers, &caller, spec).await;
+    let register = async |caller, spec| {
+        service::partners::register(&f.store, &f.peers, &f.peers, &caller, spec).await
+    };
     let refused = register(
         resident(&uuid::Uuid::now_v7().to_string()),
         spec("sports", None, &["steps.daily"]),
@@ -83,7 +83,7 @@ async fn partners_need_consent_unless_the_admin_says_department() {
 async fn one_partner_id_gets_one_client_and_a_failed_registration_frees_it() {
     let f = fixture("exchange_twice").await;
     *f.peers.refuse_clients.lock().unwrap() = true;
-    let failed = partners::register(
+    let failed = service::partners::register(
         &f.store,
         &f.peers,
         &f.peers,
@@ -101,7 +101,7 @@ async fn one_partner_id_gets_one_client_and_a_failed_registration_frees_it() {
     );
     *f.peers.refuse_clients.lock().unwrap() = false;
     f.register(spec("sports", None, &["steps.daily"])).await;
-    let again = partners::register(
+    let again = service::partners::register(
         &f.store,
         &f.peers,
         &f.peers,
@@ -125,17 +125,19 @@ async fn updates_check_what_they_add_and_suspension_stops_the_client() {
     f.peers.catalogue.lock().unwrap().remove("steps.daily");
     let mut changed = sports.clone();
     changed.status = PartnerStatus::Suspended;
-    let suspended = partners::update(&f.store, &f.peers, &city_admin(), changed.clone(), None)
-        .await
-        .unwrap();
+    let suspended =
+        service::partners::update(&f.store, &f.peers, &city_admin(), changed.clone(), None)
+            .await
+            .unwrap();
     assert_eq!(suspended.status, PartnerStatus::Suspended);
     changed.behaviours.push("vaccination".into());
-    let refused = partners::update(&f.store, &f.peers, &city_admin(), changed, None)
+    let refused = service::partners::update(&f.store, &f.peers, &city_admin(), changed, None)
         .await
         .unwrap_err();
     assert_eq!(field_of(&refused), "behaviours[1]");
     let acting =
-        partners::acting_partner(&f.store, &partner_client(&sports), "behaviours:submit").await;
+        service::partners::acting_partner(&f.store, &partner_client(&sports), "behaviours:submit")
+            .await;
     assert!(
         matches!(&acting, Err(ExchangeError::Forbidden(m)) if m.contains("suspended")),
         "{acting:?}"

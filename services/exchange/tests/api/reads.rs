@@ -5,12 +5,12 @@
 use chrono::{Duration, Utc};
 use healthpoints_auth::Principal;
 use healthpoints_exchange::domain::{
-    audit::{self, AccessQuery},
-    consent::{self, Category},
+    audit::AccessQuery,
+    consent::Category,
     error::ExchangeError,
-    products,
-    statistics::{self, BehaviourCategory, BookAwards, BookMovements, Cell, CohortAwards},
+    statistics::{BehaviourCategory, BookAwards, BookMovements, Cell, CohortAwards},
 };
+use healthpoints_exchange::service;
 use healthpoints_types::{Book, DistrictCode};
 
 use crate::helpers::*;
@@ -95,7 +95,8 @@ async fn statistics_are_read_by_admins_and_scoped_partners_per_district() {
     let read = |caller: Principal, district: &'static str, month: &'static str| {
         let f = &f;
         async move {
-            statistics::statistics(&f.store, &f.peers, &f.peers, &caller, district, month).await
+            service::statistics::statistics(&f.store, &f.peers, &f.peers, &caller, district, month)
+                .await
         }
     };
 
@@ -219,7 +220,7 @@ async fn statistics_are_read_by_admins_and_scoped_partners_per_district() {
     );
 
     // Five reads answered, five logged; refusals are not reads.
-    let (log, _) = audit::list(&f.store, &city_admin(), AccessQuery::default())
+    let (log, _) = service::audit::list(&f.store, &city_admin(), AccessQuery::default())
         .await
         .unwrap();
     let reads: Vec<&str> = log
@@ -253,14 +254,14 @@ async fn the_points_summary_follows_consent_and_is_logged() {
     let caller = partner_client(&insurer);
 
     assert!(
-        refusal(products::points_summary(&f.store, &f.peers, &caller, &wang).await)
+        refusal(service::products::points_summary(&f.store, &f.peers, &caller, &wang).await)
             .starts_with("the resident has not consented")
     );
     assert_eq!(
-        refusal(products::points_summary(&f.store, &f.peers, &caller, "wang").await),
+        refusal(service::products::points_summary(&f.store, &f.peers, &caller, "wang").await),
         "resident_id"
     );
-    consent::grant(
+    service::consent::grant(
         &f.store,
         &me,
         "",
@@ -270,7 +271,7 @@ async fn the_points_summary_follows_consent_and_is_logged() {
     )
     .await
     .unwrap();
-    let summary = products::points_summary(&f.store, &f.peers, &caller, &wang)
+    let summary = service::products::points_summary(&f.store, &f.peers, &caller, &wang)
         .await
         .unwrap();
     assert_eq!(summary.len(), 12);
@@ -290,19 +291,20 @@ async fn the_points_summary_follows_consent_and_is_logged() {
         .await;
     assert_eq!(
         refusal(
-            products::points_summary(&f.store, &f.peers, &partner_client(&office), &wang).await
+            service::products::points_summary(&f.store, &f.peers, &partner_client(&office), &wang)
+                .await
         ),
         "missing scope points-summary:read"
     );
-    consent::revoke(&f.store, &me, "", "insurer", Some(Category::PointsSummary))
+    service::consent::revoke(&f.store, &me, "", "insurer", Some(Category::PointsSummary))
         .await
         .unwrap();
     assert!(
-        refusal(products::points_summary(&f.store, &f.peers, &caller, &wang).await)
+        refusal(service::products::points_summary(&f.store, &f.peers, &caller, &wang).await)
             .starts_with("the resident has not consented")
     );
 
-    let (log, _) = audit::list(&f.store, &me, AccessQuery::default())
+    let (log, _) = service::audit::list(&f.store, &me, AccessQuery::default())
         .await
         .unwrap();
     assert_eq!(
@@ -322,7 +324,7 @@ async fn admins_page_through_the_access_log_by_resident_partner_and_period() {
         .register(department("statistics-office", &[], &["statistics:read"]))
         .await;
     for _ in 0..5 {
-        statistics::statistics(
+        service::statistics::statistics(
             &f.store,
             &f.peers,
             &f.peers,
@@ -340,13 +342,15 @@ async fn admins_page_through_the_access_log_by_resident_partner_and_period() {
         cursor,
         ..AccessQuery::default()
     };
-    let (first, next) = audit::list(&f.store, &admin, query(2, "")).await.unwrap();
-    assert_eq!(first.len(), 2);
-    let next = next.expect("more pages");
-    let (second, _) = audit::list(&f.store, &admin, query(2, &next))
+    let (first, next) = service::audit::list(&f.store, &admin, query(2, ""))
         .await
         .unwrap();
-    let (rest, _) = audit::list(&f.store, &admin, query(0, &next))
+    assert_eq!(first.len(), 2);
+    let next = next.expect("more pages");
+    let (second, _) = service::audit::list(&f.store, &admin, query(2, &next))
+        .await
+        .unwrap();
+    let (rest, _) = service::audit::list(&f.store, &admin, query(0, &next))
         .await
         .unwrap();
     assert_eq!(rest.len(), 3);
@@ -358,7 +362,7 @@ async fn admins_page_through_the_access_log_by_resident_partner_and_period() {
             .all(|e| e.partner_id.as_deref() == Some("statistics-office"))
     );
 
-    let (nobody, _) = audit::list(
+    let (nobody, _) = service::audit::list(
         &f.store,
         &admin,
         AccessQuery {
@@ -375,11 +379,12 @@ async fn admins_page_through_the_access_log_by_resident_partner_and_period() {
         ..AccessQuery::default()
     };
     let (now, later) = (Utc::now(), Utc::now() + Duration::hours(1));
-    let (past, _) = audit::list(&f.store, &admin, all(None, Some(now - Duration::hours(1))))
-        .await
-        .unwrap();
+    let (past, _) =
+        service::audit::list(&f.store, &admin, all(None, Some(now - Duration::hours(1))))
+            .await
+            .unwrap();
     assert!(past.is_empty());
-    let (in_period, _) = audit::list(
+    let (in_period, _) = service::audit::list(
         &f.store,
         &admin,
         all(Some(now - Duration::hours(1)), Some(later)),
@@ -387,17 +392,17 @@ async fn admins_page_through_the_access_log_by_resident_partner_and_period() {
     .await
     .unwrap();
     assert_eq!(in_period.len(), 5);
-    let (future, _) = audit::list(&f.store, &admin, all(Some(later), None))
+    let (future, _) = service::audit::list(&f.store, &admin, all(Some(later), None))
         .await
         .unwrap();
     assert!(future.is_empty());
 
     assert!(matches!(
-        audit::list(&f.store, &district_admin("310118"), AccessQuery::default()).await,
+        service::audit::list(&f.store, &district_admin("310118"), AccessQuery::default()).await,
         Err(ExchangeError::Forbidden(_))
     ));
     assert_eq!(
-        refusal(audit::list(&f.store, &admin, query(2, "not-a-cursor")).await),
+        refusal(service::audit::list(&f.store, &admin, query(2, "not-a-cursor")).await),
         "page.cursor"
     );
 }

@@ -1,11 +1,12 @@
 use std::collections::BTreeMap;
 
 use healthpoints_exchange::domain::{
-    audit::{self, AccessQuery},
-    consent::{self, Category},
+    audit::AccessQuery,
+    consent::Category,
     error::ExchangeError,
     records::{self, Person, Record, RecordOutcome},
 };
+use healthpoints_exchange::service;
 
 use crate::helpers::*;
 
@@ -62,7 +63,7 @@ async fn each_record_is_judged_on_its_own_and_resends_are_duplicates() {
         record("r-5", Person::ResidentId(zhang.clone()), "steps.daily"),
     ];
     let caller = partner_client(&sports);
-    let first = records::submit(&f.store, &f.peers, &f.peers, &caller, batch.clone())
+    let first = service::records::submit(&f.store, &f.peers, &f.peers, &caller, batch.clone())
         .await
         .unwrap();
     assert_eq!(
@@ -89,7 +90,7 @@ async fn each_record_is_judged_on_its_own_and_resends_are_duplicates() {
                 .all(|r| r.source_id == "sports" && r.resident_id == zhang)
         );
     }
-    let again = records::submit(&f.store, &f.peers, &f.peers, &caller, batch)
+    let again = service::records::submit(&f.store, &f.peers, &f.peers, &caller, batch)
         .await
         .unwrap();
     assert_eq!(again[0].outcome, RecordOutcome::Duplicate);
@@ -110,7 +111,7 @@ async fn a_malformed_record_refuses_the_batch_and_forwards_nothing() {
         record("r-1", Person::ResidentId(zhang.clone()), "steps.daily"),
         bad,
     ];
-    let refused = records::submit(
+    let refused = service::records::submit(
         &f.store,
         &f.peers,
         &f.peers,
@@ -123,7 +124,7 @@ async fn a_malformed_record_refuses_the_batch_and_forwards_nothing() {
         matches!(&refused, ExchangeError::Invalid { field, .. } if field == "records[1].quantity"),
         "{refused}"
     );
-    let empty = records::submit(
+    let empty = service::records::submit(
         &f.store,
         &f.peers,
         &f.peers,
@@ -134,7 +135,7 @@ async fn a_malformed_record_refuses_the_batch_and_forwards_nothing() {
     .unwrap_err();
     assert!(matches!(&empty, ExchangeError::Invalid { field, .. } if field == "records"));
     assert!(f.peers.forwarded.lock().unwrap().is_empty());
-    let (log, _) = audit::list(&f.store, &resident(&zhang), AccessQuery::default())
+    let (log, _) = service::audit::list(&f.store, &resident(&zhang), AccessQuery::default())
         .await
         .unwrap();
     assert!(log.is_empty(), "{log:?}");
@@ -151,7 +152,7 @@ async fn a_malformed_record_refuses_the_batch_and_forwards_nothing() {
             })
             .collect::<Vec<_>>()
     };
-    let over = records::submit(
+    let over = service::records::submit(
         &f.store,
         &f.peers,
         &f.peers,
@@ -161,7 +162,7 @@ async fn a_malformed_record_refuses_the_batch_and_forwards_nothing() {
     .await
     .unwrap_err();
     assert!(matches!(&over, ExchangeError::Invalid { field, .. } if field == "records"));
-    let most = records::submit(
+    let most = service::records::submit(
         &f.store,
         &f.peers,
         &f.peers,
@@ -186,7 +187,7 @@ async fn commercial_records_follow_the_residents_consent() {
     let me = resident(&li);
     let send = async |partner: &healthpoints_exchange::domain::partners::Partner, id: &str| {
         let batch = vec![record(id, Person::ResidentId(li.clone()), "steps.daily")];
-        records::submit(
+        service::records::submit(
             &f.store,
             &f.peers,
             &f.peers,
@@ -206,7 +207,7 @@ async fn commercial_records_follow_the_residents_consent() {
 
     // Consent is the resident's own: another caller cannot grant it.
     let other = resident(&uuid::Uuid::now_v7().to_string());
-    let forged = consent::grant(
+    let forged = service::consent::grant(
         &f.store,
         &other,
         &li,
@@ -219,7 +220,7 @@ async fn commercial_records_follow_the_residents_consent() {
         matches!(forged, Err(ExchangeError::Forbidden(_))),
         "{forged:?}"
     );
-    let unknown = consent::grant(
+    let unknown = service::consent::grant(
         &f.store,
         &me,
         "",
@@ -233,7 +234,7 @@ async fn commercial_records_follow_the_residents_consent() {
         "{unknown:?}"
     );
 
-    consent::grant(
+    service::consent::grant(
         &f.store,
         &me,
         "",
@@ -244,18 +245,19 @@ async fn commercial_records_follow_the_residents_consent() {
     .await
     .unwrap();
     assert_eq!(send(&wearco, "w-2").await.outcome, RecordOutcome::Awarded);
-    let revoked = consent::revoke(&f.store, &me, "", "wearco", Some(Category::StepsExercise))
-        .await
-        .unwrap();
+    let revoked =
+        service::consent::revoke(&f.store, &me, "", "wearco", Some(Category::StepsExercise))
+            .await
+            .unwrap();
     assert!(revoked.revoked_at.is_some());
     assert_eq!(send(&wearco, "w-3").await.reason_code, "consent_required");
-    let listed = consent::list(&f.store, &me, "").await.unwrap();
+    let listed = service::consent::list(&f.store, &me, "").await.unwrap();
     assert_eq!(listed.len(), 1);
     assert!(!listed[0].active());
 
     // The resident sees every partner that touched their data; another resident sees none of
     // it; a partner may not read the log; the city admin filters by partner.
-    let (mine, _) = audit::list(&f.store, &me, AccessQuery::default())
+    let (mine, _) = service::audit::list(&f.store, &me, AccessQuery::default())
         .await
         .unwrap();
     let by: std::collections::BTreeSet<_> = mine.iter().map(|e| e.actor.as_str()).collect();
@@ -264,14 +266,14 @@ async fn commercial_records_follow_the_residents_consent() {
         mine.iter()
             .all(|e| e.resident_id.as_deref() == Some(li.as_str()))
     );
-    let (theirs, _) = audit::list(&f.store, &other, AccessQuery::default())
+    let (theirs, _) = service::audit::list(&f.store, &other, AccessQuery::default())
         .await
         .unwrap();
     assert!(theirs.is_empty());
     let partner_reads =
-        audit::list(&f.store, &partner_client(&wearco), AccessQuery::default()).await;
+        service::audit::list(&f.store, &partner_client(&wearco), AccessQuery::default()).await;
     assert!(matches!(partner_reads, Err(ExchangeError::Forbidden(_))));
-    let (wearco_only, _) = audit::list(
+    let (wearco_only, _) = service::audit::list(
         &f.store,
         &city_admin(),
         AccessQuery {
@@ -302,7 +304,8 @@ async fn scopes_in_the_token_and_the_registry_both_count() {
     if let healthpoints_auth::Principal::Partner { scopes, .. } = &mut no_scope {
         scopes.clear();
     }
-    let refused = records::submit(&f.store, &f.peers, &f.peers, &no_scope, batch.clone()).await;
+    let refused =
+        service::records::submit(&f.store, &f.peers, &f.peers, &no_scope, batch.clone()).await;
     assert!(
         matches!(&refused, Err(ExchangeError::Forbidden(m)) if m.contains("behaviours:submit")),
         "{refused:?}"
@@ -311,7 +314,7 @@ async fn scopes_in_the_token_and_the_registry_both_count() {
     if let healthpoints_auth::Principal::Partner { client_id, .. } = &mut stranger {
         *client_id = "partner-someone-else".into();
     }
-    let refused = records::submit(&f.store, &f.peers, &f.peers, &stranger, batch).await;
+    let refused = service::records::submit(&f.store, &f.peers, &f.peers, &stranger, batch).await;
     assert!(
         matches!(refused, Err(ExchangeError::Forbidden(_))),
         "{refused:?}"

@@ -1,4 +1,6 @@
-//! The intake domain, free of transport and storage types.
+//! The intake domain, free of transport, storage and I/O: the rule catalogue and the pure judge,
+//! the Asia/Shanghai calendar, events and outcomes, and the types of challenges, check-ins,
+//! review and rule drafts. The store persists these types; [`crate::service`] works with them.
 
 pub mod calendar;
 pub mod catalogue;
@@ -9,5 +11,3 @@ pub mod play;
 pub mod resident;
 pub mod review;
 pub mod rules;
-pub mod service;
-pub mod statistics;

@@ -13,13 +13,13 @@ use healthpoints_intake::{
         catalogue::Catalogue,
         error::{IntakeError, Result},
         model::{AwardAnswer, AwardOrder, Event, Resident, ResidentRef},
-        service::{Intake, IntakeOptions, PointsLedger, Residents, Velocity},
     },
+    service::{Intake, IntakeOptions, PointsLedger, Residents, Velocity},
     store::{Migrator, Store},
 };
-use healthpoints_ledger::domain::{
-    Ledger,
-    model::{CreateResult, Metadata, NewTransfer, PendingAction, TransferKind},
+use healthpoints_ledger::{
+    domain::model::{CreateResult, Metadata, NewTransfer, PendingAction, TransferKind},
+    service::Ledger,
 };
 use healthpoints_testkit::TestDatabase;
 

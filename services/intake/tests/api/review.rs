@@ -1,7 +1,10 @@
 use std::sync::atomic::Ordering;
 
 use chrono::Duration;
-use healthpoints_intake::domain::{error::IntakeError, model::OutcomeKind, service::Velocity};
+use healthpoints_intake::{
+    domain::{error::IntakeError, model::OutcomeKind},
+    service::Velocity,
+};
 
 use crate::helpers::*;
 

@@ -21,7 +21,7 @@ async fn concurrent_redemptions_never_overspend() {
         let conn = healthpoints_db::connect::<healthpoints_ledger::store::Migrator>(&config)
             .await
             .unwrap();
-        ledgers.push(healthpoints_ledger::domain::Ledger::start(
+        ledgers.push(healthpoints_ledger::service::Ledger::start(
             healthpoints_ledger::store::Store::new(conn),
             Default::default(),
         ));
@@ -84,7 +84,7 @@ async fn a_writer_whose_view_of_the_book_is_stale_writes_again_under_locks() {
     let conn = healthpoints_db::connect::<healthpoints_ledger::store::Migrator>(&config)
         .await
         .unwrap();
-    let second = healthpoints_ledger::domain::Ledger::start(
+    let second = healthpoints_ledger::service::Ledger::start(
         healthpoints_ledger::store::Store::new(conn),
         Default::default(),
     );

@@ -5,10 +5,8 @@ use std::sync::{
 
 use healthpoints_auth::Principal;
 use healthpoints_ledger::{
-    domain::{
-        Ledger, LedgerOptions,
-        model::{Account, CreateResult, Metadata, NewTransfer, PendingAction, TransferKind},
-    },
+    domain::model::{Account, CreateResult, Metadata, NewTransfer, PendingAction, TransferKind},
+    service::{Ledger, LedgerOptions},
     store::{Migrator, Store},
 };
 use healthpoints_testkit::TestDatabase;
@@ -217,7 +215,7 @@ pub async fn history_sums(ledger: &Ledger, account: &Account) -> (i128, i128) {
         let (page, next) = ledger
             .history(
                 &me,
-                healthpoints_ledger::domain::AccountSelector::OwnerBook {
+                healthpoints_ledger::service::AccountSelector::OwnerBook {
                     owner_id: account.owner_id.clone(),
                     book: account.book.to_string(),
                 },

@@ -1,7 +1,10 @@
 use healthpoints_auth::Principal;
-use healthpoints_ledger::domain::{
-    AccountSelector, LedgerError, journal,
-    model::{AccountKind, CreateResult, PendingAction, Resolution, TransferKind},
+use healthpoints_ledger::{
+    domain::{
+        LedgerError, journal,
+        model::{AccountKind, CreateResult, PendingAction, Resolution, TransferKind},
+    },
+    service::AccountSelector,
 };
 use healthpoints_types::Book;
 use uuid::Uuid;

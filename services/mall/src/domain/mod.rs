@@ -1,7 +1,6 @@
-//! The mall domain, free of tonic and sea-orm types: merchants and their catalogue, orders with
-//! their vouchers, write-off, cancel, expiry, refunds and settlement, and the ports it needs —
-//! who a resident is ([`service::Residents`]) and where points move ([`service::PointsLedger`]).
+//! The mall's domain, free of tonic, sea-orm and I/O: merchants, products, orders with their
+//! vouchers and statuses, settlement periods and statements, and the mall's errors. The store
+//! persists these types; [`crate::service`] works with them.
 
 pub mod error;
 pub mod model;
-pub mod service;

@@ -8,17 +8,19 @@ use std::{
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use healthpoints_auth::Principal;
-use healthpoints_ledger::domain::{
-    Ledger,
-    model::{AccountKind, CreateResult, Metadata, NewTransfer, PendingAction, TransferKind},
+use healthpoints_ledger::{
+    domain::model::{
+        AccountKind, CreateResult, Metadata, NewTransfer, PendingAction, TransferKind,
+    },
+    service::Ledger,
 };
 use healthpoints_mall::{
     domain::{
         error::{MallError, Result},
         model::{MerchantStatus, Order, RefundSource, Statement},
-        service::{
-            LedgerAnswer, Mall, MallOptions, PointsLedger, ProductSpec, ResidentFacts, Residents,
-        },
+    },
+    service::{
+        LedgerAnswer, Mall, MallOptions, PointsLedger, ProductSpec, ResidentFacts, Residents,
     },
     store::{Migrator, Store},
 };

@@ -5,7 +5,7 @@
 
 use chrono::Duration;
 use healthpoints_auth::Principal;
-use healthpoints_ledger::domain::{AccountSelector, model::AccountKind};
+use healthpoints_ledger::{domain::model::AccountKind, service::AccountSelector};
 use healthpoints_mall::domain::model::OrderStatus;
 use healthpoints_types::MallId;
 use proptest::prelude::*;

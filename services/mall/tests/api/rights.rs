@@ -4,9 +4,11 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use healthpoints_auth::Principal;
-use healthpoints_mall::domain::{
-    error::MallError,
-    model::{MerchantStatus, Order},
+use healthpoints_mall::{
+    domain::{
+        error::MallError,
+        model::{MerchantStatus, Order},
+    },
     service::MallOptions,
 };
 use healthpoints_types::{DistrictCode, MallId};

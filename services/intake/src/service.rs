@@ -1,3 +1,7 @@
+//! What intake does, over its store and its peers (the [`Residents`] and [`PointsLedger`]
+//! ports): submission here, and beside it deciding a batch, check-ins, challenges and honours,
+//! review, rule drafts and publication, statistics.
+//!
 //! `SubmitBehaviours`: each event is checked, judged against the rule version in force when it
 //! occurred and what the resident already earned, recorded with exactly one outcome, and its
 //! points handed to the ledger — exactly once, whatever is retried.
@@ -16,7 +20,7 @@ use std::{
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use super::{
+use crate::domain::{
     calendar::Period,
     catalogue::{Catalogue, Rule},
     error::{IntakeError, Result},
@@ -60,7 +64,7 @@ pub struct IntakeOptions {
     /// Reports beyond these hold the award and flag the resident for review.
     pub velocity: Velocity,
     /// The most events one what-if replays; a longer period is refused with this figure
-    /// (default [`MAX_SIMULATED_EVENTS`](super::rules::MAX_SIMULATED_EVENTS)).
+    /// (default [`MAX_SIMULATED_EVENTS`](crate::domain::rules::MAX_SIMULATED_EVENTS)).
     pub max_simulated_events: u64,
     pub clock: Clock,
 }
@@ -103,7 +107,7 @@ impl Default for IntakeOptions {
             future_skew: Duration::minutes(5),
             pending_grace: Duration::seconds(30),
             velocity: Velocity::default(),
-            max_simulated_events: super::rules::MAX_SIMULATED_EVENTS,
+            max_simulated_events: crate::domain::rules::MAX_SIMULATED_EVENTS,
             clock: Arc::new(Utc::now),
         }
     }
@@ -366,3 +370,8 @@ fn check_event(i: usize, e: &Event) -> Result<()> {
 }
 
 mod deciding;
+mod play;
+mod resident;
+mod review;
+mod rules;
+mod statistics;

@@ -5,10 +5,10 @@
 use healthpoints_auth::Principal;
 use healthpoints_types::{DistrictCode, calendar::month_bounds};
 
-use super::{
+use super::{Intake, PointsLedger, Residents};
+use crate::domain::{
     error::{IntakeError, Result},
     model::{BookFigures, CohortFigures},
-    service::{Intake, PointsLedger, Residents},
 };
 
 impl<R: Residents, L: PointsLedger> Intake<R, L> {

@@ -11,22 +11,22 @@ use healthpoints_types::{
 };
 use uuid::Uuid;
 
-use super::{
-    error::{IdentityError, Result},
-    model::{
-        Client, ClientKind, District, FamilyDoctorContract, NewResident, PARTNER_SCOPES,
-        ResidenceType, Resident, ResidentStatus, SERVICES, Staff, StaffRole,
-    },
-    rate_limit::RateLimiter,
-    tokens::Tokens,
-    values::{
-        IdNumber, Phone, check_name, check_password, check_username, parse_date, shanghai_today,
-    },
-};
 use crate::{
     crypto::{self, Crypto},
+    domain::{
+        error::{IdentityError, Result},
+        model::{
+            Client, ClientKind, District, FamilyDoctorContract, NewResident, PARTNER_SCOPES,
+            ResidenceType, Resident, ResidentStatus, SERVICES, Staff, StaffRole,
+        },
+        rate_limit::RateLimiter,
+        values::{
+            IdNumber, Phone, check_name, check_password, check_username, parse_date, shanghai_today,
+        },
+    },
     store::Store,
 };
+use tokens::Tokens;
 
 /// Login and lockout limits.
 #[derive(Debug, Clone)]
@@ -255,3 +255,4 @@ mod sessions;
 mod staff;
 #[cfg(test)]
 mod tests;
+pub mod tokens;

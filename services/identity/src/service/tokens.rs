@@ -13,9 +13,9 @@ use healthpoints_auth::Claims;
 use healthpoints_proto::identity::v1::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
-use super::error::{IdentityError, Result};
 use crate::{
     crypto::{Crypto, CryptoError},
+    domain::error::{IdentityError, Result},
     store::{KeyRecord, Store},
 };
 

@@ -15,7 +15,7 @@ use healthpoints_types::Book;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{
+use crate::domain::{
     engine::Request,
     error::{LedgerError, Result},
     journal,

@@ -27,7 +27,7 @@ async fn fixture() -> Fixture {
     let now = Arc::new(Mutex::new(Utc::now()));
     let clock_now = now.clone();
     let clock: Clock = Arc::new(move || *clock_now.lock().unwrap());
-    let tokens = Tokens::new(super::super::tokens::TokenPolicy {
+    let tokens = Tokens::new(tokens::TokenPolicy {
         issuer: "i".into(),
         audience: "a".into(),
         access_ttl: Duration::from_secs(900),
