@@ -58,8 +58,10 @@ async fn unknown_logins_look_like_wrong_passwords_in_answer_and_in_time() {
     );
     // And in time: an unknown login verifies a password against a stand-in hash, so it takes
     // as long as a wrong password (without it, it would answer some fifty times faster). The
-    // medians of interleaved attempts are compared within a factor of two, which machine noise
-    // does not reach and a missing hash cannot hide in.
+    // fastest of interleaved attempts are compared within a factor of two: the fastest is what
+    // the work costs when nothing else competes for the two cores (other tests hash passwords in
+    // parallel, which once pushed one median to 2.5 times the other), and a missing hash cannot
+    // hide in a factor of two.
     let mut times = (Vec::new(), Vec::new());
     for _ in 0..9 {
         let t = std::time::Instant::now();
@@ -69,11 +71,8 @@ async fn unknown_logins_look_like_wrong_passwords_in_answer_and_in_time() {
         let _ = app.login(&phone(12), "Wrong-pass-1").await;
         times.1.push(t.elapsed());
     }
-    let median = |v: &mut Vec<std::time::Duration>| {
-        v.sort();
-        v[v.len() / 2]
-    };
-    let (known, unknown) = (median(&mut times.0), median(&mut times.1));
+    let fastest = |v: &[std::time::Duration]| v.iter().copied().min().unwrap_or_default();
+    let (known, unknown) = (fastest(&times.0), fastest(&times.1));
     let ratio = unknown.as_secs_f64() / known.as_secs_f64();
     assert!(
         (0.5..=2.0).contains(&ratio),
