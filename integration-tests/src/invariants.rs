@@ -21,12 +21,20 @@ use healthpoints_proto::ledger::v1::{self as pb, ledger_service_client::LedgerSe
 use reqwest::Method;
 use serde_json::Value;
 
+use healthpoints::plan::MeshPlan;
+use healthpoints_types::{Book, MallId};
+
 use crate::Gateway;
 
-/// The books of the process mesh.
-pub const BOOKS: [&str; 3] = ["city", "district:310118", "district:310110"];
-/// The malls of the process mesh.
-pub const MALLS: [&str; 3] = ["city", "310118", "310110"];
+/// The malls of the process mesh (the pilot plan's): the city mall and each district's.
+pub fn malls() -> Vec<MallId> {
+    MeshPlan::pilot().malls()
+}
+
+/// The books of the process mesh: each mall's.
+pub fn books() -> Vec<Book> {
+    malls().iter().map(MallId::book).collect()
+}
 
 /// What was checked, for the test's report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -114,7 +122,7 @@ async fn verify_journal(ledger: &str, admin: &str, book: &str) -> anyhow::Result
 pub async fn check(gw: &Gateway, ledger: &str, residents: &[String]) -> anyhow::Result<Checked> {
     let admin = gw.admin_token().await;
     let mut checked = Checked::default();
-    for book in BOOKS {
+    for book in books() {
         let s = gw
             .expect(
                 200,
@@ -129,7 +137,7 @@ pub async fn check(gw: &Gateway, ledger: &str, residents: &[String]) -> anyhow::
             n("outstanding") == n("issued") - n("redeemed") + n("refunded") - n("expired"),
             "book {book} does not balance: {s}"
         );
-        checked.journal_entries += verify_journal(ledger, &admin, book).await?;
+        checked.journal_entries += verify_journal(ledger, &admin, &book.to_string()).await?;
         checked.books += 1;
     }
     for token in residents {
@@ -155,7 +163,7 @@ async fn check_resident(gw: &Gateway, token: &str, checked: &mut Checked) -> any
     }
     // Every transfer of the resident, by id, from each book's history.
     let mut transfers: BTreeMap<String, Value> = BTreeMap::new();
-    for book in BOOKS {
+    for book in books() {
         for t in all_pages(
             gw,
             &format!("/v1/me/transactions?book={book}"),
@@ -190,7 +198,7 @@ async fn check_resident(gw: &Gateway, token: &str, checked: &mut Checked) -> any
         "{award_transfers} award transfers for {awards} awarded outcomes"
     );
     let mut orders = 0;
-    for mall in MALLS {
+    for mall in malls() {
         for order in all_pages(gw, &format!("/v1/me/orders?mall={mall}"), token, "orders").await? {
             let id = order["order_id"].as_str().unwrap_or_default();
             let t = transfers

@@ -8,13 +8,13 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 /// The price of the clinic's product, in Qingpu points.
-pub const PRICE: u64 = 20;
+pub(crate) const PRICE: u64 = 20;
 /// Qingpu points granted to each buyer (an honour).
-pub const GRANT: u64 = 2_000;
+pub(crate) const GRANT: u64 = 2_000;
 
 /// A Qingpu resident: id and access token.
 #[derive(Debug, Clone)]
-pub struct Resident {
+pub(crate) struct Resident {
     pub id: String,
     pub token: String,
 }
@@ -22,7 +22,7 @@ pub struct Resident {
 /// A small world: a sports partner, a Qingpu clinic with a product, and residents of Qingpu
 /// with a family doctor there, each granted Qingpu points.
 #[derive(Debug, Clone)]
-pub struct World {
+pub(crate) struct World {
     pub admin: String,
     pub sports: String,
     pub clinic: String,
@@ -31,7 +31,7 @@ pub struct World {
 }
 
 impl World {
-    pub async fn build(gw: &Gateway, residents: u32) -> Self {
+    pub(crate) async fn build(gw: &Gateway, residents: u32) -> Self {
         let admin = gw.admin_token().await;
         let sports = gw
             .partner(&admin, "sports", &["steps.daily"], &["behaviours:submit"])
@@ -91,12 +91,12 @@ impl World {
     }
 
     /// The tokens of every resident, for the invariants.
-    pub fn tokens(&self) -> Vec<String> {
+    pub(crate) fn tokens(&self) -> Vec<String> {
         self.residents.iter().map(|r| r.token.clone()).collect()
     }
 
     /// The product's stock left, as the public catalogue shows it.
-    pub async fn stock(&self, gw: &Gateway) -> u64 {
+    pub(crate) async fn stock(&self, gw: &Gateway) -> u64 {
         let list = gw
             .expect(200, Method::GET, "/v1/malls/310118/products", None, None)
             .await
@@ -112,7 +112,7 @@ impl World {
 
     /// Waits (at most 30 s) until the stock is down to `at_most`: orders are flowing. Returns
     /// the stock then.
-    pub async fn until_sold(&self, gw: &Gateway, at_most: u64) -> u64 {
+    pub(crate) async fn until_sold(&self, gw: &Gateway, at_most: u64) -> u64 {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let stock = self.stock(gw).await;
@@ -129,7 +129,7 @@ impl World {
 }
 
 /// 10,000 steps of a resident on a day `days_ago` back.
-pub fn steps(record: &str, resident: &str, days_ago: i64) -> Value {
+pub(crate) fn steps(record: &str, resident: &str, days_ago: i64) -> Value {
     json!({"record_id": record, "resident_id": resident, "behaviour": "steps.daily",
            "occurred_at": format!("{}T21:00:00+08:00", day(days_ago)), "quantity": 10_000})
 }
@@ -144,7 +144,7 @@ fn retryable(answer: &Result<(u16, Value), reqwest::Error>) -> bool {
 
 /// Sends `method path` with `body` and `key` (as `Idempotency-Key`) until it is answered with
 /// anything but a retryable failure, for at most 90 s. Returns the answer and the tries.
-pub async fn until_answered(
+pub(crate) async fn until_answered(
     gw: &Gateway,
     method: Method,
     path: &str,
@@ -176,11 +176,11 @@ pub async fn until_answered(
 }
 
 /// What one buyer did: who, the orders acknowledged (201), and the retries it took.
-pub type Bought = (Resident, Vec<String>, u32);
+pub(crate) type Bought = (Resident, Vec<String>, u32);
 
 /// Buyers ordering the clinic's product one after another (a new `Idempotency-Key` per order,
 /// the same one on every retry) until `stop` is set.
-pub fn spawn_buyers(
+pub(crate) fn spawn_buyers(
     gw: &Gateway,
     world: &World,
     buyers: usize,
@@ -219,7 +219,7 @@ pub fn spawn_buyers(
 
 /// Each buyer's orders in the Qingpu mall are exactly the acknowledged ones, each once, and the
 /// stock taken is their number. Returns how many there are.
-pub async fn check_orders(
+pub(crate) async fn check_orders(
     gw: &Gateway,
     world: &World,
     bought: &[Bought],
@@ -263,7 +263,7 @@ pub async fn check_orders(
 }
 
 /// Sends a partner batch until it is answered with 200; the answer and the tries it took.
-pub async fn send_batch(gw: &Gateway, token: &str, batch: &[Value]) -> (Value, u32) {
+pub(crate) async fn send_batch(gw: &Gateway, token: &str, batch: &[Value]) -> (Value, u32) {
     let ((status, answer), tries) = until_answered(
         gw,
         Method::POST,
@@ -279,7 +279,7 @@ pub async fn send_batch(gw: &Gateway, token: &str, batch: &[Value]) -> (Value, u
 
 /// Resends `batches` until no record is answered `pending` (intake's sweeper books what the
 /// ledger did not confirm), for at most a minute; every record's answer, in order.
-pub async fn settle(gw: &Gateway, token: &str, batches: &[Vec<Value>]) -> Vec<Value> {
+pub(crate) async fn settle(gw: &Gateway, token: &str, batches: &[Vec<Value>]) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut again = Vec::new();
