@@ -22,11 +22,11 @@ use healthpoints_testkit::TestDatabase;
 use healthpoints_types::{Book, DistrictCode};
 
 /// The month and district intake was asked figures for.
-pub type Asked = (String, Option<DistrictCode>);
+pub(crate) type Asked = (String, Option<DistrictCode>);
 /// A month (`2026-11`) and the points earned in it.
-pub type Month = (String, u64);
+pub(crate) type Month = (String, u64);
 
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub store: Store,
     pub peers: Peers,
     _db: TestDatabase,
@@ -36,7 +36,7 @@ pub struct Fixture {
 /// the catalogue's sources are `catalogue`; intake awards 10 points per record it has not seen
 /// (per source and record id) and answers `duplicate` for one it has.
 #[derive(Clone, Default)]
-pub struct Peers {
+pub(crate) struct Peers {
     pub residents: Arc<Mutex<BTreeMap<String, String>>>,
     pub catalogue: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>,
     pub forwarded: Arc<Mutex<Vec<Forward>>>,
@@ -179,7 +179,7 @@ impl Behaviours for Peers {
     }
 }
 
-pub async fn fixture(label: &str) -> Fixture {
+pub(crate) async fn fixture(label: &str) -> Fixture {
     let db = TestDatabase::create(label).await;
     let conn = healthpoints_db::connect::<Migrator>(&db.config)
         .await
@@ -205,20 +205,20 @@ pub async fn fixture(label: &str) -> Fixture {
     }
 }
 
-pub fn city_admin() -> Principal {
+pub(crate) fn city_admin() -> Principal {
     Principal::CityAdmin {
         staff_id: uuid::Uuid::now_v7(),
     }
 }
 
-pub fn resident(id: &str) -> Principal {
+pub(crate) fn resident(id: &str) -> Principal {
     Principal::Resident {
         resident_id: uuid::Uuid::parse_str(id).expect("a resident id"),
     }
 }
 
 /// The partner's client as its token names it.
-pub fn partner_client(partner: &Partner) -> Principal {
+pub(crate) fn partner_client(partner: &Partner) -> Principal {
     Principal::Partner {
         client_id: partner.client_id.clone().expect("an active partner"),
         partner_id: partner.partner_id.clone(),
@@ -228,14 +228,14 @@ pub fn partner_client(partner: &Partner) -> Principal {
 }
 
 /// A department partner reporting these behaviours and holding these scopes.
-pub fn department(partner_id: &str, behaviours: &[&str], scopes: &[&str]) -> PartnerSpec {
+pub(crate) fn department(partner_id: &str, behaviours: &[&str], scopes: &[&str]) -> PartnerSpec {
     PartnerSpec {
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
         ..spec(partner_id, Some("department"), behaviours)
     }
 }
 
-pub fn spec(partner_id: &str, kind: Option<&str>, behaviours: &[&str]) -> PartnerSpec {
+pub(crate) fn spec(partner_id: &str, kind: Option<&str>, behaviours: &[&str]) -> PartnerSpec {
     PartnerSpec {
         partner_id: partner_id.into(),
         name: format!("{partner_id} feed"),
@@ -250,7 +250,7 @@ pub fn spec(partner_id: &str, kind: Option<&str>, behaviours: &[&str]) -> Partne
 }
 
 impl Fixture {
-    pub async fn register(&self, spec: PartnerSpec) -> Partner {
+    pub(crate) async fn register(&self, spec: PartnerSpec) -> Partner {
         service::partners::register(&self.store, &self.peers, &self.peers, &city_admin(), spec)
             .await
             .expect("the partner registers")
@@ -258,7 +258,7 @@ impl Fixture {
     }
 
     /// A resident known to identity under an ID number.
-    pub fn person(&self, id_number: &str) -> String {
+    pub(crate) fn person(&self, id_number: &str) -> String {
         let id = uuid::Uuid::now_v7().to_string();
         self.peers
             .residents
@@ -271,7 +271,7 @@ impl Fixture {
 
 /// What a refusal says: the field of an invalid request, or why a caller was refused; a panic
 /// naming what came instead.
-pub fn refusal<T: std::fmt::Debug>(r: Result<T>) -> String {
+pub(crate) fn refusal<T: std::fmt::Debug>(r: Result<T>) -> String {
     match r {
         Err(ExchangeError::Forbidden(why)) => why,
         Err(ExchangeError::Invalid { field, .. }) => field,

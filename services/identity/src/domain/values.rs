@@ -172,12 +172,12 @@ pub fn parse_date(raw: &str) -> Result<NaiveDate, &'static str> {
 pub(crate) mod tests {
     use super::*;
 
-    pub fn today() -> NaiveDate {
+    pub(crate) fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
     }
 
     /// A valid ID number for the given birth date and sequence.
-    pub fn valid_id(birth: &str, seq: u32) -> String {
+    pub(crate) fn valid_id(birth: &str, seq: u32) -> String {
         let first17 = format!("310118{birth}{seq:03}");
         format!("{first17}{}", id_check_char(&first17).unwrap())
     }

@@ -11,10 +11,10 @@ use healthpoints_proto::identity::v1::{
 use healthpoints_testkit::TestDatabase;
 use tonic::{Code, Status};
 
-pub const ADMIN: (&str, &str) = ("root", "Root-pass-123");
-pub const PASSWORD: &str = "Resident-pass-1";
+pub(crate) const ADMIN: (&str, &str) = ("root", "Root-pass-123");
+pub(crate) const PASSWORD: &str = "Resident-pass-1";
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub client: IdentityServiceClient<PeerChannel>,
     pub channel: PeerChannel,
     shutdown: Shutdown,
@@ -28,7 +28,7 @@ impl Drop for TestApp {
 }
 
 /// Starts identity with the bootstrap admin and `tweak` applied to its configuration.
-pub async fn spawn_app_with(tweak: impl FnOnce(&mut IdentityConfig)) -> TestApp {
+pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut IdentityConfig)) -> TestApp {
     healthpoints_telemetry::init_for_tests();
     let db = TestDatabase::create("identity").await;
     let mut config = IdentityConfig::for_test(db.config.clone());
@@ -54,20 +54,20 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut IdentityConfig)) -> TestApp 
     }
 }
 
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
 /// A valid ID number for a birth date and sequence (check digit computed).
-pub fn id_number(seq: u32) -> String {
+pub(crate) fn id_number(seq: u32) -> String {
     healthpoints_testkit::id_number("310118", "19850612", seq)
 }
 
-pub fn phone(seq: u32) -> String {
+pub(crate) fn phone(seq: u32) -> String {
     format!("139{seq:08}")
 }
 
-pub fn registration(seq: u32, district: &str) -> pb::RegisterResidentRequest {
+pub(crate) fn registration(seq: u32, district: &str) -> pb::RegisterResidentRequest {
     pb::RegisterResidentRequest {
         name: "张三".into(),
         id_number: id_number(seq),
@@ -78,10 +78,10 @@ pub fn registration(seq: u32, district: &str) -> pb::RegisterResidentRequest {
     }
 }
 
-pub use healthpoints_testkit::bearer;
+pub(crate) use healthpoints_testkit::bearer;
 
 impl TestApp {
-    pub async fn register(&self, seq: u32, district: &str) -> String {
+    pub(crate) async fn register(&self, seq: u32, district: &str) -> String {
         self.client
             .clone()
             .register_resident(registration(seq, district))
@@ -91,7 +91,7 @@ impl TestApp {
             .resident_id
     }
 
-    pub async fn login(&self, login: &str, password: &str) -> Result<pb::TokenPair, Status> {
+    pub(crate) async fn login(&self, login: &str, password: &str) -> Result<pb::TokenPair, Status> {
         self.client
             .clone()
             .login(pb::LoginRequest {
@@ -103,11 +103,11 @@ impl TestApp {
             .map(|r| r.into_inner().tokens.unwrap())
     }
 
-    pub async fn admin_token(&self) -> String {
+    pub(crate) async fn admin_token(&self) -> String {
         self.login(ADMIN.0, ADMIN.1).await.unwrap().access_token
     }
 
-    pub async fn district_admin_token(&self, username: &str, district: &str) -> String {
+    pub(crate) async fn district_admin_token(&self, username: &str, district: &str) -> String {
         let admin = self.admin_token().await;
         self.client
             .clone()
@@ -131,7 +131,7 @@ impl TestApp {
 }
 
 /// The machine-readable code of a refusal.
-pub fn code_of(status: &Status) -> String {
+pub(crate) fn code_of(status: &Status) -> String {
     healthpoints_errors::ApiError::from_status(status)
         .code
         .as_str()
@@ -139,13 +139,17 @@ pub fn code_of(status: &Status) -> String {
 }
 
 /// The first offending field of a refusal.
-pub fn field_of(status: &Status) -> Option<String> {
+pub(crate) fn field_of(status: &Status) -> Option<String> {
     healthpoints_errors::ApiError::from_status(status)
         .field()
         .map(str::to_owned)
 }
 
-pub fn assert_code(result: Result<impl std::fmt::Debug, Status>, grpc: Code, code: &str) -> Status {
+pub(crate) fn assert_code(
+    result: Result<impl std::fmt::Debug, Status>,
+    grpc: Code,
+    code: &str,
+) -> Status {
     let status = result.expect_err("the call must be refused");
     assert_eq!(status.code(), grpc, "{status:?}");
     assert_eq!(code_of(&status), code, "{status:?}");

@@ -25,10 +25,10 @@ use healthpoints_testkit::TestDatabase;
 
 /// Residents known to the test, as identity would answer.
 #[derive(Default, Clone)]
-pub struct Directory(pub Arc<Mutex<HashMap<String, Resident>>>);
+pub(crate) struct Directory(pub Arc<Mutex<HashMap<String, Resident>>>);
 
 impl Directory {
-    pub fn add(&self, id: &str, suspended: bool, enrolled: bool) {
+    pub(crate) fn add(&self, id: &str, suspended: bool, enrolled: bool) {
         self.0.lock().unwrap().insert(
             id.to_owned(),
             Resident {
@@ -57,7 +57,7 @@ impl Residents for Directory {
 /// next `fail_after` calls make their transfers and then report failure (a timeout after the
 /// commit — the worst case for exactly-once).
 #[derive(Clone)]
-pub struct FaultyLedger {
+pub(crate) struct FaultyLedger {
     pub ledger: Arc<Ledger>,
     pub fail_after: Arc<AtomicUsize>,
 }
@@ -131,7 +131,7 @@ impl PointsLedger for FaultyLedger {
     }
 }
 
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub intake: Intake<Directory, FaultyLedger>,
     pub residents: Directory,
     pub ledger: FaultyLedger,
@@ -141,21 +141,21 @@ pub struct Fixture {
 }
 
 /// 2026-03-10 12:00 Asia/Shanghai.
-pub fn noon() -> DateTime<Utc> {
+pub(crate) fn noon() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 10, 4, 0, 0).unwrap()
 }
 
-pub async fn intake(label: &str) -> Fixture {
+pub(crate) async fn intake(label: &str) -> Fixture {
     intake_with(label, Velocity::default()).await
 }
 
 /// A fixture whose velocity guards use these limits.
-pub async fn intake_with(label: &str, velocity: Velocity) -> Fixture {
+pub(crate) async fn intake_with(label: &str, velocity: Velocity) -> Fixture {
     intake_tuned(label, |o| o.velocity = velocity).await
 }
 
 /// A fixture with its options changed by `tune` (the clock stays the test's).
-pub async fn intake_tuned(label: &str, tune: impl FnOnce(&mut IntakeOptions)) -> Fixture {
+pub(crate) async fn intake_tuned(label: &str, tune: impl FnOnce(&mut IntakeOptions)) -> Fixture {
     healthpoints_telemetry::init_for_tests();
     let idb = TestDatabase::create(&format!("{label}_intake")).await;
     let ldb = TestDatabase::create(&format!("{label}_ledger")).await;
@@ -194,7 +194,7 @@ pub async fn intake_tuned(label: &str, tune: impl FnOnce(&mut IntakeOptions)) ->
     }
 }
 
-pub fn event(
+pub(crate) fn event(
     source: &str,
     id: &str,
     resident: &str,
@@ -215,12 +215,12 @@ pub fn event(
 }
 
 /// The resident's posted city balance in the ledger.
-pub async fn city_balance(f: &Fixture, resident: &str) -> u64 {
+pub(crate) async fn city_balance(f: &Fixture, resident: &str) -> u64 {
     balance(f, resident, healthpoints_types::Book::City).await
 }
 
 /// The resident's posted balance in a book.
-pub async fn balance(f: &Fixture, resident: &str, book: healthpoints_types::Book) -> u64 {
+pub(crate) async fn balance(f: &Fixture, resident: &str, book: healthpoints_types::Book) -> u64 {
     f.ledger
         .ledger
         .balances(&city_admin(), resident)
@@ -231,34 +231,34 @@ pub async fn balance(f: &Fixture, resident: &str, book: healthpoints_types::Book
         .map_or(0, |b| b.posted)
 }
 
-pub fn city_admin() -> Principal {
+pub(crate) fn city_admin() -> Principal {
     Principal::CityAdmin {
         staff_id: uuid::Uuid::now_v7(),
     }
 }
 
-pub fn district_admin(district: &str) -> Principal {
+pub(crate) fn district_admin(district: &str) -> Principal {
     Principal::DistrictAdmin {
         staff_id: uuid::Uuid::now_v7(),
         district: healthpoints_types::DistrictCode::parse(district).unwrap(),
     }
 }
 
-pub fn resident(id: &str) -> Principal {
+pub(crate) fn resident(id: &str) -> Principal {
     Principal::Resident {
         resident_id: uuid::Uuid::parse_str(id).unwrap(),
     }
 }
 
 /// An article read at `at` (5 points, 3 a day).
-pub fn article(id: &str, resident: &str, at: DateTime<Utc>) -> Event {
+pub(crate) fn article(id: &str, resident: &str, at: DateTime<Utc>) -> Event {
     let mut e = event("health-education", id, resident, "learning.article", at, 1);
     e.attributes.insert("article_id".into(), id.into());
     e
 }
 
 /// The field a refusal names, or a panic naming what came instead.
-pub fn invalid_field<T: std::fmt::Debug>(r: Result<T>) -> String {
+pub(crate) fn invalid_field<T: std::fmt::Debug>(r: Result<T>) -> String {
     match r {
         Err(IntakeError::Invalid { field, .. }) => field,
         other => panic!("expected a refusal by field, got {other:?}"),

@@ -13,7 +13,7 @@ use healthpoints_testkit::TestDatabase;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use uuid::Uuid;
 
-pub fn intake() -> Principal {
+pub(crate) fn intake() -> Principal {
     Principal::Service {
         client_id: "svc-intake".into(),
         service: "intake".into(),
@@ -21,31 +21,31 @@ pub fn intake() -> Principal {
     }
 }
 
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub ledger: Arc<Ledger>,
     pub clock: Arc<AtomicI64>,
     pub db: TestDatabase,
 }
 
 impl Fixture {
-    pub fn advance_secs(&self, secs: i64) {
+    pub(crate) fn advance_secs(&self, secs: i64) {
         self.clock.fetch_add(secs * 1_000_000, Ordering::SeqCst);
     }
 }
 
 /// A ledger domain on a fresh database, with a clock the test moves.
-pub async fn ledger(label: &str) -> Fixture {
+pub(crate) async fn ledger(label: &str) -> Fixture {
     healthpoints_telemetry::init_for_tests();
     let db = TestDatabase::create(label).await;
     ledger_on(db).await
 }
 
-pub async fn ledger_on(db: TestDatabase) -> Fixture {
+pub(crate) async fn ledger_on(db: TestDatabase) -> Fixture {
     ledger_on_with(db, LedgerOptions::default().commits_in_flight).await
 }
 
 /// [`ledger_on`] with a given number of group commits under way at once.
-pub async fn ledger_on_with(db: TestDatabase, commits_in_flight: usize) -> Fixture {
+pub(crate) async fn ledger_on_with(db: TestDatabase, commits_in_flight: usize) -> Fixture {
     let conn = healthpoints_db::connect::<Migrator>(&db.config)
         .await
         .expect("ledger database");
@@ -64,7 +64,10 @@ pub async fn ledger_on_with(db: TestDatabase, commits_in_flight: usize) -> Fixtu
 }
 
 /// Opens issuance (with `budget`), `residents` resident accounts and a merchant payable.
-pub async fn open_city(ledger: &Ledger, residents: usize) -> (Account, Vec<Account>, Account) {
+pub(crate) async fn open_city(
+    ledger: &Ledger,
+    residents: usize,
+) -> (Account, Vec<Account>, Account) {
     let mut specs = vec![("city".to_owned(), "issuance".to_owned(), String::new())];
     for _ in 0..residents {
         specs.push(("city".into(), "resident".into(), Uuid::now_v7().to_string()));
@@ -83,7 +86,7 @@ pub async fn open_city(ledger: &Ledger, residents: usize) -> (Account, Vec<Accou
     (issuance, accounts, merchant)
 }
 
-pub fn transfer(debit: Uuid, credit: Uuid, amount: u64, kind: TransferKind) -> NewTransfer {
+pub(crate) fn transfer(debit: Uuid, credit: Uuid, amount: u64, kind: TransferKind) -> NewTransfer {
     NewTransfer {
         id: Uuid::now_v7(),
         debit_account_id: debit,
@@ -102,7 +105,7 @@ pub fn transfer(debit: Uuid, credit: Uuid, amount: u64, kind: TransferKind) -> N
     }
 }
 
-pub fn pending(debit: Uuid, credit: Uuid, amount: u64, timeout_seconds: u32) -> NewTransfer {
+pub(crate) fn pending(debit: Uuid, credit: Uuid, amount: u64, timeout_seconds: u32) -> NewTransfer {
     NewTransfer {
         pending: true,
         timeout_seconds,
@@ -110,7 +113,7 @@ pub fn pending(debit: Uuid, credit: Uuid, amount: u64, timeout_seconds: u32) -> 
     }
 }
 
-pub fn resolve(pending_id: Uuid, action: PendingAction, amount: u64) -> NewTransfer {
+pub(crate) fn resolve(pending_id: Uuid, action: PendingAction, amount: u64) -> NewTransfer {
     NewTransfer {
         id: Uuid::now_v7(),
         debit_account_id: Uuid::nil(),
@@ -126,7 +129,7 @@ pub fn resolve(pending_id: Uuid, action: PendingAction, amount: u64) -> NewTrans
     }
 }
 
-pub async fn create(ledger: &Ledger, transfers: Vec<NewTransfer>) -> Vec<CreateResult> {
+pub(crate) async fn create(ledger: &Ledger, transfers: Vec<NewTransfer>) -> Vec<CreateResult> {
     ledger
         .create_transfers(&intake(), transfers, false)
         .await
@@ -136,18 +139,18 @@ pub async fn create(ledger: &Ledger, transfers: Vec<NewTransfer>) -> Vec<CreateR
         .collect()
 }
 
-pub async fn account(ledger: &Ledger, id: Uuid) -> Account {
+pub(crate) async fn account(ledger: &Ledger, id: Uuid) -> Account {
     ledger.store().accounts(&[id]).await.unwrap().remove(0)
 }
 
 /// Runs one SQL statement behind the ledger's back.
-pub async fn raw(ledger: &Ledger, sql: &str) -> Result<(), sea_orm::DbErr> {
+pub(crate) async fn raw(ledger: &Ledger, sql: &str) -> Result<(), sea_orm::DbErr> {
     let db = ledger.store().connection();
     db.execute_unprepared(sql).await.map(|_| ())
 }
 
 /// Numbers from a query of one row of integers.
-pub async fn numbers(ledger: &Ledger, sql: &str) -> Vec<i64> {
+pub(crate) async fn numbers(ledger: &Ledger, sql: &str) -> Vec<i64> {
     let db = ledger.store().connection();
     let row = db
         .query_one_raw(Statement::from_string(
@@ -164,7 +167,7 @@ pub async fn numbers(ledger: &Ledger, sql: &str) -> Vec<i64> {
 }
 
 /// The invariants of docs/ledger.md ("Invariants, enforced by the database"), checked from the database.
-pub async fn assert_invariants(ledger: &Ledger) {
+pub(crate) async fn assert_invariants(ledger: &Ledger) {
     let db = ledger.store().connection();
     let cast = |e: &str| format!("CAST({e} AS BIGINT)");
     // Per book, debits equal credits, posted and pending.
@@ -206,7 +209,7 @@ pub async fn assert_invariants(ledger: &Ledger) {
 
 /// A resident account's whole history, page by page as a client reads it: the sum of its
 /// posted points, and of the pending points of reservations not yet resolved.
-pub async fn history_sums(ledger: &Ledger, account: &Account) -> (i128, i128) {
+pub(crate) async fn history_sums(ledger: &Ledger, account: &Account) -> (i128, i128) {
     let me = Principal::Resident {
         resident_id: Uuid::parse_str(&account.owner_id).expect("a resident id"),
     };
@@ -240,6 +243,6 @@ pub async fn history_sums(ledger: &Ledger, account: &Account) -> (i128, i128) {
     }
 }
 
-pub fn is_postgres(ledger: &Ledger) -> bool {
+pub(crate) fn is_postgres(ledger: &Ledger) -> bool {
     ledger.store().connection().get_database_backend() == DbBackend::Postgres
 }

@@ -31,10 +31,10 @@ use uuid::Uuid;
 
 /// Residents as identity would answer.
 #[derive(Default, Clone)]
-pub struct Directory(pub Arc<Mutex<HashMap<Uuid, ResidentFacts>>>);
+pub(crate) struct Directory(pub Arc<Mutex<HashMap<Uuid, ResidentFacts>>>);
 
 impl Directory {
-    pub fn add(&self, born: (i32, u32, u32), suspended: bool) -> Uuid {
+    pub(crate) fn add(&self, born: (i32, u32, u32), suspended: bool) -> Uuid {
         let id = Uuid::new_v4();
         self.0.lock().unwrap().insert(
             id,
@@ -60,7 +60,7 @@ impl Residents for Directory {
 /// the running ledger and starts a new one on the same database (its writer and sweeper go
 /// with the old handle).
 #[derive(Clone)]
-pub struct TestLedger {
+pub(crate) struct TestLedger {
     pub ledger: Arc<RwLock<Arc<Ledger>>>,
     pub down: Arc<AtomicBool>,
     pub lose_replies: Arc<AtomicBool>,
@@ -68,7 +68,7 @@ pub struct TestLedger {
     mall: MallId,
 }
 
-pub fn mall_principal(mall: MallId) -> Principal {
+pub(crate) fn mall_principal(mall: MallId) -> Principal {
     Principal::Service {
         client_id: format!("svc-mall-{mall}"),
         service: "mall".into(),
@@ -80,11 +80,11 @@ pub fn mall_principal(mall: MallId) -> Principal {
 }
 
 impl TestLedger {
-    pub fn current(&self) -> Arc<Ledger> {
+    pub(crate) fn current(&self) -> Arc<Ledger> {
         self.ledger.read().unwrap().clone()
     }
 
-    pub fn restart(&self) {
+    pub(crate) fn restart(&self) {
         let fresh = Ledger::start(
             healthpoints_ledger::store::Store::new(self.db.clone()),
             Default::default(),
@@ -92,7 +92,7 @@ impl TestLedger {
         *self.ledger.write().unwrap() = fresh;
     }
 
-    pub async fn account(&self, kind: AccountKind, owner: Uuid) -> Uuid {
+    pub(crate) async fn account(&self, kind: AccountKind, owner: Uuid) -> Uuid {
         self.current()
             .open_accounts(
                 &mall_principal(self.mall),
@@ -134,7 +134,7 @@ impl TestLedger {
     }
 
     /// Awards points to a resident in the mall's book (as intake would).
-    pub async fn award(&self, resident: Uuid, points: u64) {
+    pub(crate) async fn award(&self, resident: Uuid, points: u64) {
         let intake = Principal::Service {
             client_id: "svc-intake".into(),
             service: "intake".into(),
@@ -171,7 +171,7 @@ impl TestLedger {
     }
 
     /// (posted, pending debits) of an account of this mall's book.
-    pub async fn balance(&self, kind: AccountKind, owner: Uuid) -> (i128, u64) {
+    pub(crate) async fn balance(&self, kind: AccountKind, owner: Uuid) -> (i128, u64) {
         let id = self.account(kind, owner).await;
         let a = self
             .current()
@@ -272,9 +272,9 @@ impl PointsLedger for TestLedger {
     }
 }
 
-pub type TestMall = Mall<Directory, TestLedger>;
+pub(crate) type TestMall = Mall<Directory, TestLedger>;
 
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub mall: TestMall,
     pub residents: Directory,
     pub ledger: TestLedger,
@@ -285,11 +285,11 @@ pub struct Fixture {
 }
 
 /// 2026-11-10 12:00 Asia/Shanghai.
-pub fn noon() -> DateTime<Utc> {
+pub(crate) fn noon() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 10, 4, 0, 0).unwrap()
 }
 
-pub async fn fixture(label: &str, mall: MallId) -> Fixture {
+pub(crate) async fn fixture(label: &str, mall: MallId) -> Fixture {
     healthpoints_telemetry::init_for_tests();
     let mdb = TestDatabase::create(&format!("{label}_mall")).await;
     let ldb = TestDatabase::create(&format!("{label}_ledger")).await;
@@ -343,7 +343,7 @@ fn build(
 impl Fixture {
     /// Another mall domain on the same database and ledger, shareable across tasks (a second
     /// replica of the mall, or many requests spawned at once).
-    pub fn shared_mall(&self) -> Arc<TestMall> {
+    pub(crate) fn shared_mall(&self) -> Arc<TestMall> {
         Arc::new(build(
             self.store_db.clone(),
             self.residents.clone(),
@@ -354,7 +354,7 @@ impl Fixture {
     }
 
     /// A new mall domain on the same database (a restarted process).
-    pub fn restart_mall(&mut self) {
+    pub(crate) fn restart_mall(&mut self) {
         self.mall = build(
             self.store_db.clone(),
             self.residents.clone(),
@@ -364,13 +364,13 @@ impl Fixture {
         );
     }
 
-    pub fn advance(&self, d: chrono::Duration) {
+    pub(crate) fn advance(&self, d: chrono::Duration) {
         self.now
             .fetch_add(d.num_microseconds().unwrap(), Ordering::SeqCst);
     }
 
     /// An admitted, active merchant and its operator's principal.
-    pub async fn merchant(&self, name: &str) -> (Uuid, Principal) {
+    pub(crate) async fn merchant(&self, name: &str) -> (Uuid, Principal) {
         let m = self
             .mall
             .admit_merchant(
@@ -391,7 +391,7 @@ impl Fixture {
     }
 
     /// The mall's own admin.
-    pub fn admin(&self) -> Principal {
+    pub(crate) fn admin(&self) -> Principal {
         match self.mall.mall() {
             MallId::City => city_admin(),
             MallId::District(d) => Principal::DistrictAdmin {
@@ -402,7 +402,7 @@ impl Fixture {
     }
 
     /// A resident (born 1990) holding `points` in this mall's book.
-    pub async fn resident(&self, points: u64) -> (Uuid, Principal) {
+    pub(crate) async fn resident(&self, points: u64) -> (Uuid, Principal) {
         let id = self.residents.add((1990, 5, 1), false);
         if points > 0 {
             self.ledger.award(id, points).await;
@@ -411,18 +411,18 @@ impl Fixture {
     }
 }
 
-pub fn city_admin() -> Principal {
+pub(crate) fn city_admin() -> Principal {
     Principal::CityAdmin {
         staff_id: Uuid::now_v7(),
     }
 }
 
-pub fn resident(id: Uuid) -> Principal {
+pub(crate) fn resident(id: Uuid) -> Principal {
     Principal::Resident { resident_id: id }
 }
 
 /// A product spec: a service of `price` points with `stock` units.
-pub fn spec(title: &str, price: u64, stock: Option<u64>) -> ProductSpec {
+pub(crate) fn spec(title: &str, price: u64, stock: Option<u64>) -> ProductSpec {
     ProductSpec {
         title: title.into(),
         description: "a test product".into(),
@@ -439,7 +439,7 @@ pub fn spec(title: &str, price: u64, stock: Option<u64>) -> ProductSpec {
 }
 
 /// One unit of `product`, ordered by `who` under `key`.
-pub async fn place(
+pub(crate) async fn place(
     f: &Fixture,
     who: &Principal,
     key: &str,
@@ -451,7 +451,7 @@ pub async fn place(
 }
 
 /// The sentence of a refusal, or a panic naming what came instead.
-pub fn refused<T: std::fmt::Debug>(r: Result<T>) -> String {
+pub(crate) fn refused<T: std::fmt::Debug>(r: Result<T>) -> String {
     match r {
         Err(MallError::Refused(s)) => s,
         Err(MallError::OrderState { reason, .. }) => reason,
