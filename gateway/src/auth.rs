@@ -12,6 +12,8 @@ use axum::{
 };
 use healthpoints_auth::Principal;
 use healthpoints_errors::ApiError;
+use healthpoints_types::MallId;
+use uuid::Uuid;
 
 use crate::{AppState, error::HttpError};
 
@@ -62,6 +64,104 @@ impl FromRequestParts<AppState> for Caller {
             .to_owned();
         let principal = state.verifier.verify(&token).await?;
         Ok(Self { principal, token })
+    }
+}
+
+/// A resident, calling for themselves: a handler that takes one is for residents only, and any
+/// other caller is refused (403) before the handler reads its query or body.
+#[derive(Debug, Clone)]
+pub struct Resident {
+    pub caller: Caller,
+    pub id: Uuid,
+}
+
+/// A city or district admin (see [`Resident`] for when the refusal comes).
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
+/// A partner department's or company's client (client credentials; see [`Resident`]).
+#[derive(Debug, Clone)]
+pub struct PartnerClient(pub Caller);
+
+/// A merchant's operator, with their merchant and its mall (see [`Resident`]).
+#[derive(Debug, Clone)]
+pub struct MerchantOperator {
+    pub caller: Caller,
+    pub merchant_id: Uuid,
+    pub mall: MallId,
+}
+
+/// The caller, or 401; then the role the extractor stands for, or 403 saying who the route is for.
+async fn with_role<T>(
+    parts: &mut Parts,
+    state: &AppState,
+    who: &str,
+    role: impl FnOnce(Caller) -> Result<T, Caller>,
+) -> Result<T, HttpError> {
+    let caller = Caller::from_request_parts(parts, state).await?;
+    role(caller).map_err(|_| ApiError::forbidden(format!("this route is for {who}")).into())
+}
+
+impl FromRequestParts<AppState> for Resident {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
+        with_role(parts, state, "residents", |caller| match caller.principal {
+            Principal::Resident { resident_id } => Ok(Self {
+                caller,
+                id: resident_id,
+            }),
+            _ => Err(caller),
+        })
+        .await
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
+        with_role(parts, state, "city and district admins", |caller| {
+            if caller.principal.is_admin() {
+                Ok(Self(caller))
+            } else {
+                Err(caller)
+            }
+        })
+        .await
+    }
+}
+
+impl FromRequestParts<AppState> for PartnerClient {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
+        with_role(parts, state, "partner clients", |caller| {
+            if matches!(caller.principal, Principal::Partner { .. }) {
+                Ok(Self(caller))
+            } else {
+                Err(caller)
+            }
+        })
+        .await
+    }
+}
+
+impl FromRequestParts<AppState> for MerchantOperator {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
+        with_role(parts, state, "merchants", |caller| match caller.principal {
+            Principal::Merchant {
+                merchant_id, mall, ..
+            } => Ok(Self {
+                caller,
+                merchant_id,
+                mall,
+            }),
+            _ => Err(caller),
+        })
+        .await
     }
 }
 

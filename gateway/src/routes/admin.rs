@@ -14,17 +14,9 @@ use super::me::{FamilyDoctor, ResidentView};
 use crate::body::{JsonBody, Params, Segments};
 use crate::{
     AppState,
-    auth::Caller,
+    auth::{Admin, Caller},
     error::{HttpResult, Problem},
 };
-
-fn require_admin(caller: &Caller) -> HttpResult<()> {
-    if caller.principal.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("only city or district admins may use admin routes").into())
-    }
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateStaffRequest {
@@ -54,10 +46,9 @@ pub struct CreateStaffResponse {
     responses((status = 201, body = CreateStaffResponse), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub async fn create_staff(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     JsonBody(r): JsonBody<CreateStaffRequest>,
 ) -> HttpResult<(StatusCode, Json<CreateStaffResponse>)> {
-    require_admin(&caller)?;
     let role = match r.role.as_str() {
         "city_admin" => pb::StaffRole::CityAdmin,
         "district_admin" => pb::StaffRole::DistrictAdmin,
@@ -128,10 +119,9 @@ pub struct CreateClientResponse {
         (status = 404, body = Problem, description = "no partner is registered under partner_id")))]
 pub async fn create_client(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     JsonBody(r): JsonBody<CreateClientRequest>,
 ) -> HttpResult<(StatusCode, Json<CreateClientResponse>)> {
-    require_admin(&caller)?;
     let kind = match r.kind.as_str() {
         "partner" => return partner_client(&state, &caller, r).await,
         "merchant" => pb::ClientKind::Merchant,
@@ -221,11 +211,10 @@ impl From<healthpoints_proto::common::v1::District> for DistrictView {
     responses((status = 200, body = DistrictView), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn set_enrolment(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(code): Segments<String>,
     JsonBody(r): JsonBody<EnrolmentRequest>,
 ) -> HttpResult<Json<DistrictView>> {
-    require_admin(&caller)?;
     let district = state
         .identity()
         .set_district_enrolment(caller.request(pb::SetDistrictEnrolmentRequest {
@@ -281,10 +270,9 @@ pub struct ResidentPage {
     responses((status = 200, body = ResidentPage), (status = 403, body = Problem)))]
 pub async fn list_residents(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Params(q): Params<ResidentsQuery>,
 ) -> HttpResult<Json<ResidentPage>> {
-    require_admin(&caller)?;
     let response = state
         .identity()
         .list_residents(caller.request(pb::ListResidentsRequest {
@@ -311,10 +299,9 @@ pub async fn list_residents(
     params(("id" = String, Path)), responses((status = 200, body = ResidentView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_resident(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(id): Segments<String>,
 ) -> HttpResult<Json<ResidentView>> {
-    require_admin(&caller)?;
     let resident = state
         .identity()
         .get_resident(caller.request(pb::GetResidentRequest { resident_id: id }))
@@ -334,11 +321,10 @@ fn resident_view(resident: Option<pb::Resident>) -> HttpResult<Json<ResidentView
     params(("id" = String, Path)), responses((status = 200, body = ResidentView), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn set_family_doctor(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(id): Segments<String>,
     JsonBody(c): JsonBody<FamilyDoctor>,
 ) -> HttpResult<Json<ResidentView>> {
-    require_admin(&caller)?;
     let response = state
         .identity()
         .set_family_doctor_contract(caller.request(pb::SetFamilyDoctorContractRequest {
@@ -362,10 +348,9 @@ pub async fn set_family_doctor(
     params(("id" = String, Path)), responses((status = 200, body = ResidentView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn end_family_doctor(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(id): Segments<String>,
 ) -> HttpResult<Json<ResidentView>> {
-    require_admin(&caller)?;
     let response = state
         .identity()
         .set_family_doctor_contract(caller.request(pb::SetFamilyDoctorContractRequest {
@@ -388,11 +373,10 @@ pub struct SuspendRequest {
     params(("id" = String, Path)), responses((status = 200, body = ResidentView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn suspend(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(id): Segments<String>,
     JsonBody(r): JsonBody<SuspendRequest>,
 ) -> HttpResult<Json<ResidentView>> {
-    require_admin(&caller)?;
     let response = state
         .identity()
         .suspend_resident(caller.request(pb::SuspendResidentRequest {
@@ -409,10 +393,9 @@ pub async fn suspend(
     params(("id" = String, Path)), responses((status = 200, body = ResidentView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn reinstate(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(id): Segments<String>,
 ) -> HttpResult<Json<ResidentView>> {
-    require_admin(&caller)?;
     let response = state
         .identity()
         .reinstate_resident(caller.request(pb::ReinstateResidentRequest { resident_id: id }))
@@ -432,9 +415,8 @@ pub struct RotateResponse {
     responses((status = 200, body = RotateResponse), (status = 403, body = Problem)))]
 pub async fn rotate_key(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
 ) -> HttpResult<Json<RotateResponse>> {
-    require_admin(&caller)?;
     let kid = state
         .identity()
         .rotate_signing_key(caller.request(pb::RotateSigningKeyRequest {}))

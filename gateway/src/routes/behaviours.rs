@@ -20,7 +20,7 @@ use super::points::yuan;
 use crate::body::{JsonBody, Params};
 use crate::{
     AppState,
-    auth::Caller,
+    auth::{Admin, Resident},
     error::{HttpResult, Problem},
 };
 
@@ -159,12 +159,11 @@ pub struct CheckInView {
     responses((status = 200, body = CheckInView), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn check_in(
     State(state): State<AppState>,
-    caller: Caller,
+    Resident {
+        caller,
+        id: resident_id,
+    }: Resident,
 ) -> HttpResult<Json<CheckInView>> {
-    let resident_id = caller
-        .principal
-        .resident_id()
-        .ok_or_else(|| ApiError::forbidden("only residents check in"))?;
     let r = state
         .intake()
         .check_in(caller.request(pb::CheckInRequest {
@@ -202,13 +201,12 @@ pub struct Outcomes {
     responses((status = 200, body = Outcomes), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn behaviours(
     State(state): State<AppState>,
-    caller: Caller,
+    Resident {
+        caller,
+        id: resident_id,
+    }: Resident,
     Params(q): Params<PageQuery>,
 ) -> HttpResult<Json<Outcomes>> {
-    let resident_id = caller
-        .principal
-        .resident_id()
-        .ok_or_else(|| ApiError::forbidden("only residents have behaviours"))?;
     let r = state
         .intake()
         .list_outcomes(caller.request(pb::ListOutcomesRequest {
@@ -529,7 +527,7 @@ pub struct DraftSaved {
     responses((status = 201, body = DraftSaved), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn save_draft(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     JsonBody(body): JsonBody<RuleView>,
 ) -> HttpResult<(StatusCode, Json<DraftSaved>)> {
     let rule = pb::Rule::try_from(body)?;
@@ -579,7 +577,7 @@ pub struct SimulationView {
     responses((status = 200, body = SimulationView), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn simulate(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     JsonBody(body): JsonBody<SimulateBody>,
 ) -> HttpResult<Json<SimulationView>> {
     let r = state
@@ -624,7 +622,7 @@ pub struct PublishBody {
     responses((status = 200, body = Rules), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn publish(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     JsonBody(body): JsonBody<PublishBody>,
 ) -> HttpResult<Json<Rules>> {
     let effective_from = body

@@ -14,7 +14,7 @@ use super::behaviours::{rfc3339, some, timestamp};
 use crate::body::{JsonBody, Params, Segments};
 use crate::{
     AppState,
-    auth::Caller,
+    auth::{Admin, Caller, PartnerClient, Resident},
     error::{HttpResult, Problem},
 };
 
@@ -74,7 +74,10 @@ pub struct Consents {
 /// My consents, current and revoked.
 #[utoipa::path(get, path = "/v1/me/consents", tag = "resident", security(("bearer" = [])),
     responses((status = 200, body = Consents), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> HttpResult<Json<Consents>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Resident { caller, .. }: Resident,
+) -> HttpResult<Json<Consents>> {
     let r = state
         .exchange()
         .list_consents(caller.request(pb::ListConsentsRequest::default()))
@@ -100,7 +103,7 @@ pub struct GrantBody {
     responses((status = 200, body = ConsentView), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn grant(
     State(state): State<AppState>,
-    caller: Caller,
+    Resident { caller, .. }: Resident,
     JsonBody(b): JsonBody<GrantBody>,
 ) -> HttpResult<Json<ConsentView>> {
     let r = state
@@ -123,7 +126,7 @@ pub async fn grant(
     responses((status = 200, body = ConsentView), (status = 404, body = Problem)))]
 pub async fn revoke(
     State(state): State<AppState>,
-    caller: Caller,
+    Resident { caller, .. }: Resident,
     Segments((partner_id, raw)): Segments<(String, String)>,
 ) -> HttpResult<Json<ConsentView>> {
     let r = state
@@ -232,12 +235,9 @@ async fn access_log(state: &AppState, caller: &Caller, q: AccessQuery) -> HttpRe
     responses((status = 200, body = AccessLog), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn mine(
     State(state): State<AppState>,
-    caller: Caller,
+    Resident { caller, .. }: Resident,
     Params(q): Params<AccessQuery>,
 ) -> HttpResult<Json<AccessLog>> {
-    if caller.principal.resident_id().is_none() {
-        return Err(ApiError::forbidden("only residents have an access log of their own").into());
-    }
     Ok(Json(access_log(&state, &caller, q).await?))
 }
 
@@ -246,7 +246,7 @@ pub async fn mine(
     responses((status = 200, body = AccessLog), (status = 403, body = Problem)))]
 pub async fn audit(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Params(q): Params<AccessQuery>,
 ) -> HttpResult<Json<AccessLog>> {
     Ok(Json(access_log(&state, &caller, q).await?))
@@ -275,7 +275,7 @@ pub struct PointsSummary {
     responses((status = 200, body = PointsSummary), (status = 403, body = Problem)))]
 pub async fn points_summary(
     State(state): State<AppState>,
-    caller: Caller,
+    PartnerClient(caller): PartnerClient,
     Segments(id): Segments<String>,
 ) -> HttpResult<Json<PointsSummary>> {
     let r = state

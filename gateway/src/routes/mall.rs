@@ -30,7 +30,7 @@ use super::{
 use crate::body::{JsonBody, Params, Segments};
 use crate::{
     AppState,
-    auth::Caller,
+    auth::{Caller, Resident},
     error::{HttpResult, Problem, renamed},
     malls::{RouteFacts, mall_name, route},
 };
@@ -87,12 +87,11 @@ pub struct MallRoute {
 /// enrolled and its mall healthy, else the city mall, with the reason and my jumps.
 #[utoipa::path(get, path = "/v1/mall", tag = "mall", security(("bearer" = [])),
     responses((status = 200, body = MallRoute), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn my_mall(State(state): State<AppState>, caller: Caller) -> HttpResult<Json<MallRoute>> {
-    let resident_id = caller
-        .principal
-        .resident_id()
-        .ok_or_else(|| ApiError::forbidden("only residents are routed to a mall"))?
-        .to_string();
+pub async fn my_mall(
+    State(state): State<AppState>,
+    Resident { caller, id }: Resident,
+) -> HttpResult<Json<MallRoute>> {
+    let resident_id = id.to_string();
     // Asked on every request: a changed contract or enrolment routes the next request anew.
     let (me, districts, balances) = futures::future::try_join3(
         state
@@ -510,14 +509,10 @@ pub struct OrdersPage {
     responses((status = 200, body = OrdersPage), (status = 401, body = Problem)))]
 pub async fn my_orders(
     State(state): State<AppState>,
-    caller: Caller,
+    Resident { caller, id }: Resident,
     Params(q): Params<OrdersQuery>,
 ) -> HttpResult<Json<OrdersPage>> {
-    let resident_id = caller
-        .principal
-        .resident_id()
-        .ok_or_else(|| ApiError::forbidden("only residents have orders"))?
-        .to_string();
+    let resident_id = id.to_string();
     let request = |cursor: String| pb::ListOrdersRequest {
         owner: Some(pb::list_orders_request::Owner::ResidentId(
             resident_id.clone(),
@@ -586,12 +581,9 @@ pub async fn my_orders(
 /// Finds which mall holds one of the calling resident's orders.
 async fn find_order(
     state: &AppState,
-    caller: &Caller,
+    Resident { caller, .. }: &Resident,
     order_id: &str,
 ) -> HttpResult<(MallServiceClient<PeerChannel>, pb::Order)> {
-    if caller.principal.resident_id().is_none() {
-        return Err(ApiError::forbidden("only residents have orders").into());
-    }
     let (up, down) = state.malls().healthy_clients();
     let asks = up.into_iter().map(|(_, mut c)| {
         let req = caller.request(pb::GetOrderRequest {
@@ -626,10 +618,10 @@ async fn find_order(
     responses((status = 200, body = OrderView), (status = 404, body = Problem)))]
 pub async fn my_order(
     State(state): State<AppState>,
-    caller: Caller,
+    resident: Resident,
     Segments(id): Segments<String>,
 ) -> HttpResult<Json<OrderView>> {
-    let (_, order) = find_order(&state, &caller, &id).await?;
+    let (_, order) = find_order(&state, &resident, &id).await?;
     Ok(Json(order.into()))
 }
 
@@ -639,12 +631,16 @@ pub async fn my_order(
         (status = 422, body = Problem, description = "written off, expired, or lost to the counter's write-off: see order_status")))]
 pub async fn cancel(
     State(state): State<AppState>,
-    caller: Caller,
+    resident: Resident,
     Segments(id): Segments<String>,
 ) -> HttpResult<Json<OrderView>> {
-    let (mut c, _) = find_order(&state, &caller, &id).await?;
+    let (mut c, _) = find_order(&state, &resident, &id).await?;
     let r = c
-        .cancel_order(caller.request(pb::CancelOrderRequest { order_id: id }))
+        .cancel_order(
+            resident
+                .caller
+                .request(pb::CancelOrderRequest { order_id: id }),
+        )
         .await?
         .into_inner();
     Ok(Json(order_of(r.order)?))

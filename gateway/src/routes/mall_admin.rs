@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     AppState,
-    auth::Caller,
+    auth::Admin,
     body::{JsonBody, Params, Segments},
     error::{HttpResult, Problem},
 };
@@ -43,7 +43,7 @@ pub struct AdmitBody {
     responses((status = 201, body = MerchantView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub async fn admit(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(mall): Segments<String>,
     JsonBody(b): JsonBody<AdmitBody>,
 ) -> HttpResult<(StatusCode, Json<MerchantView>)> {
@@ -78,7 +78,7 @@ pub struct MerchantStatusBody {
     responses((status = 200, body = MerchantView), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn set_merchant_status(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments((mall, id)): Segments<(String, String)>,
     JsonBody(b): JsonBody<MerchantStatusBody>,
 ) -> HttpResult<Json<MerchantView>> {
@@ -112,7 +112,7 @@ pub struct AdminOrdersQuery {
     responses((status = 200, body = OrdersPage), (status = 403, body = Problem)))]
 pub async fn admin_orders(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(mall): Segments<String>,
     Params(q): Params<AdminOrdersQuery>,
 ) -> HttpResult<Json<OrdersPage>> {
@@ -150,7 +150,7 @@ pub struct RefundBody {
     responses((status = 200, body = OrderView), (status = 403, body = Problem), (status = 422, body = Problem, description = "only a written-off order can be refunded")))]
 pub async fn refund(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments((mall, id)): Segments<(String, String)>,
     JsonBody(b): JsonBody<RefundBody>,
 ) -> HttpResult<Json<OrderView>> {
@@ -170,7 +170,7 @@ pub async fn refund(
     responses((status = 200, body = Statements), (status = 403, body = Problem)))]
 pub async fn admin_settlements(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(mall): Segments<String>,
     Params(q): Params<StatementsQuery>,
 ) -> HttpResult<Response> {
@@ -187,7 +187,7 @@ pub async fn admin_settlements(
     responses((status = 200, body = StatementView), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn close(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments((mall, merchant_id, period)): Segments<(String, String, String)>,
 ) -> HttpResult<Json<StatementView>> {
     let r = client(&state, parse_mall(&mall)?)?
@@ -217,7 +217,7 @@ pub struct MallStatsView {
     responses((status = 200, body = MallStatsView), (status = 403, body = Problem)))]
 pub async fn stats(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(mall): Segments<String>,
 ) -> HttpResult<Json<MallStatsView>> {
     let id = parse_mall(&mall)?;

@@ -1,7 +1,6 @@
 //! `/v1/me`: the resident's own profile.
 
 use axum::{Json, extract::State};
-use healthpoints_auth::Principal;
 use healthpoints_errors::ApiError;
 use healthpoints_proto::identity::v1 as pb;
 use serde::{Deserialize, Serialize};
@@ -9,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::{
     AppState,
-    auth::Caller,
+    auth::Resident,
     error::{HttpResult, Problem},
 };
 
@@ -92,10 +91,13 @@ impl From<pb::Resident> for ResidentView {
 /// The calling resident's profile.
 #[utoipa::path(get, path = "/v1/me", tag = "resident", security(("bearer" = [])),
     responses((status = 200, body = ResidentView), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn me(State(state): State<AppState>, caller: Caller) -> HttpResult<Json<ResidentView>> {
-    let Principal::Resident { resident_id } = caller.principal else {
-        return Err(ApiError::forbidden("only residents have a profile here").into());
-    };
+pub async fn me(
+    State(state): State<AppState>,
+    Resident {
+        caller,
+        id: resident_id,
+    }: Resident,
+) -> HttpResult<Json<ResidentView>> {
     let resident = state
         .identity()
         .get_resident(caller.request(pb::GetResidentRequest {

@@ -11,10 +11,8 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse as _, Response},
 };
-use healthpoints_auth::Principal;
 use healthpoints_errors::ApiError;
 use healthpoints_proto::mall::v1 as pb;
-use healthpoints_types::MallId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -25,24 +23,10 @@ use super::{
 };
 use crate::{
     AppState,
-    auth::Caller,
+    auth::MerchantOperator,
     body::{JsonBody, Params, Segments},
     error::{HttpResult, Problem, renamed},
 };
-
-fn merchant_mall(caller: &Caller) -> HttpResult<MallId> {
-    match &caller.principal {
-        Principal::Merchant { mall, .. } => Ok(*mall),
-        _ => Err(ApiError::forbidden("only a merchant's operator may do this").into()),
-    }
-}
-
-fn merchant_id(caller: &Caller) -> String {
-    match &caller.principal {
-        Principal::Merchant { merchant_id, .. } => merchant_id.to_string(),
-        _ => String::new(),
-    }
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -117,12 +101,16 @@ fn product_from(id: String, b: ProductBody) -> Result<pb::Product, ApiError> {
     responses((status = 200, body = ProductsPage), (status = 403, body = Problem)))]
 pub async fn my_products(
     State(state): State<AppState>,
-    caller: Caller,
+    MerchantOperator {
+        caller,
+        merchant_id,
+        mall,
+    }: MerchantOperator,
     Params(q): Params<ListQuery>,
 ) -> HttpResult<Json<ProductsPage>> {
-    let r = client(&state, merchant_mall(&caller)?)?
+    let r = client(&state, mall)?
         .list_products(caller.request(pb::ListProductsRequest {
-            merchant_id: merchant_id(&caller),
+            merchant_id: merchant_id.to_string(),
             page: page(&q),
         }))
         .await?
@@ -138,11 +126,15 @@ pub async fn my_products(
     responses((status = 201, body = ProductView), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn create_product(
     State(state): State<AppState>,
-    caller: Caller,
+    MerchantOperator {
+        caller,
+        merchant_id: _,
+        mall,
+    }: MerchantOperator,
     JsonBody(b): JsonBody<ProductBody>,
 ) -> HttpResult<(StatusCode, Json<ProductView>)> {
     let product = product_from(String::new(), b)?;
-    let r = client(&state, merchant_mall(&caller)?)?
+    let r = client(&state, mall)?
         .create_product(caller.request(pb::CreateProductRequest {
             product: Some(product),
         }))
@@ -162,12 +154,16 @@ pub async fn create_product(
     responses((status = 200, body = ProductView), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn update_product(
     State(state): State<AppState>,
-    caller: Caller,
+    MerchantOperator {
+        caller,
+        merchant_id: _,
+        mall,
+    }: MerchantOperator,
     Segments(id): Segments<String>,
     JsonBody(b): JsonBody<ProductBody>,
 ) -> HttpResult<Json<ProductView>> {
     let product = product_from(id, b)?;
-    let r = client(&state, merchant_mall(&caller)?)?
+    let r = client(&state, mall)?
         .update_product(caller.request(pb::UpdateProductRequest {
             product: Some(product),
         }))
@@ -195,10 +191,14 @@ pub struct VoucherView {
     responses((status = 200, body = VoucherView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn voucher(
     State(state): State<AppState>,
-    caller: Caller,
+    MerchantOperator {
+        caller,
+        merchant_id: _,
+        mall,
+    }: MerchantOperator,
     Segments(code): Segments<String>,
 ) -> HttpResult<Json<VoucherView>> {
-    let r = client(&state, merchant_mall(&caller)?)?
+    let r = client(&state, mall)?
         .get_voucher(caller.request(pb::GetVoucherRequest { code }))
         .await?
         .into_inner();
@@ -230,7 +230,11 @@ pub struct WriteOffView {
         (status = 422, body = Problem, description = "already written off, cancelled or expired: see order_status")))]
 pub async fn write_off(
     State(state): State<AppState>,
-    caller: Caller,
+    MerchantOperator {
+        caller,
+        merchant_id: _,
+        mall,
+    }: MerchantOperator,
     Segments(code): Segments<String>,
     headers: HeaderMap,
 ) -> HttpResult<Response> {
@@ -248,7 +252,7 @@ pub async fn write_off(
             })?
             .to_owned(),
     };
-    let r = client(&state, merchant_mall(&caller)?)?
+    let r = client(&state, mall)?
         .write_off_voucher(caller.request(pb::WriteOffVoucherRequest {
             code,
             idempotency_key,
@@ -274,14 +278,18 @@ pub async fn write_off(
     responses((status = 200, body = OrdersPage), (status = 403, body = Problem)))]
 pub async fn merchant_orders(
     State(state): State<AppState>,
-    caller: Caller,
+    MerchantOperator {
+        caller,
+        merchant_id,
+        mall,
+    }: MerchantOperator,
     Params(q): Params<ListQuery>,
 ) -> HttpResult<Json<OrdersPage>> {
-    let r = client(&state, merchant_mall(&caller)?)?
+    let r = client(&state, mall)?
         .list_orders(caller.request(pb::ListOrdersRequest {
-            owner: Some(pb::list_orders_request::Owner::MerchantId(merchant_id(
-                &caller,
-            ))),
+            owner: Some(pb::list_orders_request::Owner::MerchantId(
+                merchant_id.to_string(),
+            )),
             page: page(&q),
         }))
         .await?
@@ -298,9 +306,12 @@ pub async fn merchant_orders(
     responses((status = 200, body = Statements), (status = 403, body = Problem)))]
 pub async fn merchant_settlements(
     State(state): State<AppState>,
-    caller: Caller,
+    MerchantOperator {
+        caller,
+        merchant_id,
+        mall,
+    }: MerchantOperator,
     Params(q): Params<StatementsQuery>,
 ) -> HttpResult<Response> {
-    let mall = merchant_mall(&caller)?;
-    statements_of(&state, &caller, mall, merchant_id(&caller), &q).await
+    statements_of(&state, &caller, mall, merchant_id.to_string(), &q).await
 }

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use crate::body::{JsonBody, Segments, from_json, media_type, unreadable};
 use crate::{
     AppState,
-    auth::Caller,
+    auth::{Admin, PartnerClient},
     error::{HttpResult, Problem, renamed},
 };
 
@@ -60,7 +60,7 @@ pub struct PartnerRegistered {
     responses((status = 201, body = PartnerRegistered), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub async fn register(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     JsonBody(b): JsonBody<RegisterPartnerBody>,
 ) -> HttpResult<(StatusCode, Json<PartnerRegistered>)> {
     let r = state
@@ -122,7 +122,7 @@ pub struct PartnerAdminView {
     responses((status = 200, body = PartnerAdminView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(id): Segments<String>,
     JsonBody(b): JsonBody<UpdatePartnerBody>,
 ) -> HttpResult<Json<PartnerAdminView>> {
@@ -315,7 +315,7 @@ fn parse_records(headers: &HeaderMap, body: &[u8]) -> Result<Vec<pb::BehaviourRe
     responses((status = 200, body = RecordResults), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn submit_behaviours(
     State(state): State<AppState>,
-    caller: Caller,
+    PartnerClient(caller): PartnerClient,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> HttpResult<Json<RecordResults>> {
@@ -386,7 +386,7 @@ pub struct ContractBody {
     responses((status = 200, body = RecordResults), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn submit_contracts(
     State(state): State<AppState>,
-    caller: Caller,
+    PartnerClient(caller): PartnerClient,
     JsonBody(bodies): JsonBody<Vec<ContractBody>>,
 ) -> HttpResult<Json<RecordResults>> {
     let records = bodies
@@ -435,7 +435,7 @@ pub async fn submit_contracts(
         (status = 403, body = Problem)))]
 pub async fn submit_fhir(
     State(state): State<AppState>,
-    caller: Caller,
+    PartnerClient(caller): PartnerClient,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> HttpResult<axum::response::Response> {

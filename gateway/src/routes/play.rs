@@ -19,7 +19,7 @@ use super::{
 use crate::body::{JsonBody, Params, Segments};
 use crate::{
     AppState,
-    auth::Caller,
+    auth::{Admin, Caller, Resident},
     error::{HttpResult, Problem},
 };
 
@@ -93,22 +93,14 @@ pub struct Challenges {
     pub challenges: Vec<ChallengeProgressView>,
 }
 
-fn resident_only(caller: &Caller, what: &str) -> HttpResult<String> {
-    caller
-        .principal
-        .resident_id()
-        .map(|id| id.to_string())
-        .ok_or_else(|| ApiError::forbidden(format!("only residents {what}")).into())
-}
-
 /// The challenges open to me (city-wide and my district's), with my progress.
 #[utoipa::path(get, path = "/v1/me/challenges", tag = "resident", security(("bearer" = [])),
     responses((status = 200, body = Challenges), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn my_challenges(
     State(state): State<AppState>,
-    caller: Caller,
+    Resident { caller, id }: Resident,
 ) -> HttpResult<Json<Challenges>> {
-    let resident_id = resident_only(&caller, "take part in challenges")?;
+    let resident_id = id.to_string();
     let r = state
         .intake()
         .list_challenges(caller.request(pb::ListChallengesRequest { resident_id }))
@@ -129,10 +121,13 @@ pub async fn my_challenges(
     responses((status = 200, body = ChallengeProgressView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn join(
     State(state): State<AppState>,
-    caller: Caller,
+    Resident {
+        caller,
+        id: resident_id,
+    }: Resident,
     Segments(id): Segments<String>,
 ) -> HttpResult<Json<ChallengeProgressView>> {
-    let resident_id = resident_only(&caller, "take part in challenges")?;
+    let resident_id = resident_id.to_string();
     let r = state
         .intake()
         .join_challenge(caller.request(pb::JoinChallengeRequest {
@@ -170,7 +165,7 @@ pub struct ChallengeBody {
     responses((status = 201, body = ChallengeView), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn create_challenge(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     JsonBody(b): JsonBody<ChallengeBody>,
 ) -> HttpResult<(StatusCode, Json<ChallengeView>)> {
     let challenge = pb::Challenge {
@@ -281,10 +276,10 @@ pub struct OptIn {
     responses((status = 200, body = OptIn), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn set_opt_in(
     State(state): State<AppState>,
-    caller: Caller,
+    Resident { caller, id }: Resident,
     JsonBody(b): JsonBody<OptIn>,
 ) -> HttpResult<Json<OptIn>> {
-    let resident_id = resident_only(&caller, "appear on leaderboards")?;
+    let resident_id = id.to_string();
     state
         .intake()
         .set_leaderboard_opt_in(caller.request(pb::SetLeaderboardOptInRequest {
@@ -316,7 +311,7 @@ pub struct HonourBody {
     responses((status = 201, body = OutcomeView), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn award_honour(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     JsonBody(b): JsonBody<HonourBody>,
 ) -> HttpResult<(StatusCode, Json<OutcomeView>)> {
     let r = state
@@ -361,7 +356,7 @@ pub struct ReviewQueue {
     responses((status = 200, body = ReviewQueue), (status = 403, body = Problem)))]
 pub async fn review_queue(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Params(q): Params<ReviewQuery>,
 ) -> HttpResult<Json<ReviewQueue>> {
     let r = state
@@ -396,7 +391,7 @@ pub struct ReviewDecision {
     responses((status = 200, body = OutcomeView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn resolve_review(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(event_id): Segments<String>,
     JsonBody(b): JsonBody<ReviewDecision>,
 ) -> HttpResult<Json<OutcomeView>> {
@@ -430,7 +425,7 @@ pub struct FlagBody {
     responses((status = 204), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn flag(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(id): Segments<String>,
     JsonBody(b): JsonBody<FlagBody>,
 ) -> HttpResult<StatusCode> {
@@ -443,7 +438,7 @@ pub async fn flag(
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn unflag(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(id): Segments<String>,
 ) -> HttpResult<StatusCode> {
     set_flag(&state, &caller, id, String::new(), true).await

@@ -5,7 +5,6 @@
 #![allow(unused_qualifications)]
 
 use axum::{Json, extract::State};
-use healthpoints_auth::Principal;
 use healthpoints_errors::ApiError;
 use healthpoints_proto::{
     common::v1::PageRequest,
@@ -17,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::body::{Params, Segments};
 use crate::{
     AppState,
-    auth::Caller,
+    auth::{Admin, Resident},
     error::{HttpResult, Problem},
 };
 
@@ -45,18 +44,14 @@ pub struct Balances {
     pub balances: Vec<BalanceView>,
 }
 
-fn resident(caller: &Caller) -> HttpResult<String> {
-    match caller.principal {
-        Principal::Resident { resident_id } => Ok(resident_id.to_string()),
-        _ => Err(ApiError::forbidden("only residents have points").into()),
-    }
-}
-
 /// The caller's points in every book. A book where they never earned does not appear.
 #[utoipa::path(get, path = "/v1/me/balances", tag = "resident", security(("bearer" = [])),
     responses((status = 200, body = Balances), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn balances(State(state): State<AppState>, caller: Caller) -> HttpResult<Json<Balances>> {
-    let owner_id = resident(&caller)?;
+pub async fn balances(
+    State(state): State<AppState>,
+    Resident { caller, id }: Resident,
+) -> HttpResult<Json<Balances>> {
+    let owner_id = id.to_string();
     let balances = state
         .ledger()
         .get_balances(caller.request(pb::GetBalancesRequest { owner_id }))
@@ -143,10 +138,10 @@ fn kind_value(name: &str) -> Option<i32> {
     responses((status = 200, body = Transactions), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn transactions(
     State(state): State<AppState>,
-    caller: Caller,
+    Resident { caller, id }: Resident,
     Params(q): Params<TransactionsQuery>,
 ) -> HttpResult<Json<Transactions>> {
-    let owner_id = resident(&caller)?;
+    let owner_id = id.to_string();
     let kinds = match q.kind.as_deref() {
         None | Some("") => vec![],
         Some(k) => vec![kind_value(k).ok_or_else(|| {
@@ -263,15 +258,10 @@ pub struct BookStatsQuery {
     responses((status = 200, body = BookStats), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn book_stats(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Segments(book): Segments<String>,
     Params(q): Params<BookStatsQuery>,
 ) -> HttpResult<Json<BookStats>> {
-    if !caller.principal.is_admin() {
-        return Err(
-            ApiError::forbidden("only city or district admins may read book figures").into(),
-        );
-    }
     let s = state
         .ledger()
         .get_book_statistics(caller.request(pb::GetBookStatisticsRequest {

@@ -13,7 +13,7 @@ use super::{behaviours::enum_name, points::yuan};
 use crate::body::Params;
 use crate::{
     AppState,
-    auth::Caller,
+    auth::{Admin, Caller, PartnerClient},
     error::{HttpResult, Problem},
 };
 
@@ -108,7 +108,7 @@ async fn read(state: AppState, caller: Caller, q: StatisticsQuery) -> HttpResult
     responses((status = 200, body = Statistics), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn partner(
     State(state): State<AppState>,
-    caller: Caller,
+    PartnerClient(caller): PartnerClient,
     Params(q): Params<StatisticsQuery>,
 ) -> HttpResult<Json<Statistics>> {
     read(state, caller, q).await
@@ -120,7 +120,7 @@ pub async fn partner(
     responses((status = 200, body = Statistics), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn admin(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Params(q): Params<StatisticsQuery>,
 ) -> HttpResult<Json<Statistics>> {
     read(state, caller, q).await
