@@ -6,43 +6,21 @@
 #![allow(unused_qualifications)]
 
 use axum::{Json, extract::State, http::StatusCode};
-use chrono::{DateTime, SecondsFormat, Utc};
 use healthpoints_errors::ApiError;
 use healthpoints_proto::{
     common::v1::{BehaviourCategory, PageRequest, PointsLevel},
     intake::v1 as pb,
 };
-use prost_types::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::points::yuan;
+use super::views::{enum_name, rfc3339, some, timestamp, yuan};
 use crate::body::{JsonBody, Params};
 use crate::{
     AppState,
     auth::{Admin, Resident},
     error::{HttpResult, Problem},
 };
-
-pub(super) fn rfc3339(t: Option<Timestamp>) -> Option<String> {
-    let t = t?;
-    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-}
-
-pub(super) fn timestamp(field: &str, raw: &str) -> Result<Timestamp, ApiError> {
-    let t = DateTime::parse_from_rfc3339(raw.trim())
-        .map_err(|_| ApiError::invalid(field, "must be an RFC 3339 time"))?
-        .with_timezone(&Utc);
-    Ok(Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or_default(),
-    })
-}
-
-pub(super) fn some(s: String) -> Option<String> {
-    (!s.is_empty()).then_some(s)
-}
 
 /// `city` or `district`, as the API names a points level.
 pub(super) fn level_name(level: i32) -> String {
@@ -58,10 +36,6 @@ pub(super) fn level_from_name(field: &str, name: &str) -> Result<PointsLevel, Ap
         "district" => Ok(PointsLevel::District),
         _ => Err(ApiError::invalid(field, "must be city or district")),
     }
-}
-
-pub(crate) fn enum_name(name: &str, prefix: &str) -> String {
-    name.trim_start_matches(prefix).to_ascii_lowercase()
 }
 
 /// The rule version that judged an event.

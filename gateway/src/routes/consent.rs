@@ -10,7 +10,7 @@ use healthpoints_proto::{common::v1::PageRequest, exchange::v1 as pb};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::behaviours::{rfc3339, some, timestamp};
+use super::views::{rfc3339, some, timestamp};
 use crate::body::{JsonBody, Params, Segments};
 use crate::{
     AppState,

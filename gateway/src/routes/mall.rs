@@ -23,10 +23,7 @@ use healthpoints_types::{Book, DistrictCode, MallId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{
-    behaviours::{rfc3339, some},
-    points::yuan,
-};
+use super::views::{rfc3339, some, yuan};
 use crate::body::{JsonBody, Params, Segments};
 use crate::{
     AppState,

@@ -12,12 +12,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    behaviours::some,
     mall::{
         MerchantView, OrderView, OrdersPage, client, merchant_status_from, order_of, parse_mall,
     },
-    points::yuan,
     statements::{StatementView, Statements, StatementsQuery, statements_of},
+    views::{some, yuan},
 };
 use crate::{
     AppState,

@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    behaviours::{some, timestamp},
     mall::{ListQuery, OrderView, OrdersPage, ProductView, ProductsPage, client, order_of, page},
     statements::{Statements, StatementsQuery, statements_of},
+    views::{some, timestamp},
 };
 use crate::{
     AppState,

@@ -14,6 +14,7 @@ pub mod play;
 pub mod points;
 pub mod statements;
 pub mod statistics;
+pub mod views;
 
 use axum::{
     Router,

@@ -13,17 +13,13 @@ use healthpoints_proto::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::views::yuan;
 use crate::body::{Params, Segments};
 use crate::{
     AppState,
     auth::{Admin, Resident},
     error::{HttpResult, Problem},
 };
-
-/// Points as yuan: "12.34".
-pub(crate) fn yuan(points: u64) -> String {
-    format!("{}.{:02}", points / 100, points % 100)
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BalanceView {

@@ -16,10 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::mall::client;
-use super::{
-    behaviours::{rfc3339, some},
-    points::yuan,
-};
+use super::views::{rfc3339, some, yuan};
 use crate::{AppState, auth::Caller, error::HttpResult};
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -9,7 +9,7 @@ use healthpoints_proto::{common::v1::BehaviourCategory, exchange::v1 as pb};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{behaviours::enum_name, points::yuan};
+use super::views::{enum_name, yuan};
 use crate::body::Params;
 use crate::{
     AppState,
