@@ -31,10 +31,13 @@ pub trait Service: Send + Sync + Sized + 'static {
     /// and reflection lists it.
     const GRPC_SERVICE: &'static str;
     /// The service's configuration.
-    type Config: Clone + Send + Sync + 'static;
+    type Config: Clone + Send + Sync + serde::Serialize + 'static;
 
     /// Where it listens.
     fn listen(config: &Self::Config) -> &GrpcServerConfig;
+
+    /// Its logs and traces.
+    fn telemetry(config: &Self::Config) -> &healthpoints_telemetry::TelemetryConfig;
 
     /// Checks what must be right before binding (secrets, bootstrap accounts): an error here
     /// stops the start instead of retrying for ever.
@@ -100,6 +103,20 @@ where
             }
         }
     })
+}
+
+/// A service as its own process, after its binary has loaded the configuration: with
+/// `--dump-config` (`dump`) prints it, secrets redacted; otherwise starts telemetry, binds and
+/// serves until SIGINT or SIGTERM, then drains.
+pub async fn run_process<S: Service>(config: S::Config, dump: bool) -> anyhow::Result<()> {
+    if dump {
+        println!("{}", healthpoints_config::dump(&config));
+        return Ok(());
+    }
+    let _telemetry = healthpoints_telemetry::init(S::NAME, S::telemetry(&config))?;
+    let app = Host::<S>::build(config).await?;
+    tracing::info!(service = S::NAME, addr = %app.local_addr(), "listening");
+    app.run_until_stopped(Shutdown::on_signals()).await
 }
 
 /// A bound service, not yet serving.

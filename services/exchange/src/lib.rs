@@ -71,6 +71,10 @@ impl Service for Exchange {
         &config.grpc
     }
 
+    fn telemetry(config: &ExchangeConfig) -> &healthpoints_telemetry::TelemetryConfig {
+        &config.telemetry
+    }
+
     fn verifier(config: &ExchangeConfig, _: &Ready<Self>) -> anyhow::Result<Verifier> {
         identity_keys(&config.identity, config.verifier.clone())
     }

@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use healthpoints_config::ServiceArgs;
-use healthpoints_exchange::{Application, config::ExchangeConfig};
+use healthpoints_exchange::{Exchange, config::ExchangeConfig};
+use healthpoints_grpc::host::run_process;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,13 +19,5 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = ExchangeConfig::load(cli.args.config.as_deref(), &[])?;
-    if cli.args.dump_config {
-        println!("{}", healthpoints_config::dump(&config));
-        return Ok(());
-    }
-    let _telemetry = healthpoints_telemetry::init("exchange", &config.telemetry)?;
-    let app = Application::build(config).await?;
-    tracing::info!(addr = %app.local_addr(), "exchange listening");
-    app.run_until_stopped(healthpoints_grpc::Shutdown::on_signals())
-        .await
+    run_process::<Exchange>(config, cli.args.dump_config).await
 }

@@ -56,6 +56,10 @@ impl Service for Identity {
         &config.grpc
     }
 
+    fn telemetry(config: &IdentityConfig) -> &healthpoints_telemetry::TelemetryConfig {
+        &config.telemetry
+    }
+
     /// The master key can be read (or a key file created) and the bootstrap admin is well formed.
     fn check(config: &IdentityConfig) -> anyhow::Result<()> {
         load_master_key(config)?;

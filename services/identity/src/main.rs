@@ -2,19 +2,12 @@
 
 use clap::Parser;
 use healthpoints_config::ServiceArgs;
-use healthpoints_identity::{Application, config::IdentityConfig};
+use healthpoints_grpc::host::run_process;
+use healthpoints_identity::{config::IdentityConfig, service::Identity};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = ServiceArgs::parse();
     let config = IdentityConfig::load(args.config.as_deref(), &[])?;
-    if args.dump_config {
-        println!("{}", healthpoints_config::dump(&config));
-        return Ok(());
-    }
-    let _telemetry = healthpoints_telemetry::init("identity", &config.telemetry)?;
-    let app = Application::build(config).await?;
-    tracing::info!(addr = %app.local_addr(), "identity listening");
-    app.run_until_stopped(healthpoints_grpc::Shutdown::on_signals())
-        .await
+    run_process::<Identity>(config, args.dump_config).await
 }

@@ -56,6 +56,10 @@ impl Service for LiveIntake {
         &config.grpc
     }
 
+    fn telemetry(config: &IntakeConfig) -> &healthpoints_telemetry::TelemetryConfig {
+        &config.telemetry
+    }
+
     fn verifier(config: &IntakeConfig, _: &Ready<Self>) -> anyhow::Result<Verifier> {
         identity_keys(&config.identity, config.verifier.clone())
     }

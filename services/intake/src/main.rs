@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use healthpoints_config::ServiceArgs;
-use healthpoints_intake::{Application, config::IntakeConfig};
+use healthpoints_grpc::host::run_process;
+use healthpoints_intake::{config::IntakeConfig, grpc::LiveIntake};
 
 #[derive(Debug, Parser)]
 #[command(name = "intake", about = "The healthpoints behaviour intake")]
@@ -15,13 +16,5 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = IntakeConfig::load(cli.args.config.as_deref(), &[])?;
-    if cli.args.dump_config {
-        println!("{}", healthpoints_config::dump(&config));
-        return Ok(());
-    }
-    let _telemetry = healthpoints_telemetry::init("intake", &config.telemetry)?;
-    let app = Application::build(config).await?;
-    tracing::info!(addr = %app.local_addr(), "intake listening");
-    app.run_until_stopped(healthpoints_grpc::Shutdown::on_signals())
-        .await
+    run_process::<LiveIntake>(config, cli.args.dump_config).await
 }

@@ -45,6 +45,10 @@ impl Service for Ledger {
         &config.grpc
     }
 
+    fn telemetry(config: &LedgerConfig) -> &healthpoints_telemetry::TelemetryConfig {
+        &config.telemetry
+    }
+
     fn verifier(config: &LedgerConfig, _: &Ready<Self>) -> anyhow::Result<Verifier> {
         identity_keys(&config.identity, config.verifier.clone())
     }

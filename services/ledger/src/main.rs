@@ -2,11 +2,11 @@
 
 use clap::{Parser, Subcommand};
 use healthpoints_config::ServiceArgs;
+use healthpoints_grpc::host::run_process;
 use healthpoints_ledger::{
-    Application,
     config::LedgerConfig,
     domain::{journal::GENESIS, model::Checkpoint},
-    service::verify,
+    service::{Ledger, verify},
     store::{Migrator, Store},
 };
 use healthpoints_types::Book;
@@ -35,13 +35,9 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = LedgerConfig::load(cli.args.config.as_deref(), &[])?;
-    if cli.args.dump_config {
-        println!("{}", healthpoints_config::dump(&config));
-        return Ok(());
-    }
-    let _telemetry = healthpoints_telemetry::init("ledger", &config.telemetry)?;
     match cli.command {
-        Some(Command::VerifyJournal { book }) => {
+        Some(Command::VerifyJournal { book }) if !cli.args.dump_config => {
+            let _telemetry = healthpoints_telemetry::init("ledger", &config.telemetry)?;
             let book = Book::parse(&book).map_err(|e| anyhow::anyhow!("--book: {e}"))?;
             let store = Store::new(healthpoints_db::connect::<Migrator>(&config.database).await?);
             let start = Checkpoint {
@@ -61,11 +57,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        None => {
-            let app = Application::build(config).await?;
-            tracing::info!(addr = %app.local_addr(), "ledger listening");
-            app.run_until_stopped(healthpoints_grpc::Shutdown::on_signals())
-                .await
-        }
+        // Serving, or --dump-config with or without a subcommand.
+        _ => run_process::<Ledger>(config, cli.args.dump_config).await,
     }
 }

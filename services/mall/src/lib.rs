@@ -53,6 +53,10 @@ impl Service for LiveMall {
         &config.grpc
     }
 
+    fn telemetry(config: &MallConfig) -> &healthpoints_telemetry::TelemetryConfig {
+        &config.telemetry
+    }
+
     fn verifier(config: &MallConfig, _: &Ready<Self>) -> anyhow::Result<Verifier> {
         identity_keys(&config.identity, config.verifier.clone())
     }
@@ -138,12 +142,5 @@ pub async fn main(district: bool) -> anyhow::Result<()> {
         }
         _ => {}
     }
-    if cli.args.dump_config {
-        println!("{}", healthpoints_config::dump(&config));
-        return Ok(());
-    }
-    let _telemetry = healthpoints_telemetry::init("mall", &config.telemetry)?;
-    let app = Application::build(config).await?;
-    tracing::info!(addr = %app.local_addr(), "mall listening");
-    app.run_until_stopped(Shutdown::on_signals()).await
+    healthpoints_grpc::host::run_process::<LiveMall>(config, cli.args.dump_config).await
 }
