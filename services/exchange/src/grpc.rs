@@ -58,7 +58,9 @@ pub fn to_api_error(err: ExchangeError) -> ApiError {
             ApiError::forbidden(e.to_string())
         }
         e @ ExchangeError::NotFound(_) => ApiError::not_found(e.to_string()),
-        e @ ExchangeError::Conflict(_) => ApiError::new(ErrorCode::AlreadyExists, e.to_string()),
+        e @ ExchangeError::AlreadyExists(_) => {
+            ApiError::new(ErrorCode::AlreadyExists, e.to_string())
+        }
         e @ ExchangeError::Unavailable(_) => {
             tracing::warn!(reason = %e, "exchange dependency unavailable");
             ApiError::new(ErrorCode::Unavailable, e.to_string())

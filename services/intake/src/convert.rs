@@ -32,7 +32,9 @@ pub fn to_api_error(err: IntakeError) -> ApiError {
             ApiError::forbidden(e.to_string())
         }
         e @ IntakeError::NotFound(_) => ApiError::not_found(e.to_string()),
-        e @ IntakeError::Conflict(_) => ApiError::new(ErrorCode::FailedPrecondition, e.to_string()),
+        e @ IntakeError::Precondition(_) => {
+            ApiError::new(ErrorCode::FailedPrecondition, e.to_string())
+        }
         e @ IntakeError::Unavailable(_) => {
             tracing::warn!(reason = %e, "intake dependency unavailable");
             ApiError::new(ErrorCode::Unavailable, e.to_string())

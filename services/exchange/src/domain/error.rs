@@ -11,8 +11,9 @@ pub enum ExchangeError {
     Forbidden(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// Already there (a partner id or client taken): ALREADY_EXISTS, as in every service.
     #[error("{0}")]
-    Conflict(String),
+    AlreadyExists(String),
     /// A peer (identity, intake) did not answer; retrying is safe.
     #[error("{0}; retry shortly")]
     Unavailable(String),

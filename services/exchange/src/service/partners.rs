@@ -143,7 +143,7 @@ pub async fn register(
         kind: spec.kind.unwrap_or(PartnerKind::Commercial),
     };
     if !store.reserve(&partner).await? {
-        return Err(ExchangeError::Conflict(format!(
+        return Err(ExchangeError::AlreadyExists(format!(
             "partner id {} is taken; choose another partner_id",
             partner.partner_id
         )));
@@ -177,7 +177,7 @@ pub async fn update(
         return Err(ExchangeError::NotFound("partner".into()));
     };
     if partner.status == PartnerStatus::Registering {
-        return Err(ExchangeError::Conflict(
+        return Err(ExchangeError::AlreadyExists(
             "the partner is still being registered".into(),
         ));
     }

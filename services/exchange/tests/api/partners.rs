@@ -110,7 +110,7 @@ async fn one_partner_id_gets_one_client_and_a_failed_registration_frees_it() {
     )
     .await;
     assert!(
-        matches!(again, Err(ExchangeError::Conflict(_))),
+        matches!(again, Err(ExchangeError::AlreadyExists(_))),
         "{again:?}"
     );
     assert_eq!(*f.peers.clients_created.lock().unwrap(), 1);

@@ -12,9 +12,10 @@ pub enum IntakeError {
     Forbidden(String),
     #[error("{0} not found")]
     NotFound(String),
-    /// The request conflicts with the current state (e.g. a rule published meanwhile).
+    /// Not possible in the current state (e.g. a rule published meanwhile): FAILED_PRECONDITION,
+    /// as `Precondition` means in every service.
     #[error("{0}")]
-    Conflict(String),
+    Precondition(String),
     /// A dependency (identity, the ledger) did not answer; retrying is safe.
     #[error("{0}; retry shortly")]
     Unavailable(String),

@@ -169,7 +169,7 @@ pub fn apply_drafts(
         if let Some(open) = &open
             && open.effective_from >= at
         {
-            return Err(IntakeError::Conflict(format!(
+            return Err(IntakeError::Precondition(format!(
                 "version {} of {} takes effect at {}; publish after that",
                 open.version, rule.code, open.effective_from
             )));

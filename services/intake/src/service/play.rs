@@ -214,7 +214,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             return Err(IntakeError::NotFound("challenge".into()));
         }
         if c.ends_at <= self.now() {
-            return Err(IntakeError::Conflict("the challenge has ended".into()));
+            return Err(IntakeError::Precondition("the challenge has ended".into()));
         }
         self.store()
             .join_challenge(c.id, &resident_id, self.now())
@@ -429,7 +429,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             .await?
             .ok_or_else(|| IntakeError::NotFound("resident".into()))?;
         if resident.suspended {
-            return Err(IntakeError::Conflict(
+            return Err(IntakeError::Precondition(
                 "the resident's participation is suspended".into(),
             ));
         }

@@ -125,7 +125,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         for d in &drafts {
             may_manage(caller, &d.rule)?;
             if d.published_version.is_some() {
-                return Err(IntakeError::Conflict(format!(
+                return Err(IntakeError::Precondition(format!(
                     "draft {} is already published",
                     d.id
                 )));

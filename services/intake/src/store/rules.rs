@@ -197,7 +197,7 @@ impl Store {
                     .exec(&txn)
                     .await?;
                 if closed.rows_affected != 1 {
-                    return Err(IntakeError::Conflict(
+                    return Err(IntakeError::Precondition(
                         "the rule changed meanwhile; review the drafts and publish again".into(),
                     ));
                 }
@@ -219,7 +219,7 @@ impl Store {
             .exec_without_returning(&txn)
             .await?;
             if inserted != 1 {
-                return Err(IntakeError::Conflict(
+                return Err(IntakeError::Precondition(
                     "the rule changed meanwhile; review the drafts and publish again".into(),
                 ));
             }

@@ -149,7 +149,7 @@ async fn publication_refuses_the_past_a_second_time_and_non_admins() {
         .unwrap();
     assert!(matches!(
         f.intake.publish_drafts(&admin, &[draft.id], None).await,
-        Err(IntakeError::Conflict(_))
+        Err(IntakeError::Precondition(_))
     ));
     // Nothing was half-written: exactly one new version.
     let versions: Vec<u32> = store
@@ -351,7 +351,7 @@ async fn a_publication_changes_only_the_rules_it_names_one_draft_each() {
         f.intake
             .publish_drafts(&admin, &[sooner.id], Some(noon() + Duration::hours(1)))
             .await,
-        Err(IntakeError::Conflict(why)) if why.contains("takes effect at")
+        Err(IntakeError::Precondition(why)) if why.contains("takes effect at")
     ));
 }
 

@@ -11,7 +11,9 @@ pub enum MallError {
     Forbidden(String),
     #[error("{0} not found")]
     NotFound(String),
-    /// The same idempotency key was used for a different order.
+    /// The same idempotency key was used for a different order: CONFLICT, the one service error
+    /// of that name (a state that forbids the call is `Refused` or `OrderState` here,
+    /// `Precondition` elsewhere).
     #[error("{0}")]
     Conflict(String),
     /// Well-formed, but the order cannot be placed or changed now: sold out, limit reached,
