@@ -20,7 +20,7 @@ use healthpoints_mall::{config::MallConfig, grpc::LiveMall};
 use healthpoints_types::{DistrictCode, MallId};
 use tokio::task::JoinHandle;
 
-use crate::plan::{MeshPlan, Node};
+use crate::plan::{MeshPlan, Node, borrowed};
 
 /// Where and how to run the mesh.
 #[derive(Debug, Clone)]
@@ -90,11 +90,6 @@ async fn serve<S: Service>(
 
 fn sqlite_url(dir: &Path, service: &str) -> String {
     format!("sqlite://{}", dir.join(format!("{service}.db")).display())
-}
-
-/// Overrides with computed keys, in the shape the loaders take.
-fn borrowed(owned: &[(String, String)]) -> Vec<(&str, String)> {
-    owned.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()
 }
 
 /// Starts every service and the gateway, and returns once every backend reports SERVING.

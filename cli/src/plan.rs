@@ -125,6 +125,11 @@ pub fn pilot_districts() -> Vec<DistrictCode> {
         .collect()
 }
 
+/// A node's configuration ([`MeshPlan::config`]) in the shape the configuration loaders take.
+pub fn borrowed(owned: &[(String, String)]) -> Vec<(&str, String)> {
+    owned.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()
+}
+
 impl MeshPlan {
     /// The mesh with a mall for each of `districts` beside the city mall, and a fresh secret
     /// for every service client.

@@ -13,11 +13,14 @@ use std::{
 
 use anyhow::Context as _;
 use clap::Parser;
+use healthpoints::plan::{MeshPlan, Node, borrowed};
 use healthpoints_grpc::{
-    Shutdown,
+    Host, Shutdown,
     client::{GrpcClientConfig, PeerChannel},
 };
+use healthpoints_identity::{config::IdentityConfig, service::Identity};
 use healthpoints_integration_tests::bench::BenchArgs;
+use healthpoints_ledger::{config::LedgerConfig, service::Ledger};
 use healthpoints_proto::{
     identity::v1::{self as idpb, identity_service_client::IdentityServiceClient},
     ledger::v1::{self as pb, ledger_service_client::LedgerServiceClient},
@@ -151,57 +154,62 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = healthpoints_db::private::tempdir()?;
 
-    // identity, for a real service token (its own SQLite: it is not what is measured).
-    let mut id_config = healthpoints_identity::config::IdentityConfig::for_test(
-        healthpoints_db::DatabaseConfig::new(format!(
-            "sqlite://{}",
-            dir.path().join("identity.db").display()
-        )),
+    // Identity and the ledger as the mesh's plan describes them: identity on its own SQLite
+    // (it is not what is measured), the ledger on a fresh PostgreSQL database. The bench acts
+    // as intake, the service that awards points, with intake's credentials from the plan.
+    let db = TestDatabase::postgres(&args.common.database_url, "bench").await;
+    let mut plan = MeshPlan::pilot();
+    plan.set_database(
+        Node::Identity,
+        format!("sqlite://{}", dir.path().join("identity.db").display()),
     );
-    id_config.bootstrap_admin = Some(healthpoints_config::Secret::new(
-        "bench:Bench-pass-123".into(),
+    plan.set_database(Node::Ledger, db.config.url.clone());
+    let mut overrides = plan.config(Node::Identity);
+    overrides.push((
+        "secrets.master_key_file".into(),
+        dir.path().join("identity.key").display().to_string(),
     ));
-    let identity = healthpoints_identity::Application::build(id_config).await?;
-    let identity_endpoint = format!("http://{}", identity.local_addr());
+    let identity =
+        Host::<Identity>::build(IdentityConfig::load(None, &borrowed(&overrides))?).await?;
+    plan.set_address(Node::Identity, identity.local_addr());
     let stop = Shutdown::new();
     tokio::spawn(identity.run_until_stopped(stop.clone()));
-    healthpoints_grpc::health::wait_until_serving(
-        &identity_endpoint,
-        healthpoints_identity::GRPC_SERVICE,
-        Duration::from_secs(30),
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
+
+    let mut config = LedgerConfig::load(None, &borrowed(&plan.config(Node::Ledger)))?;
+    config.database = db.config.clone();
+    config.database.max_connections = 16;
+    config.sweeper.interval_ms = 60_000;
+    let ledger_app = Host::<Ledger>::build(config).await?;
+    plan.set_address(Node::Ledger, ledger_app.local_addr());
+    let ledger_endpoint = plan.endpoint(Node::Ledger);
+    tokio::spawn(ledger_app.run_until_stopped(stop.clone()));
+    for (node, service) in [
+        (Node::Identity, healthpoints_identity::GRPC_SERVICE),
+        (Node::Ledger, healthpoints_ledger::GRPC_SERVICE),
+    ] {
+        healthpoints_grpc::health::wait_until_serving(
+            &plan.endpoint(node),
+            service,
+            Duration::from_secs(60),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+    }
+    let intake = plan.config(Node::Intake);
+    let credential = |key: &str| {
+        intake
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .with_context(|| format!("the plan gives intake no {key}"))
+    };
     let mut id_client = IdentityServiceClient::new(healthpoints_grpc::client::connect(
-        &GrpcClientConfig::new(identity_endpoint.clone()),
+        &GrpcClientConfig::new(plan.endpoint(Node::Identity)),
     )?);
-    let admin = id_client
-        .login(idpb::LoginRequest {
-            login: "bench".into(),
-            password: "Bench-pass-123".into(),
-            client_address: String::new(),
-        })
-        .await?
-        .into_inner()
-        .tokens
-        .context("tokens")?
-        .access_token;
-    let client = id_client
-        .create_client(bearer(
-            idpb::CreateClientRequest {
-                kind: idpb::ClientKind::Service as i32,
-                name: "bench".into(),
-                service: "intake".into(),
-                ..Default::default()
-            },
-            &admin,
-        ))
-        .await?
-        .into_inner();
     let token: Arc<str> = id_client
         .issue_client_token(idpb::IssueClientTokenRequest {
-            client_id: client.client_id,
-            client_secret: client.client_secret,
+            client_id: credential("credentials.client_id")?,
+            client_secret: credential("credentials.client_secret")?,
             client_address: String::new(),
         })
         .await?
@@ -211,22 +219,6 @@ async fn main() -> anyhow::Result<()> {
         .access_token
         .into();
 
-    // The ledger on a fresh PostgreSQL database.
-    let db = TestDatabase::postgres(&args.common.database_url, "bench").await;
-    let mut config =
-        healthpoints_ledger::config::LedgerConfig::for_test(db.config.clone(), &identity_endpoint);
-    config.database.max_connections = 16;
-    config.sweeper.interval_ms = 60_000;
-    let ledger_app = healthpoints_ledger::Application::build(config).await?;
-    let ledger_endpoint = format!("http://{}", ledger_app.local_addr());
-    tokio::spawn(ledger_app.run_until_stopped(stop.clone()));
-    healthpoints_grpc::health::wait_until_serving(
-        &ledger_endpoint,
-        healthpoints_ledger::GRPC_SERVICE,
-        Duration::from_secs(60),
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
     let mut peer = GrpcClientConfig::new(ledger_endpoint);
     peer.request_timeout_ms = 60_000;
     let mut ledger = LedgerServiceClient::new(healthpoints_grpc::client::connect(&peer)?)
