@@ -3,197 +3,27 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-use healthpoints_errors::{ApiError, ErrorCode};
+use chrono::Utc;
+use healthpoints_errors::ApiError;
 use healthpoints_grpc::time::{read_optional, timestamp as ts};
 use healthpoints_grpc::{Ready, caller};
 use healthpoints_proto::exchange::v1::{self as pb, exchange_service_server::ExchangeService};
-use prost_types::Timestamp;
 use tonic::{Request, Response, Status};
 
 use crate::{
     Exchange,
     domain::{
         audit,
-        consent::{Category, Consent, PartnerKind},
+        consent::PartnerKind,
         contracts::ContractRecord,
-        error::ExchangeError,
         partners::{Partner, PartnerSpec, PartnerStatus},
-        records::{self, Person, Record, RecordOutcome},
-        statistics::{self, BehaviourCategory, Cell},
+        records::Person,
+        statistics::{self},
     },
     service,
 };
 
-/// A published statistics cell on the wire.
-fn cell_to_pb(c: Cell) -> pb::StatisticsCell {
-    use healthpoints_proto::common::v1::{BehaviourCategory as Pb, Yuan};
-    pb::StatisticsCell {
-        district: c.district.map(|d| d.to_string()).unwrap_or_default(),
-        category: match c.category {
-            None => Pb::Unspecified,
-            Some(BehaviourCategory::Learning) => Pb::Learning,
-            Some(BehaviourCategory::Lifestyle) => Pb::Lifestyle,
-            Some(BehaviourCategory::PublicHealthService) => Pb::PublicHealthService,
-            Some(BehaviourCategory::PublicWelfare) => Pb::PublicWelfare,
-        } as i32,
-        month: c.month,
-        age_band: c.age_band,
-        residence_type: c.residence_type,
-        participants: c.participants,
-        points_issued: c.points_issued,
-        points_redeemed: c.points_redeemed,
-        liability: c.liability.map(Yuan::from_points),
-        suppressed: c.suppressed,
-        book: c.book.to_string(),
-    }
-}
-
-/// Converts a domain error once, with a log level per kind.
-pub fn to_api_error(err: ExchangeError) -> ApiError {
-    match err {
-        ExchangeError::Invalid { field, reason } => ApiError::invalid(field, reason),
-        e @ ExchangeError::Forbidden(_) => {
-            tracing::info!(reason = %e, "exchange request forbidden");
-            ApiError::forbidden(e.to_string())
-        }
-        e @ ExchangeError::NotFound(_) => ApiError::not_found(e.to_string()),
-        e @ ExchangeError::AlreadyExists(_) => {
-            ApiError::new(ErrorCode::AlreadyExists, e.to_string())
-        }
-        e @ ExchangeError::Unavailable(_) => {
-            tracing::warn!(reason = %e, "exchange dependency unavailable");
-            ApiError::new(ErrorCode::Unavailable, e.to_string())
-        }
-        e @ ExchangeError::Store(_) => {
-            tracing::error!(error = %e, "exchange request failed");
-            ApiError::internal()
-        }
-    }
-}
-
-fn status(err: ExchangeError) -> Status {
-    to_api_error(err).into()
-}
-
-fn partner_to_pb(p: &Partner) -> pb::Partner {
-    pb::Partner {
-        partner_id: p.partner_id.clone(),
-        name: p.name.clone(),
-        department: p.department.clone(),
-        contact: p.contact.clone(),
-        behaviours: p.behaviours.clone(),
-        scopes: p.scopes.clone(),
-        status: match p.status {
-            PartnerStatus::Active => pb::PartnerStatus::Active,
-            PartnerStatus::Suspended => pb::PartnerStatus::Suspended,
-            PartnerStatus::Registering => pb::PartnerStatus::Unspecified,
-        } as i32,
-        registered_at: Some(Timestamp {
-            seconds: p.registered_at.timestamp(),
-            nanos: 0,
-        }),
-        kind: p.kind.as_str().to_owned(),
-    }
-}
-
-fn kind_from(field: &str, raw: &str) -> Result<Option<PartnerKind>, Status> {
-    match raw.trim() {
-        "" => Ok(None),
-        k => PartnerKind::parse(k)
-            .map(Some)
-            .ok_or_else(|| ApiError::invalid(field, "must be department or commercial").into()),
-    }
-}
-
-fn category_from_pb(c: i32) -> Option<Category> {
-    Some(match pb::ConsentCategory::try_from(c).unwrap_or_default() {
-        pb::ConsentCategory::StepsExercise => Category::StepsExercise,
-        pb::ConsentCategory::Sleep => Category::Sleep,
-        pb::ConsentCategory::ChronicDisease => Category::ChronicDisease,
-        pb::ConsentCategory::Vaccination => Category::Vaccination,
-        pb::ConsentCategory::Screening => Category::Screening,
-        pb::ConsentCategory::PointsSummary => Category::PointsSummary,
-        pb::ConsentCategory::Unspecified => return None,
-    })
-}
-
-fn category_to_pb(c: Category) -> pb::ConsentCategory {
-    match c {
-        Category::StepsExercise => pb::ConsentCategory::StepsExercise,
-        Category::Sleep => pb::ConsentCategory::Sleep,
-        Category::ChronicDisease => pb::ConsentCategory::ChronicDisease,
-        Category::Vaccination => pb::ConsentCategory::Vaccination,
-        Category::Screening => pb::ConsentCategory::Screening,
-        Category::PointsSummary => pb::ConsentCategory::PointsSummary,
-    }
-}
-
-fn consent_to_pb(c: &Consent) -> pb::Consent {
-    pb::Consent {
-        partner_id: c.partner_id.clone(),
-        category: category_to_pb(c.category) as i32,
-        purpose: c.purpose.clone(),
-        granted_at: Some(ts(c.granted_at)),
-        revoked_at: c.revoked_at.map(ts),
-    }
-}
-
-fn results_to_pb(results: Vec<records::RecordResult>) -> Vec<pb::RecordResult> {
-    results
-        .into_iter()
-        .map(|r| pb::RecordResult {
-            record_id: r.record_id,
-            outcome: outcome_to_pb(r.outcome) as i32,
-            points: r.points,
-            reason_code: r.reason_code,
-            reason: r.reason,
-        })
-        .collect()
-}
-
-fn outcome_to_pb(o: RecordOutcome) -> pb::RecordOutcome {
-    match o {
-        RecordOutcome::Awarded => pb::RecordOutcome::Awarded,
-        RecordOutcome::Capped => pb::RecordOutcome::Capped,
-        RecordOutcome::Duplicate => pb::RecordOutcome::Duplicate,
-        RecordOutcome::Held => pb::RecordOutcome::Held,
-        RecordOutcome::Rejected => pb::RecordOutcome::Rejected,
-        RecordOutcome::Pending => pb::RecordOutcome::Pending,
-        RecordOutcome::Applied => pb::RecordOutcome::Applied,
-    }
-}
-
-fn record_from_pb(i: usize, r: pb::BehaviourRecord) -> Result<Record, Status> {
-    let field = |name: &str| format!("records[{i}].{name}");
-    let person = match r.person {
-        Some(pb::behaviour_record::Person::IdNumber(n)) => Person::IdNumber(n),
-        Some(pb::behaviour_record::Person::ResidentId(id)) => Person::ResidentId(id),
-        None => {
-            return Err(
-                ApiError::invalid(field("id_number"), "set id_number or resident_id").into(),
-            );
-        }
-    };
-    let occurred_at = r
-        .occurred_at
-        .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
-        .ok_or_else(|| {
-            Status::from(ApiError::invalid(
-                field("occurred_at"),
-                "must be set to a valid time",
-            ))
-        })?;
-    Ok(Record {
-        record_id: r.record_id,
-        person,
-        behaviour: r.behaviour,
-        occurred_at,
-        quantity: r.quantity,
-        district: r.district,
-        attributes: r.attributes.into_iter().collect::<BTreeMap<_, _>>(),
-    })
-}
+use crate::convert::*;
 
 /// The gRPC face of the exchange.
 #[derive(Debug, Clone)]

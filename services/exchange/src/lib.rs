@@ -22,6 +22,7 @@
 
 pub mod clients;
 pub mod config;
+pub mod convert;
 pub mod domain;
 pub mod grpc;
 pub mod service;

@@ -9,6 +9,7 @@
 //! `store` (sea-orm), `grpc` (the thin adapter), `config`.
 
 pub mod config;
+pub mod convert;
 pub mod crypto;
 pub mod domain;
 pub mod grpc;
@@ -110,7 +111,7 @@ impl JwksSource for LocalJwks {
     fn fetch(&self) -> BoxFuture<'_, Result<Vec<Jwk>, ApiError>> {
         Box::pin(async move {
             match self.0.peek() {
-                Some(identity) => identity.jwks().await.map_err(grpc::to_api_error),
+                Some(identity) => identity.jwks().await.map_err(convert::to_api_error),
                 None => Err(ApiError::new(
                     ErrorCode::Unavailable,
                     "identity is starting up",

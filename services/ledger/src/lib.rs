@@ -10,6 +10,7 @@
 //! transaction. Layout as in every service: `domain`, `store`, `grpc`, `config`.
 
 pub mod config;
+pub mod convert;
 pub mod domain;
 pub mod grpc;
 pub mod service;

@@ -13,6 +13,7 @@
 
 pub mod clients;
 pub mod config;
+pub mod convert;
 pub mod domain;
 pub mod grpc;
 pub mod service;
