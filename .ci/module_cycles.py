@@ -36,9 +36,25 @@ def flatten(tree, prefix):
     head, sep, rest = m.group(1), m.group(2), m.group(3)
     if sep: return flatten(rest, prefix + [head])
     return [prefix + [head]]
-def modules_named(text):
+def modules_named(text, here):
+    """Module paths a file names: `crate::a::b`, and `super::`/`self::` paths resolved against
+    `here` (the module the file's code is in)."""
     text = '\n'.join(l for l in text.split('\n') if not l.strip().startswith('//'))
     paths = []
+    for m in re.finditer(r'\b((?:super\s*::\s*)+|self\s*::\s*)', text):
+        ups = m.group(1).count('super')
+        base = list(here[:len(here) - ups]) if ups <= len(here) else []
+        i = m.end()
+        rest = re.match(r'[A-Za-z_][A-Za-z_0-9]*(\s*::\s*[A-Za-z_][A-Za-z_0-9]*)*(\s*::\s*\{)?|\{', text[i:])
+        if not rest:
+            continue
+        r = rest.group(0)
+        if r.endswith('{'):
+            j = balanced(text, i + len(r) - 1)
+            pre = [p.strip() for p in r[:-1].split('::') if p.strip()]
+            paths += [base + p for p in flatten(text[i + len(r) - 1:j + 1], pre)]
+        else:
+            paths.append(base + [p.strip() for p in r.split('::')])
     for m in re.finditer(r'crate\s*::\s*', text):
         i = m.end()
         if i < len(text) and text[i] == '{':
@@ -79,7 +95,8 @@ for d, dirs, files in sorted(os.walk(root)):
             if k >= 0: text = text[:k]
             me = tuple(rel[:depth])
             if not me: continue
-            for p in modules_named(text):
+            # The module a file's code is in: `a/b.rs` and `a/b/mod.rs` are both `a::b`.
+            for p in modules_named(text, tuple(rel)):
                 t = tuple(p[:depth])
                 if not t or t == me: continue
                 if t[:len(me)] == me or me[:len(t)] == t: continue  # parent/child
