@@ -21,7 +21,7 @@ use crate::{
 pub type Chore = BoxFuture<'static, ()>;
 
 /// What a service brings to its [`Host`]. Implemented by the type its handlers work on (the
-/// domain with its store and peers), in the service's `lib.rs`.
+/// service struct with its store and peers), in the service's `lib.rs`.
 pub trait Service: Send + Sync + Sized + 'static {
     /// The short name in logs and span names (`ledger`).
     const NAME: &'static str;
@@ -39,14 +39,15 @@ pub trait Service: Send + Sync + Sized + 'static {
     /// Its logs and traces.
     fn telemetry(config: &Self::Config) -> &healthpoints_telemetry::TelemetryConfig;
 
-    /// Checks what must be right before binding (secrets, bootstrap accounts): an error here
-    /// stops the start instead of retrying for ever.
-    fn check(_config: &Self::Config) -> anyhow::Result<()> {
-        Ok(())
+    /// Checks what must be right before binding (secrets, bootstrap accounts) and settles what
+    /// is read once (a key file): an error here stops the start instead of retrying for ever.
+    /// The configuration it returns is the one the service runs with.
+    fn resolve(config: Self::Config) -> anyhow::Result<Self::Config> {
+        Ok(config)
     }
 
-    /// How bearer tokens on incoming calls are verified (by default: identity's published keys,
-    /// see [`identity_keys`]).
+    /// How bearer tokens on incoming calls are verified (a peer of identity uses identity's
+    /// published keys: [`identity_keys`]).
     fn verifier(config: &Self::Config, ready: &Ready<Self>) -> anyhow::Result<Verifier>;
 
     /// Connects (and migrates) the database and the peers. Retried every 2 s while it fails.
@@ -139,7 +140,7 @@ impl<S: Service> Host<S> {
     /// Checks the configuration and binds the listener; the database is connected when serving
     /// starts.
     pub async fn build(config: S::Config) -> anyhow::Result<Self> {
-        S::check(&config)?;
+        let config = S::resolve(config)?;
         let listen = S::listen(&config);
         let server = GrpcServer::bind(S::NAME, S::GRPC_SERVICE, listen)
             .await

@@ -8,35 +8,19 @@
 use axum::{Json, extract::State, http::StatusCode};
 use healthpoints_errors::ApiError;
 use healthpoints_proto::{
-    common::v1::{BehaviourCategory, PageRequest, PointsLevel},
+    common::v1::{BehaviourCategory, PageRequest},
     intake::v1 as pb,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::views::{enum_name, rfc3339, some, timestamp, yuan};
+use super::views::{enum_name, level_from_name, level_name, rfc3339, some, timestamp, yuan};
 use crate::body::{JsonBody, Params};
 use crate::{
     AppState,
     auth::{Admin, Resident},
     error::{HttpResult, Problem},
 };
-
-/// `city` or `district`, as the API names a points level.
-pub(super) fn level_name(level: i32) -> String {
-    PointsLevel::try_from(level)
-        .map(|l| enum_name(l.as_str_name(), "POINTS_LEVEL_"))
-        .unwrap_or_default()
-}
-
-/// The wire level of `city` or `district`; anything else is refused naming `field`.
-pub(super) fn level_from_name(field: &str, name: &str) -> Result<PointsLevel, ApiError> {
-    match name {
-        "city" => Ok(PointsLevel::City),
-        "district" => Ok(PointsLevel::District),
-        _ => Err(ApiError::invalid(field, "must be city or district")),
-    }
-}
 
 /// The rule version that judged an event.
 #[derive(Debug, Serialize, ToSchema)]

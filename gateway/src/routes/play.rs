@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    behaviours::{OutcomeView, level_from_name, level_name},
-    views::{rfc3339, some, timestamp, yuan},
+    behaviours::OutcomeView,
+    views::{level_from_name, level_name, rfc3339, some, timestamp, yuan},
 };
 use crate::body::{JsonBody, Params, Segments};
 use crate::{

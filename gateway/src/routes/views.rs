@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use healthpoints_errors::ApiError;
+use healthpoints_proto::common::v1::PointsLevel;
 use prost_types::Timestamp;
 
 /// A protobuf time as RFC 3339, or `None` when absent or out of range.
@@ -37,4 +38,20 @@ pub(crate) fn enum_name(name: &str, prefix: &str) -> String {
 /// Points as yuan: "12.34".
 pub(crate) fn yuan(points: u64) -> String {
     format!("{}.{:02}", points / 100, points % 100)
+}
+
+/// `city` or `district`, as the API names a points level.
+pub(crate) fn level_name(level: i32) -> String {
+    PointsLevel::try_from(level)
+        .map(|l| enum_name(l.as_str_name(), "POINTS_LEVEL_"))
+        .unwrap_or_default()
+}
+
+/// The wire level of `city` or `district`; anything else is refused naming `field`.
+pub(crate) fn level_from_name(field: &str, name: &str) -> Result<PointsLevel, ApiError> {
+    match name {
+        "city" => Ok(PointsLevel::City),
+        "district" => Ok(PointsLevel::District),
+        _ => Err(ApiError::invalid(field, "must be city or district")),
+    }
 }

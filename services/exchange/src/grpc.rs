@@ -1,5 +1,6 @@
-//! The thin gRPC adapter of the exchange, and the one place where [`ExchangeError`] becomes a
-//! `Status`.
+//! The thin gRPC adapter of the exchange: each RPC checks its caller, converts its message
+//! (`convert.rs`, also the one place a domain error becomes a `Status`), calls the service and
+//! converts the answer.
 
 use std::collections::BTreeMap;
 
@@ -23,7 +24,10 @@ use crate::{
     service,
 };
 
-use crate::convert::*;
+use crate::convert::{
+    category_from_pb, cell_to_pb, consent_to_pb, kind_from, partner_to_pb, record_from_pb,
+    results_to_pb, status,
+};
 
 /// The gRPC face of the exchange.
 #[derive(Debug, Clone)]

@@ -18,7 +18,9 @@
 //!   under 10 people hidden);
 //! - the append-only **access log**.
 //!
-//! Layout as in every service: `domain`, `store`, `clients`, `grpc`, `config`.
+//! Layout as in every service (docs/architecture.md): `domain` (types, pure checks and the
+//! ports to its peers), `store`, `service` (the use cases), `clients`, `convert` and `grpc`,
+//! `config`.
 
 pub mod clients;
 pub mod config;

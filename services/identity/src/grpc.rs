@@ -1,5 +1,6 @@
-//! The thin gRPC adapter: wire types in, domain calls, wire types out, and the one place where
-//! [`IdentityError`] becomes a `Status`.
+//! The thin gRPC adapter of identity: each RPC checks its caller, converts its message
+//! (`convert.rs`, also the one place a domain error becomes a `Status`), calls the service and
+//! converts the answer.
 
 use healthpoints_auth::optional_principal;
 use healthpoints_errors::ApiError;
@@ -15,7 +16,10 @@ use crate::{
     service::{ClientSpec, ContractAction, Identity, Registration, ResidentRef, StaffSpec},
 };
 
-use crate::convert::*;
+use crate::convert::{
+    client_kind_name, district_to_pb, residence_type_name, resident_to_pb, staff_role_name, status,
+    tokens_to_pb,
+};
 
 /// The identity gRPC service. Answers UNAVAILABLE until the domain is ready (database migrated).
 #[derive(Debug, Clone)]

@@ -2,11 +2,13 @@
 //! numbers, residence, family-doctor contract, status), staff and client principals,
 //! credentials, EdDSA signing keys and tokens, and district enrolment.
 //!
-//! [`Application::build`] binds the gRPC listener (port 0 works); [`Application::run_until_stopped`]
-//! serves at once with health `NOT_SERVING`, connects and migrates the database in the
-//! background (retrying while it is unreachable), then reports `SERVING`. Calls that arrive
-//! before that answer UNAVAILABLE. Layout: `domain` (rules, no transport or storage types),
-//! `store` (sea-orm), `grpc` (the thin adapter), `config`.
+//! `Application::build` checks the master key and the bootstrap admin, then binds the gRPC
+//! listener (port 0 works); `Application::run_until_stopped` serves at once with health
+//! `NOT_SERVING`, connects and migrates the database in the background (retrying while it is
+//! unreachable), then reports `SERVING` ([`healthpoints_grpc::Host`]). Calls that arrive before
+//! that answer UNAVAILABLE. Layout as in every service (docs/architecture.md): `domain` (types
+//! and pure rules), `store` (sea-orm), `service` (what identity does, with its tokens),
+//! `convert` and `grpc` (the adapter), `config`.
 
 pub mod config;
 pub mod convert;
@@ -61,9 +63,12 @@ impl Service for Identity {
         &config.telemetry
     }
 
-    /// The master key can be read (or a key file created) and the bootstrap admin is well formed.
-    fn check(config: &IdentityConfig) -> anyhow::Result<()> {
-        load_master_key(config)?;
+    /// The master key is read once here (a key file is created if missing) and kept in the
+    /// configuration the service runs with; the bootstrap admin is well formed.
+    fn resolve(mut config: IdentityConfig) -> anyhow::Result<IdentityConfig> {
+        let key = master_key(&config)?;
+        Crypto::from_master_key(&key).map_err(|e| anyhow::anyhow!("secrets.master_key: {e}"))?;
+        config.secrets.master_key = Some(healthpoints_config::Secret::new(key));
         if let Some(admin) = &config.bootstrap_admin {
             let (user, pass) = admin.expose().split_once(':').unwrap_or_default();
             domain::values::check_username(user)
@@ -71,7 +76,7 @@ impl Service for Identity {
             domain::values::check_password(pass)
                 .map_err(|e| anyhow::anyhow!("bootstrap_admin: password {e}"))?;
         }
-        Ok(())
+        Ok(config)
     }
 
     /// Identity verifies tokens against its own key store.
@@ -104,7 +109,7 @@ impl Service for Identity {
     }
 }
 
-/// identity verifies tokens against its own key store.
+/// Identity's own published keys, read from its key store once it is ready.
 struct LocalJwks(Ready<Identity>);
 
 impl JwksSource for LocalJwks {
@@ -121,13 +126,15 @@ impl JwksSource for LocalJwks {
     }
 }
 
-fn load_master_key(config: &IdentityConfig) -> anyhow::Result<Crypto> {
-    let key = match (&config.secrets.master_key, &config.secrets.master_key_file) {
-        (Some(key), _) => key.expose().clone(),
-        (None, Some(path)) => read_or_create_key_file(Path::new(path))?,
-        (None, None) => anyhow::bail!("secrets.master_key: set master_key or master_key_file"),
-    };
-    Crypto::from_master_key(&key).map_err(|e| anyhow::anyhow!("secrets.master_key: {e}"))
+/// The master key: given inline, or read from its file (created if missing).
+fn master_key(config: &IdentityConfig) -> anyhow::Result<String> {
+    Ok(
+        match (&config.secrets.master_key, &config.secrets.master_key_file) {
+            (Some(key), _) => key.expose().clone(),
+            (None, Some(path)) => read_or_create_key_file(Path::new(path))?,
+            (None, None) => anyhow::bail!("secrets.master_key: set master_key or master_key_file"),
+        },
+    )
 }
 
 fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
@@ -152,7 +159,11 @@ fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
 }
 
 async fn prepare(config: &IdentityConfig) -> anyhow::Result<Arc<Identity>> {
-    let crypto = Arc::new(load_master_key(config)?);
+    // `resolve` has put the key into the configuration: no file is read on a retry.
+    let crypto = Arc::new(
+        Crypto::from_master_key(&master_key(config)?)
+            .map_err(|e| anyhow::anyhow!("secrets.master_key: {e}"))?,
+    );
     let db = healthpoints_db::connect::<Migrator>(&config.database).await?;
     let t = &config.tokens;
     let tokens = Tokens::new(TokenPolicy {

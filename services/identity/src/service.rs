@@ -241,10 +241,7 @@ async fn hash_password(password: String) -> Result<String> {
         .map_err(Into::into)
 }
 
-pub(super) async fn verify_password(
-    password: String,
-    hash: impl FnOnce() -> String + Send + 'static,
-) -> bool {
+async fn verify_password(password: String, hash: impl FnOnce() -> String + Send + 'static) -> bool {
     tokio::task::spawn_blocking(move || crypto::verify_password(&password, &hash()))
         .await
         .unwrap_or(false)

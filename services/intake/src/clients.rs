@@ -1,4 +1,4 @@
-//! Intake's peers behind the domain's traits: identity answers who a resident is, the ledger
+//! Intake's peers behind the service's ports: identity answers who a resident is, the ledger
 //! takes the awards. Both are called with intake's own service token.
 
 use std::{

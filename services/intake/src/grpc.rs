@@ -1,5 +1,5 @@
 //! The thin gRPC adapter of intake: each RPC checks its caller, converts its message
-//! (`convert.rs`), calls the domain and converts the answer.
+//! (`convert.rs`), calls the service and converts the answer.
 
 use healthpoints_errors::ApiError;
 use healthpoints_grpc::{Ready, caller, time};
@@ -10,7 +10,10 @@ use healthpoints_proto::{
 use healthpoints_types::DistrictCode;
 use tonic::{Request, Response, Status};
 
-use crate::convert::*;
+use crate::convert::{
+    category_to_pb, challenge_from_pb, challenge_to_pb, change_to_pb, district_from_pb,
+    event_from_pb, parse_ids, progress_to_pb, rule_from_pb, status,
+};
 pub use crate::convert::{outcome_to_pb, rule_to_pb, to_api_error};
 use crate::{
     clients::{IdentityResidents, LedgerAwards},

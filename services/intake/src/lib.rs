@@ -3,9 +3,10 @@
 //!
 //! - `domain`: the versioned rule catalogue (the default shipped as a data file,
 //!   `catalogue/default.toml`, and seeded into the database on first start), the Asia/Shanghai
-//!   calendar caps count in, the pure judge, `SubmitBehaviours` with its exactly-once hand-off
-//!   to the ledger, check-ins with streaks, outcomes ("why did I (not) get points?"), and rule
-//!   drafts, what-if and publication.
+//!   calendar caps count in, the pure judge, events and outcomes.
+//! - `service`: `SubmitBehaviours` with its exactly-once hand-off to the ledger, check-ins with
+//!   streaks, outcomes ("why did I (not) get points?"), challenges and honours, review, and
+//!   rule drafts, what-if and publication.
 //! - `store`: events with their one outcome each, rule versions, drafts and the changelog.
 //! - `clients`: identity (who a resident is) and the ledger (where awards go), called with
 //!   intake's own service token. `grpc`: the thin adapter. `config`: layered configuration.

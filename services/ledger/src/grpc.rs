@@ -1,5 +1,6 @@
-//! The thin gRPC adapter of the ledger, and the one place where [`LedgerError`] becomes a
-//! `Status`.
+//! The thin gRPC adapter of the ledger: each RPC checks its caller, converts its message
+//! (`convert.rs`, also the one place a domain error becomes a `Status`), calls the service and
+//! converts the answer.
 
 use healthpoints_errors::ApiError;
 use healthpoints_grpc::{Ready, caller};
@@ -14,7 +15,10 @@ use crate::{
     service::{AccountSelector, Ledger},
 };
 
-use crate::convert::*;
+use crate::convert::{
+    account_to_pb, from_ts, kind_from_pb, kind_to_pb, new_transfer, result_to_pb, status,
+    transfer_kind_from_pb, transfer_to_pb,
+};
 
 /// The ledger gRPC service. Answers UNAVAILABLE until the domain is ready.
 #[derive(Debug, Clone)]

@@ -7,7 +7,9 @@
 //! transfer; the database re-checks every invariant (CHECK constraints — account ids carry their book —,
 //! a one-row-per-resolution primary key, immutability triggers); and `VerifyJournal` recomputes
 //! the hash chain. Speed comes from the writer grouping concurrent requests into one
-//! transaction. Layout as in every service: `domain`, `store`, `grpc`, `config`.
+//! transaction. Layout as in every service (docs/architecture.md): `domain` (the engine, the
+//! journal, the model), `store`, `service` (the ledger, its writer and sweeper), `convert` and
+//! `grpc`, `config`.
 
 pub mod config;
 pub mod convert;

@@ -1,4 +1,4 @@
-//! A mall's peers behind the domain's ports: identity says who a resident is (status, birth
+//! A mall's peers behind the service's ports: identity says who a resident is (status, birth
 //! date), the ledger moves the points — in this mall's book only, with the mall's own service
 //! token (a district mall's token is bound to its district, so the ledger itself refuses any
 //! other book).

@@ -1,5 +1,6 @@
-//! The thin gRPC adapter of a mall: wire messages ⇄ domain values, and the one place where
-//! [`MallError`] becomes a `Status`.
+//! The thin gRPC adapter of a mall: each RPC checks its caller, converts its message
+//! (`convert.rs`, also the one place a domain error becomes a `Status`), calls the service and
+//! converts the answer.
 
 use healthpoints_auth::optional_principal;
 use healthpoints_errors::ApiError;
@@ -15,7 +16,10 @@ use crate::{
     service::Mall,
 };
 
-use crate::convert::*;
+use crate::convert::{
+    merchant_status_from_pb, merchant_to_pb, order_to_pb, page_info, page_request, product_to_pb,
+    spec_from_pb, statement_to_pb, status,
+};
 
 /// The mall domain as the server runs it.
 pub type LiveMall = Mall<IdentityResidents, LedgerRedemptions>;

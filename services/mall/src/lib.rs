@@ -3,13 +3,15 @@
 //! and a **district mall** per district (that district's points, book `district:<code>`, its
 //! own database and its own service credentials) — behind one contract, `healthpoints.mall.v1`.
 //!
-//! - `domain`: merchants (admitted by the mall's admin), their catalogue, orders with
-//!   unguessable vouchers, write-off, cancel, expiry, refunds and settlement statements. Every
-//!   ledger step of an order is recorded before it is taken and driven to its end by whoever
-//!   comes next, so points move exactly once across retries and restarts.
+//! - `domain`: merchants, products, orders with unguessable vouchers, settlement periods and
+//!   statements, as types and pure rules.
+//! - `service`: admitting merchants, their catalogue, ordering, write-off, cancel, expiry,
+//!   refunds and settlement. Every ledger step of an order is recorded before it is taken and
+//!   driven to its end by whoever comes next, so points move exactly once across retries and
+//!   restarts.
 //! - `store`: the mall's tables; stock is taken by a guarded update, so orders cannot oversell.
 //! - `clients`: identity (resident status and age) and the ledger (pending transfers in this
-//!   mall's book). `grpc`: the thin adapter. `config`: layered configuration.
+//!   mall's book). `convert` and `grpc`: the adapter. `config`: layered configuration.
 
 pub mod clients;
 pub mod config;
