@@ -15,8 +15,9 @@ pub mod products;
 pub mod records;
 pub mod statistics;
 
-/// The time the exchange's decisions are stamped with (grants, revocations, registrations,
-/// access-log entries, the default statistics month).
+/// The exchange's one clock: grants, revocations, registrations, new clients, contract
+/// answers, access-log entries and the default statistics month are all stamped with it; the
+/// store reads no time of its own.
 fn now() -> DateTime<Utc> {
     Utc::now()
 }

@@ -123,7 +123,7 @@ pub async fn submit(
             Err((code, reason)) => {
                 let result = RecordResult::rejected(&record_id, code, &reason);
                 store
-                    .save_contract_result(&partner.partner_id, &result)
+                    .save_contract_result(&partner.partner_id, &result, super::now())
                     .await?;
                 results.push(result);
                 continue;
@@ -161,7 +161,7 @@ pub async fn submit(
             },
         };
         store
-            .save_contract_result(&partner.partner_id, &result)
+            .save_contract_result(&partner.partner_id, &result, super::now())
             .await?;
         results.push(result);
     }

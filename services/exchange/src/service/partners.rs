@@ -246,7 +246,9 @@ pub async fn add_client(
         ));
     }
     let (client_id, secret) = identity.create_partner_client(&partner).await?;
-    store.add_client(&partner.partner_id, &client_id).await?;
+    store
+        .add_client(&partner.partner_id, &client_id, super::now())
+        .await?;
     tracing::info!(partner = %partner.partner_id, "partner client added");
     Ok((client_id, secret))
 }

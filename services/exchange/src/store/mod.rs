@@ -186,12 +186,17 @@ impl Store {
             .transpose()
     }
 
-    /// Records another client of a registered partner.
-    pub async fn add_client(&self, partner_id: &str, client_id: &str) -> Result<()> {
+    /// Records another client of a registered partner, created `at`.
+    pub async fn add_client(
+        &self,
+        partner_id: &str,
+        client_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         partner_client::Entity::insert(partner_client::ActiveModel {
             client_id: Set(client_id.to_owned()),
             partner_id: Set(partner_id.to_owned()),
-            created_at_us: Set(now().timestamp_micros()),
+            created_at_us: Set(at.timestamp_micros()),
         })
         .exec_without_returning(&self.db)
         .await?;
@@ -512,8 +517,13 @@ impl Store {
             .collect()
     }
 
-    /// Keeps a contract record's answer (the first one stays).
-    pub async fn save_contract_result(&self, partner_id: &str, r: &RecordResult) -> Result<()> {
+    /// Keeps a contract record's answer, received `at` (the first one stays).
+    pub async fn save_contract_result(
+        &self,
+        partner_id: &str,
+        r: &RecordResult,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         contract_record::Entity::insert(contract_record::ActiveModel {
             partner_id: Set(partner_id.to_owned()),
             record_id: Set(r.record_id.clone()),
@@ -521,7 +531,7 @@ impl Store {
             points: Set(i64::try_from(r.points).unwrap_or(i64::MAX)),
             reason_code: Set(r.reason_code.clone()),
             reason: Set(r.reason.clone()),
-            received_at_us: Set(now().timestamp_micros()),
+            received_at_us: Set(at.timestamp_micros()),
         })
         .on_conflict(
             OnConflict::columns([
@@ -535,9 +545,4 @@ impl Store {
         .await?;
         Ok(())
     }
-}
-
-/// The current time, for registrations.
-fn now() -> DateTime<Utc> {
-    Utc::now()
 }
