@@ -117,6 +117,13 @@ fn fresh_secret() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// The malls of a mesh with `districts`: the city mall first, then each district's.
+pub fn malls_of(districts: &[DistrictCode]) -> Vec<MallId> {
+    std::iter::once(MallId::City)
+        .chain(districts.iter().map(|d| MallId::District(*d)))
+        .collect()
+}
+
 /// The pilot districts, Qingpu and Yangpu, whose malls run by default.
 pub fn pilot_districts() -> Vec<DistrictCode> {
     PILOT_DISTRICTS
@@ -160,9 +167,7 @@ impl MeshPlan {
 
     /// Every mall: the city mall first.
     pub fn malls(&self) -> Vec<MallId> {
-        std::iter::once(MallId::City)
-            .chain(self.districts.iter().map(|d| MallId::District(*d)))
-            .collect()
+        malls_of(&self.districts)
     }
 
     /// Every node in start order: each after the nodes it calls.
@@ -187,6 +192,14 @@ impl MeshPlan {
                 .filter(|n| *n != Node::Gateway)
                 .collect(),
         }
+    }
+
+    /// The client id and secret `node` calls its peers with (`None` for identity and the
+    /// gateway, which have none).
+    pub fn credentials(&self, node: Node) -> Option<(String, String)> {
+        self.secrets
+            .get(&node)
+            .map(|secret| (node.to_string(), secret.clone()))
     }
 
     /// Where `node` listens (`host:port`); `127.0.0.1:0` (any free port) until set.
@@ -232,9 +245,9 @@ impl MeshPlan {
         for peer in self.peers(node) {
             entries.push((peer.endpoint_key(), self.endpoint(peer)));
         }
-        if let Some(secret) = self.secrets.get(&node) {
-            entries.push(kv("credentials.client_id", node.to_string()));
-            entries.push(kv("credentials.client_secret", secret.clone()));
+        if let Some((client_id, secret)) = self.credentials(node) {
+            entries.push(kv("credentials.client_id", client_id));
+            entries.push(kv("credentials.client_secret", secret));
         }
         if node == Node::Identity {
             for (client, secret) in &self.secrets {

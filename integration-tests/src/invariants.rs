@@ -21,14 +21,14 @@ use healthpoints_proto::ledger::v1::{self as pb, ledger_service_client::LedgerSe
 use reqwest::Method;
 use serde_json::Value;
 
-use healthpoints::plan::MeshPlan;
+use healthpoints::plan::{malls_of, pilot_districts};
 use healthpoints_types::{Book, MallId};
 
 use crate::Gateway;
 
 /// The malls of the process mesh (the pilot plan's): the city mall and each district's.
 pub fn malls() -> Vec<MallId> {
-    MeshPlan::pilot().malls()
+    malls_of(&pilot_districts())
 }
 
 /// The books of the process mesh: each mall's.

@@ -37,13 +37,6 @@ impl<T> Ready<T> {
         }
     }
 
-    /// Already filled, for tests that build the domain themselves.
-    pub fn with(title: &'static str, value: Arc<T>) -> Self {
-        let ready = Self::new(title);
-        ready.fill(value);
-        ready
-    }
-
     /// The domain, or UNAVAILABLE while the service is starting.
     pub fn get(&self) -> Result<&T, Status> {
         self.cell.get().map(AsRef::as_ref).ok_or_else(|| {

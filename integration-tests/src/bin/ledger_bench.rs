@@ -195,21 +195,16 @@ async fn main() -> anyhow::Result<()> {
         .await
         .map_err(anyhow::Error::msg)?;
     }
-    let intake = plan.config(Node::Intake);
-    let credential = |key: &str| {
-        intake
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .with_context(|| format!("the plan gives intake no {key}"))
-    };
+    let (client_id, client_secret) = plan
+        .credentials(Node::Intake)
+        .context("the plan gives intake no credentials")?;
     let mut id_client = IdentityServiceClient::new(healthpoints_grpc::client::connect(
         &GrpcClientConfig::new(plan.endpoint(Node::Identity)),
     )?);
     let token: Arc<str> = id_client
         .issue_client_token(idpb::IssueClientTokenRequest {
-            client_id: credential("credentials.client_id")?,
-            client_secret: credential("credentials.client_secret")?,
+            client_id,
+            client_secret,
             client_address: String::new(),
         })
         .await?
