@@ -42,7 +42,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        // Already verified by the route-family gate.
+        // Already verified by the audience's gate.
         if let Some(caller) = parts.extensions.get::<Self>() {
             return Ok(caller.clone());
         }
@@ -91,27 +91,33 @@ pub struct MerchantOperator {
     pub mall: MallId,
 }
 
-/// The caller, or 401; then the role the extractor stands for, or 403 saying who the route is for.
+/// The caller, or 401; then the caller as the extractor stands for them, or 403 saying who the
+/// route is for.
 async fn with_role<T>(
     parts: &mut Parts,
     state: &AppState,
-    who: &str,
-    role: impl FnOnce(Caller) -> Result<T, Caller>,
+    audience: Audience,
+    role: impl FnOnce(Caller) -> Option<T>,
 ) -> Result<T, HttpError> {
     let caller = Caller::from_request_parts(parts, state).await?;
-    role(caller).map_err(|_| ApiError::forbidden(format!("this route is for {who}")).into())
+    if !audience.allows(&caller.principal) {
+        return Err(audience.refusal());
+    }
+    role(caller).ok_or_else(|| audience.refusal())
 }
 
 impl FromRequestParts<AppState> for Resident {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
-        with_role(parts, state, "residents", |caller| match caller.principal {
-            Principal::Resident { resident_id } => Ok(Self {
-                caller,
-                id: resident_id,
-            }),
-            _ => Err(caller),
+        with_role(parts, state, Audience::Residents, |caller| {
+            match caller.principal {
+                Principal::Resident { resident_id } => Some(Self {
+                    caller,
+                    id: resident_id,
+                }),
+                _ => None,
+            }
         })
         .await
     }
@@ -121,14 +127,7 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
-        with_role(parts, state, "city and district admins", |caller| {
-            if caller.principal.is_admin() {
-                Ok(Self(caller))
-            } else {
-                Err(caller)
-            }
-        })
-        .await
+        with_role(parts, state, Audience::Admins, |caller| Some(Self(caller))).await
     }
 }
 
@@ -136,12 +135,8 @@ impl FromRequestParts<AppState> for PartnerClient {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
-        with_role(parts, state, "partner clients", |caller| {
-            if matches!(caller.principal, Principal::Partner { .. }) {
-                Ok(Self(caller))
-            } else {
-                Err(caller)
-            }
+        with_role(parts, state, Audience::Partners, |caller| {
+            Some(Self(caller))
         })
         .await
     }
@@ -151,65 +146,106 @@ impl FromRequestParts<AppState> for MerchantOperator {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
-        with_role(parts, state, "merchants", |caller| match caller.principal {
-            Principal::Merchant {
-                merchant_id, mall, ..
-            } => Ok(Self {
-                caller,
-                merchant_id,
-                mall,
-            }),
-            _ => Err(caller),
+        with_role(parts, state, Audience::Merchants, |caller| {
+            match caller.principal {
+                Principal::Merchant {
+                    merchant_id, mall, ..
+                } => Some(Self {
+                    caller,
+                    merchant_id,
+                    mall,
+                }),
+                _ => None,
+            }
         })
         .await
     }
 }
 
-/// Whether a principal has the role a route family needs.
-type RoleCheck = fn(&Principal) -> bool;
+/// Who a route is for. Each route declares its audience in the route table
+/// ([`crate::routes`]); the router of an audience refuses everyone else ([`gate`]) before a
+/// handler reads its query or body, and the handler's extractor ([`Resident`],
+/// [`MerchantOperator`], [`PartnerClient`], [`Admin`]) says the same in its signature. The
+/// paths tell the audience too (`/v1/me…`, `/v1/merchant/…`, `/v1/partner/…`, `/v1/admin/…`),
+/// which the throttle relies on before routing; a test holds the table to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// No token needed (a handler may still take an optional or a required [`Caller`]).
+    Public,
+    Residents,
+    Merchants,
+    Partners,
+    Admins,
+}
 
-/// Who a family of routes is for, by its path: `/v1/me…` residents, `/v1/merchant/…` merchant
-/// operators, `/v1/partner/…` partner clients, `/v1/admin/…` city and district admins.
-fn family(path: &str) -> Option<(RoleCheck, &'static str)> {
-    let under = |prefix: &str| {
-        path.strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    };
-    if under("/v1/me") {
-        Some((|p| matches!(p, Principal::Resident { .. }), "residents"))
-    } else if under("/v1/merchant") {
-        Some((|p| matches!(p, Principal::Merchant { .. }), "merchants"))
-    } else if under("/v1/partner") {
-        Some((
-            |p| matches!(p, Principal::Partner { .. }),
-            "partner clients",
-        ))
-    } else if under("/v1/admin") {
-        Some((Principal::is_admin, "city and district admins"))
-    } else {
-        None
+impl Audience {
+    /// The audience a path belongs to, by whole path segments.
+    pub fn of_path(path: &str) -> Self {
+        let under = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        [
+            Self::Residents,
+            Self::Merchants,
+            Self::Partners,
+            Self::Admins,
+        ]
+        .into_iter()
+        .find(|a| a.prefix().is_some_and(under))
+        .unwrap_or(Self::Public)
+    }
+
+    /// Where this audience's routes live.
+    pub const fn prefix(self) -> Option<&'static str> {
+        match self {
+            Self::Public => None,
+            Self::Residents => Some("/v1/me"),
+            Self::Merchants => Some("/v1/merchant"),
+            Self::Partners => Some("/v1/partner"),
+            Self::Admins => Some("/v1/admin"),
+        }
+    }
+
+    /// Whether a caller belongs to this audience.
+    pub fn allows(self, p: &Principal) -> bool {
+        match self {
+            Self::Public => true,
+            Self::Residents => matches!(p, Principal::Resident { .. }),
+            Self::Merchants => matches!(p, Principal::Merchant { .. }),
+            Self::Partners => matches!(p, Principal::Partner { .. }),
+            Self::Admins => p.is_admin(),
+        }
+    }
+
+    /// The audience in a refusal: "this route is for {who}".
+    pub const fn who(self) -> &'static str {
+        match self {
+            Self::Public => "everyone",
+            Self::Residents => "residents",
+            Self::Merchants => "merchants",
+            Self::Partners => "partner clients",
+            Self::Admins => "city and district admins",
+        }
+    }
+
+    fn refusal(self) -> HttpError {
+        ApiError::forbidden(format!("this route is for {}", self.who())).into()
     }
 }
 
-/// Whether a path belongs to a route family that needs a token (see [`family`]).
-pub(crate) fn needs_token(path: &str) -> bool {
-    family(path).is_some()
-}
-
-/// The role gate of every route family (see [`family`]): before a handler reads its body or
-/// query, a missing or bad token is 401 and a token of another role 403, so what a route
-/// would say about a request never reaches a caller who may not use it. The verified caller is
-/// handed on to the handler.
-pub async fn gate(State(state): State<AppState>, request: Request<Body>, next: Next) -> Response {
-    let Some((allowed, who)) = family(request.uri().path()) else {
-        return next.run(request).await;
-    };
+/// The gate of an audience's router: a missing or bad token is 401 and a caller outside the
+/// audience 403, before the handler reads anything, so what a route would say about a request
+/// never reaches a caller who may not use it. The verified caller is handed on to the handler.
+pub async fn gate(
+    State((state, audience)): State<(AppState, Audience)>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     match Caller::from_request_parts(&mut parts, &state).await {
         Err(e) => e.into_response(),
-        Ok(caller) if !allowed(&caller.principal) => {
-            HttpError::from(ApiError::forbidden(format!("this route is for {who}"))).into_response()
-        }
+        Ok(caller) if !audience.allows(&caller.principal) => audience.refusal().into_response(),
         Ok(caller) => {
             parts.extensions.insert(caller);
             next.run(Request::from_parts(parts, body)).await
@@ -249,19 +285,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn route_families_are_told_by_whole_path_segments() {
+    fn audiences_are_told_by_whole_path_segments() {
         let resident = Principal::Resident {
             resident_id: Uuid::nil(),
         };
         let admin = Principal::CityAdmin {
             staff_id: Uuid::nil(),
         };
-        let who = |path: &str| family(path).map(|(_, who)| who);
-        assert_eq!(who("/v1/me"), Some("residents"));
-        assert_eq!(who("/v1/me/orders/x/cancel"), Some("residents"));
-        assert_eq!(who("/v1/merchant/products"), Some("merchants"));
-        assert_eq!(who("/v1/partner/fhir"), Some("partner clients"));
-        assert_eq!(who("/v1/admin/staff"), Some("city and district admins"));
+        let of = Audience::of_path;
+        assert_eq!(of("/v1/me"), Audience::Residents);
+        assert_eq!(of("/v1/me/orders/x/cancel"), Audience::Residents);
+        assert_eq!(of("/v1/merchant/products"), Audience::Merchants);
+        assert_eq!(of("/v1/partner/fhir"), Audience::Partners);
+        assert_eq!(of("/v1/admin/staff"), Audience::Admins);
         for open in [
             "/v1/mall",
             "/v1/malls/city/orders",
@@ -270,11 +306,10 @@ mod tests {
             "/v1/leaderboards",
             "/healthz",
         ] {
-            assert_eq!(who(open), None, "{open}");
+            assert_eq!(of(open), Audience::Public, "{open}");
         }
-        let (resident_only, _) = family("/v1/me/balances").unwrap();
-        assert!(resident_only(&resident) && !resident_only(&admin));
-        let (admin_only, _) = family("/v1/admin/statistics").unwrap();
-        assert!(admin_only(&admin) && !admin_only(&resident));
+        assert!(Audience::Residents.allows(&resident) && !Audience::Residents.allows(&admin));
+        assert!(Audience::Admins.allows(&admin) && !Audience::Admins.allows(&resident));
+        assert!(Audience::Public.allows(&resident));
     }
 }

@@ -159,12 +159,8 @@ impl Application {
             )
             .map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?,
         };
-        let router = routes::router()
-            .route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                auth::gate,
-            ))
-            // Before any handler or the role gate: a flood of logins or registrations is
+        let router = routes::router(&state)
+            // Before any handler or audience gate: a flood of logins or registrations is
             // refused here without costing identity a password hash or a lookup.
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),

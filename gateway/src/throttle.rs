@@ -8,7 +8,7 @@
 //!   every 15 minutes, many of them behind one carrier NAT address;
 //! - **public**: every other route that needs no token (rules, partners, malls, catalogues,
 //!   JWKS, the OpenAPI document). The health probes are not limited, nor the route families
-//!   that need a token (`/v1/me`, `/v1/merchant`, `/v1/partner`, `/v1/admin`: the role gate).
+//!   that need a token (`/v1/me`, `/v1/merchant`, `/v1/partner`, `/v1/admin`: the audience gates).
 //!
 //! Over a limit: 429 problem+json with `Retry-After`. The buckets are `governor`'s (GCRA);
 //! identity keeps its own per-account and per-address login limits behind these.
@@ -147,7 +147,7 @@ fn class_of(path: &str) -> Option<Class> {
         "/healthz" | "/readyz" => None,
         "/v1/auth/register" | "/v1/auth/login" | "/v1/auth/token" => Some(Class::Password),
         p if p.starts_with("/v1/auth/") => Some(Class::Session),
-        p if crate::auth::needs_token(p) => None,
+        p if crate::auth::Audience::of_path(p) != crate::auth::Audience::Public => None,
         _ => Some(Class::Public),
     }
 }

@@ -25,7 +25,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::AppState;
+use crate::{AppState, auth::Audience};
 
 /// The OpenAPI document's frame (info, security scheme, tags); its paths come from the route
 /// table below. [`openapi`] is the whole document, served at `/openapi.json`.
@@ -75,27 +75,39 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The document itself, the one route it does not describe.
 const OPENAPI_ROUTE: (&str, &str) = ("GET", "/openapi.json");
 
-/// Declares every route once: [`router`] serves it, [`openapi`] describes it (from its handler's
-/// `#[utoipa::path]`) and [`ROUTES`] lists it for the access matrix. A handler whose
-/// `#[utoipa::path]` names another path or method than its line here fails the mesh test
-/// `openapi_describes_every_route`.
+/// Declares every route once, with its audience: [`router`] serves it behind its audience's gate,
+/// [`openapi`] describes it (from its handler's `#[utoipa::path]`) and [`ROUTES`] lists it for
+/// the access matrix. A handler whose `#[utoipa::path]` names another path or method than its
+/// line here fails the mesh test `openapi_describes_every_route`; a route declared for another
+/// audience than its path says fails `every_route_lives_under_its_audience`.
 macro_rules! routes {
-    ($($method:ident $path:literal => $module:ident :: $handler:ident,)*) => {
+    ($($audience:ident {
+        $($method:ident $path:literal => $module:ident :: $handler:ident,)*
+    })*) => {
         /// Every route of the gateway as (method, path template), in declaration order, the
         /// document's own route last.
         pub const ROUTES: &[(&str, &str)] =
-            &[$((stringify!($method), $path),)* OPENAPI_ROUTE];
+            &[$($((stringify!($method), $path),)*)* OPENAPI_ROUTE];
 
-        /// Every route of the gateway.
-        pub fn router() -> Router<AppState> {
+        /// Every route's path with the audience it is declared for.
+        #[cfg(test)]
+        const AUDIENCES: &[(&str, Audience)] = &[$($(($path, Audience::$audience),)*)*];
+
+        /// Every route of the gateway: one router per audience, each behind its gate, merged.
+        pub fn router(state: &AppState) -> Router<AppState> {
             Router::new()
-                $(.route($path, routes!(@method $method)($module::$handler)))*
                 .route(OPENAPI_ROUTE.1, get(ops::openapi))
+                $(.merge(gated(
+                    state,
+                    Audience::$audience,
+                    Router::new()
+                        $(.route($path, routes!(@method $method)($module::$handler)))*,
+                )))*
         }
 
         /// The paths of the document, from the same table.
         #[derive(OpenApi)]
-        #[openapi(paths($($module::$handler),*))]
+        #[openapi(paths($($($module::$handler),*),*))]
         struct RoutePaths;
     };
     (@method GET) => { get };
@@ -104,81 +116,115 @@ macro_rules! routes {
     (@method DELETE) => { delete };
 }
 
+/// An audience's routes behind its gate (public routes have none).
+fn gated(state: &AppState, audience: Audience, routes: Router<AppState>) -> Router<AppState> {
+    match audience {
+        Audience::Public => routes,
+        _ => routes.route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), audience),
+            crate::auth::gate,
+        )),
+    }
+}
+
 routes! {
-    GET "/healthz" => ops::healthz,
-    GET "/readyz" => ops::readyz,
-    GET "/.well-known/jwks.json" => auth::jwks,
-    POST "/v1/auth/register" => auth::register,
-    POST "/v1/auth/login" => auth::login,
-    POST "/v1/auth/refresh" => auth::refresh,
-    POST "/v1/auth/logout" => auth::logout,
-    POST "/v1/auth/token" => auth::client_token,
-    GET "/v1/me" => me::me,
-    GET "/v1/me/balances" => points::balances,
-    GET "/v1/me/transactions" => points::transactions,
-    POST "/v1/me/checkins" => behaviours::check_in,
-    GET "/v1/me/behaviours" => behaviours::behaviours,
-    GET "/v1/me/challenges" => play::my_challenges,
-    POST "/v1/me/challenges/{id}/join" => play::join,
-    PUT "/v1/me/leaderboard" => play::set_opt_in,
-    GET "/v1/leaderboards" => play::leaderboard,
-    POST "/v1/admin/challenges" => play::create_challenge,
-    POST "/v1/admin/honours" => play::award_honour,
-    GET "/v1/admin/review-queue" => play::review_queue,
-    POST "/v1/admin/review-queue/{event_id}" => play::resolve_review,
-    POST "/v1/admin/residents/{id}/review-flag" => play::flag,
-    DELETE "/v1/admin/residents/{id}/review-flag" => play::unflag,
-    GET "/v1/rules" => behaviours::rules,
-    GET "/v1/rules/changelog" => behaviours::changelog,
-    POST "/v1/admin/rules/drafts" => behaviours::save_draft,
-    POST "/v1/admin/rules/drafts/simulate" => behaviours::simulate,
-    POST "/v1/admin/rules/drafts/publish" => behaviours::publish,
-    GET "/v1/partners" => partners::list,
-    POST "/v1/admin/partners" => partners::register,
-    PUT "/v1/admin/partners/{id}" => partners::update,
-    POST "/v1/partner/behaviours" => partners::submit_behaviours,
-    POST "/v1/partner/fhir" => partners::submit_fhir,
-    POST "/v1/partner/family-doctor-contracts" => partners::submit_contracts,
-    GET "/v1/me/consents" => consent::list,
-    PUT "/v1/me/consents" => consent::grant,
-    DELETE "/v1/me/consents/{partner_id}/{category}" => consent::revoke,
-    GET "/v1/me/access-log" => consent::mine,
-    GET "/v1/partner/residents/{id}/points-summary" => consent::points_summary,
-    GET "/v1/admin/access-log" => consent::audit,
-    GET "/v1/partner/statistics" => statistics::partner,
-    GET "/v1/admin/statistics" => statistics::admin,
-    GET "/v1/admin/books/{book}/stats" => points::book_stats,
-    GET "/v1/districts" => admin::districts,
-    POST "/v1/admin/staff" => admin::create_staff,
-    POST "/v1/admin/clients" => admin::create_client,
-    PUT "/v1/admin/districts/{code}" => admin::set_enrolment,
-    GET "/v1/admin/residents" => admin::list_residents,
-    GET "/v1/admin/residents/{id}" => admin::get_resident,
-    PUT "/v1/admin/residents/{id}/family-doctor" => admin::set_family_doctor,
-    DELETE "/v1/admin/residents/{id}/family-doctor" => admin::end_family_doctor,
-    POST "/v1/admin/residents/{id}/suspend" => admin::suspend,
-    POST "/v1/admin/residents/{id}/reinstate" => admin::reinstate,
-    POST "/v1/admin/signing-keys/rotate" => admin::rotate_key,
-    GET "/v1/mall" => mall::my_mall,
-    GET "/v1/malls" => mall::malls,
-    GET "/v1/malls/{mall}/merchants" => mall::merchants,
-    GET "/v1/malls/{mall}/products" => mall::products,
-    POST "/v1/malls/{mall}/orders" => mall::create_order,
-    GET "/v1/me/orders" => mall::my_orders,
-    GET "/v1/me/orders/{id}" => mall::my_order,
-    POST "/v1/me/orders/{id}/cancel" => mall::cancel,
-    GET "/v1/merchant/products" => merchant::my_products,
-    POST "/v1/merchant/products" => merchant::create_product,
-    PUT "/v1/merchant/products/{id}" => merchant::update_product,
-    GET "/v1/merchant/vouchers/{code}" => merchant::voucher,
-    POST "/v1/merchant/vouchers/{code}/write-off" => merchant::write_off,
-    GET "/v1/merchant/orders" => merchant::merchant_orders,
-    GET "/v1/merchant/settlements" => merchant::merchant_settlements,
-    POST "/v1/admin/malls/{mall}/merchants" => mall_admin::admit,
-    PUT "/v1/admin/malls/{mall}/merchants/{id}/status" => mall_admin::set_merchant_status,
-    GET "/v1/admin/malls/{mall}/orders" => mall_admin::admin_orders,
-    POST "/v1/admin/malls/{mall}/orders/{id}/refund" => mall_admin::refund,
-    GET "/v1/admin/malls/{mall}/settlements" => mall_admin::admin_settlements,
-    POST "/v1/admin/malls/{mall}/settlements/{merchant_id}/{period}/close" => mall_admin::close,
-    GET "/v1/admin/malls/{mall}/stats" => mall_admin::stats,
+    Public {
+        GET "/healthz" => ops::healthz,
+        GET "/readyz" => ops::readyz,
+        GET "/.well-known/jwks.json" => auth::jwks,
+        POST "/v1/auth/register" => auth::register,
+        POST "/v1/auth/login" => auth::login,
+        POST "/v1/auth/refresh" => auth::refresh,
+        POST "/v1/auth/logout" => auth::logout,
+        POST "/v1/auth/token" => auth::client_token,
+        GET "/v1/leaderboards" => play::leaderboard,
+        GET "/v1/rules" => behaviours::rules,
+        GET "/v1/rules/changelog" => behaviours::changelog,
+        GET "/v1/partners" => partners::list,
+        GET "/v1/districts" => admin::districts,
+        GET "/v1/mall" => mall::my_mall,
+        GET "/v1/malls" => mall::malls,
+        GET "/v1/malls/{mall}/merchants" => mall::merchants,
+        GET "/v1/malls/{mall}/products" => mall::products,
+        POST "/v1/malls/{mall}/orders" => mall::create_order,
+    }
+    Residents {
+        GET "/v1/me" => me::me,
+        GET "/v1/me/balances" => points::balances,
+        GET "/v1/me/transactions" => points::transactions,
+        POST "/v1/me/checkins" => behaviours::check_in,
+        GET "/v1/me/behaviours" => behaviours::behaviours,
+        GET "/v1/me/challenges" => play::my_challenges,
+        POST "/v1/me/challenges/{id}/join" => play::join,
+        PUT "/v1/me/leaderboard" => play::set_opt_in,
+        GET "/v1/me/consents" => consent::list,
+        PUT "/v1/me/consents" => consent::grant,
+        DELETE "/v1/me/consents/{partner_id}/{category}" => consent::revoke,
+        GET "/v1/me/access-log" => consent::mine,
+        GET "/v1/me/orders" => mall::my_orders,
+        GET "/v1/me/orders/{id}" => mall::my_order,
+        POST "/v1/me/orders/{id}/cancel" => mall::cancel,
+    }
+    Merchants {
+        GET "/v1/merchant/products" => merchant::my_products,
+        POST "/v1/merchant/products" => merchant::create_product,
+        PUT "/v1/merchant/products/{id}" => merchant::update_product,
+        GET "/v1/merchant/vouchers/{code}" => merchant::voucher,
+        POST "/v1/merchant/vouchers/{code}/write-off" => merchant::write_off,
+        GET "/v1/merchant/orders" => merchant::merchant_orders,
+        GET "/v1/merchant/settlements" => merchant::merchant_settlements,
+    }
+    Partners {
+        POST "/v1/partner/behaviours" => partners::submit_behaviours,
+        POST "/v1/partner/fhir" => partners::submit_fhir,
+        POST "/v1/partner/family-doctor-contracts" => partners::submit_contracts,
+        GET "/v1/partner/residents/{id}/points-summary" => consent::points_summary,
+        GET "/v1/partner/statistics" => statistics::partner,
+    }
+    Admins {
+        POST "/v1/admin/challenges" => play::create_challenge,
+        POST "/v1/admin/honours" => play::award_honour,
+        GET "/v1/admin/review-queue" => play::review_queue,
+        POST "/v1/admin/review-queue/{event_id}" => play::resolve_review,
+        POST "/v1/admin/residents/{id}/review-flag" => play::flag,
+        DELETE "/v1/admin/residents/{id}/review-flag" => play::unflag,
+        POST "/v1/admin/rules/drafts" => behaviours::save_draft,
+        POST "/v1/admin/rules/drafts/simulate" => behaviours::simulate,
+        POST "/v1/admin/rules/drafts/publish" => behaviours::publish,
+        POST "/v1/admin/partners" => partners::register,
+        PUT "/v1/admin/partners/{id}" => partners::update,
+        GET "/v1/admin/access-log" => consent::audit,
+        GET "/v1/admin/statistics" => statistics::admin,
+        GET "/v1/admin/books/{book}/stats" => points::book_stats,
+        POST "/v1/admin/staff" => admin::create_staff,
+        POST "/v1/admin/clients" => admin::create_client,
+        PUT "/v1/admin/districts/{code}" => admin::set_enrolment,
+        GET "/v1/admin/residents" => admin::list_residents,
+        GET "/v1/admin/residents/{id}" => admin::get_resident,
+        PUT "/v1/admin/residents/{id}/family-doctor" => admin::set_family_doctor,
+        DELETE "/v1/admin/residents/{id}/family-doctor" => admin::end_family_doctor,
+        POST "/v1/admin/residents/{id}/suspend" => admin::suspend,
+        POST "/v1/admin/residents/{id}/reinstate" => admin::reinstate,
+        POST "/v1/admin/signing-keys/rotate" => admin::rotate_key,
+        POST "/v1/admin/malls/{mall}/merchants" => mall_admin::admit,
+        PUT "/v1/admin/malls/{mall}/merchants/{id}/status" => mall_admin::set_merchant_status,
+        GET "/v1/admin/malls/{mall}/orders" => mall_admin::admin_orders,
+        POST "/v1/admin/malls/{mall}/orders/{id}/refund" => mall_admin::refund,
+        GET "/v1/admin/malls/{mall}/settlements" => mall_admin::admin_settlements,
+        POST "/v1/admin/malls/{mall}/settlements/{merchant_id}/{period}/close" => mall_admin::close,
+        GET "/v1/admin/malls/{mall}/stats" => mall_admin::stats,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_lives_under_its_audience() {
+        for (path, audience) in AUDIENCES {
+            assert_eq!(Audience::of_path(path), *audience, "{path}");
+        }
+        assert_eq!(AUDIENCES.len() + 1, ROUTES.len());
+    }
 }
