@@ -50,19 +50,12 @@ pub mod time {
     }
 }
 
-/// Points per yuan: 100 points buy ¥1, so one point is one fen.
-pub const POINTS_PER_YUAN: u64 = 100;
-
 impl common::v1::Yuan {
     /// Builds the yuan value of `points` (one point = one fen), e.g. 1234 → "¥12.34".
     pub fn from_points(points: u64) -> Self {
         Self {
             fen: points,
-            display: format!(
-                "¥{}.{:02}",
-                points / POINTS_PER_YUAN,
-                points % POINTS_PER_YUAN
-            ),
+            display: healthpoints_types::Points::new(points).yuan(),
         }
     }
 }

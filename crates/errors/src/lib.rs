@@ -6,9 +6,13 @@
 //! the offending fields (`google.rpc.BadRequest`). The gateway reads those details back with
 //! [`ApiError::from_status`] and renders the same truth as `application/problem+json`, so a
 //! client sees the same code whichever hop refused it. FHIR clients get the same refusals as
-//! FHIR's own error body ([`fhir`]).
+//! FHIR's own error body ([`fhir`]). A failure that is not the caller's to fix is a [`Fault`],
+//! which keeps its cause as its source for the log.
 
+pub mod fault;
 pub mod fhir;
+
+pub use fault::Fault;
 
 use std::{collections::BTreeMap, fmt, time::Duration};
 

@@ -5,12 +5,17 @@
 //! transport or storage types, only the rules of the programme: the city's districts (GB/T 2260),
 //! the books of points, and the 100-points-per-yuan rate; and the Asia/Shanghai calendar
 //! (`calendar`) every service counts days, months and ages by; how typed text is folded and
-//! checked before any parser sees it (`text`); and the ID number's check character
-//! (`id_number`).
+//! checked before any parser sees it (`text`); the ID number's check character
+//! (`id_number`); and the ids, idempotency keys and amounts of points a request names (`ids`).
 
 pub mod calendar;
 pub mod id_number;
+pub mod ids;
 pub mod text;
+
+pub use ids::{
+    IdempotencyKey, MerchantId, OrderId, POINTS_PER_YUAN, Points, ProductId, ResidentId,
+};
 
 use std::{fmt, str::FromStr};
 

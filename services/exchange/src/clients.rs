@@ -42,7 +42,7 @@ impl From<PeerError> for ExchangeError {
         if e.retryable() {
             Self::Unavailable(e.describe("the exchange"))
         } else {
-            Self::Store(e.describe("the exchange"))
+            Self::fault(e.describe("the exchange"))
         }
     }
 }
@@ -251,7 +251,7 @@ impl AwardFigures for IntakePeer {
             .await?;
         let book = |b: &str| {
             Book::parse(b)
-                .map_err(|_| ExchangeError::Store("intake named a book that does not exist".into()))
+                .map_err(|_| ExchangeError::fault("intake named a book that does not exist"))
         };
         let mut cohorts = Vec::with_capacity(r.cohorts.len());
         for c in r.cohorts {
@@ -261,8 +261,8 @@ impl AwardFigures for IntakePeer {
                 PbCategory::PublicHealthService => BehaviourCategory::PublicHealthService,
                 PbCategory::PublicWelfare => BehaviourCategory::PublicWelfare,
                 PbCategory::Unspecified => {
-                    return Err(ExchangeError::Store(
-                        "intake counted awards without a category".into(),
+                    return Err(ExchangeError::fault(
+                        "intake counted awards without a category",
                     ));
                 }
             };

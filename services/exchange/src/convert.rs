@@ -58,8 +58,8 @@ pub fn to_api_error(err: ExchangeError) -> ApiError {
             tracing::warn!(reason = %e, "exchange dependency unavailable");
             ApiError::new(ErrorCode::Unavailable, e.to_string())
         }
-        e @ ExchangeError::Store(_) => {
-            tracing::error!(error = %e, "exchange request failed");
+        ExchangeError::Internal(fault) => {
+            tracing::error!(error = %fault.chain(), "exchange request failed");
             ApiError::internal()
         }
     }

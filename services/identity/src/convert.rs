@@ -3,6 +3,7 @@
 
 use healthpoints_errors::{ApiError, ErrorCode, Violation};
 use healthpoints_proto::{common::v1 as common, identity::v1 as pb};
+use healthpoints_types::ResidentId;
 use prost_types::Timestamp;
 use tonic::Status;
 
@@ -58,7 +59,11 @@ pub fn to_api_error(err: IdentityError) -> ApiError {
         e @ IdentityError::Precondition(_) => {
             ApiError::new(ErrorCode::FailedPrecondition, e.to_string())
         }
-        e @ (IdentityError::Store(_) | IdentityError::Crypto(_)) => {
+        IdentityError::Internal(fault) => {
+            tracing::error!(error = %fault.chain(), "identity request failed");
+            ApiError::internal()
+        }
+        e @ IdentityError::Crypto(_) => {
             tracing::error!(error = %e, "identity request failed");
             ApiError::internal()
         }
@@ -80,6 +85,11 @@ pub(crate) fn conflict_on(field: &str, err: &IdentityError) -> ApiError {
 
 pub(crate) fn status(err: IdentityError) -> Status {
     to_api_error(err).into()
+}
+
+/// The resident a request names, parsed at the edge.
+pub(crate) fn resident_id(raw: &str) -> Result<ResidentId, Status> {
+    ResidentId::parse(raw).map_err(|e| status(IdentityError::invalid("resident_id", e.0)))
 }
 
 pub(crate) fn timestamp(t: chrono::DateTime<chrono::Utc>) -> Timestamp {

@@ -17,8 +17,8 @@ use crate::{
 };
 
 use crate::convert::{
-    client_kind_name, district_to_pb, residence_type_name, resident_to_pb, staff_role_name, status,
-    tokens_to_pb,
+    client_kind_name, district_to_pb, residence_type_name, resident_id, resident_to_pb,
+    staff_role_name, status, tokens_to_pb,
 };
 
 /// The identity gRPC service. Answers UNAVAILABLE until the domain is ready (database migrated).
@@ -145,9 +145,9 @@ impl IdentityService for IdentityGrpc {
         request: Request<pb::GetResidentRequest>,
     ) -> Result<Response<pb::GetResidentResponse>, Status> {
         let p = caller(&request)?;
-        let r = self
-            .ready()?
-            .resident(&p, &request.get_ref().resident_id)
+        let identity = self.ready()?;
+        let r = identity
+            .resident(&p, resident_id(&request.get_ref().resident_id)?)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::GetResidentResponse {
@@ -162,7 +162,9 @@ impl IdentityService for IdentityGrpc {
     ) -> Result<Response<pb::ResolveResidentResponse>, Status> {
         let p = caller(&request)?;
         let by = match request.into_inner().resident {
-            Some(pb::resolve_resident_request::Resident::ResidentId(id)) => ResidentRef::Id(id),
+            Some(pb::resolve_resident_request::Resident::ResidentId(id)) => {
+                ResidentRef::Id(resident_id(&id)?)
+            }
             Some(pb::resolve_resident_request::Resident::IdNumber(n)) => ResidentRef::IdNumber(n),
             Some(pb::resolve_resident_request::Resident::IdNumberHash(h)) => {
                 ResidentRef::IdNumberHash(h)
@@ -236,9 +238,9 @@ impl IdentityService for IdentityGrpc {
             }
             _ => return Err(ApiError::invalid("action", "must be sign, change or end").into()),
         };
-        let resident = self
-            .ready()?
-            .set_contract(&p, &r.resident_id, action)
+        let identity = self.ready()?;
+        let resident = identity
+            .set_contract(&p, resident_id(&r.resident_id)?, action)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::SetFamilyDoctorContractResponse {
@@ -253,9 +255,9 @@ impl IdentityService for IdentityGrpc {
     ) -> Result<Response<pb::SuspendResidentResponse>, Status> {
         let p = caller(&request)?;
         let r = request.into_inner();
-        let resident = self
-            .ready()?
-            .suspend(&p, &r.resident_id, &r.reason)
+        let identity = self.ready()?;
+        let resident = identity
+            .suspend(&p, resident_id(&r.resident_id)?, &r.reason)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::SuspendResidentResponse {
@@ -269,9 +271,9 @@ impl IdentityService for IdentityGrpc {
         request: Request<pb::ReinstateResidentRequest>,
     ) -> Result<Response<pb::ReinstateResidentResponse>, Status> {
         let p = caller(&request)?;
-        let resident = self
-            .ready()?
-            .reinstate(&p, &request.get_ref().resident_id)
+        let identity = self.ready()?;
+        let resident = identity
+            .reinstate(&p, resident_id(&request.get_ref().resident_id)?)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ReinstateResidentResponse {

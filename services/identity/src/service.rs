@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use healthpoints_auth::Principal;
 use healthpoints_errors::Violation;
 use healthpoints_types::{
-    DistrictCode, MallId,
+    DistrictCode, MallId, ResidentId,
     text::{Lines, free_text},
 };
 use uuid::Uuid;
@@ -98,7 +98,7 @@ pub struct ClientSpec {
 /// How a caller names a resident to resolve.
 #[derive(Debug, Clone)]
 pub enum ResidentRef {
-    Id(String),
+    Id(ResidentId),
     IdNumber(String),
     IdNumberHash(String),
 }
@@ -179,10 +179,6 @@ fn parse_district(field: &str, raw: &str) -> Result<DistrictCode> {
     DistrictCode::parse(raw).map_err(|e| IdentityError::invalid(field, e.0))
 }
 
-fn parse_id(field: &str, raw: &str) -> Result<Uuid> {
-    Uuid::parse_str(raw.trim()).map_err(|_| IdentityError::invalid(field, "must be a UUID"))
-}
-
 impl Identity {
     /// Builds the domain and loads (or creates) the signing keys.
     pub async fn new(
@@ -237,7 +233,7 @@ fn non_blank(value: &str, max: usize) -> std::result::Result<String, String> {
 async fn hash_password(password: String) -> Result<String> {
     tokio::task::spawn_blocking(move || crypto::hash_password(&password))
         .await
-        .map_err(|_| IdentityError::Store("password hashing task failed".into()))?
+        .map_err(|_| IdentityError::fault("password hashing task failed"))?
         .map_err(Into::into)
 }
 

@@ -38,7 +38,7 @@ impl From<PeerError> for IntakeError {
         if e.retryable() {
             Self::Unavailable(e.describe("intake"))
         } else {
-            Self::Store(e.describe("intake"))
+            Self::fault(e.describe("intake"))
         }
     }
 }
@@ -219,8 +219,8 @@ impl LedgerAwards {
                 .await?
                 .accounts;
             if opened.len() != chunk.len() {
-                return Err(IntakeError::Store(
-                    "the ledger answered a different number of accounts".into(),
+                return Err(IntakeError::fault(
+                    "the ledger answered a different number of accounts",
                 ));
             }
             let mut cache = self
@@ -231,9 +231,8 @@ impl LedgerAwards {
                 cache.clear();
             }
             for (key, account) in chunk.iter().zip(opened) {
-                let id = Uuid::parse_str(&account.id).map_err(|_| {
-                    IntakeError::Store("the ledger answered a bad account id".into())
-                })?;
+                let id = Uuid::parse_str(&account.id)
+                    .map_err(|_| IntakeError::fault("the ledger answered a bad account id"))?;
                 cache.insert(key.clone(), id);
                 known.insert(key.clone(), id);
             }
@@ -279,8 +278,8 @@ impl PointsLedger for LedgerAwards {
                 .await?
                 .results;
             if results.len() != chunk.len() {
-                return Err(IntakeError::Store(
-                    "the ledger answered a different number of results".into(),
+                return Err(IntakeError::fault(
+                    "the ledger answered a different number of results",
                 ));
             }
             for r in results {
@@ -289,7 +288,7 @@ impl PointsLedger for LedgerAwards {
                     CreateTransferResult::Ok | CreateTransferResult::Exists => AwardAnswer::Done,
                     CreateTransferResult::ExceedsBudget => AwardAnswer::BudgetExhausted,
                     other => {
-                        return Err(IntakeError::Store(format!(
+                        return Err(IntakeError::fault(format!(
                             "the ledger refused an award: {}",
                             other.as_str_name()
                         )));

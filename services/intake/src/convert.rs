@@ -39,8 +39,8 @@ pub fn to_api_error(err: IntakeError) -> ApiError {
             tracing::warn!(reason = %e, "intake dependency unavailable");
             ApiError::new(ErrorCode::Unavailable, e.to_string())
         }
-        e @ IntakeError::Store(_) => {
-            tracing::error!(error = %e, "intake request failed");
+        IntakeError::Internal(fault) => {
+            tracing::error!(error = %fault.chain(), "intake request failed");
             ApiError::internal()
         }
     }

@@ -244,7 +244,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
                 known
                     .get(k)
                     .cloned()
-                    .ok_or_else(|| IntakeError::Store("recorded event not found".into()))
+                    .ok_or_else(|| IntakeError::fault("recorded event not found"))
             })
             .collect::<Result<Vec<_>>>()?;
         self.hand_over(&mut outcomes).await?;
@@ -274,9 +274,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             let (Some(transfer_id), Some(book), Some(resident_id), Some((code, version))) =
                 (o.transfer_id, o.book, o.resident_id.clone(), o.rule.clone())
             else {
-                return Err(IntakeError::Store(
-                    "a pending award lacks its transfer".into(),
-                ));
+                return Err(IntakeError::fault("a pending award lacks its transfer"));
             };
             orders.push(AwardOrder {
                 transfer_id,

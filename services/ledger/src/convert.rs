@@ -30,8 +30,8 @@ pub fn to_api_error(err: LedgerError) -> ApiError {
             ApiError::new(ErrorCode::FailedPrecondition, e.to_string())
         }
         e @ LedgerError::ShuttingDown => ApiError::new(ErrorCode::Unavailable, e.to_string()),
-        e @ LedgerError::Store(_) => {
-            tracing::error!(error = %e, "ledger request failed");
+        LedgerError::Internal(fault) => {
+            tracing::error!(error = %fault.chain(), "ledger request failed");
             ApiError::internal()
         }
     }

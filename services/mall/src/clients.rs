@@ -38,7 +38,7 @@ impl From<PeerError> for MallError {
         if e.retryable() {
             Self::Unavailable(e.describe("the mall"))
         } else {
-            Self::Store(e.describe("the mall"))
+            Self::fault(e.describe("the mall"))
         }
     }
 }
@@ -139,7 +139,7 @@ impl LedgerRedemptions {
             .into_iter()
             .next()
             .map(|a| a.id)
-            .ok_or_else(|| MallError::Store("the ledger opened no account".into()))?;
+            .ok_or_else(|| MallError::fault("the ledger opened no account"))?;
         let mut cache = self
             .accounts
             .lock()
@@ -168,7 +168,7 @@ impl LedgerRedemptions {
         let result = results
             .first()
             .map(|r| CreateTransferResult::try_from(r.result).unwrap_or_default())
-            .ok_or_else(|| MallError::Store("the ledger answered no result".into()))?;
+            .ok_or_else(|| MallError::fault("the ledger answered no result"))?;
         Ok(match result {
             CreateTransferResult::Ok | CreateTransferResult::Exists => LedgerAnswer::Done,
             CreateTransferResult::ExceedsBalance => LedgerAnswer::InsufficientPoints,
@@ -190,7 +190,7 @@ impl LedgerRedemptions {
 
 fn id(what: &str, id: Option<Uuid>) -> Result<String> {
     id.map(|i| i.to_string())
-        .ok_or_else(|| MallError::Store(format!("the order has no {what} transfer id")))
+        .ok_or_else(|| MallError::fault(format!("the order has no {what} transfer id")))
 }
 
 impl PointsLedger for LedgerRedemptions {

@@ -8,6 +8,7 @@ use healthpoints_proto::{
     common::v1::{PageInfo, PageRequest, Yuan},
     mall::v1::{self as pb},
 };
+use healthpoints_types::{IdempotencyKey, MerchantId, ParseError, ProductId, ResidentId};
 use tonic::Status;
 
 use crate::{
@@ -18,7 +19,7 @@ use crate::{
             Statement, scan_payload,
         },
     },
-    service::{Page, ProductSpec},
+    service::{NewOrder, Page, ProductSpec},
 };
 
 /// Converts a domain error once, with a log level per kind.
@@ -50,8 +51,8 @@ pub fn to_api_error(err: MallError) -> ApiError {
             tracing::warn!(reason = %e, "mall dependency unavailable");
             ApiError::new(ErrorCode::Unavailable, e.to_string())
         }
-        e @ MallError::Store(_) => {
-            tracing::error!(error = %e, "mall request failed");
+        MallError::Internal(fault) => {
+            tracing::error!(error = %fault.chain(), "mall request failed");
             ApiError::internal()
         }
     }
@@ -59,6 +60,21 @@ pub fn to_api_error(err: MallError) -> ApiError {
 
 pub(crate) fn status(err: MallError) -> Status {
     to_api_error(err).into()
+}
+
+/// A request field parsed at the edge (an id, a key); the refusal names the field.
+pub(crate) fn field<T>(name: &str, parsed: Result<T, ParseError>) -> Result<T, Status> {
+    parsed.map_err(|e| status(MallError::invalid(name, e.0)))
+}
+
+/// An order as a resident asks for it.
+pub(crate) fn new_order(r: &pb::CreateOrderRequest) -> Result<NewOrder, Status> {
+    Ok(NewOrder {
+        resident: field("resident_id", ResidentId::parse_optional(&r.resident_id))?,
+        key: field("idempotency_key", IdempotencyKey::parse(&r.idempotency_key))?,
+        product: field("product_id", ProductId::parse(&r.product_id))?,
+        quantity: r.quantity,
+    })
 }
 
 pub(crate) fn merchant_status_to_pb(s: MerchantStatus) -> pb::MerchantStatus {
@@ -114,6 +130,23 @@ pub(crate) fn product_to_pb(p: &Product) -> pb::Product {
     }
 }
 
+/// Whose orders a listing asks for: a resident's, a merchant's, or (neither) the caller's own.
+pub(crate) fn order_owner(
+    owner: Option<&pb::list_orders_request::Owner>,
+) -> Result<(Option<ResidentId>, Option<MerchantId>), Status> {
+    use pb::list_orders_request::Owner;
+    Ok(match owner {
+        Some(Owner::ResidentId(id)) => {
+            (field("resident_id", ResidentId::parse_optional(id))?, None)
+        }
+        Some(Owner::MerchantId(id)) => {
+            (None, field("merchant_id", MerchantId::parse_optional(id))?)
+        }
+        None => (None, None),
+    })
+}
+
+/// A product as its merchant describes it; the id is parsed only where one is named (an update).
 pub(crate) fn spec_from_pb(p: pb::Product) -> Result<(String, ProductSpec), Status> {
     Ok((
         p.product_id,
@@ -225,4 +258,73 @@ pub(crate) fn page_info<T>(p: &Page<T>) -> Option<PageInfo> {
 pub(crate) fn page_request(p: Option<PageRequest>) -> (u32, String) {
     let p = p.unwrap_or_default();
     (p.page_size, p.cursor)
+}
+
+#[cfg(test)]
+mod tests {
+    use healthpoints_errors::ApiError;
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// The field a refusal names.
+    fn named<T: std::fmt::Debug>(r: Result<T, Status>) -> String {
+        let status = r.expect_err("the request is refused");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        ApiError::from_status(&status)
+            .violations
+            .first()
+            .map(|v| v.field.clone())
+            .unwrap_or_else(|| panic!("no field named in {status:?}"))
+    }
+
+    #[test]
+    fn an_order_request_is_parsed_once_and_a_bad_field_is_named() {
+        let product = Uuid::now_v7().to_string();
+        let asked = |key: &str, resident: &str, product: &str| pb::CreateOrderRequest {
+            idempotency_key: key.into(),
+            resident_id: resident.into(),
+            product_id: product.into(),
+            quantity: 1,
+        };
+        let order = new_order(&asked(" k-1 ", " ", &product)).unwrap();
+        assert_eq!(order.key.as_str(), "k-1");
+        assert_eq!(order.resident, None, "blank means the caller");
+        assert_eq!(order.product.to_string(), product);
+        assert_eq!(
+            named(new_order(&asked("", "", &product))),
+            "idempotency_key"
+        );
+        assert_eq!(
+            named(new_order(&asked("键", "", &product))),
+            "idempotency_key"
+        );
+        assert_eq!(
+            named(new_order(&asked("k", "zhang", &product))),
+            "resident_id"
+        );
+        assert_eq!(
+            named(new_order(&asked("k", "", "not-a-uuid"))),
+            "product_id"
+        );
+    }
+
+    #[test]
+    fn a_listing_owner_is_parsed_or_named() {
+        use pb::list_orders_request::Owner;
+        let id = Uuid::now_v7();
+        assert_eq!(order_owner(None).unwrap(), (None, None));
+        assert_eq!(
+            order_owner(Some(&Owner::ResidentId(" ".into()))).unwrap(),
+            (None, None)
+        );
+        assert_eq!(
+            order_owner(Some(&Owner::MerchantId(id.to_string()))).unwrap(),
+            (None, Some(id.into()))
+        );
+        assert_eq!(
+            named(order_owner(Some(&Owner::ResidentId("zhang".into())))),
+            "resident_id"
+        );
+    }
 }

@@ -9,6 +9,7 @@ use healthpoints_proto::{
     common::v1::Yuan,
     mall::v1::{self as pb, mall_service_server::MallService},
 };
+use healthpoints_types::{IdempotencyKey, MerchantId, OrderId, ProductId};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -17,8 +18,8 @@ use crate::{
 };
 
 use crate::convert::{
-    merchant_status_from_pb, merchant_to_pb, order_to_pb, page_info, page_request, product_to_pb,
-    spec_from_pb, statement_to_pb, status,
+    field, merchant_status_from_pb, merchant_to_pb, new_order, order_owner, order_to_pb, page_info,
+    page_request, product_to_pb, spec_from_pb, statement_to_pb, status,
 };
 
 /// The mall domain as the server runs it.
@@ -85,14 +86,10 @@ impl MallService for MallGrpc {
     ) -> Result<Response<pb::SetMerchantStatusResponse>, Status> {
         let p = caller(&request)?;
         let r = request.into_inner();
-        let merchant = self
-            .ready()?
-            .set_merchant_status(
-                &p,
-                &r.merchant_id,
-                merchant_status_from_pb(r.status),
-                &r.reason,
-            )
+        let m = self.ready()?;
+        let id = field("merchant_id", MerchantId::parse(&r.merchant_id))?;
+        let merchant = m
+            .set_merchant_status(&p, id, merchant_status_from_pb(r.status), &r.reason)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::SetMerchantStatusResponse {
@@ -148,12 +145,10 @@ impl MallService for MallGrpc {
             .into_inner()
             .product
             .ok_or_else(|| Status::from(ApiError::invalid("product", "must be set")))?;
+        let m = self.ready()?;
         let (id, spec) = spec_from_pb(product)?;
-        let product = self
-            .ready()?
-            .update_product(&p, &id, &spec)
-            .await
-            .map_err(status)?;
+        let id = field("product.product_id", ProductId::parse(&id))?;
+        let product = m.update_product(&p, id, &spec).await.map_err(status)?;
         Ok(Response::new(pb::UpdateProductResponse {
             product: Some(product_to_pb(&product)),
         }))
@@ -167,9 +162,10 @@ impl MallService for MallGrpc {
         let p = optional_principal(&request);
         let r = request.into_inner();
         let (size, cursor) = page_request(r.page);
-        let page = self
-            .ready()?
-            .products(p.as_ref(), &r.merchant_id, size, &cursor)
+        let m = self.ready()?;
+        let merchant = field("merchant_id", MerchantId::parse_optional(&r.merchant_id))?;
+        let page = m
+            .products(p.as_ref(), merchant, size, &cursor)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListProductsResponse {
@@ -186,16 +182,7 @@ impl MallService for MallGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let m = self.ready()?;
-        let order = m
-            .create_order(
-                &p,
-                &r.idempotency_key,
-                &r.resident_id,
-                &r.product_id,
-                r.quantity,
-            )
-            .await
-            .map_err(status)?;
+        let order = m.create_order(&p, new_order(&r)?).await.map_err(status)?;
         Ok(Response::new(pb::CreateOrderResponse {
             order: Some(order_to_pb(&order, &m.mall().to_string())),
         }))
@@ -208,10 +195,8 @@ impl MallService for MallGrpc {
     ) -> Result<Response<pb::GetOrderResponse>, Status> {
         let p = caller(&request)?;
         let m = self.ready()?;
-        let order = m
-            .order(&p, &request.into_inner().order_id)
-            .await
-            .map_err(status)?;
+        let id = field("order_id", OrderId::parse(&request.into_inner().order_id))?;
+        let order = m.order(&p, id).await.map_err(status)?;
         Ok(Response::new(pb::GetOrderResponse {
             order: Some(order_to_pb(&order, &m.mall().to_string())),
         }))
@@ -224,13 +209,9 @@ impl MallService for MallGrpc {
     ) -> Result<Response<pb::ListOrdersResponse>, Status> {
         let p = caller(&request)?;
         let r = request.into_inner();
-        let (resident, merchant) = match &r.owner {
-            Some(pb::list_orders_request::Owner::ResidentId(id)) => (Some(id.as_str()), None),
-            Some(pb::list_orders_request::Owner::MerchantId(id)) => (None, Some(id.as_str())),
-            None => (None, None),
-        };
         let (size, cursor) = page_request(r.page);
         let m = self.ready()?;
+        let (resident, merchant) = order_owner(r.owner.as_ref())?;
         let page = m
             .orders(&p, resident, merchant, size, &cursor)
             .await
@@ -249,10 +230,8 @@ impl MallService for MallGrpc {
     ) -> Result<Response<pb::CancelOrderResponse>, Status> {
         let p = caller(&request)?;
         let m = self.ready()?;
-        let order = m
-            .cancel(&p, &request.into_inner().order_id)
-            .await
-            .map_err(status)?;
+        let id = field("order_id", OrderId::parse(&request.into_inner().order_id))?;
+        let order = m.cancel(&p, id).await.map_err(status)?;
         Ok(Response::new(pb::CancelOrderResponse {
             order: Some(order_to_pb(&order, &m.mall().to_string())),
         }))
@@ -266,8 +245,14 @@ impl MallService for MallGrpc {
         let p = caller(&request)?;
         let m = self.ready()?;
         let r = request.into_inner();
-        let key = Some(r.idempotency_key.as_str()).filter(|k| !k.is_empty());
-        let done = m.write_off(&p, &r.code, key).await.map_err(status)?;
+        let key = match r.idempotency_key.as_str() {
+            "" => None,
+            k => Some(field("idempotency_key", IdempotencyKey::parse(k))?),
+        };
+        let done = m
+            .write_off(&p, &r.code, key.as_ref())
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::WriteOffVoucherResponse {
             order: Some(order_to_pb(&done.order, &m.mall().to_string())),
             replay: done.replay,
@@ -300,7 +285,8 @@ impl MallService for MallGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let m = self.ready()?;
-        let order = m.refund(&p, &r.order_id, &r.reason).await.map_err(status)?;
+        let id = field("order_id", OrderId::parse(&r.order_id))?;
+        let order = m.refund(&p, id, &r.reason).await.map_err(status)?;
         Ok(Response::new(pb::RefundOrderResponse {
             order: Some(order_to_pb(&order, &m.mall().to_string())),
         }))
@@ -313,9 +299,10 @@ impl MallService for MallGrpc {
     ) -> Result<Response<pb::ListSettlementsResponse>, Status> {
         let p = caller(&request)?;
         let r = request.into_inner();
-        let statements = self
-            .ready()?
-            .statements(&p, &r.merchant_id, &r.period)
+        let m = self.ready()?;
+        let merchant = field("merchant_id", MerchantId::parse_optional(&r.merchant_id))?;
+        let statements = m
+            .statements(&p, merchant, &r.period)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListSettlementsResponse {
@@ -330,11 +317,9 @@ impl MallService for MallGrpc {
     ) -> Result<Response<pb::CloseSettlementResponse>, Status> {
         let p = caller(&request)?;
         let r = request.into_inner();
-        let statement = self
-            .ready()?
-            .close(&p, &r.merchant_id, &r.period)
-            .await
-            .map_err(status)?;
+        let m = self.ready()?;
+        let merchant = field("merchant_id", MerchantId::parse(&r.merchant_id))?;
+        let statement = m.close(&p, merchant, &r.period).await.map_err(status)?;
         Ok(Response::new(pb::CloseSettlementResponse {
             statement: Some(statement_to_pb(&statement)),
         }))

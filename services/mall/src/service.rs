@@ -7,7 +7,7 @@ use std::{future::Future, sync::Arc};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use healthpoints_auth::Principal;
 use healthpoints_types::{
-    Book, MallId,
+    Book, IdempotencyKey, MallId, MerchantId, OrderId, Points, ProductId, ResidentId,
     text::{Lines, free_text},
 };
 use uuid::Uuid;
@@ -17,8 +17,8 @@ use crate::{
         error::{MallError, Result},
         model::{
             LimitPeriod, MallStatistics, Merchant, MerchantStatus, Order, OrderStatus, PeriodKind,
-            Product, ProductStatus, RefundSource, Statement, age_on, idempotency_key,
-            limit_window_start, local_day, new_voucher_code,
+            Product, ProductStatus, RefundSource, Statement, age_on, limit_window_start, local_day,
+            new_voucher_code,
         },
     },
     store::{Owner, Reserve, Step, Store},
@@ -150,6 +150,16 @@ pub struct ProductSpec {
     pub status: Option<ProductStatus>,
 }
 
+/// An order as a resident asks for it, its ids parsed at the edge.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub key: IdempotencyKey,
+    /// Optional: the resident is the caller; if given, it must be them.
+    pub resident: Option<ResidentId>,
+    pub product: ProductId,
+    pub quantity: u32,
+}
+
 /// One page of a listing.
 #[derive(Debug)]
 pub struct Page<T> {
@@ -182,10 +192,6 @@ fn page<T>(items: Vec<T>, size: u64, id: impl Fn(&T) -> Uuid) -> Page<T> {
 /// A one-line free-text field: 1 to `max` characters, no control characters.
 fn text(field: &str, value: &str, max: usize) -> Result<String> {
     free_text(value, max, true, Lines::One).map_err(|e| MallError::invalid(field, e.0))
-}
-
-fn uuid(field: &str, value: &str) -> Result<Uuid> {
-    Uuid::parse_str(value.trim()).map_err(|_| MallError::invalid(field, "must be a UUID"))
 }
 
 /// A mall: its store, its peers and its settings.
@@ -259,11 +265,11 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
         }
     }
 
-    fn resident_of(caller: &Principal, asked: &str) -> Result<Uuid> {
+    fn resident_of(caller: &Principal, asked: Option<ResidentId>) -> Result<Uuid> {
         let Principal::Resident { resident_id } = caller else {
             return Err(MallError::Forbidden("only residents place orders".into()));
         };
-        if !asked.trim().is_empty() && uuid("resident_id", asked)? != *resident_id {
+        if asked.is_some_and(|asked| asked != *resident_id) {
             return Err(MallError::Forbidden(
                 "residents place orders only for themselves".into(),
             ));

@@ -209,7 +209,7 @@ async fn signing(
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| ExchangeError::Store("intake answered no outcome".into()))?;
+        .ok_or_else(|| ExchangeError::fault("intake answered no outcome"))?;
     let (reason_code, reason) = match judged.outcome {
         RecordOutcome::Awarded | RecordOutcome::Pending => (String::new(), String::new()),
         _ => (

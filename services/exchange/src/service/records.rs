@@ -134,8 +134,8 @@ pub(crate) async fn submit_for(
     if !forward.is_empty() {
         let answered = intake.submit(forward).await?;
         if answered.len() != slots.len() {
-            return Err(ExchangeError::Store(
-                "intake answered a different number of outcomes".into(),
+            return Err(ExchangeError::fault(
+                "intake answered a different number of outcomes",
             ));
         }
         for (slot, result) in slots.into_iter().zip(answered) {

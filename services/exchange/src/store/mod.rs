@@ -21,12 +21,15 @@ pub use migration::Migrator;
 
 impl From<sea_orm::DbErr> for ExchangeError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::Store(err.to_string())
+        Self::Internal(healthpoints_errors::Fault::caused_by(
+            "storage failure",
+            err,
+        ))
     }
 }
 
 fn corrupt(what: &str) -> ExchangeError {
-    ExchangeError::Store(format!("stored {what} is not valid"))
+    ExchangeError::fault(format!("stored {what} is not valid"))
 }
 
 pub mod partner {

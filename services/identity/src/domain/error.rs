@@ -44,13 +44,21 @@ pub enum IdentityError {
     Unauthenticated,
     #[error("{0}")]
     Precondition(&'static str),
-    #[error("storage failure: {0}")]
-    Store(String),
+    /// Not the caller's to fix: storage failed, a stored row is corrupt, a peer answered
+    /// nonsense. Displayed with its causes (a log line says why); the cause also stays
+    /// reachable as the source.
+    #[error("{}", .0.chain())]
+    Internal(#[from] healthpoints_errors::Fault),
     #[error("crypto failure: {0}")]
     Crypto(#[from] crate::crypto::CryptoError),
 }
 
 impl IdentityError {
+    /// A fault the service found itself (a broken invariant, a corrupt row).
+    pub fn fault(what: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Self::Internal(healthpoints_errors::Fault::new(what))
+    }
+
     /// One bad field.
     pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
         Self::Invalid(vec![Violation {

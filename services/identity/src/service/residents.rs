@@ -30,7 +30,7 @@ impl Identity {
         let (Some(name), Some(id_number), Some(phone), Some(district), Some(residence_type)) =
             (name, id_number, phone, district, residence_type)
         else {
-            return Err(IdentityError::Store("validated fields missing".into()));
+            return Err(IdentityError::fault("validated fields missing"));
         };
 
         if !self.store.district(district).await?.enrolled {
@@ -69,8 +69,8 @@ impl Identity {
 
     /// One resident, if the caller may see them: the resident themself, an admin of their
     /// district, or a service. Other residents are told it does not exist.
-    pub async fn resident(&self, caller: &Principal, id: &str) -> Result<Resident> {
-        let id = parse_id("resident_id", id)?;
+    pub async fn resident(&self, caller: &Principal, id: ResidentId) -> Result<Resident> {
+        let id = id.uuid();
         if let Principal::Resident { resident_id } = caller
             && *resident_id != id
         {
@@ -115,7 +115,7 @@ impl Identity {
             ));
         }
         let resident = match by {
-            ResidentRef::Id(id) => self.store.resident(parse_id("resident_id", &id)?).await?,
+            ResidentRef::Id(id) => self.store.resident(id.uuid()).await?,
             ResidentRef::IdNumber(raw) => {
                 let id = IdNumber::parse(&raw, shanghai_today(self.now()))
                     .map_err(|e| IdentityError::invalid("id_number", e))?;
@@ -177,10 +177,10 @@ impl Identity {
     pub async fn set_contract(
         &self,
         caller: &Principal,
-        id: &str,
+        id: ResidentId,
         action: ContractAction,
     ) -> Result<Resident> {
-        let id = parse_id("resident_id", id)?;
+        let id = id.uuid();
         let contract = match action {
             ContractAction::End => None,
             ContractAction::Set {
@@ -217,7 +217,7 @@ impl Identity {
                         signed_on: s,
                         valid_until: u,
                     }),
-                    _ => return Err(IdentityError::Store("validated fields missing".into())),
+                    _ => return Err(IdentityError::fault("validated fields missing")),
                 }
             }
         };
@@ -239,8 +239,13 @@ impl Identity {
     }
 
     /// Suspends an active resident with a reason.
-    pub async fn suspend(&self, caller: &Principal, id: &str, reason: &str) -> Result<Resident> {
-        let id = parse_id("resident_id", id)?;
+    pub async fn suspend(
+        &self,
+        caller: &Principal,
+        id: ResidentId,
+        reason: &str,
+    ) -> Result<Resident> {
+        let id = id.uuid();
         let reason = non_blank(reason, 500).map_err(|e| IdentityError::invalid("reason", e))?;
         let resident = self.store.resident(id).await?;
         self.authorize_resident_admin(caller, &resident)?;
@@ -264,8 +269,8 @@ impl Identity {
     }
 
     /// Lifts a suspension.
-    pub async fn reinstate(&self, caller: &Principal, id: &str) -> Result<Resident> {
-        let id = parse_id("resident_id", id)?;
+    pub async fn reinstate(&self, caller: &Principal, id: ResidentId) -> Result<Resident> {
+        let id = id.uuid();
         let resident = self.store.resident(id).await?;
         self.authorize_resident_admin(caller, &resident)?;
         if !self

@@ -134,7 +134,7 @@ impl Identity {
         };
         v.finish()?;
         let (Some(username), Some(role)) = (username, role) else {
-            return Err(IdentityError::Store("validated fields missing".into()));
+            return Err(IdentityError::fault("validated fields missing"));
         };
         match caller {
             Principal::CityAdmin { .. } => {}

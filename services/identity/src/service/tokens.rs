@@ -176,10 +176,14 @@ impl Tokens {
         let (kid, key) = keys
             .signing
             .as_ref()
-            .ok_or_else(|| IdentityError::Store("no signing key is loaded".into()))?;
+            .ok_or_else(|| IdentityError::fault("no signing key is loaded"))?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(kid.clone());
-        jsonwebtoken::encode(&header, claims, key)
-            .map_err(|e| IdentityError::Store(format!("token signing failed: {e}")))
+        jsonwebtoken::encode(&header, claims, key).map_err(|e| {
+            IdentityError::Internal(healthpoints_errors::Fault::caused_by(
+                "token signing failed",
+                e,
+            ))
+        })
     }
 }

@@ -76,7 +76,10 @@ pub struct NewRefresh {
 
 impl From<sea_orm::DbErr> for IdentityError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::Store(err.to_string())
+        Self::Internal(healthpoints_errors::Fault::caused_by(
+            "storage failure",
+            err,
+        ))
     }
 }
 
@@ -87,7 +90,7 @@ pub struct Store {
 }
 
 fn corrupt(what: &str) -> IdentityError {
-    IdentityError::Store(format!("stored {what} is not valid"))
+    IdentityError::fault(format!("stored {what} is not valid"))
 }
 
 fn date(s: &str) -> Result<NaiveDate> {

@@ -19,11 +19,19 @@ pub enum IntakeError {
     /// A dependency (identity, the ledger) did not answer; retrying is safe.
     #[error("{0}; retry shortly")]
     Unavailable(String),
-    #[error("storage failure: {0}")]
-    Store(String),
+    /// Not the caller's to fix: storage failed, a stored row is corrupt, a peer answered
+    /// nonsense. Displayed with its causes (a log line says why); the cause also stays
+    /// reachable as the source.
+    #[error("{}", .0.chain())]
+    Internal(#[from] healthpoints_errors::Fault),
 }
 
 impl IntakeError {
+    /// A fault the service found itself (a broken invariant, a corrupt row).
+    pub fn fault(what: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Self::Internal(healthpoints_errors::Fault::new(what))
+    }
+
     pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
         Self::Invalid {
             field: field.to_owned(),

@@ -89,7 +89,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         self.hand_over(&mut stored).await?;
         stored
             .pop()
-            .ok_or_else(|| IntakeError::Store("recorded grant not found".into()))
+            .ok_or_else(|| IntakeError::fault("recorded grant not found"))
     }
 
     /// Creates a challenge. City admins: city-wide or any district's; a district admin: their
@@ -261,7 +261,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         let bonus = if days_done >= c.days_required {
             let book = c
                 .book()
-                .ok_or_else(|| IntakeError::Store("challenge without a book".into()))?;
+                .ok_or_else(|| IntakeError::fault("challenge without a book"))?;
             let outcome = self
                 .grant(Grant {
                     source_id: CHALLENGE_SOURCE,

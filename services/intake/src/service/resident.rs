@@ -116,7 +116,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         let oldest = keys.last().cloned().unwrap_or_default();
         let since = period_bounds(&oldest)
             .map(|(from, _)| from)
-            .ok_or_else(|| IntakeError::Store("month bounds".into()))?;
+            .ok_or_else(|| IntakeError::fault("month bounds"))?;
         let mut sums: std::collections::BTreeMap<String, (u64, u32)> =
             std::collections::BTreeMap::new();
         for (at, points) in self.store().awards_since(&resident_id, since).await? {

@@ -29,12 +29,15 @@ pub use migration::Migrator;
 
 impl From<sea_orm::DbErr> for IntakeError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::Store(err.to_string())
+        Self::Internal(healthpoints_errors::Fault::caused_by(
+            "storage failure",
+            err,
+        ))
     }
 }
 
 fn corrupt(what: &str) -> IntakeError {
-    IntakeError::Store(format!("stored {what} is not valid"))
+    IntakeError::fault(format!("stored {what} is not valid"))
 }
 
 fn time(us: i64) -> Result<DateTime<Utc>> {
@@ -42,7 +45,7 @@ fn time(us: i64) -> Result<DateTime<Utc>> {
 }
 
 fn to_i64(v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| IntakeError::Store("number beyond the storable range".into()))
+    i64::try_from(v).map_err(|_| IntakeError::fault("number beyond the storable range"))
 }
 
 fn to_u64(v: i64, what: &str) -> Result<u64> {
@@ -352,9 +355,9 @@ impl Store {
             .map(|(at, points)| {
                 Ok((
                     DateTime::from_timestamp_micros(at)
-                        .ok_or_else(|| IntakeError::Store("stored time is not valid".into()))?,
+                        .ok_or_else(|| IntakeError::fault("stored time is not valid"))?,
                     u64::try_from(points)
-                        .map_err(|_| IntakeError::Store("stored points are not valid".into()))?,
+                        .map_err(|_| IntakeError::fault("stored points are not valid"))?,
                 ))
             })
             .collect()
@@ -715,8 +718,9 @@ async fn insert_all(conn: &impl ConnectionTrait, rows: &[(&Event, Outcome)]) -> 
 }
 
 fn row(event: &Event, o: &Outcome) -> Result<event::ActiveModel> {
-    let attributes = serde_json::to_string(&event.attributes)
-        .map_err(|e| IntakeError::Store(format!("attributes: {e}")))?;
+    let attributes = serde_json::to_string(&event.attributes).map_err(|e| {
+        IntakeError::Internal(healthpoints_errors::Fault::caused_by("attributes", e))
+    })?;
     Ok(event::ActiveModel {
         id: Set(o.event_id),
         source_id: Set(o.source_id.clone()),

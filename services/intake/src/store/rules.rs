@@ -26,7 +26,8 @@ fn district_key(d: Option<DistrictCode>) -> String {
 }
 
 fn body(rule: &Rule) -> Result<String> {
-    serde_json::to_string(rule).map_err(|e| IntakeError::Store(format!("rule body: {e}")))
+    serde_json::to_string(rule)
+        .map_err(|e| IntakeError::Internal(healthpoints_errors::Fault::caused_by("rule body", e)))
 }
 
 fn parse_rule(body: &str) -> Result<Rule> {

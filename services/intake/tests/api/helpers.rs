@@ -73,7 +73,7 @@ fn intake_principal() -> Principal {
 impl PointsLedger for FaultyLedger {
     async fn award(&self, orders: &[AwardOrder]) -> Result<Vec<AwardAnswer>> {
         let store_err =
-            |e: healthpoints_ledger::domain::error::LedgerError| IntakeError::Store(e.to_string());
+            |e: healthpoints_ledger::domain::error::LedgerError| IntakeError::fault(e.to_string());
         let mut transfers = Vec::with_capacity(orders.len());
         for o in orders {
             let book = o.book.to_string();
@@ -125,7 +125,7 @@ impl PointsLedger for FaultyLedger {
             .map(|(r, _)| match r {
                 CreateResult::Ok | CreateResult::Exists => Ok(AwardAnswer::Done),
                 CreateResult::ExceedsBudget => Ok(AwardAnswer::BudgetExhausted),
-                other => Err(IntakeError::Store(format!("ledger refused: {other:?}"))),
+                other => Err(IntakeError::fault(format!("ledger refused: {other:?}"))),
             })
             .collect()
     }

@@ -237,7 +237,7 @@ async fn write_locked(store: &Store, clock: &Clock, requests: Vec<Request>, repl
         Err(e) if requests.len() == 1 => {
             tracing::error!(error = %e, "ledger write failed");
             for reply in replies {
-                let _ = reply.send(Err(LedgerError::Store(e.to_string())));
+                let _ = reply.send(Err(LedgerError::fault(e.to_string())));
             }
         }
         Err(e) => {

@@ -38,12 +38,15 @@ pub use migration::Migrator;
 
 impl From<sea_orm::DbErr> for LedgerError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::Store(err.to_string())
+        Self::Internal(healthpoints_errors::Fault::caused_by(
+            "storage failure",
+            err,
+        ))
     }
 }
 
 fn corrupt(what: &str) -> LedgerError {
-    LedgerError::Store(format!("stored {what} is not valid"))
+    LedgerError::fault(format!("stored {what} is not valid"))
 }
 
 fn to_u64(v: i64, what: &str) -> Result<u64> {
@@ -51,7 +54,7 @@ fn to_u64(v: i64, what: &str) -> Result<u64> {
 }
 
 fn to_i64(v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| LedgerError::Store("amount beyond the storable range".into()))
+    i64::try_from(v).map_err(|_| LedgerError::fault("amount beyond the storable range"))
 }
 
 fn book(s: &str) -> Result<Book> {
@@ -198,7 +201,7 @@ impl Store {
                 .filter(account::Column::OwnerId.eq(owner.as_str()))
                 .one(&self.db)
                 .await?
-                .ok_or_else(|| LedgerError::Store("opened account not found".into()))?;
+                .ok_or_else(|| LedgerError::fault("opened account not found"))?;
             out.push(to_account(found)?);
         }
         Ok(out)

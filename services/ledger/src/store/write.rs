@@ -35,40 +35,12 @@ use super::{
     transfer_row,
 };
 use crate::domain::{
-    engine::{self, NewResolution, Request, State},
+    engine::{self, Request, State},
     error::{LedgerError, Result},
     journal::GENESIS,
     model::{Account, CreateResult, Resolution, Transfer, book_of_account},
 };
 use crate::store::entities::{account, book_head, resolution, transfer};
-
-/// A book's journal head: last position and hash.
-type Head = (u64, String);
-
-/// A book whose head the group moves, from where the plan found it to where the group leaves it.
-#[derive(Debug, Clone)]
-struct HeadMove {
-    book: Book,
-    from: Head,
-    to: Head,
-}
-
-/// What a group writes.
-#[derive(Debug, Default)]
-pub struct Writes {
-    transfers: Vec<Transfer>,
-    resolutions: Vec<NewResolution>,
-    /// Balances after the group of every account it touched, sorted by id.
-    accounts: Vec<Account>,
-    heads: Vec<HeadMove>,
-}
-
-impl Writes {
-    /// Whether the group changes nothing (every transfer failed or already existed).
-    pub fn is_empty(&self) -> bool {
-        self.transfers.is_empty()
-    }
-}
 
 /// A decided group: per request, per transfer, the result; and what to write.
 #[derive(Debug)]
@@ -310,7 +282,7 @@ fn decide(mut state: State, requests: &[Request], now_us: i64) -> Result<Plan> {
             state
                 .accounts
                 .remove(id)
-                .ok_or_else(|| LedgerError::Store("touched account vanished".into()))
+                .ok_or_else(|| LedgerError::fault("touched account vanished"))
         })
         .collect::<Result<_>>()?;
     accounts.sort_by_key(|a| a.id);
@@ -541,14 +513,6 @@ impl Store {
     }
 }
 
-/// The refusal when a book's head is not where a plan found it.
-fn head_moved() -> LedgerError {
-    LedgerError::Store("a book's journal head moved while the group was planned".into())
-}
-
-/// What `ledger_refuse_group()` raises (see the migration).
-const GROUP_REFUSED: &str = "ledger group refused";
-
 /// SQLite (and any backend): a group's outcome in a few multi-row statements, inside the
 /// caller's transaction; each head moves only from where the plan found it.
 async fn write_outcome_rows(txn: &sea_orm::DatabaseTransaction, writes: &Writes) -> Result<()> {
@@ -619,12 +583,14 @@ async fn update_balances(txn: &sea_orm::DatabaseTransaction, accounts: &[Account
         ))
         .await?;
     if result.rows_affected() != accounts.len() as u64 {
-        return Err(LedgerError::Store(
-            "not every touched account was updated".into(),
-        ));
+        return Err(LedgerError::fault("not every touched account was updated"));
     }
     Ok(())
 }
 
+mod outcome;
 mod postgres;
+
+pub use outcome::Writes;
+use outcome::{Head, HeadMove, head_moved};
 use postgres::{write_outcome_direct, write_outcome_unnest};

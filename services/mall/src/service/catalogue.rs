@@ -31,12 +31,11 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
     pub async fn set_merchant_status(
         &self,
         caller: &Principal,
-        merchant_id: &str,
+        id: MerchantId,
         status: Option<MerchantStatus>,
         reason: &str,
     ) -> Result<Merchant> {
         self.admin(caller)?;
-        let id = uuid("merchant_id", merchant_id)?;
         let status = status
             .ok_or_else(|| MallError::invalid("status", "must be pending, active or suspended"))?;
         if status == MerchantStatus::Suspended && reason.trim().is_empty() {
@@ -45,7 +44,7 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
         let reason = free_text(reason, 500, false, Lines::One)
             .map_err(|e| MallError::invalid("reason", e.0))?;
         self.store
-            .set_merchant_status(id, status, &reason)
+            .set_merchant_status(id.uuid(), status, &reason)
             .await?
             .ok_or_else(|| MallError::NotFound("merchant".into()))
     }
@@ -147,14 +146,13 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
     pub async fn update_product(
         &self,
         caller: &Principal,
-        product_id: &str,
+        id: ProductId,
         spec: &ProductSpec,
     ) -> Result<Product> {
         let merchant_id = self.merchant_of(caller)?;
-        let id = uuid("product.product_id", product_id)?;
         let mut product = self
             .store
-            .product(id)
+            .product(id.uuid())
             .await?
             .filter(|p| p.merchant_id == merchant_id)
             .ok_or_else(|| MallError::NotFound("product".into()))?;
@@ -170,14 +168,11 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
     pub async fn products(
         &self,
         caller: Option<&Principal>,
-        merchant_id: &str,
+        merchant: Option<MerchantId>,
         size: u32,
         after: &str,
     ) -> Result<Page<Product>> {
-        let merchant = match merchant_id.trim() {
-            "" => None,
-            m => Some(uuid("merchant_id", m)?),
-        };
+        let merchant = merchant.map(MerchantId::uuid);
         let own = merchant.is_some() && caller.and_then(|c| self.merchant_of(c).ok()) == merchant;
         let size = page_size(size);
         let items = self

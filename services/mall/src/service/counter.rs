@@ -6,13 +6,14 @@
 
 use chrono::{DateTime, Utc};
 use healthpoints_auth::Principal;
+use healthpoints_types::{IdempotencyKey, OrderId};
 use uuid::Uuid;
 
 use super::{LedgerAnswer, Mall, PointsLedger, Residents};
 use crate::{
     domain::{
         error::{MallError, Result},
-        model::{Order, OrderStatus, idempotency_key, normalize_code, shanghai},
+        model::{Order, OrderStatus, normalize_code, shanghai},
     },
     store::Step,
 };
@@ -68,7 +69,7 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
     /// The resident cancels before write-off: points and stock return. Cancelling again
     /// answers the cancelled order. A cancel that loses to a write-off (or to the expiry) is
     /// refused with the state that won.
-    pub async fn cancel(&self, caller: &Principal, order_id: &str) -> Result<Order> {
+    pub async fn cancel(&self, caller: &Principal, order_id: OrderId) -> Result<Order> {
         let order = self.order(caller, order_id).await?;
         if !matches!(caller, Principal::Resident { .. }) {
             return Err(MallError::Forbidden(
@@ -174,14 +175,12 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
         &self,
         caller: &Principal,
         code: &str,
-        key: Option<&str>,
+        key: Option<&IdempotencyKey>,
     ) -> Result<WriteOff> {
         let merchant = self.merchant_of(caller)?;
         let wanted = normalize_code(code)
             .ok_or_else(|| MallError::invalid("code", "is not a voucher code"))?;
-        let key = key
-            .map(|k| idempotency_key(k).map_err(|e| MallError::invalid("idempotency_key", e)))
-            .transpose()?;
+        let key = key.map(IdempotencyKey::as_str);
         if let Some(key) = key
             && let Some(earlier) = self.store.order_by_write_off_key(merchant, key).await?
         {
@@ -280,7 +279,7 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
                 self.store.step(&order, from, to, back, now).await?;
             }
             (status, answer) => {
-                return Err(MallError::Store(format!(
+                return Err(MallError::fault(format!(
                     "the ledger answered {answer:?} to an order that is {}",
                     status.as_str()
                 )));

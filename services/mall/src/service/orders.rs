@@ -6,24 +6,22 @@ use super::*;
 impl<R: Residents, L: PointsLedger> Mall<R, L> {
     /// Places an order: eligibility and limits checked, stock and points reserved, a voucher
     /// issued. The same key answers the same order; a different order under it is a conflict.
-    pub async fn create_order(
-        &self,
-        caller: &Principal,
-        key: &str,
-        resident_id: &str,
-        product_id: &str,
-        quantity: u32,
-    ) -> Result<Order> {
-        let resident = Self::resident_of(caller, resident_id)?;
-        let key = idempotency_key(key).map_err(|e| MallError::invalid("idempotency_key", e))?;
-        let product_id = uuid("product_id", product_id)?;
+    pub async fn create_order(&self, caller: &Principal, asked: NewOrder) -> Result<Order> {
+        let NewOrder {
+            key,
+            resident,
+            product,
+            quantity,
+        } = asked;
+        let resident = Self::resident_of(caller, resident)?;
+        let product_id = product.uuid();
         if !(1..=self.options.max_quantity).contains(&quantity) {
             return Err(MallError::invalid(
                 "quantity",
                 format!("must be between 1 and {}", self.options.max_quantity),
             ));
         }
-        if let Some(existing) = self.store.order_by_key(resident, key).await? {
+        if let Some(existing) = self.store.order_by_key(resident, key.as_str()).await? {
             return self.replay(existing, product_id, quantity).await;
         }
         let facts = self
@@ -66,13 +64,16 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
         }
         let order = Order {
             order_id: Uuid::now_v7(),
-            idempotency_key: key.to_owned(),
+            idempotency_key: key.as_str().to_owned(),
             resident_id: resident,
             merchant_id: product.merchant_id,
             product_id,
             product_title: product.title.clone(),
             quantity,
-            points: product.price_points * u64::from(quantity),
+            points: Points::new(product.price_points)
+                .times(quantity)
+                .ok_or_else(|| MallError::invalid("quantity", "is too many of this product"))?
+                .get(),
             status: OrderStatus::Reserving,
             voucher_code: new_voucher_code(),
             expires_at: now + self.options.voucher_valid,
@@ -142,7 +143,7 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
             }
             other => {
                 self.store.abandon(&order).await?;
-                Err(MallError::Store(format!(
+                Err(MallError::fault(format!(
                     "the ledger refused a reservation: {other:?}"
                 )))
             }
@@ -156,10 +157,9 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
             .ok_or_else(|| MallError::NotFound("order".into()))
     }
 
-    pub async fn order(&self, caller: &Principal, order_id: &str) -> Result<Order> {
-        let id = uuid("order_id", order_id)?;
+    pub async fn order(&self, caller: &Principal, id: OrderId) -> Result<Order> {
         self.store
-            .order(id)
+            .order(id.uuid())
             .await?
             .filter(|o| self.may_see(caller, o))
             .ok_or_else(|| MallError::NotFound("order".into()))
@@ -169,24 +169,18 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
     pub async fn orders(
         &self,
         caller: &Principal,
-        resident_id: Option<&str>,
-        merchant_id: Option<&str>,
+        resident_id: Option<ResidentId>,
+        merchant_id: Option<MerchantId>,
         size: u32,
         before: &str,
     ) -> Result<Page<Order>> {
         let owner = match (caller, resident_id, merchant_id) {
-            (Principal::Resident { resident_id: me }, r, None)
-                if r.is_none_or(|r| {
-                    r.trim().is_empty() || uuid("resident_id", r).ok() == Some(*me)
-                }) =>
-            {
+            (Principal::Resident { resident_id: me }, r, None) if r.is_none_or(|r| r == *me) => {
                 Owner::Resident(*me)
             }
             (Principal::Merchant { .. }, None, m) => {
                 let own = self.merchant_of(caller)?;
-                if m.is_some_and(|m| {
-                    !m.trim().is_empty() && uuid("merchant_id", m).ok() != Some(own)
-                }) {
+                if m.is_some_and(|m| m != own) {
                     return Err(MallError::Forbidden(
                         "a merchant sees only its own orders".into(),
                     ));
@@ -194,8 +188,8 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
                 Owner::Merchant(own)
             }
             (_, r, m) if self.admin(caller).is_ok() => match (r, m) {
-                (Some(r), _) => Owner::Resident(uuid("resident_id", r)?),
-                (None, Some(m)) => Owner::Merchant(uuid("merchant_id", m)?),
+                (Some(r), _) => Owner::Resident(r.uuid()),
+                (None, Some(m)) => Owner::Merchant(m.uuid()),
                 (None, None) => Owner::All,
             },
             _ => {
@@ -214,7 +208,12 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
     }
 
     /// A refund of a written-off order (service not delivered), approved by the mall's admin.
-    pub async fn refund(&self, caller: &Principal, order_id: &str, reason: &str) -> Result<Order> {
+    pub async fn refund(
+        &self,
+        caller: &Principal,
+        order_id: OrderId,
+        reason: &str,
+    ) -> Result<Order> {
         self.admin(caller)?;
         let reason = text("reason", reason, 500)?;
         let order = self.order(caller, order_id).await?;
@@ -252,7 +251,7 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
                 self.store.finish_refund(&order, self.now()).await?;
                 self.reload(order.order_id).await
             }
-            other => Err(MallError::Store(format!(
+            other => Err(MallError::fault(format!(
                 "the ledger refused a refund: {other:?}"
             ))),
         }

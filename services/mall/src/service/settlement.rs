@@ -4,10 +4,14 @@
 use super::*;
 
 impl<R: Residents, L: PointsLedger> Mall<R, L> {
-    fn statement_merchant(&self, caller: &Principal, merchant_id: &str) -> Result<Uuid> {
+    fn statement_merchant(
+        &self,
+        caller: &Principal,
+        merchant_id: Option<MerchantId>,
+    ) -> Result<Uuid> {
         if let Principal::Merchant { .. } = caller {
             let own = self.merchant_of(caller)?;
-            if !merchant_id.trim().is_empty() && uuid("merchant_id", merchant_id)? != own {
+            if merchant_id.is_some_and(|m| m != own) {
                 return Err(MallError::Forbidden(
                     "a merchant sees only its own statements".into(),
                 ));
@@ -15,7 +19,9 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
             return Ok(own);
         }
         self.admin(caller)?;
-        uuid("merchant_id", merchant_id)
+        merchant_id
+            .map(MerchantId::uuid)
+            .ok_or_else(|| MallError::invalid("merchant_id", "must be a UUID"))
     }
 
     fn check_period(&self, period: &str) -> Result<DateTime<Utc>> {
@@ -35,7 +41,7 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
     pub async fn statements(
         &self,
         caller: &Principal,
-        merchant_id: &str,
+        merchant_id: Option<MerchantId>,
         period: &str,
     ) -> Result<Vec<Statement>> {
         let merchant = self.statement_merchant(caller, merchant_id)?;
@@ -62,11 +68,11 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
     pub async fn close(
         &self,
         caller: &Principal,
-        merchant_id: &str,
+        merchant: MerchantId,
         period: &str,
     ) -> Result<Statement> {
         self.admin(caller)?;
-        let merchant = uuid("merchant_id", merchant_id)?;
+        let merchant = merchant.uuid();
         let start = self.check_period(period)?;
         if start > self.now() {
             return Err(MallError::Refused("this period has not started yet".into()));
@@ -87,7 +93,7 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
             match self.ledger.settle(&s).await? {
                 LedgerAnswer::Done => {}
                 other => {
-                    return Err(MallError::Store(format!(
+                    return Err(MallError::fault(format!(
                         "the ledger refused a settlement: {other:?}"
                     )));
                 }

@@ -28,12 +28,15 @@ pub use migration::Migrator;
 
 impl From<sea_orm::DbErr> for MallError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::Store(err.to_string())
+        Self::Internal(healthpoints_errors::Fault::caused_by(
+            "storage failure",
+            err,
+        ))
     }
 }
 
 fn corrupt(what: &str) -> MallError {
-    MallError::Store(format!("stored {what} is not valid"))
+    MallError::fault(format!("stored {what} is not valid"))
 }
 
 fn time(us: i64) -> Result<DateTime<Utc>> {

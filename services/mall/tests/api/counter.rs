@@ -78,7 +78,7 @@ async fn a_retried_write_off_with_its_key_answers_the_first_result_as_a_replay()
 
     let done = f
         .mall
-        .write_off(&operator, &first.voucher_code, Some("pos-7-0001"))
+        .write_off(&operator, &first.voucher_code, Some(&key("pos-7-0001")))
         .await
         .unwrap();
     assert!(!done.replay);
@@ -86,7 +86,7 @@ async fn a_retried_write_off_with_its_key_answers_the_first_result_as_a_replay()
     let typed = first.voucher_code.to_lowercase();
     let again = f
         .mall
-        .write_off(&operator, &typed, Some("pos-7-0001"))
+        .write_off(&operator, &typed, Some(&key("pos-7-0001")))
         .await
         .unwrap();
     assert!(again.replay);
@@ -97,34 +97,32 @@ async fn a_retried_write_off_with_its_key_answers_the_first_result_as_a_replay()
     assert_eq!(state.status, OrderStatus::WrittenOff);
     state_of(
         f.mall
-            .write_off(&operator, &first.voucher_code, Some("pos-7-0002"))
+            .write_off(&operator, &first.voucher_code, Some(&key("pos-7-0002")))
             .await,
     );
     // One key on two vouchers is a conflict, and the second voucher is untouched.
     assert!(matches!(
         f.mall
-            .write_off(&operator, &second.voucher_code, Some("pos-7-0001"))
+            .write_off(&operator, &second.voucher_code, Some(&key("pos-7-0001")))
             .await,
         Err(MallError::Conflict(_))
     ));
     let untouched = f
         .mall
-        .order(&resident, &second.order_id.to_string())
+        .order(&resident, second.order_id.into())
         .await
         .unwrap();
     assert_eq!(untouched.status, OrderStatus::Reserved);
     // Keys are the merchant's own: another merchant's key of the same text is not a replay.
     assert!(matches!(
         f.mall
-            .write_off(&other_operator, &first.voucher_code, Some("pos-7-0001"))
+            .write_off(
+                &other_operator,
+                &first.voucher_code,
+                Some(&key("pos-7-0001"))
+            )
             .await,
         Err(MallError::Forbidden(_))
-    ));
-    assert!(matches!(
-        f.mall
-            .write_off(&operator, &first.voucher_code, Some("键"))
-            .await,
-        Err(MallError::Invalid { .. })
     ));
 }
 
@@ -143,12 +141,12 @@ async fn a_cancel_racing_a_write_off_either_wins_or_is_told_the_write_off_won() 
         let order = place(&f, &resident, &format!("race-{round}"), &product)
             .await
             .unwrap();
-        let id = order.order_id.to_string();
+        let id = order.order_id.into();
         let (cancel, write_off) = tokio::join!(
-            f.mall.cancel(&resident, &id),
+            f.mall.cancel(&resident, id),
             f.mall.write_off(&operator, &order.voucher_code, None),
         );
-        let end = f.mall.order(&resident, &id).await.unwrap();
+        let end = f.mall.order(&resident, id).await.unwrap();
         match (cancel, write_off) {
             (Ok(cancelled), lost) => {
                 cancels += 1;

@@ -31,7 +31,7 @@ async fn a_write_off_cut_short_by_the_ledger_completes_once_after_restarts() {
     // Nobody can cancel a voucher that is being written off.
     assert!(
         f.mall
-            .cancel(&resident, &order.order_id.to_string())
+            .cancel(&resident, order.order_id.into())
             .await
             .is_err()
     );
@@ -44,7 +44,7 @@ async fn a_write_off_cut_short_by_the_ledger_completes_once_after_restarts() {
     assert_eq!(f.mall.sweep().await.unwrap(), 0);
     let done = f
         .mall
-        .order(&resident, &order.order_id.to_string())
+        .order(&resident, order.order_id.into())
         .await
         .unwrap();
     assert_eq!(done.status, OrderStatus::WrittenOff);
@@ -86,7 +86,7 @@ async fn an_expiry_cut_short_by_the_ledger_voids_once_after_restarts() {
     assert_eq!(f.mall.sweep().await.unwrap(), 0);
     let o = f
         .mall
-        .order(&resident, &order.order_id.to_string())
+        .order(&resident, order.order_id.into())
         .await
         .unwrap();
     assert_eq!(o.status, OrderStatus::Expired);
@@ -178,14 +178,14 @@ async fn steps_whose_ledger_answer_is_lost_complete_once_on_retry() {
     f.ledger.lose_replies.store(true, Ordering::SeqCst);
     assert!(matches!(
         f.mall
-            .write_off(&operator, &order.voucher_code, Some("till-1"))
+            .write_off(&operator, &order.voucher_code, Some(&key("till-1")))
             .await,
         Err(MallError::Unavailable(_))
     ));
     f.ledger.lose_replies.store(false, Ordering::SeqCst);
     let done = f
         .mall
-        .write_off(&operator, &order.voucher_code, Some("till-1"))
+        .write_off(&operator, &order.voucher_code, Some(&key("till-1")))
         .await
         .unwrap();
     assert_eq!(done.order.status, OrderStatus::WrittenOff);
@@ -204,7 +204,7 @@ async fn steps_whose_ledger_answer_is_lost_complete_once_on_retry() {
     let second = place(&f, &resident, "k2", &product).await.unwrap();
     f.ledger.lose_replies.store(true, Ordering::SeqCst);
     assert!(matches!(
-        f.mall.cancel(&resident, &second.order_id.to_string()).await,
+        f.mall.cancel(&resident, second.order_id.into()).await,
         Err(MallError::Unavailable(_))
     ));
     f.ledger.lose_replies.store(false, Ordering::SeqCst);
@@ -212,7 +212,7 @@ async fn steps_whose_ledger_answer_is_lost_complete_once_on_retry() {
     assert_eq!(f.mall.sweep().await.unwrap(), 1);
     let cancelled = f
         .mall
-        .order(&resident, &second.order_id.to_string())
+        .order(&resident, second.order_id.into())
         .await
         .unwrap();
     assert_eq!(cancelled.status, OrderStatus::Cancelled);
@@ -286,11 +286,7 @@ async fn the_sweeper_finishes_interrupted_steps_after_their_grace_once() {
     f.ledger.lose_replies.store(true, Ordering::SeqCst);
     assert!(
         f.mall
-            .refund(
-                &f.admin(),
-                &written_off[0].order_id.to_string(),
-                "not delivered"
-            )
+            .refund(&f.admin(), written_off[0].order_id.into(), "not delivered")
             .await
             .is_err()
     );
@@ -311,7 +307,7 @@ async fn the_sweeper_finishes_interrupted_steps_after_their_grace_once() {
     f.ledger.lose_replies.store(true, Ordering::SeqCst);
     assert!(
         f.mall
-            .close(&f.admin(), &merchant.to_string(), "2026-11")
+            .close(&f.admin(), merchant.into(), "2026-11")
             .await
             .is_err()
     );
@@ -320,7 +316,7 @@ async fn the_sweeper_finishes_interrupted_steps_after_their_grace_once() {
     assert_eq!(f.mall.sweep().await.unwrap(), 0);
     let closed = f
         .mall
-        .statements(&f.admin(), &merchant.to_string(), "2026-11")
+        .statements(&f.admin(), Some(merchant.into()), "2026-11")
         .await
         .unwrap()
         .remove(0);

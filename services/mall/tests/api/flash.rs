@@ -21,13 +21,13 @@ async fn a_flash_sale_sells_exactly_the_stock() {
     for _ in 0..200 {
         residents.push(f.resident(1_000).await);
     }
-    let product_id = product.product_id.to_string();
+    let product_id = product.product_id;
     let mall = f.shared_mall();
     let attempts: Vec<_> = residents
         .iter()
         .map(|(_, who)| {
-            let (mall, who, product_id) = (mall.clone(), who.clone(), product_id.clone());
-            tokio::spawn(async move { mall.create_order(&who, "flash", "", &product_id, 1).await })
+            let (mall, who) = (mall.clone(), who.clone());
+            tokio::spawn(async move { mall.create_order(&who, ask("flash", product_id, 1)).await })
         })
         .collect();
     let mut results = Vec::new();

@@ -20,12 +20,13 @@ use healthpoints_mall::{
         model::{MerchantStatus, Order, RefundSource, Statement},
     },
     service::{
-        LedgerAnswer, Mall, MallOptions, PointsLedger, ProductSpec, ResidentFacts, Residents,
+        LedgerAnswer, Mall, MallOptions, NewOrder, PointsLedger, ProductSpec, ResidentFacts,
+        Residents,
     },
     store::{Migrator, Store},
 };
 use healthpoints_testkit::TestDatabase;
-use healthpoints_types::MallId;
+use healthpoints_types::{IdempotencyKey, MallId};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -115,7 +116,7 @@ impl TestLedger {
             .current()
             .create_transfers(&mall_principal(self.mall), vec![t], false)
             .await
-            .map_err(|e| MallError::Store(e.to_string()))?
+            .map_err(|e| MallError::fault(e.to_string()))?
             .remove(0);
         if self.lose_replies.load(Ordering::SeqCst) {
             return Err(MallError::Unavailable(
@@ -446,8 +447,23 @@ pub(crate) async fn place(
     product: &healthpoints_mall::domain::model::Product,
 ) -> Result<Order> {
     f.mall
-        .create_order(who, key, "", &product.product_id.to_string(), 1)
+        .create_order(who, ask(key, product.product_id, 1))
         .await
+}
+
+/// An idempotency key the edge would have parsed.
+pub(crate) fn key(text: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(text).unwrap()
+}
+
+/// `quantity` of `product` under `key`, for the caller themself.
+pub(crate) fn ask(key_text: &str, product: Uuid, quantity: u32) -> NewOrder {
+    NewOrder {
+        key: key(key_text),
+        resident: None,
+        product: product.into(),
+        quantity,
+    }
 }
 
 /// The sentence of a refusal, or a panic naming what came instead.

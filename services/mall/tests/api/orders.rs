@@ -1,6 +1,9 @@
 use chrono::Duration;
 use healthpoints_ledger::domain::model::AccountKind;
-use healthpoints_mall::domain::{error::MallError, model::OrderStatus};
+use healthpoints_mall::{
+    domain::{error::MallError, model::OrderStatus},
+    service::NewOrder,
+};
 use healthpoints_types::{DistrictCode, MallId};
 
 use crate::helpers::*;
@@ -19,7 +22,7 @@ async fn an_order_reserves_points_and_stock_and_a_write_off_posts_them_once() {
 
     let order = f
         .mall
-        .create_order(&resident, "key-1", "", &product.product_id.to_string(), 2)
+        .create_order(&resident, ask("key-1", product.product_id, 2))
         .await
         .unwrap();
     assert_eq!(order.status, OrderStatus::Reserved);
@@ -42,7 +45,7 @@ async fn an_order_reserves_points_and_stock_and_a_write_off_posts_them_once() {
     // The same key answers the same order; another order under it is a conflict.
     let again = f
         .mall
-        .create_order(&resident, "key-1", "", &product.product_id.to_string(), 2)
+        .create_order(&resident, ask("key-1", product.product_id, 2))
         .await
         .unwrap();
     assert_eq!(again.order_id, order.order_id);
@@ -79,7 +82,7 @@ async fn an_order_reserves_points_and_stock_and_a_write_off_posts_them_once() {
         (3_000, 0)
     );
     // A cancel after write-off changes nothing.
-    let late = refused(f.mall.cancel(&resident, &order.order_id.to_string()).await);
+    let late = refused(f.mall.cancel(&resident, order.order_id.into()).await);
     assert!(late.contains("written off"), "{late}");
 }
 
@@ -96,15 +99,13 @@ async fn a_cancel_returns_points_and_stock_exactly_once() {
     let order = place(&f, &resident, "k", &product).await.unwrap();
     let (_, someone_else) = f.resident(0).await;
     assert!(matches!(
-        f.mall
-            .cancel(&someone_else, &order.order_id.to_string())
-            .await,
+        f.mall.cancel(&someone_else, order.order_id.into()).await,
         Err(MallError::NotFound(_))
     ));
     for _ in 0..2 {
         let cancelled = f
             .mall
-            .cancel(&resident, &order.order_id.to_string())
+            .cancel(&resident, order.order_id.into())
             .await
             .unwrap();
         assert_eq!(cancelled.status, OrderStatus::Cancelled);
@@ -142,7 +143,7 @@ async fn an_expired_voucher_is_voided_by_the_sweeper_once() {
     assert_eq!(f.mall.sweep().await.unwrap(), 0);
     let o = f
         .mall
-        .order(&resident, &order.order_id.to_string())
+        .order(&resident, order.order_id.into())
         .await
         .unwrap();
     assert_eq!(o.status, OrderStatus::Expired);
@@ -228,13 +229,7 @@ async fn orders_that_cannot_be_placed_say_why_and_reserve_nothing() {
     let suspended = f.residents.add((1980, 1, 1), true);
     assert!(matches!(
         f.mall
-            .create_order(
-                &resident(suspended),
-                "f",
-                "",
-                &scarce.product_id.to_string(),
-                1
-            )
+            .create_order(&resident(suspended), ask("f", scarce.product_id, 1))
             .await,
         Err(MallError::Suspended)
     ));
@@ -243,25 +238,23 @@ async fn orders_that_cannot_be_placed_say_why_and_reserve_nothing() {
         1_000
     );
 
-    for (qty, key, product, field) in [
-        (0, "g", scarce.product_id.to_string(), "quantity"),
-        (1, "", scarce.product_id.to_string(), "idempotency_key"),
-        (1, "h", "not-a-uuid".to_owned(), "product_id"),
-    ] {
-        match f.mall.create_order(&young, key, "", &product, qty).await {
-            Err(MallError::Invalid { field: got, .. }) => assert_eq!(got, field),
-            other => panic!("expected {field} to be named, got {other:?}"),
-        }
+    match f
+        .mall
+        .create_order(&young, ask("g", scarce.product_id, 0))
+        .await
+    {
+        Err(MallError::Invalid { field, .. }) => assert_eq!(field, "quantity"),
+        other => panic!("expected the quantity to be named, got {other:?}"),
     }
     // Residents order only for themselves; merchants and admins do not order.
     assert!(matches!(
         f.mall
             .create_order(
                 &young,
-                "i",
-                &old_id.to_string(),
-                &scarce.product_id.to_string(),
-                1
+                NewOrder {
+                    resident: Some(old_id.into()),
+                    ..ask("i", scarce.product_id, 1)
+                }
             )
             .await,
         Err(MallError::Forbidden(_))
@@ -284,11 +277,7 @@ async fn merchants_manage_only_their_own_products_and_a_price_change_spares_plac
         .unwrap();
     assert!(matches!(
         f.mall
-            .update_product(
-                &op_b,
-                &product.product_id.to_string(),
-                &spec("Mine now", 1, None)
-            )
+            .update_product(&op_b, product.product_id.into(), &spec("Mine now", 1, None))
             .await,
         Err(MallError::NotFound(_))
     ));
@@ -297,14 +286,14 @@ async fn merchants_manage_only_their_own_products_and_a_price_change_spares_plac
     f.mall
         .update_product(
             &op_a,
-            &product.product_id.to_string(),
+            product.product_id.into(),
             &spec("Massage", 2_000, None),
         )
         .await
         .unwrap();
     let kept = f
         .mall
-        .order(&resident, &order.order_id.to_string())
+        .order(&resident, order.order_id.into())
         .await
         .unwrap();
     assert_eq!(kept.points, 1_000);
@@ -338,17 +327,17 @@ async fn merchants_manage_only_their_own_products_and_a_price_change_spares_plac
     f.mall
         .set_merchant_status(
             &f.admin(),
-            &a.to_string(),
+            a.into(),
             Some(healthpoints_mall::domain::model::MerchantStatus::Suspended),
             "licence under review",
         )
         .await
         .unwrap();
-    let public = f.mall.products(None, "", 0, "").await.unwrap();
+    let public = f.mall.products(None, None, 0, "").await.unwrap();
     assert!(public.items.is_empty());
     let own = f
         .mall
-        .products(Some(&op_a), &a.to_string(), 0, "")
+        .products(Some(&op_a), Some(a.into()), 0, "")
         .await
         .unwrap();
     assert_eq!(own.items.len(), 2, "the merchant still sees its own");

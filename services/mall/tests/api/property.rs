@@ -56,15 +56,15 @@ proptest! {
                 match op {
                     Op::Award(points) => f.ledger.award(resident_id, points).await,
                     Op::Order { product, quantity } => {
-                        let id = products[product].product_id.to_string();
+                        let asked = ask(&format!("k{n}"), products[product].product_id, quantity);
                         // Refusals (not enough points) are part of the sequence.
-                        if let Ok(o) = f.mall.create_order(&me, &format!("k{n}"), "", &id, quantity).await {
+                        if let Ok(o) = f.mall.create_order(&me, asked).await {
                             orders.push(o);
                         }
                     }
                     Op::Cancel(i) => {
                         if let Some(o) = orders.get(i % orders.len().max(1)) {
-                            let _ = f.mall.cancel(&me, &o.order_id.to_string()).await;
+                            let _ = f.mall.cancel(&me, o.order_id.into()).await;
                         }
                     }
                     Op::WriteOff(i) => {
@@ -83,7 +83,7 @@ proptest! {
             prop_assert_eq!(sum_posted, posted, "the posted points of the history");
             prop_assert_eq!(-sum_pending, i128::from(pending), "the pending reservations");
             for o in &orders {
-                let o = f.mall.order(&me, &o.order_id.to_string()).await.unwrap();
+                let o = f.mall.order(&me, o.order_id.into()).await.unwrap();
                 let want: &[&str] = match o.status {
                     OrderStatus::Reserved => &["pending"],
                     OrderStatus::WrittenOff | OrderStatus::Refunded => &["posted"],

@@ -60,53 +60,41 @@ async fn each_audience_sees_only_its_own_orders() {
     let z1 = place(&f, &zhang, "z1", &massage).await.unwrap();
     let z2 = place(&f, &zhang, "z2", &masks).await.unwrap();
     let l1 = place(&f, &li, "l1", &massage).await.unwrap();
-    let list = |caller: Principal, r: Option<String>, m: Option<String>| {
+    let list = |caller: Principal, r: Option<Uuid>, m: Option<Uuid>| {
         let f = &f;
         async move {
             f.mall
-                .orders(&caller, r.as_deref(), m.as_deref(), 0, "")
+                .orders(&caller, r.map(Into::into), m.map(Into::into), 0, "")
                 .await
                 .map(|p| ids(&p.items))
         }
     };
-    let (z, l, s) = (zhang_id.to_string(), li_id.to_string(), clinic.to_string());
+    let (z, l, s) = (zhang_id, li_id, clinic);
 
     assert_eq!(
         list(zhang.clone(), None, None).await.unwrap(),
         ids([&z1, &z2])
     );
     assert_eq!(
-        list(zhang.clone(), Some(z.clone()), None).await.unwrap(),
+        list(zhang.clone(), Some(z), None).await.unwrap(),
         ids([&z1, &z2])
     );
-    assert_eq!(
-        list(zhang.clone(), Some(" ".into()), None).await.unwrap(),
-        ids([&z1, &z2])
-    );
-    forbidden(list(zhang.clone(), Some(l.clone()), None).await);
-    forbidden(list(zhang.clone(), None, Some(s.clone())).await);
+    forbidden(list(zhang.clone(), Some(l), None).await);
+    forbidden(list(zhang.clone(), None, Some(s)).await);
 
     assert_eq!(
         list(clinic_op.clone(), None, None).await.unwrap(),
         ids([&z1, &l1])
     );
     assert_eq!(
-        list(clinic_op.clone(), None, Some(s.clone()))
-            .await
-            .unwrap(),
+        list(clinic_op.clone(), None, Some(s)).await.unwrap(),
         ids([&z1, &l1])
     );
     assert_eq!(
-        list(clinic_op.clone(), None, Some(String::new()))
-            .await
-            .unwrap(),
-        ids([&z1, &l1])
-    );
-    assert_eq!(
-        forbidden(list(clinic_op.clone(), None, Some(pharmacy.to_string())).await),
+        forbidden(list(clinic_op.clone(), None, Some(pharmacy)).await),
         "a merchant sees only its own orders"
     );
-    forbidden(list(clinic_op.clone(), Some(z.clone()), None).await);
+    forbidden(list(clinic_op.clone(), Some(z), None).await);
     let elsewhere = Principal::Merchant {
         subject: "op-elsewhere".into(),
         merchant_id: clinic,
@@ -123,13 +111,11 @@ async fn each_audience_sees_only_its_own_orders() {
         ids([&z1, &z2, &l1])
     );
     assert_eq!(
-        list(admin.clone(), Some(l.clone()), None).await.unwrap(),
+        list(admin.clone(), Some(l), None).await.unwrap(),
         ids([&l1])
     );
     assert_eq!(
-        list(admin.clone(), None, Some(pharmacy.to_string()))
-            .await
-            .unwrap(),
+        list(admin.clone(), None, Some(pharmacy)).await.unwrap(),
         ids([&z2])
     );
     let yangpu_admin = Principal::DistrictAdmin {
@@ -139,19 +125,15 @@ async fn each_audience_sees_only_its_own_orders() {
     assert!(
         forbidden(list(yangpu_admin.clone(), None, None).await).starts_with("orders are visible")
     );
-    assert_eq!(
-        field(list(admin, Some("zhang".into()), None).await),
-        "resident_id"
-    );
 
     // One order: its resident and its merchant see it; the other merchant, another resident
     // and the merchant of another mall do not.
-    let z1_id = z1.order_id.to_string();
-    f.mall.order(&zhang, &z1_id).await.unwrap();
-    f.mall.order(&clinic_op, &z1_id).await.unwrap();
+    let z1_id = z1.order_id.into();
+    f.mall.order(&zhang, z1_id).await.unwrap();
+    f.mall.order(&clinic_op, z1_id).await.unwrap();
     for stranger in [li, pharmacy_op, elsewhere, yangpu_admin] {
         assert!(
-            f.mall.order(&stranger, &z1_id).await.is_err(),
+            f.mall.order(&stranger, z1_id).await.is_err(),
             "{stranger:?} saw the order"
         );
     }
@@ -191,7 +173,7 @@ async fn merchants_are_listed_a_page_at_a_time() {
 async fn a_suspension_needs_a_reason_and_an_activation_none() {
     let f = fixture("rights_status", MallId::City).await;
     let (clinic, operator) = f.merchant("Clinic").await;
-    let id = clinic.to_string();
+    let id = clinic.into();
     let admin = f.admin();
     let product = f
         .mall
@@ -201,7 +183,7 @@ async fn a_suspension_needs_a_reason_and_an_activation_none() {
     assert_eq!(
         field(
             f.mall
-                .set_merchant_status(&admin, &id, Some(MerchantStatus::Suspended), " ")
+                .set_merchant_status(&admin, id, Some(MerchantStatus::Suspended), " ")
                 .await
         ),
         "reason"
@@ -210,7 +192,7 @@ async fn a_suspension_needs_a_reason_and_an_activation_none() {
         .mall
         .set_merchant_status(
             &admin,
-            &id,
+            id,
             Some(MerchantStatus::Suspended),
             "licence lapsed",
         )
@@ -221,14 +203,14 @@ async fn a_suspension_needs_a_reason_and_an_activation_none() {
     assert!(refused(place(&f, &someone, "a", &product).await).contains("not on sale"));
     let active = f
         .mall
-        .set_merchant_status(&admin, &id, Some(MerchantStatus::Active), "")
+        .set_merchant_status(&admin, id, Some(MerchantStatus::Active), "")
         .await
         .unwrap();
     assert_eq!(active.status, MerchantStatus::Active);
     place(&f, &someone, "b", &product).await.unwrap();
     forbidden(
         f.mall
-            .set_merchant_status(&operator, &id, Some(MerchantStatus::Active), "")
+            .set_merchant_status(&operator, id, Some(MerchantStatus::Active), "")
             .await,
     );
 }

@@ -30,13 +30,13 @@ async fn a_statement_shows_write_offs_and_refunds_and_closing_moves_the_payable_
     // The admin refunds one (service not delivered); the resident gets the points back.
     assert!(matches!(
         f.mall
-            .refund(&operator, &orders[0].order_id.to_string(), "not delivered")
+            .refund(&operator, orders[0].order_id.into(), "not delivered")
             .await,
         Err(MallError::Forbidden(_))
     ));
     let refunded = f
         .mall
-        .refund(&f.admin(), &orders[0].order_id.to_string(), "not delivered")
+        .refund(&f.admin(), orders[0].order_id.into(), "not delivered")
         .await
         .unwrap();
     assert_eq!(refunded.status, OrderStatus::Refunded);
@@ -48,7 +48,7 @@ async fn a_statement_shows_write_offs_and_refunds_and_closing_moves_the_payable_
     let period = "2026-11";
     let open = f
         .mall
-        .statements(&operator, "", period)
+        .statements(&operator, None, period)
         .await
         .unwrap()
         .remove(0);
@@ -65,19 +65,15 @@ async fn a_statement_shows_write_offs_and_refunds_and_closing_moves_the_payable_
     );
     assert!(matches!(
         f.mall
-            .statements(&other_operator, &merchant.to_string(), period)
+            .statements(&other_operator, Some(merchant.into()), period)
             .await,
         Err(MallError::Forbidden(_))
     ));
     assert!(matches!(
-        f.mall.close(&operator, &merchant.to_string(), period).await,
+        f.mall.close(&operator, merchant.into(), period).await,
         Err(MallError::Forbidden(_))
     ));
-    match f
-        .mall
-        .close(&f.admin(), &merchant.to_string(), "2026-13")
-        .await
-    {
+    match f.mall.close(&f.admin(), merchant.into(), "2026-13").await {
         Err(MallError::Invalid { field, .. }) => assert_eq!(field, "period"),
         other => panic!("{other:?}"),
     }
@@ -85,7 +81,7 @@ async fn a_statement_shows_write_offs_and_refunds_and_closing_moves_the_payable_
     for _ in 0..2 {
         let closed = f
             .mall
-            .close(&f.admin(), &merchant.to_string(), period)
+            .close(&f.admin(), merchant.into(), period)
             .await
             .unwrap();
         assert!(closed.closed);
@@ -114,16 +110,12 @@ async fn a_statement_shows_write_offs_and_refunds_and_closing_moves_the_payable_
         .order;
     assert_eq!(late.settle_period.as_deref(), Some("2026-12"));
     f.mall
-        .refund(
-            &f.admin(),
-            &orders[1].order_id.to_string(),
-            "complaint upheld",
-        )
+        .refund(&f.admin(), orders[1].order_id.into(), "complaint upheld")
         .await
         .unwrap();
     let next = f
         .mall
-        .statements(&operator, "", "2026-12")
+        .statements(&operator, None, "2026-12")
         .await
         .unwrap()
         .remove(0);
@@ -133,7 +125,7 @@ async fn a_statement_shows_write_offs_and_refunds_and_closing_moves_the_payable_
         f.ledger.balance(AccountKind::Settled, merchant).await,
         (1_250, 0)
     );
-    let all = f.mall.statements(&operator, "", "").await.unwrap();
+    let all = f.mall.statements(&operator, None, "").await.unwrap();
     let periods: Vec<_> = all.iter().map(|s| s.period.as_str()).collect();
     assert_eq!(periods, ["2026-12", "2026-11"]);
 }
@@ -144,15 +136,15 @@ async fn a_statement_shows_write_offs_and_refunds_and_closing_moves_the_payable_
 async fn a_period_closes_from_its_first_instant_and_an_empty_one_moves_nothing() {
     let f = fixture("settlement_edges", MallId::City).await;
     let (merchant, _) = f.merchant("Clinic").await;
-    let id = merchant.to_string();
-    let empty = f.mall.close(&f.admin(), &id, "2026-11").await.unwrap();
+    let id = merchant.into();
+    let empty = f.mall.close(&f.admin(), id, "2026-11").await.unwrap();
     assert!(empty.closed);
     assert_eq!(empty.net_points(), 0);
     assert_eq!(
         f.ledger.balance(AccountKind::Settled, merchant).await,
         (0, 0)
     );
-    let refusal = refused(f.mall.close(&f.admin(), &id, "2026-12").await);
+    let refusal = refused(f.mall.close(&f.admin(), id, "2026-12").await);
     assert!(refusal.contains("not started"), "{refusal}");
     // 2026-12-01 00:00 in Shanghai.
     let december =
@@ -160,7 +152,7 @@ async fn a_period_closes_from_its_first_instant_and_an_empty_one_moves_nothing()
     f.advance(december - noon());
     assert!(
         f.mall
-            .close(&f.admin(), &id, "2026-12")
+            .close(&f.admin(), id, "2026-12")
             .await
             .unwrap()
             .closed

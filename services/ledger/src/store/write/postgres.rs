@@ -4,11 +4,14 @@
 use sea_orm::{ConnectionTrait, DbBackend};
 use uuid::Uuid;
 
-use super::{GROUP_REFUSED, Writes, head_moved};
+use super::outcome::{Writes, head_moved};
 use crate::{
     domain::error::{LedgerError, Result},
     store::to_i64,
 };
+
+/// What `ledger_refuse_group()` raises (see the migration).
+const GROUP_REFUSED: &str = "ledger group refused";
 
 /// PostgreSQL: a group's whole outcome — new transfers, resolutions, book heads and balances —
 /// in one statement of array parameters (`UNNEST` in data-modifying CTEs): one round trip,
@@ -240,7 +243,7 @@ pub(super) async fn write_outcome_unnest(
     ))
     .await
     .map_err(refused_or)?
-    .ok_or_else(|| LedgerError::Store("the group's write answered nothing".into()))?;
+    .ok_or_else(|| LedgerError::fault("the group's write answered nothing"))?;
     Ok(())
 }
 
