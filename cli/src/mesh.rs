@@ -10,7 +10,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use healthpoints_exchange::{Exchange, config::ExchangeConfig};
+use healthpoints_exchange::{config::ExchangeConfig, grpc::LiveExchange};
 use healthpoints_gateway::{Application, config::GatewayConfig};
 use healthpoints_grpc::{Host, Service, Shutdown};
 use healthpoints_identity::service::Identity;
@@ -134,7 +134,7 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     services.push(intake);
 
     let config = ExchangeConfig::load(None, &borrowed(&plan.config(Node::Exchange)))?;
-    let (exchange_addr, exchange) = serve::<Exchange>(config, &back).await?;
+    let (exchange_addr, exchange) = serve::<LiveExchange>(config, &back).await?;
     plan.set_address(Node::Exchange, exchange_addr);
     services.push(exchange);
 

@@ -12,7 +12,7 @@ use healthpoints_proto::exchange::v1::{self as pb, exchange_service_server::Exch
 use tonic::{Request, Response, Status};
 
 use crate::{
-    Exchange,
+    clients::{IdentityPeer, IntakePeer, LedgerPeer},
     domain::{
         audit,
         consent::PartnerKind,
@@ -21,7 +21,7 @@ use crate::{
         records::Person,
         statistics::{self},
     },
-    service,
+    service::Exchange,
 };
 
 use crate::convert::{
@@ -29,18 +29,21 @@ use crate::convert::{
     results_to_pb, status,
 };
 
+/// The exchange domain as the server runs it.
+pub type LiveExchange = Exchange<IdentityPeer, IntakePeer, LedgerPeer>;
+
 /// The gRPC face of the exchange.
 #[derive(Debug, Clone)]
 pub struct ExchangeGrpc {
-    exchange: Ready<Exchange>,
+    exchange: Ready<LiveExchange>,
 }
 
 impl ExchangeGrpc {
-    pub fn new(exchange: Ready<Exchange>) -> Self {
+    pub fn new(exchange: Ready<LiveExchange>) -> Self {
         Self { exchange }
     }
 
-    fn ready(&self) -> Result<&Exchange, Status> {
+    fn ready(&self) -> Result<&LiveExchange, Status> {
         self.exchange.get()
     }
 }
@@ -55,16 +58,10 @@ impl ExchangeService for ExchangeGrpc {
         let p = caller(&request)?;
         let x = self.ready()?;
         let r = request.into_inner();
-        let (client_id, client_secret) = service::partners::add_client(
-            &x.store,
-            &x.identity,
-            &p,
-            &r.partner_id,
-            &r.department,
-            &r.scopes,
-        )
-        .await
-        .map_err(status)?;
+        let (client_id, client_secret) = x
+            .add_partner_client(&p, &r.partner_id, &r.department, &r.scopes)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::CreatePartnerClientResponse {
             client_id,
             client_secret,
@@ -79,23 +76,21 @@ impl ExchangeService for ExchangeGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let x = self.ready()?;
-        let (partner, client_id, client_secret) = service::partners::register(
-            &x.store,
-            &x.identity,
-            &x.intake,
-            &p,
-            PartnerSpec {
-                partner_id: r.partner_id,
-                name: r.name,
-                department: r.department,
-                contact: r.contact,
-                behaviours: r.behaviours,
-                scopes: r.scopes,
-                kind: kind_from("kind", &r.kind)?,
-            },
-        )
-        .await
-        .map_err(status)?;
+        let (partner, client_id, client_secret) = x
+            .register_partner(
+                &p,
+                PartnerSpec {
+                    partner_id: r.partner_id,
+                    name: r.name,
+                    department: r.department,
+                    contact: r.contact,
+                    behaviours: r.behaviours,
+                    scopes: r.scopes,
+                    kind: kind_from("kind", &r.kind)?,
+                },
+            )
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::RegisterPartnerResponse {
             partner: Some(partner_to_pb(&partner)),
             client_id,
@@ -136,9 +131,7 @@ impl ExchangeService for ExchangeGrpc {
             kind: PartnerKind::Department,
         };
         let kind = kind_from("partner.kind", &r.kind)?;
-        let partner = service::partners::update(&x.store, &x.intake, &p, changed, kind)
-            .await
-            .map_err(status)?;
+        let partner = x.update_partner(&p, changed, kind).await.map_err(status)?;
         Ok(Response::new(pb::UpdatePartnerResponse {
             partner: Some(partner_to_pb(&partner)),
         }))
@@ -151,7 +144,7 @@ impl ExchangeService for ExchangeGrpc {
     ) -> Result<Response<pb::ListPartnersResponse>, Status> {
         // Public: names and departments; admins also see behaviours, scopes and contacts.
         let admin = healthpoints_auth::optional_principal(&request).is_some_and(|p| p.is_admin());
-        let partners = self.ready()?.store.partners().await.map_err(status)?;
+        let partners = self.ready()?.store().partners().await.map_err(status)?;
         Ok(Response::new(pb::ListPartnersResponse {
             partners: partners
                 .iter()
@@ -181,9 +174,7 @@ impl ExchangeService for ExchangeGrpc {
             .map(|(i, r)| record_from_pb(i, r))
             .collect::<Result<Vec<_>, _>>()?;
         let x = self.ready()?;
-        let results = service::records::submit(&x.store, &x.identity, &x.intake, &p, records)
-            .await
-            .map_err(status)?;
+        let results = x.submit_records(&p, records).await.map_err(status)?;
         Ok(Response::new(pb::SubmitRecordsResponse {
             results: results_to_pb(results),
         }))
@@ -197,16 +188,10 @@ impl ExchangeService for ExchangeGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let x = self.ready()?;
-        let answer = service::fhir::submit(
-            &x.store,
-            &x.identity,
-            &x.intake,
-            &p,
-            &r.content_type,
-            &r.body,
-        )
-        .await
-        .map_err(status)?;
+        let answer = x
+            .submit_fhir(&p, &r.content_type, &r.body)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::SubmitFhirResponse {
             body: serde_json::to_vec(&answer.body).unwrap_or_default(),
             results: results_to_pb(answer.results),
@@ -249,9 +234,7 @@ impl ExchangeService for ExchangeGrpc {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let x = self.ready()?;
-        let results = service::contracts::submit(&x.store, &x.identity, &x.intake, &p, records)
-            .await
-            .map_err(status)?;
+        let results = x.submit_contracts(&p, records).await.map_err(status)?;
         Ok(Response::new(pb::SubmitContractsResponse {
             results: results_to_pb(results),
         }))
@@ -264,7 +247,9 @@ impl ExchangeService for ExchangeGrpc {
     ) -> Result<Response<pb::ListConsentsResponse>, Status> {
         let p = caller(&request)?;
         let r = request.into_inner();
-        let consents = service::consent::list(&self.ready()?.store, &p, &r.resident_id)
+        let consents = self
+            .ready()?
+            .consents(&p, &r.resident_id)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListConsentsResponse {
@@ -280,16 +265,16 @@ impl ExchangeService for ExchangeGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let x = self.ready()?;
-        let c = service::consent::grant(
-            &x.store,
-            &p,
-            &r.resident_id,
-            &r.partner_id,
-            category_from_pb(r.category),
-            &r.purpose,
-        )
-        .await
-        .map_err(status)?;
+        let c = x
+            .grant_consent(
+                &p,
+                &r.resident_id,
+                &r.partner_id,
+                category_from_pb(r.category),
+                &r.purpose,
+            )
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::GrantConsentResponse {
             consent: Some(consent_to_pb(&c)),
         }))
@@ -303,15 +288,15 @@ impl ExchangeService for ExchangeGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let x = self.ready()?;
-        let c = service::consent::revoke(
-            &x.store,
-            &p,
-            &r.resident_id,
-            &r.partner_id,
-            category_from_pb(r.category),
-        )
-        .await
-        .map_err(status)?;
+        let c = x
+            .revoke_consent(
+                &p,
+                &r.resident_id,
+                &r.partner_id,
+                category_from_pb(r.category),
+            )
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::RevokeConsentResponse {
             consent: Some(consent_to_pb(&c)),
         }))
@@ -325,16 +310,10 @@ impl ExchangeService for ExchangeGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let x = self.ready()?;
-        let cells = service::statistics::statistics(
-            &x.store,
-            &x.intake,
-            &x.ledger,
-            &p,
-            &r.district,
-            &r.month,
-        )
-        .await
-        .map_err(status)?;
+        let cells = x
+            .statistics(&p, &r.district, &r.month)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::GetStatisticsResponse {
             cells: cells.into_iter().map(cell_to_pb).collect(),
             min_cell: u32::try_from(statistics::MIN_CELL).unwrap_or(u32::MAX),
@@ -349,9 +328,7 @@ impl ExchangeService for ExchangeGrpc {
         let p = caller(&request)?;
         let r = request.into_inner();
         let x = self.ready()?;
-        let months = service::products::points_summary(&x.store, &x.intake, &p, &r.resident_id)
-            .await
-            .map_err(status)?;
+        let months = x.points_summary(&p, &r.resident_id).await.map_err(status)?;
         Ok(Response::new(pb::GetPointsSummaryResponse {
             resident_id: r.resident_id.trim().to_owned(),
             months: months
@@ -379,22 +356,22 @@ impl ExchangeService for ExchangeGrpc {
         };
         let page = r.page.unwrap_or_default();
         let x = self.ready()?;
-        let (entries, next) = service::audit::list(
-            &x.store,
-            &p,
-            audit::AccessQuery {
-                resident_id: resident,
-                partner_id: partner,
-                from: read_optional("from", r.from.as_ref())?,
-                to: read_optional("to", r.to.as_ref())?,
-                page_size: page.page_size,
-                cursor: &page.cursor,
-            },
-        )
-        .await
-        .map_err(status)?;
+        let (entries, next) = x
+            .access_log(
+                &p,
+                audit::AccessQuery {
+                    resident_id: resident,
+                    partner_id: partner,
+                    from: read_optional("from", r.from.as_ref())?,
+                    to: read_optional("to", r.to.as_ref())?,
+                    page_size: page.page_size,
+                    cursor: &page.cursor,
+                },
+            )
+            .await
+            .map_err(status)?;
         let names: BTreeMap<String, String> = x
-            .store
+            .store()
             .partners()
             .await
             .map_err(status)?

@@ -19,8 +19,9 @@
 //! - the append-only **access log**.
 //!
 //! Layout as in every service (docs/architecture.md): `domain` (types, pure checks and the
-//! ports to its peers), `store`, `service` (the use cases), `clients`, `convert` and `grpc`,
-//! `config`.
+//! ports to its peers), `store`, `service` (the `Exchange` struct and its use cases, one file
+//! each), `clients`, `convert` and `grpc` (with `LiveExchange`, the exchange over its real
+//! peers), `config`.
 
 pub mod clients;
 pub mod config;
@@ -32,6 +33,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+use chrono::Utc;
 use healthpoints_auth::Verifier;
 use healthpoints_grpc::{
     GrpcServerConfig, Host, Ready, Service, credentials::ServiceToken, identity_keys,
@@ -44,27 +46,19 @@ use tonic::service::Routes;
 use crate::{
     clients::{IdentityPeer, IntakePeer, LedgerPeer},
     config::ExchangeConfig,
-    grpc::ExchangeGrpc,
+    grpc::{ExchangeGrpc, LiveExchange},
+    service::Exchange,
     store::{Migrator, Store},
 };
 
 /// The fully-qualified gRPC service name, for health checks.
 pub const GRPC_SERVICE: &str = SERVICE_NAME;
 
-/// The exchange as it runs: its store and its peers.
-#[derive(Debug)]
-pub struct Exchange {
-    pub store: Store,
-    pub identity: IdentityPeer,
-    pub intake: IntakePeer,
-    pub ledger: LedgerPeer,
-}
-
 /// The exchange as its own server: bind with `Application::build`, serve with
 /// `run_until_stopped`.
-pub type Application = Host<Exchange>;
+pub type Application = Host<LiveExchange>;
 
-impl Service for Exchange {
+impl Service for LiveExchange {
     const NAME: &'static str = "exchange";
     const TITLE: &'static str = "the exchange";
     const GRPC_SERVICE: &'static str = SERVICE_NAME;
@@ -87,7 +81,7 @@ impl Service for Exchange {
     }
 
     async fn healthy(self: Arc<Self>) -> bool {
-        healthpoints_db::ping(self.store.connection()).await
+        healthpoints_db::ping(self.store().connection()).await
     }
 
     fn routes(ready: Ready<Self>, max: usize) -> Routes {
@@ -99,7 +93,7 @@ impl Service for Exchange {
     }
 }
 
-async fn prepare(config: ExchangeConfig) -> Result<Arc<Exchange>, String> {
+async fn prepare(config: ExchangeConfig) -> Result<Arc<LiveExchange>, String> {
     let db = healthpoints_db::connect::<Migrator>(&config.database)
         .await
         .map_err(|e| e.to_string())?;
@@ -108,10 +102,11 @@ async fn prepare(config: ExchangeConfig) -> Result<Arc<Exchange>, String> {
     let intake = healthpoints_grpc::client::connect(&config.intake).map_err(|e| e.to_string())?;
     let ledger = healthpoints_grpc::client::connect(&config.ledger).map_err(|e| e.to_string())?;
     let token = ServiceToken::new(identity.clone(), config.credentials.clone());
-    Ok(Arc::new(Exchange {
-        store: Store::new(db),
-        identity: IdentityPeer::new(identity, token.clone()),
-        intake: IntakePeer::new(intake, token.clone()),
-        ledger: LedgerPeer::new(ledger, token),
-    }))
+    Ok(Arc::new(Exchange::new(
+        Store::new(db),
+        IdentityPeer::new(identity, token.clone()),
+        IntakePeer::new(intake, token.clone()),
+        LedgerPeer::new(ledger, token),
+        Arc::new(Utc::now),
+    )))
 }

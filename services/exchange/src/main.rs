@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use healthpoints_config::ServiceArgs;
-use healthpoints_exchange::{Exchange, config::ExchangeConfig};
+use healthpoints_exchange::{config::ExchangeConfig, grpc::LiveExchange};
 use healthpoints_grpc::host::run_process;
 
 #[derive(Debug, Parser)]
@@ -19,5 +19,5 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = ExchangeConfig::load(cli.args.config.as_deref(), &[])?;
-    run_process::<Exchange>(config, cli.args.dump_config).await
+    run_process::<LiveExchange>(config, cli.args.dump_config).await
 }

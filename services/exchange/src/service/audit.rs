@@ -4,86 +4,90 @@
 use healthpoints_auth::Principal;
 use uuid::Uuid;
 
+use super::Exchange;
 use crate::domain::audit::{AccessEntry, AccessFilter, AccessQuery, actor};
 use crate::domain::error::{ExchangeError, Result};
-use crate::store::Store;
 
-/// Entries for one call: `touched` holds each resident and how many of their records it
-/// carried.
-pub fn entries(
-    caller: &Principal,
-    action: &str,
-    detail: &str,
-    touched: &[(String, u32)],
-) -> Vec<AccessEntry> {
-    let (actor, partner_id) = actor(caller);
-    let at = super::now();
-    let one = |resident_id: Option<String>, records: u32| AccessEntry {
-        entry_id: Uuid::now_v7(),
-        at,
-        actor: actor.clone(),
-        partner_id: partner_id.clone(),
-        action: action.to_owned(),
-        records,
-        detail: detail.to_owned(),
-        resident_id,
-    };
-    if touched.is_empty() {
-        return vec![one(None, 0)];
+impl<I, N, L> Exchange<I, N, L> {
+    /// Entries for one call: `touched` holds each resident and how many of their records it
+    /// carried.
+    pub(super) fn access_entries(
+        &self,
+        caller: &Principal,
+        action: &str,
+        detail: &str,
+        touched: &[(String, u32)],
+    ) -> Vec<AccessEntry> {
+        let (actor, partner_id) = actor(caller);
+        let at = self.now();
+        let one = |resident_id: Option<String>, records: u32| AccessEntry {
+            entry_id: Uuid::now_v7(),
+            at,
+            actor: actor.clone(),
+            partner_id: partner_id.clone(),
+            action: action.to_owned(),
+            records,
+            detail: detail.to_owned(),
+            resident_id,
+        };
+        if touched.is_empty() {
+            return vec![one(None, 0)];
+        }
+        touched
+            .iter()
+            .map(|(r, n)| one(Some(r.clone()), *n))
+            .collect()
     }
-    touched
-        .iter()
-        .map(|(r, n)| one(Some(r.clone()), *n))
-        .collect()
-}
 
-/// A resident's own entries; admins by resident, partner (or all) within `[from, to)`.
-pub async fn list(
-    store: &Store,
-    caller: &Principal,
-    query: AccessQuery<'_>,
-) -> Result<(Vec<AccessEntry>, Option<String>)> {
-    let AccessQuery {
-        resident_id,
-        partner_id,
-        from,
-        to,
-        page_size: size,
-        cursor,
-    } = query;
-    let filter = match caller {
-        Principal::Resident { resident_id: me } => {
-            if resident_id.is_some_and(|r| !r.trim().is_empty() && r.trim() != me.to_string())
-                || partner_id.is_some()
-            {
+    /// A resident's own entries; admins by resident, partner (or all) within `[from, to)`.
+    pub async fn access_log(
+        &self,
+        caller: &Principal,
+        query: AccessQuery<'_>,
+    ) -> Result<(Vec<AccessEntry>, Option<String>)> {
+        let AccessQuery {
+            resident_id,
+            partner_id,
+            from,
+            to,
+            page_size: size,
+            cursor,
+        } = query;
+        let filter = match caller {
+            Principal::Resident { resident_id: me } => {
+                if resident_id.is_some_and(|r| !r.trim().is_empty() && r.trim() != me.to_string())
+                    || partner_id.is_some()
+                {
+                    return Err(ExchangeError::Forbidden(
+                        "residents read only their own access log".into(),
+                    ));
+                }
+                AccessFilter::Resident(me.to_string())
+            }
+            Principal::CityAdmin { .. } => match (resident_id, partner_id) {
+                (Some(r), _) => AccessFilter::Resident(r.trim().to_owned()),
+                (None, Some(p)) => AccessFilter::Partner(p.trim().to_owned()),
+                (None, None) => AccessFilter::All,
+            },
+            _ => {
                 return Err(ExchangeError::Forbidden(
-                    "residents read only their own access log".into(),
+                    "the access log is for the resident it is about and for city admins".into(),
                 ));
             }
-            AccessFilter::Resident(me.to_string())
-        }
-        Principal::CityAdmin { .. } => match (resident_id, partner_id) {
-            (Some(r), _) => AccessFilter::Resident(r.trim().to_owned()),
-            (None, Some(p)) => AccessFilter::Partner(p.trim().to_owned()),
-            (None, None) => AccessFilter::All,
-        },
-        _ => {
-            return Err(ExchangeError::Forbidden(
-                "the access log is for the resident it is about and for city admins".into(),
-            ));
-        }
-    };
-    let before = healthpoints_types::uuid_cursor(cursor)
-        .map_err(|e| ExchangeError::invalid("page.cursor", e.0))?;
-    let size = match size {
-        0 => 50,
-        n => n.min(500),
-    };
-    let entries = store
-        .access_log(&filter, from, to, before, u64::from(size))
-        .await?;
-    let next = (entries.len() == size as usize)
-        .then(|| entries.last().map(|e| e.entry_id.to_string()))
-        .flatten();
-    Ok((entries, next))
+        };
+        let before = healthpoints_types::uuid_cursor(cursor)
+            .map_err(|e| ExchangeError::invalid("page.cursor", e.0))?;
+        let size = match size {
+            0 => 50,
+            n => n.min(500),
+        };
+        let entries = self
+            .store
+            .access_log(&filter, from, to, before, u64::from(size))
+            .await?;
+        let next = (entries.len() == size as usize)
+            .then(|| entries.last().map(|e| e.entry_id.to_string()))
+            .flatten();
+        Ok((entries, next))
+    }
 }

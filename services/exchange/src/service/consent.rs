@@ -2,9 +2,9 @@
 
 use healthpoints_auth::Principal;
 
+use super::Exchange;
 use crate::domain::consent::{Category, Consent, category};
 use crate::domain::error::{ExchangeError, Result};
-use crate::store::Store;
 
 /// The resident a consent call is about: residents act for themselves only.
 fn own(caller: &Principal, resident_id: &str) -> Result<String> {
@@ -22,54 +22,62 @@ fn own(caller: &Principal, resident_id: &str) -> Result<String> {
     Ok(me)
 }
 
-/// The caller's consents, newest first.
-pub async fn list(store: &Store, caller: &Principal, resident_id: &str) -> Result<Vec<Consent>> {
-    let me = own(caller, resident_id)?;
-    store.consents(&me).await
-}
+impl<I, N, L> Exchange<I, N, L> {
+    /// The caller's consents, newest first.
+    pub async fn consents(&self, caller: &Principal, resident_id: &str) -> Result<Vec<Consent>> {
+        let me = own(caller, resident_id)?;
+        self.store.consents(&me).await
+    }
 
-/// Grants (or grants again) consent to a registered partner for one category.
-pub async fn grant(
-    store: &Store,
-    caller: &Principal,
-    resident_id: &str,
-    partner_id: &str,
-    raw: Option<Category>,
-    purpose: &str,
-) -> Result<Consent> {
-    let me = own(caller, resident_id)?;
-    let category = category(raw)?;
-    healthpoints_types::text::free_text(purpose, 200, false, healthpoints_types::text::Lines::One)
+    /// Grants (or grants again) consent to a registered partner for one category.
+    pub async fn grant_consent(
+        &self,
+        caller: &Principal,
+        resident_id: &str,
+        partner_id: &str,
+        raw: Option<Category>,
+        purpose: &str,
+    ) -> Result<Consent> {
+        let me = own(caller, resident_id)?;
+        let category = category(raw)?;
+        healthpoints_types::text::free_text(
+            purpose,
+            200,
+            false,
+            healthpoints_types::text::Lines::One,
+        )
         .map_err(|e| ExchangeError::invalid("purpose", e.0))?;
-    let partner = store
-        .partner(partner_id.trim())
-        .await?
-        .filter(|p| p.client_id.is_some())
-        .ok_or_else(|| ExchangeError::NotFound("partner".into()))?;
-    let consent = Consent {
-        resident_id: me,
-        partner_id: partner.partner_id,
-        category,
-        purpose: purpose.trim().to_owned(),
-        granted_at: super::now(),
-        revoked_at: None,
-    };
-    store.save_consent(&consent).await?;
-    Ok(consent)
-}
+        let partner = self
+            .store
+            .partner(partner_id.trim())
+            .await?
+            .filter(|p| p.client_id.is_some())
+            .ok_or_else(|| ExchangeError::NotFound("partner".into()))?;
+        let consent = Consent {
+            resident_id: me,
+            partner_id: partner.partner_id,
+            category,
+            purpose: purpose.trim().to_owned(),
+            granted_at: self.now(),
+            revoked_at: None,
+        };
+        self.store.save_consent(&consent).await?;
+        Ok(consent)
+    }
 
-/// Revokes a consent; records in that category are refused from now on, points stay.
-pub async fn revoke(
-    store: &Store,
-    caller: &Principal,
-    resident_id: &str,
-    partner_id: &str,
-    raw: Option<Category>,
-) -> Result<Consent> {
-    let me = own(caller, resident_id)?;
-    let category = category(raw)?;
-    store
-        .revoke_consent(&me, partner_id.trim(), category, super::now())
-        .await?
-        .ok_or_else(|| ExchangeError::NotFound("consent".into()))
+    /// Revokes a consent; records in that category are refused from now on, points stay.
+    pub async fn revoke_consent(
+        &self,
+        caller: &Principal,
+        resident_id: &str,
+        partner_id: &str,
+        raw: Option<Category>,
+    ) -> Result<Consent> {
+        let me = own(caller, resident_id)?;
+        let category = category(raw)?;
+        self.store
+            .revoke_consent(&me, partner_id.trim(), category, self.now())
+            .await?
+            .ok_or_else(|| ExchangeError::NotFound("consent".into()))
+    }
 }

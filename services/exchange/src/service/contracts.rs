@@ -7,8 +7,7 @@ use chrono::{NaiveDate, TimeZone};
 use healthpoints_auth::Principal;
 use healthpoints_types::DistrictCode;
 
-use super::audit::entries;
-use super::partners::acting_partner;
+use super::Exchange;
 use crate::domain::contracts::{Contract, ContractAction, ContractRecord, Contracts};
 use crate::domain::{
     audit,
@@ -16,7 +15,6 @@ use crate::domain::{
     partners::Identity,
     records::{Behaviours, Forward, MAX_RECORDS, Person, RecordOutcome, RecordResult},
 };
-use crate::store::Store;
 
 fn date(field: &str, raw: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
@@ -76,155 +74,152 @@ fn check(i: usize, r: &ContractRecord) -> Result<ContractAction> {
     Ok(action)
 }
 
-/// Applies a batch of contract records; one result per record, in order. A malformed record
-/// refuses the whole batch (nothing is applied).
-pub async fn submit(
-    store: &Store,
-    identity: &(impl Identity + Contracts),
-    intake: &impl Behaviours,
-    caller: &Principal,
-    records: Vec<ContractRecord>,
-) -> Result<Vec<RecordResult>> {
-    let partner = acting_partner(store, caller, "contracts:submit").await?;
-    if records.is_empty() || records.len() > MAX_RECORDS {
-        return Err(ExchangeError::invalid(
-            "records",
-            format!("must hold 1 to {MAX_RECORDS} records"),
-        ));
-    }
-    let mut actions = Vec::with_capacity(records.len());
-    for (i, r) in records.iter().enumerate() {
-        actions.push(check(i, r)?);
-    }
-    let ids: Vec<String> = records
-        .iter()
-        .map(|r| r.record_id.trim().to_owned())
-        .collect();
-    let stored: BTreeMap<String, RecordResult> = store
-        .contract_results(&partner.partner_id, &ids)
-        .await?
-        .into_iter()
-        .map(|r| (r.record_id.clone(), r))
-        .collect();
-    let mut results = Vec::with_capacity(records.len());
-    let mut touched = Vec::new();
-    for (r, action) in records.into_iter().zip(actions) {
-        let record_id = r.record_id.trim().to_owned();
-        if let Some(done) = stored.get(&record_id) {
-            results.push(done.clone());
-            continue;
+impl<I: Identity + Contracts, N: Behaviours, L> Exchange<I, N, L> {
+    /// Applies a batch of contract records; one result per record, in order. A malformed record
+    /// refuses the whole batch (nothing is applied).
+    pub async fn submit_contracts(
+        &self,
+        caller: &Principal,
+        records: Vec<ContractRecord>,
+    ) -> Result<Vec<RecordResult>> {
+        let partner = self.acting_partner(caller, "contracts:submit").await?;
+        if records.is_empty() || records.len() > MAX_RECORDS {
+            return Err(ExchangeError::invalid(
+                "records",
+                format!("must hold 1 to {MAX_RECORDS} records"),
+            ));
         }
-        let resident_id = match &r.person {
-            Person::ResidentId(id) => Ok(id.trim().to_owned()),
-            Person::IdNumber(n) => identity.resolve_id_number(n.trim()).await?.resident(),
-        };
-        let resident_id = match resident_id {
-            Ok(id) => id,
-            Err((code, reason)) => {
-                let result = RecordResult::rejected(&record_id, code, &reason);
-                store
-                    .save_contract_result(&partner.partner_id, &result, super::now())
-                    .await?;
-                results.push(result);
+        let mut actions = Vec::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            actions.push(check(i, r)?);
+        }
+        let ids: Vec<String> = records
+            .iter()
+            .map(|r| r.record_id.trim().to_owned())
+            .collect();
+        let stored: BTreeMap<String, RecordResult> = self
+            .store
+            .contract_results(&partner.partner_id, &ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.record_id.clone(), r))
+            .collect();
+        let mut results = Vec::with_capacity(records.len());
+        let mut touched = Vec::new();
+        for (r, action) in records.into_iter().zip(actions) {
+            let record_id = r.record_id.trim().to_owned();
+            if let Some(done) = stored.get(&record_id) {
+                results.push(done.clone());
                 continue;
             }
-        };
-        touched.push(resident_id.clone());
-        let contract = Contract {
-            institution_code: r.institution_code.trim().to_owned(),
-            institution_name: r.institution_name.trim().to_owned(),
-            district: r.district.trim().to_owned(),
-            signed_on: r.signed_on.trim().to_owned(),
-            valid_until: r.valid_until.trim().to_owned(),
-        };
-        let result = match identity
-            .set_contract(&resident_id, action, &contract)
-            .await?
-        {
-            Err(reason) => RecordResult::rejected(&record_id, "contract_refused", &reason),
-            Ok(()) if action == ContractAction::Sign => {
-                signing(
-                    intake,
-                    &partner.partner_id,
-                    &record_id,
-                    &resident_id,
-                    &contract,
-                )
+            let resident_id = match &r.person {
+                Person::ResidentId(id) => Ok(id.trim().to_owned()),
+                Person::IdNumber(n) => self.identity.resolve_id_number(n.trim()).await?.resident(),
+            };
+            let resident_id = match resident_id {
+                Ok(id) => id,
+                Err((code, reason)) => {
+                    let result = RecordResult::rejected(&record_id, code, &reason);
+                    self.store
+                        .save_contract_result(&partner.partner_id, &result, self.now())
+                        .await?;
+                    results.push(result);
+                    continue;
+                }
+            };
+            touched.push(resident_id.clone());
+            let contract = Contract {
+                institution_code: r.institution_code.trim().to_owned(),
+                institution_name: r.institution_name.trim().to_owned(),
+                district: r.district.trim().to_owned(),
+                signed_on: r.signed_on.trim().to_owned(),
+                valid_until: r.valid_until.trim().to_owned(),
+            };
+            let result = match self
+                .identity
+                .set_contract(&resident_id, action, &contract)
                 .await?
-            }
-            Ok(()) => RecordResult {
-                record_id: record_id.clone(),
-                outcome: RecordOutcome::Applied,
-                points: 0,
-                reason_code: String::new(),
-                reason: String::new(),
-            },
-        };
-        store
-            .save_contract_result(&partner.partner_id, &result, super::now())
-            .await?;
-        results.push(result);
+            {
+                Err(reason) => RecordResult::rejected(&record_id, "contract_refused", &reason),
+                Ok(()) if action == ContractAction::Sign => {
+                    self.signing(&partner.partner_id, &record_id, &resident_id, &contract)
+                        .await?
+                }
+                Ok(()) => RecordResult {
+                    record_id: record_id.clone(),
+                    outcome: RecordOutcome::Applied,
+                    points: 0,
+                    reason_code: String::new(),
+                    reason: String::new(),
+                },
+            };
+            self.store
+                .save_contract_result(&partner.partner_id, &result, self.now())
+                .await?;
+            results.push(result);
+        }
+        let entries = self.access_entries(
+            caller,
+            "submit_contracts",
+            &format!("{} family-doctor contract records", results.len()),
+            &audit::tally(touched.iter().map(String::as_str)),
+        );
+        self.store.append(&entries).await?;
+        Ok(results)
     }
-    let entries = entries(
-        caller,
-        "submit_contracts",
-        &format!("{} family-doctor contract records", results.len()),
-        &audit::tally(touched.iter().map(String::as_str)),
-    );
-    store.append(&entries).await?;
-    Ok(results)
-}
 
-/// Reports a signing to intake; the record's answer is "applied", with the points it earned
-/// (or why it earned none).
-async fn signing(
-    intake: &impl Behaviours,
-    partner_id: &str,
-    record_id: &str,
-    resident_id: &str,
-    contract: &Contract,
-) -> Result<RecordResult> {
-    let day = NaiveDate::parse_from_str(&contract.signed_on, "%Y-%m-%d")
-        .map_err(|_| ExchangeError::invalid("signed_on", "must be a date"))?;
-    // Noon on the signing day, Asia/Shanghai.
-    let occurred_at = chrono::FixedOffset::east_opt(8 * 3600)
-        .and_then(|tz| tz.from_local_datetime(&day.and_hms_opt(12, 0, 0)?).single())
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok_or_else(|| ExchangeError::invalid("signed_on", "must be a date"))?;
-    let forward = Forward {
-        source_id: partner_id.to_owned(),
-        record_id: format!("contract:{record_id}"),
-        resident_id: resident_id.to_owned(),
-        behaviour: "family_doctor.contract".to_owned(),
-        occurred_at,
-        quantity: 1,
-        district: contract.district.clone(),
-        attributes: BTreeMap::from([(
-            "institution_code".to_owned(),
-            contract.institution_code.clone(),
-        )]),
-    };
-    let judged = intake
-        .submit(vec![forward])
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ExchangeError::fault("intake answered no outcome"))?;
-    let (reason_code, reason) = match judged.outcome {
-        RecordOutcome::Awarded | RecordOutcome::Pending => (String::new(), String::new()),
-        _ => (
-            judged.reason_code,
-            format!(
-                "contract applied; the signing earned no points: {}",
-                judged.reason
+    /// Reports a signing to intake; the record's answer is "applied", with the points it earned
+    /// (or why it earned none).
+    async fn signing(
+        &self,
+        partner_id: &str,
+        record_id: &str,
+        resident_id: &str,
+        contract: &Contract,
+    ) -> Result<RecordResult> {
+        let day = NaiveDate::parse_from_str(&contract.signed_on, "%Y-%m-%d")
+            .map_err(|_| ExchangeError::invalid("signed_on", "must be a date"))?;
+        // Noon on the signing day, Asia/Shanghai.
+        let occurred_at = chrono::FixedOffset::east_opt(8 * 3600)
+            .and_then(|tz| tz.from_local_datetime(&day.and_hms_opt(12, 0, 0)?).single())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .ok_or_else(|| ExchangeError::invalid("signed_on", "must be a date"))?;
+        let forward = Forward {
+            source_id: partner_id.to_owned(),
+            record_id: format!("contract:{record_id}"),
+            resident_id: resident_id.to_owned(),
+            behaviour: "family_doctor.contract".to_owned(),
+            occurred_at,
+            quantity: 1,
+            district: contract.district.clone(),
+            attributes: BTreeMap::from([(
+                "institution_code".to_owned(),
+                contract.institution_code.clone(),
+            )]),
+        };
+        let judged = self
+            .intake
+            .submit(vec![forward])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ExchangeError::fault("intake answered no outcome"))?;
+        let (reason_code, reason) = match judged.outcome {
+            RecordOutcome::Awarded | RecordOutcome::Pending => (String::new(), String::new()),
+            _ => (
+                judged.reason_code,
+                format!(
+                    "contract applied; the signing earned no points: {}",
+                    judged.reason
+                ),
             ),
-        ),
-    };
-    Ok(RecordResult {
-        record_id: record_id.to_owned(),
-        outcome: RecordOutcome::Applied,
-        points: judged.points,
-        reason_code,
-        reason,
-    })
+        };
+        Ok(RecordResult {
+            record_id: record_id.to_owned(),
+            outcome: RecordOutcome::Applied,
+            points: judged.points,
+            reason_code,
+            reason,
+        })
+    }
 }

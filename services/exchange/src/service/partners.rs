@@ -4,12 +4,12 @@
 use healthpoints_auth::Principal;
 use healthpoints_types::text::{Lines, free_text};
 
+use super::Exchange;
 use crate::domain::partners::{Identity, Intake, Partner, PartnerSpec, PartnerStatus, SCOPES};
 use crate::domain::{
     consent::PartnerKind,
     error::{ExchangeError, Result},
 };
-use crate::store::Store;
 
 fn slug(s: &str) -> bool {
     !s.is_empty()
@@ -88,199 +88,208 @@ async fn check_lists(
     Ok(())
 }
 
-/// Registers a partner and creates its client: the id is reserved first, so two registrations
-/// of one id cannot both get a client, and released again if identity refuses.
-pub async fn register(
-    store: &Store,
-    identity: &impl Identity,
-    intake: &impl Intake,
-    caller: &Principal,
-    spec: PartnerSpec,
-) -> Result<(Partner, String, String)> {
-    require_city_admin(caller)?;
-    let name = free_text(&spec.name, 100, true, Lines::One)
-        .map_err(|e| ExchangeError::invalid("name", e.0))?;
-    let name = name.as_str();
-    let department = spec.department.trim();
-    if !slug(department) {
-        return Err(ExchangeError::invalid(
-            "department",
-            "must be 1-64 characters of a-z, 0-9, '-' and '_' (e.g. sports, health)",
-        ));
-    }
-    let partner_id = match spec.partner_id.trim() {
-        "" => department.to_owned(),
-        id => id.to_owned(),
-    };
-    if !slug(&partner_id) {
-        return Err(ExchangeError::invalid(
-            "partner_id",
-            "must be 1-64 characters of a-z, 0-9, '-' and '_'",
-        ));
-    }
-    free_text(&spec.contact, 200, false, Lines::One)
-        .map_err(|e| ExchangeError::invalid("contact", e.0))?;
-    // Checked as sent, so a refusal names the entry the admin wrote.
-    check_lists(intake, &partner_id, &spec.behaviours, &[], &spec.scopes).await?;
-    let mut behaviours = spec.behaviours;
-    behaviours.sort();
-    behaviours.dedup();
-    let mut scopes = spec.scopes;
-    scopes.sort();
-    scopes.dedup();
-    let mut partner = Partner {
-        partner_id,
-        name: name.to_owned(),
-        department: department.to_owned(),
-        contact: spec.contact.trim().to_owned(),
-        behaviours,
-        scopes,
-        status: PartnerStatus::Registering,
-        client_id: None,
-        registered_at: super::now(),
-        // Privacy by default (PIPL Art. 29, 51): without the city admin's explicit choice of
-        // `department`, a partner needs each resident's consent per data category.
-        kind: spec.kind.unwrap_or(PartnerKind::Commercial),
-    };
-    if !store.reserve(&partner).await? {
-        return Err(ExchangeError::AlreadyExists(format!(
-            "partner id {} is taken; choose another partner_id",
-            partner.partner_id
-        )));
-    }
-    let (client_id, secret) = match identity.create_partner_client(&partner).await {
-        Ok(c) => c,
-        Err(e) => {
-            store.release(&partner.partner_id).await?;
-            return Err(e);
+impl<I: Identity, N: Intake, L> Exchange<I, N, L> {
+    /// Registers a partner and creates its client: the id is reserved first, so two registrations
+    /// of one id cannot both get a client, and released again if identity refuses.
+    pub async fn register_partner(
+        &self,
+        caller: &Principal,
+        spec: PartnerSpec,
+    ) -> Result<(Partner, String, String)> {
+        require_city_admin(caller)?;
+        let name = free_text(&spec.name, 100, true, Lines::One)
+            .map_err(|e| ExchangeError::invalid("name", e.0))?;
+        let name = name.as_str();
+        let department = spec.department.trim();
+        if !slug(department) {
+            return Err(ExchangeError::invalid(
+                "department",
+                "must be 1-64 characters of a-z, 0-9, '-' and '_' (e.g. sports, health)",
+            ));
         }
-    };
-    store.activate(&partner.partner_id, &client_id).await?;
-    partner.status = PartnerStatus::Active;
-    partner.client_id = Some(client_id.clone());
-    tracing::info!(partner = %partner.partner_id, "partner registered");
-    Ok((partner, client_id, secret))
-}
-
-/// Changes a partner's name, contact, behaviours, scopes, status or (when given) kind. The
-/// scopes in force are the ones kept here: a client's token cannot do more than the registry
-/// allows.
-pub async fn update(
-    store: &Store,
-    intake: &impl Intake,
-    caller: &Principal,
-    changed: Partner,
-    kind: Option<PartnerKind>,
-) -> Result<Partner> {
-    require_city_admin(caller)?;
-    let Some(mut partner) = store.partner(&changed.partner_id).await? else {
-        return Err(ExchangeError::NotFound("partner".into()));
-    };
-    if partner.status == PartnerStatus::Registering {
-        return Err(ExchangeError::AlreadyExists(
-            "the partner is still being registered".into(),
-        ));
-    }
-    if changed.status == PartnerStatus::Registering {
-        return Err(ExchangeError::invalid(
-            "partner.status",
-            "must be active or suspended",
-        ));
-    }
-    check_lists(
-        intake,
-        &partner.partner_id,
-        &changed.behaviours,
-        &partner.behaviours,
-        &changed.scopes,
-    )
-    .await?;
-    partner.name = free_text(&changed.name, 100, true, Lines::One)
-        .map_err(|e| ExchangeError::invalid("partner.name", e.0))?;
-    partner.contact = free_text(&changed.contact, 200, false, Lines::One)
-        .map_err(|e| ExchangeError::invalid("partner.contact", e.0))?;
-    partner.behaviours = changed.behaviours;
-    partner.scopes = changed.scopes;
-    partner.status = changed.status;
-    if let Some(kind) = kind {
-        partner.kind = kind;
-    }
-    store.update(&partner).await?;
-    tracing::info!(partner = %partner.partner_id, status = partner.status.as_str(), "partner updated");
-    Ok(partner)
-}
-
-/// Creates another client-credentials client of a registered partner (a second server, or a
-/// new secret before the old one is retired). It holds the partner's department and its
-/// registered scopes; what it may do follows the registry, as for the first client.
-pub async fn add_client(
-    store: &Store,
-    identity: &impl Identity,
-    caller: &Principal,
-    partner_id: &str,
-    department: &str,
-    scopes: &[String],
-) -> Result<(String, String)> {
-    require_city_admin(caller)?;
-    if partner_id.trim().is_empty() {
-        return Err(ExchangeError::invalid(
-            "partner_id",
-            "must name a registered partner",
-        ));
-    }
-    let partner = store
-        .partner(partner_id.trim())
-        .await?
-        .filter(|p| p.status != PartnerStatus::Registering)
-        .ok_or_else(|| ExchangeError::NotFound("partner".into()))?;
-    if !department.trim().is_empty() && department.trim() != partner.department {
-        return Err(ExchangeError::invalid(
-            "department",
-            "a partner's clients hold its registered department",
-        ));
-    }
-    if let Some(i) = scopes.iter().position(|s| !partner.scopes.contains(s)) {
-        return Err(ExchangeError::invalid(
-            &format!("scopes[{i}]"),
-            "a partner's clients hold its registered scopes; change them with PUT /v1/admin/partners/{id}",
-        ));
-    }
-    let (client_id, secret) = identity.create_partner_client(&partner).await?;
-    store
-        .add_client(&partner.partner_id, &client_id, super::now())
+        let partner_id = match spec.partner_id.trim() {
+            "" => department.to_owned(),
+            id => id.to_owned(),
+        };
+        if !slug(&partner_id) {
+            return Err(ExchangeError::invalid(
+                "partner_id",
+                "must be 1-64 characters of a-z, 0-9, '-' and '_'",
+            ));
+        }
+        free_text(&spec.contact, 200, false, Lines::One)
+            .map_err(|e| ExchangeError::invalid("contact", e.0))?;
+        // Checked as sent, so a refusal names the entry the admin wrote.
+        check_lists(
+            &self.intake,
+            &partner_id,
+            &spec.behaviours,
+            &[],
+            &spec.scopes,
+        )
         .await?;
-    tracing::info!(partner = %partner.partner_id, "partner client added");
-    Ok((client_id, secret))
+        let mut behaviours = spec.behaviours;
+        behaviours.sort();
+        behaviours.dedup();
+        let mut scopes = spec.scopes;
+        scopes.sort();
+        scopes.dedup();
+        let mut partner = Partner {
+            partner_id,
+            name: name.to_owned(),
+            department: department.to_owned(),
+            contact: spec.contact.trim().to_owned(),
+            behaviours,
+            scopes,
+            status: PartnerStatus::Registering,
+            client_id: None,
+            registered_at: self.now(),
+            // Privacy by default (PIPL Art. 29, 51): without the city admin's explicit choice of
+            // `department`, a partner needs each resident's consent per data category.
+            kind: spec.kind.unwrap_or(PartnerKind::Commercial),
+        };
+        if !self.store.reserve(&partner).await? {
+            return Err(ExchangeError::AlreadyExists(format!(
+                "partner id {} is taken; choose another partner_id",
+                partner.partner_id
+            )));
+        }
+        let (client_id, secret) = match self.identity.create_partner_client(&partner).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.store.release(&partner.partner_id).await?;
+                return Err(e);
+            }
+        };
+        self.store.activate(&partner.partner_id, &client_id).await?;
+        partner.status = PartnerStatus::Active;
+        partner.client_id = Some(client_id.clone());
+        tracing::info!(partner = %partner.partner_id, "partner registered");
+        Ok((partner, client_id, secret))
+    }
+
+    /// Changes a partner's name, contact, behaviours, scopes, status or (when given) kind. The
+    /// scopes in force are the ones kept here: a client's token cannot do more than the registry
+    /// allows.
+    pub async fn update_partner(
+        &self,
+        caller: &Principal,
+        changed: Partner,
+        kind: Option<PartnerKind>,
+    ) -> Result<Partner> {
+        require_city_admin(caller)?;
+        let Some(mut partner) = self.store.partner(&changed.partner_id).await? else {
+            return Err(ExchangeError::NotFound("partner".into()));
+        };
+        if partner.status == PartnerStatus::Registering {
+            return Err(ExchangeError::AlreadyExists(
+                "the partner is still being registered".into(),
+            ));
+        }
+        if changed.status == PartnerStatus::Registering {
+            return Err(ExchangeError::invalid(
+                "partner.status",
+                "must be active or suspended",
+            ));
+        }
+        check_lists(
+            &self.intake,
+            &partner.partner_id,
+            &changed.behaviours,
+            &partner.behaviours,
+            &changed.scopes,
+        )
+        .await?;
+        partner.name = free_text(&changed.name, 100, true, Lines::One)
+            .map_err(|e| ExchangeError::invalid("partner.name", e.0))?;
+        partner.contact = free_text(&changed.contact, 200, false, Lines::One)
+            .map_err(|e| ExchangeError::invalid("partner.contact", e.0))?;
+        partner.behaviours = changed.behaviours;
+        partner.scopes = changed.scopes;
+        partner.status = changed.status;
+        if let Some(kind) = kind {
+            partner.kind = kind;
+        }
+        self.store.update(&partner).await?;
+        tracing::info!(partner = %partner.partner_id, status = partner.status.as_str(), "partner updated");
+        Ok(partner)
+    }
+
+    /// Creates another client-credentials client of a registered partner (a second server, or a
+    /// new secret before the old one is retired). It holds the partner's department and its
+    /// registered scopes; what it may do follows the registry, as for the first client.
+    pub async fn add_partner_client(
+        &self,
+        caller: &Principal,
+        partner_id: &str,
+        department: &str,
+        scopes: &[String],
+    ) -> Result<(String, String)> {
+        require_city_admin(caller)?;
+        if partner_id.trim().is_empty() {
+            return Err(ExchangeError::invalid(
+                "partner_id",
+                "must name a registered partner",
+            ));
+        }
+        let partner = self
+            .store
+            .partner(partner_id.trim())
+            .await?
+            .filter(|p| p.status != PartnerStatus::Registering)
+            .ok_or_else(|| ExchangeError::NotFound("partner".into()))?;
+        if !department.trim().is_empty() && department.trim() != partner.department {
+            return Err(ExchangeError::invalid(
+                "department",
+                "a partner's clients hold its registered department",
+            ));
+        }
+        if let Some(i) = scopes.iter().position(|s| !partner.scopes.contains(s)) {
+            return Err(ExchangeError::invalid(
+                &format!("scopes[{i}]"),
+                "a partner's clients hold its registered scopes; change them with PUT /v1/admin/partners/{id}",
+            ));
+        }
+        let (client_id, secret) = self.identity.create_partner_client(&partner).await?;
+        self.store
+            .add_client(&partner.partner_id, &client_id, self.now())
+            .await?;
+        tracing::info!(partner = %partner.partner_id, "partner client added");
+        Ok((client_id, secret))
+    }
 }
 
-/// The partner behind a partner client's token, checked: registered with this client, active,
-/// holding `scope` both in the token and in the registry.
-pub async fn acting_partner(store: &Store, caller: &Principal, scope: &str) -> Result<Partner> {
-    let Principal::Partner {
-        partner_id,
-        client_id,
-        ..
-    } = caller
-    else {
-        return Err(ExchangeError::Forbidden(
-            "this call is for partner clients (client credentials)".into(),
-        ));
-    };
-    let not_registered = || ExchangeError::Forbidden("the partner is not registered".into());
-    let partner = store
-        .partner(partner_id)
-        .await?
-        .ok_or_else(not_registered)?;
-    if partner.client_id.as_deref() != Some(client_id.as_str())
-        && !store.is_client_of(partner_id, client_id).await?
-    {
-        return Err(not_registered());
+impl<I, N, L> Exchange<I, N, L> {
+    /// The partner behind a partner client's token, checked: registered with this client, active,
+    /// holding `scope` both in the token and in the registry.
+    pub async fn acting_partner(&self, caller: &Principal, scope: &str) -> Result<Partner> {
+        let Principal::Partner {
+            partner_id,
+            client_id,
+            ..
+        } = caller
+        else {
+            return Err(ExchangeError::Forbidden(
+                "this call is for partner clients (client credentials)".into(),
+            ));
+        };
+        let not_registered = || ExchangeError::Forbidden("the partner is not registered".into());
+        let partner = self
+            .store
+            .partner(partner_id)
+            .await?
+            .ok_or_else(not_registered)?;
+        if partner.client_id.as_deref() != Some(client_id.as_str())
+            && !self.store.is_client_of(partner_id, client_id).await?
+        {
+            return Err(not_registered());
+        }
+        if partner.status != PartnerStatus::Active {
+            return Err(ExchangeError::Forbidden("the partner is suspended".into()));
+        }
+        if !caller.has_scope(scope) || !partner.scopes.iter().any(|s| s == scope) {
+            return Err(ExchangeError::Forbidden(format!("missing scope {scope}")));
+        }
+        Ok(partner)
     }
-    if partner.status != PartnerStatus::Active {
-        return Err(ExchangeError::Forbidden("the partner is suspended".into()));
-    }
-    if !caller.has_scope(scope) || !partner.scopes.iter().any(|s| s == scope) {
-        return Err(ExchangeError::Forbidden(format!("missing scope {scope}")));
-    }
-    Ok(partner)
 }

@@ -3,8 +3,7 @@
 
 use healthpoints_auth::Principal;
 
-use super::audit::entries;
-use super::partners::acting_partner;
+use super::Exchange;
 use crate::domain::partners::Partner;
 use crate::domain::records::{
     Behaviours, Forward, MAX_RECORDS, Person, Record, RecordResult, check,
@@ -15,132 +14,124 @@ use crate::domain::{
     error::{ExchangeError, Result},
     partners::Identity,
 };
-use crate::store::Store;
 
-/// Checks, resolves and forwards a partner's batch; one result per record, in order.
-pub async fn submit(
-    store: &Store,
-    identity: &impl Identity,
-    intake: &impl Behaviours,
-    caller: &Principal,
-    records: Vec<Record>,
-) -> Result<Vec<RecordResult>> {
-    let partner = acting_partner(store, caller, "behaviours:submit").await?;
-    submit_for(
-        store,
-        identity,
-        intake,
-        caller,
-        &partner,
-        records,
-        "submit_records",
-    )
-    .await
-}
+impl<I: Identity, N: Behaviours, L> Exchange<I, N, L> {
+    /// Checks, resolves and forwards a partner's batch; one result per record, in order.
+    pub async fn submit_records(
+        &self,
+        caller: &Principal,
+        records: Vec<Record>,
+    ) -> Result<Vec<RecordResult>> {
+        let partner = self.acting_partner(caller, "behaviours:submit").await?;
+        self.submit_records_for(caller, &partner, records, "submit_records")
+            .await
+    }
 
-/// The same for a partner already checked (its scope for this channel), logged as `action`.
-pub(crate) async fn submit_for(
-    store: &Store,
-    identity: &impl Identity,
-    intake: &impl Behaviours,
-    caller: &Principal,
-    partner: &Partner,
-    records: Vec<Record>,
-    action: &str,
-) -> Result<Vec<RecordResult>> {
-    if records.is_empty() || records.len() > MAX_RECORDS {
-        return Err(ExchangeError::invalid(
-            "records",
-            format!("must hold 1 to {MAX_RECORDS} records"),
-        ));
-    }
-    for (i, r) in records.iter().enumerate() {
-        check(i, r)?;
-    }
-    let mut results: Vec<Option<RecordResult>> = vec![None; records.len()];
-    let mut forward = Vec::with_capacity(records.len());
-    let mut slots = Vec::with_capacity(records.len());
-    let mut touched: Vec<String> = Vec::new();
-    for (i, r) in records.into_iter().enumerate() {
-        if !partner.behaviours.contains(&r.behaviour) {
-            results[i] = Some(RecordResult::rejected(
-                &r.record_id,
-                "behaviour_not_listed",
-                "this partner is not registered to report this behaviour",
+    /// The same for a partner already checked (its scope for this channel), logged as `action`.
+    pub(crate) async fn submit_records_for(
+        &self,
+        caller: &Principal,
+        partner: &Partner,
+        records: Vec<Record>,
+        action: &str,
+    ) -> Result<Vec<RecordResult>> {
+        if records.is_empty() || records.len() > MAX_RECORDS {
+            return Err(ExchangeError::invalid(
+                "records",
+                format!("must hold 1 to {MAX_RECORDS} records"),
             ));
-            continue;
         }
-        let resident_id = match &r.person {
-            Person::ResidentId(id) => id.trim().to_owned(),
-            Person::IdNumber(n) => match identity.resolve_id_number(n.trim()).await?.resident() {
-                Ok(id) => id,
-                Err((code, reason)) => {
-                    results[i] = Some(RecordResult::rejected(&r.record_id, code, &reason));
-                    continue;
+        for (i, r) in records.iter().enumerate() {
+            check(i, r)?;
+        }
+        let mut results: Vec<Option<RecordResult>> = vec![None; records.len()];
+        let mut forward = Vec::with_capacity(records.len());
+        let mut slots = Vec::with_capacity(records.len());
+        let mut touched: Vec<String> = Vec::new();
+        for (i, r) in records.into_iter().enumerate() {
+            if !partner.behaviours.contains(&r.behaviour) {
+                results[i] = Some(RecordResult::rejected(
+                    &r.record_id,
+                    "behaviour_not_listed",
+                    "this partner is not registered to report this behaviour",
+                ));
+                continue;
+            }
+            let resident_id = match &r.person {
+                Person::ResidentId(id) => id.trim().to_owned(),
+                Person::IdNumber(n) => {
+                    match self.identity.resolve_id_number(n.trim()).await?.resident() {
+                        Ok(id) => id,
+                        Err((code, reason)) => {
+                            results[i] = Some(RecordResult::rejected(&r.record_id, code, &reason));
+                            continue;
+                        }
+                    }
                 }
-            },
-        };
-        slots.push(i);
-        forward.push(Forward {
-            source_id: partner.partner_id.clone(),
-            record_id: r.record_id.trim().to_owned(),
-            resident_id,
-            behaviour: r.behaviour.trim().to_owned(),
-            occurred_at: r.occurred_at,
-            quantity: r.quantity,
-            district: r.district.trim().to_owned(),
-            attributes: r.attributes,
-        });
-    }
-    // A commercial partner's records in a category that needs consent pass only with the
-    // resident's active consent to this partner for that category.
-    if partner.kind == PartnerKind::Commercial && !forward.is_empty() {
-        let residents: Vec<String> = forward.iter().map(|f| f.resident_id.clone()).collect();
-        let consented = store
-            .active_consents(&partner.partner_id, &residents)
-            .await?;
-        let mut kept_slots = Vec::with_capacity(slots.len());
-        let mut kept = Vec::with_capacity(forward.len());
-        for (slot, f) in slots.into_iter().zip(forward) {
-            match category_of(&f.behaviour) {
-                Some(c) if !consented.contains(&(f.resident_id.clone(), c)) => {
-                    results[slot] = Some(RecordResult::rejected(
-                        &f.record_id,
-                        "consent_required",
-                        &format!(
-                            "the resident has not consented (or has revoked consent) to this partner sending {} data",
-                            c.as_str()
-                        ),
-                    ));
-                    touched.push(f.resident_id);
-                }
-                _ => {
-                    kept_slots.push(slot);
-                    kept.push(f);
+            };
+            slots.push(i);
+            forward.push(Forward {
+                source_id: partner.partner_id.clone(),
+                record_id: r.record_id.trim().to_owned(),
+                resident_id,
+                behaviour: r.behaviour.trim().to_owned(),
+                occurred_at: r.occurred_at,
+                quantity: r.quantity,
+                district: r.district.trim().to_owned(),
+                attributes: r.attributes,
+            });
+        }
+        // A commercial partner's records in a category that needs consent pass only with the
+        // resident's active consent to this partner for that category.
+        if partner.kind == PartnerKind::Commercial && !forward.is_empty() {
+            let residents: Vec<String> = forward.iter().map(|f| f.resident_id.clone()).collect();
+            let consented = self
+                .store
+                .active_consents(&partner.partner_id, &residents)
+                .await?;
+            let mut kept_slots = Vec::with_capacity(slots.len());
+            let mut kept = Vec::with_capacity(forward.len());
+            for (slot, f) in slots.into_iter().zip(forward) {
+                match category_of(&f.behaviour) {
+                    Some(c) if !consented.contains(&(f.resident_id.clone(), c)) => {
+                        results[slot] = Some(RecordResult::rejected(
+                            &f.record_id,
+                            "consent_required",
+                            &format!(
+                                "the resident has not consented (or has revoked consent) to this partner sending {} data",
+                                c.as_str()
+                            ),
+                        ));
+                        touched.push(f.resident_id);
+                    }
+                    _ => {
+                        kept_slots.push(slot);
+                        kept.push(f);
+                    }
                 }
             }
+            slots = kept_slots;
+            forward = kept;
         }
-        slots = kept_slots;
-        forward = kept;
+        touched.extend(forward.iter().map(|f| f.resident_id.clone()));
+        let entries = self.access_entries(
+            caller,
+            action,
+            &format!("{} behaviour records", results.len()),
+            &audit::tally(touched.iter().map(String::as_str)),
+        );
+        self.store.append(&entries).await?;
+        if !forward.is_empty() {
+            let answered = self.intake.submit(forward).await?;
+            if answered.len() != slots.len() {
+                return Err(ExchangeError::fault(
+                    "intake answered a different number of outcomes",
+                ));
+            }
+            for (slot, result) in slots.into_iter().zip(answered) {
+                results[slot] = Some(result);
+            }
+        }
+        Ok(results.into_iter().flatten().collect())
     }
-    touched.extend(forward.iter().map(|f| f.resident_id.clone()));
-    let entries = entries(
-        caller,
-        action,
-        &format!("{} behaviour records", results.len()),
-        &audit::tally(touched.iter().map(String::as_str)),
-    );
-    store.append(&entries).await?;
-    if !forward.is_empty() {
-        let answered = intake.submit(forward).await?;
-        if answered.len() != slots.len() {
-            return Err(ExchangeError::fault(
-                "intake answered a different number of outcomes",
-            ));
-        }
-        for (slot, result) in slots.into_iter().zip(answered) {
-            results[slot] = Some(result);
-        }
-    }
-    Ok(results.into_iter().flatten().collect())
 }

@@ -9,7 +9,6 @@ use healthpoints_exchange::domain::{
     error::ExchangeError,
     records::{Person, RecordOutcome},
 };
-use healthpoints_exchange::service;
 
 use crate::helpers::*;
 
@@ -56,9 +55,7 @@ async fn contract_records_change_identity_and_a_signing_earns_points_once() {
         contract("c-5", "310110195501010027", "sign"),
     ];
     let caller = partner_client(&commission);
-    let first = service::contracts::submit(&f.store, &f.peers, &f.peers, &caller, batch.clone())
-        .await
-        .unwrap();
+    let first = f.x.submit_contracts(&caller, batch.clone()).await.unwrap();
     assert_eq!(
         first
             .iter()
@@ -115,27 +112,27 @@ async fn contract_records_change_identity_and_a_signing_earns_points_once() {
     assert_eq!(signing.attributes["institution_code"], "QP-CHC-01");
 
     // The resend: the same answers, nothing applied or forwarded again.
-    let again = service::contracts::submit(&f.store, &f.peers, &f.peers, &caller, batch)
-        .await
-        .unwrap();
+    let again = f.x.submit_contracts(&caller, batch).await.unwrap();
     assert_eq!(again, first);
     assert_eq!(f.peers.contracts.lock().unwrap().len(), 3);
     assert_eq!(f.peers.forwarded.lock().unwrap().len(), 1);
 
     // Zhang's access log holds the health commission's call with its three records; the
     // resend, answered from the store without looking the person up, is logged about no one.
-    let (log, _) = service::audit::list(&f.store, &resident(&zhang), AccessQuery::default())
-        .await
-        .unwrap();
+    let (log, _) =
+        f.x.access_log(&resident(&zhang), AccessQuery::default())
+            .await
+            .unwrap();
     assert_eq!(
         log.iter()
             .map(|e| (e.actor.as_str(), e.action.as_str(), e.records))
             .collect::<Vec<_>>(),
         vec![("health-commission", "submit_contracts", 3)]
     );
-    let (lis, _) = service::audit::list(&f.store, &resident(&li), AccessQuery::default())
-        .await
-        .unwrap();
+    let (lis, _) =
+        f.x.access_log(&resident(&li), AccessQuery::default())
+            .await
+            .unwrap();
     assert_eq!(
         lis.len(),
         1,
@@ -188,12 +185,11 @@ async fn a_malformed_contract_record_refuses_the_batch() {
     for (spoil, field) in cases {
         let mut bad = contract("c-2", "310118199003071238", "change");
         spoil(&mut bad);
-        let refused =
-            service::contracts::submit(&f.store, &f.peers, &f.peers, &caller, vec![good(), bad]);
+        let refused = f.x.submit_contracts(&caller, vec![good(), bad]);
         assert_eq!(refusal(refused.await), field);
     }
     assert_eq!(
-        refusal(service::contracts::submit(&f.store, &f.peers, &f.peers, &caller, vec![]).await),
+        refusal(f.x.submit_contracts(&caller, vec![]).await),
         "records"
     );
     // An end needs no contract fields.
@@ -209,7 +205,7 @@ async fn a_malformed_contract_record_refuses_the_batch() {
         ))
         .await;
     assert!(matches!(
-        service::contracts::submit(&f.store, &f.peers, &f.peers, &partner_client(&sports), vec![good()])
+        f.x.submit_contracts(&partner_client(&sports), vec![good()])
             .await,
         Err(ExchangeError::Forbidden(why)) if why == "missing scope contracts:submit"
     ));
@@ -218,7 +214,7 @@ async fn a_malformed_contract_record_refuses_the_batch() {
 
     // Nothing of the refused batches was kept: the good record is applied now, for the first time.
     let results =
-        service::contracts::submit(&f.store, &f.peers, &f.peers, &caller, vec![good(), end])
+        f.x.submit_contracts(&caller, vec![good(), end])
             .await
             .unwrap();
     assert_eq!(

@@ -6,7 +6,6 @@ use std::{
 };
 
 use healthpoints_auth::Principal;
-use healthpoints_exchange::service;
 use healthpoints_exchange::{
     domain::{
         contracts::{Contract, ContractAction, Contracts},
@@ -16,6 +15,7 @@ use healthpoints_exchange::{
         records::{Behaviours, Forward, RecordOutcome, RecordResult},
         statistics::{AwardFigures, BookAwards, BookMovements, CohortAwards, LedgerFigures},
     },
+    service::Exchange,
     store::{Migrator, Store},
 };
 use healthpoints_testkit::TestDatabase;
@@ -26,8 +26,9 @@ pub(crate) type Asked = (String, Option<DistrictCode>);
 /// A month (`2026-11`) and the points earned in it.
 pub(crate) type Month = (String, u64);
 
+/// The exchange on a fresh store, every peer played by `peers` (its clones share one state).
 pub(crate) struct Fixture {
-    pub store: Store,
+    pub x: Exchange<Peers, Peers, Peers>,
     pub peers: Peers,
     _db: TestDatabase,
 }
@@ -199,7 +200,13 @@ pub(crate) async fn fixture(label: &str) -> Fixture {
         );
     }
     Fixture {
-        store: Store::new(conn),
+        x: Exchange::new(
+            Store::new(conn),
+            peers.clone(),
+            peers.clone(),
+            peers.clone(),
+            Arc::new(chrono::Utc::now),
+        ),
         peers,
         _db: db,
     }
@@ -251,7 +258,8 @@ pub(crate) fn spec(partner_id: &str, kind: Option<&str>, behaviours: &[&str]) ->
 
 impl Fixture {
     pub(crate) async fn register(&self, spec: PartnerSpec) -> Partner {
-        service::partners::register(&self.store, &self.peers, &self.peers, &city_admin(), spec)
+        self.x
+            .register_partner(&city_admin(), spec)
             .await
             .expect("the partner registers")
             .0

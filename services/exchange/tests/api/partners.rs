@@ -1,7 +1,6 @@
 use healthpoints_exchange::domain::{
     consent::PartnerKind, error::ExchangeError, partners::PartnerStatus,
 };
-use healthpoints_exchange::service;
 
 use crate::helpers::*;
 
@@ -16,9 +15,7 @@ fn field_of(e: &ExchangeError) -> &str {
 #[tokio::test]
 async fn a_registration_the_catalogue_would_refuse_stores_nothing() {
     let f = fixture("exchange_register").await;
-    let register = async |caller, spec| {
-        service::partners::register(&f.store, &f.peers, &f.peers, &caller, spec).await
-    };
+    let register = async |caller, spec| f.x.register_partner(&caller, spec).await;
     let refused = register(
         resident(&uuid::Uuid::now_v7().to_string()),
         spec("sports", None, &["steps.daily"]),
@@ -57,7 +54,7 @@ async fn a_registration_the_catalogue_would_refuse_stores_nothing() {
         "scopes[1]"
     );
 
-    assert!(f.store.partners().await.unwrap().is_empty());
+    assert!(f.x.store().partners().await.unwrap().is_empty());
     assert_eq!(*f.peers.clients_created.lock().unwrap(), 0);
 }
 
@@ -72,7 +69,7 @@ async fn partners_need_consent_unless_the_admin_says_department() {
         .register(spec("sports", Some("department"), &["steps.daily"]))
         .await;
     assert_eq!(sports.kind, PartnerKind::Department);
-    let stored = f.store.partner("sports").await.unwrap().unwrap();
+    let stored = f.x.store().partner("sports").await.unwrap().unwrap();
     assert_eq!(
         (stored.kind, stored.client_id, stored.behaviours),
         (sports.kind, sports.client_id, sports.behaviours)
@@ -83,32 +80,22 @@ async fn partners_need_consent_unless_the_admin_says_department() {
 async fn one_partner_id_gets_one_client_and_a_failed_registration_frees_it() {
     let f = fixture("exchange_twice").await;
     *f.peers.refuse_clients.lock().unwrap() = true;
-    let failed = service::partners::register(
-        &f.store,
-        &f.peers,
-        &f.peers,
-        &city_admin(),
-        spec("sports", None, &["steps.daily"]),
-    )
-    .await;
+    let failed =
+        f.x.register_partner(&city_admin(), spec("sports", None, &["steps.daily"]))
+            .await;
     assert!(
         matches!(failed, Err(ExchangeError::Unavailable(_))),
         "{failed:?}"
     );
     assert!(
-        f.store.partner("sports").await.unwrap().is_none(),
+        f.x.store().partner("sports").await.unwrap().is_none(),
         "the id is released"
     );
     *f.peers.refuse_clients.lock().unwrap() = false;
     f.register(spec("sports", None, &["steps.daily"])).await;
-    let again = service::partners::register(
-        &f.store,
-        &f.peers,
-        &f.peers,
-        &city_admin(),
-        spec("sports", None, &["steps.daily"]),
-    )
-    .await;
+    let again =
+        f.x.register_partner(&city_admin(), spec("sports", None, &["steps.daily"]))
+            .await;
     assert!(
         matches!(again, Err(ExchangeError::AlreadyExists(_))),
         "{again:?}"
@@ -126,17 +113,18 @@ async fn updates_check_what_they_add_and_suspension_stops_the_client() {
     let mut changed = sports.clone();
     changed.status = PartnerStatus::Suspended;
     let suspended =
-        service::partners::update(&f.store, &f.peers, &city_admin(), changed.clone(), None)
+        f.x.update_partner(&city_admin(), changed.clone(), None)
             .await
             .unwrap();
     assert_eq!(suspended.status, PartnerStatus::Suspended);
     changed.behaviours.push("vaccination".into());
-    let refused = service::partners::update(&f.store, &f.peers, &city_admin(), changed, None)
-        .await
-        .unwrap_err();
+    let refused =
+        f.x.update_partner(&city_admin(), changed, None)
+            .await
+            .unwrap_err();
     assert_eq!(field_of(&refused), "behaviours[1]");
     let acting =
-        service::partners::acting_partner(&f.store, &partner_client(&sports), "behaviours:submit")
+        f.x.acting_partner(&partner_client(&sports), "behaviours:submit")
             .await;
     assert!(
         matches!(&acting, Err(ExchangeError::Forbidden(m)) if m.contains("suspended")),

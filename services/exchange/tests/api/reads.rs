@@ -10,7 +10,6 @@ use healthpoints_exchange::domain::{
     error::ExchangeError,
     statistics::{BehaviourCategory, BookAwards, BookMovements, Cell, CohortAwards},
 };
-use healthpoints_exchange::service;
 use healthpoints_types::{Book, DistrictCode};
 
 use crate::helpers::*;
@@ -94,10 +93,7 @@ async fn statistics_are_read_by_admins_and_scoped_partners_per_district() {
     .into();
     let read = |caller: Principal, district: &'static str, month: &'static str| {
         let f = &f;
-        async move {
-            service::statistics::statistics(&f.store, &f.peers, &f.peers, &caller, district, month)
-                .await
-        }
+        async move { f.x.statistics(&caller, district, month).await }
     };
 
     let all = read(city_admin(), "", "2026-11").await.unwrap();
@@ -220,9 +216,10 @@ async fn statistics_are_read_by_admins_and_scoped_partners_per_district() {
     );
 
     // Five reads answered, five logged; refusals are not reads.
-    let (log, _) = service::audit::list(&f.store, &city_admin(), AccessQuery::default())
-        .await
-        .unwrap();
+    let (log, _) =
+        f.x.access_log(&city_admin(), AccessQuery::default())
+            .await
+            .unwrap();
     let reads: Vec<&str> = log
         .iter()
         .filter(|e| e.action == "read_statistics")
@@ -254,15 +251,14 @@ async fn the_points_summary_follows_consent_and_is_logged() {
     let caller = partner_client(&insurer);
 
     assert!(
-        refusal(service::products::points_summary(&f.store, &f.peers, &caller, &wang).await)
+        refusal(f.x.points_summary(&caller, &wang).await)
             .starts_with("the resident has not consented")
     );
     assert_eq!(
-        refusal(service::products::points_summary(&f.store, &f.peers, &caller, "wang").await),
+        refusal(f.x.points_summary(&caller, "wang").await),
         "resident_id"
     );
-    service::consent::grant(
-        &f.store,
+    f.x.grant_consent(
         &me,
         "",
         "insurer",
@@ -271,9 +267,7 @@ async fn the_points_summary_follows_consent_and_is_logged() {
     )
     .await
     .unwrap();
-    let summary = service::products::points_summary(&f.store, &f.peers, &caller, &wang)
-        .await
-        .unwrap();
+    let summary = f.x.points_summary(&caller, &wang).await.unwrap();
     assert_eq!(summary.len(), 12);
     assert_eq!(
         summary[..3]
@@ -290,23 +284,18 @@ async fn the_points_summary_follows_consent_and_is_logged() {
         .register(department("statistics-office", &[], &["statistics:read"]))
         .await;
     assert_eq!(
-        refusal(
-            service::products::points_summary(&f.store, &f.peers, &partner_client(&office), &wang)
-                .await
-        ),
+        refusal(f.x.points_summary(&partner_client(&office), &wang).await),
         "missing scope points-summary:read"
     );
-    service::consent::revoke(&f.store, &me, "", "insurer", Some(Category::PointsSummary))
+    f.x.revoke_consent(&me, "", "insurer", Some(Category::PointsSummary))
         .await
         .unwrap();
     assert!(
-        refusal(service::products::points_summary(&f.store, &f.peers, &caller, &wang).await)
+        refusal(f.x.points_summary(&caller, &wang).await)
             .starts_with("the resident has not consented")
     );
 
-    let (log, _) = service::audit::list(&f.store, &me, AccessQuery::default())
-        .await
-        .unwrap();
+    let (log, _) = f.x.access_log(&me, AccessQuery::default()).await.unwrap();
     assert_eq!(
         log.iter()
             .map(|e| (e.actor.as_str(), e.action.as_str()))
@@ -324,16 +313,9 @@ async fn admins_page_through_the_access_log_by_resident_partner_and_period() {
         .register(department("statistics-office", &[], &["statistics:read"]))
         .await;
     for _ in 0..5 {
-        service::statistics::statistics(
-            &f.store,
-            &f.peers,
-            &f.peers,
-            &partner_client(&office),
-            "",
-            "2026-11",
-        )
-        .await
-        .unwrap();
+        f.x.statistics(&partner_client(&office), "", "2026-11")
+            .await
+            .unwrap();
     }
     let admin = city_admin();
     let query = |page_size, cursor| AccessQuery {
@@ -342,17 +324,11 @@ async fn admins_page_through_the_access_log_by_resident_partner_and_period() {
         cursor,
         ..AccessQuery::default()
     };
-    let (first, next) = service::audit::list(&f.store, &admin, query(2, ""))
-        .await
-        .unwrap();
+    let (first, next) = f.x.access_log(&admin, query(2, "")).await.unwrap();
     assert_eq!(first.len(), 2);
     let next = next.expect("more pages");
-    let (second, _) = service::audit::list(&f.store, &admin, query(2, &next))
-        .await
-        .unwrap();
-    let (rest, _) = service::audit::list(&f.store, &admin, query(0, &next))
-        .await
-        .unwrap();
+    let (second, _) = f.x.access_log(&admin, query(2, &next)).await.unwrap();
+    let (rest, _) = f.x.access_log(&admin, query(0, &next)).await.unwrap();
     assert_eq!(rest.len(), 3);
     assert!(first[1].at >= second[0].at && first[1].entry_id > second[0].entry_id);
     assert!(
@@ -362,16 +338,16 @@ async fn admins_page_through_the_access_log_by_resident_partner_and_period() {
             .all(|e| e.partner_id.as_deref() == Some("statistics-office"))
     );
 
-    let (nobody, _) = service::audit::list(
-        &f.store,
-        &admin,
-        AccessQuery {
-            partner_id: Some("insurer"),
-            ..AccessQuery::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (nobody, _) =
+        f.x.access_log(
+            &admin,
+            AccessQuery {
+                partner_id: Some("insurer"),
+                ..AccessQuery::default()
+            },
+        )
+        .await
+        .unwrap();
     assert!(nobody.is_empty());
     let all = |from, to| AccessQuery {
         from,
@@ -380,29 +356,28 @@ async fn admins_page_through_the_access_log_by_resident_partner_and_period() {
     };
     let (now, later) = (Utc::now(), Utc::now() + Duration::hours(1));
     let (past, _) =
-        service::audit::list(&f.store, &admin, all(None, Some(now - Duration::hours(1))))
+        f.x.access_log(&admin, all(None, Some(now - Duration::hours(1))))
             .await
             .unwrap();
     assert!(past.is_empty());
-    let (in_period, _) = service::audit::list(
-        &f.store,
-        &admin,
-        all(Some(now - Duration::hours(1)), Some(later)),
-    )
-    .await
-    .unwrap();
+    let (in_period, _) =
+        f.x.access_log(&admin, all(Some(now - Duration::hours(1)), Some(later)))
+            .await
+            .unwrap();
     assert_eq!(in_period.len(), 5);
-    let (future, _) = service::audit::list(&f.store, &admin, all(Some(later), None))
-        .await
-        .unwrap();
+    let (future, _) =
+        f.x.access_log(&admin, all(Some(later), None))
+            .await
+            .unwrap();
     assert!(future.is_empty());
 
     assert!(matches!(
-        service::audit::list(&f.store, &district_admin("310118"), AccessQuery::default()).await,
+        f.x.access_log(&district_admin("310118"), AccessQuery::default())
+            .await,
         Err(ExchangeError::Forbidden(_))
     ));
     assert_eq!(
-        refusal(service::audit::list(&f.store, &admin, query(2, "not-a-cursor")).await),
+        refusal(f.x.access_log(&admin, query(2, "not-a-cursor")).await),
         "page.cursor"
     );
 }

@@ -6,7 +6,6 @@ use healthpoints_exchange::domain::{
     error::ExchangeError,
     records::{self, Person, Record, RecordOutcome},
 };
-use healthpoints_exchange::service;
 
 use crate::helpers::*;
 
@@ -63,9 +62,7 @@ async fn each_record_is_judged_on_its_own_and_resends_are_duplicates() {
         record("r-5", Person::ResidentId(zhang.clone()), "steps.daily"),
     ];
     let caller = partner_client(&sports);
-    let first = service::records::submit(&f.store, &f.peers, &f.peers, &caller, batch.clone())
-        .await
-        .unwrap();
+    let first = f.x.submit_records(&caller, batch.clone()).await.unwrap();
     assert_eq!(
         outcomes(&first),
         [
@@ -90,9 +87,7 @@ async fn each_record_is_judged_on_its_own_and_resends_are_duplicates() {
                 .all(|r| r.source_id == "sports" && r.resident_id == zhang)
         );
     }
-    let again = service::records::submit(&f.store, &f.peers, &f.peers, &caller, batch)
-        .await
-        .unwrap();
+    let again = f.x.submit_records(&caller, batch).await.unwrap();
     assert_eq!(again[0].outcome, RecordOutcome::Duplicate);
     assert_eq!(again[4].outcome, RecordOutcome::Duplicate);
 }
@@ -111,33 +106,24 @@ async fn a_malformed_record_refuses_the_batch_and_forwards_nothing() {
         record("r-1", Person::ResidentId(zhang.clone()), "steps.daily"),
         bad,
     ];
-    let refused = service::records::submit(
-        &f.store,
-        &f.peers,
-        &f.peers,
-        &partner_client(&sports),
-        batch,
-    )
-    .await
-    .unwrap_err();
+    let refused =
+        f.x.submit_records(&partner_client(&sports), batch)
+            .await
+            .unwrap_err();
     assert!(
         matches!(&refused, ExchangeError::Invalid { field, .. } if field == "records[1].quantity"),
         "{refused}"
     );
-    let empty = service::records::submit(
-        &f.store,
-        &f.peers,
-        &f.peers,
-        &partner_client(&sports),
-        vec![],
-    )
-    .await
-    .unwrap_err();
+    let empty =
+        f.x.submit_records(&partner_client(&sports), vec![])
+            .await
+            .unwrap_err();
     assert!(matches!(&empty, ExchangeError::Invalid { field, .. } if field == "records"));
     assert!(f.peers.forwarded.lock().unwrap().is_empty());
-    let (log, _) = service::audit::list(&f.store, &resident(&zhang), AccessQuery::default())
-        .await
-        .unwrap();
+    let (log, _) =
+        f.x.access_log(&resident(&zhang), AccessQuery::default())
+            .await
+            .unwrap();
     assert!(log.is_empty(), "{log:?}");
     // The batch bound holds exactly: one record more than the most is refused whole, the most
     // is taken.
@@ -152,25 +138,15 @@ async fn a_malformed_record_refuses_the_batch_and_forwards_nothing() {
             })
             .collect::<Vec<_>>()
     };
-    let over = service::records::submit(
-        &f.store,
-        &f.peers,
-        &f.peers,
-        &partner_client(&sports),
-        at(records::MAX_RECORDS + 1),
-    )
-    .await
-    .unwrap_err();
+    let over =
+        f.x.submit_records(&partner_client(&sports), at(records::MAX_RECORDS + 1))
+            .await
+            .unwrap_err();
     assert!(matches!(&over, ExchangeError::Invalid { field, .. } if field == "records"));
-    let most = service::records::submit(
-        &f.store,
-        &f.peers,
-        &f.peers,
-        &partner_client(&sports),
-        at(records::MAX_RECORDS),
-    )
-    .await
-    .unwrap();
+    let most =
+        f.x.submit_records(&partner_client(&sports), at(records::MAX_RECORDS))
+            .await
+            .unwrap();
     assert_eq!(most.len(), records::MAX_RECORDS);
 }
 
@@ -187,16 +163,10 @@ async fn commercial_records_follow_the_residents_consent() {
     let me = resident(&li);
     let send = async |partner: &healthpoints_exchange::domain::partners::Partner, id: &str| {
         let batch = vec![record(id, Person::ResidentId(li.clone()), "steps.daily")];
-        service::records::submit(
-            &f.store,
-            &f.peers,
-            &f.peers,
-            &partner_client(partner),
-            batch,
-        )
-        .await
-        .unwrap()
-        .remove(0)
+        f.x.submit_records(&partner_client(partner), batch)
+            .await
+            .unwrap()
+            .remove(0)
     };
     let without = send(&wearco, "w-1").await;
     assert_eq!(
@@ -207,35 +177,22 @@ async fn commercial_records_follow_the_residents_consent() {
 
     // Consent is the resident's own: another caller cannot grant it.
     let other = resident(&uuid::Uuid::now_v7().to_string());
-    let forged = service::consent::grant(
-        &f.store,
-        &other,
-        &li,
-        "wearco",
-        Some(Category::StepsExercise),
-        "",
-    )
-    .await;
+    let forged =
+        f.x.grant_consent(&other, &li, "wearco", Some(Category::StepsExercise), "")
+            .await;
     assert!(
         matches!(forged, Err(ExchangeError::Forbidden(_))),
         "{forged:?}"
     );
-    let unknown = service::consent::grant(
-        &f.store,
-        &me,
-        "",
-        "nobody",
-        Some(Category::StepsExercise),
-        "",
-    )
-    .await;
+    let unknown =
+        f.x.grant_consent(&me, "", "nobody", Some(Category::StepsExercise), "")
+            .await;
     assert!(
         matches!(unknown, Err(ExchangeError::NotFound(_))),
         "{unknown:?}"
     );
 
-    service::consent::grant(
-        &f.store,
+    f.x.grant_consent(
         &me,
         "",
         "wearco",
@@ -246,43 +203,43 @@ async fn commercial_records_follow_the_residents_consent() {
     .unwrap();
     assert_eq!(send(&wearco, "w-2").await.outcome, RecordOutcome::Awarded);
     let revoked =
-        service::consent::revoke(&f.store, &me, "", "wearco", Some(Category::StepsExercise))
+        f.x.revoke_consent(&me, "", "wearco", Some(Category::StepsExercise))
             .await
             .unwrap();
     assert!(revoked.revoked_at.is_some());
     assert_eq!(send(&wearco, "w-3").await.reason_code, "consent_required");
-    let listed = service::consent::list(&f.store, &me, "").await.unwrap();
+    let listed = f.x.consents(&me, "").await.unwrap();
     assert_eq!(listed.len(), 1);
     assert!(!listed[0].active());
 
     // The resident sees every partner that touched their data; another resident sees none of
     // it; a partner may not read the log; the city admin filters by partner.
-    let (mine, _) = service::audit::list(&f.store, &me, AccessQuery::default())
-        .await
-        .unwrap();
+    let (mine, _) = f.x.access_log(&me, AccessQuery::default()).await.unwrap();
     let by: std::collections::BTreeSet<_> = mine.iter().map(|e| e.actor.as_str()).collect();
     assert!(by.contains("wearco") && by.contains("sports"), "{mine:?}");
     assert!(
         mine.iter()
             .all(|e| e.resident_id.as_deref() == Some(li.as_str()))
     );
-    let (theirs, _) = service::audit::list(&f.store, &other, AccessQuery::default())
-        .await
-        .unwrap();
+    let (theirs, _) =
+        f.x.access_log(&other, AccessQuery::default())
+            .await
+            .unwrap();
     assert!(theirs.is_empty());
     let partner_reads =
-        service::audit::list(&f.store, &partner_client(&wearco), AccessQuery::default()).await;
+        f.x.access_log(&partner_client(&wearco), AccessQuery::default())
+            .await;
     assert!(matches!(partner_reads, Err(ExchangeError::Forbidden(_))));
-    let (wearco_only, _) = service::audit::list(
-        &f.store,
-        &city_admin(),
-        AccessQuery {
-            partner_id: Some("wearco"),
-            ..AccessQuery::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (wearco_only, _) =
+        f.x.access_log(
+            &city_admin(),
+            AccessQuery {
+                partner_id: Some("wearco"),
+                ..AccessQuery::default()
+            },
+        )
+        .await
+        .unwrap();
     assert!(!wearco_only.is_empty());
     assert!(
         wearco_only
@@ -304,8 +261,7 @@ async fn scopes_in_the_token_and_the_registry_both_count() {
     if let healthpoints_auth::Principal::Partner { scopes, .. } = &mut no_scope {
         scopes.clear();
     }
-    let refused =
-        service::records::submit(&f.store, &f.peers, &f.peers, &no_scope, batch.clone()).await;
+    let refused = f.x.submit_records(&no_scope, batch.clone()).await;
     assert!(
         matches!(&refused, Err(ExchangeError::Forbidden(m)) if m.contains("behaviours:submit")),
         "{refused:?}"
@@ -314,7 +270,7 @@ async fn scopes_in_the_token_and_the_registry_both_count() {
     if let healthpoints_auth::Principal::Partner { client_id, .. } = &mut stranger {
         *client_id = "partner-someone-else".into();
     }
-    let refused = service::records::submit(&f.store, &f.peers, &f.peers, &stranger, batch).await;
+    let refused = f.x.submit_records(&stranger, batch).await;
     assert!(
         matches!(refused, Err(ExchangeError::Forbidden(_))),
         "{refused:?}"
