@@ -9,11 +9,46 @@ use healthpoints_db::{
 };
 
 /// A fresh database for one test: a temporary SQLite file, or a new PostgreSQL database on the
-/// server named by `HP_TEST_DATABASE_URL`.
+/// server named by `HP_TEST_DATABASE_URL`. Either is removed when the value is dropped (a
+/// PostgreSQL database with `DROP DATABASE … WITH (FORCE)`, so connections a test left open do
+/// not keep it): a few hundred tests per run would otherwise fill the server's disk.
 #[derive(Debug)]
 pub struct TestDatabase {
     pub config: DatabaseConfig,
     _dir: Option<tempfile::TempDir>,
+    /// The server's admin URL and the database's name, to drop it.
+    postgres: Option<(String, String)>,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
+        // A thread of its own: a drop inside a test's runtime may not block on that runtime.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let admin = Database::connect(admin_url.as_str())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let dropped = admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                let _ = admin.close().await;
+                dropped
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("a test database was left behind: {e}");
+        }
+    }
 }
 
 impl TestDatabase {
@@ -32,6 +67,7 @@ impl TestDatabase {
         Self {
             config: DatabaseConfig::new(format!("sqlite://{}", path.display())),
             _dir: Some(dir),
+            postgres: None,
         }
     }
 
@@ -60,7 +96,11 @@ impl TestDatabase {
         let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
         let mut config = DatabaseConfig::new(format!("{base}/{name}{query}"));
         config.max_connections = 8;
-        Self { config, _dir: None }
+        Self {
+            config,
+            _dir: None,
+            postgres: Some((admin_url.to_owned(), name)),
+        }
     }
 
     /// Whether this test runs on PostgreSQL.
