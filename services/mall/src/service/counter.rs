@@ -111,8 +111,9 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
         {
             return self.settle(self.reload(order.order_id).await?).await;
         }
-        let order = self.reload(order.order_id).await?;
-        self.drive_resolve(order).await
+        // Settled, not driven: between our step and this read, a racing request (a write-off
+        // that lost, the sweeper) may already have driven our void to its end.
+        self.settle(self.reload(order.order_id).await?).await
     }
 
     /// An order in the middle of someone else's write-off, cancel or expiry, driven to where
