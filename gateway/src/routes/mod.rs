@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod behaviours;
 pub mod consent;
+mod document;
 pub mod mall;
 pub mod mall_admin;
 pub mod me;
@@ -65,10 +66,12 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI document: the frame of [`ApiDoc`] with every route of the table.
+/// The OpenAPI document: the frame of [`ApiDoc`] with every route of the table, each
+/// completed with the errors the gateway answers on it (`document`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(RoutePaths::openapi());
+    document::complete(&mut doc, DECLARED);
     doc
 }
 
@@ -89,9 +92,14 @@ macro_rules! routes {
         pub const ROUTES: &[(&str, &str)] =
             &[$($((stringify!($method), $path),)*)* OPENAPI_ROUTE];
 
-        /// Every route's path with the audience it is declared for.
-        #[cfg(test)]
-        const AUDIENCES: &[(&str, Audience)] = &[$($(($path, Audience::$audience),)*)*];
+        /// Every route as declared, for the document's completion and the audience test.
+        const DECLARED: &[document::Declared] = &[$($(document::Declared {
+            method: stringify!($method),
+            path: $path,
+            audience: Audience::$audience,
+            module: stringify!($module),
+            handler: stringify!($handler),
+        },)*)*];
 
         /// Every route of the gateway: one router per audience, each behind its gate, merged.
         pub fn router(state: &AppState) -> Router<AppState> {
@@ -222,9 +230,37 @@ mod tests {
 
     #[test]
     fn every_route_lives_under_its_audience() {
-        for (path, audience) in AUDIENCES {
-            assert_eq!(Audience::of_path(path), *audience, "{path}");
+        for route in DECLARED {
+            assert_eq!(Audience::of_path(route.path), route.audience, "{}", route.path);
         }
-        assert_eq!(AUDIENCES.len() + 1, ROUTES.len());
+        assert_eq!(DECLARED.len() + 1, ROUTES.len());
+    }
+
+    #[test]
+    fn every_operation_has_a_unique_id_and_problem_errors() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let mut ids = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap().to_owned();
+                assert!(ids.insert(id.clone()), "{id} twice");
+                for (status, response) in op["responses"].as_object().unwrap() {
+                    if !status.starts_with('2') && response.get("content").is_some() {
+                        assert!(
+                            response["content"].get("application/problem+json").is_some()
+                                && response["content"].get("application/json").is_none(),
+                            "{method} {path} {status}: {response}"
+                        );
+                    }
+                }
+                let audience = Audience::of_path(path);
+                if audience != Audience::Public {
+                    for status in ["401", "403", "500", "503"] {
+                        assert!(op["responses"].get(status).is_some(), "{method} {path} {status}");
+                    }
+                }
+            }
+        }
+        assert_eq!(ids.len() + 1, ROUTES.len());
     }
 }
