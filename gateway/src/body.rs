@@ -34,7 +34,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// A query string (`?page_size=50&cursor=…`).
+/// A query string (`?page_size=50&cursor=…`); a parameter given empty is one not given.
 #[derive(Debug, Clone)]
 pub struct Params<T>(pub T);
 
@@ -43,7 +43,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        // `?district=` (what an HTML form sends for an empty field) is the same as leaving the
+        // parameter out.
+        let given: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(
+                form_urlencoded::parse(query.as_bytes()).filter(|(_, value)| !value.is_empty()),
+            )
+            .finish();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(given.as_bytes()));
         serde_path_to_error::deserialize(de).map(Self).map_err(|e| {
             let field = field_of(e.path(), "", &e.inner().to_string());
             ApiError::invalid(field, reason_of(&e.inner().to_string())).into()
@@ -99,9 +106,44 @@ pub fn unreadable(rejection: BytesRejection) -> ApiError {
 /// records: `records[3].quantity`).
 pub fn from_json<T: DeserializeOwned>(bytes: &[u8], prefix: &str) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| json_error(&e, prefix))?;
-    de.end().map_err(|e| syntax(&e))?;
-    Ok(value)
+    match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => {
+            de.end().map_err(|e| syntax(&e))?;
+            Ok(value)
+        }
+        // JSON has one number type: `16.0` is the integer 16 (JSON Schema says so too), which
+        // serde refuses for an integer field. Only then is the body read again, its whole
+        // numbers written as integers.
+        Err(e)
+            if e.inner()
+                .to_string()
+                .contains("invalid type: floating point") =>
+        {
+            let mut whole: serde_json::Value =
+                serde_json::from_slice(bytes).map_err(|e| syntax(&e))?;
+            integral(&mut whole);
+            serde_path_to_error::deserialize(whole).map_err(|e| json_error(&e, prefix))
+        }
+        Err(e) => Err(json_error(&e, prefix)),
+    }
+}
+
+/// Writes every whole number of `value` (`16.0`) as an integer.
+fn integral(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0) {
+                // Beyond ±2^53 a float is not a number anyone wrote exactly; left as it is.
+                if f.abs() <= 9_007_199_254_740_992.0 {
+                    *value = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral),
+        Value::Object(fields) => fields.values_mut().for_each(integral),
+        _ => {}
+    }
 }
 
 fn json_error(e: &serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> ApiError {
@@ -308,6 +350,16 @@ mod tests {
         let shown = format!("{e:?}");
         assert!(!shown.contains("310118199003071238"), "{shown}");
         assert_eq!(e.field(), Some("records[0].id_number"));
+    }
+
+    #[test]
+    fn whole_numbers_written_as_floats_are_integers() {
+        let p = from_json::<Product>(br#"{"title":"a","price_points":16.0}"#, "").unwrap();
+        assert_eq!(p.price_points, 16);
+        let e = from_json::<Product>(br#"{"title":"a","price_points":16.5}"#, "").unwrap_err();
+        assert_eq!(e.field(), Some("price_points"));
+        let e = from_json::<Product>(br#"{"title":"a","price_points":-2.0}"#, "").unwrap_err();
+        assert_eq!(e.field(), Some("price_points"));
     }
 
     #[test]

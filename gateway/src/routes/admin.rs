@@ -20,15 +20,20 @@ use crate::{
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateStaffRequest {
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9._-]{2,31}$")]
     pub username: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     /// `city_admin`, `district_admin` or `merchant_operator`.
+    #[schema(value_type = super::views::names::StaffRole)]
     pub role: String,
     /// District admins: their district code.
     #[serde(default)]
+    #[schema(value_type = Option<super::views::District>)]
     pub district: Option<String>,
     /// Merchant operators: the merchant's id.
     #[serde(default)]
+    #[schema(format = Uuid)]
     pub merchant_id: Option<String>,
     /// Merchant operators: `city` or a district code.
     #[serde(default)]
@@ -84,13 +89,16 @@ pub async fn create_staff(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateClientRequest {
     /// `partner`, `merchant` or `service`.
+    #[schema(value_type = super::views::names::ClientKind)]
     pub kind: String,
+    #[schema(min_length = 1)]
     pub name: String,
     #[serde(default)]
     pub partner_id: Option<String>,
     #[serde(default)]
     pub department: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Vec<super::views::names::Scope>)]
     pub scopes: Vec<String>,
     /// Service clients: e.g. `intake`, `district-mall`.
     #[serde(default)]
@@ -248,12 +256,13 @@ pub async fn districts(State(state): State<AppState>) -> HttpResult<Json<Distric
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ResidentsQuery {
     /// District code; district admins may ask only for their own.
     pub district: String,
     #[serde(default)]
     pub cursor: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::views::page_size")]
     pub page_size: Option<u32>,
 }
 
@@ -365,6 +374,7 @@ pub async fn end_family_doctor(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SuspendRequest {
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 

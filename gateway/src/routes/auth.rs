@@ -16,16 +16,22 @@ use crate::{
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// Real name as on the ID card.
+    #[schema(min_length = 1, max_length = 50)]
     pub name: String,
     /// 18-character PRC resident ID number.
+    #[schema(pattern = "^[0-9]{17}[0-9Xx]$")]
     pub id_number: String,
     /// Mainland mobile number.
+    #[schema(pattern = "^1[3-9][0-9]{9}$")]
     pub phone: String,
     /// At least 8 characters with a letter and a digit.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     /// GB/T 2260 code of an enrolled district, e.g. "310118".
+    #[schema(value_type = super::views::District)]
     pub residence_district: String,
     /// `registered` or `permanent_migrant`.
+    #[schema(value_type = super::views::names::ResidenceType)]
     pub residence_type: String,
 }
 
@@ -37,12 +43,15 @@ pub struct RegisterResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// A resident's phone number or a staff username.
+    #[schema(min_length = 1)]
     pub login: String,
+    #[schema(min_length = 1)]
     pub password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
+    #[schema(min_length = 1)]
     pub refresh_token: String,
 }
 
@@ -60,8 +69,11 @@ pub struct TokenResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ClientTokenRequest {
     /// Must be `client_credentials`.
+    #[schema(value_type = super::views::names::GrantType)]
     pub grant_type: String,
+    #[schema(min_length = 1)]
     pub client_id: String,
+    #[schema(min_length = 1)]
     pub client_secret: String,
 }
 

@@ -138,11 +138,12 @@ pub async fn check_in(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     #[serde(default)]
     pub cursor: Option<String>,
     /// At most 500; 50 by default.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::views::page_size")]
     pub page_size: Option<u32>,
 }
 
@@ -228,14 +229,17 @@ pub struct RuleView {
     #[serde(default)]
     pub version: u32,
     /// `learning`, `lifestyle`, `public_health_service` or `public_welfare`.
+    #[schema(value_type = super::views::names::RuleCategory)]
     pub category: String,
     pub title: String,
     #[serde(default)]
     pub description: String,
     /// `city` or `district` points.
+    #[schema(value_type = super::views::names::Level)]
     pub level: String,
     /// Set on a district's own rules and tightenings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<super::views::District>)]
     pub district: Option<String>,
     pub award: AwardView,
     #[serde(default)]
@@ -252,8 +256,10 @@ pub struct RuleView {
     #[serde(default)]
     pub evidence: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub effective_from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub effective_until: Option<String>,
 }
 
@@ -382,6 +388,7 @@ pub struct Rules {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RulesQuery {
     /// Include this district's own rules and tightenings.
     #[serde(default)]
@@ -505,9 +512,12 @@ pub async fn save_draft(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimulateBody {
+    #[schema(value_type = Vec<uuid::Uuid>, min_items = 1, max_items = 100)]
     pub draft_ids: Vec<String>,
     /// RFC 3339: the period of stored events to replay, `[from, to)`.
+    #[schema(format = DateTime)]
     pub from: String,
+    #[schema(format = DateTime)]
     pub to: String,
 }
 
@@ -569,9 +579,11 @@ pub async fn simulate(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishBody {
+    #[schema(value_type = Vec<uuid::Uuid>, min_items = 1, max_items = 100)]
     pub draft_ids: Vec<String>,
     /// RFC 3339; now when absent, never in the past.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub effective_from: Option<String>,
 }
 

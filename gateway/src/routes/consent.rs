@@ -38,6 +38,7 @@ pub struct ConsentView {
     pub partner_id: String,
     /// `steps_exercise`, `sleep`, `chronic_disease`, `vaccination`, `screening`,
     /// `points_summary`.
+    #[schema(value_type = super::views::names::ConsentCategory)]
     pub category: String,
     pub purpose: String,
     pub granted_at: Option<String>,
@@ -91,7 +92,9 @@ pub async fn list(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub partner_id: String,
+    #[schema(value_type = super::views::names::ConsentCategory)]
     pub category: String,
     /// What the resident agrees the data is for, in their words or the partner's.
     #[serde(default)]
@@ -166,6 +169,7 @@ pub struct AccessLog {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AccessQuery {
     /// Admins: one partner's entries.
     #[serde(default)]
@@ -181,7 +185,7 @@ pub struct AccessQuery {
     pub to: Option<String>,
     #[serde(default)]
     pub cursor: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::views::page_size")]
     pub page_size: Option<u32>,
 }
 

@@ -243,13 +243,14 @@ pub struct MerchantsPage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only this merchant's products.
     #[serde(default)]
     pub merchant_id: Option<String>,
     #[serde(default)]
     pub cursor: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::views::page_size")]
     pub page_size: Option<u32>,
 }
 
@@ -368,8 +369,10 @@ pub async fn products(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderBody {
+    #[schema(format = Uuid)]
     pub product_id: String,
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 20)]
     pub quantity: u32,
 }
 
@@ -480,13 +483,14 @@ pub async fn create_order(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrdersQuery {
     /// Only this mall's orders (`city` or a district code), paged with `cursor`.
     #[serde(default)]
     pub mall: Option<String>,
     #[serde(default)]
     pub cursor: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::views::page_size")]
     pub page_size: Option<u32>,
 }
 
@@ -535,10 +539,7 @@ pub async fn my_orders(
     // mall answers its newest `size` orders before the cursor; the newest `size` of them all
     // is the page, and any order left out is older than its last line, so the next page finds
     // it. Malls that are down are named in `unavailable`: their orders are missing.
-    let size = match q.page_size.unwrap_or_default() {
-        0 => 50,
-        n => n.min(500),
-    };
+    let size = q.page_size.unwrap_or(50);
     let cursor = q.cursor.clone().unwrap_or_default();
     healthpoints_types::uuid_cursor(&cursor).map_err(|e| ApiError::invalid("cursor", e.0))?;
     let (up, mut down) = state.malls().healthy_clients();

@@ -28,11 +28,14 @@ use crate::{
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdmitBody {
+    #[schema(min_length = 1, max_length = 120)]
     pub name: String,
+    #[schema(min_length = 1, max_length = 64)]
     pub licence_no: String,
     pub contact: String,
     /// `active` (default) or `pending` while the agreement is not in force.
     #[serde(default)]
+    #[schema(value_type = Option<super::views::names::MerchantStatus>)]
     pub status: Option<String>,
 }
 
@@ -66,6 +69,7 @@ pub async fn admit(
 #[serde(deny_unknown_fields)]
 pub struct MerchantStatusBody {
     /// `pending`, `active` or `suspended`.
+    #[schema(value_type = super::views::names::MerchantStatus)]
     pub status: String,
     #[serde(default)]
     pub reason: String,
@@ -94,6 +98,7 @@ pub async fn set_merchant_status(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AdminOrdersQuery {
     #[serde(default)]
     pub resident_id: Option<String>,
@@ -101,7 +106,7 @@ pub struct AdminOrdersQuery {
     pub merchant_id: Option<String>,
     #[serde(default)]
     pub cursor: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::views::page_size")]
     pub page_size: Option<u32>,
 }
 
@@ -140,6 +145,7 @@ pub async fn admin_orders(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 

@@ -15,13 +15,18 @@ use crate::{
 /// A family-doctor contract.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct FamilyDoctor {
+    #[schema(min_length = 1, max_length = 64)]
     pub institution_code: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub institution_name: String,
     /// GB/T 2260 code of the district where it is signed; drives mall routing.
+    #[schema(value_type = super::views::District)]
     pub district: String,
     /// YYYY-MM-DD.
+    #[schema(format = Date)]
     pub signed_on: String,
     /// YYYY-MM-DD.
+    #[schema(format = Date)]
     pub valid_until: String,
 }
 

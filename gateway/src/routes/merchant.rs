@@ -35,6 +35,7 @@ pub struct ProductBody {
     #[serde(default)]
     pub description: String,
     /// `health_service` or `health_product`.
+    #[schema(value_type = super::views::names::ProductCategory)]
     pub category: String,
     pub price_points: u64,
     /// Leave out for unlimited (services).
@@ -44,17 +45,21 @@ pub struct ProductBody {
     pub per_resident_limit: Option<u32>,
     /// `day`, `week`, `month` (default) or `year`.
     #[serde(default)]
+    #[schema(value_type = Option<super::views::names::LimitPeriod>)]
     pub limit_period: Option<String>,
     /// RFC 3339.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub available_from: Option<String>,
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub available_until: Option<String>,
     /// E.g. 60 for residents aged 60 and over.
     #[serde(default)]
     pub min_age: Option<u32>,
     /// `active` (default) or `inactive`.
     #[serde(default)]
+    #[schema(value_type = Option<super::views::names::ProductStatus>)]
     pub status: Option<String>,
 }
 

@@ -231,7 +231,12 @@ mod tests {
     #[test]
     fn every_route_lives_under_its_audience() {
         for route in DECLARED {
-            assert_eq!(Audience::of_path(route.path), route.audience, "{}", route.path);
+            assert_eq!(
+                Audience::of_path(route.path),
+                route.audience,
+                "{}",
+                route.path
+            );
         }
         assert_eq!(DECLARED.len() + 1, ROUTES.len());
     }
@@ -247,16 +252,26 @@ mod tests {
                 for (status, response) in op["responses"].as_object().unwrap() {
                     if !status.starts_with('2') && response.get("content").is_some() {
                         assert!(
-                            response["content"].get("application/problem+json").is_some()
+                            response["content"]
+                                .get("application/problem+json")
+                                .is_some()
                                 && response["content"].get("application/json").is_none(),
                             "{method} {path} {status}: {response}"
                         );
                     }
                 }
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    let name = p["name"].as_str().unwrap();
+                    let templated = path.contains(&format!("{{{name}}}"));
+                    assert_eq!(p["in"] == "path", templated, "{method} {path}: {p}");
+                }
                 let audience = Audience::of_path(path);
                 if audience != Audience::Public {
                     for status in ["401", "403", "500", "503"] {
-                        assert!(op["responses"].get(status).is_some(), "{method} {path} {status}");
+                        assert!(
+                            op["responses"].get(status).is_some(),
+                            "{method} {path} {status}"
+                        );
                     }
                 }
             }

@@ -25,13 +25,16 @@ use crate::{
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterPartnerBody {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// e.g. `sports`, `health`, `blood_centre`.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub department: String,
     #[serde(default)]
     pub contact: String,
     /// The id rules name in their sources; defaults to the department.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub partner_id: Option<String>,
     /// Behaviour codes of the catalogue it may report.
     #[serde(default)]
@@ -39,11 +42,13 @@ pub struct RegisterPartnerBody {
     /// `behaviours:submit`, `fhir:submit`, `contracts:submit`, `statistics:read`,
     /// `points-summary:read`.
     #[serde(default)]
+    #[schema(value_type = Vec<super::views::names::Scope>)]
     pub scopes: Vec<String>,
     /// `commercial` (the default: an app, a wearable maker, an insurer — needs each resident's
     /// consent per data category) or `department` (the city admin's explicit choice: reports
     /// under its statutory duty).
     #[serde(default)]
+    #[schema(value_type = Option<super::views::names::PartnerKind>)]
     pub kind: Option<String>,
 }
 
@@ -89,15 +94,19 @@ pub async fn register(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePartnerBody {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default)]
     pub contact: String,
     pub behaviours: Vec<String>,
+    #[schema(value_type = Vec<super::views::names::Scope>)]
     pub scopes: Vec<String>,
     /// `active` or `suspended` (a suspended partner can do nothing).
+    #[schema(value_type = super::views::names::PartnerStatus)]
     pub status: String,
     /// `department` or `commercial`; left out, it stays as it is.
     #[serde(default)]
+    #[schema(value_type = Option<super::views::names::PartnerKind>)]
     pub kind: Option<String>,
 }
 
@@ -364,16 +373,21 @@ pub struct ContractBody {
     /// `sign`, `change` or `end`.
     pub action: String,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     pub institution_code: String,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub institution_name: String,
     /// The contract's district (drives redemption routing).
     #[serde(default)]
+    #[schema(value_type = super::views::District)]
     pub district: String,
     /// `2026-11-22`.
     #[serde(default)]
+    #[schema(format = Date)]
     pub signed_on: String,
     #[serde(default)]
+    #[schema(format = Date)]
     pub valid_until: String,
 }
 

@@ -145,17 +145,23 @@ pub struct ChallengeBody {
     pub title: String,
     /// Absent: city-wide (city admins only).
     #[serde(default)]
+    #[schema(value_type = Option<super::views::District>)]
     pub district: Option<String>,
     pub behaviour: String,
     #[serde(default)]
     pub daily_min_quantity: u64,
+    #[schema(minimum = 1)]
     pub days_required: u32,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub starts_at: String,
+    #[schema(format = DateTime)]
     pub ends_at: String,
     /// At most 10,000.
+    #[schema(minimum = 1, maximum = 10000)]
     pub bonus_points: u64,
     /// `city` or `district` (a district admin's challenges pay district points).
+    #[schema(value_type = super::views::names::Level)]
     pub level: String,
 }
 
@@ -194,6 +200,7 @@ pub async fn create_challenge(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LeaderboardQuery {
     /// `city` (default) or a district code.
     #[serde(default)]
@@ -202,7 +209,7 @@ pub struct LeaderboardQuery {
     #[serde(default)]
     pub period: Option<String>,
     /// At most 100; 10 by default.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::views::leaderboard_limit")]
     pub limit: Option<u32>,
 }
 
@@ -293,15 +300,20 @@ pub async fn set_opt_in(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HonourBody {
+    #[schema(format = Uuid)]
     pub resident_id: String,
     /// e.g. `health-star`.
+    #[schema(pattern = "^[a-z][a-z0-9-]{1,31}$")]
     pub honour: String,
     /// The month honoured, `2026-11`.
+    #[schema(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$")]
     pub period: String,
     /// Absent: a city honour (municipal points).
     #[serde(default)]
+    #[schema(value_type = Option<super::views::District>)]
     pub district: Option<String>,
     /// At most 10,000.
+    #[schema(minimum = 1, maximum = 10000)]
     pub points: u64,
     pub citation: String,
 }
@@ -333,6 +345,7 @@ pub async fn award_honour(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReviewQuery {
     /// A district code; district admins see their own by default, city admins all.
     #[serde(default)]
@@ -340,7 +353,7 @@ pub struct ReviewQuery {
     #[serde(default)]
     pub cursor: Option<String>,
     /// At most 500; 50 by default.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::views::page_size")]
     pub page_size: Option<u32>,
 }
 
@@ -380,6 +393,7 @@ pub async fn review_queue(
 #[serde(deny_unknown_fields)]
 pub struct ReviewDecision {
     /// `release` (the points are paid) or `reject`.
+    #[schema(value_type = super::views::names::Decision)]
     pub decision: String,
     #[serde(default)]
     pub note: Option<String>,
@@ -416,6 +430,7 @@ pub async fn resolve_review(
 #[serde(deny_unknown_fields)]
 pub struct FlagBody {
     /// Why, for the reviewers.
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 

@@ -69,6 +69,7 @@ pub async fn balances(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TransactionsQuery {
     /// `city` (default) or `district:<code>`.
     #[serde(default)]
@@ -78,7 +79,7 @@ pub struct TransactionsQuery {
     pub kind: Option<String>,
     #[serde(default)]
     pub cursor: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::views::page_size")]
     pub page_size: Option<u32>,
 }
 
@@ -241,6 +242,7 @@ pub struct BookStats {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BookStatsQuery {
     /// `2026-11`: issued, redeemed, refunded and expired of that month (Asia/Shanghai) only.
     /// Outstanding points are always as of now.

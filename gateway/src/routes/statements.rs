@@ -100,6 +100,7 @@ pub struct Statements {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatementsQuery {
     /// One period, with its lines.
     #[serde(default)]

@@ -18,6 +18,7 @@ use crate::{
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatisticsQuery {
     /// A district code: its residents' cells and its book. Omitted: every district (partners
     /// and city admins); a district admin always gets their own.

@@ -406,7 +406,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         if !valid_name {
             return Err(IntakeError::invalid(
                 "honour",
-                "must be 2 to 32 characters of a-z, 0-9 and -, e.g. health-star",
+                "must be 2 to 32 characters of a-z, 0-9 and -, starting with a letter, e.g. health-star",
             ));
         }
         let period = h.period.trim();
