@@ -43,15 +43,15 @@ pub struct RegisterResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// A resident's phone number or a staff username.
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, pattern = "\\S")]
     pub login: String,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, pattern = "\\S")]
     pub password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, pattern = "\\S")]
     pub refresh_token: String,
 }
 
@@ -71,9 +71,9 @@ pub struct ClientTokenRequest {
     /// Must be `client_credentials`.
     #[schema(value_type = super::views::names::GrantType)]
     pub grant_type: String,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, pattern = "\\S")]
     pub client_id: String,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, pattern = "\\S")]
     pub client_secret: String,
 }
 

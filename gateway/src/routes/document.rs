@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | 400 | every route that takes a parameter or a body | a field is missing or malformed |
 //! | 401, 403 | routes for an audience, and routes that read a token | no or a bad token; another role |
-//! | 404 | routes with a path parameter | nothing of that id |
+//! | 404 | routes with a path parameter or a body | nothing of that id |
 //! | 413 | routes with a body | over the body limit |
 //! | 429 | public routes (the probes aside) | the per-address and total budgets (`throttle`) |
 //! | 500, 503, 504 | every route | a fault; a backend down; the request timeout |
@@ -106,7 +106,7 @@ fn complete_operation(op: &mut Operation, route: &Declared) {
         add("401", "No access token, or one that is not valid.");
         add("403", "The token's role or scope may not use this route.");
     }
-    if route.path.contains('{') {
+    if route.path.contains('{') || has_body {
         add("404", "Nothing of that id (or nothing the caller may see).");
     }
     if has_body {
@@ -177,21 +177,14 @@ fn parameter(path: &str, name: &str, place: &ParameterIn) -> Option<Schema> {
             text("^[0-9]{4}-(0[1-9]|1[0-2]|W(0[1-9]|[1-4][0-9]|5[0-3]))$")
         }
         "month" => text("^[0-9]{4}-(0[1-9]|1[0-2])$"),
-        "category" if in_path => {
-            let categories = [
-                "steps_exercise",
-                "sleep",
-                "chronic_disease",
-                "vaccination",
-                "screening",
-                "points_summary",
-            ];
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some(categories))
-                .build()
-                .into()
-        }
+        "category" if in_path => names(&[
+            "steps_exercise",
+            "sleep",
+            "chronic_disease",
+            "vaccination",
+            "screening",
+            "points_summary",
+        ]),
         // The last item's position in the journal, or the last item's (time-ordered) id.
         "cursor" if path == "/v1/me/transactions" => text("^[0-9]{1,18}$"),
         "cursor" => uuid(),
@@ -207,6 +200,10 @@ fn parameter(path: &str, name: &str, place: &ParameterIn) -> Option<Schema> {
             .max_length(Some(128))
             .build()
             .into(),
+        "kind" if path == "/v1/me/transactions" => {
+            names(&["award", "redeem", "refund", "expire", "adjust", "settle"])
+        }
+        "format" => names(&["json", "csv"]),
         "page_size" => whole(PAGE_MAX),
         "limit" => whole(LEADERBOARD_MAX),
         _ => return None,
@@ -220,6 +217,14 @@ fn or_empty(schema: Schema) -> Schema {
         .max_length(Some(0))
         .build();
     AnyOfBuilder::new().item(schema).item(empty).build().into()
+}
+
+fn names(values: &[&str]) -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+        .into()
 }
 
 fn districts() -> Vec<&'static str> {

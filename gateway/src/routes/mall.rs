@@ -254,23 +254,35 @@ pub struct ListQuery {
     pub page_size: Option<u32>,
 }
 
-pub(crate) fn page(q: &ListQuery) -> Option<PageRequest> {
+/// One page of a listing, and nothing else to filter by.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default, deserialize_with = "super::views::page_size")]
+    pub page_size: Option<u32>,
+}
+
+pub(crate) fn page(cursor: Option<&String>, page_size: Option<u32>) -> Option<PageRequest> {
     Some(PageRequest {
-        page_size: q.page_size.unwrap_or_default(),
-        cursor: q.cursor.clone().unwrap_or_default(),
+        page_size: page_size.unwrap_or_default(),
+        cursor: cursor.cloned().unwrap_or_default(),
     })
 }
 
 /// The merchants admitted to a mall. Public.
-#[utoipa::path(get, path = "/v1/malls/{mall}/merchants", tag = "public", params(("mall" = String, Path), ListQuery),
+#[utoipa::path(get, path = "/v1/malls/{mall}/merchants", tag = "public", params(("mall" = String, Path), PageQuery),
     responses((status = 200, body = MerchantsPage), (status = 404, body = Problem), (status = 503, body = Problem)))]
 pub async fn merchants(
     State(state): State<AppState>,
     Segments(mall): Segments<String>,
-    Params(q): Params<ListQuery>,
+    Params(q): Params<PageQuery>,
 ) -> HttpResult<Json<MerchantsPage>> {
     let r = client(&state, parse_mall(&mall)?)?
-        .list_merchants(pb::ListMerchantsRequest { page: page(&q) })
+        .list_merchants(pb::ListMerchantsRequest {
+            page: page(q.cursor.as_ref(), q.page_size),
+        })
         .await?
         .into_inner();
     Ok(Json(MerchantsPage {
@@ -354,7 +366,7 @@ pub async fn products(
     let r = client(&state, parse_mall(&mall)?)?
         .list_products(pb::ListProductsRequest {
             merchant_id: q.merchant_id.clone().unwrap_or_default(),
-            page: page(&q),
+            page: page(q.cursor.as_ref(), q.page_size),
         })
         .await?
         .into_inner();

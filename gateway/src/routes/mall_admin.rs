@@ -15,7 +15,7 @@ use super::{
     mall::{
         MerchantView, OrderView, OrdersPage, client, merchant_status_from, order_of, parse_mall,
     },
-    statements::{StatementView, Statements, StatementsQuery, statements_of},
+    statements::{AdminStatementsQuery, StatementView, Statements, statements_of},
     views::{some, yuan},
 };
 use crate::{
@@ -171,19 +171,24 @@ pub async fn refund(
 
 /// A merchant's statements in a mall (the mall's admin).
 #[utoipa::path(get, path = "/v1/admin/malls/{mall}/settlements", tag = "admin", security(("bearer" = [])),
-    params(("mall" = String, Path), StatementsQuery),
+    params(("mall" = String, Path), AdminStatementsQuery),
     responses((status = 200, body = Statements), (status = 403, body = Problem)))]
 pub async fn admin_settlements(
     State(state): State<AppState>,
     Admin(caller): Admin,
     Segments(mall): Segments<String>,
-    Params(q): Params<StatementsQuery>,
+    Params(q): Params<AdminStatementsQuery>,
 ) -> HttpResult<Response> {
-    let merchant = q
-        .merchant_id
-        .clone()
-        .ok_or_else(|| ApiError::invalid("merchant_id", "must name the merchant"))?;
-    statements_of(&state, &caller, parse_mall(&mall)?, merchant, &q).await
+    let (period, format) = (q.period.as_deref(), q.format.as_deref());
+    statements_of(
+        &state,
+        &caller,
+        parse_mall(&mall)?,
+        q.merchant_id,
+        period,
+        format,
+    )
+    .await
 }
 
 /// Closes a merchant's period: the statement is fixed and the payable moves to settled.

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    mall::{ListQuery, OrderView, OrdersPage, ProductView, ProductsPage, client, order_of, page},
+    mall::{OrderView, OrdersPage, PageQuery, ProductView, ProductsPage, client, order_of, page},
     statements::{Statements, StatementsQuery, statements_of},
     views::{some, timestamp},
 };
@@ -102,7 +102,7 @@ fn product_from(id: String, b: ProductBody) -> Result<pb::Product, ApiError> {
 }
 
 /// My merchant's products, including inactive ones.
-#[utoipa::path(get, path = "/v1/merchant/products", tag = "merchant", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/v1/merchant/products", tag = "merchant", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ProductsPage), (status = 403, body = Problem)))]
 pub async fn my_products(
     State(state): State<AppState>,
@@ -111,12 +111,12 @@ pub async fn my_products(
         merchant_id,
         mall,
     }: MerchantOperator,
-    Params(q): Params<ListQuery>,
+    Params(q): Params<PageQuery>,
 ) -> HttpResult<Json<ProductsPage>> {
     let r = client(&state, mall)?
         .list_products(caller.request(pb::ListProductsRequest {
             merchant_id: merchant_id.to_string(),
-            page: page(&q),
+            page: page(q.cursor.as_ref(), q.page_size),
         }))
         .await?
         .into_inner();
@@ -279,7 +279,7 @@ pub async fn write_off(
 }
 
 /// My merchant's orders, newest first.
-#[utoipa::path(get, path = "/v1/merchant/orders", tag = "merchant", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/v1/merchant/orders", tag = "merchant", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = OrdersPage), (status = 403, body = Problem)))]
 pub async fn merchant_orders(
     State(state): State<AppState>,
@@ -288,14 +288,14 @@ pub async fn merchant_orders(
         merchant_id,
         mall,
     }: MerchantOperator,
-    Params(q): Params<ListQuery>,
+    Params(q): Params<PageQuery>,
 ) -> HttpResult<Json<OrdersPage>> {
     let r = client(&state, mall)?
         .list_orders(caller.request(pb::ListOrdersRequest {
             owner: Some(pb::list_orders_request::Owner::MerchantId(
                 merchant_id.to_string(),
             )),
-            page: page(&q),
+            page: page(q.cursor.as_ref(), q.page_size),
         }))
         .await?
         .into_inner();
@@ -318,5 +318,14 @@ pub async fn merchant_settlements(
     }: MerchantOperator,
     Params(q): Params<StatementsQuery>,
 ) -> HttpResult<Response> {
-    statements_of(&state, &caller, mall, merchant_id.to_string(), &q).await
+    let (period, format) = (q.period.as_deref(), q.format.as_deref());
+    statements_of(
+        &state,
+        &caller,
+        mall,
+        merchant_id.to_string(),
+        period,
+        format,
+    )
+    .await
 }

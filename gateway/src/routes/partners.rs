@@ -34,7 +34,7 @@ pub struct RegisterPartnerBody {
     pub contact: String,
     /// The id rules name in their sources; defaults to the department.
     #[serde(default)]
-    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
+    #[schema(pattern = "^([a-z0-9_-]{1,64})?$")]
     pub partner_id: Option<String>,
     /// Behaviour codes of the catalogue it may report.
     #[serde(default)]

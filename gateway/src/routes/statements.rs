@@ -108,9 +108,20 @@ pub struct StatementsQuery {
     /// `json` (default) or `csv` (one period's lines, for download).
     #[serde(default)]
     pub format: Option<String>,
-    /// Admins: whose statements.
+}
+
+/// An admin's view of one merchant's statements.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AdminStatementsQuery {
+    /// Whose statements.
+    pub merchant_id: String,
+    /// One period, with its lines.
     #[serde(default)]
-    pub merchant_id: Option<String>,
+    pub period: Option<String>,
+    /// `json` (default) or `csv` (one period's lines, for download).
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 /// One statement's lines as CSV, for the merchant's accounts.
@@ -151,9 +162,10 @@ pub(crate) async fn statements_of(
     caller: &Caller,
     mall: MallId,
     merchant_id: String,
-    q: &StatementsQuery,
+    period: Option<&str>,
+    format: Option<&str>,
 ) -> HttpResult<Response> {
-    let period = q.period.clone().unwrap_or_default();
+    let period = period.unwrap_or_default().to_owned();
     let r = client(state, mall)?
         .list_settlements(caller.request(pb::ListSettlementsRequest {
             merchant_id,
@@ -162,7 +174,7 @@ pub(crate) async fn statements_of(
         .await?
         .into_inner();
     let statements: Vec<StatementView> = r.statements.into_iter().map(Into::into).collect();
-    match q.format.as_deref() {
+    match format {
         None | Some("json") => Ok(Json(Statements { statements }).into_response()),
         Some("csv") if !period.is_empty() => {
             let body = statements.first().map(csv).unwrap_or_default();

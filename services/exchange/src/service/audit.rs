@@ -65,7 +65,11 @@ impl<I, N, L> Exchange<I, N, L> {
                 AccessFilter::Resident(me.to_string())
             }
             Principal::CityAdmin { .. } => match (resident_id, partner_id) {
-                (Some(r), _) => AccessFilter::Resident(r.trim().to_owned()),
+                (Some(r), _) => AccessFilter::Resident(
+                    healthpoints_types::ResidentId::parse(r)
+                        .map_err(|e| ExchangeError::invalid("resident_id", e.0))?
+                        .to_string(),
+                ),
                 (None, Some(p)) => AccessFilter::Partner(p.trim().to_owned()),
                 (None, None) => AccessFilter::All,
             },
