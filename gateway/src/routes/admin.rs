@@ -91,7 +91,6 @@ pub struct CreateClientRequest {
     /// `partner`, `merchant` or `service`.
     #[schema(value_type = super::views::names::ClientKind)]
     pub kind: String,
-    #[schema(min_length = 1)]
     pub name: String,
     #[serde(default)]
     pub partner_id: Option<String>,

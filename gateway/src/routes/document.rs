@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | 400 | every route that takes a parameter or a body | a field is missing or malformed |
 //! | 401, 403 | routes for an audience, and routes that read a token | no or a bad token; another role |
-//! | 404 | routes with a path parameter or a body | nothing of that id |
+//! | 404 | routes that take a parameter or a body | nothing of that id (a mall, an order, …) |
 //! | 413 | routes with a body | over the body limit |
 //! | 429 | public routes (the probes aside) | the per-address and total budgets (`throttle`) |
 //! | 500, 503, 504 | every route | a fault; a backend down; the request timeout |
@@ -106,7 +106,7 @@ fn complete_operation(op: &mut Operation, route: &Declared) {
         add("401", "No access token, or one that is not valid.");
         add("403", "The token's role or scope may not use this route.");
     }
-    if route.path.contains('{') || has_body {
+    if route.path.contains('{') || has_params {
         add("404", "Nothing of that id (or nothing the caller may see).");
     }
     if has_body {

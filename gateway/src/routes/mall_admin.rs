@@ -172,7 +172,7 @@ pub async fn refund(
 /// A merchant's statements in a mall (the mall's admin).
 #[utoipa::path(get, path = "/v1/admin/malls/{mall}/settlements", tag = "admin", security(("bearer" = [])),
     params(("mall" = String, Path), AdminStatementsQuery),
-    responses((status = 200, body = Statements), (status = 403, body = Problem)))]
+    responses((status = 200, content((Statements = "application/json"), (String = "text/csv")), description = "the statements; with `format=csv`, one period's lines as CSV"), (status = 403, body = Problem)))]
 pub async fn admin_settlements(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -194,7 +194,8 @@ pub async fn admin_settlements(
 /// Closes a merchant's period: the statement is fixed and the payable moves to settled.
 #[utoipa::path(post, path = "/v1/admin/malls/{mall}/settlements/{merchant_id}/{period}/close", tag = "admin",
     security(("bearer" = [])), params(("mall" = String, Path), ("merchant_id" = String, Path), ("period" = String, Path)),
-    responses((status = 200, body = StatementView), (status = 400, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = StatementView), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem, description = "the period has not started yet")))]
 pub async fn close(
     State(state): State<AppState>,
     Admin(caller): Admin,

@@ -308,7 +308,7 @@ pub async fn merchant_orders(
 
 /// My merchant's settlement statements; `?period=2026-11&format=csv` downloads one.
 #[utoipa::path(get, path = "/v1/merchant/settlements", tag = "merchant", security(("bearer" = [])), params(StatementsQuery),
-    responses((status = 200, body = Statements), (status = 403, body = Problem)))]
+    responses((status = 200, content((Statements = "application/json"), (String = "text/csv")), description = "the statements; with `format=csv`, one period's lines as CSV"), (status = 403, body = Problem)))]
 pub async fn merchant_settlements(
     State(state): State<AppState>,
     MerchantOperator {

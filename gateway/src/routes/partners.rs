@@ -320,7 +320,11 @@ fn parse_records(headers: &HeaderMap, body: &[u8]) -> Result<Vec<pb::BehaviourRe
 /// Behaviour records from a partner (scope `behaviours:submit`): a JSON array, or NDJSON with
 /// `Content-Type: application/x-ndjson`; at most 1,000 records and 1 MiB. One result per
 /// record, in order; resending a record answers its stored result.
-#[utoipa::path(post, path = "/v1/partner/behaviours", tag = "partner", security(("bearer" = [])), request_body = Vec<RecordBody>,
+#[utoipa::path(post, path = "/v1/partner/behaviours", tag = "partner", security(("bearer" = [])),
+    request_body(content(
+        (Vec<RecordBody> = "application/json"),
+        (String = "application/x-ndjson"),
+    )),
     responses((status = 200, body = RecordResults), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn submit_behaviours(
     State(state): State<AppState>,
@@ -437,13 +441,30 @@ pub async fn submit_contracts(
     Ok(Json(results_view(r.results)))
 }
 
+/// A FHIR R4 `Bundle` as the exchange reads it: `batch` (each entry judged on its own) or
+/// `transaction`; its entries are the profiled resources of docs/exchange.md.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct FhirBundle {
+    #[serde(rename = "resourceType")]
+    #[schema(pattern = "^Bundle$")]
+    resource_type: String,
+    #[serde(rename = "type")]
+    #[schema(value_type = super::views::names::BundleType)]
+    kind: String,
+    entry: Vec<serde_json::Value>,
+}
+
 /// FHIR R4 from a health department (scope `fhir:submit`): a `Bundle`
 /// (`Content-Type: application/fhir+json`) or Bulk-Data NDJSON (`application/fhir+ndjson`) of
 /// Observation (steps, exercise), Immunization, Procedure (screening) and Encounter (checks),
 /// mapped as docs/exchange.md says. Answered with a `Bundle` of one `OperationOutcome` per entry:
 /// 200 once judged; 400 when the submission or any entry is malformed (then nothing is written).
 #[utoipa::path(post, path = "/v1/partner/fhir", tag = "partner", security(("bearer" = [])),
-    request_body(content = String, content_type = "application/fhir+json"),
+    request_body(content(
+        (FhirBundle = "application/fhir+json"),
+        (String = "application/fhir+ndjson"),
+    )),
     responses((status = 200, description = "a Bundle of OperationOutcomes"), (status = 400, description = "a Bundle of OperationOutcomes; nothing written"),
         (status = 413, description = "an OperationOutcome: the body is larger than 1 MiB"),
         (status = 403, body = Problem)))]

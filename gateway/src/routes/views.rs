@@ -132,6 +132,8 @@ pub(crate) mod names {
         ProductStatus { Active, Inactive }
         /// The window of a per-resident limit.
         LimitPeriod { Day, Week, Month, Year }
+        /// How a FHIR Bundle's entries are taken.
+        BundleType { Batch, Transaction }
     }
 
     /// What a partner's client may do (a scope of its token).

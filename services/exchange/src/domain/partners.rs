@@ -125,3 +125,11 @@ pub trait Intake: Send + Sync {
         &self,
     ) -> impl Future<Output = Result<BTreeMap<String, BTreeSet<String>>>> + Send;
 }
+
+/// Whether `s` can be a partner id or a department: 1 to 64 characters of a-z, 0-9, `-` and `_`.
+pub fn slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}

@@ -70,6 +70,12 @@ impl<I, N, L> Exchange<I, N, L> {
                         .map_err(|e| ExchangeError::invalid("resident_id", e.0))?
                         .to_string(),
                 ),
+                (None, Some(p)) if !crate::domain::partners::slug(p.trim()) => {
+                    return Err(ExchangeError::invalid(
+                        "partner_id",
+                        "must be a partner id: 1 to 64 characters of a-z, 0-9, '-' and '_'",
+                    ));
+                }
                 (None, Some(p)) => AccessFilter::Partner(p.trim().to_owned()),
                 (None, None) => AccessFilter::All,
             },

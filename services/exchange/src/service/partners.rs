@@ -11,12 +11,7 @@ use crate::domain::{
     error::{ExchangeError, Result},
 };
 
-fn slug(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
+use crate::domain::partners::slug;
 
 fn require_city_admin(caller: &Principal) -> Result<()> {
     if caller.is_city_admin() {
