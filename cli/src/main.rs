@@ -75,6 +75,10 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             println!("healthpoints is up: {}", running.url());
             println!("  API description: {}/openapi.json", running.url());
+            println!("  gRPC (reflection: grpcurl -plaintext ADDRESS list):");
+            for (service, addr) in running.grpc_addresses() {
+                println!("    {service:<12} {addr}");
+            }
             if demo {
                 let admin = bootstrap_admin.as_deref().unwrap_or_default();
                 let (user, password) = admin.split_once(':').unwrap_or((admin, ""));

@@ -233,6 +233,25 @@ impl RunningMesh {
     }
 
     /// The running malls: the city mall first, then the district malls.
+    /// Every service's gRPC address, by name (`mall city`, `mall 310118` for the malls), for an
+    /// operator's grpcurl.
+    pub fn grpc_addresses(&self) -> Vec<(String, SocketAddr)> {
+        let services = [
+            ("identity", self.identity_addr),
+            ("ledger", self.ledger_addr),
+            ("intake", self.intake_addr),
+            ("exchange", self.exchange_addr),
+        ];
+        services
+            .into_iter()
+            .map(|(name, addr)| (name.to_owned(), addr))
+            .chain(self.mall_ids().into_iter().filter_map(|mall| {
+                let addr = self.mall_addr(&mall.to_string())?;
+                Some((format!("mall {mall}"), addr))
+            }))
+            .collect()
+    }
+
     pub fn mall_ids(&self) -> Vec<MallId> {
         let mut ids: Vec<MallId> = self
             .malls

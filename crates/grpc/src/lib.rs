@@ -127,6 +127,9 @@ pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 /// The gRPC reflection service every port serves.
 pub const REFLECTION_SERVICE: &str = "grpc.reflection.v1.ServerReflection";
 
+/// The same, in the protocol's first version (older grpcurl, Python's grpcio-reflection).
+pub const REFLECTION_SERVICE_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
+
 /// A bound gRPC server, not yet serving.
 #[derive(Debug)]
 pub struct GrpcServer {
@@ -193,14 +196,21 @@ impl GrpcServer {
     ) -> Result<(), tonic::transport::Error> {
         // Every contract can be described (a message of another package may be named), but a
         // port lists only what it serves: its service, health and reflection itself.
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(healthpoints_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .with_service_name(self.health.service)
-            .with_service_name(HEALTH_SERVICE)
-            .with_service_name(REFLECTION_SERVICE)
-            .build_v1()
-            .expect("the mesh's descriptor set is valid: it was produced by protox at build time");
+        // Both versions of the protocol: grpcurl speaks v1, older grpcurl and Python's
+        // grpcio-reflection speak v1alpha.
+        let service = self.health.service;
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(healthpoints_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .with_service_name(service)
+                .with_service_name(HEALTH_SERVICE)
+                .with_service_name(REFLECTION_SERVICE)
+                .with_service_name(REFLECTION_SERVICE_V1ALPHA)
+        };
+        let valid = "the mesh's descriptor set is valid: it was produced by protox at build time";
+        let reflection_v1alpha = reflection().build_v1alpha().expect(valid);
+        let reflection = reflection().build_v1().expect(valid);
         let grace = Duration::from_millis(self.config.shutdown_grace_ms);
         let health = self.health.clone();
         let mut drained = shutdown.clone();
@@ -235,7 +245,8 @@ impl GrpcServer {
         let router = builder
             .add_routes(routes)
             .add_service(self.health_service)
-            .add_service(reflection);
+            .add_service(reflection)
+            .add_service(reflection_v1alpha);
         // Our own listener (so port 0 can be reported before serving): set TCP_NODELAY on
         // accepted sockets here, or multiplexed responses wait on Nagle + delayed ACK (~40 ms).
         let incoming =

@@ -189,7 +189,7 @@ async fn reflection_lists_what_the_port_serves() {
         &healthpoints_grpc::client::GrpcClientConfig::new(endpoint),
     )
     .unwrap();
-    let mut client = ServerReflectionClient::new(channel);
+    let mut client = ServerReflectionClient::new(channel.clone());
     let list = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
@@ -205,14 +205,50 @@ async fn reflection_lists_what_the_port_serves() {
     };
     let mut names: Vec<String> = listed.service.into_iter().map(|s| s.name).collect();
     names.sort();
-    assert_eq!(
-        names,
-        [
-            "grpc.health.v1.Health",
-            "grpc.reflection.v1.ServerReflection",
-            SERVICE
-        ]
-    );
+    let listed = [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+        SERVICE,
+    ];
+    assert_eq!(names, listed);
+
+    // A client of the protocol's first version (what Python's grpcio-reflection speaks) gets
+    // the same list, and can describe the service.
+    {
+        use tonic_reflection::pb::v1alpha::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let mut client = ServerReflectionClient::new(channel.clone());
+        let asks = [
+            ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            },
+            ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::FileContainingSymbol(SERVICE.into())),
+            },
+        ];
+        let mut answers = client
+            .server_reflection_info(futures::stream::iter(asks))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.message().await.unwrap().expect("a list");
+        let Some(MessageResponse::ListServicesResponse(old)) = answer.message_response else {
+            panic!("expected a list of services, got {answer:?}");
+        };
+        let mut old: Vec<String> = old.service.into_iter().map(|s| s.name).collect();
+        old.sort();
+        assert_eq!(old, listed);
+        let answer = answers.message().await.unwrap().expect("a file");
+        let Some(MessageResponse::FileDescriptorResponse(files)) = answer.message_response else {
+            panic!("expected the file describing {SERVICE}, got {answer:?}");
+        };
+        assert!(!files.file_descriptor_proto.is_empty());
+    }
     shutdown.trigger();
     served.await.unwrap().unwrap();
 }

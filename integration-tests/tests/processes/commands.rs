@@ -14,9 +14,17 @@ use healthpoints_db::sea_orm::{ConnectionTrait, Database};
 use healthpoints_integration_tests::{Gateway, processes::binary};
 use reqwest::Method;
 
-/// `healthpoints up --demo` on `dir`, until it prints that it is up; returns the child, the
-/// gateway's URL and the demo residents' phone numbers it printed.
-fn up(dir: &Path) -> (Child, String, Vec<String>) {
+/// What `healthpoints up --demo` printed: the gateway's URL, every service's gRPC address by
+/// name, and the demo residents' phone numbers.
+struct Printed {
+    url: String,
+    grpc: std::collections::BTreeMap<String, String>,
+    phones: Vec<String>,
+}
+
+/// `healthpoints up --demo` on `dir`, until it prints that it is up; returns the child and what
+/// it printed.
+fn up(dir: &Path) -> (Child, Printed) {
     let mut child = Command::new(binary("healthpoints"))
         .args(["up", "--demo", "--http-addr", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
@@ -36,7 +44,8 @@ fn up(dir: &Path) -> (Child, String, Vec<String>) {
             }
         }
     });
-    let (mut url, mut phones) = (None, Vec::new());
+    let (mut url, mut phones, mut grpc) = (None, Vec::new(), std::collections::BTreeMap::new());
+    let mut in_grpc = false;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -46,6 +55,22 @@ fn up(dir: &Path) -> (Child, String, Vec<String>) {
         if let Some(u) = line.strip_prefix("healthpoints is up: ") {
             url = Some(u.trim().to_owned());
         }
+        // `  gRPC (…):` then `    <service>   <address>` lines.
+        if line.trim_start().starts_with("gRPC") {
+            in_grpc = true;
+            continue;
+        }
+        if in_grpc {
+            match line
+                .strip_prefix("    ")
+                .and_then(|l| l.trim().rsplit_once(' '))
+            {
+                Some((service, addr)) => {
+                    grpc.insert(service.trim().to_owned(), addr.to_owned());
+                }
+                None => in_grpc = false,
+            }
+        }
         if let Some(r) = line.trim().strip_prefix("resident:") {
             phones.push(r.split_whitespace().next().unwrap_or_default().to_owned());
         }
@@ -53,7 +78,42 @@ fn up(dir: &Path) -> (Child, String, Vec<String>) {
             break;
         }
     }
-    (child, url.expect("the URL is printed"), phones)
+    let url = url.expect("the URL is printed");
+    (child, Printed { url, grpc, phones })
+}
+
+/// The services a gRPC port lists, asked in the reflection protocol's first version (v1alpha,
+/// what Python's grpcio-reflection and older grpcurl speak).
+async fn listed_by_v1alpha(addr: &str) -> Vec<String> {
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("the printed address is an address")
+        .connect()
+        .await
+        .expect("the printed address takes gRPC");
+    let mut client = ServerReflectionClient::new(channel);
+    let ask = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let answer = client
+        .server_reflection_info(futures::stream::iter([ask]))
+        .await
+        .expect("reflection v1alpha is served")
+        .into_inner()
+        .message()
+        .await
+        .unwrap()
+        .expect("one answer");
+    match answer.message_response {
+        Some(MessageResponse::ListServicesResponse(l)) => {
+            l.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("expected a list of services, got {other:?}"),
+    }
 }
 
 /// SIGTERM, then the exit status within 30 s.
@@ -111,8 +171,19 @@ async fn up_with_demo_serves_a_programme_that_survives_a_restart_and_verifies() 
     let dir = healthpoints_db::private::tempdir().expect("temporary directory");
 
     // First start: demo merchants, catalogues and residents with points.
-    let (child, url, phones) = up(dir.path());
+    let (child, Printed { url, grpc, phones }) = up(dir.path());
     assert_eq!(phones.len(), 3, "the demo prints its residents: {phones:?}");
+    // Every service's gRPC address, for an operator's grpcurl; each port lists its service.
+    for service in ["identity", "ledger", "intake", "exchange", "mall city"] {
+        assert!(grpc.contains_key(service), "{service} in {grpc:?}");
+    }
+    let listed = listed_by_v1alpha(&grpc["ledger"]).await;
+    assert!(
+        listed
+            .iter()
+            .any(|s| s == "healthpoints.ledger.v1.LedgerService"),
+        "{listed:?}"
+    );
     let gw = Gateway::new(url);
     gw.expect(200, Method::GET, "/readyz", None, None)
         .await
@@ -143,7 +214,14 @@ async fn up_with_demo_serves_a_programme_that_survives_a_restart_and_verifies() 
     assert!(status.success(), "exit status after SIGTERM: {status}");
 
     // Second start on the same data: the demo seeds nothing twice.
-    let (child, url, phones_again) = up(dir.path());
+    let (
+        child,
+        Printed {
+            url,
+            phones: phones_again,
+            ..
+        },
+    ) = up(dir.path());
     assert_eq!(phones_again, phones);
     let gw = Gateway::new(url);
     for (phone, before) in phones.iter().zip(&points) {
