@@ -35,6 +35,10 @@ enum Command {
         /// logins (needs --bootstrap-admin, or uses admin:Admin-pass-2026).
         #[arg(long)]
         demo: bool,
+        /// An origin whose browser pages may call the API (CORS), e.g.
+        /// `http://localhost:5173`; repeat or comma-separate for more. None by default.
+        #[arg(long = "cors-origin", value_delimiter = ',')]
+        cors_origins: Vec<String>,
     },
 }
 
@@ -47,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
             bootstrap_admin,
             district_malls,
             demo,
+            cors_origins,
         } => {
             let bootstrap_admin = match (bootstrap_admin, demo) {
                 (None, true) => Some("admin:Admin-pass-2026".to_owned()),
@@ -71,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
                 database_urls: Default::default(),
                 district_malls,
                 rate_limits: None,
+                cors_origins,
             })
             .await?;
             println!("healthpoints is up: {}", running.url());

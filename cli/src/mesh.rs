@@ -40,6 +40,8 @@ pub struct MeshOptions {
     /// Rate limits of the routes that need no token instead of the gateway's defaults (tests
     /// and benchmarks that register thousands of residents from one address).
     pub rate_limits: Option<healthpoints_gateway::throttle::RateLimits>,
+    /// Origins whose browser pages may call the API (CORS); none by default.
+    pub cors_origins: Vec<String>,
 }
 
 pub use crate::plan::pilot_districts;
@@ -160,6 +162,12 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     let mut gateway_overrides = plan.config(Node::Gateway);
     if let Some(limits) = &options.rate_limits {
         gateway_overrides.extend(limits.overrides());
+    }
+    if !options.cors_origins.is_empty() {
+        gateway_overrides.push((
+            "http.cors.allowed_origins".into(),
+            options.cors_origins.join(","),
+        ));
     }
     let gateway_config = GatewayConfig::load(None, &borrowed(&gateway_overrides))?;
     let gateway = Application::build(gateway_config).await?;

@@ -38,6 +38,9 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<String>,
     /// Rate limits of the routes that need no token, by class (see [`crate::throttle`]).
     pub rate_limits: crate::throttle::RateLimits,
+    /// Browsers on other origins ([`crate::cors`]); none by default.
+    #[serde(default)]
+    pub cors: crate::cors::CorsConfig,
 }
 
 impl Validate for GatewayConfig {
@@ -59,6 +62,7 @@ impl Validate for GatewayConfig {
         {
             return Err(ConfigError::invalid("http.trusted_proxies", &why));
         }
+        self.http.cors.check()?;
         if self.http.body_limit_bytes < 1024 {
             return Err(ConfigError::invalid(
                 "http.body_limit_bytes",

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod malls;
 pub mod routes;
@@ -187,6 +188,12 @@ impl Application {
             .layer(TraceLayer::new_for_http())
             // Outermost: every request has an id before anything logs.
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+        // Browsers on the allowed origins: a preflight is answered here, before any route, gate
+        // or budget; without allowed origins there is no such layer and no CORS header.
+        let router = match config.http.cors.layer() {
+            Some(cors) => router.layer(cors),
+            None => router,
+        };
         let listener = TcpListener::bind(&config.http.addr)
             .await
             .with_context(|| format!("binding the gateway on {}", config.http.addr))?;

@@ -56,6 +56,7 @@ pub async fn start_mesh(database_url: &str, on_postgres: &[&str]) -> anyhow::Res
         database_urls,
         district_malls: Vec::new(),
         rate_limits: Some(healthpoints_gateway::throttle::RateLimits::unthrottled()),
+        cors_origins: Vec::new(),
     })
     .await?;
     Ok(BenchMesh {

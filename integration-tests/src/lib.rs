@@ -73,6 +73,16 @@ impl Sandbox {
 
     /// Starts the mesh with these rate limits of the unauthenticated routes.
     pub async fn start_with_limits(limits: RateLimits) -> Self {
+        Self::start_with(limits, &[]).await
+    }
+
+    /// Starts the mesh letting browser pages of these origins call the API (CORS).
+    pub async fn start_with_cors(origins: &[&str]) -> Self {
+        let origins: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
+        Self::start_with(RateLimits::unthrottled(), &origins).await
+    }
+
+    async fn start_with(limits: RateLimits, cors_origins: &[String]) -> Self {
         let dir = healthpoints_db::private::tempdir().expect("temporary directory");
         let mesh = mesh::start(MeshOptions {
             data_dir: dir.path().to_path_buf(),
@@ -81,6 +91,7 @@ impl Sandbox {
             database_urls: Default::default(),
             district_malls: mesh::pilot_districts(),
             rate_limits: Some(limits),
+            cors_origins: cors_origins.to_vec(),
         })
         .await
         .expect("the mesh starts");

@@ -15,6 +15,7 @@ fn options(data_dir: std::path::PathBuf) -> MeshOptions {
         database_urls: Default::default(),
         district_malls: mesh::pilot_districts(),
         rate_limits: Some(RateLimits::unthrottled()),
+        cors_origins: Vec::new(),
     }
 }
 

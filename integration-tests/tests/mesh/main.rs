@@ -2,6 +2,7 @@
 
 mod admin;
 mod behaviours;
+mod cors;
 mod counter;
 mod edges;
 mod exchange;
