@@ -37,6 +37,11 @@ MERCHANT=$(login shop-city-1 Demo-pass-2026)
 CLIENT=$(curl -sf -XPOST "$BASE/v1/admin/partners" -H "authorization: Bearer $ADMIN" \
   -H 'content-type: application/json' \
   -d '{"name":"Sports bureau","department":"sports","kind":"department","behaviours":["steps.daily"],"scopes":["behaviours:submit","fhir:submit","statistics:read","points-summary:read"]}')
+# A standard OAuth2 client library obtains the partner's tokens (RFC 6749 §4.4, Basic and post).
+if [ "${OAUTH2_CHECK:-1}" = 1 ]; then
+  python3 "$(dirname "$0")/oauth2_client.py" "$BASE" \
+    "$(echo "$CLIENT" | json "['client_id']")" "$(echo "$CLIENT" | json "['client_secret']")"
+fi
 PARTNER=$(curl -sf -XPOST "$BASE/v1/auth/token" -H 'content-type: application/json' \
   -d "{\"grant_type\":\"client_credentials\",\"client_id\":\"$(echo "$CLIENT" | json "['client_id']")\",\"client_secret\":\"$(echo "$CLIENT" | json "['client_secret']")\"}" \
   | json "['access_token']")

@@ -62,6 +62,7 @@ impl ServiceToken {
                 client_id: self.credentials.client_id.clone(),
                 client_secret: self.credentials.client_secret.expose().clone(),
                 client_address: String::new(),
+                scopes: Vec::new(),
             })
             .await
             .map_err(|s| ApiError::from_status(&s))?

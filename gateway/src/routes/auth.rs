@@ -1,12 +1,19 @@
 //! `/v1/auth/*` and the JWKS: registration, sessions, client credentials.
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
 use healthpoints_errors::ApiError;
 use healthpoints_proto::identity::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::body::JsonBody;
+use super::oauth::{self, OAuthError};
+use crate::body::{JsonBody, from_json, is_json, media_type, unreadable};
 use crate::{
     AppState,
     auth::ClientAddr,
@@ -64,6 +71,9 @@ pub struct TokenResponse {
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u32,
+    /// A client's token: the scopes it carries, space-separated (RFC 6749 §5.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -84,6 +94,7 @@ fn token_response(tokens: Option<pb::TokenPair>) -> HttpResult<Json<TokenRespons
         refresh_token: (!t.refresh_token.is_empty()).then_some(t.refresh_token),
         token_type: t.token_type,
         expires_in: t.expires_in,
+        scope: None,
     }))
 }
 
@@ -185,27 +196,112 @@ pub async fn logout(
     Ok(no_content())
 }
 
-/// Client-credentials grant for partner, merchant and service clients.
-#[utoipa::path(post, path = "/v1/auth/token", tag = "auth", request_body = ClientTokenRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = Problem)))]
+/// The client-credentials grant in the form encoding (RFC 6749 §4.4); the client authenticates
+/// with HTTP Basic or with `client_id` and `client_secret` here, not both.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ClientTokenForm {
+    #[schema(value_type = super::views::names::GrantType)]
+    grant_type: String,
+    /// Space-separated scopes the client holds; left out, all of them.
+    scope: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// The client-credentials grant for partner, merchant and service clients: the OAuth2 form
+/// (`application/x-www-form-urlencoded`, HTTP Basic or `client_secret_post`, RFC 6749 errors) or
+/// the same fields as JSON (problem+json errors). Never cached (`Cache-Control: no-store`).
+#[utoipa::path(post, path = "/v1/auth/token", tag = "auth",
+    request_body(content(
+        (ClientTokenForm = "application/x-www-form-urlencoded"),
+        (ClientTokenRequest = "application/json"),
+    )),
+    responses((status = 200, body = TokenResponse),
+        (status = 400, content((OAuthError = "application/json"), (Problem = "application/problem+json")),
+            description = "the form: `invalid_request`, `unsupported_grant_type`, `invalid_scope`; JSON: a problem"),
+        (status = 401, content((OAuthError = "application/json"), (Problem = "application/problem+json")),
+            description = "the form: `invalid_client` (with `WWW-Authenticate: Basic` after Basic); JSON: a problem")))]
 pub async fn client_token(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    JsonBody(r): JsonBody<ClientTokenRequest>,
-) -> HttpResult<Json<TokenResponse>> {
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> HttpResult<Response> {
+    let body = body.map_err(unreadable)?;
+    let form = media_type(&headers).as_deref() == Some("application/x-www-form-urlencoded");
+    if form {
+        return Ok(match oauth_grant(&state, addr, &headers, &body).await {
+            Ok(tokens) => tokens.into_response(),
+            Err(refusal) => refusal.into_response(),
+        });
+    }
+    if !is_json(&headers) {
+        return Err(ApiError::invalid(
+            "body",
+            "send the grant as application/x-www-form-urlencoded (OAuth2) or application/json",
+        )
+        .into());
+    }
+    let r: ClientTokenRequest = from_json(&body, "")?;
     if r.grant_type != "client_credentials" {
         return Err(ApiError::invalid("grant_type", "must be \"client_credentials\"").into());
     }
+    let tokens = issue(&state, r.client_id, r.client_secret, addr, Vec::new()).await?;
+    Ok(tokens.into_response())
+}
+
+/// A token answer that no cache keeps.
+struct Tokens(TokenResponse);
+
+impl IntoResponse for Tokens {
+    fn into_response(self) -> Response {
+        let mut response = Json(self.0).into_response();
+        oauth::no_store(response.headers_mut());
+        response
+    }
+}
+
+async fn issue(
+    state: &AppState,
+    client_id: String,
+    client_secret: String,
+    client_address: String,
+    scopes: Vec<String>,
+) -> Result<Tokens, ApiError> {
     let response = state
         .identity()
         .issue_client_token(pb::IssueClientTokenRequest {
-            client_id: r.client_id,
-            client_secret: r.client_secret,
-            client_address: addr,
+            client_id,
+            client_secret,
+            client_address,
+            scopes,
         })
-        .await?
+        .await
+        .map_err(|s| ApiError::from_status(&s))?
         .into_inner();
-    token_response(response.tokens)
+    let Json(mut tokens) = token_response(response.tokens).map_err(|e| e.0)?;
+    tokens.scope = (!response.scopes.is_empty()).then(|| response.scopes.join(" "));
+    Ok(Tokens(tokens))
+}
+
+async fn oauth_grant(
+    state: &AppState,
+    addr: String,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Tokens, oauth::Refusal> {
+    let grant = oauth::read(headers, body)?;
+    let basic = grant.basic;
+    issue(
+        state,
+        grant.client_id,
+        grant.client_secret,
+        addr,
+        grant.scope,
+    )
+    .await
+    .map_err(|e| oauth::Refusal::of(e, basic))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

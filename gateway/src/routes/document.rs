@@ -144,9 +144,21 @@ fn problem(description: &str) -> Response {
         .build()
 }
 
-/// Says a handler's own error response is a problem document.
+/// Says a handler's own error response is a problem document (an error in another shape, such
+/// as OAuth's `{"error"}` of `POST /v1/auth/token`, keeps its media type).
 fn as_problem(response: &mut Response) {
-    if let Some(content) = response.content.shift_remove("application/json") {
+    let is_problem = |content: &RefOr<utoipa::openapi::Content>| match content {
+        RefOr::T(c) => {
+            matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/Problem"))
+        }
+        RefOr::Ref(_) => false,
+    };
+    if response
+        .content
+        .get("application/json")
+        .is_some_and(is_problem)
+        && let Some(content) = response.content.shift_remove("application/json")
+    {
         response.content.insert(PROBLEM.to_owned(), content);
     }
 }

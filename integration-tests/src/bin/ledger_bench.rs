@@ -206,6 +206,7 @@ async fn main() -> anyhow::Result<()> {
             client_id,
             client_secret,
             client_address: String::new(),
+            scopes: Vec::new(),
         })
         .await?
         .into_inner()

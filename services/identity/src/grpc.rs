@@ -111,13 +111,14 @@ impl IdentityService for IdentityGrpc {
         request: Request<pb::IssueClientTokenRequest>,
     ) -> Result<Response<pb::IssueClientTokenResponse>, Status> {
         let r = request.into_inner();
-        let tokens = self
+        let (tokens, scopes) = self
             .ready()?
-            .client_token(&r.client_id, &r.client_secret, &r.client_address)
+            .client_token(&r.client_id, &r.client_secret, &r.client_address, &r.scopes)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::IssueClientTokenResponse {
             tokens: Some(tokens_to_pb(tokens)),
+            scopes,
         }))
     }
 

@@ -302,13 +302,16 @@ impl Identity {
         Ok(())
     }
 
-    /// The client-credentials grant.
+    /// The client-credentials grant: a token carrying `scopes` (each one the client holds; none
+    /// asked: every one it holds), and the scopes it carries. The client is authenticated before
+    /// its scopes are looked at.
     pub async fn client_token(
         &self,
         client_id: &str,
         secret: &str,
         client_address: &str,
-    ) -> Result<TokenPair> {
+        scopes: &[String],
+    ) -> Result<(TokenPair, Vec<String>)> {
         if client_id.trim().is_empty() {
             return Err(IdentityError::invalid("client_id", "must not be empty"));
         }
@@ -331,16 +334,32 @@ impl Identity {
         let mut claims = self.base_claims(c.client_id.clone(), role);
         claims.partner_id = c.partner_id.clone();
         claims.department = c.department.clone();
-        claims.scopes = c.scopes.clone();
+        if scopes.iter().any(|s| !c.scopes.contains(s)) {
+            return Err(IdentityError::invalid(
+                "scope",
+                "asks for a scope this client does not hold",
+            ));
+        }
+        claims.scopes = if scopes.is_empty() {
+            c.scopes.clone()
+        } else {
+            c.scopes
+                .iter()
+                .filter(|s| scopes.contains(s))
+                .cloned()
+                .collect()
+        };
+        let granted = claims.scopes.clone();
         claims.service = c.service.clone();
         claims.district = c.district.map(|d| d.to_string());
         claims.merchant_id = c.merchant_id.map(|m| m.to_string());
         claims.mall = c.mall.map(|m| m.to_string());
-        Ok(TokenPair {
+        let tokens = TokenPair {
             access_token: self.sign(claims).await?,
             refresh_token: None,
             expires_in: self.access_ttl_secs(),
-        })
+        };
+        Ok((tokens, granted))
     }
 
     /// The published public keys.

@@ -186,6 +186,7 @@ async fn client_credentials_are_rate_limited_per_client() {
             client_id: created.client_id.clone(),
             client_secret: secret.into(),
             client_address: format!("198.51.100.{address}"),
+            scopes: Vec::new(),
         };
         async move { client.issue_client_token(request).await }
     };
@@ -357,6 +358,7 @@ async fn client_credentials_issue_scoped_tokens() {
             client_id: created.client_id.clone(),
             client_secret: secret.into(),
             client_address: String::new(),
+            scopes: Vec::new(),
         };
         async move { client.issue_client_token(request).await }
     };

@@ -94,6 +94,7 @@ impl Mesh {
                 client_id: created.client_id,
                 client_secret: created.client_secret,
                 client_address: String::new(),
+                scopes: Vec::new(),
             })
             .await
             .unwrap()
