@@ -145,6 +145,8 @@ enum Class {
 fn class_of(path: &str) -> Option<Class> {
     match path {
         "/healthz" | "/readyz" => None,
+        // The reference's static files, served from the binary.
+        p if p == "/docs" || p.starts_with("/docs/") => None,
         "/v1/auth/register" | "/v1/auth/login" | "/v1/auth/token" => Some(Class::Password),
         p if p.starts_with("/v1/auth/") => Some(Class::Session),
         p if crate::auth::Audience::of_path(p) != crate::auth::Audience::Public => None,

@@ -44,8 +44,8 @@ pub(super) struct Declared {
 
 const PROBLEM: &str = "application/problem+json";
 
-/// The probes answer without a backend, a token or a budget.
-const PROBES: &[&str] = &["/healthz"];
+/// The probes (and the reference's files) answer without a backend, a token or a budget.
+const PROBES: &[&str] = &["/healthz", "/docs", "/docs/", "/docs/{file}"];
 
 /// Completes every operation of `doc` that the table declares, and the free-text fields of
 /// the request bodies ([`FREE_TEXT`]).

@@ -140,6 +140,9 @@ routes! {
     Public {
         GET "/healthz" => ops::healthz,
         GET "/readyz" => ops::readyz,
+        GET "/docs" => ops::docs,
+        GET "/docs/" => ops::docs_index,
+        GET "/docs/{file}" => ops::docs_asset,
         GET "/.well-known/jwks.json" => auth::jwks,
         POST "/v1/auth/register" => auth::register,
         POST "/v1/auth/login" => auth::login,

@@ -71,3 +71,59 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(super::openapi())
 }
+
+/// The interactive reference of the API: `/docs/` (its files are relative to it).
+#[utoipa::path(get, path = "/docs", tag = "operations",
+    responses((status = 308, description = "to `/docs/`")))]
+pub async fn docs() -> axum::response::Redirect {
+    axum::response::Redirect::permanent("/docs/")
+}
+
+/// The interactive reference of the API (Swagger UI, served from the binary: nothing is fetched
+/// from elsewhere), reading `/openapi.json`.
+#[utoipa::path(get, path = "/docs/", tag = "operations",
+    responses((status = 200, description = "the reference, as HTML", content_type = "text/html")))]
+pub async fn docs_index() -> axum::response::Response {
+    docs_file("")
+}
+
+/// The reference's own files (`/docs/swagger-ui.css`, …).
+#[utoipa::path(get, path = "/docs/{file}", tag = "operations",
+    params(("file" = String, Path, description = "a file of the reference")),
+    responses((status = 200, description = "the file"), (status = 404, body = crate::error::Problem)))]
+pub async fn docs_asset(
+    crate::body::Segments(file): crate::body::Segments<String>,
+) -> axum::response::Response {
+    docs_file(&file)
+}
+
+fn docs_file(file: &str) -> axum::response::Response {
+    use axum::{http::header, response::IntoResponse as _};
+    static CONFIG: std::sync::LazyLock<std::sync::Arc<utoipa_swagger_ui::Config<'static>>> =
+        std::sync::LazyLock::new(|| {
+            std::sync::Arc::new(utoipa_swagger_ui::Config::new(["/openapi.json"]))
+        });
+    match utoipa_swagger_ui::serve(file, CONFIG.clone()) {
+        Ok(Some(found)) => {
+            let mut response = (
+                [(header::CONTENT_TYPE, found.content_type)],
+                found.bytes.into_owned(),
+            )
+                .into_response();
+            if found.gzpipped {
+                response.headers_mut().insert(
+                    header::CONTENT_ENCODING,
+                    header::HeaderValue::from_static("gzip"),
+                );
+            }
+            response
+        }
+        Ok(None) => crate::error::HttpError::from(healthpoints_errors::ApiError::not_found(
+            "no such file of the reference",
+        ))
+        .into_response(),
+        Err(_) => {
+            crate::error::HttpError::from(healthpoints_errors::ApiError::internal()).into_response()
+        }
+    }
+}

@@ -151,3 +151,49 @@ async fn openapi_describes_every_route() {
     assert!(doc["components"]["schemas"].get("Problem").is_some());
     sandbox.stop().await;
 }
+
+/// The interactive reference is served from the binary and reads the document.
+#[tokio::test]
+async fn the_reference_is_served_offline_at_docs() {
+    let sandbox = Sandbox::start().await;
+    let page = sandbox
+        .request(Method::GET, "/docs/", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui-bundle.js"), "{html}");
+    assert!(
+        !html.contains("https://"),
+        "nothing is fetched from elsewhere: {html}"
+    );
+    let init = sandbox
+        .request(Method::GET, "/docs/swagger-initializer.js", None)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("/openapi.json"), "{init}");
+    let bundle = sandbox
+        .request(Method::GET, "/docs/swagger-ui-bundle.js", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bundle.status(), 200);
+    let missing = sandbox
+        .request(Method::GET, "/docs/no-such-file.js", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    sandbox.stop().await;
+}
