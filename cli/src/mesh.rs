@@ -240,7 +240,6 @@ impl RunningMesh {
         }
     }
 
-    /// The running malls: the city mall first, then the district malls.
     /// Every service's gRPC address, by name (`mall city`, `mall 310118` for the malls), for an
     /// operator's grpcurl.
     pub fn grpc_addresses(&self) -> Vec<(String, SocketAddr)> {
@@ -260,6 +259,7 @@ impl RunningMesh {
             .collect()
     }
 
+    /// The running malls: the city mall first, then the district malls.
     pub fn mall_ids(&self) -> Vec<MallId> {
         let mut ids: Vec<MallId> = self
             .malls

@@ -34,7 +34,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// A query string (`?page_size=50&cursor=…`); a parameter given empty is one not given.
+/// A query string (`?page_size=50&cursor=…`), its values trimmed; a parameter given empty or
+/// blank is one not given.
 #[derive(Debug, Clone)]
 pub struct Params<T>(pub T);
 
@@ -43,11 +44,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        // `?district=` (what an HTML form sends for an empty field) is the same as leaving the
-        // parameter out.
+        // Values are read trimmed, and `?district=` (what an HTML form sends for an empty
+        // field) or a blank value is the same as leaving the parameter out.
         let given: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(
-                form_urlencoded::parse(query.as_bytes()).filter(|(_, value)| !value.is_empty()),
+                form_urlencoded::parse(query.as_bytes())
+                    .map(|(name, value)| (name, value.trim().to_owned()))
+                    .filter(|(_, value)| !value.is_empty()),
             )
             .finish();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(given.as_bytes()));

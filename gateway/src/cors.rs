@@ -77,6 +77,16 @@ impl CorsConfig {
                     "each origin is http(s)://host[:port] with no path, e.g. https://points.example.gov.cn",
                 ));
             }
+            // Compared byte for byte with the browser's Origin, which is lowercase and leaves
+            // the default port out.
+            let default_port = (scheme == "https" && rest.ends_with(":443"))
+                || (scheme == "http" && rest.ends_with(":80"));
+            if *origin != origin.to_ascii_lowercase() || default_port {
+                return Err(ConfigError::invalid(
+                    key,
+                    "write each origin as a browser sends it: lowercase, without a default port (:443, :80)",
+                ));
+            }
         }
         if self.max_age_seconds > 86_400 {
             return Err(ConfigError::invalid(
@@ -144,6 +154,8 @@ mod tests {
             "points.example.cn",
             "https://a.cn/app",
             "ftp://a.cn",
+            "https://Points.example.cn",
+            "https://a.cn:443",
         ] {
             assert!(with(&[bad]).check().is_err(), "{bad}");
         }

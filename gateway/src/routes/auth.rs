@@ -85,6 +85,10 @@ pub struct ClientTokenRequest {
     pub client_id: String,
     #[schema(min_length = 1, pattern = "\\S")]
     pub client_secret: String,
+    /// Space-separated scopes the client holds, for a token that carries only them; left out,
+    /// all of them.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 fn token_response(tokens: Option<pb::TokenPair>) -> HttpResult<Json<TokenResponse>> {
@@ -233,7 +237,9 @@ pub async fn client_token(
     if form {
         return Ok(match oauth_grant(&state, addr, &headers, &body).await {
             Ok(tokens) => tokens.into_response(),
-            Err(refusal) => refusal.into_response(),
+            Err(Ok(refusal)) => refusal.into_response(),
+            // A limit, an outage or a fault: the problem every route answers, with Retry-After.
+            Err(Err(problem)) => crate::error::HttpError::from(problem).into_response(),
         });
     }
     if !is_json(&headers) {
@@ -247,7 +253,8 @@ pub async fn client_token(
     if r.grant_type != "client_credentials" {
         return Err(ApiError::invalid("grant_type", "must be \"client_credentials\"").into());
     }
-    let tokens = issue(&state, r.client_id, r.client_secret, addr, Vec::new()).await?;
+    let scopes = oauth::scopes(r.scope.as_deref().unwrap_or_default());
+    let tokens = issue(&state, r.client_id, r.client_secret, addr, scopes).await?;
     Ok(tokens.into_response())
 }
 
@@ -290,9 +297,8 @@ async fn oauth_grant(
     addr: String,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Tokens, oauth::Refusal> {
-    let grant = oauth::read(headers, body)?;
-    let basic = grant.basic;
+) -> Result<Tokens, Result<oauth::Refusal, ApiError>> {
+    let grant = oauth::read(headers, body).map_err(Ok)?;
     issue(
         state,
         grant.client_id,
@@ -301,7 +307,7 @@ async fn oauth_grant(
         grant.scope,
     )
     .await
-    .map_err(|e| oauth::Refusal::of(e, basic))
+    .map_err(oauth::Refusal::of)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -75,7 +75,8 @@ fn complete_operation(op: &mut Operation, route: &Declared) {
         if let RefOr::T(p) = p
             && let Some(schema) = parameter(route.path, &p.name, &p.parameter_in)
         {
-            // An optional query parameter given empty is one not given (`body::Params`).
+            // An optional query parameter given empty is one not given (`body::Params`), and
+            // the services read a blank id as none.
             let optional = matches!(p.parameter_in, ParameterIn::Query)
                 && !matches!(p.required, Required::True);
             p.schema = Some(RefOr::T(if optional { or_empty(schema) } else { schema }));
@@ -222,11 +223,15 @@ fn parameter(path: &str, name: &str, place: &ParameterIn) -> Option<Schema> {
     })
 }
 
-/// A value, or the empty text that stands for none.
+/// Blank text: nothing but Unicode White_Space (what Rust's `str::trim` removes).
+const BLANK: &str =
+    r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$";
+
+/// A value, or the empty (or blank) text that stands for none.
 fn or_empty(schema: Schema) -> Schema {
     let empty = ObjectBuilder::new()
         .schema_type(Type::String)
-        .max_length(Some(0))
+        .pattern(Some(BLANK))
         .build();
     AnyOfBuilder::new().item(schema).item(empty).build().into()
 }

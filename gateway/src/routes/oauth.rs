@@ -4,8 +4,9 @@
 //! (`client_secret_basic`, §2.3.1: id and secret form-encoded, then Base64) or in the body
 //! (`client_secret_post`) — one of them, not both. Errors are the RFC's (§5.2)
 //! `{"error", "error_description"}`: `invalid_request`, `invalid_client` (401, with
-//! `WWW-Authenticate` when Basic was tried), `unsupported_grant_type`, `invalid_scope`. Every
-//! answer carries `Cache-Control: no-store`. The JSON form of the same grant keeps working, with
+//! `WWW-Authenticate: Basic`), `unsupported_grant_type`, `invalid_scope`; a rate limit, an
+//! outage or a fault stays the problem every route answers. Every answer carries
+//! `Cache-Control: no-store`. The JSON form of the same grant keeps working, with
 //! problem+json errors like every other route.
 
 use axum::{
@@ -25,8 +26,14 @@ pub(crate) struct FormGrant {
     pub(crate) client_secret: String,
     /// The scopes asked for (space-separated in the request); empty: what the client holds.
     pub(crate) scope: Vec<String>,
-    /// The client authenticated with HTTP Basic (a refusal then asks for it again).
-    pub(crate) basic: bool,
+}
+
+/// The scopes of a space-separated `scope` parameter.
+pub(crate) fn scopes(text: &str) -> Vec<String> {
+    text.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// An OAuth error (RFC 6749 §5.2).
@@ -44,7 +51,6 @@ pub(crate) struct Refusal {
     status: StatusCode,
     error: &'static str,
     description: String,
-    basic: bool,
 }
 
 impl Refusal {
@@ -58,14 +64,15 @@ impl Refusal {
             status,
             error,
             description: description.into(),
-            basic: false,
         }
     }
 
-    /// The refusal of a mesh error while issuing: bad credentials are `invalid_client`; a
-    /// limit, an outage or a fault keep their own status with an OAuth body.
-    pub(crate) fn of(err: ApiError, basic: bool) -> Self {
-        let mut refusal = match err.code {
+    /// The refusal of a mesh error while issuing: bad credentials are `invalid_client`, a bad
+    /// field `invalid_request` (`invalid_scope` for the scope). A limit, an outage or a fault is
+    /// not the client's mistake: it stays the problem every route answers (`Err`), with its
+    /// status and `Retry-After`.
+    pub(crate) fn of(err: ApiError) -> Result<Self, ApiError> {
+        Ok(match err.code {
             ErrorCode::InvalidCredentials
             | ErrorCode::Unauthenticated
             | ErrorCode::PermissionDenied
@@ -77,19 +84,8 @@ impl Refusal {
                 "the client does not hold every scope asked for",
             ),
             ErrorCode::InvalidArgument => Self::new("invalid_request", err.message),
-            code => Self {
-                status: code.http(),
-                error: if code.is_server_fault() {
-                    "temporarily_unavailable"
-                } else {
-                    "invalid_request"
-                },
-                description: err.message,
-                basic: false,
-            },
-        };
-        refusal.basic = basic;
-        refusal
+            _ => return Err(err),
+        })
     }
 }
 
@@ -105,7 +101,8 @@ impl IntoResponse for Refusal {
             .into_response();
         let headers = response.headers_mut();
         no_store(headers);
-        if self.status == StatusCode::UNAUTHORIZED && self.basic {
+        // RFC 9110 §15.5.2: every 401 says how to authenticate.
+        if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"healthpoints\""),
@@ -131,9 +128,14 @@ pub(crate) fn read(headers: &HeaderMap, body: &[u8]) -> Result<FormGrant, Refusa
             continue;
         }
         if fields.insert(name.to_string(), value.to_string()).is_some() {
+            // Named only if it is one of ours: an error never repeats what a client made up.
+            let known = ["grant_type", "scope", "client_id", "client_secret"];
             return Err(Refusal::new(
                 "invalid_request",
-                format!("{name} is given more than once"),
+                match known.iter().find(|k| **k == name) {
+                    Some(k) => format!("{k} is given more than once"),
+                    None => "a parameter is given more than once".to_owned(),
+                },
             ));
         }
     }
@@ -149,25 +151,27 @@ pub(crate) fn read(headers: &HeaderMap, body: &[u8]) -> Result<FormGrant, Refusa
     }
     let basic = match headers.get(header::AUTHORIZATION) {
         Some(value) => Some(basic_credentials(value).ok_or_else(|| {
-            let mut r = Refusal::new(
+            Refusal::new(
                 "invalid_client",
                 "Authorization must be Basic base64(client_id:client_secret)",
-            );
-            r.basic = true;
-            r
+            )
         })?),
         None => None,
     };
     let posted = (fields.remove("client_id"), fields.remove("client_secret"));
-    let (client_id, client_secret, basic) = match (basic, posted) {
-        (Some(_), (Some(_), _) | (_, Some(_))) => {
+    let (client_id, client_secret) = match (basic, posted) {
+        // A client_id beside Basic is allowed (some libraries send it) if it is the same client;
+        // a secret in both places is two ways of authenticating (§2.3).
+        (Some((id, secret)), (posted_id, None)) if posted_id.as_ref().is_none_or(|p| *p == id) => {
+            (id, secret)
+        }
+        (Some(_), _) => {
             return Err(Refusal::new(
                 "invalid_request",
                 "authenticate the client one way: HTTP Basic or client_id and client_secret in the body, not both",
             ));
         }
-        (Some((id, secret)), (None, None)) => (id, secret, true),
-        (None, (Some(id), Some(secret))) => (id, secret, false),
+        (None, (Some(id), Some(secret))) => (id, secret),
         (None, _) => {
             return Err(Refusal::new(
                 "invalid_client",
@@ -175,38 +179,46 @@ pub(crate) fn read(headers: &HeaderMap, body: &[u8]) -> Result<FormGrant, Refusa
             ));
         }
     };
-    let scope = fields
-        .get("scope")
-        .map(|s| {
-            s.split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let scope = scopes(fields.get("scope").map(String::as_str).unwrap_or_default());
     Ok(FormGrant {
         client_id,
         client_secret,
         scope,
-        basic,
     })
 }
 
-/// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
+/// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1); the scheme's name in any
+/// case (RFC 9110 §11.1).
 fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
-    let encoded = value.to_str().ok()?.strip_prefix("Basic ")?.trim();
+    let value = value.to_str().ok()?.trim();
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
     let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
+        .decode(encoded.trim())
         .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
-    let unescape = |s: &str| {
-        form_urlencoded::parse(format!("v={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    let (id, secret) = (unescape(id)?, unescape(secret)?);
+    let (id, secret) = (form_decoded(id)?, form_decoded(secret)?);
     (!id.is_empty() && !secret.is_empty()).then_some((id, secret))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one value: `+` is a space, `%XX` a byte.
+fn form_decoded(s: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(s.len());
+    let mut rest = s.bytes();
+    while let Some(b) = rest.next() {
+        bytes.push(match b {
+            b'+' => b' ',
+            b'%' => {
+                let hex = [rest.next()?, rest.next()?];
+                u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?
+            }
+            b => b,
+        });
+    }
+    String::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]
@@ -236,7 +248,7 @@ mod tests {
     #[test]
     fn basic_and_post_authentication_are_read_and_not_both() {
         let g = read(
-            &headers(Some(&basic("partner-1", "s3:cr/t"))),
+            &headers(Some(&basic("partner-1", "s3:cr/t&+"))),
             b"grant_type=client_credentials&scope=statistics%3Aread",
         )
         .unwrap();
@@ -244,9 +256,8 @@ mod tests {
             g,
             FormGrant {
                 client_id: "partner-1".into(),
-                client_secret: "s3:cr/t".into(),
+                client_secret: "s3:cr/t&+".into(),
                 scope: vec!["statistics:read".into()],
-                basic: true,
             }
         );
         let g = read(
@@ -254,12 +265,24 @@ mod tests {
             b"grant_type=client_credentials&client_id=p&client_secret=s",
         )
         .unwrap();
-        assert!(!g.basic && g.client_id == "p" && g.scope.is_empty());
+        assert!(g.client_id == "p" && g.scope.is_empty());
         let both = read(
             &headers(Some(&basic("p", "s"))),
             b"grant_type=client_credentials&client_id=p&client_secret=s",
         );
         assert_eq!(both.unwrap_err().error, "invalid_request");
+        // The same client_id beside Basic is fine; another one is not; the scheme in any case.
+        let g = read(
+            &headers(Some(&basic("p", "s").replacen("Basic", "bAsIc", 1))),
+            b"grant_type=client_credentials&client_id=p",
+        )
+        .unwrap();
+        assert_eq!(g.client_id, "p");
+        let other = read(
+            &headers(Some(&basic("p", "s"))),
+            b"grant_type=client_credentials&client_id=q",
+        );
+        assert_eq!(other.unwrap_err().error, "invalid_request");
     }
 
     #[test]
@@ -293,5 +316,14 @@ mod tests {
             b"grant_type=client_credentials&grant_type=client_credentials",
         );
         assert_eq!(r.error, "invalid_request");
+        assert_eq!(r.description, "grant_type is given more than once");
+        let r = e(None, b"grant_type=client_credentials&made-up=1&made-up=2");
+        assert_eq!(r.description, "a parameter is given more than once");
+        let r = e(None, b"grant_type=client_credentials");
+        assert!(
+            r.into_response()
+                .headers()
+                .contains_key(header::WWW_AUTHENTICATE)
+        );
     }
 }

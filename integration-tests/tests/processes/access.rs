@@ -335,6 +335,9 @@ fn rows(c: &Cast) -> Vec<Row> {
         row(M::GET, "/healthz", None, everyone()),
         row(M::GET, "/readyz", None, everyone()),
         row(M::GET, "/openapi.json", None, everyone()),
+        row(M::GET, "/docs", None, everyone()),
+        row(M::GET, "/docs/", None, everyone()),
+        row(M::GET, "/docs/swagger-ui.css", None, everyone()),
         row(M::GET, "/.well-known/jwks.json", None, everyone()),
         // Signing in needs no token: whoever calls, an empty body is a 400 (or a 429 once this
         // one address has spent its password budget), never a 401 or 403.

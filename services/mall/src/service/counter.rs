@@ -104,15 +104,12 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
             resolve_transfer_id: Some(Uuid::new_v4()),
             ..Step::default()
         };
-        if !self
-            .store
+        // Whether our step moved the order or another request's did, the order is settled as it
+        // now stands: a racing write-off, cancel or the sweeper may already have driven any
+        // void to its end between the step and this read.
+        self.store
             .step(&order, OrderStatus::Reserved, intent, step, self.now())
-            .await?
-        {
-            return self.settle(self.reload(order.order_id).await?).await;
-        }
-        // Settled, not driven: between our step and this read, a racing request (a write-off
-        // that lost, the sweeper) may already have driven our void to its end.
+            .await?;
         self.settle(self.reload(order.order_id).await?).await
     }
 
