@@ -46,13 +46,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
         let query = parts.uri.query().unwrap_or_default();
         // Values are read trimmed, and `?district=` (what an HTML form sends for an empty
         // field) or a blank value is the same as leaving the parameter out.
-        let given: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(
-                form_urlencoded::parse(query.as_bytes())
-                    .map(|(name, value)| (name, value.trim().to_owned()))
-                    .filter(|(_, value)| !value.is_empty()),
-            )
-            .finish();
+        // Rewritten only when a value needs it; most query strings are read as they came.
+        let untrimmed = form_urlencoded::parse(query.as_bytes())
+            .any(|(_, value)| value.is_empty() || value.trim().len() != value.len());
+        let given: std::borrow::Cow<'_, str> = if untrimmed {
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(
+                    form_urlencoded::parse(query.as_bytes())
+                        .map(|(name, value)| (name, value.trim().to_owned()))
+                        .filter(|(_, value)| !value.is_empty()),
+                )
+                .finish()
+                .into()
+        } else {
+            query.into()
+        };
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(given.as_bytes()));
         serde_path_to_error::deserialize(de).map(Self).map_err(|e| {
             let field = field_of(e.path(), "", &e.inner().to_string());

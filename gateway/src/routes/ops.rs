@@ -67,9 +67,18 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     )
 }
 
-/// The OpenAPI document.
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(super::openapi())
+/// The OpenAPI document, built (and completed) once per process: it is the same for every
+/// request.
+pub async fn openapi() -> axum::response::Response {
+    use axum::{http::header, response::IntoResponse as _};
+    static DOCUMENT: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+        serde_json::to_vec(&super::openapi()).expect("the document serializes")
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_slice(),
+    )
+        .into_response()
 }
 
 /// The interactive reference of the API: `/docs/` (its files are relative to it).
