@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::me::{FamilyDoctor, ResidentView};
+use super::oauth::{ShownOnce, shown_once};
 use crate::body::{JsonBody, Params, Segments};
 use crate::{
     AppState,
@@ -128,7 +129,7 @@ pub async fn create_client(
     State(state): State<AppState>,
     Admin(caller): Admin,
     JsonBody(r): JsonBody<CreateClientRequest>,
-) -> HttpResult<(StatusCode, Json<CreateClientResponse>)> {
+) -> HttpResult<ShownOnce<CreateClientResponse>> {
     let kind = match r.kind.as_str() {
         "partner" => return partner_client(&state, &caller, r).await,
         "merchant" => pb::ClientKind::Merchant,
@@ -153,14 +154,11 @@ pub async fn create_client(
     Ok(created(response.client_id, response.client_secret))
 }
 
-fn created(client_id: String, client_secret: String) -> (StatusCode, Json<CreateClientResponse>) {
-    (
-        StatusCode::CREATED,
-        Json(CreateClientResponse {
-            client_id,
-            client_secret,
-        }),
-    )
+fn created(client_id: String, client_secret: String) -> ShownOnce<CreateClientResponse> {
+    shown_once(CreateClientResponse {
+        client_id,
+        client_secret,
+    })
 }
 
 /// A further client of a registered partner, made by the exchange (which keeps the registry
@@ -169,7 +167,7 @@ async fn partner_client(
     state: &AppState,
     caller: &Caller,
     r: CreateClientRequest,
-) -> HttpResult<(StatusCode, Json<CreateClientResponse>)> {
+) -> HttpResult<ShownOnce<CreateClientResponse>> {
     let response = state
         .exchange()
         .create_partner_client(caller.request(xpb::CreatePartnerClientRequest {

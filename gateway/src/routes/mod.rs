@@ -205,6 +205,7 @@ routes! {
         POST "/v1/admin/rules/drafts/publish" => behaviours::publish,
         POST "/v1/admin/partners" => partners::register,
         PUT "/v1/admin/partners/{id}" => partners::update,
+        POST "/v1/admin/partners/{id}/secrets" => partners::rotate_secret,
         GET "/v1/admin/access-log" => consent::audit,
         GET "/v1/admin/statistics" => statistics::admin,
         GET "/v1/admin/books/{book}/stats" => points::book_stats,

@@ -11,7 +11,7 @@
 
 use axum::{
     Json,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use base64::Engine as _;
@@ -116,6 +116,21 @@ impl IntoResponse for Refusal {
 pub(crate) fn no_store(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// 201 with a body that must not be cached.
+pub(crate) type ShownOnce<T> = (StatusCode, [(HeaderName, &'static str); 2], Json<T>);
+
+/// A created answer that carries a secret shown once (client credentials): 201, never cached.
+pub(crate) fn shown_once<T>(body: T) -> ShownOnce<T> {
+    (
+        StatusCode::CREATED,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        Json(body),
+    )
 }
 
 /// Reads a form-encoded token request: the grant type, the scope, and the client's id and

@@ -10,11 +10,12 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use healthpoints_errors::{ApiError, ErrorCode};
-use healthpoints_proto::exchange::v1 as pb;
+use healthpoints_proto::{exchange::v1 as pb, identity::v1 as ipb};
 use prost_types::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::oauth::{ShownOnce, shown_once};
 use crate::body::{JsonBody, Segments, from_json, media_type, unreadable};
 use crate::{
     AppState,
@@ -67,7 +68,7 @@ pub async fn register(
     State(state): State<AppState>,
     Admin(caller): Admin,
     JsonBody(b): JsonBody<RegisterPartnerBody>,
-) -> HttpResult<(StatusCode, Json<PartnerRegistered>)> {
+) -> HttpResult<ShownOnce<PartnerRegistered>> {
     let r = state
         .exchange()
         .register_partner(caller.request(pb::RegisterPartnerRequest {
@@ -81,14 +82,73 @@ pub async fn register(
         }))
         .await?
         .into_inner();
-    Ok((
-        StatusCode::CREATED,
-        Json(PartnerRegistered {
-            partner_id: r.partner.map(|p| p.partner_id).unwrap_or_default(),
-            client_id: r.client_id,
-            client_secret: r.client_secret,
-        }),
-    ))
+    Ok(shown_once(PartnerRegistered {
+        partner_id: r.partner.map(|p| p.partner_id).unwrap_or_default(),
+        client_id: r.client_id,
+        client_secret: r.client_secret,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecretBody {
+    /// Which of the partner's clients; left out: its one enabled client (a partner with several
+    /// names one).
+    #[serde(default)]
+    #[schema(pattern = "^\\S{1,64}$")]
+    pub client_id: Option<String>,
+    /// How long the secret being replaced stays valid, in seconds: at most 30 days; 0 refuses
+    /// it at once (a leaked secret). Left out: the configured grace period (24 hours by
+    /// default, `tokens.client_secret_grace_seconds` of identity).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 2_592_000)]
+    pub grace_period_seconds: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretRotated {
+    pub client_id: String,
+    /// The new secret. Shown once; only its hash is kept.
+    pub client_secret: String,
+    /// Until when the replaced secret is still accepted; absent when it is refused already.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub previous_secret_valid_until: Option<String>,
+}
+
+/// Gives a partner's client a new secret without downtime: the secret it replaces stays valid
+/// for a grace period, so the partner's servers change over, and is refused after it (tokens
+/// already issued live out their 15 minutes). Rotating again in the grace refuses the older
+/// secret at once: only the latest replaced one is kept. City admin.
+#[utoipa::path(post, path = "/v1/admin/partners/{id}/secrets", tag = "admin", security(("bearer" = [])), request_body = RotateSecretBody,
+    params(("id" = String, Path, description = "the partner id")),
+    responses((status = 201, body = SecretRotated), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem, description = "no such partner, or no such client of it")))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    Segments(id): Segments<String>,
+    JsonBody(b): JsonBody<RotateSecretBody>,
+) -> HttpResult<ShownOnce<SecretRotated>> {
+    if b.grace_period_seconds.is_some_and(|s| s > 2_592_000) {
+        return Err(
+            ApiError::invalid("grace_period_seconds", "must be at most 2592000 (30 days)").into(),
+        );
+    }
+    let r = state
+        .identity()
+        .rotate_partner_secret(caller.request(ipb::RotatePartnerSecretRequest {
+            partner_id: id,
+            client_id: b.client_id.unwrap_or_default(),
+            grace_period_seconds: b.grace_period_seconds,
+        }))
+        .await?
+        .into_inner();
+    Ok(shown_once(SecretRotated {
+        client_id: r.client_id,
+        client_secret: r.client_secret,
+        previous_secret_valid_until: super::views::rfc3339(r.previous_secret_valid_until),
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -212,3 +212,115 @@ async fn partner_requests_are_refused_by_scope_role_and_shape() {
     assert_eq!(response.status().as_u16(), 400);
     sandbox.stop().await;
 }
+
+#[tokio::test]
+async fn a_partner_rotates_its_secret_without_downtime_and_revokes_a_leaked_one_at_once() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let (status, created) = sandbox
+        .call(
+            Method::POST,
+            "/v1/admin/partners",
+            Some(&admin),
+            Some(json!({
+            "name": "Sports bureau", "department": "sports", "behaviours": ["steps.daily"],
+            "scopes": ["behaviours:submit"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    let token_status = async |secret: &serde_json::Value| {
+        sandbox
+            .call(Method::POST, "/v1/auth/token", None, Some(json!({
+                "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret})))
+            .await
+            .0
+    };
+    let path = "/v1/admin/partners/sports/secrets";
+
+    // The default grace: both secrets work while the servers change over.
+    let (status, rotated) = sandbox
+        .call(Method::POST, path, Some(&admin), Some(json!({})))
+        .await;
+    assert_eq!(status, 201, "{rotated}");
+    assert_eq!(rotated["client_id"], created["client_id"]);
+    let until = chrono::DateTime::parse_from_rfc3339(
+        rotated["previous_secret_valid_until"].as_str().unwrap(),
+    )
+    .unwrap();
+    let left = until.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::hours(23) && left <= chrono::Duration::hours(24),
+        "{rotated}"
+    );
+    assert_eq!(token_status(&created["client_secret"]).await, 200);
+    assert_eq!(token_status(&rotated["client_secret"]).await, 200);
+
+    // A leaked secret: rotated with no grace, the one it replaces is refused at once, and so is
+    // the secret replaced before it.
+    let (status, leaked) = sandbox
+        .call(
+            Method::POST,
+            path,
+            Some(&admin),
+            Some(json!({"client_id": client_id, "grace_period_seconds": 0})),
+        )
+        .await;
+    assert_eq!(status, 201, "{leaked}");
+    assert!(
+        leaked.get("previous_secret_valid_until").is_none(),
+        "{leaked}"
+    );
+    assert_eq!(token_status(&rotated["client_secret"]).await, 401);
+    assert_eq!(token_status(&created["client_secret"]).await, 401);
+    assert_eq!(token_status(&leaked["client_secret"]).await, 200);
+
+    // What is wrong is refused, naming the field, and changes nothing.
+    for (body, want, field) in [
+        (
+            json!({"grace_period_seconds": 2_592_001}),
+            400,
+            Some("grace_period_seconds"),
+        ),
+        (json!({"client_id": "partner-unknown"}), 404, None),
+        (json!({"grace": 5}), 400, Some("grace")),
+    ] {
+        let (status, problem) = sandbox
+            .call(Method::POST, path, Some(&admin), Some(body))
+            .await;
+        assert_eq!(status, want, "{problem}");
+        if let Some(field) = field {
+            assert_eq!(problem["field"], field, "{problem}");
+        }
+    }
+    let (status, problem) = sandbox
+        .call(
+            Method::POST,
+            "/v1/admin/partners/nobody/secrets",
+            Some(&admin),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 404, "{problem}");
+    assert_eq!(token_status(&leaked["client_secret"]).await, 200);
+
+    // Only a city admin rotates.
+    let partner = sandbox
+        .call(
+            Method::POST,
+            "/v1/auth/token",
+            None,
+            Some(json!({
+            "grant_type": "client_credentials", "client_id": client_id,
+            "client_secret": leaked["client_secret"]})),
+        )
+        .await
+        .1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = sandbox
+        .call(Method::POST, path, Some(&partner), Some(json!({})))
+        .await;
+    assert_eq!(status, 403);
+}

@@ -401,6 +401,7 @@ fn rows(c: &Cast) -> Vec<Row> {
         row(M::POST, "/v1/admin/rules/drafts/publish", Some(json!({"draft_ids": [c.draft]})), vec![QP]),
         row(M::POST, "/v1/admin/partners", Some(json!({"name": "Matrix {role}", "department": "matrix-{role}", "behaviours": [], "scopes": []})), vec![CITY]),
         row(M::PUT, "/v1/admin/partners/culture", Some(json!({"name": "culture feed", "behaviours": [], "scopes": [], "status": "active"})), vec![CITY]),
+        row(M::POST, "/v1/admin/partners/statistics-bureau/secrets", Some(json!({"grace_period_seconds": 3600})), vec![CITY]),
         row(M::POST, "/v1/admin/staff", Some(json!({"username": "op-{role}", "password": STAFF_PASSWORD, "role": "merchant_operator",
             "merchant_id": c.merchant_b, "mall": "310118"})), admins.clone()),
         row(M::POST, "/v1/admin/clients", Some(json!({"kind": "partner", "name": "Matrix client {role}", "partner_id": "culture"})), vec![CITY]),

@@ -57,10 +57,18 @@ pub struct TokensConfig {
     /// instead of counting as reuse. 0 turns the grace off.
     #[serde(default = "default_refresh_grace")]
     pub refresh_reuse_grace_seconds: u64,
+    /// How long a client's replaced secret stays valid after `POST /v1/admin/partners/{id}/secrets`
+    /// when the rotation does not say (its servers change over meanwhile). At most 30 days.
+    #[serde(default = "default_client_secret_grace")]
+    pub client_secret_grace_seconds: u64,
 }
 
 fn default_refresh_grace() -> u64 {
     30
+}
+
+fn default_client_secret_grace() -> u64 {
+    86_400
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +109,12 @@ impl Validate for IdentityConfig {
             return Err(ConfigError::invalid(
                 "tokens.refresh_reuse_grace_seconds",
                 "must be at most 300",
+            ));
+        }
+        if self.tokens.client_secret_grace_seconds > crate::service::MAX_SECRET_GRACE.as_secs() {
+            return Err(ConfigError::invalid(
+                "tokens.client_secret_grace_seconds",
+                "must be at most 2592000 (30 days)",
             ));
         }
         if self.tokens.refresh_ttl_seconds < self.tokens.access_ttl_seconds {

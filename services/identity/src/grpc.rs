@@ -18,7 +18,7 @@ use crate::{
 
 use crate::convert::{
     client_kind_name, district_to_pb, residence_type_name, resident_id, resident_to_pb,
-    staff_role_name, status, tokens_to_pb,
+    staff_role_name, status, timestamp, tokens_to_pb,
 };
 
 /// The identity gRPC service. Answers UNAVAILABLE until the domain is ready (database migrated).
@@ -337,6 +337,31 @@ impl IdentityService for IdentityGrpc {
         Ok(Response::new(pb::CreateClientResponse {
             client_id,
             client_secret,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn rotate_partner_secret(
+        &self,
+        request: Request<pb::RotatePartnerSecretRequest>,
+    ) -> Result<Response<pb::RotatePartnerSecretResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let rotated = self
+            .ready()?
+            .rotate_partner_secret(
+                &p,
+                &r.partner_id,
+                &r.client_id,
+                r.grace_period_seconds
+                    .map(|s| std::time::Duration::from_secs(s.into())),
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::RotatePartnerSecretResponse {
+            client_id: rotated.client_id,
+            client_secret: rotated.client_secret,
+            previous_secret_valid_until: rotated.previous_valid_until.map(timestamp),
         }))
     }
 

@@ -182,6 +182,7 @@ async fn prepare(config: &IdentityConfig) -> anyhow::Result<Arc<Identity>> {
         account_per_minute: l.account_per_minute,
         address_burst: l.address_burst,
         address_per_minute: l.address_per_minute,
+        client_secret_grace: Duration::from_secs(t.client_secret_grace_seconds),
     };
     let identity = Identity::new(
         Store::new(db),

@@ -41,7 +41,13 @@ pub struct Policy {
     /// Attempts per client address: burst and refill per minute.
     pub address_burst: u32,
     pub address_per_minute: u32,
+    /// How long a client's replaced secret stays valid after a rotation, unless the rotation
+    /// asks otherwise.
+    pub client_secret_grace: Duration,
 }
+
+/// The longest grace period a replaced client secret may have.
+pub const MAX_SECRET_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl Default for Policy {
     fn default() -> Self {
@@ -52,6 +58,7 @@ impl Default for Policy {
             account_per_minute: 10,
             address_burst: 30,
             address_per_minute: 30,
+            client_secret_grace: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -115,6 +122,15 @@ pub enum ContractAction {
         valid_until: String,
     },
     End,
+}
+
+/// A client's new secret, shown once, and until when the one it replaced is still accepted
+/// (none: not at all).
+#[derive(Debug, Clone)]
+pub struct RotatedSecret {
+    pub client_id: String,
+    pub client_secret: String,
+    pub previous_valid_until: Option<DateTime<Utc>>,
 }
 
 /// Tokens handed to a client.

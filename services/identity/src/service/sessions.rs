@@ -320,9 +320,11 @@ impl Identity {
         }
         self.throttle(client_address, &format!("client:{client_id}"))?;
         let record = self.store.client(client_id.trim()).await?;
-        let Some(record) =
-            record.filter(|r| !r.disabled && self.crypto.token_matches(secret, &r.secret_hash))
-        else {
+        let Some(record) = record.filter(|r| {
+            !r.disabled
+                && r.accepted_hashes(self.now())
+                    .any(|hash| self.crypto.token_matches(secret, hash))
+        }) else {
             return Err(IdentityError::InvalidClientCredentials);
         };
         let c = &record.client;

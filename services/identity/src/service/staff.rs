@@ -262,6 +262,77 @@ impl Identity {
         Ok((client.client_id, secret))
     }
 
+    /// Gives one of a partner's clients a new secret (returned once). The secret it replaces
+    /// stays valid for `grace` (the configured grace period when none is asked; zero revokes it
+    /// at once, for a leaked secret), so the partner's servers can change over without
+    /// downtime; a secret replaced earlier and still in its grace is revoked now. With no
+    /// `client_id`, the partner's one enabled client. City admin.
+    pub async fn rotate_partner_secret(
+        &self,
+        caller: &Principal,
+        partner_id: &str,
+        client_id: &str,
+        grace: Option<Duration>,
+    ) -> Result<RotatedSecret> {
+        require_city_admin(caller)?;
+        let partner_id = non_blank(partner_id, 64).map_err(|e| IdentityError::invalid("id", e))?;
+        let grace = grace.unwrap_or(self.policy.client_secret_grace);
+        if grace > MAX_SECRET_GRACE {
+            return Err(IdentityError::invalid(
+                "grace_period_seconds",
+                format!("must be at most {}", MAX_SECRET_GRACE.as_secs()),
+            ));
+        }
+        let clients = self.store.partner_clients(&partner_id).await?;
+        if clients.is_empty() {
+            return Err(IdentityError::NotFound("partner"));
+        }
+        let client_id = client_id.trim();
+        let chosen = if client_id.is_empty() {
+            let mut enabled = clients.iter().filter(|c| !c.disabled);
+            match (enabled.next(), enabled.next()) {
+                (Some(one), None) => one,
+                (None, _) => return Err(IdentityError::NotFound("enabled client of this partner")),
+                (Some(_), Some(_)) => {
+                    return Err(IdentityError::invalid(
+                        "client_id",
+                        "the partner has several clients: name the one whose secret changes",
+                    ));
+                }
+            }
+        } else {
+            clients
+                .iter()
+                .find(|c| c.client.client_id == client_id)
+                .ok_or(IdentityError::NotFound("client of this partner"))?
+        };
+        let secret = self.crypto.random_token(32)?;
+        let previous_valid_until = (!grace.is_zero())
+            .then(|| chrono::Duration::from_std(grace).map(|g| self.now() + g))
+            .transpose()
+            .map_err(|_| IdentityError::fault("grace period out of range"))?;
+        let rotated = self
+            .store
+            .rotate_client_secret(
+                &chosen.client.client_id,
+                self.crypto.token_hash(&secret),
+                previous_valid_until,
+            )
+            .await?;
+        if !rotated {
+            return Err(IdentityError::NotFound("client of this partner"));
+        }
+        tracing::info!(
+            grace_seconds = grace.as_secs(),
+            "partner client secret rotated"
+        );
+        Ok(RotatedSecret {
+            client_id: chosen.client.client_id.clone(),
+            client_secret: secret,
+            previous_valid_until,
+        })
+    }
+
     // === districts ===
 
     pub async fn districts(&self) -> Result<Vec<District>> {

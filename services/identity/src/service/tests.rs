@@ -188,3 +188,162 @@ async fn a_retired_key_leaves_the_jwks_once_its_tokens_have_expired() {
     f.advance(chrono::Duration::minutes(17));
     assert_eq!(f.identity.jwks().await.unwrap().len(), 1);
 }
+
+fn city_admin() -> Principal {
+    Principal::CityAdmin {
+        staff_id: Uuid::now_v7(),
+    }
+}
+
+async fn partner_client(f: &Fixture, partner_id: &str) -> (String, String) {
+    f.identity
+        .create_client(
+            &city_admin(),
+            ClientSpec {
+                kind: "partner".into(),
+                name: "Sports bureau".into(),
+                partner_id: partner_id.into(),
+                department: "sports".into(),
+                scopes: vec!["behaviours:submit".into()],
+                ..ClientSpec::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
+async fn token_with(
+    f: &Fixture,
+    client_id: &str,
+    secret: &str,
+) -> Result<(TokenPair, Vec<String>)> {
+    f.identity.client_token(client_id, secret, "", &[]).await
+}
+
+#[tokio::test]
+async fn a_rotated_secret_stays_valid_for_its_grace_period_then_is_refused() {
+    let f = fixture().await;
+    let (client_id, old) = partner_client(&f, "sports").await;
+    let rotated = f
+        .identity
+        .rotate_partner_secret(&city_admin(), "sports", "", None)
+        .await
+        .unwrap();
+    assert_eq!(rotated.client_id, client_id, "the partner's one client");
+    assert_ne!(rotated.client_secret, old);
+    let until = rotated.previous_valid_until.expect("a grace period");
+    assert_eq!(until, *f.now.lock().unwrap() + chrono::Duration::hours(24));
+    // Both secrets work while the partner's servers change over.
+    token_with(&f, &client_id, &old).await.unwrap();
+    token_with(&f, &client_id, &rotated.client_secret)
+        .await
+        .unwrap();
+    f.advance(chrono::Duration::hours(24) - chrono::Duration::seconds(1));
+    token_with(&f, &client_id, &old).await.unwrap();
+    // Then the old one is refused, the new one goes on.
+    f.advance(chrono::Duration::seconds(1));
+    assert!(matches!(
+        token_with(&f, &client_id, &old).await,
+        Err(IdentityError::InvalidClientCredentials)
+    ));
+    token_with(&f, &client_id, &rotated.client_secret)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_zero_grace_revokes_at_once_and_a_second_rotation_revokes_the_first_replaced_secret() {
+    let f = fixture().await;
+    let (client_id, first) = partner_client(&f, "sports").await;
+    let leaked = f
+        .identity
+        .rotate_partner_secret(&city_admin(), "sports", &client_id, Some(Duration::ZERO))
+        .await
+        .unwrap();
+    assert!(leaked.previous_valid_until.is_none());
+    assert!(matches!(
+        token_with(&f, &client_id, &first).await,
+        Err(IdentityError::InvalidClientCredentials)
+    ));
+    let second = f
+        .identity
+        .rotate_partner_secret(&city_admin(), "sports", "", Some(Duration::from_secs(600)))
+        .await
+        .unwrap();
+    let third = f
+        .identity
+        .rotate_partner_secret(&city_admin(), "sports", "", Some(Duration::from_secs(600)))
+        .await
+        .unwrap();
+    // Only one replaced secret is kept: the one the last rotation replaced.
+    assert!(matches!(
+        token_with(&f, &client_id, &leaked.client_secret).await,
+        Err(IdentityError::InvalidClientCredentials)
+    ));
+    token_with(&f, &client_id, &second.client_secret)
+        .await
+        .unwrap();
+    token_with(&f, &client_id, &third.client_secret)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn rotation_is_for_a_city_admin_names_the_client_among_several_and_refuses_what_is_wrong() {
+    let f = fixture().await;
+    let (first, _) = partner_client(&f, "sports").await;
+    let (second, second_secret) = partner_client(&f, "sports").await;
+    let (other, _) = partner_client(&f, "health").await;
+    let district_admin = Principal::DistrictAdmin {
+        staff_id: Uuid::now_v7(),
+        district: DistrictCode::parse("310118").unwrap(),
+    };
+    assert!(matches!(
+        f.identity
+            .rotate_partner_secret(&district_admin, "sports", &first, None)
+            .await,
+        Err(IdentityError::Forbidden(_))
+    ));
+    let field_of = |e: IdentityError| match e {
+        IdentityError::Invalid(v) => v[0].field.clone(),
+        other => panic!("not a field error: {other:?}"),
+    };
+    let several = f
+        .identity
+        .rotate_partner_secret(&city_admin(), "sports", "", None)
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(several), "client_id");
+    let too_long = f
+        .identity
+        .rotate_partner_secret(
+            &city_admin(),
+            "sports",
+            &first,
+            Some(MAX_SECRET_GRACE + Duration::from_secs(1)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(too_long), "grace_period_seconds");
+    // Another partner's client, and a partner without clients, are not found.
+    assert!(matches!(
+        f.identity
+            .rotate_partner_secret(&city_admin(), "sports", &other, None)
+            .await,
+        Err(IdentityError::NotFound(_))
+    ));
+    assert!(matches!(
+        f.identity
+            .rotate_partner_secret(&city_admin(), "nobody", "", None)
+            .await,
+        Err(IdentityError::NotFound(_))
+    ));
+    // None of the refusals changed a secret.
+    token_with(&f, &second, &second_secret).await.unwrap();
+    let rotated = f
+        .identity
+        .rotate_partner_secret(&city_admin(), "sports", &second, None)
+        .await
+        .unwrap();
+    assert_eq!(rotated.client_id, second);
+}

@@ -96,6 +96,9 @@ pub(super) mod client {
         #[sea_orm(primary_key, auto_increment = false)]
         pub client_id: String,
         pub secret_hash: String,
+        /// After a rotation: the replaced secret's hash, accepted until `previous_secret_valid_until`.
+        pub previous_secret_hash: Option<String>,
+        pub previous_secret_valid_until: Option<DateTimeUtc>,
         pub kind: String,
         pub name: String,
         pub partner_id: Option<String>,

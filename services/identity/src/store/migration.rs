@@ -9,7 +9,10 @@ pub struct Migrator;
 #[async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M20261122_000001Init)]
+        vec![
+            Box::new(M20261122_000001Init),
+            Box::new(M20261206_000001SecretRotation),
+        ]
     }
 }
 
@@ -195,6 +198,36 @@ impl MigrationTrait for M20261122_000001Init {
                 .to_owned(),
         )
         .await?;
+        Ok(())
+    }
+}
+
+struct M20261206_000001SecretRotation;
+
+impl MigrationName for M20261206_000001SecretRotation {
+    fn name(&self) -> &str {
+        "m20261206_000001_secret_rotation"
+    }
+}
+
+/// A client's previous secret, accepted for a grace period after a rotation. One column per
+/// statement: SQLite adds one at a time.
+#[async_trait]
+impl MigrationTrait for M20261206_000001SecretRotation {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for column in [
+            text_null("previous_secret_hash"),
+            time_null("previous_secret_valid_until"),
+        ] {
+            let mut column = column;
+            m.alter_table(
+                Table::alter()
+                    .table(Alias::new("clients"))
+                    .add_column(&mut column)
+                    .to_owned(),
+            )
+            .await?;
+        }
         Ok(())
     }
 }

@@ -1,8 +1,11 @@
 //! The identity repository: sea-orm over SQLite or PostgreSQL. Rows become domain records here,
 //! and database constraint violations become domain errors here, nowhere else.
 
+mod clients;
 mod entities;
 mod migration;
+
+pub use clients::ClientRecord;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use healthpoints_types::{DistrictCode, MallId, PILOT_DISTRICTS};
@@ -17,11 +20,11 @@ use uuid::Uuid;
 use crate::domain::{
     error::{IdentityError, Result},
     model::{
-        Client, ClientKind, District, FamilyDoctorContract, NewResident, ResidenceType, Resident,
-        ResidentStatus, SessionOwner, Staff, StaffRole,
+        District, FamilyDoctorContract, NewResident, ResidenceType, Resident, ResidentStatus,
+        SessionOwner, Staff, StaffRole,
     },
 };
-use entities::{client, district, refresh_token, resident, signing_key, staff};
+use entities::{district, refresh_token, resident, signing_key, staff};
 pub use migration::Migrator;
 
 /// Password, lock state and status of one login, read for a login attempt.
@@ -33,14 +36,6 @@ pub struct LoginRecord {
     pub locked_until: Option<DateTime<Utc>>,
     /// Residents only; staff are always active.
     pub status: ResidentStatus,
-}
-
-/// A stored client with its secret hash.
-#[derive(Debug, Clone)]
-pub struct ClientRecord {
-    pub client: Client,
-    pub secret_hash: String,
-    pub disabled: bool,
 }
 
 /// A stored signing key, private part still encrypted.
@@ -138,31 +133,6 @@ fn to_staff(m: &staff::Model) -> Result<Staff> {
         id: m.id,
         username: m.username.clone(),
         role: StaffRole::parse(&m.role).ok_or_else(|| corrupt("role"))?,
-        district: m
-            .district
-            .as_deref()
-            .map(DistrictCode::parse)
-            .transpose()
-            .map_err(|_| corrupt("district"))?,
-        merchant_id: m.merchant_id,
-        mall: m
-            .mall
-            .as_deref()
-            .map(MallId::parse)
-            .transpose()
-            .map_err(|_| corrupt("mall"))?,
-    })
-}
-
-fn to_client(m: &client::Model) -> Result<Client> {
-    Ok(Client {
-        client_id: m.client_id.clone(),
-        kind: ClientKind::parse(&m.kind).ok_or_else(|| corrupt("client kind"))?,
-        name: m.name.clone(),
-        partner_id: m.partner_id.clone(),
-        department: m.department.clone(),
-        scopes: serde_json::from_str(&m.scopes).map_err(|_| corrupt("scopes"))?,
-        service: m.service.clone(),
         district: m
             .district
             .as_deref()
@@ -573,82 +543,6 @@ impl Store {
             .count(&self.db)
             .await?
             > 0)
-    }
-
-    // === clients ===
-
-    pub async fn insert_client(
-        &self,
-        c: &Client,
-        secret_hash: String,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let row = client::ActiveModel {
-            client_id: Set(c.client_id.clone()),
-            secret_hash: Set(secret_hash),
-            kind: Set(c.kind.as_str().to_owned()),
-            name: Set(c.name.clone()),
-            partner_id: Set(c.partner_id.clone()),
-            department: Set(c.department.clone()),
-            scopes: Set(serde_json::to_string(&c.scopes).unwrap_or_else(|_| "[]".into())),
-            service: Set(c.service.clone()),
-            district: Set(c.district.map(|d| d.to_string())),
-            merchant_id: Set(c.merchant_id),
-            mall: Set(c.mall.map(|m| m.to_string())),
-            disabled: Set(false),
-            created_at: Set(now),
-        };
-        client::Entity::insert(row).exec(&self.db).await?;
-        Ok(())
-    }
-
-    /// Creates a service client from configuration, or brings an existing one in line with it
-    /// (its secret, service and district; enabled).
-    pub async fn upsert_service_client(
-        &self,
-        c: &Client,
-        secret_hash: String,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        match client::Entity::find_by_id(c.client_id.clone())
-            .one(&self.db)
-            .await?
-        {
-            None => self.insert_client(c, secret_hash, now).await,
-            Some(existing) if existing.kind != ClientKind::Service.as_str() => {
-                Err(IdentityError::Precondition(
-                    "a configured service client id is taken by another kind of client",
-                ))
-            }
-            Some(_) => {
-                client::Entity::update_many()
-                    .col_expr(client::Column::SecretHash, Expr::value(secret_hash))
-                    .col_expr(client::Column::Service, Expr::value(c.service.clone()))
-                    .col_expr(
-                        client::Column::District,
-                        Expr::value(c.district.map(|d| d.to_string())),
-                    )
-                    .col_expr(client::Column::Disabled, Expr::value(false))
-                    .filter(client::Column::ClientId.eq(c.client_id.clone()))
-                    .exec(&self.db)
-                    .await?;
-                Ok(())
-            }
-        }
-    }
-
-    pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        client::Entity::find_by_id(client_id.to_owned())
-            .one(&self.db)
-            .await?
-            .map(|m| {
-                Ok(ClientRecord {
-                    client: to_client(&m)?,
-                    secret_hash: m.secret_hash,
-                    disabled: m.disabled,
-                })
-            })
-            .transpose()
     }
 
     // === signing keys ===
