@@ -178,9 +178,16 @@ pub enum Audience {
     Admins,
 }
 
+/// The FHIR endpoint's CapabilityStatement (`[base]/metadata`), open to everyone.
+pub const FHIR_METADATA: &str = "/v1/partner/fhir/metadata";
+
 impl Audience {
-    /// The audience a path belongs to, by whole path segments.
+    /// The audience a path belongs to, by whole path segments. The FHIR endpoint's
+    /// CapabilityStatement is open: FHIR clients read it before they authenticate (it says how).
     pub fn of_path(path: &str) -> Self {
+        if path == FHIR_METADATA {
+            return Self::Public;
+        }
         let under = |prefix: &str| {
             path.strip_prefix(prefix)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
@@ -297,6 +304,8 @@ mod tests {
         assert_eq!(of("/v1/me/orders/x/cancel"), Audience::Residents);
         assert_eq!(of("/v1/merchant/products"), Audience::Merchants);
         assert_eq!(of("/v1/partner/fhir"), Audience::Partners);
+        assert_eq!(of("/v1/partner/fhir/metadata"), Audience::Public);
+        assert_eq!(of("/v1/partner/fhir/metadata/x"), Audience::Partners);
         assert_eq!(of("/v1/admin/staff"), Audience::Admins);
         for open in [
             "/v1/mall",

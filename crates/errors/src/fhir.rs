@@ -1,4 +1,4 @@
-//! FHIR's error body: the `OperationOutcome` and the `batch-response` Bundle of them that a FHIR
+//! FHIR's error body: the `OperationOutcome` and the response Bundles of them that a FHIR
 //! client reads where an HTTP client reads problem+json. The exchange answers every FHIR
 //! submission with these; the gateway answers with them too when a body never reaches the
 //! exchange (too large, unreadable).
@@ -36,27 +36,38 @@ pub fn issue_json(severity: &str, code: &str, diagnostics: &str, expression: &st
 
 /// An `OperationOutcome` of one issue.
 pub fn outcome_resource(issue: Value) -> Value {
-    json!({"resourceType": "OperationOutcome", "issue": [issue]})
+    outcome_of(vec![issue])
 }
 
-/// A `batch-response` Bundle of outcomes, each entry's status 400 when its issue is an error.
-pub fn response_bundle(outcomes: Vec<Value>) -> Value {
+/// An `OperationOutcome` of several issues.
+pub fn outcome_of(issues: Vec<Value>) -> Value {
+    json!({"resourceType": "OperationOutcome", "issue": issues})
+}
+
+/// A response Bundle (`batch-response` or `transaction-response`): one entry per request entry,
+/// in order, each its HTTP status and its outcome.
+pub fn response_bundle(kind: &str, entries: Vec<(u16, Value)>) -> Value {
     json!({
         "resourceType": "Bundle",
-        "type": "batch-response",
-        "entry": outcomes.into_iter().map(|o| {
-            let status = if o["issue"][0]["severity"] == "error" { "400" } else { "200" };
-            json!({"response": {"status": status, "outcome": o}})
+        "type": kind,
+        "entry": entries.into_iter().map(|(status, outcome)| {
+            json!({"response": {"status": status.to_string(), "outcome": outcome}})
         }).collect::<Vec<_>>(),
     })
 }
 
 /// The answer to a submission refused as a whole: one outcome naming the problem.
 pub fn refusal(issue: &Issue) -> Value {
-    response_bundle(vec![outcome_resource(issue_json(
-        "error",
-        issue.code,
-        &issue.diagnostics,
-        &issue.expression,
-    ))])
+    response_bundle(
+        "batch-response",
+        vec![(
+            400,
+            outcome_resource(issue_json(
+                "error",
+                issue.code,
+                &issue.diagnostics,
+                &issue.expression,
+            )),
+        )],
+    )
 }

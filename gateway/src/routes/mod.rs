@@ -153,6 +153,7 @@ routes! {
         GET "/v1/rules" => behaviours::rules,
         GET "/v1/rules/changelog" => behaviours::changelog,
         GET "/v1/partners" => partners::list,
+        GET "/v1/partner/fhir/metadata" => partners::fhir_metadata,
         GET "/v1/districts" => admin::districts,
         GET "/v1/mall" => mall::my_mall,
         GET "/v1/malls" => mall::malls,

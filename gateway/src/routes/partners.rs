@@ -518,15 +518,19 @@ pub struct FhirBundle {
 /// FHIR R4 from a health department (scope `fhir:submit`): a `Bundle`
 /// (`Content-Type: application/fhir+json`) or Bulk-Data NDJSON (`application/fhir+ndjson`) of
 /// Observation (steps, exercise), Immunization, Procedure (screening) and Encounter (checks),
-/// mapped as docs/exchange.md says. Answered with a `Bundle` of one `OperationOutcome` per entry:
-/// 200 once judged; 400 when the submission or any entry is malformed (then nothing is written).
+/// mapped as docs/exchange.md says. A `batch` (and NDJSON) is judged entry by entry and answered
+/// 200 with a `batch-response` (each entry 200, 422 rejected or 400 malformed); a `transaction`
+/// is all or none: 200 with a `transaction-response`, or 400 (an entry malformed) or 422 (an
+/// entry rejected) with an `OperationOutcome` naming the entries, nothing recorded.
 #[utoipa::path(post, path = "/v1/partner/fhir", tag = "partner", security(("bearer" = [])),
     request_body(content(
         (FhirBundle = "application/fhir+json"),
         (String = "application/fhir+ndjson"),
     )),
-    responses((status = 200, description = "a Bundle of OperationOutcomes"), (status = 400, description = "a Bundle of OperationOutcomes; nothing written"),
+    responses((status = 200, description = "a batch-response or transaction-response Bundle of OperationOutcomes"),
+        (status = 400, description = "an OperationOutcome (a transaction) or a Bundle of them: malformed; nothing recorded"),
         (status = 413, description = "an OperationOutcome: the body is larger than 1 MiB"),
+        (status = 422, description = "an OperationOutcome: a transaction stopped by a rejected entry; nothing recorded"),
         (status = 403, body = Problem)))]
 pub async fn submit_fhir(
     State(state): State<AppState>,
@@ -581,12 +585,33 @@ pub async fn submit_fhir(
         }))
         .await?
         .into_inner();
-    let status = if r.refused {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
+    let status = match (u16::try_from(r.status), r.refused) {
+        (Ok(code), _) if code != 0 => {
+            StatusCode::from_u16(code).map_err(|_| ApiError::internal())?
+        }
+        (_, true) => StatusCode::BAD_REQUEST,
+        (_, false) => StatusCode::OK,
     };
     Ok(fhir_json(status, r.body))
+}
+
+/// The FHIR endpoint's `CapabilityStatement` (`[base]/metadata`, FHIR R4): the resources and
+/// profiles accepted, the `batch` and `transaction` interactions, the formats, UCUM units and
+/// how to authenticate. Open to everyone, as FHIR clients expect.
+#[utoipa::path(get, path = "/v1/partner/fhir/metadata", tag = "public",
+    responses((status = 200, description = "a CapabilityStatement", content_type = "application/fhir+json", body = Object)))]
+pub async fn fhir_metadata(State(state): State<AppState>) -> HttpResult<axum::response::Response> {
+    use axum::response::IntoResponse as _;
+    let r = state
+        .exchange()
+        .get_fhir_capabilities(pb::GetFhirCapabilitiesRequest {})
+        .await?
+        .into_inner();
+    Ok((
+        [(header::CONTENT_TYPE, "application/fhir+json")],
+        r.capability_statement,
+    )
+        .into_response())
 }
 
 #[cfg(test)]

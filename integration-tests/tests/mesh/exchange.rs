@@ -533,9 +533,10 @@ async fn fhir_bundles_are_judged_or_refused_whole() {
         (400, "application/fhir+json"),
         "{refused}"
     );
-    assert_eq!(refused["resourceType"], "Bundle");
+    // The malformed example is a transaction: one OperationOutcome names the bad entries.
+    assert_eq!(refused["resourceType"], "OperationOutcome");
     assert_eq!(
-        refused["entry"][1]["response"]["outcome"]["issue"][0]["expression"][0],
+        refused["issue"][1]["expression"][0],
         "Bundle.entry[1].resource.patient"
     );
     assert_eq!(
@@ -944,6 +945,152 @@ async fn statistics_hide_small_cells_and_match_the_ledger() {
             .iter()
             .any(|e| e["action"] == "read_statistics" && e["resident_id"].is_null()),
         "{log}"
+    );
+    sandbox.stop().await;
+}
+
+/// FHIR as a health department's system expects it: the CapabilityStatement without a token; a
+/// transaction all or none (a rejected entry stops it, nothing recorded); a batch entry by
+/// entry (a malformed entry refused on its own); units read as UCUM.
+#[tokio::test]
+async fn fhir_transactions_are_all_or_none_batches_per_entry_and_units_ucum() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let health = sandbox
+        .partner(
+            &admin,
+            "health-commission",
+            &["vaccination"],
+            &["fhir:submit"],
+        )
+        .await;
+    let motion = sandbox
+        .partner(&admin, "ai-motion", &["exercise.session"], &["fhir:submit"])
+        .await;
+    let (me, id, token) = resident(&sandbox, 8, "310118").await;
+
+    // The CapabilityStatement, open to everyone.
+    let response = sandbox
+        .request(Method::GET, "/v1/partner/fhir/metadata", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/fhir+json");
+    let capability: Value = response.json().await.unwrap();
+    assert_eq!(capability["resourceType"], "CapabilityStatement");
+    assert_eq!(
+        capability["rest"][0]["interaction"][1]["code"],
+        "transaction"
+    );
+
+    let post = async |who: &str, body: Value| {
+        let response = sandbox
+            .request(Method::POST, "/v1/partner/fhir", Some(who))
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap())
+    };
+    let vaccination = |rid: &str, days_ago: i64| {
+        json!({"resource": {"resourceType": "Immunization", "id": rid, "status": "completed",
+            "vaccineCode": {"coding": [{"code": "FLUVAX"}]},
+            "patient": {"identifier": {"system": "urn:healthpoints:prc-id", "value": id}},
+            "occurrenceDateTime": day(days_ago)}})
+    };
+    let steps = json!({"resource": {"resourceType": "Observation", "id": "steps-1", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "41950-7"}]},
+        "subject": {"reference": format!("Patient/{me}")}, "effectiveDateTime": day(1),
+        "valueQuantity": {"value": 9000, "system": "http://unitsofmeasure.org", "code": "/d"}}});
+    let bundle = |kind: &str, entries: Vec<Value>| json!({"resourceType": "Bundle", "type": kind, "entry": entries});
+
+    // A transaction with an entry the commission may not report: refused whole, 422.
+    let (status, refused) = post(
+        &health,
+        bundle("transaction", vec![vaccination("v-1", 2), steps.clone()]),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["resourceType"], "OperationOutcome");
+    assert_eq!(
+        refused["issue"][0]["expression"][0],
+        "Bundle.entry[1].resource"
+    );
+    assert!(
+        refused["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .starts_with("rejected (behaviour_not_listed)"),
+        "{refused}"
+    );
+    assert_eq!(city_points(&sandbox, &token).await, 0, "nothing recorded");
+
+    // The same vaccination in a transaction of its own is recorded; resent, answered the same.
+    let alone = bundle("transaction", vec![vaccination("v-1", 2)]);
+    let (status, applied) = post(&health, alone.clone()).await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["type"], "transaction-response");
+    assert_eq!(
+        applied["entry"][0]["response"]["outcome"]["issue"][0]["diagnostics"],
+        "awarded 200 points"
+    );
+    let (status, again) = post(&health, alone).await;
+    assert_eq!((status, &again["entry"]), (200, &applied["entry"]));
+    assert_eq!(city_points(&sandbox, &token).await, 200, "paid once");
+
+    // A batch: the malformed entry is refused on its own, the rejected one says why, the good
+    // one is recorded.
+    let mut broken = vaccination("v-2", 3);
+    broken["resource"]["patient"] = Value::Null;
+    let (status, judged) = post(
+        &health,
+        bundle("batch", vec![broken, steps, vaccination("v-3", 4)]),
+    )
+    .await;
+    assert_eq!(status, 200, "{judged}");
+    assert_eq!(judged["type"], "batch-response");
+    let statuses: Vec<&str> = judged["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["400", "422", "200"], "{judged}");
+    assert_eq!(city_points(&sandbox, &token).await, 400);
+
+    // Units: an hour and a half of exercise is 90 minutes; kilometres are not a duration.
+    let exercise = |rid: &str, value: f64, unit: &str| {
+        json!({"resource": {"resourceType": "Observation", "id": rid, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "55411-3"}]},
+            "subject": {"reference": format!("Patient/{me}")}, "effectiveDateTime": day(1),
+            "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": unit}}})
+    };
+    let (status, judged) = post(
+        &motion,
+        bundle(
+            "batch",
+            vec![exercise("x-1", 1.5, "h"), exercise("x-2", 5.0, "km")],
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{judged}");
+    let second = &judged["entry"][1]["response"];
+    assert_eq!(second["status"], "400", "{judged}");
+    assert_eq!(
+        second["outcome"]["issue"][0]["expression"][0],
+        "Bundle.entry[1].resource.valueQuantity.code"
+    );
+    let first = &judged["entry"][0]["response"];
+    assert_eq!(first["status"], "200", "{judged}");
+    assert!(
+        first["outcome"]["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .starts_with("awarded"),
+        "{judged}"
     );
     sandbox.stop().await;
 }

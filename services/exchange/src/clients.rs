@@ -30,7 +30,7 @@ use crate::domain::{
     error::{ExchangeError, Result},
     partners::{Identity, Intake, Partner, Resolved},
     products::MonthlyPoints,
-    records::{Behaviours, Forward, RecordOutcome, RecordResult},
+    records::{Behaviours, Forward, Judged, RecordOutcome, RecordResult},
     statistics::{
         AwardFigures, BehaviourCategory, BookAwards, BookMovements, CohortAwards, LedgerFigures,
     },
@@ -331,7 +331,7 @@ impl LedgerFigures for LedgerPeer {
 }
 
 impl Behaviours for IntakePeer {
-    async fn submit(&self, records: Vec<Forward>) -> Result<Vec<RecordResult>> {
+    async fn submit(&self, records: Vec<Forward>, all_or_none: bool) -> Result<Judged> {
         let events = records
             .into_iter()
             .map(|r| BehaviourEvent {
@@ -349,25 +349,31 @@ impl Behaviours for IntakePeer {
                 attributes: r.attributes.into_iter().collect(),
             })
             .collect();
-        let outcomes = self
+        let answer = self
             .token
             .call(
                 "intake",
                 &self.client,
-                SubmitBehavioursRequest { events },
+                SubmitBehavioursRequest {
+                    events,
+                    all_or_none,
+                },
                 async |mut c, r| c.submit_behaviours(r).await,
             )
-            .await?
-            .outcomes;
-        Ok(outcomes
-            .into_iter()
-            .map(|o| RecordResult {
-                outcome: outcome(o.kind),
-                record_id: o.source_event_id,
-                points: o.points,
-                reason_code: o.reason_code,
-                reason: o.reason,
-            })
-            .collect())
+            .await?;
+        Ok(Judged {
+            results: answer
+                .outcomes
+                .into_iter()
+                .map(|o| RecordResult {
+                    outcome: outcome(o.kind),
+                    record_id: o.source_event_id,
+                    points: o.points,
+                    reason_code: o.reason_code,
+                    reason: o.reason,
+                })
+                .collect(),
+            recorded: answer.recorded,
+        })
     }
 }

@@ -154,6 +154,7 @@ pub(crate) fn outcome_to_pb(o: RecordOutcome) -> pb::RecordOutcome {
         RecordOutcome::Rejected => pb::RecordOutcome::Rejected,
         RecordOutcome::Pending => pb::RecordOutcome::Pending,
         RecordOutcome::Applied => pb::RecordOutcome::Applied,
+        RecordOutcome::NotProcessed => pb::RecordOutcome::NotProcessed,
     }
 }
 

@@ -11,6 +11,7 @@ use healthpoints_grpc::{Ready, caller};
 use healthpoints_proto::exchange::v1::{self as pb, exchange_service_server::ExchangeService};
 use tonic::{Request, Response, Status};
 
+use crate::domain::fhir::capability_statement;
 use crate::{
     clients::{IdentityPeer, IntakePeer, LedgerPeer},
     domain::{
@@ -195,7 +196,17 @@ impl ExchangeService for ExchangeGrpc {
         Ok(Response::new(pb::SubmitFhirResponse {
             body: serde_json::to_vec(&answer.body).unwrap_or_default(),
             results: results_to_pb(answer.results),
-            refused: answer.refused,
+            refused: answer.status != 200,
+            status: answer.status.into(),
+        }))
+    }
+
+    async fn get_fhir_capabilities(
+        &self,
+        _request: Request<pb::GetFhirCapabilitiesRequest>,
+    ) -> Result<Response<pb::GetFhirCapabilitiesResponse>, Status> {
+        Ok(Response::new(pb::GetFhirCapabilitiesResponse {
+            capability_statement: serde_json::to_vec(&capability_statement()).unwrap_or_default(),
         }))
     }
 

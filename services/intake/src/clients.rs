@@ -242,7 +242,7 @@ impl LedgerAwards {
 }
 
 impl PointsLedger for LedgerAwards {
-    async fn award(&self, orders: &[AwardOrder]) -> Result<Vec<AwardAnswer>> {
+    async fn award(&self, orders: &[AwardOrder], linked: bool) -> Result<Vec<AwardAnswer>> {
         let accounts = self.accounts(orders).await?;
         let mut answers = Vec::with_capacity(orders.len());
         for chunk in orders.chunks(8_000) {
@@ -269,10 +269,7 @@ impl PointsLedger for LedgerAwards {
                 .call(
                     "the ledger",
                     &self.client,
-                    lpb::CreateTransfersRequest {
-                        transfers,
-                        linked: false,
-                    },
+                    lpb::CreateTransfersRequest { transfers, linked },
                     async |mut c, r| c.create_transfers(r).await,
                 )
                 .await?
@@ -286,7 +283,9 @@ impl PointsLedger for LedgerAwards {
                 let result = CreateTransferResult::try_from(r.result).unwrap_or_default();
                 answers.push(match result {
                     CreateTransferResult::Ok | CreateTransferResult::Exists => AwardAnswer::Done,
-                    CreateTransferResult::ExceedsBudget => AwardAnswer::BudgetExhausted,
+                    // Linked, the others of a batch one award's budget refused.
+                    CreateTransferResult::ExceedsBudget
+                    | CreateTransferResult::LinkedEventFailed => AwardAnswer::BudgetExhausted,
                     other => {
                         return Err(IntakeError::fault(format!(
                             "the ledger refused an award: {}",

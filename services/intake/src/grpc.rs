@@ -54,16 +54,21 @@ impl IntakeService for IntakeGrpc {
             )
             .into());
         }
-        let events = request
-            .into_inner()
+        let r = request.into_inner();
+        let events = r
             .events
             .into_iter()
             .enumerate()
             .map(|(i, e)| event_from_pb(i, e))
             .collect::<Result<Vec<_>, _>>()?;
-        let outcomes = self.ready()?.submit(events).await.map_err(status)?;
+        let (outcomes, recorded) = self
+            .ready()?
+            .submit_events(events, r.all_or_none)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::SubmitBehavioursResponse {
             outcomes: outcomes.iter().map(outcome_to_pb).collect(),
+            recorded,
         }))
     }
 

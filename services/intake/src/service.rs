@@ -43,9 +43,13 @@ pub trait Residents: Send + Sync {
 
 /// Where points go: the ledger, seen from intake.
 pub trait PointsLedger: Send + Sync {
-    /// Makes the awards (idempotent per transfer id); one answer per order, in order.
-    fn award(&self, orders: &[AwardOrder])
-    -> impl Future<Output = Result<Vec<AwardAnswer>>> + Send;
+    /// Makes the awards (idempotent per transfer id); one answer per order, in order. `linked`:
+    /// all of them or none (one refused, every one is answered as it).
+    fn award(
+        &self,
+        orders: &[AwardOrder],
+        linked: bool,
+    ) -> impl Future<Output = Result<Vec<AwardAnswer>>> + Send;
 }
 
 /// The clock in UTC, replaceable in tests.
@@ -203,6 +207,19 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
     /// already stored, one transaction that locks the batch's residents, reads their history
     /// once and writes every outcome in multi-row inserts, one ledger call and one update.
     pub async fn submit(&self, events: Vec<Event>) -> Result<Vec<Outcome>> {
+        Ok(self.submit_events(events, false).await?.0)
+    }
+
+    /// [`Intake::submit`], or with `all_or_none` every event is recorded or none is: when any
+    /// would be rejected (or was, when sent before), nothing is recorded — no outcome, no flag,
+    /// no award — and the outcomes say what each would have been; the awards of a batch that is
+    /// recorded go to the ledger linked (a book's budget takes all of them or none). Returns the
+    /// outcomes and whether they were recorded.
+    pub async fn submit_events(
+        &self,
+        events: Vec<Event>,
+        all_or_none: bool,
+    ) -> Result<(Vec<Outcome>, bool)> {
         if events.is_empty() || events.len() > MAX_BATCH {
             return Err(IntakeError::invalid(
                 "events",
@@ -227,8 +244,35 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             .iter()
             .filter(|e| !known.contains_key(&key(e)) && seen.insert(key(e)))
             .collect();
+        let commit = match all_or_none {
+            false => Commit::Always,
+            true if known.values().any(|o| o.kind == OutcomeKind::Rejected) => Commit::Never,
+            true => Commit::UnlessRejected,
+        };
+        let mut recorded = commit != Commit::Never;
+        if !fresh.is_empty()
+            && let Some(unrecorded) = self.decide_all(&fresh, commit).await?
+        {
+            recorded = false;
+            known.extend(
+                unrecorded
+                    .into_iter()
+                    .map(|o| ((o.source_id.clone(), o.source_event_id.clone()), o)),
+            );
+        }
+        if !recorded {
+            let outcomes = keys
+                .iter()
+                .map(|k| {
+                    known
+                        .get(k)
+                        .cloned()
+                        .ok_or_else(|| IntakeError::fault("decided event not found"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Ok((outcomes, false));
+        }
         if !fresh.is_empty() {
-            self.decide_all(&fresh).await?;
             let fresh_keys: Vec<_> = fresh.iter().map(|e| key(e)).collect();
             known.extend(
                 self.store
@@ -247,9 +291,9 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
                     .ok_or_else(|| IntakeError::fault("recorded event not found"))
             })
             .collect::<Result<Vec<_>>>()?;
-        self.hand_over(&mut outcomes).await?;
+        self.hand_over_linked(&mut outcomes, all_or_none).await?;
         self.advance_challenges(&outcomes).await?;
-        Ok(outcomes)
+        Ok((outcomes, true))
     }
 
     /// Completes awards whose hand-off to the ledger was cut short (the ledger did not answer
@@ -265,6 +309,11 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
     /// Sends every pending award among `outcomes` to the ledger (once per event, in one call)
     /// and records the answers.
     pub(crate) async fn hand_over(&self, outcomes: &mut [Outcome]) -> Result<()> {
+        self.hand_over_linked(outcomes, false).await
+    }
+
+    /// [`Intake::hand_over`], the awards linked (all or none) when `linked`.
+    async fn hand_over_linked(&self, outcomes: &mut [Outcome], linked: bool) -> Result<()> {
         let mut orders: Vec<AwardOrder> = Vec::new();
         let mut ordered = HashSet::new();
         for o in outcomes.iter() {
@@ -290,7 +339,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         if orders.is_empty() {
             return Ok(());
         }
-        let answers = self.ledger.award(&orders).await?;
+        let answers = self.ledger.award(&orders, linked).await?;
         let now = (self.options.clock)();
         let mut done = Vec::with_capacity(orders.len());
         let mut exhausted = HashSet::new();
@@ -368,6 +417,8 @@ fn check_event(i: usize, e: &Event) -> Result<()> {
 }
 
 mod deciding;
+
+use deciding::Commit;
 mod play;
 mod resident;
 mod review;

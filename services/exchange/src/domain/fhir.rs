@@ -8,20 +8,21 @@
 //!
 //! | resource | when | behaviour | quantity |
 //! |---|---|---|---|
-//! | `Observation` | `code` LOINC `41950-7` (steps in 24 h) | `steps.daily` | `valueQuantity.value` |
-//! | `Observation` | `code` LOINC `55411-3` (exercise duration) | `exercise.session` | minutes |
+//! | `Observation` | `code` LOINC `41950-7` (steps in 24 h) | `steps.daily` | `valueQuantity` in UCUM `/d` (or `{steps}`) |
+//! | `Observation` | `code` LOINC `55411-3` (exercise duration) | `exercise.session` | `valueQuantity` in UCUM `min`, `h` or `s`, as whole minutes |
 //! | `Immunization` | `status` `completed` | `vaccination` | 1 |
 //! | `Procedure` | `status` `completed` | `screening` | 1 |
 //! | `Encounter` | `type` `urn:healthpoints:check` `elderly` / `prenatal` / `student`, `status` `finished` | `elderly.health_check` / `prenatal.check` / `student.check` | 1 |
 //!
 //! The person is `subject` (`patient` for Immunization): an `identifier` with system
 //! `urn:healthpoints:prc-id` (the ID number) or a `reference` `Patient/<resident id>`. The
-//! record id is the resource's `id`.
+//! record id is the resource's `id`. A `batch` Bundle (and NDJSON) is judged entry by entry, a
+//! `transaction` all or none ([`answer`]); the endpoint describes itself in a
+//! `CapabilityStatement` ([`capability_statement`]).
 
-use super::records::{Person, Record, RecordOutcome, RecordResult};
+use super::records::{Person, Record};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 pub use healthpoints_errors::fhir::{Issue, refusal};
-use healthpoints_errors::fhir::{issue_json, outcome_resource, response_bundle};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -78,10 +79,15 @@ struct Reference {
     identifier: Option<Identifier>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 struct Quantity {
     #[serde(default)]
     value: Option<f64>,
+    /// The UCUM code of the unit ([`units`]).
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    system: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,10 +175,27 @@ fn institution(r: Option<&Reference>) -> Option<String> {
 /// What a submission came to before anything is judged: one record or one issue per entry.
 pub type Parsed = Vec<Result<Record, Issue>>;
 
-/// Parses a body of `content_type` (`application/fhir+json`: a Bundle; `application/fhir+ndjson`:
-/// one resource per line) into one record or issue per entry. `Err` when the body as a whole is
-/// not one (not JSON, not a Bundle, too many entries).
-pub fn parse(content_type: &str, body: &[u8]) -> Result<Parsed, Issue> {
+/// How a submission is processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A `batch` Bundle, or NDJSON: each entry on its own.
+    Batch,
+    /// A `transaction` Bundle: every entry or none.
+    Transaction,
+}
+
+/// A parsed submission: how it is processed, and its entries.
+#[derive(Debug)]
+pub struct Submission {
+    pub mode: Mode,
+    pub entries: Parsed,
+}
+
+/// Parses a body of `content_type` (`application/fhir+json`: a Bundle of type `batch` or
+/// `transaction`; `application/fhir+ndjson`: one resource per line, processed as a batch) into
+/// one record or issue per entry. `Err` when the body as a whole is not one (not JSON, not a
+/// Bundle, another Bundle type, too many entries).
+pub fn parse(content_type: &str, body: &[u8]) -> Result<Submission, Issue> {
     let ndjson = match content_type
         .split(';')
         .next()
@@ -195,6 +218,7 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Parsed, Issue> {
     };
     let text = std::str::from_utf8(body)
         .map_err(|_| Issue::new("structure", String::new(), "the body is not UTF-8"))?;
+    let mut mode = Mode::Batch;
     let resources: Vec<(String, Value)> = if ndjson {
         let mut out = Vec::new();
         for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
@@ -234,6 +258,24 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Parsed, Issue> {
                 ));
             }
         };
+        mode = match bundle.get("type").and_then(Value::as_str) {
+            Some("batch") => Mode::Batch,
+            Some("transaction") => Mode::Transaction,
+            None => {
+                return Err(Issue::new(
+                    "required",
+                    "Bundle.type".into(),
+                    "is required: batch (each entry on its own) or transaction (all or none)",
+                ));
+            }
+            Some(_) => {
+                return Err(Issue::new(
+                    "value",
+                    "Bundle.type".into(),
+                    "must be batch (each entry on its own) or transaction (all or none)",
+                ));
+            }
+        };
         entries
             .into_iter()
             .enumerate()
@@ -257,10 +299,13 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Parsed, Issue> {
             format!("at most {MAX_ENTRIES} resources per submission"),
         ));
     }
-    Ok(resources
-        .into_iter()
-        .map(|(path, resource)| record(&path, resource))
-        .collect())
+    Ok(Submission {
+        mode,
+        entries: resources
+            .into_iter()
+            .map(|(path, resource)| record(&path, resource))
+            .collect(),
+    })
 }
 
 fn typed<T: for<'de> Deserialize<'de>>(path: &str, resource: Value) -> Result<T, Issue> {
@@ -401,20 +446,13 @@ fn record(path: &str, resource: Value) -> Result<Record, Issue> {
                     "only LOINC 41950-7 (steps in 24 hours) and 55411-3 (exercise duration) are accepted",
                 ));
             };
-            let value = o.value_quantity.and_then(|q| q.value).ok_or_else(|| {
-                Issue::new(
-                    "required",
-                    format!("{path}.valueQuantity.value"),
-                    "is required",
-                )
-            })?;
-            if !(0.0..=1_000_000.0).contains(&value) || value.fract() != 0.0 {
-                return Err(Issue::new(
-                    "value",
-                    format!("{path}.valueQuantity.value"),
-                    "must be a whole number between 0 and 1,000,000",
-                ));
-            }
+            let quantity_path = format!("{path}.valueQuantity");
+            let quantity = o.value_quantity.as_ref();
+            let value = if behaviour == "steps.daily" {
+                units::steps(&quantity_path, quantity)?
+            } else {
+                units::minutes(&quantity_path, quantity)?
+            };
             let at = one_of(
                 path,
                 "effective",
@@ -427,7 +465,7 @@ fn record(path: &str, resource: Value) -> Result<Record, Issue> {
                 person(&format!("{path}.subject"), o.subject)?,
                 behaviour,
                 at,
-                value as u64,
+                value,
             )
         }
         "Immunization" => {
@@ -526,68 +564,12 @@ fn record(path: &str, resource: Value) -> Result<Record, Issue> {
     })
 }
 
-/// The answer when some entries are malformed: nothing was processed; the bad entries say why,
-/// the others that they were not processed.
-pub fn refused_entries(parsed: &Parsed) -> Value {
-    response_bundle(
-        parsed
-            .iter()
-            .map(|p| match p {
-                Err(issue) => outcome_resource(issue_json(
-                    "error",
-                    issue.code,
-                    &issue.diagnostics,
-                    &issue.expression,
-                )),
-                Ok(_) => outcome_resource(issue_json(
-                    "information",
-                    "informational",
-                    "not processed: another entry of this submission is invalid",
-                    "",
-                )),
-            })
-            .collect(),
-    )
-}
+pub mod answer;
+mod capability;
+mod units;
 
-/// The answer once every entry was judged: one outcome per entry, in order.
-pub fn judged(results: &[RecordResult]) -> Value {
-    response_bundle(
-        results
-            .iter()
-            .map(|r| {
-                let text = match r.outcome {
-                    RecordOutcome::Awarded => format!("awarded {} points", r.points),
-                    RecordOutcome::Pending => format!("awarded {} points (on their way)", r.points),
-                    RecordOutcome::Applied => "applied".to_owned(),
-                    RecordOutcome::Capped => format!("capped at {} points: {}", r.points, r.reason),
-                    RecordOutcome::Duplicate => format!("already received: {}", r.reason),
-                    RecordOutcome::Held => format!("held for review: {}", r.reason),
-                    RecordOutcome::Rejected => {
-                        format!("rejected ({}): {}", r.reason_code, r.reason)
-                    }
-                };
-                let (severity, code) = match r.outcome {
-                    RecordOutcome::Rejected => ("error", "processing"),
-                    RecordOutcome::Capped | RecordOutcome::Held | RecordOutcome::Duplicate => {
-                        ("warning", "informational")
-                    }
-                    _ => ("information", "informational"),
-                };
-                outcome_resource(issue_json(severity, code, &text, ""))
-            })
-            .collect(),
-    )
-}
-
-/// What a FHIR submission came to: the `Bundle` of `OperationOutcome`s, whether the submission
-/// was refused as a whole (nothing written), and the per-entry results when it was not.
-#[derive(Debug)]
-pub struct FhirAnswer {
-    pub body: Value,
-    pub refused: bool,
-    pub results: Vec<RecordResult>,
-}
+pub use answer::{FhirAnswer, batch_answer, transaction_answer, transaction_refused};
+pub use capability::capability_statement;
 
 #[cfg(test)]
 mod tests;

@@ -54,6 +54,8 @@ pub enum RecordOutcome {
     Pending,
     /// A contract record was applied.
     Applied,
+    /// All or none was asked and another record was refused: this one was not recorded.
+    NotProcessed,
 }
 
 /// What became of one record.
@@ -67,6 +69,17 @@ pub struct RecordResult {
 }
 
 impl RecordResult {
+    /// A record of a refused all-or-none submission that was refused for another's sake.
+    pub fn not_processed(record_id: &str) -> Self {
+        Self {
+            record_id: record_id.to_owned(),
+            outcome: RecordOutcome::NotProcessed,
+            points: 0,
+            reason_code: String::new(),
+            reason: String::new(),
+        }
+    }
+
     pub fn rejected(record_id: &str, code: &str, reason: &str) -> Self {
         Self {
             record_id: record_id.to_owned(),
@@ -78,13 +91,23 @@ impl RecordResult {
     }
 }
 
+/// What became of a batch: one result per record, in order, and whether the records were
+/// recorded (false only when a batch sent all or none was refused: then nothing was).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judged {
+    pub results: Vec<RecordResult>,
+    pub recorded: bool,
+}
+
 /// intake's `SubmitBehaviours`, seen from the exchange.
 pub trait Behaviours: Send + Sync {
-    /// One result per forwarded record, in order.
+    /// One result per forwarded record, in order. `all_or_none`: every record is recorded or,
+    /// when any would be rejected, none is.
     fn submit(
         &self,
         records: Vec<Forward>,
-    ) -> impl Future<Output = Result<Vec<RecordResult>>> + Send;
+        all_or_none: bool,
+    ) -> impl Future<Output = Result<Judged>> + Send;
 }
 
 /// Checks one record's fields, naming the first bad one as `records[i].<field>`.

@@ -199,8 +199,9 @@ impl<I: Identity + Contracts, N: Behaviours, L> Exchange<I, N, L> {
         };
         let judged = self
             .intake
-            .submit(vec![forward])
+            .submit(vec![forward], false)
             .await?
+            .results
             .into_iter()
             .next()
             .ok_or_else(|| ExchangeError::fault("intake answered no outcome"))?;

@@ -6,7 +6,7 @@ use healthpoints_auth::Principal;
 use super::Exchange;
 use crate::domain::partners::Partner;
 use crate::domain::records::{
-    Behaviours, Forward, MAX_RECORDS, Person, Record, RecordResult, check,
+    Behaviours, Forward, Judged, MAX_RECORDS, Person, Record, RecordOutcome, RecordResult, check,
 };
 use crate::domain::{
     audit,
@@ -23,18 +23,23 @@ impl<I: Identity, N: Behaviours, L> Exchange<I, N, L> {
         records: Vec<Record>,
     ) -> Result<Vec<RecordResult>> {
         let partner = self.acting_partner(caller, "behaviours:submit").await?;
-        self.submit_records_for(caller, &partner, records, "submit_records")
-            .await
+        Ok(self
+            .submit_records_for(caller, &partner, records, "submit_records", false)
+            .await?
+            .results)
     }
 
     /// The same for a partner already checked (its scope for this channel), logged as `action`.
+    /// `all_or_none`: when any record would be rejected — here (not listed, nobody, no consent)
+    /// or by intake — none is recorded.
     pub(crate) async fn submit_records_for(
         &self,
         caller: &Principal,
         partner: &Partner,
         records: Vec<Record>,
         action: &str,
-    ) -> Result<Vec<RecordResult>> {
+        all_or_none: bool,
+    ) -> Result<Judged> {
         if records.is_empty() || records.len() > MAX_RECORDS {
             return Err(ExchangeError::invalid(
                 "records",
@@ -50,10 +55,16 @@ impl<I: Identity, N: Behaviours, L> Exchange<I, N, L> {
         let mut touched: Vec<String> = Vec::new();
         for (i, r) in records.into_iter().enumerate() {
             if !partner.behaviours.contains(&r.behaviour) {
+                // The registry decides, whichever channel the record came by (JSON, NDJSON,
+                // FHIR): registration takes only behaviours the catalogue takes from this
+                // partner, so a record of another behaviour is refused here, by name.
                 results[i] = Some(RecordResult::rejected(
                     &r.record_id,
                     "behaviour_not_listed",
-                    "this partner is not registered to report this behaviour",
+                    &format!(
+                        "this partner is not registered to report {}; the city admin adds behaviours with PUT /v1/admin/partners/{{id}}",
+                        r.behaviour.trim()
+                    ),
                 ));
                 continue;
             }
@@ -121,17 +132,33 @@ impl<I: Identity, N: Behaviours, L> Exchange<I, N, L> {
             &audit::tally(touched.iter().map(String::as_str)),
         );
         self.store.append(&entries).await?;
-        if !forward.is_empty() {
-            let answered = self.intake.submit(forward).await?;
-            if answered.len() != slots.len() {
+        // All or none, and one is refused here already: intake is not asked; the others are
+        // answered as not processed.
+        let refused_here = all_or_none && results.iter().any(Option::is_some);
+        let mut recorded = !refused_here;
+        if refused_here {
+            for (slot, f) in slots.iter().zip(&forward) {
+                results[*slot] = Some(RecordResult::not_processed(&f.record_id));
+            }
+        } else if !forward.is_empty() {
+            let judged = self.intake.submit(forward, all_or_none).await?;
+            if judged.results.len() != slots.len() {
                 return Err(ExchangeError::fault(
                     "intake answered a different number of outcomes",
                 ));
             }
-            for (slot, result) in slots.into_iter().zip(answered) {
-                results[slot] = Some(result);
+            recorded = judged.recorded;
+            for (slot, result) in slots.into_iter().zip(judged.results) {
+                results[slot] = Some(match result.outcome {
+                    RecordOutcome::Rejected => result,
+                    _ if !recorded => RecordResult::not_processed(&result.record_id),
+                    _ => result,
+                });
             }
         }
-        Ok(results.into_iter().flatten().collect())
+        Ok(Judged {
+            results: results.into_iter().flatten().collect(),
+            recorded,
+        })
     }
 }

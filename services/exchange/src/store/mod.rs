@@ -334,6 +334,7 @@ fn outcome_name(o: RecordOutcome) -> &'static str {
         RecordOutcome::Rejected => "rejected",
         RecordOutcome::Pending => "pending",
         RecordOutcome::Applied => "applied",
+        RecordOutcome::NotProcessed => "not_processed",
     }
 }
 
@@ -346,6 +347,7 @@ fn outcome_parse(s: &str) -> Option<RecordOutcome> {
         "rejected" => RecordOutcome::Rejected,
         "pending" => RecordOutcome::Pending,
         "applied" => RecordOutcome::Applied,
+        "not_processed" => RecordOutcome::NotProcessed,
         _ => return None,
     })
 }

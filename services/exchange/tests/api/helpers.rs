@@ -12,7 +12,7 @@ use healthpoints_exchange::{
         error::{ExchangeError, Result},
         partners::{Identity, Intake, Partner, PartnerSpec, Resolved},
         products::MonthlyPoints,
-        records::{Behaviours, Forward, RecordOutcome, RecordResult},
+        records::{Behaviours, Forward, Judged, RecordOutcome, RecordResult},
         statistics::{AwardFigures, BookAwards, BookMovements, CohortAwards, LedgerFigures},
     },
     service::Exchange,
@@ -154,7 +154,7 @@ impl Intake for Peers {
 }
 
 impl Behaviours for Peers {
-    async fn submit(&self, records: Vec<Forward>) -> Result<Vec<RecordResult>> {
+    async fn submit(&self, records: Vec<Forward>, _all_or_none: bool) -> Result<Judged> {
         let mut seen = self.forwarded.lock().unwrap();
         let results = records
             .iter()
@@ -176,7 +176,10 @@ impl Behaviours for Peers {
             })
             .collect();
         seen.extend(records);
-        Ok(results)
+        Ok(Judged {
+            results,
+            recorded: true,
+        })
     }
 }
 

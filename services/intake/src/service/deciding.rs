@@ -296,7 +296,13 @@ impl Judging {
 
 impl<R: Residents, L: PointsLedger> Intake<R, L> {
     /// Decides and records the outcomes of events seen for the first time.
-    pub(super) async fn decide_all(&self, fresh: &[&Event]) -> Result<()> {
+    /// Decides `fresh` events and, as `commit` says, records them (with the fraud flags they
+    /// raise) in one transaction. `Some` outcomes when nothing was recorded.
+    pub(super) async fn decide_all(
+        &self,
+        fresh: &[&Event],
+        commit: Commit,
+    ) -> Result<Option<Vec<Outcome>>> {
         let now = (self.options.clock)();
         // Who the events are about: one question per distinct reference, a few at a time.
         let refs: Vec<&ResidentRef> = fresh
@@ -354,7 +360,10 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             }
         }
         if to_judge.is_empty() {
-            return self.store.insert_all(&decided).await;
+            if let Some(unrecorded) = commit.refuses(&decided) {
+                return Ok(Some(unrecorded));
+            }
+            return self.store.insert_all(&decided).await.map(|()| None);
         }
 
         let locked: BTreeSet<String> = to_judge
@@ -401,8 +410,35 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         for (event, resident, rule) in to_judge {
             decided.push((event, judging.decide(event, &resident, rule)));
         }
+        if let Some(unrecorded) = commit.refuses(&decided) {
+            // Dropped uncommitted: the locks are released, nothing is written.
+            drop(txn);
+            return Ok(Some(unrecorded));
+        }
         txn.flag(&judging.flags).await?;
-        txn.commit(&decided).await
+        txn.commit(&decided).await.map(|()| None)
+    }
+}
+
+/// Whether decided events are recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Commit {
+    Always,
+    /// Only when none of them is rejected.
+    UnlessRejected,
+    /// Never: the batch is refused already (all or none, and an event sent before was rejected).
+    Never,
+}
+
+impl Commit {
+    /// The outcomes as they would have been, when they are not to be recorded.
+    fn refuses(self, decided: &[(&Event, Outcome)]) -> Option<Vec<Outcome>> {
+        let refused = match self {
+            Commit::Always => false,
+            Commit::UnlessRejected => decided.iter().any(|(_, o)| o.kind == OutcomeKind::Rejected),
+            Commit::Never => true,
+        };
+        refused.then(|| decided.iter().map(|(_, o)| o.clone()).collect())
     }
 }
 

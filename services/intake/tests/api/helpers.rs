@@ -71,7 +71,7 @@ fn intake_principal() -> Principal {
 }
 
 impl PointsLedger for FaultyLedger {
-    async fn award(&self, orders: &[AwardOrder]) -> Result<Vec<AwardAnswer>> {
+    async fn award(&self, orders: &[AwardOrder], linked: bool) -> Result<Vec<AwardAnswer>> {
         let store_err =
             |e: healthpoints_ledger::domain::error::LedgerError| IntakeError::fault(e.to_string());
         let mut transfers = Vec::with_capacity(orders.len());
@@ -110,7 +110,7 @@ impl PointsLedger for FaultyLedger {
         }
         let results = self
             .ledger
-            .create_transfers(&intake_principal(), transfers, false)
+            .create_transfers(&intake_principal(), transfers, linked)
             .await
             .map_err(store_err)?;
         if self
@@ -124,7 +124,9 @@ impl PointsLedger for FaultyLedger {
             .into_iter()
             .map(|(r, _)| match r {
                 CreateResult::Ok | CreateResult::Exists => Ok(AwardAnswer::Done),
-                CreateResult::ExceedsBudget => Ok(AwardAnswer::BudgetExhausted),
+                CreateResult::ExceedsBudget | CreateResult::LinkedEventFailed => {
+                    Ok(AwardAnswer::BudgetExhausted)
+                }
                 other => Err(IntakeError::fault(format!("ledger refused: {other:?}"))),
             })
             .collect()

@@ -376,3 +376,124 @@ async fn a_batch_is_judged_exactly_as_its_events_one_by_one() {
         }
     }
 }
+
+#[tokio::test]
+async fn all_or_none_records_nothing_when_one_event_would_be_rejected() {
+    let f = intake("intake_all_or_none").await;
+    f.residents.add("r1", false, true);
+    let good = event("sports", "s1", "r1", "steps.daily", noon(), 9_000);
+    let unknown = event("sports", "s2", "nobody", "steps.daily", noon(), 9_000);
+    let (outcomes, recorded) = f
+        .intake
+        .submit_events(vec![good.clone(), unknown.clone()], true)
+        .await
+        .unwrap();
+    assert!(!recorded);
+    assert_eq!(outcomes[1].kind, OutcomeKind::Rejected);
+    assert_eq!(outcomes[1].reason.as_ref().unwrap().0, "resident_unknown");
+    assert_eq!(
+        outcomes[0].kind,
+        OutcomeKind::Pending,
+        "what it would have been"
+    );
+    // Nothing was stored, nothing awarded.
+    for id in ["s1", "s2"] {
+        assert!(
+            f.intake
+                .store()
+                .by_source("sports", id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert_eq!(city_balance(&f, "r1").await, 0);
+
+    // Without the bad event it is recorded, and awarded once.
+    let (outcomes, recorded) = f
+        .intake
+        .submit_events(vec![good.clone()], true)
+        .await
+        .unwrap();
+    assert!(recorded);
+    assert_eq!(outcomes[0].kind, OutcomeKind::Awarded);
+    let paid = city_balance(&f, "r1").await;
+    assert!(paid > 0);
+
+    // A rejection stored earlier (sent without all_or_none) refuses a batch that repeats it.
+    let (_, recorded) = f
+        .intake
+        .submit_events(vec![unknown.clone()], false)
+        .await
+        .unwrap();
+    assert!(recorded);
+    let fresh = event(
+        "sports",
+        "s3",
+        "r1",
+        "steps.daily",
+        noon() - Duration::days(1),
+        9_000,
+    );
+    let (outcomes, recorded) = f
+        .intake
+        .submit_events(vec![fresh, unknown], true)
+        .await
+        .unwrap();
+    assert!(!recorded);
+    assert_eq!(outcomes[1].kind, OutcomeKind::Rejected);
+    assert!(
+        f.intake
+            .store()
+            .by_source("sports", "s3")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(city_balance(&f, "r1").await, paid);
+}
+
+#[tokio::test]
+async fn all_or_none_awards_go_to_the_ledger_linked_so_a_budget_takes_all_or_none() {
+    let f = intake("intake_all_or_none_budget").await;
+    f.residents.add("r1", false, true);
+    let day = |n: i64, id: &str| {
+        event(
+            "sports",
+            id,
+            "r1",
+            "steps.daily",
+            noon() - Duration::days(n),
+            9_000,
+        )
+    };
+    f.intake.submit(vec![day(3, "s0")]).await.unwrap();
+    let each = city_balance(&f, "r1").await;
+    // Room for one more award, not two.
+    f.ledger
+        .ledger
+        .set_budget(&city_admin(), "city", Some(each * 2 + each / 2))
+        .await
+        .unwrap();
+    let (outcomes, recorded) = f
+        .intake
+        .submit_events(vec![day(1, "s1"), day(2, "s2")], true)
+        .await
+        .unwrap();
+    assert!(
+        recorded,
+        "decided and recorded; the ledger refused the pair"
+    );
+    assert!(
+        outcomes.iter().all(|o| o.kind == OutcomeKind::Rejected
+            && o.reason.as_ref().unwrap().0 == "budget_exhausted"),
+        "{outcomes:?}"
+    );
+    assert_eq!(city_balance(&f, "r1").await, each, "neither was paid");
+    // Not linked, the one that fits is paid.
+    f.intake
+        .submit(vec![day(4, "s3"), day(5, "s4")])
+        .await
+        .unwrap();
+    assert_eq!(city_balance(&f, "r1").await, each * 2);
+}

@@ -2,6 +2,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
+use crate::domain::records::{RecordOutcome, RecordResult};
 
 const ID: &str = "310118198001010011";
 const RID: &str = "0190a5e2-0000-7000-8000-000000000001";
@@ -18,6 +19,8 @@ fn example(name: &str) -> String {
 #[test]
 fn the_adapted_hl7_examples_map_to_records() {
     let parsed = parse("application/fhir+json", example("bundle").as_bytes()).unwrap();
+    assert_eq!(parsed.mode, Mode::Batch);
+    let parsed = parsed.entries;
     let records: Vec<Record> = parsed.into_iter().map(Result::unwrap).collect();
     assert_eq!(records[0].record_id, "Observation/steps-2026-11-20");
     assert_eq!(records[0].behaviour, "steps.daily");
@@ -32,6 +35,8 @@ fn the_adapted_hl7_examples_map_to_records() {
     );
 
     let parsed = parse("application/fhir+ndjson", example("ndjson").as_bytes()).unwrap();
+    assert_eq!(parsed.mode, Mode::Batch, "NDJSON is a batch");
+    let parsed = parsed.entries;
     let records: Vec<Record> = parsed.into_iter().map(Result::unwrap).collect();
     assert_eq!(
         records
@@ -63,6 +68,8 @@ fn a_bare_date_is_that_shanghai_day_and_not_in_the_future_on_its_morning() {
 #[test]
 fn malformed_entries_are_named_precisely() {
     let parsed = parse("application/fhir+json", example("malformed").as_bytes()).unwrap();
+    assert_eq!(parsed.mode, Mode::Transaction);
+    let parsed = parsed.entries;
     let bad = parsed[0].as_ref().unwrap_err();
     assert_eq!(bad.code, "structure");
     assert_eq!(bad.expression, "Bundle.entry[0].resource");
@@ -77,17 +84,92 @@ fn malformed_entries_are_named_precisely() {
         ("required", "Bundle.entry[1].resource.patient")
     );
     assert!(parsed[2].is_ok());
-    let answer = refused_entries(&parsed);
-    assert_eq!(answer["entry"].as_array().unwrap().len(), 3);
+    // A transaction: one OperationOutcome naming both, nothing recorded.
+    let issues: Vec<Issue> = parsed
+        .iter()
+        .filter_map(|p| p.as_ref().err().cloned())
+        .collect();
+    let refused = transaction_refused(&issues);
+    assert_eq!(refused["resourceType"], "OperationOutcome");
+    assert_eq!(
+        refused["issue"][1]["expression"][0],
+        "Bundle.entry[1].resource.patient"
+    );
+    assert_eq!(refused["issue"][2]["severity"], "information");
+    // A batch: each malformed entry answered on its own, the others judged.
+    let fine = RecordResult {
+        record_id: "Observation/steps-fine".into(),
+        outcome: RecordOutcome::Awarded,
+        points: 90,
+        reason_code: String::new(),
+        reason: String::new(),
+    };
+    let entries: Vec<Result<RecordResult, Issue>> = parsed
+        .iter()
+        .map(|p| p.as_ref().map(|_| fine.clone()).map_err(Clone::clone))
+        .collect();
+    let answer = batch_answer(&entries);
+    assert_eq!(answer["type"], "batch-response");
     assert_eq!(answer["entry"][0]["response"]["status"], "400");
     assert_eq!(
         answer["entry"][1]["response"]["outcome"]["issue"][0]["expression"][0],
         "Bundle.entry[1].resource.patient"
     );
+    assert_eq!(answer["entry"][2]["response"]["status"], "200");
     assert_eq!(
-        answer["entry"][2]["response"]["outcome"]["issue"][0]["severity"],
-        "information"
+        answer["entry"][2]["response"]["outcome"]["issue"][0]["diagnostics"],
+        "awarded 90 points"
     );
+}
+
+#[test]
+fn units_are_read_as_ucum_durations_converted_and_steps_per_day() {
+    let observation = |loinc: &str, quantity: Value| {
+        json!({"resourceType": "Bundle", "type": "batch", "entry": [{"resource": {
+            "resourceType": "Observation", "id": "o1", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+            "subject": {"reference": format!("Patient/{RID}")},
+            "effectiveDateTime": "2026-11-20T20:00:00+08:00",
+            "valueQuantity": quantity}}]})
+        .to_string()
+    };
+    let read = |body: String| {
+        parse("application/fhir+json", body.as_bytes())
+            .unwrap()
+            .entries
+            .remove(0)
+    };
+    let ucum = "http://unitsofmeasure.org";
+    let hours = read(observation(
+        "55411-3",
+        json!({"value": 1.5, "system": ucum, "code": "h"}),
+    ));
+    assert_eq!(hours.unwrap().quantity, 90, "1.5 h is 90 minutes");
+    let minutes = read(observation(
+        "55411-3",
+        json!({"value": 45, "system": ucum, "code": "min"}),
+    ));
+    assert_eq!(minutes.unwrap().quantity, 45);
+    let km = read(observation(
+        "55411-3",
+        json!({"value": 5, "system": ucum, "code": "km"}),
+    ));
+    assert_eq!(
+        km.unwrap_err().expression,
+        "Bundle.entry[0].resource.valueQuantity.code"
+    );
+    let unitless = read(observation("55411-3", json!({"value": 45})));
+    assert_eq!(unitless.unwrap_err().code, "required");
+    let steps = read(observation(
+        "41950-7",
+        json!({"value": 8000, "system": ucum, "code": "/d"}),
+    ));
+    assert_eq!(steps.unwrap().quantity, 8_000);
+    let per_hour = read(observation(
+        "41950-7",
+        json!({"value": 800, "system": ucum, "code": "/h"}),
+    ));
+    assert!(per_hour.unwrap_err().diagnostics.contains("count per day"));
 }
 
 #[test]
@@ -101,13 +183,23 @@ fn whole_submissions_that_are_not_bundles_are_refused() {
         ),
         (
             "application/fhir+json",
-            r#"{"resourceType":"Bundle","entry":{}}"#,
+            r#"{"resourceType":"Bundle","type":"batch","entry":{}}"#,
             "structure",
         ),
         (
             "application/fhir+json",
-            r#"{"resourceType":"Bundle"}"#,
+            r#"{"resourceType":"Bundle","type":"batch"}"#,
             "required",
+        ),
+        (
+            "application/fhir+json",
+            r#"{"resourceType":"Bundle","entry":[]}"#,
+            "required",
+        ),
+        (
+            "application/fhir+json",
+            r#"{"resourceType":"Bundle","type":"collection","entry":[]}"#,
+            "value",
         ),
         ("text/plain", "{}", "not-supported"),
         ("application/fhir+ndjson", "{}\nnope", "structure"),
@@ -116,7 +208,7 @@ fn whole_submissions_that_are_not_bundles_are_refused() {
         assert_eq!(issue.code, code, "{body}");
     }
     let many = format!(
-        r#"{{"resourceType":"Bundle","entry":[{}]}}"#,
+        r#"{{"resourceType":"Bundle","type":"batch","entry":[{}]}}"#,
         vec![r#"{"resource":{}}"#; MAX_ENTRIES + 1].join(",")
     );
     assert_eq!(
@@ -125,10 +217,44 @@ fn whole_submissions_that_are_not_bundles_are_refused() {
             .code,
         "too-costly"
     );
-    let other =
-        r#"{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient","id":"p"}}]}"#;
+    let other = r#"{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","id":"p"}}]}"#;
     let parsed = parse("application/fhir+json", other.as_bytes()).unwrap();
-    assert_eq!(parsed[0].as_ref().unwrap_err().code, "not-supported");
+    assert_eq!(parsed.mode, Mode::Transaction);
+    assert_eq!(
+        parsed.entries[0].as_ref().unwrap_err().code,
+        "not-supported"
+    );
+}
+
+#[test]
+fn the_capability_statement_says_what_the_parser_accepts() {
+    let c = capability_statement();
+    assert_eq!(c["resourceType"], "CapabilityStatement");
+    assert_eq!(c["fhirVersion"], "4.0.1");
+    for field in ["status", "date", "kind", "format", "implementation"] {
+        assert!(!c[field].is_null(), "{field} is required");
+    }
+    let rest = &c["rest"][0];
+    let interactions: Vec<&str> = rest["interaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(interactions, ["batch", "transaction"]);
+    let types: Vec<&str> = rest["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["Observation", "Immunization", "Procedure", "Encounter"]
+    );
+    let observation = rest["resource"][0]["documentation"].as_str().unwrap();
+    assert!(observation.contains("41950-7") && observation.contains("/d"));
+    assert!(observation.contains("55411-3") && observation.contains("min, h"));
 }
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -188,10 +314,12 @@ proptest! {
     fn arbitrary_resources_never_panic(resources in prop::collection::vec(json_value(), 0..8)) {
         let bundle = json!({
             "resourceType": "Bundle",
+            "type": "transaction",
             "entry": resources.iter().map(|r| json!({"resource": r})).collect::<Vec<_>>(),
         });
         if let Ok(parsed) = parse("application/fhir+json", bundle.to_string().as_bytes()) {
-            let _ = refused_entries(&parsed);
+            let issues: Vec<Issue> = parsed.entries.iter().filter_map(|p| p.as_ref().err().cloned()).collect();
+            let _ = transaction_refused(&issues);
         }
         let lines: Vec<String> = resources.iter().map(Value::to_string).collect();
         let _ = parse("application/fhir+ndjson", lines.join("\n").as_bytes());
