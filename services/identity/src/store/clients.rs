@@ -2,12 +2,11 @@
 //! secret, and after a rotation the one before it, valid until its grace period ends.
 
 use chrono::{DateTime, Utc};
-use healthpoints_types::{DistrictCode, MallId};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr,
 };
 
-use super::{Store, corrupt, entities::client};
+use super::{Store, corrupt, district_of, entities::client, mall_of};
 use crate::domain::{
     error::{IdentityError, Result},
     model::{Client, ClientKind},
@@ -189,18 +188,8 @@ fn to_client(m: &client::Model) -> Result<Client> {
         department: m.department.clone(),
         scopes: serde_json::from_str(&m.scopes).map_err(|_| corrupt("scopes"))?,
         service: m.service.clone(),
-        district: m
-            .district
-            .as_deref()
-            .map(DistrictCode::parse)
-            .transpose()
-            .map_err(|_| corrupt("district"))?,
+        district: district_of(m.district.as_deref())?,
         merchant_id: m.merchant_id,
-        mall: m
-            .mall
-            .as_deref()
-            .map(MallId::parse)
-            .transpose()
-            .map_err(|_| corrupt("mall"))?,
+        mall: mall_of(m.mall.as_deref())?,
     })
 }

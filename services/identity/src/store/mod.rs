@@ -128,24 +128,28 @@ fn to_resident(m: resident::Model) -> Result<Resident> {
     })
 }
 
+/// A stored district code, if any.
+fn district_of(raw: Option<&str>) -> Result<Option<DistrictCode>> {
+    raw.map(DistrictCode::parse)
+        .transpose()
+        .map_err(|_| corrupt("district"))
+}
+
+/// A stored mall id, if any.
+fn mall_of(raw: Option<&str>) -> Result<Option<MallId>> {
+    raw.map(MallId::parse)
+        .transpose()
+        .map_err(|_| corrupt("mall"))
+}
+
 fn to_staff(m: &staff::Model) -> Result<Staff> {
     Ok(Staff {
         id: m.id,
         username: m.username.clone(),
         role: StaffRole::parse(&m.role).ok_or_else(|| corrupt("role"))?,
-        district: m
-            .district
-            .as_deref()
-            .map(DistrictCode::parse)
-            .transpose()
-            .map_err(|_| corrupt("district"))?,
+        district: district_of(m.district.as_deref())?,
         merchant_id: m.merchant_id,
-        mall: m
-            .mall
-            .as_deref()
-            .map(MallId::parse)
-            .transpose()
-            .map_err(|_| corrupt("mall"))?,
+        mall: mall_of(m.mall.as_deref())?,
     })
 }
 
