@@ -56,18 +56,12 @@ pub fn response_bundle(kind: &str, entries: Vec<(u16, Value)>) -> Value {
     })
 }
 
-/// The answer to a submission refused as a whole: one outcome naming the problem.
+/// The answer to a submission refused as a whole: an `OperationOutcome` naming the problem.
 pub fn refusal(issue: &Issue) -> Value {
-    response_bundle(
-        "batch-response",
-        vec![(
-            400,
-            outcome_resource(issue_json(
-                "error",
-                issue.code,
-                &issue.diagnostics,
-                &issue.expression,
-            )),
-        )],
-    )
+    outcome_resource(issue_json(
+        "error",
+        issue.code,
+        &issue.diagnostics,
+        &issue.expression,
+    ))
 }

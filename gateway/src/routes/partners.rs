@@ -528,7 +528,7 @@ pub struct FhirBundle {
         (String = "application/fhir+ndjson"),
     )),
     responses((status = 200, description = "a batch-response or transaction-response Bundle of OperationOutcomes"),
-        (status = 400, description = "an OperationOutcome (a transaction) or a Bundle of them: malformed; nothing recorded"),
+        (status = 400, description = "an OperationOutcome: the body, or a transaction's entry, is malformed; nothing recorded"),
         (status = 413, description = "an OperationOutcome: the body is larger than 1 MiB"),
         (status = 422, description = "an OperationOutcome: a transaction stopped by a rejected entry; nothing recorded"),
         (status = 403, body = Problem)))]

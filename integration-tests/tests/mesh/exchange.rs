@@ -597,10 +597,7 @@ async fn fhir_bundles_are_judged_or_refused_whole() {
     assert_eq!(city_points(&sandbox, &token).await, 200 + 300 + 500);
     let (status, _, huge) = post(&health, "application/fhir+json", "x".repeat(2 << 20)).await;
     assert_eq!(
-        (
-            status,
-            huge["entry"][0]["response"]["outcome"]["issue"][0]["code"].as_str()
-        ),
+        (status, huge["issue"][0]["code"].as_str()),
         (413, Some("too-costly")),
         "{huge}"
     );
@@ -1024,6 +1021,30 @@ async fn fhir_transactions_are_all_or_none_batches_per_entry_and_units_ucum() {
             .as_str()
             .unwrap()
             .starts_with("rejected (behaviour_not_listed)"),
+        "{refused}"
+    );
+    assert_eq!(city_points(&sandbox, &token).await, 0, "nothing recorded");
+
+    // A transaction intake refuses part of (a record older than the reporting window): 422,
+    // the other entry not processed, nothing recorded.
+    let (status, refused) = post(
+        &health,
+        bundle(
+            "transaction",
+            vec![vaccination("v-1", 2), vaccination("v-old", 60)],
+        ),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        refused["issue"][0]["expression"][0],
+        "Bundle.entry[1].resource"
+    );
+    assert!(
+        refused["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .starts_with("rejected (too_old)"),
         "{refused}"
     );
     assert_eq!(city_points(&sandbox, &token).await, 0, "nothing recorded");

@@ -238,11 +238,17 @@ async fn a_partner_rotates_its_secret_without_downtime_and_revokes_a_leaked_one_
     };
     let path = "/v1/admin/partners/sports/secrets";
 
-    // The default grace: both secrets work while the servers change over.
-    let (status, rotated) = sandbox
-        .call(Method::POST, path, Some(&admin), Some(json!({})))
-        .await;
-    assert_eq!(status, 201, "{rotated}");
+    // The default grace: both secrets work while the servers change over. The answer holds a
+    // secret: no cache keeps it.
+    let response = sandbox
+        .request(Method::POST, path, Some(&admin))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let rotated: serde_json::Value = response.json().await.unwrap();
     assert_eq!(rotated["client_id"], created["client_id"]);
     let until = chrono::DateTime::parse_from_rfc3339(
         rotated["previous_secret_valid_until"].as_str().unwrap(),

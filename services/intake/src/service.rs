@@ -247,7 +247,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         let commit = match all_or_none {
             false => Commit::Always,
             true if known.values().any(|o| o.kind == OutcomeKind::Rejected) => Commit::Never,
-            true => Commit::UnlessRejected,
+            true => Commit::UnlessRejected(Uuid::now_v7()),
         };
         let mut recorded = commit != Commit::Never;
         if !fresh.is_empty()
@@ -301,9 +301,22 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
     /// Safe to run beside submissions and on several replicas: the transfer ids repeat.
     pub async fn finish_pending(&self) -> Result<usize> {
         let before = (self.options.clock)() - self.options.pending_grace;
-        let mut outcomes = self.store.pending(before, 500).await?;
-        self.hand_over(&mut outcomes).await?;
-        Ok(outcomes.len())
+        let pending = self.store.pending(before, 500).await?;
+        // An all-or-none batch's awards go together again, linked, all of them (the page may
+        // have cut the group): all paid or none.
+        let groups: BTreeSet<Uuid> = pending.iter().filter_map(|o| o.link_group).collect();
+        let mut single: Vec<Outcome> = pending
+            .into_iter()
+            .filter(|o| o.link_group.is_none())
+            .collect();
+        let mut finished = single.len();
+        self.hand_over(&mut single).await?;
+        for group in groups {
+            let mut linked = self.store.pending_in_group(group).await?;
+            finished += linked.len();
+            self.hand_over_linked(&mut linked, true).await?;
+        }
+        Ok(finished)
     }
 
     /// Sends every pending award among `outcomes` to the ledger (once per event, in one call)

@@ -258,9 +258,9 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Submission, Issue> {
                 ));
             }
         };
-        mode = match bundle.get("type").and_then(Value::as_str) {
-            Some("batch") => Mode::Batch,
-            Some("transaction") => Mode::Transaction,
+        mode = match bundle.get("type").map(Value::as_str) {
+            Some(Some("batch")) => Mode::Batch,
+            Some(Some("transaction")) => Mode::Transaction,
             None => {
                 return Err(Issue::new(
                     "required",
@@ -553,7 +553,7 @@ fn record(path: &str, resource: Value) -> Result<Record, Issue> {
             ));
         }
     };
-    Ok(Record {
+    let record = Record {
         record_id: format!("{kind}/{id}"),
         person: person_,
         behaviour: behaviour.to_owned(),
@@ -561,7 +561,20 @@ fn record(path: &str, resource: Value) -> Result<Record, Issue> {
         quantity,
         district: String::new(),
         attributes,
-    })
+    };
+    // The checks every record meets (lengths, characters): this entry's own refusal.
+    super::records::check(0, &record).map_err(|e| match e {
+        super::error::ExchangeError::Invalid { field, reason } => Issue::new(
+            "value",
+            path.to_owned(),
+            format!(
+                "{}: {reason}",
+                field.strip_prefix("records[0].").unwrap_or(&field)
+            ),
+        ),
+        other => Issue::new("value", path.to_owned(), other.to_string()),
+    })?;
+    Ok(record)
 }
 
 pub mod answer;

@@ -6,8 +6,9 @@ use healthpoints_errors::fhir::{Issue, refusal};
 
 use super::Exchange;
 use crate::domain::fhir::{
-    FhirAnswer, Mode, answer::rejection, batch_answer, parse, transaction_answer,
-    transaction_refused,
+    FhirAnswer, Mode,
+    answer::{Left, rejection},
+    batch_answer, parse, transaction_answer, transaction_refused,
 };
 use crate::domain::{
     error::{ExchangeError, Result as DomainResult},
@@ -39,7 +40,10 @@ impl<I: Identity, N: Behaviours, L> Exchange<I, N, L> {
                     .filter_map(|e| e.as_ref().err().cloned())
                     .collect();
                 if !malformed.is_empty() {
-                    return Ok(FhirAnswer::refused(400, transaction_refused(&malformed)));
+                    return Ok(FhirAnswer::refused(
+                        400,
+                        transaction_refused(&malformed, Left::Nothing),
+                    ));
                 }
                 let records = submission.entries.into_iter().flatten().collect();
                 self.transaction(caller, &partner, records).await
@@ -99,7 +103,10 @@ impl<I: Identity, N: Behaviours, L> Exchange<I, N, L> {
             Ok(j) => j,
             Err(ExchangeError::Invalid { field, reason }) => {
                 let issue = Issue::new("invalid", field, reason);
-                return Ok(FhirAnswer::refused(400, transaction_refused(&[issue])));
+                return Ok(FhirAnswer::refused(
+                    400,
+                    transaction_refused(&[issue], Left::Nothing),
+                ));
             }
             Err(e) => return Err(e),
         };
@@ -113,8 +120,13 @@ impl<I: Identity, N: Behaviours, L> Exchange<I, N, L> {
             .map(|(i, r)| rejection(i, r))
             .collect();
         if !judged.recorded || !rejected.is_empty() {
+            let left = if judged.recorded {
+                Left::Rejected
+            } else {
+                Left::Nothing
+            };
             return Ok(FhirAnswer {
-                body: transaction_refused(&rejected),
+                body: transaction_refused(&rejected, left),
                 status: 422,
                 results: judged.results,
             });

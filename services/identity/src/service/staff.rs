@@ -301,10 +301,16 @@ impl Identity {
                 }
             }
         } else {
-            clients
+            let named = clients
                 .iter()
                 .find(|c| c.client.client_id == client_id)
-                .ok_or(IdentityError::NotFound("client of this partner"))?
+                .ok_or(IdentityError::NotFound("client of this partner"))?;
+            if named.disabled {
+                return Err(IdentityError::Precondition(
+                    "this client is disabled: a new secret would not work",
+                ));
+            }
+            named
         };
         let secret = self.crypto.random_token(32)?;
         let previous_valid_until = (!grace.is_zero())
@@ -315,14 +321,23 @@ impl Identity {
             .store
             .rotate_client_secret(
                 &chosen.client.client_id,
+                &chosen.secret_hash,
                 self.crypto.token_hash(&secret),
                 previous_valid_until,
             )
             .await?;
         if !rotated {
-            return Err(IdentityError::NotFound("client of this partner"));
+            return Err(IdentityError::Precondition(
+                "the client's secret was changed meanwhile (another rotation): rotate again",
+            ));
         }
         tracing::info!(
+            partner_id = %partner_id,
+            client_id = %chosen.client.client_id,
+            staff_id = ?match caller {
+                Principal::CityAdmin { staff_id } => Some(*staff_id),
+                _ => None,
+            },
             grace_seconds = grace.as_secs(),
             "partner client secret rotated"
         );

@@ -338,7 +338,16 @@ async fn rotation_is_for_a_city_admin_names_the_client_among_several_and_refuses
             .await,
         Err(IdentityError::NotFound(_))
     ));
-    // None of the refusals changed a secret.
+    // None of the refusals changed a secret, nor does a rotation that read a secret since
+    // replaced (another rotation at the same moment).
+    token_with(&f, &second, &second_secret).await.unwrap();
+    assert!(
+        !f.identity
+            .store()
+            .rotate_client_secret(&second, "stale", "new".into(), None)
+            .await
+            .unwrap()
+    );
     token_with(&f, &second, &second_secret).await.unwrap();
     let rotated = f
         .identity

@@ -136,12 +136,14 @@ impl Store {
             .collect()
     }
 
-    /// Gives a client a new secret in one statement: the current secret becomes the previous
-    /// one, accepted until `previous_valid_until` (none: refused at once); a secret that was
-    /// already previous is dropped. False when the client does not exist.
+    /// Gives a client a new secret in one statement: the current secret (`current`, as read)
+    /// becomes the previous one, accepted until `previous_valid_until` (none: refused at once);
+    /// a secret that was already previous is dropped. False when the client does not exist or
+    /// its secret changed since it was read (a rotation at the same moment).
     pub async fn rotate_client_secret(
         &self,
         client_id: &str,
+        current: &str,
         secret_hash: String,
         previous_valid_until: Option<DateTime<Utc>>,
     ) -> Result<bool> {
@@ -157,6 +159,7 @@ impl Store {
             )
             .col_expr(client::Column::SecretHash, Expr::value(secret_hash))
             .filter(client::Column::ClientId.eq(client_id))
+            .filter(client::Column::SecretHash.eq(current))
             .exec(&self.db)
             .await?;
         Ok(r.rows_affected == 1)

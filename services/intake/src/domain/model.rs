@@ -100,6 +100,9 @@ pub struct Outcome {
     pub received_at: DateTime<Utc>,
     /// Set on judged events (and grants) of a known resident.
     pub cohort: Option<Cohort>,
+    /// The all-or-none batch it was recorded with: the awards of one go to the ledger together,
+    /// linked (all paid or none), also when a hand-off is finished later.
+    pub link_group: Option<Uuid>,
 }
 
 /// A resident as intake needs to know them.

@@ -55,6 +55,7 @@ impl Decision {
             book: self.book,
             received_at: now,
             cohort: None,
+            link_group: None,
         }
     }
 }
@@ -363,6 +364,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             if let Some(unrecorded) = commit.refuses(&decided) {
                 return Ok(Some(unrecorded));
             }
+            commit.stamp(&mut decided);
             return self.store.insert_all(&decided).await.map(|()| None);
         }
 
@@ -411,10 +413,11 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             decided.push((event, judging.decide(event, &resident, rule)));
         }
         if let Some(unrecorded) = commit.refuses(&decided) {
-            // Dropped uncommitted: the locks are released, nothing is written.
-            drop(txn);
+            // Nothing is written; the locks are released now.
+            txn.rollback().await?;
             return Ok(Some(unrecorded));
         }
+        commit.stamp(&mut decided);
         txn.flag(&judging.flags).await?;
         txn.commit(&decided).await.map(|()| None)
     }
@@ -424,8 +427,8 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Commit {
     Always,
-    /// Only when none of them is rejected.
-    UnlessRejected,
+    /// Only when none of them is rejected; then as one linked group.
+    UnlessRejected(Uuid),
     /// Never: the batch is refused already (all or none, and an event sent before was rejected).
     Never,
 }
@@ -435,10 +438,21 @@ impl Commit {
     fn refuses(self, decided: &[(&Event, Outcome)]) -> Option<Vec<Outcome>> {
         let refused = match self {
             Commit::Always => false,
-            Commit::UnlessRejected => decided.iter().any(|(_, o)| o.kind == OutcomeKind::Rejected),
+            Commit::UnlessRejected(_) => {
+                decided.iter().any(|(_, o)| o.kind == OutcomeKind::Rejected)
+            }
             Commit::Never => true,
         };
         refused.then(|| decided.iter().map(|(_, o)| o.clone()).collect())
+    }
+
+    /// Marks the outcomes about to be recorded with their linked group, if any.
+    fn stamp(self, decided: &mut [(&Event, Outcome)]) {
+        if let Commit::UnlessRejected(group) = self {
+            for (_, o) in decided {
+                o.link_group = Some(group);
+            }
+        }
     }
 }
 

@@ -80,6 +80,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             book: Some(g.book),
             received_at: now,
             cohort: Some(resident.cohort(g.category, now)),
+            link_group: None,
         };
         self.store().insert_all(&[(&event, outcome)]).await?;
         let mut stored = self

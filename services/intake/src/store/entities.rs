@@ -33,6 +33,7 @@ pub(super) mod event {
         pub cohort_district: Option<String>,
         pub age_band: Option<String>,
         pub residence_type: Option<String>,
+        pub link_group: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

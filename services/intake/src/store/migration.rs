@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(M20261123_000001Rules),
             Box::new(M20261124_000001Play),
             Box::new(M20261127_000001Cohorts),
+            Box::new(M20261206_000001LinkGroups),
         ]
     }
 }
@@ -344,6 +345,29 @@ impl MigrationTrait for M20261127_000001Cohorts {
                 .name("events_by_decision")
                 .table(Alias::new("events"))
                 .col(Alias::new("decided_at_us"))
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+struct M20261206_000001LinkGroups;
+
+impl MigrationName for M20261206_000001LinkGroups {
+    fn name(&self) -> &str {
+        "m20261206_000001_link_groups"
+    }
+}
+
+/// The all-or-none batch an event was recorded with, so a hand-off to the ledger finished
+/// later sends that batch's awards together again, linked.
+#[async_trait]
+impl MigrationTrait for M20261206_000001LinkGroups {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("events"))
+                .add_column(ColumnDef::new(Alias::new("link_group")).uuid().null())
                 .to_owned(),
         )
         .await

@@ -90,6 +90,7 @@ fn to_outcome(m: event::Model) -> Result<Outcome> {
                     m.residence_type.as_deref().unwrap_or_default(),
                 )
             }),
+        link_group: m.link_group,
     })
 }
 
@@ -186,6 +187,18 @@ impl Store {
             .filter(event::Column::DecidedAtUs.lt(decided_before.timestamp_micros()))
             .order_by_asc(event::Column::DecidedAtUs)
             .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_outcome)
+            .collect()
+    }
+
+    /// The pending awards of one all-or-none batch.
+    pub async fn pending_in_group(&self, group: Uuid) -> Result<Vec<Outcome>> {
+        event::Entity::find()
+            .filter(event::Column::Kind.eq(OutcomeKind::Pending.as_str()))
+            .filter(event::Column::LinkGroup.eq(group))
             .all(&self.db)
             .await?
             .into_iter()
@@ -558,6 +571,12 @@ pub struct BatchTxn {
 }
 
 impl BatchTxn {
+    /// Ends the transaction writing nothing, releasing the residents' locks now.
+    pub async fn rollback(self) -> Result<()> {
+        self.txn.rollback().await?;
+        Ok(())
+    }
+
     /// Stored outcomes of these keys, read under the residents' locks.
     pub async fn stored(&self, keys: &[(String, String)]) -> Result<Vec<Outcome>> {
         stored(&self.txn, keys).await
@@ -748,5 +767,6 @@ fn row(event: &Event, o: &Outcome) -> Result<event::ActiveModel> {
         cohort_district: Set(o.cohort.and_then(|c| c.district).map(|d| d.to_string())),
         age_band: Set(o.cohort.map(|c| c.age_band.to_owned())),
         residence_type: Set(o.cohort.map(|c| c.residence_type.to_owned())),
+        link_group: Set(o.link_group),
     })
 }

@@ -497,3 +497,64 @@ async fn all_or_none_awards_go_to_the_ledger_linked_so_a_budget_takes_all_or_non
         .unwrap();
     assert_eq!(city_balance(&f, "r1").await, each * 2);
 }
+
+#[tokio::test]
+async fn an_all_or_none_hand_off_cut_short_is_finished_linked() {
+    let f = intake("intake_all_or_none_finish").await;
+    f.residents.add("r1", false, true);
+    let day = |n: i64, id: &str| {
+        event(
+            "sports",
+            id,
+            "r1",
+            "steps.daily",
+            noon() - Duration::days(n),
+            9_000,
+        )
+    };
+    // The ledger keeps the pair, then its answer is lost.
+    f.ledger.fail_after.store(1, Ordering::SeqCst);
+    assert!(
+        f.intake
+            .submit_events(vec![day(1, "s1"), day(2, "s2")], true)
+            .await
+            .is_err()
+    );
+    let stored = f
+        .intake
+        .store()
+        .by_source("sports", "s1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.kind, OutcomeKind::Pending);
+    let group = stored.link_group.expect("recorded with its group");
+    let other = f
+        .intake
+        .store()
+        .by_source("sports", "s2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.link_group, Some(group));
+    f.now.store(
+        (noon() + Duration::minutes(1)).timestamp_micros(),
+        Ordering::SeqCst,
+    );
+    assert_eq!(
+        f.intake.finish_pending().await.unwrap(),
+        2,
+        "the group, together"
+    );
+    for id in ["s1", "s2"] {
+        let o = f
+            .intake
+            .store()
+            .by_source("sports", id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.kind, OutcomeKind::Awarded);
+    }
+    assert_eq!(f.intake.finish_pending().await.unwrap(), 0);
+}

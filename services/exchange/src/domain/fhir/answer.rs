@@ -93,14 +93,30 @@ pub fn rejection(index: usize, r: &RecordResult) -> Issue {
     )
 }
 
+/// What a transaction that was not applied left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Left {
+    /// Nothing at all.
+    Nothing,
+    /// Its records, kept as rejected: the book's budget could not pay all of them.
+    Rejected,
+}
+
 /// A transaction that was not applied: one `OperationOutcome`, an error per entry that stopped
 /// it, and what that means.
-pub fn transaction_refused(problems: &[Issue]) -> Value {
+pub fn transaction_refused(problems: &[Issue], left: Left) -> Value {
     let mut issues: Vec<Value> = problems.iter().map(error).collect();
     issues.push(issue_json(
         "information",
         "informational",
-        "the transaction was not applied: nothing was recorded; correct the entries named and send it again",
+        match left {
+            Left::Nothing => {
+                "the transaction was not applied: nothing was recorded; correct the entries named and send it again"
+            }
+            Left::Rejected => {
+                "the transaction was not applied: nothing was paid; its records are kept as rejected, so a resend answers the same; send them under new resource ids once the budget allows"
+            }
+        },
         "",
     ));
     outcome_of(issues)

@@ -89,7 +89,7 @@ fn malformed_entries_are_named_precisely() {
         .iter()
         .filter_map(|p| p.as_ref().err().cloned())
         .collect();
-    let refused = transaction_refused(&issues);
+    let refused = transaction_refused(&issues, answer::Left::Nothing);
     assert_eq!(refused["resourceType"], "OperationOutcome");
     assert_eq!(
         refused["issue"][1]["expression"][0],
@@ -319,7 +319,7 @@ proptest! {
         });
         if let Ok(parsed) = parse("application/fhir+json", bundle.to_string().as_bytes()) {
             let issues: Vec<Issue> = parsed.entries.iter().filter_map(|p| p.as_ref().err().cloned()).collect();
-            let _ = transaction_refused(&issues);
+            let _ = transaction_refused(&issues, answer::Left::Nothing);
         }
         let lines: Vec<String> = resources.iter().map(Value::to_string).collect();
         let _ = parse("application/fhir+ndjson", lines.join("\n").as_bytes());

@@ -99,15 +99,16 @@ pub(super) fn minutes(path: &str, q: Option<&Quantity>) -> Result<u64, Issue> {
             format!("a duration is in UCUM min, h or s; {} is not", shown(unit)),
         ));
     };
-    let minutes = (v * *seconds as f64 / 60.0).floor();
-    if minutes > MAX_QUANTITY {
+    let total = v * *seconds as f64;
+    if total > MAX_QUANTITY * 60.0 {
         return Err(Issue::new(
             "value",
             format!("{path}.value"),
             "is longer than 1,000,000 minutes",
         ));
     }
-    Ok(minutes as u64)
+    // Whole milliseconds first, so 4.1 h is 246 minutes and not 245.99… floored.
+    Ok((total * 1000.0).round() as u64 / 60_000)
 }
 
 /// A unit code as sent, bounded and printable, for a diagnostic.
@@ -140,6 +141,8 @@ mod tests {
             (1_830.0, "s", 30),
             (89.0, "s", 1),
             (30.9, "min", 30),
+            (4.1, "h", 246),
+            (2.05, "h", 123),
         ] {
             assert_eq!(
                 minutes("q", Some(&q(v, Some(unit), Some(UCUM)))).unwrap(),
