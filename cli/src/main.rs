@@ -39,7 +39,35 @@ enum Command {
         /// `http://localhost:5173`; repeat or comma-separate for more. None by default.
         #[arg(long = "cors-origin", value_delimiter = ',')]
         cors_origins: Vec<String>,
+        /// A PostgreSQL server for the services' databases instead of SQLite files:
+        /// `postgres://user[:password]@host[:port][/prefix]`; each service gets
+        /// `<prefix>_<service>` (prefix `healthpoints` by default), created if missing.
+        #[arg(long, env = "HP_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
+    /// Create every service's PostgreSQL database if missing, apply its migrations (each once,
+    /// however many run at the same time) and exit: the step a deployment runs before the
+    /// services start.
+    Migrate {
+        /// `postgres://user[:password]@host[:port][/prefix]`, as for `up`.
+        #[arg(long, env = "HP_DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+        /// District codes whose malls run (default: the pilots, Qingpu and Yangpu).
+        #[arg(long, value_delimiter = ',')]
+        district_malls: Vec<String>,
+    },
+}
+
+/// The district malls named on the command line, or the pilots.
+fn parse_district_malls(codes: &[String]) -> anyhow::Result<Vec<healthpoints_types::DistrictCode>> {
+    if codes.is_empty() {
+        return Ok(mesh::pilot_districts());
+    }
+    codes
+        .iter()
+        .map(|c| healthpoints_types::DistrictCode::parse(c))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("--district-malls: {}", e.0))
 }
 
 #[tokio::main]
@@ -52,20 +80,13 @@ async fn main() -> anyhow::Result<()> {
             district_malls,
             demo,
             cors_origins,
+            database_url,
         } => {
             let bootstrap_admin = match (bootstrap_admin, demo) {
                 (None, true) => Some("admin:Admin-pass-2026".to_owned()),
                 (given, _) => given,
             };
-            let district_malls = if district_malls.is_empty() {
-                mesh::pilot_districts()
-            } else {
-                district_malls
-                    .iter()
-                    .map(|c| healthpoints_types::DistrictCode::parse(c))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| anyhow::anyhow!("--district-malls: {}", e.0))?
-            };
+            let district_malls = parse_district_malls(&district_malls)?;
             let _telemetry =
                 healthpoints_telemetry::init("healthpoints", &TelemetryConfig::default())?;
             let shutdown = healthpoints_grpc::Shutdown::on_signals();
@@ -74,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
                 http_addr,
                 bootstrap_admin: bootstrap_admin.clone(),
                 database_urls: Default::default(),
+                database_server: database_url.clone(),
                 district_malls,
                 rate_limits: None,
                 cors_origins,
@@ -81,6 +103,9 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             println!("healthpoints is up: {}", running.url());
             println!("  API description: {}/openapi.json", running.url());
+            if let Some(url) = &database_url {
+                println!("  databases: {}", healthpoints::databases::describe(url)?);
+            }
             println!("  gRPC (reflection: grpcurl -plaintext ADDRESS list):");
             for (service, addr) in running.grpc_addresses() {
                 println!("    {service:<12} {addr}");
@@ -98,6 +123,18 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("  stop with Ctrl-C");
             running.run_until(shutdown).await;
+            Ok(())
+        }
+        Command::Migrate {
+            database_url,
+            district_malls: codes,
+        } => {
+            let _telemetry =
+                healthpoints_telemetry::init("healthpoints", &TelemetryConfig::default())?;
+            let plan = healthpoints::plan::MeshPlan::new(parse_district_malls(&codes)?);
+            for name in healthpoints::databases::migrate_all(&database_url, &plan).await? {
+                println!("migrated {name}");
+            }
             Ok(())
         }
     }

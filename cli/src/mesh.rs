@@ -35,6 +35,9 @@ pub struct MeshOptions {
     /// `city-mall`, `mall-<district code>`) instead of its SQLite file, e.g. a PostgreSQL
     /// database for benchmarks.
     pub database_urls: std::collections::BTreeMap<String, String>,
+    /// A PostgreSQL server for every service's database instead of SQLite files:
+    /// `postgres://user@host:port/prefix` ([`crate::databases`]).
+    pub database_server: Option<String>,
     /// The districts whose malls run beside the city mall.
     pub district_malls: Vec<DistrictCode>,
     /// Rate limits of the routes that need no token instead of the gateway's defaults (tests
@@ -104,9 +107,17 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     // The topology, and each service's client credentials: a fresh secret every start,
     // provisioned in identity and handed to the service (nothing to configure).
     let mut plan = MeshPlan::new(options.district_malls.clone());
+    let on_server = match &options.database_server {
+        Some(url) => crate::databases::on_server(url, &plan).await?,
+        None => Default::default(),
+    };
     for node in plan.nodes() {
         if node.has_database() {
-            plan.set_database(node, options.database_url(&node.to_string()));
+            let url = on_server
+                .get(&node)
+                .cloned()
+                .unwrap_or_else(|| options.database_url(&node.to_string()));
+            plan.set_database(node, url);
         }
     }
     plan.set_address(Node::Gateway, &options.http_addr);

@@ -54,6 +54,7 @@ pub async fn start_mesh(database_url: &str, on_postgres: &[&str]) -> anyhow::Res
         http_addr: "127.0.0.1:0".into(),
         bootstrap_admin: Some("bench:Bench-pass-123".into()),
         database_urls,
+        database_server: None,
         district_malls: Vec::new(),
         rate_limits: Some(healthpoints_gateway::throttle::RateLimits::unthrottled()),
         cors_origins: Vec::new(),

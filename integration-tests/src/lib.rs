@@ -89,6 +89,7 @@ impl Sandbox {
             http_addr: "127.0.0.1:0".into(),
             bootstrap_admin: Some(format!("{}:{}", ADMIN.0, ADMIN.1)),
             database_urls: Default::default(),
+            database_server: None,
             district_malls: mesh::pilot_districts(),
             rate_limits: Some(limits),
             cors_origins: cors_origins.to_vec(),

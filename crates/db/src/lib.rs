@@ -43,6 +43,11 @@ impl DatabaseConfig {
         }
     }
 
+    /// Whether it is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
+    }
+
     /// Checks the URL scheme, naming `key` when it is wrong.
     pub fn check(&self, key: &str) -> Result<(), String> {
         if self.url.starts_with("sqlite:")
@@ -68,13 +73,31 @@ pub enum DbError {
     Connect(DbErr),
     #[error("database migration failed: {0}")]
     Migrate(DbErr),
+    #[error("the database URL must be postgres://user[:password]@host[:port]/database")]
+    Url,
+    #[error("database name {0:?}: lower-case letters, digits and _ only")]
+    Name(String),
 }
 
-/// Connects and applies `M`'s migrations. For SQLite the file (and its folder) is created.
+/// Connects and applies `M`'s migrations ([`migrate`]). For SQLite the file (and its folder)
+/// is created.
 pub async fn connect<M: MigratorTrait>(
     config: &DatabaseConfig,
 ) -> Result<DatabaseConnection, DbError> {
-    let sqlite = config.url.starts_with("sqlite:");
+    if config.is_postgres() {
+        migrate::<M>(config).await?;
+        return pool(config).await;
+    }
+    let db = pool(config).await?;
+    M::up(&db, None).await.map_err(DbError::Migrate)?;
+    Ok(db)
+}
+
+/// The connection pool of a service's database, as configured. Nothing is sent at connection
+/// start but the login (no `options` startup parameter), so a pooler such as PgBouncer in
+/// transaction mode can stand between the service and PostgreSQL.
+async fn pool(config: &DatabaseConfig) -> Result<DatabaseConnection, DbError> {
+    let sqlite = !config.is_postgres();
     let mut url = config.url.clone();
     if sqlite {
         let path = url
@@ -106,11 +129,7 @@ pub async fn connect<M: MigratorTrait>(
         // The pool's default pings every connection before handing it out: one extra round
         // trip per query, measured as a third of a ledger write's time. A connection idle long
         // enough to have been dropped by a firewall or a restart is still checked.
-        .test_before_acquire_if_idle_for(Duration::from_secs(30))
-        // Plan every statement with its actual parameters. Tables here start empty and grow
-        // fast: a generic plan cached while a table was small (a sequential scan) would outlive
-        // the growth on a long-lived pooled connection — measured on the ledger's id probes.
-        .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
+        .test_before_acquire_if_idle_for(Duration::from_secs(30));
     let db = Database::connect(options).await.map_err(DbError::Connect)?;
     if db.get_database_backend() == DbBackend::Sqlite {
         for pragma in [
@@ -124,8 +143,100 @@ pub async fn connect<M: MigratorTrait>(
                 .map_err(DbError::Connect)?;
         }
     }
-    M::up(&db, None).await.map_err(DbError::Migrate)?;
     Ok(db)
+}
+
+/// The advisory lock every healthpoints migration takes (PostgreSQL scopes it to one database).
+const MIGRATION_LOCK: i64 = 0x6870_6d69_6772_6174; // "hpmigrat"
+
+/// Applies `M`'s pending migrations to a PostgreSQL database, once however many replicas start
+/// at the same moment: on one connection of its own (to the server itself, not through a
+/// transaction pooler) holding an advisory lock, so the others wait and then find nothing to
+/// do. It also sets the database's `plan_cache_mode` to `force_custom_plan` — every statement
+/// planned with its actual parameters: tables here start empty and grow fast, and a generic
+/// plan cached while a table was small (a sequential scan) would outlive the growth on a
+/// long-lived connection (measured on the ledger's id probes). A database setting rather than a
+/// startup parameter, so poolers pass it.
+pub async fn migrate<M: MigratorTrait>(config: &DatabaseConfig) -> Result<(), DbError> {
+    let mut options = ConnectOptions::new(config.url.clone());
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+        .sqlx_logging(false);
+    let db = Database::connect(options).await.map_err(DbError::Connect)?;
+    let applied = async {
+        db.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .await?;
+        let pending = M::get_pending_migrations(&db).await?.len();
+        M::up(&db, None).await?;
+        if pending > 0 {
+            tracing::info!(applied = pending, "database migrations applied");
+        }
+        // Only the database's owner may; without it the services run with the server's default.
+        if let Err(e) = db
+            .execute_unprepared(
+                "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET plan_cache_mode = force_custom_plan', current_database()); END $$",
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "plan_cache_mode not set: the database's owner may set it");
+        }
+        db.execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+            .await?;
+        Ok::<_, DbErr>(())
+    }
+    .await;
+    // Closing the connection releases the lock whatever happened.
+    let _ = db.close().await;
+    applied.map_err(DbError::Migrate)
+}
+
+/// Creates the database `name` on the PostgreSQL server of `server_url` (whose own database is
+/// only used to connect) unless it exists, and returns the URL of `name` on that server. Safe to
+/// run from several processes at once.
+pub async fn ensure_postgres_database(server_url: &str, name: &str) -> Result<String, DbError> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(DbError::Name(name.to_owned()));
+    }
+    let mut url = url::Url::parse(server_url).map_err(|_| DbError::Url)?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(DbError::Url);
+    }
+    let admin = Database::connect(server_url)
+        .await
+        .map_err(DbError::Connect)?;
+    let exists = admin
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            [name.into()],
+        ))
+        .await
+        .map_err(DbError::Connect)?
+        .is_some();
+    if !exists {
+        match admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+        {
+            Ok(_) => tracing::info!(database = name, "database created"),
+            // Another process created it meanwhile (`duplicate_database`, or the catalogue's
+            // unique index when both got past the check).
+            Err(e) if is_unique_violation(&e) || e.to_string().contains("already exists") => {}
+            Err(e) => {
+                let _ = admin.close().await;
+                return Err(DbError::Connect(e));
+            }
+        }
+    }
+    let _ = admin.close().await;
+    url.set_path(name);
+    Ok(url.to_string())
 }
 
 /// Checks that the database answers (readiness).

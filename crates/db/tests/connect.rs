@@ -3,8 +3,8 @@
 //! violations recognised on both backends, and no URL (which may hold a password) in an error.
 
 use healthpoints_db::{
-    DatabaseConfig, DbError, connect, is_unique_violation, ping,
-    sea_orm::{ConnectionTrait, DbBackend, Statement},
+    DatabaseConfig, DbError, connect, ensure_postgres_database, is_unique_violation, ping,
+    sea_orm::{self, ConnectionTrait, DbBackend, Statement},
 };
 use healthpoints_testkit::TestDatabase;
 use sea_orm_migration::{async_trait::async_trait, prelude::*};
@@ -130,4 +130,88 @@ fn only_sqlite_and_postgres_urls_are_accepted() {
         .check("database.url")
         .unwrap_err();
     assert!(refused.starts_with("database.url:"), "{refused}");
+}
+
+#[tokio::test]
+async fn replicas_starting_at_once_apply_each_migration_once() {
+    let db = TestDatabase::create("db_replicas").await;
+    if !db.is_postgres() {
+        // SQLite is one process's file: replicas run on PostgreSQL (the suite's second pass).
+        return;
+    }
+    // Eight replicas start at the same moment; each takes the advisory lock in turn.
+    let starts = (0..8).map(|_| connect::<Migrator>(&db.config));
+    let conns = futures::future::join_all(starts).await;
+    let conns: Vec<_> = conns.into_iter().map(Result::unwrap).collect();
+    let row = conns[0]
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM seaql_migrations",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<i64>("", "n").unwrap(), 1, "applied once");
+    // No startup parameter: the planner setting is the database's own.
+    let row = conns[7]
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_setting('plan_cache_mode') AS m",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<String>("", "m").unwrap(), "force_custom_plan");
+    for c in conns {
+        c.close().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_missing_database_is_created_once_however_many_ask() {
+    let Ok(server) = std::env::var("HP_TEST_DATABASE_URL") else {
+        // Creating databases is PostgreSQL's (the suite's second pass); names are checked below.
+        return;
+    };
+    if server.is_empty() {
+        return;
+    }
+    let name = format!("hp_ensure_{}", uuid_like());
+    let asks = (0..4).map(|_| ensure_postgres_database(&server, &name));
+    let urls: Vec<String> = futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        urls.iter()
+            .all(|u| u == &urls[0] && u.ends_with(&format!("/{name}")))
+    );
+    let conn = connect::<Migrator>(&DatabaseConfig::new(urls[0].clone()))
+        .await
+        .unwrap();
+    assert!(ping(&conn).await);
+    conn.close().await.unwrap();
+    let admin = sea_orm::Database::connect(server.as_str()).await.unwrap();
+    admin
+        .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .await
+        .unwrap();
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{}_{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+#[tokio::test]
+async fn database_names_and_urls_are_checked_before_anything_is_sent() {
+    let bad = ensure_postgres_database("postgres://app@127.0.0.1:1/postgres", "Bad-Name").await;
+    assert!(matches!(bad, Err(DbError::Name(_))), "{bad:?}");
+    let bad = ensure_postgres_database("sqlite://x.db", "good").await;
+    assert!(matches!(bad, Err(DbError::Url)), "{bad:?}");
 }

@@ -13,6 +13,7 @@ fn options(data_dir: std::path::PathBuf) -> MeshOptions {
         http_addr: "127.0.0.1:0".into(),
         bootstrap_admin: Some("admin:Change-me-123".into()),
         database_urls: Default::default(),
+        database_server: None,
         district_malls: mesh::pilot_districts(),
         rate_limits: Some(RateLimits::unthrottled()),
         cors_origins: Vec::new(),

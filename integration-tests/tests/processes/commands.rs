@@ -22,14 +22,16 @@ struct Printed {
     phones: Vec<String>,
 }
 
-/// `healthpoints up --demo` on `dir`, until it prints that it is up; returns the child and what
-/// it printed.
-fn up(dir: &Path) -> (Child, Printed) {
+/// `healthpoints up --demo` on `dir` (and `extra` arguments), until it prints that it is up;
+/// returns the child and what it printed.
+fn up(dir: &Path, extra: &[&str]) -> (Child, Printed) {
     let mut child = Command::new(binary("healthpoints"))
         .args(["up", "--demo", "--http-addr", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
+        .args(extra)
         .current_dir(dir)
         .env_remove("HP_BOOTSTRAP_ADMIN")
+        .env_remove("HP_DATABASE_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -171,7 +173,7 @@ async fn up_with_demo_serves_a_programme_that_survives_a_restart_and_verifies() 
     let dir = healthpoints_db::private::tempdir().expect("temporary directory");
 
     // First start: demo merchants, catalogues and residents with points.
-    let (child, Printed { url, grpc, phones }) = up(dir.path());
+    let (child, Printed { url, grpc, phones }) = up(dir.path(), &[]);
     assert_eq!(phones.len(), 3, "the demo prints its residents: {phones:?}");
     // Every service's gRPC address, for an operator's grpcurl; each port lists its service.
     for service in ["identity", "ledger", "intake", "exchange", "mall city"] {
@@ -221,7 +223,7 @@ async fn up_with_demo_serves_a_programme_that_survives_a_restart_and_verifies() 
             phones: phones_again,
             ..
         },
-    ) = up(dir.path());
+    ) = up(dir.path(), &[]);
     assert_eq!(phones_again, phones);
     let gw = Gateway::new(url);
     for (phone, before) in phones.iter().zip(&points) {
@@ -262,4 +264,118 @@ async fn up_with_demo_serves_a_programme_that_survives_a_restart_and_verifies() 
     let (code, printed) = verify_journal(&config);
     assert_eq!(code, Some(1), "{printed}");
     assert!(printed.contains("city: BROKEN at entry 1"), "{printed}");
+}
+
+/// The databases of one `--database-url` prefix, dropped when the test ends however it ends.
+struct ServerDatabases {
+    server: String,
+    prefix: String,
+}
+
+impl Drop for ServerDatabases {
+    fn drop(&mut self) {
+        let (server, prefix) = (self.server.clone(), self.prefix.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let admin = Database::connect(server.as_str())
+                    .await
+                    .expect("the server");
+                for node in [
+                    "identity",
+                    "ledger",
+                    "intake",
+                    "exchange",
+                    "city_mall",
+                    "mall_310118",
+                    "mall_310110",
+                ] {
+                    let _ = admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{prefix}_{node}\" WITH (FORCE)"
+                        ))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+#[tokio::test]
+async fn up_on_postgres_keeps_each_service_in_a_database_of_its_own() {
+    let server = std::env::var("HP_TEST_DATABASE_URL").unwrap_or_default();
+    if server.is_empty() {
+        // PostgreSQL is the suite's second pass; SQLite's `up` is the test above.
+        return;
+    }
+    let prefix = format!("hp_up_{}", std::process::id());
+    let _cleanup = ServerDatabases {
+        server: server.clone(),
+        prefix: prefix.clone(),
+    };
+    let mut url = url::Url::parse(&server).expect("HP_TEST_DATABASE_URL is a URL");
+    url.set_path(&prefix);
+    let url = url.to_string();
+
+    // Two deployments' migration steps at the same moment: both succeed, each migration once.
+    let migrate = || {
+        Command::new(binary("healthpoints"))
+            .args(["migrate", "--database-url", &url])
+            .env("HP_IDENTITY__TELEMETRY__LOG_FILTER", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("healthpoints migrate starts")
+    };
+    let (a, b) = (migrate(), migrate());
+    for child in [a, b] {
+        let out = child.wait_with_output().expect("migrate ends");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            printed.contains(&format!("migrated {prefix}_ledger")),
+            "{printed}"
+        );
+    }
+
+    let dir = healthpoints_db::private::tempdir().expect("temporary directory");
+    let (
+        child,
+        Printed {
+            url: http, phones, ..
+        },
+    ) = up(dir.path(), &["--database-url", &url]);
+    let gw = Gateway::new(http);
+    gw.expect(200, Method::GET, "/readyz", None, None)
+        .await
+        .unwrap();
+    assert!(
+        city_points(&gw, &phones[0]).await > 0,
+        "demo points, in PostgreSQL"
+    );
+    let status = stop(child);
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    // No SQLite file was written; the ledger's transfers are in its own database.
+    assert!(!dir.path().join("data").join("ledger.db").exists());
+    let mut ledger = url::Url::parse(&server).unwrap();
+    ledger.set_path(&format!("{prefix}_ledger"));
+    let db = Database::connect(ledger.as_str()).await.unwrap();
+    let row = db
+        .query_one_raw(healthpoints_db::sea_orm::Statement::from_string(
+            healthpoints_db::sea_orm::DbBackend::Postgres,
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM transfers",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.try_get::<i64>("", "n").unwrap() > 0);
+    db.close().await.unwrap();
 }
