@@ -14,6 +14,7 @@ pub mod config;
 pub mod cors;
 pub mod error;
 pub mod malls;
+pub mod observe;
 pub mod routes;
 pub mod throttle;
 
@@ -34,7 +35,6 @@ use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
-    trace::TraceLayer,
 };
 
 use crate::config::GatewayConfig;
@@ -184,8 +184,9 @@ impl Application {
             ))
             // Echo the request id so a client can quote it to support.
             .layer(PropagateRequestIdLayer::x_request_id())
-            // The request span (and the trace context injected into gRPC calls) covers everything.
-            .layer(TraceLayer::new_for_http())
+            // The request span (and the trace context injected into gRPC calls) covers
+            // everything; the access-log line and the metrics when it is answered.
+            .layer(axum::middleware::from_fn(observe::observe))
             // Outermost: every request has an id before anything logs.
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
         // Browsers on the allowed origins: a preflight is answered here, before any route, gate

@@ -144,7 +144,7 @@ enum Class {
 
 fn class_of(path: &str) -> Option<Class> {
     match path {
-        "/healthz" | "/readyz" => None,
+        "/healthz" | "/readyz" | "/metrics" => None,
         // The reference's static files, served from the binary.
         p if p == "/docs" || p.starts_with("/docs/") => None,
         "/v1/auth/register" | "/v1/auth/login" | "/v1/auth/token" => Some(Class::Password),

@@ -219,7 +219,21 @@ impl GrpcServer {
             health.set_not_serving().await;
         };
 
+        // Prometheus scrapes `GET /metrics` over HTTP/1.1 on the same port.
+        let routes = Routes::from(routes.into_axum_router().route(
+            "/metrics",
+            axum::routing::get(|| async {
+                (
+                    [(
+                        http::header::CONTENT_TYPE,
+                        healthpoints_telemetry::metrics::CONTENT_TYPE,
+                    )],
+                    healthpoints_telemetry::metrics::render(),
+                )
+            }),
+        ));
         let mut builder = Server::builder()
+            .accept_http1(true)
             // Cancels handlers that overrun; clients see DEADLINE_EXCEEDED rather than a hang.
             .timeout(Duration::from_millis(self.config.request_timeout_ms))
             // With the global limit below, an overloaded server answers RESOURCE_EXHAUSTED at

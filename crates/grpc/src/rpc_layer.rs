@@ -1,5 +1,6 @@
 //! The outermost server layer: one span per RPC, named `<service>.<rpc>`, child of the caller's
-//! trace, and the caller's deadline made visible to outgoing calls (deadline propagation).
+//! trace; the caller's deadline made visible to outgoing calls (deadline propagation); and the
+//! RPC's count by status code and its latency in the process's metrics.
 
 use std::{
     future::Future,
@@ -68,9 +69,34 @@ pub struct RpcService<S> {
     service: &'static str,
 }
 
-impl<S, B> Service<http::Request<B>> for RpcService<S>
+/// The gRPC status name of an answer: from its headers when it carries its status there (an
+/// error, answered trailers-only), else `OK` (its status is in the trailers).
+fn code_of<R>(answer: &http::Response<R>) -> &'static str {
+    use tonic::Code;
+    match tonic::Status::from_header_map(answer.headers()).map(|s| s.code()) {
+        None | Some(Code::Ok) => "OK",
+        Some(Code::Cancelled) => "CANCELLED",
+        Some(Code::Unknown) => "UNKNOWN",
+        Some(Code::InvalidArgument) => "INVALID_ARGUMENT",
+        Some(Code::DeadlineExceeded) => "DEADLINE_EXCEEDED",
+        Some(Code::NotFound) => "NOT_FOUND",
+        Some(Code::AlreadyExists) => "ALREADY_EXISTS",
+        Some(Code::PermissionDenied) => "PERMISSION_DENIED",
+        Some(Code::ResourceExhausted) => "RESOURCE_EXHAUSTED",
+        Some(Code::FailedPrecondition) => "FAILED_PRECONDITION",
+        Some(Code::Aborted) => "ABORTED",
+        Some(Code::OutOfRange) => "OUT_OF_RANGE",
+        Some(Code::Unimplemented) => "UNIMPLEMENTED",
+        Some(Code::Internal) => "INTERNAL",
+        Some(Code::Unavailable) => "UNAVAILABLE",
+        Some(Code::DataLoss) => "DATA_LOSS",
+        Some(Code::Unauthenticated) => "UNAUTHENTICATED",
+    }
+}
+
+impl<S, B, R> Service<http::Request<B>> for RpcService<S>
 where
-    S: Service<http::Request<B>>,
+    S: Service<http::Request<B>, Response = http::Response<R>>,
     S::Future: Send + 'static,
 {
     type Response = S::Response;
@@ -98,6 +124,15 @@ where
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout)
             .map(|d| Instant::now() + d);
+        let grpc = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let labels = healthpoints_telemetry::metrics::MethodLabels {
+            service: self.service.to_owned(),
+            method: method.to_owned(),
+        };
+        let started = std::time::Instant::now();
         let fut = self.inner.call(req);
         // At debug level, each call taken and each call answered: a drain on shutdown can be
         // seen to answer everything it took (a dropped call logs no "rpc answered").
@@ -105,6 +140,20 @@ where
             tracing::debug!("rpc taken");
             let answer = fut.await;
             tracing::debug!("rpc answered");
+            if grpc {
+                let m = healthpoints_telemetry::metrics::metrics();
+                let code = answer.as_ref().map_or("UNAVAILABLE", code_of);
+                m.rpc_duration
+                    .get_or_create(&labels)
+                    .observe(started.elapsed().as_secs_f64());
+                m.rpc_requests
+                    .get_or_create(&healthpoints_telemetry::metrics::RpcLabels {
+                        service: labels.service,
+                        method: labels.method,
+                        code: code.to_owned(),
+                    })
+                    .inc();
+            }
             answer
         };
         Box::pin(DEADLINE.scope(deadline, fut.instrument(span)))

@@ -7,6 +7,8 @@
 //! headers (tonic's metadata is a `HeaderMap`). Spans are named `<service>.<rpc>` by the server
 //! builder; business ids go in fields, secrets never do.
 
+pub mod metrics;
+
 use std::{io::IsTerminal, sync::OnceLock, time::Duration};
 
 use http::{HeaderMap, HeaderName, HeaderValue};

@@ -140,6 +140,7 @@ routes! {
     Public {
         GET "/healthz" => ops::healthz,
         GET "/readyz" => ops::readyz,
+        GET "/metrics" => ops::metrics,
         GET "/docs" => ops::docs,
         GET "/docs/" => ops::docs_index,
         GET "/docs/{file}" => ops::docs_asset,

@@ -22,6 +22,17 @@ pub struct BackendHealth {
     pub serving: bool,
 }
 
+/// The process's metrics for Prometheus, in the OpenMetrics text format: requests, errors and
+/// latency per route, and — under `healthpoints up`, where every service runs in this process —
+/// every service's RPCs and domain figures (docs/operations.md). Outside the rate limits; keep it
+/// off the public ingress.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String)))]
+pub async fn metrics() -> impl axum::response::IntoResponse {
+    use healthpoints_telemetry::metrics::{CONTENT_TYPE, render};
+    ([(http::header::CONTENT_TYPE, CONTENT_TYPE)], render())
+}
+
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {

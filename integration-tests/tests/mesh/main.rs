@@ -9,6 +9,7 @@ mod exchange;
 mod files;
 mod journey;
 mod mall;
+mod observe;
 mod partners;
 mod play;
 mod points;

@@ -349,6 +349,7 @@ fn rows(c: &Cast) -> Vec<Row> {
         row(M::GET, "/v1/rules", None, everyone()),
         row(M::GET, "/v1/rules/changelog", None, everyone()),
         row(M::GET, "/v1/partners", None, everyone()),
+        row(M::GET, "/metrics", None, everyone()),
         row(M::GET, "/v1/partner/fhir/metadata", None, everyone()),
         row(M::GET, "/v1/districts", None, everyone()),
         row(M::GET, "/v1/malls", None, everyone()),

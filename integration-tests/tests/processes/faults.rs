@@ -176,7 +176,7 @@ async fn the_gateway_drains_on_sigterm() {
     mesh.configure(
         "gateway",
         "telemetry.log_filter",
-        "warn,tower_http::trace=debug",
+        "warn,healthpoints_gateway::observe=debug",
     );
     mesh.restart("gateway").await;
     let logged_before = mesh.log("gateway");
@@ -239,13 +239,10 @@ async fn the_gateway_drains_on_sigterm() {
     let count = |event: &str| {
         during
             .lines()
-            .filter(|l| l.contains("uri=/v1/rules") && l.contains(event))
+            .filter(|l| l.contains("/v1/rules") && l.contains(event))
             .count()
     };
-    let (taken, finished) = (
-        count("started processing request"),
-        count("finished processing request"),
-    );
+    let (taken, finished) = (count("request taken"), count("request answered"));
     let sample: Vec<&str> = during.lines().take(5).collect();
     assert_eq!(
         taken, finished,

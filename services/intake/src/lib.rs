@@ -93,7 +93,14 @@ impl Service for LiveIntake {
                 |intake: Arc<Self>| async move {
                     match intake.finish_pending().await {
                         Ok(0) => {}
-                        Ok(n) => tracing::info!(awards = n, "cut-short ledger hand-offs completed"),
+                        Ok(n) => {
+                            healthpoints_telemetry::metrics::swept(
+                                "intake",
+                                "finish_awards",
+                                n as u64,
+                            );
+                            tracing::info!(awards = n, "cut-short ledger hand-offs completed");
+                        }
                         Err(e) => tracing::warn!(error = %e, "ledger hand-off not completed yet"),
                     }
                 },

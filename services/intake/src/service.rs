@@ -293,6 +293,20 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             .collect::<Result<Vec<_>>>()?;
         self.hand_over_linked(&mut outcomes, all_or_none).await?;
         self.advance_challenges(&outcomes).await?;
+        // The events decided now, once each, by how they ended.
+        let decided_now: HashSet<(String, String)> = fresh.iter().map(|e| key(e)).collect();
+        let mut counted = HashSet::new();
+        let m = healthpoints_telemetry::metrics::metrics();
+        for o in outcomes.iter().filter(|o| {
+            decided_now.contains(&(o.source_id.clone(), o.source_event_id.clone()))
+                && counted.insert(o.event_id)
+        }) {
+            m.intake_outcomes
+                .get_or_create(&healthpoints_telemetry::metrics::KindLabels {
+                    kind: o.kind.as_str().to_owned(),
+                })
+                .inc();
+        }
         Ok((outcomes, true))
     }
 

@@ -662,7 +662,10 @@ async fn run_sweeper(ledger: std::sync::Weak<Ledger>, every: Duration) {
         };
         match ledger.sweep_once().await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "expired pending transfers"),
+            Ok(n) => {
+                healthpoints_telemetry::metrics::swept("ledger", "expire_pending", n as u64);
+                tracing::info!(expired = n, "expired pending transfers");
+            }
             Err(e) => tracing::warn!(error = %e, "sweeping expired pending transfers failed"),
         }
     }

@@ -90,7 +90,14 @@ impl Service for LiveMall {
             |mall: Arc<Self>| async move {
                 match mall.sweep().await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(steps = n, "order steps finished by the sweeper"),
+                    Ok(n) => {
+                        healthpoints_telemetry::metrics::swept(
+                            "mall",
+                            "finish_order_steps",
+                            n as u64,
+                        );
+                        tracing::info!(steps = n, "order steps finished by the sweeper");
+                    }
                     Err(e) => tracing::warn!(error = %e, "sweep not completed"),
                 }
             },

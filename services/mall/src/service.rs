@@ -217,6 +217,29 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
         &self.store
     }
 
+    /// Moves an order from `from` to `to` if it is still in `from` (the store's guarded step),
+    /// counting the status it reached in the process's metrics.
+    pub(crate) async fn step(
+        &self,
+        o: &Order,
+        from: OrderStatus,
+        to: OrderStatus,
+        step: Step,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let moved = self.store.step(o, from, to, step, now).await?;
+        if moved {
+            healthpoints_telemetry::metrics::metrics()
+                .orders
+                .get_or_create(&healthpoints_telemetry::metrics::OrderLabels {
+                    mall: self.mall().to_string(),
+                    status: to.as_str().to_owned(),
+                })
+                .inc();
+        }
+        Ok(moved)
+    }
+
     pub fn mall(&self) -> MallId {
         self.options.mall
     }

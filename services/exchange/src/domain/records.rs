@@ -58,6 +58,22 @@ pub enum RecordOutcome {
     NotProcessed,
 }
 
+impl RecordOutcome {
+    /// Its name, as stored and as partners read it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Awarded => "awarded",
+            Self::Capped => "capped",
+            Self::Duplicate => "duplicate",
+            Self::Held => "held",
+            Self::Rejected => "rejected",
+            Self::Pending => "pending",
+            Self::Applied => "applied",
+            Self::NotProcessed => "not_processed",
+        }
+    }
+}
+
 /// What became of one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordResult {

@@ -156,9 +156,16 @@ impl<I: Identity, N: Behaviours, L> Exchange<I, N, L> {
                 });
             }
         }
-        Ok(Judged {
-            results: results.into_iter().flatten().collect(),
-            recorded,
-        })
+        let results: Vec<RecordResult> = results.into_iter().flatten().collect();
+        let m = healthpoints_telemetry::metrics::metrics();
+        for r in &results {
+            m.partner_records
+                .get_or_create(&healthpoints_telemetry::metrics::PartnerLabels {
+                    partner: partner.partner_id.clone(),
+                    outcome: r.outcome.as_str().to_owned(),
+                })
+                .inc();
+        }
+        Ok(Judged { results, recorded })
     }
 }

@@ -326,16 +326,7 @@ fn to_entry(m: access::Model) -> Result<AccessEntry> {
 }
 
 fn outcome_name(o: RecordOutcome) -> &'static str {
-    match o {
-        RecordOutcome::Awarded => "awarded",
-        RecordOutcome::Capped => "capped",
-        RecordOutcome::Duplicate => "duplicate",
-        RecordOutcome::Held => "held",
-        RecordOutcome::Rejected => "rejected",
-        RecordOutcome::Pending => "pending",
-        RecordOutcome::Applied => "applied",
-        RecordOutcome::NotProcessed => "not_processed",
-    }
+    o.as_str()
 }
 
 fn outcome_parse(s: &str) -> Option<RecordOutcome> {

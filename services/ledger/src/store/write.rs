@@ -38,7 +38,7 @@ use crate::domain::{
     engine::{self, Request, State},
     error::{LedgerError, Result},
     journal::GENESIS,
-    model::{Account, CreateResult, Resolution, Transfer, book_of_account},
+    model::{Account, CreateResult, PendingAction, Resolution, Transfer, book_of_account},
 };
 use crate::store::entities::{account, book_head, resolution, transfer};
 
@@ -459,6 +459,13 @@ impl Store {
     /// Commits a planned group if every book's head is still where the plan found it; refused
     /// whole otherwise. On PostgreSQL this is one statement (atomic by itself, one round trip).
     pub async fn commit_plan(&self, writes: &Writes) -> Result<()> {
+        let started = std::time::Instant::now();
+        self.commit_plan_unmeasured(writes).await?;
+        counted(writes, started.elapsed());
+        Ok(())
+    }
+
+    async fn commit_plan_unmeasured(&self, writes: &Writes) -> Result<()> {
         let fresh: Vec<Book> = writes
             .heads
             .iter()
@@ -481,6 +488,7 @@ impl Store {
     /// before reading any balance: concurrent ledgers on one database serialise per book and
     /// never deadlock. The path for retries and for when the optimistic one is refused.
     pub async fn write_group(&self, requests: &[Request], now_us: i64) -> Result<Plan> {
+        let started = std::time::Instant::now();
         let txn = self.db.begin().await?;
         let (ids, mut account_ids, pending) = wanted(requests);
         let stored = read_transfers(&txn, ids).await?;
@@ -509,7 +517,29 @@ impl Store {
             write_outcome_rows(&txn, &plan.writes).await?;
         }
         txn.commit().await?;
+        counted(&plan.writes, started.elapsed());
         Ok(plan)
+    }
+}
+
+/// A committed group in the process's metrics: its size, its commit time, and the points its
+/// settled transfers moved per book and kind (a pending reservation counts when it is posted,
+/// a void not at all).
+fn counted(writes: &Writes, took: std::time::Duration) {
+    use healthpoints_telemetry::metrics::{BookLabels, metrics};
+    let m = metrics();
+    m.ledger_group_size.observe(writes.transfers.len() as f64);
+    m.ledger_commit.observe(took.as_secs_f64());
+    for t in &writes.transfers {
+        if t.pending || t.action == PendingAction::Void || t.amount == 0 {
+            continue;
+        }
+        m.points
+            .get_or_create(&BookLabels {
+                book: t.book.to_string(),
+                kind: t.kind.as_str().to_owned(),
+            })
+            .inc_by(t.amount);
     }
 }
 

@@ -107,8 +107,7 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
         // Whether our step moved the order or another request's did, the order is settled as it
         // now stands: a racing write-off, cancel or the sweeper may already have driven any
         // void to its end between the step and this read.
-        self.store
-            .step(&order, OrderStatus::Reserved, intent, step, self.now())
+        self.step(&order, OrderStatus::Reserved, intent, step, self.now())
             .await?;
         self.settle(self.reload(order.order_id).await?).await
     }
@@ -203,7 +202,6 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
                     ..Step::default()
                 };
                 let moved = self
-                    .store
                     .step(
                         &order,
                         OrderStatus::Reserved,
@@ -255,15 +253,14 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
             }
             (OrderStatus::WritingOff, LedgerAnswer::AlreadyVoided) => {
                 // The ledger timed the reservation out first: the voucher expired.
-                self.store
-                    .step(
-                        &order,
-                        OrderStatus::WritingOff,
-                        OrderStatus::Expired,
-                        back,
-                        now,
-                    )
-                    .await?;
+                self.step(
+                    &order,
+                    OrderStatus::WritingOff,
+                    OrderStatus::Expired,
+                    back,
+                    now,
+                )
+                .await?;
             }
             (
                 from @ (OrderStatus::Cancelling | OrderStatus::Expiring),
@@ -274,7 +271,7 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
                 } else {
                     OrderStatus::Expired
                 };
-                self.store.step(&order, from, to, back, now).await?;
+                self.step(&order, from, to, back, now).await?;
             }
             (status, answer) => {
                 return Err(MallError::fault(format!(

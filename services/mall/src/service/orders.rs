@@ -122,15 +122,14 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
             .max(1);
         match self.ledger.reserve(&order, timeout).await? {
             LedgerAnswer::Done => {
-                self.store
-                    .step(
-                        &order,
-                        OrderStatus::Reserving,
-                        OrderStatus::Reserved,
-                        Step::default(),
-                        self.now(),
-                    )
-                    .await?;
+                self.step(
+                    &order,
+                    OrderStatus::Reserving,
+                    OrderStatus::Reserved,
+                    Step::default(),
+                    self.now(),
+                )
+                .await?;
                 self.reload(order.order_id).await
             }
             LedgerAnswer::InsufficientPoints => {
