@@ -1,7 +1,8 @@
 //! Every HTTP request seen the same way: one span at INFO, `HTTP <method> <route>`, child of
 //! the caller's W3C `traceparent` when it sends one (so the trace it injects into the gRPC calls
 //! below is the caller's, and one request is one trace across the mesh at the default log
-//! level), carrying the request's `x-request-id`; one access-log line when it is answered
+//! level), carrying the request's `x-request-id` (passed on to every gRPC call it makes, whose
+//! spans show it too); one access-log line when it is answered
 //! (method, route template, status, latency, request id — never the path's ids, the query or a
 //! header's value); and its count and latency in the process's metrics, by route template.
 
@@ -37,12 +38,7 @@ pub fn route_of(method: &str, path: &str) -> &'static str {
 pub async fn observe(request: Request, next: Next) -> Response {
     let method = request.method().as_str().to_owned();
     let route = route_of(&method, request.uri().path());
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let request_id = healthpoints_telemetry::request_id_of(request.headers()).unwrap_or_default();
     let span = tracing::info_span!(
         "http.request",
         otel.name = %format_args!("HTTP {method} {route}"),
@@ -56,7 +52,12 @@ pub async fn observe(request: Request, next: Next) -> Response {
     // At debug level, each request taken: a drain on shutdown can be seen to answer everything
     // it took (the access line below is the answer).
     span.in_scope(|| tracing::debug!("request taken"));
-    let response = next.run(request).instrument(span.clone()).await;
+    // The backends' calls carry the id on, and their spans show it.
+    let response = healthpoints_telemetry::with_request_id(
+        Some(request_id.clone()),
+        next.run(request).instrument(span.clone()),
+    )
+    .await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     span.in_scope(|| {

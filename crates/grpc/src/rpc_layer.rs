@@ -110,12 +110,14 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let path = req.uri().path();
         let method = path.rsplit('/').next().unwrap_or_default();
+        let request_id = healthpoints_telemetry::request_id_of(req.headers());
         let span = tracing::info_span!(
             "rpc",
             otel.name = %format_args!("{}.{}", self.service, method),
             rpc.system = "grpc",
             rpc.service = self.service,
             rpc.method = %method,
+            request_id = request_id.as_deref().unwrap_or_default(),
         );
         healthpoints_telemetry::adopt_parent(&span, req.headers());
         let deadline = req
@@ -156,7 +158,10 @@ where
             }
             answer
         };
-        Box::pin(DEADLINE.scope(deadline, fut.instrument(span)))
+        Box::pin(healthpoints_telemetry::with_request_id(
+            request_id,
+            DEADLINE.scope(deadline, fut.instrument(span)),
+        ))
     }
 }
 

@@ -72,9 +72,71 @@ impl Drop for TelemetryGuard {
 
 static INSTALLED: OnceLock<()> = OnceLock::new();
 
+/// A non-empty environment variable.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The process's resource: `OTEL_SERVICE_NAME` when set (the standard variable wins), else
+/// `service`; `OTEL_RESOURCE_ATTRIBUTES` is read too.
+fn resource(service: &str) -> Resource {
+    Resource::builder()
+        .with_service_name(env("OTEL_SERVICE_NAME").unwrap_or_else(|| service.to_owned()))
+        .build()
+}
+
 /// Installs logging, tracing and trace-context propagation for `service`. Safe to call more
 /// than once (the all-in-one runner hosts several services): only the first call installs.
+///
+/// Spans are exported over OTLP/gRPC to the configured `otlp_endpoint`, else to the standard
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`; the SDK reads the
+/// other standard variables (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`,
+/// `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS`…) itself.
 pub fn init(service: &str, config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
+    let endpoint = config
+        .otlp_endpoint
+        .clone()
+        .or_else(|| env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+        .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"));
+    let provider = match endpoint {
+        Some(endpoint) if INSTALLED.get().is_none() => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .build()?;
+            Some(
+                SdkTracerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(resource(service))
+                    .build(),
+            )
+        }
+        _ => None,
+    };
+    install(service, config, provider)
+}
+
+/// [`init`], exporting every span to `exporter` as it ends (a test's in-memory exporter).
+pub fn init_exporting_to<E>(
+    service: &str,
+    config: &TelemetryConfig,
+    exporter: E,
+) -> anyhow::Result<TelemetryGuard>
+where
+    E: opentelemetry_sdk::trace::SpanExporter + 'static,
+{
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter)
+        .with_resource(resource(service))
+        .build();
+    install(service, config, Some(provider))
+}
+
+fn install(
+    service: &str,
+    config: &TelemetryConfig,
+    provider: Option<SdkTracerProvider>,
+) -> anyhow::Result<TelemetryGuard> {
     global::set_text_map_propagator(TraceContextPropagator::new());
     if INSTALLED.get().is_some() {
         return Ok(TelemetryGuard { provider: None });
@@ -83,25 +145,6 @@ pub fn init(service: &str, config: &TelemetryConfig) -> anyhow::Result<Telemetry
         .or_else(|_| EnvFilter::try_new(&config.log_filter))
         .map_err(|e| anyhow::anyhow!("log_filter: {e}"))?;
 
-    let provider = match &config.otlp_endpoint {
-        Some(endpoint) => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint.clone())
-                .build()?;
-            Some(
-                SdkTracerProvider::builder()
-                    .with_batch_exporter(exporter)
-                    .with_resource(
-                        Resource::builder()
-                            .with_service_name(service.to_owned())
-                            .build(),
-                    )
-                    .build(),
-            )
-        }
-        None => None,
-    };
     let otel = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service.to_owned())));
@@ -196,10 +239,47 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-/// Writes the current span's trace context (`traceparent`, `tracestate`) into outgoing headers.
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The header that names a request across the mesh.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A request id as received, if it is one: 1–128 visible ASCII characters (the gateway makes
+/// UUIDs; anything else a client sends is not carried on).
+pub fn request_id_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+}
+
+/// Runs `fut` as the handling of request `id`: the calls it makes carry the id on
+/// ([`inject`]).
+pub async fn with_request_id<F: Future>(id: Option<String>, fut: F) -> F::Output {
+    REQUEST_ID.scope(id.unwrap_or_default(), fut).await
+}
+
+/// The id of the request being handled on this task, if any.
+pub fn request_id() -> Option<String> {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .ok()
+        .filter(|id| !id.is_empty())
+}
+
+/// Writes the current span's trace context (`traceparent`, `tracestate`) and the request's id
+/// (`x-request-id`) into outgoing headers.
 pub fn inject(headers: &mut HeaderMap) {
     let cx = tracing::Span::current().context();
     global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(headers)));
+    if let Some(id) = request_id()
+        && let Ok(value) = HeaderValue::from_str(&id)
+    {
+        headers.insert(REQUEST_ID_HEADER, value);
+    }
 }
 
 /// Reads a caller's trace context from incoming headers.
