@@ -3,13 +3,14 @@
 # on a small runtime base, run as a non-root user. One image; the chart picks the binary.
 #
 #   docker build -t healthpoints .
-#   docker run --rm -p 8080:8080 healthpoints up --http-addr 0.0.0.0:8080 --data-dir /data
+#   docker run --rm -p 8080:8080 healthpoints up --http-addr 0.0.0.0:8080
 #
 # The build stage runs what CI runs (a locked cargo build of the workspace's binaries), in
 # release mode. No container engine exists on the CI machine: CI lints this file (hadolint)
 # but does not build it.
 
-FROM rust:1.95-slim-bookworm AS build
+# The toolchain rust-toolchain.toml pins, so rustup downloads nothing during the build.
+FROM rust:1.95.0-slim-bookworm AS build
 WORKDIR /src
 # Two cores build best with two jobs; the dependency tree is kept lean for that.
 ENV CARGO_BUILD_JOBS=2 \
@@ -31,8 +32,8 @@ COPY --from=build /out/ /usr/local/bin/
 WORKDIR /home/nonroot
 # distroless's `nonroot` user, by number so the runtime need not resolve a name.
 USER 65532:65532
-# The gateway's HTTP port; each service's gRPC port is set by its configuration (the charts
-# bind 0.0.0.0:50051 in every service's pod).
+# The gateway's HTTP port; a service run alone listens where its configuration says
+# (`grpc.addr`, e.g. HP_LEDGER__GRPC__ADDR=0.0.0.0:50051).
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/healthpoints"]
 CMD ["up", "--http-addr", "0.0.0.0:8080"]

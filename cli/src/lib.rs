@@ -6,6 +6,7 @@
 //! tests and the benchmarks read the same plan. Each service also runs alone from its own
 //! binary; the gateway knows only the contracts.
 
+pub mod backup;
 pub mod databases;
 pub mod demo;
 pub mod mesh;

@@ -45,6 +45,17 @@ enum Command {
         #[arg(long, env = "HP_DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
     },
+    /// Copy the embedded default's data consistently while it runs: every service's SQLite file
+    /// (`VACUUM INTO`) and identity's key file, into a new private directory. Restore by
+    /// starting on the copy (`up --data-dir TO`).
+    Backup {
+        /// The data directory of `up`.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// A new (or empty) directory for the copy.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Create every service's PostgreSQL database if missing, apply its migrations (each once,
     /// however many run at the same time) and exit: the step a deployment runs before the
     /// services start.
@@ -123,6 +134,12 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("  stop with Ctrl-C");
             running.run_until(shutdown).await;
+            Ok(())
+        }
+        Command::Backup { data_dir, to } => {
+            for file in healthpoints::backup::backup(&data_dir, &to).await? {
+                println!("copied {}", file.display());
+            }
             Ok(())
         }
         Command::Migrate {

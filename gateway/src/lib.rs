@@ -187,8 +187,10 @@ impl Application {
             // The request span (and the trace context injected into gRPC calls) covers
             // everything; the access-log line and the metrics when it is answered.
             .layer(axum::middleware::from_fn(observe::observe))
-            // Outermost: every request has an id before anything logs.
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+            // Every request has an id before anything logs: the client's when it is a UUID,
+            // else a fresh one.
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(axum::middleware::from_fn(observe::only_uuid_request_ids));
         // Browsers on the allowed origins: a preflight is answered here, before any route, gate
         // or budget; without allowed origins there is no such layer and no CORS header.
         let router = match config.http.cors.layer() {

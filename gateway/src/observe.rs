@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use axum::{extract::Request, middleware::Next, response::Response};
+use axum::{extract::Request, http::Method, middleware::Next, response::Response};
 use healthpoints_telemetry::metrics::{HttpLabels, RouteLabels, metrics};
 use tracing::Instrument as _;
 
@@ -34,9 +34,37 @@ pub fn route_of(method: &str, path: &str) -> &'static str {
         .map_or("unmatched", |(_, t)| *t)
 }
 
+/// Drops a client's `x-request-id` that is not a UUID, before a fresh one is set: any other
+/// text could carry a phone or ID number into every log line of the mesh.
+pub async fn only_uuid_request_ids(mut request: Request, next: Next) -> Response {
+    if request.headers().contains_key(REQUEST_ID)
+        && healthpoints_telemetry::request_id_of(request.headers()).is_none()
+    {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+const REQUEST_ID: &str = healthpoints_telemetry::REQUEST_ID_HEADER;
+
+/// A method as a metric label: the standard ones, anything else `OTHER` (a client may send any
+/// token as a method; each would be a new series).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 /// The middleware (see the module docs).
 pub async fn observe(request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method()).to_owned();
     let route = route_of(&method, request.uri().path());
     let request_id = healthpoints_telemetry::request_id_of(request.headers()).unwrap_or_default();
     let span = tracing::info_span!(

@@ -31,7 +31,7 @@ async fn one_request_is_one_trace_from_the_gateway_to_the_ledger() {
     let response = sandbox
         .request(Method::POST, "/v1/partner/behaviours", Some(&sports))
         .header("traceparent", format!("00-{TRACE}-00f067aa0ba902b7-01"))
-        .header("x-request-id", "support-ticket-7")
+        .header("x-request-id", "0d5c2b1e-7a4f-4c61-9d3e-5b8a2f6c1e07")
         .json(
             &json!([{"record_id": "t-1", "resident_id": resident, "behaviour": "steps.daily",
             "occurred_at": chrono::Utc::now().to_rfc3339(), "quantity": 9_000}]),
@@ -40,7 +40,10 @@ async fn one_request_is_one_trace_from_the_gateway_to_the_ledger() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["x-request-id"], "support-ticket-7");
+    assert_eq!(
+        response.headers()["x-request-id"],
+        "0d5c2b1e-7a4f-4c61-9d3e-5b8a2f6c1e07"
+    );
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["results"][0]["outcome"], "awarded", "{answer}");
 
@@ -79,7 +82,8 @@ async fn one_request_is_one_trace_from_the_gateway_to_the_ledger() {
         ledger
             .attributes
             .iter()
-            .any(|kv| kv.key.as_str() == "request_id" && kv.value.as_str() == "support-ticket-7"),
+            .any(|kv| kv.key.as_str() == "request_id"
+                && kv.value.as_str() == "0d5c2b1e-7a4f-4c61-9d3e-5b8a2f6c1e07"),
         "{:?}",
         ledger.attributes
     );

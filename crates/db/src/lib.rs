@@ -5,7 +5,10 @@
 
 use std::{path::Path, time::Duration};
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +78,7 @@ pub enum DbError {
     Migrate(DbErr),
     #[error("the database URL must be postgres://user[:password]@host[:port]/database")]
     Url,
-    #[error("database name {0:?}: lower-case letters, digits and _ only")]
+    #[error("database name {0:?}: 1 to 63 lower-case letters, digits and _")]
     Name(String),
 }
 
@@ -98,6 +101,9 @@ pub async fn connect<M: MigratorTrait>(
 /// transaction mode can stand between the service and PostgreSQL.
 async fn pool(config: &DatabaseConfig) -> Result<DatabaseConnection, DbError> {
     let sqlite = !config.is_postgres();
+    if !sqlite {
+        checked_postgres_url(&config.url)?;
+    }
     let mut url = config.url.clone();
     if sqlite {
         let path = url
@@ -150,14 +156,16 @@ async fn pool(config: &DatabaseConfig) -> Result<DatabaseConnection, DbError> {
 const MIGRATION_LOCK: i64 = 0x6870_6d69_6772_6174; // "hpmigrat"
 
 /// Applies `M`'s pending migrations to a PostgreSQL database, once however many replicas start
-/// at the same moment: on one connection of its own (to the server itself, not through a
-/// transaction pooler) holding an advisory lock, so the others wait and then find nothing to
-/// do. It also sets the database's `plan_cache_mode` to `force_custom_plan` — every statement
-/// planned with its actual parameters: tables here start empty and grow fast, and a generic
-/// plan cached while a table was small (a sequential scan) would outlive the growth on a
-/// long-lived connection (measured on the ledger's id probes). A database setting rather than a
-/// startup parameter, so poolers pass it.
+/// at the same moment: in one transaction that first takes a transaction-scoped advisory lock,
+/// so the others wait for it (at most 5 minutes, then the start is retried) and then find
+/// nothing to do. A transaction lock is released however the transaction ends, also through a
+/// transaction pooler such as PgBouncer. Afterwards it sets the database's `plan_cache_mode` to
+/// `force_custom_plan` — every statement planned with its actual parameters: tables here start
+/// empty and grow fast, and a generic plan cached while a table was small (a sequential scan)
+/// would outlive the growth on a long-lived connection (measured on the ledger's id probes). A
+/// database setting rather than a startup parameter, so poolers pass it.
 pub async fn migrate<M: MigratorTrait>(config: &DatabaseConfig) -> Result<(), DbError> {
+    checked_postgres_url(&config.url)?;
     let mut options = ConnectOptions::new(config.url.clone());
     options
         .max_connections(1)
@@ -166,14 +174,24 @@ pub async fn migrate<M: MigratorTrait>(config: &DatabaseConfig) -> Result<(), Db
         .sqlx_logging(false);
     let db = Database::connect(options).await.map_err(DbError::Connect)?;
     let applied = async {
-        db.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        let txn = db.begin().await?;
+        txn.execute_unprepared("SET LOCAL lock_timeout = '300s'")
             .await?;
-        let pending = M::get_pending_migrations(&db).await?.len();
-        M::up(&db, None).await?;
+        tracing::debug!("taking the migration lock");
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
+        let pending = M::get_pending_migrations(&txn).await?.len();
+        M::up(&txn, None).await?;
+        txn.commit().await?;
         if pending > 0 {
             tracing::info!(applied = pending, "database migrations applied");
         }
-        // Only the database's owner may; without it the services run with the server's default.
+        Ok::<_, DbErr>(())
+    }
+    .await;
+    if applied.is_ok() {
+        // Only the database's owner may; without it the services run with the server's
+        // default.
         if let Err(e) = db
             .execute_unprepared(
                 "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET plan_cache_mode = force_custom_plan', current_database()); END $$",
@@ -182,14 +200,18 @@ pub async fn migrate<M: MigratorTrait>(config: &DatabaseConfig) -> Result<(), Db
         {
             tracing::warn!(error = %e, "plan_cache_mode not set: the database's owner may set it");
         }
-        db.execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
-            .await?;
-        Ok::<_, DbErr>(())
     }
-    .await;
-    // Closing the connection releases the lock whatever happened.
     let _ = db.close().await;
     applied.map_err(DbError::Migrate)
+}
+
+/// A PostgreSQL URL that parses, checked before it is handed to the driver (whose errors
+/// would quote it, password and all).
+fn checked_postgres_url(url: &str) -> Result<url::Url, DbError> {
+    url::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "postgres" | "postgresql") && u.has_host())
+        .ok_or(DbError::Url)
 }
 
 /// Creates the database `name` on the PostgreSQL server of `server_url` (whose own database is
@@ -203,10 +225,10 @@ pub async fn ensure_postgres_database(server_url: &str, name: &str) -> Result<St
     {
         return Err(DbError::Name(name.to_owned()));
     }
-    let mut url = url::Url::parse(server_url).map_err(|_| DbError::Url)?;
-    if !matches!(url.scheme(), "postgres" | "postgresql") {
-        return Err(DbError::Url);
+    if name.len() > 63 {
+        return Err(DbError::Name(name.to_owned()));
     }
+    let mut url = checked_postgres_url(server_url)?;
     let admin = Database::connect(server_url)
         .await
         .map_err(DbError::Connect)?;

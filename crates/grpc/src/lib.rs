@@ -240,8 +240,9 @@ impl GrpcServer {
             // once instead of queueing work it cannot finish in time.
             .load_shed(true)
             .tcp_nodelay(true)
-            // Outermost: the span and deadline must cover everything below, so that shed and
-            // timed-out calls are traced too.
+            // Outermost of ours (tonic's timeout and load shedding wrap it): the span, the
+            // deadline and the metrics cover everything below; a call the timeout cancels is
+            // counted `CANCELLED`, one shed before it arrives is not seen.
             .layer(RpcLayer::new(self.name))
             // A panic in any handler (a bug) becomes INTERNAL for that call, never a dropped
             // stream that callers read as UNAVAILABLE and retry for ever. Inside the span, so

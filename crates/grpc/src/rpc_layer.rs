@@ -69,6 +69,42 @@ pub struct RpcService<S> {
     service: &'static str,
 }
 
+/// One RPC's figures, recorded when it ends — answered, or dropped unanswered (the caller went
+/// away, or the server's deadline cancelled it: `CANCELLED`). Calls the server sheds before they
+/// reach this layer (`RESOURCE_EXHAUSTED` under load) are not seen here.
+struct Counted {
+    labels: healthpoints_telemetry::metrics::MethodLabels,
+    started: std::time::Instant,
+    code: Option<&'static str>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let m = healthpoints_telemetry::metrics::metrics();
+        let code = self.code.unwrap_or("CANCELLED");
+        // A method nobody serves is one label, not a series per made-up path.
+        let method = if code == "UNIMPLEMENTED" {
+            "other".to_owned()
+        } else {
+            std::mem::take(&mut self.labels.method)
+        };
+        let labels = healthpoints_telemetry::metrics::MethodLabels {
+            service: std::mem::take(&mut self.labels.service),
+            method,
+        };
+        m.rpc_duration
+            .get_or_create(&labels)
+            .observe(self.started.elapsed().as_secs_f64());
+        m.rpc_requests
+            .get_or_create(&healthpoints_telemetry::metrics::RpcLabels {
+                service: labels.service,
+                method: labels.method,
+                code: code.to_owned(),
+            })
+            .inc();
+    }
+}
+
 /// The gRPC status name of an answer: from its headers when it carries its status there (an
 /// error, answered trailers-only), else `OK` (its status is in the trailers).
 fn code_of<R>(answer: &http::Response<R>) -> &'static str {
@@ -126,15 +162,22 @@ where
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout)
             .map(|d| Instant::now() + d);
+        // The service's own RPCs: not health checks (a `Watch` lasts as long as its caller) or
+        // reflection, and not what is not gRPC at all (`/metrics`).
         let grpc = req
             .headers()
             .get(http::header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+            && !path.starts_with("/grpc.");
         let labels = healthpoints_telemetry::metrics::MethodLabels {
             service: self.service.to_owned(),
             method: method.to_owned(),
         };
-        let started = std::time::Instant::now();
+        let mut counted = grpc.then(|| Counted {
+            labels,
+            started: std::time::Instant::now(),
+            code: None,
+        });
         let fut = self.inner.call(req);
         // At debug level, each call taken and each call answered: a drain on shutdown can be
         // seen to answer everything it took (a dropped call logs no "rpc answered").
@@ -142,19 +185,8 @@ where
             tracing::debug!("rpc taken");
             let answer = fut.await;
             tracing::debug!("rpc answered");
-            if grpc {
-                let m = healthpoints_telemetry::metrics::metrics();
-                let code = answer.as_ref().map_or("UNAVAILABLE", code_of);
-                m.rpc_duration
-                    .get_or_create(&labels)
-                    .observe(started.elapsed().as_secs_f64());
-                m.rpc_requests
-                    .get_or_create(&healthpoints_telemetry::metrics::RpcLabels {
-                        service: labels.service,
-                        method: labels.method,
-                        code: code.to_owned(),
-                    })
-                    .inc();
+            if let Some(c) = counted.as_mut() {
+                c.code = Some(answer.as_ref().map_or("UNAVAILABLE", code_of));
             }
             answer
         };

@@ -21,7 +21,9 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use serde::{Deserialize, Serialize};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, Layer as _, filter::LevelFilter, layer::SubscriberExt, util::SubscriberInitExt,
+};
 
 /// How a process reports what it does.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -145,18 +147,27 @@ fn install(
         .or_else(|_| EnvFilter::try_new(&config.log_filter))
         .map_err(|e| anyhow::anyhow!("log_filter: {e}"))?;
 
-    let otel = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service.to_owned())));
+    // Spans go to OpenTelemetry at `info` whatever the log filter says: `RUST_LOG=warn` quiets
+    // the logs, not the traces (and the trace context the spans carry to the next hop).
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer(service.to_owned()))
+            .with_filter(LevelFilter::INFO)
+    });
     if let Some(p) = &provider {
         global::set_tracer_provider(p.clone());
     }
 
     let json = config.log_format == "json";
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let registry = tracing_subscriber::registry().with(otel);
     let result = if json {
         registry
-            .with(tracing_subscriber::fmt::layer().json().with_target(true))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_target(true)
+                    .with_filter(filter),
+            )
             .try_init()
     } else {
         registry
@@ -164,7 +175,8 @@ fn install(
                 tracing_subscriber::fmt::layer()
                     .with_target(true)
                     // Colours for a person at a terminal; plain text for files and shippers.
-                    .with_ansi(std::io::stdout().is_terminal()),
+                    .with_ansi(std::io::stdout().is_terminal())
+                    .with_filter(filter),
             )
             .try_init()
     };
@@ -246,14 +258,23 @@ tokio::task_local! {
 /// The header that names a request across the mesh.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// A request id as received, if it is one: 1–128 visible ASCII characters (the gateway makes
-/// UUIDs; anything else a client sends is not carried on).
+/// A request id as received, if it is one: a UUID (`8-4-4-4-12` hex digits). Anything else a
+/// client sends could carry a phone or ID number into every log line, so it is not taken.
 pub fn request_id_of(headers: &HeaderMap) -> Option<String> {
     headers
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|v| is_uuid(v))
         .map(str::to_owned)
+}
+
+/// Whether `s` is a hyphenated UUID.
+pub fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 /// Runs `fut` as the handling of request `id`: the calls it makes carry the id on

@@ -152,7 +152,7 @@ impl Metrics {
         let ledger_commit = latency();
         registry.register(
             "ledger_commit_seconds",
-            "Time to commit one ledger group",
+            "Time to commit one ledger group (on the locked path, its reads too)",
             ledger_commit.clone(),
         );
         let intake_outcomes = Family::<KindLabels, Counter>::default();

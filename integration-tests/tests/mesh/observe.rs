@@ -40,5 +40,40 @@ async fn metrics_count_requests_by_route_template_and_rpcs_by_service() {
         assert!(text.contains(wanted), "{wanted} in {text}");
     }
     assert!(!text.contains(id), "no id in a label");
+
+    // A made-up method is one label, not a series per method.
+    let odd = Method::from_bytes(b"FOO1").unwrap();
+    let (status, _) = sandbox.call(odd, "/v1/rules", None, None).await;
+    assert_eq!(status, 405);
+    let text = sandbox
+        .request(Method::GET, "/metrics", None)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("FOO1"), "{text}");
+    assert!(text.contains(r#"method="OTHER""#), "{text}");
+
+    // A request id the client sends is kept when it is a UUID, replaced when it is anything
+    // else (it would be on every log line of the request).
+    let kept = "0d5c2b1e-7a4f-4c61-9d3e-5b8a2f6c1e07";
+    for (sent, echoed) in [(kept, Some(kept)), ("13900000001", None)] {
+        let response = sandbox
+            .request(Method::GET, "/v1/rules", None)
+            .header("x-request-id", sent)
+            .send()
+            .await
+            .unwrap();
+        let got = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        match echoed {
+            Some(id) => assert_eq!(got, id),
+            None => assert!(got != sent && got.len() == 36, "{got}"),
+        }
+    }
     sandbox.stop().await;
 }

@@ -22,12 +22,17 @@ struct Printed {
     phones: Vec<String>,
 }
 
-/// `healthpoints up --demo` on `dir` (and `extra` arguments), until it prints that it is up;
-/// returns the child and what it printed.
+/// `healthpoints up --demo` in `dir` on `dir/data` (and `extra` arguments), until it prints
+/// that it is up; returns the child and what it printed.
 fn up(dir: &Path, extra: &[&str]) -> (Child, Printed) {
+    up_on(dir, &dir.join("data"), extra)
+}
+
+/// The same on the data directory `data`.
+fn up_on(dir: &Path, data: &Path, extra: &[&str]) -> (Child, Printed) {
     let mut child = Command::new(binary("healthpoints"))
         .args(["up", "--demo", "--http-addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("data"))
+        .arg(data)
         .args(extra)
         .current_dir(dir)
         .env_remove("HP_BOOTSTRAP_ADMIN")
@@ -228,6 +233,58 @@ async fn up_with_demo_serves_a_programme_that_survives_a_restart_and_verifies() 
     let gw = Gateway::new(url);
     for (phone, before) in phones.iter().zip(&points) {
         assert_eq!(city_points(&gw, phone).await, *before, "points seeded once");
+    }
+    // A day's check-in: the first resident's points are no longer what the demo seeds, so the
+    // restored copy below cannot be a fresh demo.
+    let token = gw
+        .login(&phones[0], healthpoints::demo::DEMO_PASSWORD)
+        .await;
+    gw.expect(200, Method::POST, "/v1/me/checkins", Some(&token), None)
+        .await
+        .unwrap();
+    let seeded = points[0];
+    points[0] = city_points(&gw, &phones[0]).await;
+    assert!(points[0] > seeded, "the check-in paid");
+    // A backup while it runs: every database and the key file, private.
+    let backup = dir.path().join("backup");
+    let out = Command::new(binary("healthpoints"))
+        .args(["backup", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--to")
+        .arg(&backup)
+        .output()
+        .expect("healthpoints backup runs");
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in ["ledger.db", "identity.db", "identity.key", "city-mall.db"] {
+        assert!(printed.contains(file), "{file} in {printed}");
+    }
+    // Never over an earlier one.
+    let again = Command::new(binary("healthpoints"))
+        .args(["backup", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--to")
+        .arg(&backup)
+        .output()
+        .expect("healthpoints backup runs");
+    assert!(!again.status.success());
+    let status = stop(child);
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+
+    // The restore drill: the copy starts as the programme it was, the same points, the same
+    // logins (the key came with it).
+    let (child, Printed { url, .. }) = up_on(dir.path(), &backup, &[]);
+    let gw = Gateway::new(url);
+    for (phone, before) in phones.iter().zip(&points) {
+        assert_eq!(
+            city_points(&gw, phone).await,
+            *before,
+            "restored from the backup"
+        );
     }
     let status = stop(child);
     assert!(status.success(), "exit status after SIGTERM: {status}");
