@@ -83,6 +83,23 @@ pub struct SweepLabels {
     pub action: String,
 }
 
+/// Every metric family as exposed — its name (a counter's samples add `_total`, a histogram's
+/// `_bucket`, `_sum` and `_count`) and its type. The dashboard shipped in `helm/dashboards` is
+/// checked against this list.
+pub const FAMILIES: &[(&str, &str)] = &[
+    ("healthpoints_rpc_requests", "counter"),
+    ("healthpoints_rpc_duration_seconds", "histogram"),
+    ("healthpoints_http_requests", "counter"),
+    ("healthpoints_http_request_duration_seconds", "histogram"),
+    ("healthpoints_points", "counter"),
+    ("healthpoints_ledger_group_size", "histogram"),
+    ("healthpoints_ledger_commit_seconds", "histogram"),
+    ("healthpoints_intake_outcomes", "counter"),
+    ("healthpoints_orders", "counter"),
+    ("healthpoints_partner_records", "counter"),
+    ("healthpoints_sweeper_actions", "counter"),
+];
+
 /// Every figure the mesh reports. Reach it with [`metrics`].
 pub struct Metrics {
     registry: Registry,
@@ -230,6 +247,66 @@ pub fn render() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_list_of_families_is_what_is_registered() {
+        let m = metrics();
+        let kind = KindLabels { kind: "x".into() };
+        let method = MethodLabels {
+            service: "s".into(),
+            method: "m".into(),
+        };
+        m.rpc_requests
+            .get_or_create(&RpcLabels {
+                service: "s".into(),
+                method: "m".into(),
+                code: "OK".into(),
+            })
+            .inc();
+        m.rpc_duration.get_or_create(&method).observe(0.1);
+        let route = RouteLabels {
+            method: "GET".into(),
+            route: "/".into(),
+        };
+        m.http_requests
+            .get_or_create(&HttpLabels {
+                method: "GET".into(),
+                route: "/".into(),
+                status: "200".into(),
+            })
+            .inc();
+        m.http_duration.get_or_create(&route).observe(0.1);
+        m.points
+            .get_or_create(&BookLabels {
+                book: "city".into(),
+                kind: "award".into(),
+            })
+            .inc();
+        m.ledger_group_size.observe(1.0);
+        m.ledger_commit.observe(0.1);
+        m.intake_outcomes.get_or_create(&kind).inc();
+        m.orders
+            .get_or_create(&OrderLabels {
+                mall: "city".into(),
+                status: "reserved".into(),
+            })
+            .inc();
+        m.partner_records
+            .get_or_create(&PartnerLabels {
+                partner: "p".into(),
+                outcome: "awarded".into(),
+            })
+            .inc();
+        swept("s", "a", 1);
+        let text = render();
+        for (name, kind) in FAMILIES {
+            assert!(
+                text.contains(&format!("# TYPE {name} {kind}\n")),
+                "{name}: {text}"
+            );
+        }
+        assert_eq!(text.matches("# TYPE ").count(), FAMILIES.len(), "{text}");
+    }
 
     #[test]
     fn the_text_is_openmetrics_with_our_names() {
