@@ -6,7 +6,7 @@
 //! (method, route template, status, latency, request id — never the path's ids, the query or a
 //! header's value); and its count and latency in the process's metrics, by route template.
 
-use std::time::Instant;
+use std::{sync::LazyLock, time::Instant};
 
 use axum::{extract::Request, http::Method, middleware::Next, response::Response};
 use healthpoints_telemetry::metrics::{HttpLabels, RouteLabels, metrics};
@@ -14,24 +14,31 @@ use tracing::Instrument as _;
 
 use crate::routes::ROUTES;
 
+/// Every declared route's method, template and the template's segments, split once.
+static TEMPLATES: LazyLock<Vec<(&'static str, &'static str, Vec<&'static str>)>> =
+    LazyLock::new(|| {
+        ROUTES
+            .iter()
+            .map(|(m, t)| (*m, *t, t.trim_end_matches('/').split('/').collect()))
+            .collect()
+    });
+
 /// The declared route `path` falls under (`/v1/me/orders/{id}`), or `unmatched`.
 pub fn route_of(method: &str, path: &str) -> &'static str {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let fits = |template: &str| {
-        let parts: Vec<&str> = template.trim_end_matches('/').split('/').collect();
+    let fits = |parts: &[&str]| {
         parts.len() == segments.len()
             && parts
                 .iter()
                 .zip(&segments)
                 .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
     };
-    // The method's own route first (`/v1/me` beside `/v1/{x}` is not a thing here, but a path
-    // served for GET and POST is one template either way).
-    ROUTES
+    // The method's own route first; a path served for several methods is one template anyway.
+    TEMPLATES
         .iter()
-        .find(|(m, t)| *m == method && fits(t))
-        .or_else(|| ROUTES.iter().find(|(_, t)| fits(t)))
-        .map_or("unmatched", |(_, t)| *t)
+        .find(|(m, _, parts)| *m == method && fits(parts))
+        .or_else(|| TEMPLATES.iter().find(|(_, _, parts)| fits(parts)))
+        .map_or("unmatched", |(_, t, _)| *t)
 }
 
 /// Drops a client's `x-request-id` that is not a UUID, before a fresh one is set: any other

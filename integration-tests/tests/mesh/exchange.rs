@@ -30,6 +30,30 @@ async fn register(
     (body["resident_id"].as_str().unwrap().to_owned(), id)
 }
 
+/// A FHIR submission: the status, the content type and the body of the answer.
+async fn post_fhir(
+    sandbox: &Sandbox,
+    who: &str,
+    content_type: &str,
+    body: String,
+) -> (u16, String, Value) {
+    let response = sandbox
+        .request(Method::POST, "/v1/partner/fhir", Some(who))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let kind = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (status, kind, body)
+}
+
 /// 10,000 steps on a day `days_ago` days back.
 fn steps(record: &str, resident_id: &str, days_ago: i64) -> Value {
     json!({"record_id": record, "resident_id": resident_id, "behaviour": "steps.daily",
@@ -502,21 +526,7 @@ async fn fhir_bundles_are_judged_or_refused_whole() {
             .replace("2026-11-18", &day(4))
     };
     let post = async |who: &str, content_type: &str, body: String| {
-        let response = sandbox
-            .request(Method::POST, "/v1/partner/fhir", Some(who))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let kind = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        (status, kind, body)
+        post_fhir(&sandbox, who, content_type, body).await
     };
     let bundle = fill(include_str!(
         "../../../services/exchange/fhir-examples/bundle-steps-immunization.json"
@@ -982,15 +992,9 @@ async fn fhir_transactions_are_all_or_none_batches_per_entry_and_units_ucum() {
     );
 
     let post = async |who: &str, body: Value| {
-        let response = sandbox
-            .request(Method::POST, "/v1/partner/fhir", Some(who))
-            .header("content-type", "application/fhir+json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json::<Value>().await.unwrap())
+        let (status, _, answer) =
+            post_fhir(&sandbox, who, "application/fhir+json", body.to_string()).await;
+        (status, answer)
     };
     let vaccination = |rid: &str, days_ago: i64| {
         json!({"resource": {"resourceType": "Immunization", "id": rid, "status": "completed",

@@ -247,13 +247,16 @@ async fn up_with_demo_serves_a_programme_that_survives_a_restart_and_verifies() 
     assert!(points[0] > seeded, "the check-in paid");
     // A backup while it runs: every database and the key file, private.
     let backup = dir.path().join("backup");
-    let out = Command::new(binary("healthpoints"))
-        .args(["backup", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .arg("--to")
-        .arg(&backup)
-        .output()
-        .expect("healthpoints backup runs");
+    let backup_to = |to: &Path| {
+        Command::new(binary("healthpoints"))
+            .args(["backup", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .arg("--to")
+            .arg(to)
+            .output()
+            .expect("healthpoints backup runs")
+    };
+    let out = backup_to(&backup);
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -264,14 +267,7 @@ async fn up_with_demo_serves_a_programme_that_survives_a_restart_and_verifies() 
         assert!(printed.contains(file), "{file} in {printed}");
     }
     // Never over an earlier one.
-    let again = Command::new(binary("healthpoints"))
-        .args(["backup", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .arg("--to")
-        .arg(&backup)
-        .output()
-        .expect("healthpoints backup runs");
-    assert!(!again.status.success());
+    assert!(!backup_to(&backup).status.success());
     let status = stop(child);
     assert!(status.success(), "exit status after SIGTERM: {status}");
 

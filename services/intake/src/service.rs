@@ -231,13 +231,8 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         }
         let key = |e: &Event| (e.source_id.clone(), e.source_event_id.clone());
         let keys: Vec<(String, String)> = events.iter().map(key).collect();
-        let mut known: HashMap<(String, String), Outcome> = self
-            .store
-            .stored(&keys)
-            .await?
-            .into_iter()
-            .map(|o| ((o.source_id.clone(), o.source_event_id.clone()), o))
-            .collect();
+        let mut known: HashMap<(String, String), Outcome> =
+            by_key(self.store.stored(&keys).await?).collect();
         // The first of several records with one key in a batch is decided; the rest answer it.
         let mut seen = HashSet::new();
         let fresh: Vec<&Event> = events
@@ -254,58 +249,32 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             && let Some(unrecorded) = self.decide_all(&fresh, commit).await?
         {
             recorded = false;
-            known.extend(
-                unrecorded
-                    .into_iter()
-                    .map(|o| ((o.source_id.clone(), o.source_event_id.clone()), o)),
-            );
+            known.extend(by_key(unrecorded));
         }
         if !recorded {
-            let outcomes = keys
-                .iter()
-                .map(|k| {
-                    known
-                        .get(k)
-                        .cloned()
-                        .ok_or_else(|| IntakeError::fault("decided event not found"))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            return Ok((outcomes, false));
+            return Ok((in_order(&keys, &known)?, false));
         }
-        if !fresh.is_empty() {
-            let fresh_keys: Vec<_> = fresh.iter().map(|e| key(e)).collect();
-            known.extend(
-                self.store
-                    .stored(&fresh_keys)
-                    .await?
-                    .into_iter()
-                    .map(|o| ((o.source_id.clone(), o.source_event_id.clone()), o)),
-            );
+        let fresh_keys: Vec<_> = fresh.iter().map(|e| key(e)).collect();
+        if !fresh_keys.is_empty() {
+            known.extend(by_key(self.store.stored(&fresh_keys).await?));
         }
-        let mut outcomes = keys
-            .iter()
-            .map(|k| {
-                known
-                    .get(k)
-                    .cloned()
-                    .ok_or_else(|| IntakeError::fault("recorded event not found"))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut outcomes = in_order(&keys, &known)?;
         self.hand_over_linked(&mut outcomes, all_or_none).await?;
         self.advance_challenges(&outcomes).await?;
-        // The events decided now, once each, by how they ended.
-        let decided_now: HashSet<(String, String)> = fresh.iter().map(|e| key(e)).collect();
-        let mut counted = HashSet::new();
+        // The events decided now, by how they ended (after the hand-over): one each.
         let m = healthpoints_telemetry::metrics::metrics();
-        for o in outcomes.iter().filter(|o| {
-            decided_now.contains(&(o.source_id.clone(), o.source_event_id.clone()))
-                && counted.insert(o.event_id)
-        }) {
-            m.intake_outcomes
-                .get_or_create(&healthpoints_telemetry::metrics::KindLabels {
-                    kind: o.kind.as_str().to_owned(),
-                })
-                .inc();
+        let mut uncounted: HashSet<(&str, &str)> = fresh_keys
+            .iter()
+            .map(|(s, e)| (s.as_str(), e.as_str()))
+            .collect();
+        for o in &outcomes {
+            if uncounted.remove(&(o.source_id.as_str(), o.source_event_id.as_str())) {
+                m.intake_outcomes
+                    .get_or_create(&healthpoints_telemetry::metrics::KindLabels {
+                        kind: o.kind.as_str().to_owned(),
+                    })
+                    .inc();
+            }
         }
         Ok((outcomes, true))
     }
@@ -404,6 +373,28 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         }
         Ok(())
     }
+}
+
+/// Outcomes by their (source, record id) key.
+fn by_key(outcomes: Vec<Outcome>) -> impl Iterator<Item = ((String, String), Outcome)> {
+    outcomes
+        .into_iter()
+        .map(|o| ((o.source_id.clone(), o.source_event_id.clone()), o))
+}
+
+/// The outcome of each key, in the batch's order.
+fn in_order(
+    keys: &[(String, String)],
+    known: &HashMap<(String, String), Outcome>,
+) -> Result<Vec<Outcome>> {
+    keys.iter()
+        .map(|k| {
+            known
+                .get(k)
+                .cloned()
+                .ok_or_else(|| IntakeError::fault("a decided event was not found"))
+        })
+        .collect()
 }
 
 /// Request-level checks: malformed fields name themselves (the batch is refused whole, nothing
