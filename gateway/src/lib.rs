@@ -43,7 +43,8 @@ use crate::config::GatewayConfig;
 #[derive(Debug, Clone)]
 pub struct Backend {
     pub name: &'static str,
-    pub endpoint: String,
+    /// Where it is and how it is called (TLS, replicas).
+    pub peer: healthpoints_grpc::client::GrpcClientConfig,
     pub grpc_service: &'static str,
 }
 
@@ -124,25 +125,25 @@ impl Application {
             backends: std::sync::Arc::new(vec![
                 Backend {
                     name: "identity",
-                    endpoint: config.identity.endpoint.clone(),
+                    peer: config.identity.clone(),
                     grpc_service:
                         healthpoints_proto::identity::v1::identity_service_server::SERVICE_NAME,
                 },
                 Backend {
                     name: "ledger",
-                    endpoint: config.ledger.endpoint.clone(),
+                    peer: config.ledger.clone(),
                     grpc_service:
                         healthpoints_proto::ledger::v1::ledger_service_server::SERVICE_NAME,
                 },
                 Backend {
                     name: "intake",
-                    endpoint: config.intake.endpoint.clone(),
+                    peer: config.intake.clone(),
                     grpc_service:
                         healthpoints_proto::intake::v1::intake_service_server::SERVICE_NAME,
                 },
                 Backend {
                     name: "exchange",
-                    endpoint: config.exchange.endpoint.clone(),
+                    peer: config.exchange.clone(),
                     grpc_service:
                         healthpoints_proto::exchange::v1::exchange_service_server::SERVICE_NAME,
                 },
@@ -150,7 +151,7 @@ impl Application {
                 // the mall registry and routed around when down, so they are not in /readyz.
                 Backend {
                     name: "city-mall",
-                    endpoint: config.malls.city.endpoint.clone(),
+                    peer: config.malls.city.clone(),
                     grpc_service: healthpoints_proto::mall::v1::mall_service_server::SERVICE_NAME,
                 },
             ]),

@@ -41,7 +41,7 @@ pub struct MallsConfig {
 #[derive(Debug)]
 struct Entry {
     id: MallId,
-    endpoint: String,
+    peer: GrpcClientConfig,
     client: MallServiceClient<PeerChannel>,
     healthy: AtomicBool,
 }
@@ -59,7 +59,7 @@ impl MallRegistry {
     pub fn new(config: &MallsConfig) -> anyhow::Result<Self> {
         let mut malls = vec![Entry {
             id: MallId::City,
-            endpoint: config.city.endpoint.clone(),
+            peer: config.city.clone(),
             client: MallServiceClient::new(healthpoints_grpc::client::connect(&config.city)?),
             healthy: AtomicBool::new(false),
         }];
@@ -68,7 +68,7 @@ impl MallRegistry {
                 .map_err(|e| anyhow::anyhow!("malls.districts.{code}: {}", e.0))?;
             malls.push(Entry {
                 id: MallId::District(district),
-                endpoint: client.endpoint.clone(),
+                peer: client.clone(),
                 client: MallServiceClient::new(healthpoints_grpc::client::connect(client)?),
                 healthy: AtomicBool::new(false),
             });
@@ -134,8 +134,8 @@ impl MallRegistry {
     pub async fn check_now(&self) {
         let timeout = self.interval.min(Duration::from_secs(1));
         let checks = self.malls.iter().map(|e| async move {
-            let up = healthpoints_grpc::health::is_serving(
-                &e.endpoint,
+            let up = healthpoints_grpc::health::peer_is_serving(
+                &e.peer,
                 healthpoints_proto::mall::v1::mall_service_server::SERVICE_NAME,
                 timeout,
             )
@@ -378,6 +378,7 @@ mod tests {
             endpoint: endpoint.to_owned(),
             connect_timeout_ms: 300,
             request_timeout_ms: 300,
+            ..GrpcClientConfig::new("")
         };
         let qingpu = MallId::District(d("310118"));
         let registry = MallRegistry::new(&MallsConfig {
@@ -445,6 +446,7 @@ mod tests {
             endpoint: "http://127.0.0.1:9".into(),
             connect_timeout_ms: 300,
             request_timeout_ms: 300,
+            ..GrpcClientConfig::new("")
         };
         let err = MallRegistry::new(&MallsConfig {
             city: peer.clone(),

@@ -1,13 +1,15 @@
-//! One way to call a peer: timeouts, deadline propagation and trace context on every request.
+//! One way to call a peer: timeouts, deadline propagation and trace context on every request;
+//! TLS when the endpoint is `https://` ([`crate::tls`]); and when the endpoint names several
+//! addresses or a DNS name (a Kubernetes headless Service), calls spread over every replica
+//! that reports SERVING ([`crate::balance`]).
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tonic::{
     Request, Status,
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
+    transport::Channel,
 };
 
 use futures::future::BoxFuture;
@@ -18,57 +20,21 @@ use healthpoints_proto::identity::v1::{
 };
 
 use crate::current_deadline;
-
-/// Timeouts of calls to one peer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GrpcClientConfig {
-    /// The peer, e.g. `http://127.0.0.1:50051`.
-    pub endpoint: String,
-    #[serde(default = "default_connect_timeout_ms")]
-    pub connect_timeout_ms: u64,
-    /// Upper bound of one call; a shorter deadline inherited from our caller wins.
-    #[serde(default = "default_request_timeout_ms")]
-    pub request_timeout_ms: u64,
-}
-
-fn default_connect_timeout_ms() -> u64 {
-    2_000
-}
-fn default_request_timeout_ms() -> u64 {
-    5_000
-}
-
-impl GrpcClientConfig {
-    pub fn new(endpoint: impl Into<String>) -> Self {
-        Self {
-            endpoint: endpoint.into(),
-            connect_timeout_ms: default_connect_timeout_ms(),
-            request_timeout_ms: default_request_timeout_ms(),
-        }
-    }
-}
+use crate::target::targets;
+pub use crate::target::{GrpcClientConfig, InvalidEndpoint};
 
 /// A channel whose requests carry our deadline and trace context.
 pub type PeerChannel = InterceptedService<Channel, Propagate>;
 
-/// Why a client could not be built.
-#[derive(Debug, thiserror::Error)]
-#[error("peer endpoint `{endpoint}` is not a valid URI")]
-pub struct InvalidEndpoint {
-    pub endpoint: String,
-}
-
 /// Builds a lazily-connecting channel: start-up order between services does not matter, and a
-/// peer that is down fails calls with UNAVAILABLE until it comes back.
+/// peer that is down fails calls with UNAVAILABLE until it comes back. A peer of several
+/// addresses, or of a DNS name, is balanced ([`crate::balance`]).
 pub fn connect(config: &GrpcClientConfig) -> Result<PeerChannel, InvalidEndpoint> {
-    let endpoint = Endpoint::from_shared(config.endpoint.clone())
-        .map_err(|_| InvalidEndpoint {
-            endpoint: config.endpoint.clone(),
-        })?
-        .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
-        .tcp_nodelay(true);
-    let channel = endpoint.connect_lazy();
+    let targets = targets(config)?;
+    let channel = match targets.as_slice() {
+        [one] if !one.resolves() => one.endpoint(config, &one.host)?.connect_lazy(),
+        _ => crate::balance::spread(config, targets)?,
+    };
     Ok(InterceptedService::new(
         channel,
         Propagate {
@@ -180,7 +146,7 @@ mod tests {
         let error = connect(&GrpcClientConfig::new("not a uri")).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "peer endpoint `not a uri` is not a valid URI"
+            "peer endpoint `not a uri`: not a URI such as http://host:50051"
         );
     }
 }

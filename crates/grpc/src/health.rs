@@ -7,11 +7,34 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
+use crate::target::{GrpcClientConfig, targets};
+
 /// Whether `service` at `endpoint` answers SERVING within `timeout`.
 pub async fn is_serving(endpoint: &str, service: &str, timeout: Duration) -> bool {
     let Ok(endpoint) = Endpoint::from_shared(endpoint.to_owned()) else {
         return false;
     };
+    probe(endpoint, service, timeout).await
+}
+
+/// Whether `service` of the peer `config` names (TLS as configured) answers SERVING within
+/// `timeout` at one of its addresses at least.
+pub async fn peer_is_serving(config: &GrpcClientConfig, service: &str, timeout: Duration) -> bool {
+    let Ok(targets) = targets(config) else {
+        return false;
+    };
+    let checks = targets
+        .iter()
+        .filter_map(|t| t.endpoint(config, &t.host).ok())
+        .map(|e| probe(e, service, timeout));
+    futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .any(|up| up)
+}
+
+/// Whether `service` at `endpoint` answers SERVING within `timeout`, on a connection of its own.
+pub(crate) async fn probe(endpoint: Endpoint, service: &str, timeout: Duration) -> bool {
     let check = async {
         let channel = endpoint.connect_timeout(timeout).connect().await.ok()?;
         let response = HealthClient::new(channel)

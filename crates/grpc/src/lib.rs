@@ -14,6 +14,7 @@
 //! - [`Shutdown`] turns SIGINT/SIGTERM into a graceful stop: health flips to `NOT_SERVING`, the
 //!   listener closes, in-flight calls drain within a grace period; a second signal exits at once.
 
+mod balance;
 pub mod client;
 pub mod credentials;
 pub mod health;
@@ -21,7 +22,9 @@ pub mod host;
 pub mod ready;
 mod rpc_layer;
 mod shutdown;
+mod target;
 pub mod time;
+pub mod tls;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -56,6 +59,10 @@ pub struct GrpcServerConfig {
     /// How long in-flight calls may take to finish once shutdown starts.
     #[serde(default = "default_grace_ms")]
     pub shutdown_grace_ms: u64,
+    /// Serve over TLS (and with `client_ca_file`, mutual TLS): `grpc.tls.cert_file`,
+    /// `grpc.tls.key_file`, `grpc.tls.client_ca_file`. `/metrics` is then HTTPS too.
+    #[serde(default)]
+    pub tls: Option<tls::ServerTls>,
 }
 
 fn default_request_timeout_ms() -> u64 {
@@ -80,6 +87,7 @@ impl GrpcServerConfig {
             concurrency_limit: default_concurrency(),
             max_message_bytes: default_max_message_bytes(),
             shutdown_grace_ms: 2_000,
+            tls: None,
         }
     }
 }
@@ -136,6 +144,7 @@ pub struct GrpcServer {
     config: GrpcServerConfig,
     name: &'static str,
     listener: TcpListener,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     health: Health,
     health_service:
         tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
@@ -149,6 +158,10 @@ impl GrpcServer {
         grpc_service: &'static str,
         config: &GrpcServerConfig,
     ) -> std::io::Result<Self> {
+        let tls = match &config.tls {
+            Some(tls) => Some(tls.load().map_err(std::io::Error::other)?),
+            None => None,
+        };
         let listener = TcpListener::bind(&config.addr).await?;
         let reporter = HealthReporter::new();
         let health_service = tonic_health::pb::health_server::HealthServer::new(
@@ -163,6 +176,7 @@ impl GrpcServer {
             config: config.clone(),
             name,
             listener,
+            tls,
             health,
             health_service,
         })
@@ -232,7 +246,11 @@ impl GrpcServer {
                 )
             }),
         ));
-        let mut builder = Server::builder()
+        let mut builder = Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls)?;
+        }
+        let mut builder = builder
             .accept_http1(true)
             // Cancels handlers that overrun; clients see DEADLINE_EXCEEDED rather than a hang.
             .timeout(Duration::from_millis(self.config.request_timeout_ms))

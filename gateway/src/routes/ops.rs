@@ -47,8 +47,8 @@ pub async fn check_backends(backends: &[Backend]) -> Vec<BackendHealth> {
     let checks = backends.iter().map(|b| async move {
         BackendHealth {
             name: b.name.to_owned(),
-            serving: healthpoints_grpc::health::is_serving(
-                &b.endpoint,
+            serving: healthpoints_grpc::health::peer_is_serving(
+                &b.peer,
                 b.grpc_service,
                 Duration::from_secs(1),
             )
