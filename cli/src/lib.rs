@@ -7,6 +7,7 @@
 //! binary; the gateway knows only the contracts.
 
 pub mod backup;
+pub mod chart;
 pub mod databases;
 pub mod demo;
 pub mod mesh;

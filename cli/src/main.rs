@@ -56,6 +56,9 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Print the charts' topology block, generated from the mesh plan (`helm/*/values.yaml`
+    /// carry it between `# BEGIN topology` and `# END topology`).
+    ChartTopology,
     /// Create every service's PostgreSQL database if missing, apply its migrations (each once,
     /// however many run at the same time) and exit: the step a deployment runs before the
     /// services start.
@@ -64,8 +67,12 @@ enum Command {
         #[arg(long, env = "HP_DATABASE_URL", hide_env_values = true)]
         database_url: String,
         /// District codes whose malls run (default: the pilots, Qingpu and Yangpu).
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', conflicts_with = "city_only")]
         district_malls: Vec<String>,
+        /// Only the city's services: district malls deployed on their own (the district-mall
+        /// chart) migrate their own databases at start.
+        #[arg(long)]
+        city_only: bool,
     },
 }
 
@@ -136,6 +143,10 @@ async fn main() -> anyhow::Result<()> {
             running.run_until(shutdown).await;
             Ok(())
         }
+        Command::ChartTopology => {
+            print!("{}", healthpoints::chart::topology());
+            Ok(())
+        }
         Command::Backup { data_dir, to } => {
             for file in healthpoints::backup::backup(&data_dir, &to).await? {
                 println!("copied {}", file.display());
@@ -145,10 +156,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate {
             database_url,
             district_malls: codes,
+            city_only,
         } => {
             let _telemetry =
                 healthpoints_telemetry::init("healthpoints", &TelemetryConfig::default())?;
-            let plan = healthpoints::plan::MeshPlan::new(parse_district_malls(&codes)?);
+            let districts = if city_only {
+                vec![]
+            } else {
+                parse_district_malls(&codes)?
+            };
+            let plan = healthpoints::plan::MeshPlan::new(districts);
             for name in healthpoints::databases::migrate_all(&database_url, &plan).await? {
                 println!("migrated {name}");
             }

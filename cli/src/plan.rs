@@ -52,6 +52,19 @@ impl Node {
         }
     }
 
+    /// The service name of its configuration: it reads `HP_<NAME>__*` (both kinds of mall
+    /// read `HP_MALL__*`).
+    pub fn config_service(self) -> &'static str {
+        match self {
+            Self::Identity => "identity",
+            Self::Ledger => "ledger",
+            Self::Intake => "intake",
+            Self::Exchange => "exchange",
+            Self::Mall(_) => "mall",
+            Self::Gateway => "gateway",
+        }
+    }
+
     /// The gRPC service whose health says the node is ready; `None` for the gateway, whose
     /// readiness is HTTP `/readyz`.
     pub fn grpc_service(self) -> Option<&'static str> {

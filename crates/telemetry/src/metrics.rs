@@ -84,7 +84,7 @@ pub struct SweepLabels {
 }
 
 /// Every metric family as exposed — its name (a counter's samples add `_total`, a histogram's
-/// `_bucket`, `_sum` and `_count`) and its type. The dashboard shipped in `helm/dashboards` is
+/// `_bucket`, `_sum` and `_count`) and its type. The dashboard shipped in `helm/healthpoints/dashboards` is
 /// checked against this list.
 pub const FAMILIES: &[(&str, &str)] = &[
     ("healthpoints_rpc_requests", "counter"),

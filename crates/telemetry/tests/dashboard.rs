@@ -1,4 +1,4 @@
-//! The Grafana dashboard shipped in `helm/dashboards/healthpoints.json` asks only for metrics
+//! The Grafana dashboard shipped in `helm/healthpoints/dashboards/healthpoints.json` asks only for metrics
 //! the mesh exposes (`healthpoints_telemetry::metrics::FAMILIES`), and every panel reads the
 //! Prometheus data source it is given.
 
@@ -7,7 +7,7 @@ use healthpoints_telemetry::metrics::FAMILIES;
 fn dashboard() -> serde_json::Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../helm/dashboards/healthpoints.json"
+        "/../../helm/healthpoints/dashboards/healthpoints.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).expect("the dashboard is shipped"))
         .expect("the dashboard is JSON")
