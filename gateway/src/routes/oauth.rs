@@ -136,21 +136,22 @@ pub(crate) fn shown_once<T>(body: T) -> ShownOnce<T> {
 /// Reads a form-encoded token request: the grant type, the scope, and the client's id and
 /// secret from exactly one of HTTP Basic and the body.
 pub(crate) fn read(headers: &HeaderMap, body: &[u8]) -> Result<FormGrant, Refusal> {
+    const KNOWN: [&str; 4] = ["grant_type", "scope", "client_id", "client_secret"];
     let mut fields = std::collections::BTreeMap::new();
     for (name, value) in form_urlencoded::parse(body) {
-        // RFC 6749 §3.2: parameters sent without a value are treated as omitted; none twice.
+        // RFC 6749 §3.1 and §3.2: unrecognized parameters are ignored (however often they
+        // come), parameters sent without a value are treated as omitted, and none of ours may
+        // be given twice.
+        let Some(known) = KNOWN.iter().find(|k| **k == name) else {
+            continue;
+        };
         if value.is_empty() {
             continue;
         }
-        if fields.insert(name.to_string(), value.to_string()).is_some() {
-            // Named only if it is one of ours: an error never repeats what a client made up.
-            let known = ["grant_type", "scope", "client_id", "client_secret"];
+        if fields.insert(*known, value.to_string()).is_some() {
             return Err(Refusal::new(
                 "invalid_request",
-                match known.iter().find(|k| **k == name) {
-                    Some(k) => format!("{k} is given more than once"),
-                    None => "a parameter is given more than once".to_owned(),
-                },
+                format!("{known} is given more than once"),
             ));
         }
     }
@@ -332,8 +333,9 @@ mod tests {
         );
         assert_eq!(r.error, "invalid_request");
         assert_eq!(r.description, "grant_type is given more than once");
+        // Unrecognized parameters are ignored, even repeated: the refusal is about the client.
         let r = e(None, b"grant_type=client_credentials&made-up=1&made-up=2");
-        assert_eq!(r.description, "a parameter is given more than once");
+        assert_eq!(r.error, "invalid_client");
         let r = e(None, b"grant_type=client_credentials");
         assert!(
             r.into_response()
