@@ -33,8 +33,9 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     pub body_limit_bytes: usize,
     /// Proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For` is believed; empty: the
-    /// client address is the connection's peer.
-    #[serde(default)]
+    /// client address is the connection's peer. A list, or comma-separated
+    /// (`HP_GATEWAY__HTTP__TRUSTED_PROXIES=10.0.0.0/8,192.168.0.0/16`).
+    #[serde(default, deserialize_with = "healthpoints_config::comma_list")]
     pub trusted_proxies: Vec<String>,
     /// Rate limits of the routes that need no token, by class (see [`crate::throttle`]).
     pub rate_limits: crate::throttle::RateLimits,

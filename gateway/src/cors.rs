@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use healthpoints_config::ConfigError;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// `[http.cors]`.
@@ -18,7 +18,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub struct CorsConfig {
     /// Exact origins (`https://points.example.gov.cn`), as a list or one comma-separated text
     /// (`HP_GATEWAY__HTTP__CORS__ALLOWED_ORIGINS`). Empty: no cross-origin access.
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "healthpoints_config::comma_list")]
     pub allowed_origins: Vec<String>,
     /// How long a browser may cache a preflight's answer.
     #[serde(default = "default_max_age")]
@@ -36,25 +36,6 @@ impl Default for CorsConfig {
 
 fn default_max_age() -> u64 {
     600
-}
-
-/// A list, or its items in one comma-separated text.
-fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Given {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match Given::deserialize(d)? {
-        Given::One(text) => text
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        Given::Many(items) => items,
-    })
 }
 
 impl CorsConfig {

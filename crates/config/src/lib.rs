@@ -151,6 +151,26 @@ pub fn dump<T: Serialize>(config: &T) -> String {
     serde_json::to_string_pretty(config).unwrap_or_else(|e| format!("unprintable: {e}"))
 }
 
+/// A list of texts given as a list, or as its items in one comma-separated text (how an
+/// environment variable gives a list): `deserialize_with = "healthpoints_config::comma_list"`.
+pub fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Given::deserialize(d)? {
+        Given::One(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Given::Many(items) => items,
+    })
+}
+
 /// Checks that `value` is a socket address, naming `key` when it is not.
 pub fn check_socket_addr(key: &str, value: &str) -> Result<(), ConfigError> {
     value
