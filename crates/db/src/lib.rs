@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 pub use sea_orm;
 
 pub mod private;
+mod transient;
+
+pub use transient::{is_transient, storage_fault};
 
 /// Where a service keeps its data.
 #[derive(Debug, Clone, Serialize, Deserialize)]

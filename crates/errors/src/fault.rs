@@ -14,6 +14,9 @@ pub struct Fault {
     what: Cow<'static, str>,
     #[source]
     source: Option<Cause>,
+    /// Whether the same request may succeed shortly (the database was unreachable, or
+    /// failing over): callers are then told `unavailable`, which they retry.
+    transient: bool,
 }
 
 impl Fault {
@@ -22,6 +25,7 @@ impl Fault {
         Self {
             what: what.into(),
             source: None,
+            transient: false,
         }
     }
 
@@ -33,7 +37,19 @@ impl Fault {
         Self {
             what: what.into(),
             source: Some(Box::new(source)),
+            transient: false,
         }
+    }
+
+    /// Marks the fault transient: a retry may succeed shortly.
+    pub fn transient(mut self) -> Self {
+        self.transient = true;
+        self
+    }
+
+    /// Whether a retry may succeed shortly.
+    pub fn is_transient(&self) -> bool {
+        self.transient
     }
 
     /// The fault and every cause under it, for a log line: `storage failure: …: …`.

@@ -300,6 +300,22 @@ impl ApiError {
     }
 
     /// An internal failure: the caller sees a fixed sentence, never the cause.
+    /// What a caller hears of a [`Fault`] in `context` (`ledger request failed`), logged with its
+    /// chain: `unavailable` (retry shortly) when it is transient — the database unreachable or
+    /// failing over — at warn level; otherwise `internal`, at error level.
+    pub fn from_fault(context: &str, fault: &Fault) -> Self {
+        if fault.is_transient() {
+            tracing::warn!(error = %fault.chain(), "{context}");
+            Self::new(
+                ErrorCode::Unavailable,
+                "storage is unavailable for a moment; retry shortly",
+            )
+        } else {
+            tracing::error!(error = %fault.chain(), "{context}");
+            Self::internal()
+        }
+    }
+
     pub fn internal() -> Self {
         Self::new(ErrorCode::Internal, "internal error")
     }

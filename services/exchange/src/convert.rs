@@ -58,10 +58,7 @@ pub fn to_api_error(err: ExchangeError) -> ApiError {
             tracing::warn!(reason = %e, "exchange dependency unavailable");
             ApiError::new(ErrorCode::Unavailable, e.to_string())
         }
-        ExchangeError::Internal(fault) => {
-            tracing::error!(error = %fault.chain(), "exchange request failed");
-            ApiError::internal()
-        }
+        ExchangeError::Internal(fault) => ApiError::from_fault("exchange request failed", &fault),
     }
 }
 

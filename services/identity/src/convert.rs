@@ -59,10 +59,7 @@ pub fn to_api_error(err: IdentityError) -> ApiError {
         e @ IdentityError::Precondition(_) => {
             ApiError::new(ErrorCode::FailedPrecondition, e.to_string())
         }
-        IdentityError::Internal(fault) => {
-            tracing::error!(error = %fault.chain(), "identity request failed");
-            ApiError::internal()
-        }
+        IdentityError::Internal(fault) => ApiError::from_fault("identity request failed", &fault),
         e @ IdentityError::Crypto(_) => {
             tracing::error!(error = %e, "identity request failed");
             ApiError::internal()

@@ -39,10 +39,7 @@ pub fn to_api_error(err: IntakeError) -> ApiError {
             tracing::warn!(reason = %e, "intake dependency unavailable");
             ApiError::new(ErrorCode::Unavailable, e.to_string())
         }
-        IntakeError::Internal(fault) => {
-            tracing::error!(error = %fault.chain(), "intake request failed");
-            ApiError::internal()
-        }
+        IntakeError::Internal(fault) => ApiError::from_fault("intake request failed", &fault),
     }
 }
 

@@ -30,10 +30,7 @@ pub fn to_api_error(err: LedgerError) -> ApiError {
             ApiError::new(ErrorCode::FailedPrecondition, e.to_string())
         }
         e @ LedgerError::ShuttingDown => ApiError::new(ErrorCode::Unavailable, e.to_string()),
-        LedgerError::Internal(fault) => {
-            tracing::error!(error = %fault.chain(), "ledger request failed");
-            ApiError::internal()
-        }
+        LedgerError::Internal(fault) => ApiError::from_fault("ledger request failed", &fault),
     }
 }
 

@@ -51,10 +51,7 @@ pub fn to_api_error(err: MallError) -> ApiError {
             tracing::warn!(reason = %e, "mall dependency unavailable");
             ApiError::new(ErrorCode::Unavailable, e.to_string())
         }
-        MallError::Internal(fault) => {
-            tracing::error!(error = %fault.chain(), "mall request failed");
-            ApiError::internal()
-        }
+        MallError::Internal(fault) => ApiError::from_fault("mall request failed", &fault),
     }
 }
 

@@ -71,10 +71,7 @@ pub struct NewRefresh {
 
 impl From<sea_orm::DbErr> for IdentityError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::Internal(healthpoints_errors::Fault::caused_by(
-            "storage failure",
-            err,
-        ))
+        Self::Internal(healthpoints_db::storage_fault(err))
     }
 }
 

@@ -29,10 +29,7 @@ pub use migration::Migrator;
 
 impl From<sea_orm::DbErr> for IntakeError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::Internal(healthpoints_errors::Fault::caused_by(
-            "storage failure",
-            err,
-        ))
+        Self::Internal(healthpoints_db::storage_fault(err))
     }
 }
 

@@ -225,6 +225,17 @@ pub(super) async fn run_writer(
     p.drain().await;
 }
 
+/// A failed write in the log: a warning when the database was out of reach for a moment (the
+/// caller is told to retry), an error otherwise.
+fn log_failed(e: &LedgerError) {
+    match e {
+        LedgerError::Internal(fault) if fault.is_transient() => {
+            tracing::warn!(error = %fault.chain(), "ledger write failed; the database is out of reach");
+        }
+        e => tracing::error!(error = %e, "ledger write failed"),
+    }
+}
+
 /// Writes a group in one locked transaction. If the group fails as a whole, each request is
 /// retried alone so one bad request cannot fail its neighbours.
 async fn write_locked(store: &Store, clock: &Clock, requests: Vec<Request>, replies: Vec<Reply>) {
@@ -235,9 +246,9 @@ async fn write_locked(store: &Store, clock: &Clock, requests: Vec<Request>, repl
             }
         }
         Err(e) if requests.len() == 1 => {
-            tracing::error!(error = %e, "ledger write failed");
-            for reply in replies {
-                let _ = reply.send(Err(LedgerError::fault(e.to_string())));
+            log_failed(&e);
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(e));
             }
         }
         Err(e) => {
@@ -248,7 +259,7 @@ async fn write_locked(store: &Store, clock: &Clock, requests: Vec<Request>, repl
                     .await
                     .map(|mut plan| plan.results.pop().unwrap_or_default());
                 if let Err(e) = &result {
-                    tracing::error!(error = %e, "ledger write failed");
+                    log_failed(e);
                 }
                 let _ = reply.send(result);
             }

@@ -28,10 +28,7 @@ pub use migration::Migrator;
 
 impl From<sea_orm::DbErr> for MallError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::Internal(healthpoints_errors::Fault::caused_by(
-            "storage failure",
-            err,
-        ))
+        Self::Internal(healthpoints_db::storage_fault(err))
     }
 }
 
