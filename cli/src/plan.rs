@@ -112,6 +112,8 @@ impl Node {
 pub struct MeshPlan {
     districts: Vec<DistrictCode>,
     addresses: BTreeMap<Node, String>,
+    /// More replicas of a node beside the one at its address, where each listens.
+    replicas: BTreeMap<Node, Vec<String>>,
     databases: BTreeMap<Node, String>,
     secrets: BTreeMap<Node, String>,
 }
@@ -157,6 +159,7 @@ impl MeshPlan {
         let mut plan = Self {
             districts,
             addresses: BTreeMap::new(),
+            replicas: BTreeMap::new(),
             databases: BTreeMap::new(),
             secrets: BTreeMap::new(),
         };
@@ -228,9 +231,22 @@ impl MeshPlan {
         self.addresses.insert(node, addr.to_string());
     }
 
-    /// How its callers reach `node`.
+    /// Adds a replica of `node` listening at `addr`, beside the one at its address: its
+    /// callers spread their calls over all of them.
+    pub fn add_replica(&mut self, node: Node, addr: impl fmt::Display) {
+        self.replicas
+            .entry(node)
+            .or_default()
+            .push(addr.to_string());
+    }
+
+    /// How its callers reach `node`: its address, and each replica's, comma-separated.
     pub fn endpoint(&self, node: Node) -> String {
-        format!("http://{}", self.address(node))
+        std::iter::once(self.address(node))
+            .chain(self.replicas.get(&node).into_iter().flatten().cloned())
+            .map(|addr| format!("http://{addr}"))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Sets the database `node` keeps.
@@ -366,6 +382,21 @@ mod tests {
         );
         assert_eq!(value(&gateway, "database.url"), None);
         assert_eq!(value(&gateway, "credentials.client_id"), None);
+    }
+
+    #[test]
+    fn callers_of_a_replicated_node_reach_every_replica() {
+        let mut plan = MeshPlan::new(vec![]);
+        plan.set_address(Node::Ledger, "127.0.0.1:7001");
+        plan.add_replica(Node::Ledger, "127.0.0.1:7101");
+        assert_eq!(
+            value(&plan.config(Node::Intake), "ledger.endpoint"),
+            Some("http://127.0.0.1:7001,http://127.0.0.1:7101")
+        );
+        assert_eq!(
+            value(&plan.config(Node::Ledger), "grpc.addr"),
+            Some("127.0.0.1:7001")
+        );
     }
 
     #[test]

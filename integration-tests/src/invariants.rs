@@ -85,20 +85,33 @@ async fn verify_journal(ledger: &str, admin: &str, book: &str) -> anyhow::Result
     let mut client = LedgerServiceClient::new(channel);
     let (mut seq, mut hash, mut checked) = (0, String::new(), 0);
     loop {
-        let mut request = tonic::Request::new(pb::VerifyJournalRequest {
-            book: book.to_owned(),
-            after_sequence: seq,
-            after_hash: hash.clone(),
-            max_entries: 0,
-        });
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {admin}").parse()?);
-        let report = client
-            .verify_journal(request)
-            .await
-            .with_context(|| format!("verifying the journal of {book}"))?
-            .into_inner();
+        let request = |seq: u64, hash: &str| -> anyhow::Result<_> {
+            let mut request = tonic::Request::new(pb::VerifyJournalRequest {
+                book: book.to_owned(),
+                after_sequence: seq,
+                after_hash: hash.to_owned(),
+                max_entries: 0,
+            });
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {admin}").parse()?);
+            Ok(request)
+        };
+        // UNAVAILABLE is asked again, as for a read through the gateway (`Gateway::expect`).
+        let mut again = 0;
+        let report = loop {
+            match client.verify_journal(request(seq, &hash)?).await {
+                Err(status) if status.code() == tonic::Code::Unavailable && again < 10 => {
+                    again += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                answer => {
+                    break answer
+                        .with_context(|| format!("verifying the journal of {book}"))?
+                        .into_inner();
+                }
+            }
+        };
         ensure!(
             report.first_broken_sequence.is_none(),
             "the journal of {book} is broken at {:?}: {}",

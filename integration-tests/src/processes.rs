@@ -45,6 +45,8 @@ pub struct ProcessMesh {
     nodes: BTreeMap<String, Process>,
     dir: tempfile::TempDir,
     databases: BTreeMap<String, TestDatabase>,
+    /// In front of the gateway's replicas, when it has several.
+    _balancer: Option<crate::balancer::Balancer>,
     _turn: tokio::sync::OwnedMutexGuard<()>,
 }
 
@@ -116,20 +118,39 @@ fn kv(key: &str, value: impl Into<String>) -> (String, String) {
 impl ProcessMesh {
     /// Starts every service and the gateway as processes and returns once all are ready.
     pub async fn start() -> Self {
+        Self::start_replicated(&[]).await
+    }
+
+    /// The same, with a second replica of each of `replicated` (named `<name>-2`: its own
+    /// process and port, the same database). Their callers spread calls over both replicas
+    /// (the plan gives them both addresses); the gateway's replicas stand behind a TCP
+    /// balancer ([`crate::balancer`]), which is where this mesh's HTTP client connects.
+    pub async fn start_replicated(replicated: &[Node]) -> Self {
+        Self::start_with(replicated, None).await
+    }
+
+    /// The same, with every service's database on the PostgreSQL server of `database_server`
+    /// (an admin URL, e.g. `postgres://postgres@127.0.0.1:5432/postgres`) instead of the one
+    /// `HP_TEST_DATABASE_URL` names (or SQLite).
+    pub async fn start_with(replicated: &[Node], database_server: Option<&str>) -> Self {
         let turn = TURN.clone().lock_owned().await;
         let dir = healthpoints_db::private::tempdir().expect("temporary directory");
         let mut plan = MeshPlan::pilot();
         let mut databases = BTreeMap::new();
-        let ports: BTreeMap<Node, u16> = plan
-            .nodes()
-            .into_iter()
-            .zip(free_ports(plan.nodes().len()))
-            .collect();
+        let mut fresh = free_ports(plan.nodes().len() + replicated.len()).into_iter();
+        let ports: BTreeMap<Node, u16> = plan.nodes().into_iter().zip(fresh.by_ref()).collect();
+        let replica_ports: BTreeMap<Node, u16> = replicated.iter().copied().zip(fresh).collect();
+        for (&node, port) in &replica_ports {
+            plan.add_replica(node, format!("127.0.0.1:{port}"));
+        }
         for (&node, port) in &ports {
             plan.set_address(node, format!("127.0.0.1:{port}"));
             if node.has_database() {
                 let name = node.to_string();
-                let db = TestDatabase::create(&name).await;
+                let db = match database_server {
+                    Some(url) => TestDatabase::postgres(url, &name).await,
+                    None => TestDatabase::create(&name).await,
+                };
                 plan.set_database(node, db.config.url.clone());
                 databases.insert(name, db);
             }
@@ -159,41 +180,70 @@ impl ProcessMesh {
         }
 
         let mut nodes = BTreeMap::new();
+        let (mut backends, mut front) = (Vec::new(), Vec::new());
         for (node, entries) in configs {
-            let name = node.to_string();
-            let config = dir.path().join(format!("{name}.toml"));
-            write_config(&config, &entries);
-            let port = ports[&node];
-            nodes.insert(
-                name.clone(),
-                Process {
-                    binary: binary(node.binary()),
-                    config,
-                    entries,
-                    log: dir.path().join(format!("{name}.log")),
-                    port,
-                    health: node.grpc_service(),
-                    child: None,
-                },
-            );
+            // The node, and its second replica: the same configuration but where it listens.
+            let mut instances = vec![(node.to_string(), ports[&node], entries.clone())];
+            if let Some(&port) = replica_ports.get(&node) {
+                let listen = if node == Node::Gateway {
+                    "http.addr"
+                } else {
+                    "grpc.addr"
+                };
+                let mut entries = entries;
+                entries.retain(|(k, _)| k != listen);
+                entries.push(kv(listen, format!("127.0.0.1:{port}")));
+                instances.push((format!("{node}-2"), port, entries));
+            }
+            for (name, port, entries) in instances {
+                let config = dir.path().join(format!("{name}.toml"));
+                write_config(&config, &entries);
+                if node == Node::Gateway {
+                    front.push(name.clone());
+                } else {
+                    backends.push(name.clone());
+                }
+                nodes.insert(
+                    name.clone(),
+                    Process {
+                        binary: binary(node.binary()),
+                        config,
+                        entries,
+                        log: dir.path().join(format!("{name}.log")),
+                        port,
+                        health: node.grpc_service(),
+                        child: None,
+                    },
+                );
+            }
         }
+        let (base, balancer) = match replica_ports.get(&Node::Gateway) {
+            Some(&port) => {
+                let balancer = crate::balancer::Balancer::start(vec![
+                    ([127, 0, 0, 1], ports[&Node::Gateway]).into(),
+                    ([127, 0, 0, 1], port).into(),
+                ])
+                .await;
+                (format!("http://{}", balancer.addr), Some(balancer))
+            }
+            None => (plan.endpoint(Node::Gateway), None),
+        };
         let mut mesh = Self {
-            gateway: Gateway::new(plan.endpoint(Node::Gateway)),
+            gateway: Gateway::new(base),
             nodes,
             dir,
             databases,
+            _balancer: balancer,
             _turn: turn,
         };
         // The backends first; the gateway once they serve, so that its first look at the
         // malls' health finds them all up.
-        let (backends, front): (Vec<Node>, Vec<Node>) =
-            plan.nodes().into_iter().partition(|n| *n != Node::Gateway);
         for group in [backends, front] {
-            for node in &group {
-                mesh.spawn(&node.to_string());
+            for name in &group {
+                mesh.spawn(name);
             }
-            for node in &group {
-                mesh.wait_ready(&node.to_string()).await;
+            for name in &group {
+                mesh.wait_ready(name).await;
             }
         }
         mesh
@@ -238,6 +288,14 @@ impl ProcessMesh {
             .await
             .expect("identity's keys load");
         tokens.sign(claims).expect("the claims are signed")
+    }
+
+    /// Whether a service's process is still running (started, and not exited since).
+    pub fn is_running(&mut self, name: &str) -> bool {
+        self.nodes
+            .get_mut(name)
+            .and_then(|n| n.child.as_mut())
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// The process id of a running service.
@@ -391,6 +449,20 @@ impl ProcessMesh {
 
 impl Drop for ProcessMesh {
     fn drop(&mut self) {
+        // A failing test keeps every process's log, and says where.
+        if std::thread::panicking() {
+            let kept = std::env::temp_dir().join(format!(
+                "hp-failed-mesh-{}-{}",
+                std::process::id(),
+                self.nodes.len()
+            ));
+            if std::fs::create_dir_all(&kept).is_ok() {
+                for (name, node) in &self.nodes {
+                    let _ = std::fs::copy(&node.log, kept.join(format!("{name}.log")));
+                }
+                eprintln!("the mesh's logs are kept in {}", kept.display());
+            }
+        }
         for node in self.nodes.values_mut() {
             if let Some(mut child) = node.child.take() {
                 let _ = child.kill();

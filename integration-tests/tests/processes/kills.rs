@@ -1,16 +1,10 @@
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::time::Instant;
 
 use healthpoints_integration_tests::{invariants, processes::ProcessMesh};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{PRICE, World, check_orders, send_batch, settle, spawn_buyers, steps};
+use crate::support::{Load, PRICE, World, verify};
 
 /// `kill -9` of the ledger, then of intake, then of the Qingpu mall, each in the middle of a
 /// steady load: a partner sending steps in batches and residents ordering at the Qingpu clinic,
@@ -23,102 +17,37 @@ async fn the_ledger_intake_and_a_district_mall_killed_in_turn_lose_and_double_no
     let mut mesh = ProcessMesh::start().await;
     let world = World::build(&mesh, 12).await;
     let stock_before = world.stock(&mesh).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let progress = Arc::new(AtomicUsize::new(0));
-
-    // Steps: every resident, day by day back to 28 days ago, ten records a batch.
-    let records: Vec<Value> = (1..=28)
-        .flat_map(|d| {
-            world
-                .residents
-                .iter()
-                .map(move |r| steps(&format!("{}-{d}", r.id), &r.id, d))
-        })
-        .collect();
-    let batches: Vec<Vec<Value>> = records.chunks(10).map(<[Value]>::to_vec).collect();
-    let partner = {
-        let (gw, token, batches) = ((*mesh).clone(), world.sports.clone(), batches.clone());
-        let (stop, progress) = (stop.clone(), progress.clone());
-        tokio::spawn(async move {
-            let (mut answers, mut retries) = (Vec::new(), 0);
-            for batch in &batches {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let (answer, tries) = send_batch(&gw, &token, batch).await;
-                retries += tries - 1;
-                answers.push(answer);
-                progress.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            (answers, retries)
-        })
-    };
-    // Orders: four buyers, one order after another until told to stop.
-    let buyers = spawn_buyers(&mesh, &world, 4, &stop);
+    let load = Load::start(&mesh, &world, 4);
 
     // Kill each in turn while the load runs; each comes back after two seconds.
     let mut killed = Vec::new();
     for name in ["ledger", "intake", "mall-310118"] {
-        let before = progress.load(Ordering::SeqCst);
-        while progress.load(Ordering::SeqCst) < before + 3 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        load.until_more_answered(3, "before a kill").await;
         mesh.kill(name).await;
         let down = Instant::now();
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         mesh.restart(name).await;
         killed.push(format!("{name} down {:.1} s", down.elapsed().as_secs_f64()));
     }
     // The load flows again through every restarted process before it stops.
-    let after = progress.load(Ordering::SeqCst);
-    while progress.load(Ordering::SeqCst) < (after + 3).min(batches.len()) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    stop.store(true, Ordering::SeqCst);
-    let (answers, step_retries) = partner.await.expect("the partner finishes");
-    let mut orders = Vec::new();
-    for b in buyers {
-        orders.push(b.await.expect("the buyers finish"));
-    }
-    let order_retries: u32 = orders.iter().map(|(_, _, r)| r).sum();
+    load.until_more_answered(3, "after the restarts").await;
+    let batches = load.batches.clone();
+    let told = load.stop().await;
     // The outages were seen: the partner retried batches and the buyers retried orders.
     assert!(
-        step_retries > 0 && order_retries > 0,
-        "{step_retries} batch retries, {order_retries} order retries"
+        told.batch_retries > 0 && told.order_retries > 0,
+        "{} batch retries, {} order retries",
+        told.batch_retries,
+        told.order_retries
     );
-
-    // Records: a resend answers each as first answered (pending ones settle), none twice.
-    let first: Vec<Value> = answers
-        .iter()
-        .flat_map(|a| a["results"].as_array().unwrap().clone())
-        .collect();
-    let sent = &batches[..answers.len()];
-    let settled = settle(&mesh, &world.sports, sent).await;
-    for (before, after) in first.iter().zip(&settled) {
-        assert_eq!(before["record_id"], after["record_id"]);
-        assert_eq!(after["outcome"], "awarded", "{after}");
-        assert_eq!(before["points"], after["points"], "{before} then {after}");
-    }
-    let awarded: u64 = settled.iter().map(|r| r["points"].as_u64().unwrap()).sum();
-    let book = mesh
-        .expect(
-            200,
-            Method::GET,
-            "/v1/admin/books/city/stats",
-            Some(&world.admin),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(book["issued"], json!(awarded), "{book}");
-
-    // Orders: exactly the acknowledged ones, each once; the stock taken is their number.
-    let placed_total = check_orders(&mesh, &world, &orders, stock_before).await;
+    let (records, awarded, placed_total) =
+        verify(&mesh, &world, &batches, &told, stock_before, 0).await;
+    let (step_retries, order_retries, orders) =
+        (told.batch_retries, told.order_retries, &told.orders);
 
     // The counter and the phone still work: write every second order off, cancel every third.
     let (mut written_off, mut cancelled) = (0, 0);
-    for (buyer, placed, _) in &orders {
+    for (buyer, placed, _) in orders {
         for (i, id) in placed.iter().enumerate() {
             if i % 2 == 0 {
                 let order = mesh
@@ -178,7 +107,7 @@ async fn the_ledger_intake_and_a_district_mall_killed_in_turn_lose_and_double_no
         "kill -9 in turn ({}): {} records in {} batches ({step_retries} retries), {awarded} points awarded once; \
          {placed_total} orders ({order_retries} retries), {written_off} written off, {cancelled} cancelled; invariants: {checked}",
         killed.join(", "),
-        first.len(),
-        answers.len(),
+        records,
+        told.answers.len(),
     );
 }

@@ -5,8 +5,10 @@
 
 mod access;
 mod commands;
+mod failover;
 mod faults;
 mod journeys;
 mod kills;
+mod replicas;
 mod slow;
 mod support;

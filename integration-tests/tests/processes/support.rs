@@ -28,22 +28,31 @@ pub(crate) struct World {
     pub clinic: String,
     pub product: String,
     pub residents: Vec<Resident>,
+    /// The mall the clinic sells in and the residents' points are for: `310118` or `city`.
+    pub mall: String,
 }
 
 impl World {
+    /// The world in the Qingpu mall.
     pub(crate) async fn build(gw: &Gateway, residents: u32) -> Self {
+        Self::build_in(gw, residents, "310118").await
+    }
+
+    /// The world with the clinic in `mall` (`310118` or `city`) and the residents' granted
+    /// points in that mall's book.
+    pub(crate) async fn build_in(gw: &Gateway, residents: u32, mall: &str) -> Self {
         let admin = gw.admin_token().await;
         let sports = gw
             .partner(&admin, "sports", &["steps.daily"], &["behaviours:submit"])
             .await;
         let admitted = gw
-            .expect(201, Method::POST, "/v1/admin/malls/310118/merchants", Some(&admin),
+            .expect(201, Method::POST, &format!("/v1/admin/malls/{mall}/merchants"), Some(&admin),
                 Some(json!({"name": "Qingpu Clinic", "licence_no": "91310118MA1", "contact": "021-5999 0000"})))
             .await
             .unwrap();
         let clinic = gw
             .staff(&admin, json!({"username": "clinic-op", "password": STAFF_PASSWORD, "role": "merchant_operator",
-                "merchant_id": admitted["merchant_id"], "mall": "310118"}))
+                "merchant_id": admitted["merchant_id"], "mall": mall}))
             .await
             .unwrap();
         let product = gw
@@ -72,12 +81,22 @@ impl World {
                     "district": "310118", "signed_on": "2026-01-01", "valid_until": "2027-12-31"})))
                 .await
                 .unwrap();
-            gw.expect(201, Method::POST, "/v1/admin/honours", Some(&admin), Some(json!({
-                    "resident_id": id, "honour": "volunteer", "period": healthpoints_integration_tests::journey::this_month(),
-                    "district": "310118", "points": GRANT, "citation": "for the fault tests",
-                })))
-                .await
-                .unwrap();
+            let mut honour = json!({
+                "resident_id": id, "honour": "volunteer", "period": healthpoints_integration_tests::journey::this_month(),
+                "points": GRANT, "citation": "for the fault tests",
+            });
+            if mall != "city" {
+                honour["district"] = json!(mall);
+            }
+            gw.expect(
+                201,
+                Method::POST,
+                "/v1/admin/honours",
+                Some(&admin),
+                Some(honour),
+            )
+            .await
+            .unwrap();
             let token = gw.login(&phone, "Resident-pass-1").await;
             people.push(Resident { id, token });
         }
@@ -87,6 +106,7 @@ impl World {
             clinic,
             product,
             residents: people,
+            mall: mall.to_owned(),
         }
     }
 
@@ -98,7 +118,13 @@ impl World {
     /// The product's stock left, as the public catalogue shows it.
     pub(crate) async fn stock(&self, gw: &Gateway) -> u64 {
         let list = gw
-            .expect(200, Method::GET, "/v1/malls/310118/products", None, None)
+            .expect(
+                200,
+                Method::GET,
+                &format!("/v1/malls/{}/products", self.mall),
+                None,
+                None,
+            )
             .await
             .unwrap();
         list["products"]
@@ -193,6 +219,7 @@ pub(crate) fn spawn_buyers(
         .cloned()
         .map(|buyer| {
             let (gw, product, stop) = (gw.clone(), world.product.clone(), stop.clone());
+            let orders = format!("/v1/malls/{}/orders", world.mall);
             tokio::spawn(async move {
                 let (mut placed, mut retries) = (Vec::new(), 0);
                 while !stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -200,7 +227,7 @@ pub(crate) fn spawn_buyers(
                     let ((status, order), tries) = until_answered(
                         &gw,
                         Method::POST,
-                        "/v1/malls/310118/orders",
+                        &orders,
                         &buyer.token,
                         Some(&key),
                         &json!({"product_id": product}),
@@ -231,7 +258,7 @@ pub(crate) async fn check_orders(
         assert_eq!(unique.len(), placed.len(), "an order acknowledged twice");
         let listed = gw
             .eventually(
-                "/v1/me/orders?mall=310118&page_size=500",
+                &format!("/v1/me/orders?mall={}&page_size=500", world.mall),
                 &buyer.token,
                 Duration::from_secs(30),
                 |b| {
@@ -292,4 +319,141 @@ pub(crate) async fn settle(gw: &Gateway, token: &str, batches: &[Vec<Value>]) ->
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// A steady load on a world: a partner sending steps for every resident, day by day back to 28
+/// days ago, ten records a batch, one batch after another; and buyers ordering the clinic's
+/// product one after another. Both retry as real clients do.
+pub(crate) struct Load {
+    pub batches: Vec<Vec<Value>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    progress: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    partner: tokio::task::JoinHandle<(Vec<Value>, u32)>,
+    buyers: Vec<tokio::task::JoinHandle<Bought>>,
+}
+
+/// What the load was told, once stopped.
+pub(crate) struct Told {
+    pub answers: Vec<Value>,
+    pub batch_retries: u32,
+    pub orders: Vec<Bought>,
+    pub order_retries: u32,
+}
+
+impl Load {
+    pub(crate) fn start(gw: &Gateway, world: &World, buyers: usize) -> Self {
+        use std::sync::{
+            Arc,
+            atomic::{AtomicBool, AtomicUsize, Ordering},
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(AtomicUsize::new(0));
+        let records: Vec<Value> = (1..=28)
+            .flat_map(|d| {
+                world
+                    .residents
+                    .iter()
+                    .map(move |r| steps(&format!("{}-{d}", r.id), &r.id, d))
+            })
+            .collect();
+        let batches: Vec<Vec<Value>> = records.chunks(10).map(<[Value]>::to_vec).collect();
+        let partner = {
+            let (gw, token, batches) = (gw.clone(), world.sports.clone(), batches.clone());
+            let (stop, progress) = (stop.clone(), progress.clone());
+            tokio::spawn(async move {
+                let (mut answers, mut retries) = (Vec::new(), 0);
+                for batch in &batches {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let (answer, tries) = send_batch(&gw, &token, batch).await;
+                    retries += tries - 1;
+                    answers.push(answer);
+                    progress.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                (answers, retries)
+            })
+        };
+        let buyers = spawn_buyers(gw, world, buyers, &stop);
+        Self {
+            batches,
+            stop,
+            progress,
+            partner,
+            buyers,
+        }
+    }
+
+    /// Waits until `more` further batches are answered (or every batch is), for at most a
+    /// minute; how long it took.
+    pub(crate) async fn until_more_answered(&self, more: usize, what: &str) -> Duration {
+        use std::sync::atomic::Ordering;
+        let started = Instant::now();
+        let target = (self.progress.load(Ordering::SeqCst) + more).min(self.batches.len());
+        while self.progress.load(Ordering::SeqCst) < target {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no batch answered for 60 s {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        started.elapsed()
+    }
+
+    /// Stops the partner and the buyers; what they were told.
+    pub(crate) async fn stop(self) -> Told {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (answers, batch_retries) = self.partner.await.expect("the partner finishes");
+        let mut orders = Vec::new();
+        for b in self.buyers {
+            orders.push(b.await.expect("the buyers finish"));
+        }
+        let order_retries = orders.iter().map(|(_, _, r)| r).sum();
+        Told {
+            answers,
+            batch_retries,
+            orders,
+            order_retries,
+        }
+    }
+}
+
+/// What the load left, checked: every record answered is answered the same on a resend (the
+/// pending ones settle), none twice; the city book issued `issued_before` plus the awards;
+/// each buyer's orders are exactly the acknowledged ones, once each, and the stock taken is
+/// their number. Returns (records, points awarded, orders).
+pub(crate) async fn verify(
+    gw: &Gateway,
+    world: &World,
+    batches: &[Vec<Value>],
+    told: &Told,
+    stock_before: u64,
+    issued_before: u64,
+) -> (usize, u64, usize) {
+    let first: Vec<Value> = told
+        .answers
+        .iter()
+        .flat_map(|a| a["results"].as_array().unwrap().clone())
+        .collect();
+    let settled = settle(gw, &world.sports, &batches[..told.answers.len()]).await;
+    for (before, after) in first.iter().zip(&settled) {
+        assert_eq!(before["record_id"], after["record_id"]);
+        assert_eq!(after["outcome"], "awarded", "{after}");
+        assert_eq!(before["points"], after["points"], "{before} then {after}");
+    }
+    let awarded: u64 = settled.iter().map(|r| r["points"].as_u64().unwrap()).sum();
+    let book = gw
+        .expect(
+            200,
+            Method::GET,
+            "/v1/admin/books/city/stats",
+            Some(&world.admin),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(book["issued"], json!(awarded + issued_before), "{book}");
+    let placed = check_orders(gw, world, &told.orders, stock_before).await;
+    (first.len(), awarded, placed)
 }
