@@ -31,6 +31,8 @@ async fn relay(listener: TcpListener, backends: Arc<RwLock<Vec<SocketAddr>>>) {
     let next = AtomicUsize::new(0);
     loop {
         let Ok((mut inbound, _)) = listener.accept().await else {
+            // Out of file handles, say: wait rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         let backends = backends.read().expect("never poisoned").clone();

@@ -451,11 +451,11 @@ impl Drop for ProcessMesh {
     fn drop(&mut self) {
         // A failing test keeps every process's log, and says where.
         if std::thread::panicking() {
-            let kept = std::env::temp_dir().join(format!(
-                "hp-failed-mesh-{}-{}",
-                std::process::id(),
-                self.nodes.len()
-            ));
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let kept =
+                std::env::temp_dir().join(format!("hp-failed-mesh-{}-{nanos}", std::process::id()));
             if std::fs::create_dir_all(&kept).is_ok() {
                 for (name, node) in &self.nodes {
                     let _ = std::fs::copy(&node.log, kept.join(format!("{name}.log")));

@@ -299,7 +299,6 @@ impl ApiError {
         Self::new(ErrorCode::NotFound, message)
     }
 
-    /// An internal failure: the caller sees a fixed sentence, never the cause.
     /// What a caller hears of a [`Fault`] in `context` (`ledger request failed`), logged with its
     /// chain: `unavailable` (retry shortly) when it is transient — the database unreachable or
     /// failing over — at warn level; otherwise `internal`, at error level.
@@ -316,6 +315,7 @@ impl ApiError {
         }
     }
 
+    /// An internal failure: the caller sees a fixed sentence, never the cause.
     pub fn internal() -> Self {
         Self::new(ErrorCode::Internal, "internal error")
     }

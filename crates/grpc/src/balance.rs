@@ -1,46 +1,18 @@
 //! Calls spread over a peer's replicas. A peer given as several addresses, or as a DNS name
-//! that resolves to several (a Kubernetes headless Service lists every ready pod), gets one
-//! channel balanced over all of them (power of two choices, by calls in flight). Every
-//! `balance_refresh_ms` a task resolves the names again and asks each address's gRPC health:
-//! an address that stops answering SERVING (killed, draining, migrating) leaves the balance
-//! and comes back when it answers again. When none answers, all stay in, so calls fail at once
-//! with UNAVAILABLE instead of waiting for a replica. The task ends with the channel.
+//! that resolves to several (a Kubernetes headless Service lists every pod), gets one channel
+//! balanced over all of them (tower's power of two choices; tonic reports no load, so in
+//! effect a random pick among the serving replicas). Every `balance_refresh_ms` a task
+//! resolves the names again and asks each address's gRPC health: an address that stops
+//! answering SERVING (killed, draining, migrating) leaves the balance and comes back when it
+//! answers again. When none answers, all stay in, so calls fail at once with UNAVAILABLE
+//! instead of waiting for a replica; a name that does not resolve (or resolves to nothing)
+//! stays in as itself, to the same end. The task ends with the channel.
 
 use std::{collections::BTreeMap, time::Duration};
 
-use tonic::transport::{Channel, Endpoint, channel::Change};
+use tonic::transport::{Channel, channel::Change};
 
-use crate::target::{GrpcClientConfig, InvalidEndpoint, Target};
-
-/// Every address of `targets` now: its own for an IP address, the resolved ones for a name.
-async fn addresses(config: &GrpcClientConfig, targets: &[Target]) -> BTreeMap<String, Endpoint> {
-    let mut found = BTreeMap::new();
-    for target in targets {
-        let hosts: Vec<String> = if target.resolves() {
-            match tokio::net::lookup_host((target.host.as_str(), target.port)).await {
-                Ok(addrs) => addrs
-                    .map(|a| match a.ip() {
-                        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-                        ip => ip.to_string(),
-                    })
-                    .collect(),
-                Err(e) => {
-                    tracing::warn!(peer = %target.host, error = %e, "cannot resolve a peer's replicas");
-                    vec![]
-                }
-            }
-        } else {
-            vec![target.host.clone()]
-        };
-        for host in hosts {
-            // The files were read and checked when the channel was built.
-            if let Ok(endpoint) = target.endpoint(config, &host) {
-                found.insert(format!("{host}:{}", target.port), endpoint);
-            }
-        }
-    }
-    found
-}
+use crate::target::{GrpcClientConfig, InvalidEndpoint, Target, addresses};
 
 /// A channel over every replica of `targets`, kept current by a background task.
 pub(crate) fn spread(
@@ -53,7 +25,8 @@ pub(crate) fn spread(
     let (channel, changes) = Channel::balance_channel::<String>(64);
     let config = config.clone();
     let refresh = Duration::from_millis(config.balance_refresh_ms.max(100));
-    let probe_timeout = Duration::from_millis(config.connect_timeout_ms).min(refresh);
+    // A probe may take as long as a connection may: a slow handshake is not a dead replica.
+    let probe_timeout = Duration::from_millis(config.connect_timeout_ms);
     tokio::spawn(async move {
         let mut live: BTreeMap<String, ()> = BTreeMap::new();
         let mut ticks = tokio::time::interval(refresh);

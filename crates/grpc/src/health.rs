@@ -7,7 +7,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::target::{GrpcClientConfig, targets};
+use crate::target::{GrpcClientConfig, addresses, targets};
 
 /// Whether `service` at `endpoint` answers SERVING within `timeout`.
 pub async fn is_serving(endpoint: &str, service: &str, timeout: Duration) -> bool {
@@ -18,15 +18,13 @@ pub async fn is_serving(endpoint: &str, service: &str, timeout: Duration) -> boo
 }
 
 /// Whether `service` of the peer `config` names (TLS as configured) answers SERVING within
-/// `timeout` at one of its addresses at least.
+/// `timeout` at one of its addresses at least (a DNS name's every address is asked).
 pub async fn peer_is_serving(config: &GrpcClientConfig, service: &str, timeout: Duration) -> bool {
     let Ok(targets) = targets(config) else {
         return false;
     };
-    let checks = targets
-        .iter()
-        .filter_map(|t| t.endpoint(config, &t.host).ok())
-        .map(|e| probe(e, service, timeout));
+    let found = addresses(config, &targets).await;
+    let checks = found.into_values().map(|e| probe(e, service, timeout));
     futures::future::join_all(checks)
         .await
         .into_iter()

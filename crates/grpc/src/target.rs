@@ -2,7 +2,7 @@
 //! names (one, several comma-separated, or a DNS name to resolve), each made an [`Endpoint`]
 //! with its timeouts and TLS.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use tonic::transport::Endpoint;
@@ -138,4 +138,47 @@ pub(crate) fn targets(config: &GrpcClientConfig) -> Result<Vec<Target>, InvalidE
         });
     }
     Ok(targets)
+}
+
+/// Every address of `targets` now: its own for an IP address, the resolved ones for a name.
+pub(crate) async fn addresses(
+    config: &GrpcClientConfig,
+    targets: &[Target],
+) -> BTreeMap<String, Endpoint> {
+    let mut found = BTreeMap::new();
+    for target in targets {
+        let hosts: Vec<String> = if target.resolves() {
+            match tokio::net::lookup_host((target.host.as_str(), target.port)).await {
+                Ok(addrs) => {
+                    let hosts: Vec<String> = addrs
+                        .map(|a| match a.ip() {
+                            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                            ip => ip.to_string(),
+                        })
+                        .collect();
+                    if hosts.is_empty() {
+                        vec![target.host.clone()]
+                    } else {
+                        hosts
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(peer = %target.host, error = %e, "cannot resolve a peer's replicas");
+                    vec![target.host.clone()]
+                }
+            }
+        } else {
+            vec![target.host.clone()]
+        };
+        for host in hosts {
+            match target.endpoint(config, &host) {
+                Ok(endpoint) => {
+                    found.insert(format!("{host}:{}", target.port), endpoint);
+                }
+                // The files were read when the channel was built; one gone since is logged.
+                Err(e) => tracing::warn!(error = %e, "a peer's replica is left out"),
+            }
+        }
+    }
+    found
 }

@@ -30,6 +30,10 @@ async fn a_primary_killed_under_load_fails_over_to_its_synchronous_standby_losin
     load.until_more_answered(3, "after the recovery").await;
     let batches = load.batches.clone();
     let told = load.stop().await;
+    assert!(
+        told.answers.len() < batches.len(),
+        "the load ran out before the last phase: every phase must see batches flow"
+    );
 
     let (records, awarded, placed) = verify(&mesh, &world, &batches, &told, stock_before, 0).await;
     let checked = invariants::check(&mesh, &mesh.endpoint("ledger"), &world.tokens())

@@ -251,6 +251,16 @@ async fn write_locked(store: &Store, clock: &Clock, requests: Vec<Request>, repl
                 let _ = reply.send(Err(e));
             }
         }
+        // The database out of reach fails every request alike: answer them all at once (each
+        // retries), rather than one by one, each waiting for a connection in turn.
+        Err(LedgerError::Internal(fault)) if fault.is_transient() => {
+            tracing::warn!(error = %fault.chain(), requests = requests.len(), "ledger group write failed; the database is out of reach");
+            for reply in replies {
+                let _ = reply.send(Err(LedgerError::Internal(
+                    healthpoints_errors::Fault::new("storage failure").transient(),
+                )));
+            }
+        }
         Err(e) => {
             tracing::warn!(error = %e, requests = requests.len(), "group write failed; retrying requests one by one");
             for (request, reply) in requests.into_iter().zip(replies) {
