@@ -161,6 +161,17 @@ impl Gateway {
         }
     }
 
+    /// The body of `GET path` as text, whatever its status (metrics, CSV, scripts).
+    pub async fn text(&self, path: &str, token: Option<&str>) -> String {
+        self.request(Method::GET, path, token)
+            .send()
+            .await
+            .expect("the gateway answers")
+            .text()
+            .await
+            .expect("a text body")
+    }
+
     /// Sends JSON and returns the status and the parsed body (Null when empty).
     pub async fn call(
         &self,

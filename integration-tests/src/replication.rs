@@ -35,11 +35,26 @@ fn pg_bin() -> Option<PathBuf> {
     dirs.pop()
 }
 
+/// Whether this process runs as root (asked once).
 fn as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    static ROOT: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    });
+    *ROOT
+}
+
+/// `program`, run as the `postgres` user when `as_postgres` (PostgreSQL refuses root).
+fn command(program: &str, as_postgres: bool) -> Command {
+    if as_postgres {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", program]);
+        c
+    } else {
+        Command::new(program)
+    }
 }
 
 fn free_port() -> u16 {
@@ -192,14 +207,7 @@ impl PgPair {
     }
 
     fn run(&self, program: &str, args: &[&str], as_postgres: bool) -> String {
-        let mut command = if as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--", program]);
-            c
-        } else {
-            Command::new(program)
-        };
-        let output = command
+        let output = command(program, as_postgres)
             .args(args)
             .current_dir(Path::new("/tmp"))
             .output()
@@ -234,16 +242,8 @@ impl Drop for PgPair {
     fn drop(&mut self) {
         for name in ["standby", "primary"] {
             let tool = self.bin.join("pg_ctl").display().to_string();
-            let data = self.path(name);
-            let mut command = if as_root() {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--", &tool]);
-                c
-            } else {
-                Command::new(&tool)
-            };
-            let _ = command
-                .args(["-D", &data, "-m", "immediate", "stop"])
+            let _ = command(&tool, as_root())
+                .args(["-D", &self.path(name), "-m", "immediate", "stop"])
                 .output();
         }
         let _ = std::fs::remove_dir_all(&self.dir);

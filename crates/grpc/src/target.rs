@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
-use tonic::transport::Endpoint;
+use tonic::transport::{ClientTlsConfig, Endpoint};
 
 use crate::tls::ClientTls;
 
@@ -66,9 +66,11 @@ pub struct InvalidEndpoint {
 /// One address a peer is reached at.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
-    pub(crate) https: bool,
     pub(crate) host: String,
     pub(crate) port: u16,
+    /// For an `https://` endpoint, its TLS configuration, files read once when the target is
+    /// parsed (every endpoint of it, each re-resolved address too, shares it).
+    pub(crate) tls: Option<ClientTlsConfig>,
 }
 
 impl Target {
@@ -93,18 +95,14 @@ impl Target {
             endpoint: config.endpoint.clone(),
             reason,
         };
-        let scheme = if self.https { "https" } else { "http" };
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         let mut endpoint = Endpoint::from_shared(format!("{scheme}://{host}:{}", self.port))
             .map_err(|e| invalid(e.to_string()))?
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
             .tcp_nodelay(true);
-        if self.https {
-            let tls = config.tls.clone().unwrap_or_default();
+        if let Some(tls) = &self.tls {
             endpoint = endpoint
-                .tls_config(
-                    tls.load(self.host.trim_matches(['[', ']']))
-                        .map_err(invalid)?,
-                )
+                .tls_config(tls.clone())
                 .map_err(|e| invalid(e.to_string()))?;
         }
         Ok(endpoint)
@@ -131,10 +129,19 @@ pub(crate) fn targets(config: &GrpcClientConfig) -> Result<Vec<Target>, InvalidE
         if !https && config.tls.is_some() {
             return Err(invalid("tls is configured but the endpoint is http://"));
         }
+        let tls = if https {
+            let tls = config.tls.clone().unwrap_or_default();
+            Some(
+                tls.load(host.trim_matches(['[', ']']))
+                    .map_err(|reason| invalid(&reason))?,
+            )
+        } else {
+            None
+        };
         targets.push(Target {
-            https,
             host: host.to_owned(),
             port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
+            tls,
         });
     }
     Ok(targets)
@@ -175,7 +182,7 @@ pub(crate) async fn addresses(
                 Ok(endpoint) => {
                     found.insert(format!("{host}:{}", target.port), endpoint);
                 }
-                // The files were read when the channel was built; one gone since is logged.
+                // Every part was checked when the channel was built; logged if not.
                 Err(e) => tracing::warn!(error = %e, "a peer's replica is left out"),
             }
         }

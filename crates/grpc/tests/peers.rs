@@ -88,6 +88,17 @@ fn uuid_like() -> String {
 }
 
 const SERVICE: &str = "healthpoints.test.v1.Service";
+
+/// A call through a channel of `config` (not a probe of its own) finds `SERVICE` serving.
+async fn assert_serving_through(config: &GrpcClientConfig) {
+    let answer = HealthClient::new(connect(config).unwrap())
+        .check(HealthCheckRequest {
+            service: SERVICE.into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(answer.into_inner().status, 1);
+}
 const WAIT: Duration = Duration::from_secs(2);
 
 #[tokio::test]
@@ -124,14 +135,7 @@ async fn mutual_tls_admits_only_clients_with_a_certificate_of_the_trusted_ca() {
 
     // The district's mall, with its certificate, is served.
     assert!(peer_is_serving(&peer(trusted.clone()), SERVICE, WAIT).await);
-    let mut client = HealthClient::new(connect(&peer(trusted.clone())).unwrap());
-    let answer = client
-        .check(HealthCheckRequest {
-            service: SERVICE.into(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(answer.into_inner().status, 1);
+    assert_serving_through(&peer(trusted.clone())).await;
     // The same through a balanced channel (two addresses of the one replica).
     let balanced = GrpcClientConfig {
         tls: Some(trusted.clone()),
@@ -139,14 +143,7 @@ async fn mutual_tls_admits_only_clients_with_a_certificate_of_the_trusted_ca() {
             "https://localhost:{port}, https://localhost:{port}/"
         ))
     };
-    let mut client = HealthClient::new(connect(&balanced).unwrap());
-    let answer = client
-        .check(HealthCheckRequest {
-            service: SERVICE.into(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(answer.into_inner().status, 1);
+    assert_serving_through(&balanced).await;
     // The certificate must name the host called; another name is configured with `domain`.
     let by_ip = GrpcClientConfig {
         tls: Some(ClientTls {

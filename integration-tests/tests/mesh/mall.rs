@@ -368,17 +368,11 @@ async fn an_order_goes_from_voucher_to_counter_to_statement() {
         "{closed}"
     );
     let csv = sandbox
-        .request(
-            Method::GET,
+        .text(
             &format!("/v1/merchant/settlements?period={period}&format=csv"),
             Some(&clinic_op),
         )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert!(csv.contains("Dental check,1,2000,20.00"), "{csv}");
     let (status, stats) = sandbox
         .call(

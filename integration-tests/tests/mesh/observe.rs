@@ -45,14 +45,7 @@ async fn metrics_count_requests_by_route_template_and_rpcs_by_service() {
     let odd = Method::from_bytes(b"FOO1").unwrap();
     let (status, _) = sandbox.call(odd, "/v1/rules", None, None).await;
     assert_eq!(status, 405);
-    let text = sandbox
-        .request(Method::GET, "/metrics", None)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = sandbox.text("/metrics", None).await;
     assert!(!text.contains("FOO1"), "{text}");
     assert!(text.contains(r#"method="OTHER""#), "{text}");
 

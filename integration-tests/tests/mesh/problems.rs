@@ -174,14 +174,7 @@ async fn the_reference_is_served_offline_at_docs() {
         !html.contains("https://"),
         "nothing is fetched from elsewhere: {html}"
     );
-    let init = sandbox
-        .request(Method::GET, "/docs/swagger-initializer.js", None)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let init = sandbox.text("/docs/swagger-initializer.js", None).await;
     assert!(init.contains("/openapi.json"), "{init}");
     let bundle = sandbox
         .request(Method::GET, "/docs/swagger-ui-bundle.js", None)
