@@ -134,6 +134,36 @@ pub async fn seed(mesh: &RunningMesh, admin: (&str, &str)) -> anyhow::Result<Vec
     let admin_token = login(&mut identity, admin.0, admin.1).await?;
     let mut lines = vec![format!("  city admin:      {} / (as given)", admin.0)];
 
+    // A district official of each district with a mall, for the dashboard of their district.
+    for mall in mesh.mall_ids() {
+        let MallId::District(district) = mall else {
+            continue;
+        };
+        let username = format!("official-{district}");
+        let created = identity
+            .create_staff(with_token(
+                &admin_token,
+                ipb::CreateStaffRequest {
+                    username: username.clone(),
+                    password: DEMO_PASSWORD.into(),
+                    role: ipb::StaffRole::DistrictAdmin as i32,
+                    district: district.to_string(),
+                    merchant_id: String::new(),
+                    mall: String::new(),
+                },
+            ))
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(s) if s.code() == tonic::Code::AlreadyExists => {}
+            Err(s) => return Err(s).with_context(|| format!("creating official {username}")),
+        }
+        lines.push(format!(
+            "  district official ({}): {username}",
+            district.name()
+        ));
+    }
+
     for mall in mesh.mall_ids() {
         let addr = mesh
             .mall_addr(&mall.to_string())

@@ -24,6 +24,10 @@ enum Command {
         /// The gateway's HTTP address.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http_addr: String,
+        /// The web client's address (residents, merchant counters, officials); `none` runs
+        /// none.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        web_addr: String,
         /// `username:password` of the first city admin, created if none exists.
         #[arg(long, env = "HP_BOOTSTRAP_ADMIN", hide_env_values = true)]
         bootstrap_admin: Option<String>,
@@ -94,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Up {
             data_dir,
             http_addr,
+            web_addr,
             bootstrap_admin,
             district_malls,
             demo,
@@ -117,8 +122,12 @@ async fn main() -> anyhow::Result<()> {
                 district_malls,
                 rate_limits: None,
                 cors_origins,
+                web_addr: (web_addr != "none").then_some(web_addr),
             })
             .await?;
+            if let Some(web) = running.web_url() {
+                println!("healthpoints web client: {web}");
+            }
             println!("healthpoints is up: {}", running.url());
             println!("  API description: {}/openapi.json", running.url());
             if let Some(url) = &database_url {
@@ -131,10 +140,13 @@ async fn main() -> anyhow::Result<()> {
             if demo {
                 let admin = bootstrap_admin.as_deref().unwrap_or_default();
                 let (user, password) = admin.split_once(':').unwrap_or((admin, ""));
-                println!(
-                    "demo data (log in at POST {}/v1/auth/login):",
-                    running.url()
-                );
+                match running.web_url() {
+                    Some(web) => println!("demo data (sign in at {web}/login):"),
+                    None => println!(
+                        "demo data (log in at POST {}/v1/auth/login):",
+                        running.url()
+                    ),
+                }
                 for line in healthpoints::demo::seed(&running, (user, password)).await? {
                     println!("{line}");
                 }

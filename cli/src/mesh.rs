@@ -18,6 +18,7 @@ use healthpoints_intake::{config::IntakeConfig, grpc::LiveIntake};
 use healthpoints_ledger::{config::LedgerConfig, service::Ledger};
 use healthpoints_mall::{config::MallConfig, grpc::LiveMall};
 use healthpoints_types::{DistrictCode, MallId};
+use healthpoints_web::config::WebConfig;
 use tokio::task::JoinHandle;
 
 use crate::plan::{MeshPlan, Node, borrowed};
@@ -45,6 +46,8 @@ pub struct MeshOptions {
     pub rate_limits: Option<healthpoints_gateway::throttle::RateLimits>,
     /// Origins whose browser pages may call the API (CORS); none by default.
     pub cors_origins: Vec<String>,
+    /// Where the web client listens (port 0 picks one); `None` runs no web client.
+    pub web_addr: Option<String>,
 }
 
 pub use crate::plan::pilot_districts;
@@ -80,6 +83,8 @@ pub struct RunningMesh {
     front: Shutdown,
     back: Shutdown,
     gateway: JoinHandle<anyhow::Result<()>>,
+    /// The web client's address to open, and its task.
+    web: Option<(String, JoinHandle<anyhow::Result<()>>)>,
     services: Vec<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -180,12 +185,32 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
             options.cors_origins.join(","),
         ));
     }
+    if options.web_addr.is_some() {
+        // The web client on this machine forwards each browser's address, so the gateway's
+        // per-address limits count people, not the web client.
+        gateway_overrides.push(("http.trusted_proxies".into(), "127.0.0.1,::1".into()));
+    }
     let gateway_config = GatewayConfig::load(None, &borrowed(&gateway_overrides))?;
     let gateway = Application::build(gateway_config).await?;
     let http_addr = gateway.local_addr();
     let backends = gateway.state().backends().to_vec();
     let gateway_registry = gateway.state().malls().clone();
     let gateway = tokio::spawn(gateway.run_until_stopped(front.clone()));
+    let web = match &options.web_addr {
+        Some(addr) => {
+            let config = WebConfig::load(
+                None,
+                &[
+                    ("http.addr", addr.clone()),
+                    ("gateway.url", format!("http://{http_addr}")),
+                ],
+            )?;
+            let web = healthpoints_web::Application::build(config).await?;
+            let url = web.url().to_owned();
+            Some((url, tokio::spawn(web.run_until_stopped(front.clone()))))
+        }
+        None => None,
+    };
 
     let mesh = RunningMesh {
         http_addr,
@@ -197,6 +222,7 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
         front,
         back,
         gateway,
+        web,
         services,
     };
     // The same check as GET /readyz, and every district mall.
@@ -227,9 +253,19 @@ impl RunningMesh {
         format!("http://{}", self.http_addr)
     }
 
+    /// The web client's address, when it runs.
+    pub fn web_url(&self) -> Option<&str> {
+        self.web.as_ref().map(|(url, _)| url.as_str())
+    }
+
     /// Stops the front end first (no new requests), then the services, each draining.
     pub async fn stop(self) {
         self.front.trigger();
+        if let Some((_, web)) = self.web
+            && let Ok(Err(e)) = web.await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "web client stopped with an error");
+        }
         if let Ok(Err(e)) = self.gateway.await {
             tracing::warn!(error = %format!("{e:#}"), "gateway stopped with an error");
         }

@@ -58,6 +58,7 @@ pub async fn start_mesh(database_url: &str, on_postgres: &[&str]) -> anyhow::Res
         district_malls: Vec::new(),
         rate_limits: Some(healthpoints_gateway::throttle::RateLimits::unthrottled()),
         cors_origins: Vec::new(),
+        web_addr: None,
     })
     .await?;
     Ok(BenchMesh {

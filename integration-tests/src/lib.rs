@@ -12,6 +12,8 @@ pub mod invariants;
 pub mod journey;
 pub mod processes;
 pub mod replication;
+pub mod web_client;
+pub mod webdriver;
 
 use std::time::Duration;
 
@@ -75,16 +77,21 @@ impl Sandbox {
 
     /// Starts the mesh with these rate limits of the unauthenticated routes.
     pub async fn start_with_limits(limits: RateLimits) -> Self {
-        Self::start_with(limits, &[]).await
+        Self::start_with(limits, &[], false).await
+    }
+
+    /// Starts the mesh with the web client (its address in [`Sandbox::web_url`]).
+    pub async fn start_with_web() -> Self {
+        Self::start_with(RateLimits::unthrottled(), &[], true).await
     }
 
     /// Starts the mesh letting browser pages of these origins call the API (CORS).
     pub async fn start_with_cors(origins: &[&str]) -> Self {
         let origins: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
-        Self::start_with(RateLimits::unthrottled(), &origins).await
+        Self::start_with(RateLimits::unthrottled(), &origins, false).await
     }
 
-    async fn start_with(limits: RateLimits, cors_origins: &[String]) -> Self {
+    async fn start_with(limits: RateLimits, cors_origins: &[String], web: bool) -> Self {
         let dir = healthpoints_db::private::tempdir().expect("temporary directory");
         let mesh = mesh::start(MeshOptions {
             data_dir: dir.path().to_path_buf(),
@@ -95,6 +102,7 @@ impl Sandbox {
             district_malls: mesh::pilot_districts(),
             rate_limits: Some(limits),
             cors_origins: cors_origins.to_vec(),
+            web_addr: web.then(|| "127.0.0.1:0".to_owned()),
         })
         .await
         .expect("the mesh starts");
@@ -104,6 +112,24 @@ impl Sandbox {
             mesh: Some(mesh),
             _dir: dir,
         }
+    }
+
+    /// The web client's base URL (started by [`Sandbox::start_with_web`]).
+    pub fn web_url(&self) -> String {
+        self.mesh
+            .as_ref()
+            .and_then(|m| m.web_url())
+            .expect("the mesh runs the web client")
+            .to_owned()
+    }
+
+    /// Seeds the demo world of `healthpoints up --demo` (merchants and a catalogue in every
+    /// mall, district officials, three residents with points; every password
+    /// [`healthpoints::demo::DEMO_PASSWORD`]) and returns its lines.
+    pub async fn seed_demo(&self) -> Vec<String> {
+        healthpoints::demo::seed(self.mesh.as_ref().expect("the mesh is running"), ADMIN)
+            .await
+            .expect("the demo seeds")
     }
 
     /// Stops one mall (`city` or a district code); the rest of the mesh keeps running.

@@ -17,6 +17,7 @@ fn options(data_dir: std::path::PathBuf) -> MeshOptions {
         district_malls: mesh::pilot_districts(),
         rate_limits: Some(RateLimits::unthrottled()),
         cors_origins: Vec::new(),
+        web_addr: None,
     }
 }
 

@@ -1,0 +1,535 @@
+//! The web client's pages over HTTP: bad input kept and explained next to its field, a session
+//! that ended leads through sign-in back to the page, forms from another session or another
+//! site change nothing, the security headers, the counter's one write-off, and the officials'
+//! scope.
+
+use std::time::Duration;
+
+use healthpoints::demo::DEMO_PASSWORD;
+use healthpoints_integration_tests::{ADMIN, Sandbox};
+use healthpoints_web::config::WebConfig;
+use reqwest::Method;
+
+use healthpoints_integration_tests::web_client::WebClient;
+
+/// A valid ID number of a Qingpu resident born in 1950.
+fn id_number(seq: u32) -> String {
+    healthpoints_types::id_number::complete(&format!("31011819500101{seq:03}")).unwrap()
+}
+
+#[tokio::test]
+async fn forms_explain_bad_input_next_to_the_field_and_keep_what_was_typed() {
+    let sandbox = Sandbox::start_with_web().await;
+    let web = WebClient::new(sandbox.web_url());
+    let form = web.get("/register").await;
+    assert_eq!(form.status, 200);
+    assert!(
+        form.body.contains("data-idcheck"),
+        "the ID number is checked as typed"
+    );
+
+    // A wrong check character: refused here, before the gateway, next to the field.
+    let mut bad = id_number(7);
+    bad.replace_range(17.., if bad.ends_with('1') { "2" } else { "1" });
+    let page = web
+        .post(
+            "/register",
+            &[
+                ("name", "陈静"),
+                ("id_number", &bad),
+                ("phone", "13712345678"),
+                ("password", "Resident-pass-1"),
+                ("residence_district", "310118"),
+                ("residence_type", "registered"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert_eq!(
+        page.by_id("id_number-error").as_deref(),
+        Some("身份证号码有误，请核对最后一位")
+    );
+    assert_eq!(page.input("name").as_deref(), Some("陈静"));
+    assert_eq!(page.input("id_number").as_deref(), Some(bad.as_str()));
+    assert_eq!(page.input("phone").as_deref(), Some("13712345678"));
+    assert!(
+        !page.body.contains("Resident-pass-1"),
+        "a password is never sent back"
+    );
+    assert!(page.body.contains("aria-invalid=\"true\""));
+
+    // A phone the gateway refuses: its error beside the phone, the rest kept.
+    let page = web
+        .post(
+            "/register",
+            &[
+                ("name", "陈静"),
+                ("id_number", &id_number(7)),
+                ("phone", "12345"),
+                ("password", "Resident-pass-1"),
+                ("residence_district", "310118"),
+                ("residence_type", "registered"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert_eq!(
+        page.by_id("phone-error").as_deref(),
+        Some("请填写 11 位手机号码")
+    );
+    assert_eq!(page.by_id("id_number-error").as_deref(), Some(""));
+    assert_eq!(page.input("id_number"), Some(id_number(7)));
+
+    // Nobody was registered by either attempt; now it works and signs the resident in.
+    let page = web
+        .post(
+            "/register",
+            &[
+                ("name", "陈静"),
+                ("id_number", &id_number(7)),
+                ("phone", "13712345678"),
+                ("password", "Resident-pass-1"),
+                ("residence_district", "310118"),
+                ("residence_type", "registered"),
+            ],
+        )
+        .await;
+    assert_eq!((page.status, page.location.as_deref()), (303, Some("/me")));
+    let home = web.get("/me").await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("注册成功") && home.body.contains("陈静"));
+
+    // Registering the same person again: the field that is taken says so.
+    let again = WebClient::new(sandbox.web_url());
+    again.get("/register").await;
+    let page = again
+        .post(
+            "/register",
+            &[
+                ("name", "陈静"),
+                ("id_number", &id_number(7)),
+                ("phone", "13712345679"),
+                ("password", "Resident-pass-1"),
+                ("residence_district", "310118"),
+                ("residence_type", "registered"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert_eq!(
+        page.by_id("id_number-error").as_deref(),
+        Some("身份证号码 已经注册过")
+    );
+
+    // A wrong password: said once, the login kept, the password not.
+    let page = again.sign_in("13712345678", "Wrong-pass-1").await;
+    assert_eq!(page.status, 422);
+    assert_eq!(
+        page.by_id("login-error").as_deref(),
+        Some("手机号、用户名或密码不正确")
+    );
+    assert_eq!(page.input("login").as_deref(), Some("13712345678"));
+    assert!(!page.body.contains("Wrong-pass-1"));
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_that_ended_signs_in_again_and_returns_to_the_page() {
+    let sandbox = Sandbox::start_with_web().await;
+    sandbox.seed_demo().await;
+    // A web client whose sessions last two seconds, in front of the same gateway.
+    let config = WebConfig::load(
+        None,
+        &[
+            ("http.addr", "127.0.0.1:0".into()),
+            ("gateway.url", sandbox.base.clone()),
+            ("session.max_age_seconds", "2".into()),
+        ],
+    )
+    .unwrap();
+    let app = healthpoints_web::Application::build(config).await.unwrap();
+    let url = app.url().to_owned();
+    let stop = healthpoints_grpc::Shutdown::new();
+    let served = tokio::spawn(app.run_until_stopped(stop.clone()));
+
+    let web = WebClient::new(url);
+    let signed_in = web.sign_in("13900000001", DEMO_PASSWORD).await;
+    assert_eq!(signed_in.location.as_deref(), Some("/me"));
+    assert_eq!(web.get("/mall?mall=city").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+
+    let ended = web.get("/mall?mall=city").await;
+    assert_eq!(ended.status, 303);
+    assert_eq!(
+        ended.location.as_deref(),
+        Some("/login?next=%2Fmall%3Fmall%3Dcity")
+    );
+    let login = web.get("/login?next=%2Fmall%3Fmall%3Dcity").await;
+    assert!(
+        login.body.contains("登录已过期，请重新登录"),
+        "{}",
+        login.body
+    );
+    assert_eq!(login.input("next").as_deref(), Some("/mall?mall=city"));
+    let back = web
+        .post(
+            "/login",
+            &[
+                ("login", "13900000001"),
+                ("password", DEMO_PASSWORD),
+                ("next", "/mall?mall=city"),
+            ],
+        )
+        .await;
+    assert_eq!(back.location.as_deref(), Some("/mall?mall=city"));
+    let mall = web.get("/mall?mall=city").await;
+    assert_eq!(mall.status, 200);
+    assert!(mall.body.contains("<h1>市级商城</h1>"));
+
+    // A form sent after the session ended: through sign-in back to the page it was on.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let posted = web.post("/me/checkin", &[]).await;
+    assert_eq!(posted.status, 303);
+    assert!(
+        posted
+            .location
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("/login"),
+        "{:?}",
+        posted.location
+    );
+    // `next` never leads off the site.
+    let page = web.get("/login?next=//evil.example").await;
+    assert_eq!(page.input("next").as_deref(), Some(""));
+    stop.trigger();
+    served.await.unwrap().unwrap();
+    sandbox.stop().await;
+}
+
+/// The resident's check-ins, as the API lists them.
+async fn check_ins(sandbox: &Sandbox, token: &str) -> usize {
+    let (_, body) = sandbox
+        .call(Method::GET, "/v1/me/behaviours", Some(token), None)
+        .await;
+    body["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["behaviour"] == "learning.checkin")
+        .count()
+}
+
+#[tokio::test]
+async fn forms_from_another_session_or_site_change_nothing() {
+    let sandbox = Sandbox::start_with_web().await;
+    sandbox.seed_demo().await;
+    let token = sandbox.login("13900000002", DEMO_PASSWORD).await;
+    let web = WebClient::new(sandbox.web_url());
+    web.sign_in("13900000002", DEMO_PASSWORD).await;
+    let home = web.get("/me").await;
+    let csrf = home.input("csrf").unwrap();
+
+    // Another session's token (another browser's page): refused, the person signed out.
+    let other = WebClient::new(sandbox.web_url());
+    let foreign = other.get("/login").await.input("csrf").unwrap();
+    let forged = web
+        .post_raw("/me/checkin", &[("csrf", &foreign)], &web.base.clone())
+        .await;
+    assert_eq!(forged.status, 303);
+    assert!(forged.location.unwrap().starts_with("/login"));
+    assert_eq!(check_ins(&sandbox, &token).await, 0);
+
+    // The right token from another site's page: refused before any handler.
+    web.sign_in("13900000002", DEMO_PASSWORD).await;
+    let csrf2 = web.get("/me").await.input("csrf").unwrap();
+    assert_ne!(csrf, csrf2, "a sign-in starts a new session");
+    let cross = web
+        .post_raw("/me/checkin", &[("csrf", &csrf2)], "http://evil.example")
+        .await;
+    assert_eq!(cross.status, 403);
+    assert_eq!(check_ins(&sandbox, &token).await, 0);
+
+    // The page's own form checks in once, however often it is sent.
+    for _ in 0..2 {
+        let done = web.post("/me/checkin", &[]).await;
+        assert_eq!(done.location.as_deref(), Some("/me"));
+    }
+    let home = web.get("/me").await;
+    assert!(home.body.contains("今天已签到"), "{}", home.body);
+    assert_eq!(check_ins(&sandbox, &token).await, 1);
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn pages_send_a_strict_policy_and_a_session_cookie_scripts_cannot_read() {
+    let sandbox = Sandbox::start_with_web().await;
+    let web = WebClient::new(sandbox.web_url());
+    let page = web.get("/login").await;
+    let header = |name: &str| {
+        page.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(header("content-security-policy").contains("script-src 'self'"));
+    assert!(header("content-security-policy").contains("default-src 'none'"));
+    assert!(!header("content-security-policy").contains("unsafe"));
+    assert_eq!(header("cache-control"), "no-store");
+    assert_eq!(header("x-frame-options"), "DENY");
+    let cookie = header("set-cookie");
+    assert!(
+        cookie.starts_with("hp=") && cookie.ends_with("; Path=/; HttpOnly; SameSite=Strict"),
+        "{cookie}"
+    );
+    // Nothing inline: every script and stylesheet is a file of the site, cached for good.
+    assert!(!page.body.contains("<script>") && !page.body.contains("style="));
+    let css = page
+        .body
+        .split("href=\"")
+        .find_map(|s| s.split('"').next().filter(|h| h.ends_with(".css")))
+        .unwrap()
+        .to_owned();
+    let asset = web.get(&css).await;
+    assert_eq!(asset.status, 200);
+    assert!(
+        asset.headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(web.get("/assets/site.0000.css").await.status, 404);
+    // A page for someone signed in sends the person to sign in, and back.
+    let me = web.get("/orders").await;
+    assert_eq!(me.location.as_deref(), Some("/login?next=%2Forders"));
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn the_counter_writes_a_voucher_off_once_and_officials_see_only_their_district() {
+    let sandbox = Sandbox::start_with_web().await;
+    sandbox.seed_demo().await;
+    let resident = WebClient::new(sandbox.web_url());
+    resident.sign_in("13900000001", DEMO_PASSWORD).await;
+
+    // The router's mall (the family doctor is in Qingpu) and a one-press order: pressed twice,
+    // one order.
+    let mall = resident.get("/mall").await;
+    assert!(mall.body.contains("<h1>青浦区商城</h1>"), "{}", mall.body);
+    assert!(mall.body.contains("您的家庭医生签约在这个区"));
+    let fields = |name: &str| mall.input(name).unwrap();
+    let (product, key) = (fields("product_id"), fields("key"));
+    let price = mall.by_id("price-1").unwrap();
+    let mut placed = vec![];
+    for _ in 0..2 {
+        let p = resident
+            .post_raw(
+                "/mall/order",
+                &[
+                    ("csrf", &fields("csrf")),
+                    ("mall", "310118"),
+                    ("product_id", &product),
+                    ("key", &key),
+                ],
+                &resident.base.clone(),
+            )
+            .await;
+        placed.push(p.location.unwrap());
+    }
+    assert_eq!(placed[0], placed[1], "the same press is the same order");
+    let voucher = resident.get(&placed[0]).await;
+    let code = voucher.by_id("voucher-code").unwrap();
+    assert!(
+        voucher
+            .body
+            .contains("<svg role=\"img\" aria-label=\"兑换券二维码\"")
+    );
+    assert_eq!(voucher.by_id("order-status").as_deref(), Some("待使用"));
+
+    // The counter: what the voucher is for, then one write-off; another press with another
+    // key is told it is already written off.
+    let counter = WebClient::new(sandbox.web_url());
+    assert_eq!(
+        counter
+            .sign_in("shop-310118-1", DEMO_PASSWORD)
+            .await
+            .location
+            .as_deref(),
+        Some("/counter")
+    );
+    counter.get("/counter").await;
+    let seen = counter.post("/counter/voucher", &[("code", &code)]).await;
+    assert_eq!(seen.status, 200);
+    assert!(seen.body.contains("王*明"), "the name is masked");
+    assert_eq!(seen.by_id("voucher-status").as_deref(), Some("待使用"));
+    let key = seen.input("key").unwrap();
+    let done = counter
+        .post("/counter/write-off", &[("code", &code), ("key", &key)])
+        .await;
+    assert_eq!(done.by_id("write-off-result").as_deref(), Some("核销成功"));
+    let again = counter
+        .post(
+            "/counter/write-off",
+            &[("code", &code), ("key", "another-press")],
+        )
+        .await;
+    assert_eq!(
+        again.by_id("write-off-result").as_deref(),
+        Some("不能核销：已核销")
+    );
+    let unknown = counter
+        .post("/counter/voucher", &[("code", "NOPE-NOPE")])
+        .await;
+    assert_eq!(unknown.status, 422);
+    assert_eq!(unknown.input("code").as_deref(), Some("NOPE-NOPE"));
+    let statement = counter.get("/counter/statement").await;
+    assert_eq!(statement.status, 200);
+    let csv = counter
+        .get(&format!(
+            "/counter/statement.csv?period={}",
+            (chrono::Utc::now() + chrono::Duration::hours(8)).format("%Y-%m")
+        ))
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    // A resident cannot use the counter.
+    assert_eq!(resident.get("/counter").await.status, 403);
+
+    // The resident sees it written off; cancelling now says what won.
+    let after = resident.get(&placed[0]).await;
+    assert_eq!(after.by_id("order-status").as_deref(), Some("已核销"));
+    assert!(
+        !after.body.contains("<svg"),
+        "a used voucher shows no QR code"
+    );
+
+    // Qingpu's official: Qingpu's dashboard with its charts; Yangpu's is refused.
+    let official = WebClient::new(sandbox.web_url());
+    official.sign_in("official-310118", DEMO_PASSWORD).await;
+    let board = official.get("/office").await;
+    assert_eq!(board.status, 200);
+    assert!(board.body.contains("数据看板 · 青浦区"));
+    assert_eq!(board.body.matches("<svg class=\"chart\"").count(), 5);
+    assert!(
+        board
+            .body
+            .contains(&format!("<p class=\"big\">{price}</p>")),
+        "the write-off is redeemed: {price}"
+    );
+    let other = official.get("/office?district=310110").await;
+    assert_eq!(other.status, 403);
+    assert!(!other.body.contains("<svg class=\"chart\""));
+
+    // The city's office may look at any district.
+    let city = WebClient::new(sandbox.web_url());
+    city.sign_in(ADMIN.0, ADMIN.1).await;
+    let yangpu = city.get("/office?district=310110").await;
+    assert_eq!(yangpu.status, 200);
+    assert!(yangpu.body.contains("数据看板 · 杨浦区"));
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn residents_manage_their_leaderboard_presence_and_consents_and_see_who_read_their_data() {
+    let sandbox = Sandbox::start_with_web().await;
+    sandbox.seed_demo().await;
+    let admin = sandbox.admin_token().await;
+    let insurer = sandbox
+        .partner_of_kind(
+            &admin,
+            "insurer-a",
+            &[],
+            &["points-summary:read"],
+            "commercial",
+        )
+        .await;
+    let web = WebClient::new(sandbox.web_url());
+    web.sign_in("13900000001", DEMO_PASSWORD).await;
+
+    // The profile: ID and phone masked, the contract shown.
+    let profile = web.get("/me/profile").await;
+    assert_eq!(profile.status, 200);
+    assert!(profile.body.contains("3101**********"), "{}", profile.body);
+    assert!(profile.body.contains("139****0001"));
+    assert!(profile.body.contains("Qingpu Community Health Centre"));
+
+    // Consent for the insurer's points summary, given and withdrawn through the page.
+    let given = web
+        .post(
+            "/me/profile/consent",
+            &[
+                ("action", "grant"),
+                ("partner_id", "insurer-a"),
+                ("category", "points_summary"),
+                ("purpose", ""),
+            ],
+        )
+        .await;
+    assert_eq!(given.location.as_deref(), Some("/me/profile"));
+    let profile = web.get("/me/profile").await;
+    assert!(profile.body.contains("已授权"), "{}", profile.body);
+
+    // The insurer reads the summary: the access log says so.
+    let me: serde_json::Value = sandbox
+        .expect(
+            200,
+            Method::GET,
+            "/v1/me",
+            Some(&sandbox.login("13900000001", DEMO_PASSWORD).await),
+            None,
+        )
+        .await
+        .unwrap();
+    let resident = me["resident_id"].as_str().unwrap();
+    sandbox
+        .expect(
+            200,
+            Method::GET,
+            &format!("/v1/partner/residents/{resident}/points-summary"),
+            Some(&insurer),
+            None,
+        )
+        .await
+        .unwrap();
+    let profile = web.get("/me/profile").await;
+    assert!(profile.body.contains("读取积分概况"), "{}", profile.body);
+
+    web.post(
+        "/me/profile/consent",
+        &[
+            ("action", "revoke"),
+            ("partner_id", "insurer-a"),
+            ("category", "points_summary"),
+        ],
+    )
+    .await;
+    assert!(web.get("/me/profile").await.body.contains("已撤回"));
+    let (status, _) = sandbox
+        .call(
+            Method::GET,
+            &format!("/v1/partner/residents/{resident}/points-summary"),
+            Some(&insurer),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "a withdrawn consent stops the reading");
+
+    // The leaderboard: nobody is ranked without opting in.
+    let play = web.get("/me/play").await;
+    assert_eq!(play.status, 200);
+    assert!(!play.body.contains("王*明"));
+    let opted = web
+        .post("/me/play/leaderboard", &[("opt_in", "true")])
+        .await;
+    assert_eq!(opted.location.as_deref(), Some("/me/play"));
+    let play = web.get("/me/play").await;
+    assert!(play.body.contains("您已上榜"), "{}", play.body);
+    assert!(play.body.contains("王*明"), "{}", play.body);
+    sandbox.stop().await;
+}

@@ -1,0 +1,56 @@
+//! The pages, by who uses them: [`auth`] (sign-in, registration, language), [`resident`]
+//! (points, check-in, history), [`profile`] (challenges, leaderboard, profile, consent and
+//! the access log), [`shop`] (the routed mall, orders and vouchers), [`counter`]
+//! (the merchant's till) and [`office`] (officials' dashboard).
+
+mod auth;
+mod counter;
+mod office;
+mod profile;
+mod resident;
+mod shop;
+
+use axum::{
+    Router,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+
+use crate::{Web, ctx::Ctx};
+
+/// Every page's route.
+pub(crate) fn router() -> Router<Web> {
+    Router::new()
+        .route("/", get(root))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/register", get(auth::register_page).post(auth::register))
+        .route("/lang", post(auth::language))
+        .route("/me", get(resident::home))
+        .route("/me/checkin", post(resident::check_in))
+        .route("/me/history", get(resident::history))
+        .route("/me/play", get(profile::play))
+        .route("/me/play/join", post(profile::join))
+        .route("/me/play/leaderboard", post(profile::leaderboard))
+        .route("/me/profile", get(profile::profile))
+        .route("/me/profile/consent", post(profile::consent))
+        .route("/mall", get(shop::mall))
+        .route("/mall/order", post(shop::order))
+        .route("/orders", get(shop::orders))
+        .route("/orders/{id}", get(shop::order_page))
+        .route("/orders/{id}/cancel", post(shop::cancel))
+        .route("/counter", get(counter::counter))
+        .route("/counter/voucher", post(counter::voucher))
+        .route("/counter/write-off", post(counter::write_off))
+        .route("/counter/statement", get(counter::statement))
+        .route("/counter/statement.csv", get(counter::statement_csv))
+        .route("/office", get(office::dashboard))
+}
+
+/// `/`: the signed-in person's start page, or sign-in.
+async fn root(ctx: Ctx) -> Response {
+    match ctx.user() {
+        Some(u) => Redirect::to(u.role.home()).into_response(),
+        None => Redirect::to("/login").into_response(),
+    }
+}

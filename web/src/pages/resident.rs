@@ -1,0 +1,354 @@
+//! A resident's own pages: points per book in points and ¥, today's check-in, the serving mall,
+//! the family-doctor contract, and the history with why each record did or did not earn points.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::{
+    extract::Query,
+    http::Method,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use crate::{
+    api::with_query,
+    ctx::{Chrome, Ctx, PageError, Posted, render},
+    i18n::{Msgs, district_name, grouped, local_time, mall_name, today},
+    session::Role,
+};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Balance {
+    pub book: String,
+    pub pending: u64,
+    pub available: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Balances {
+    pub balances: Vec<Balance>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Doctor {
+    institution_name: String,
+    district: String,
+    valid_until: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Me {
+    #[serde(default)]
+    family_doctor: Option<Doctor>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct MallRef {
+    pub mall: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Jump {
+    pub mall: String,
+    pub available_points: u64,
+}
+
+/// `GET /v1/mall`: where the router sends this resident, and why.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Route {
+    pub mall: MallRef,
+    /// Why: `family_doctor_contract`, `no_family_doctor_contract`, `district_not_enrolled`,
+    /// `district_mall_unavailable`.
+    pub reason: String,
+    pub message: String,
+    pub available_points: u64,
+    #[serde(default)]
+    pub jumps: Vec<Jump>,
+}
+
+impl Route {
+    /// The router's reason in the page's language (English pages show the gateway's own).
+    pub(super) fn explain(&self, t: &Msgs) -> String {
+        let template = match self.reason.as_str() {
+            "family_doctor_contract" => t.route_contract,
+            "no_family_doctor_contract" => t.route_no_contract,
+            "district_not_enrolled" => t.route_not_enrolled,
+            "district_mall_unavailable" => t.route_unavailable,
+            _ => return self.message.clone(),
+        };
+        if t.html_lang == "en" {
+            return self.message.clone();
+        }
+        t.fill(template, mall_name(t, &self.mall.mall))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Outcome {
+    pub behaviour: String,
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+    #[serde(default)]
+    pub decided_at: Option<String>,
+    pub outcome: String,
+    pub points: u64,
+    #[serde(default)]
+    pub cap: Option<String>,
+    #[serde(default)]
+    pub points_cut: u64,
+    #[serde(default)]
+    pub reason_code: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Outcomes {
+    outcomes: Vec<Outcome>,
+}
+
+struct BookView {
+    name: String,
+    available: String,
+    reserved: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    c: Chrome,
+    balances: Vec<BookView>,
+    checked_in: Option<String>,
+    mall: Option<(String, String)>,
+    doctor: Option<String>,
+}
+
+/// Whether an outcome is a check-in made today (Shanghai).
+fn checked_in_today(o: &Outcome) -> bool {
+    o.behaviour == "learning.checkin"
+        && o.occurred_at
+            .as_deref()
+            .is_some_and(|at| local_time(at).starts_with(&today().to_string()))
+}
+
+/// `GET /me`.
+pub(crate) async fn home(ctx: Ctx) -> Result<Response, PageError> {
+    ctx.require(&[Role::Resident])?;
+    let t = ctx.t();
+    let (me, balances, route, recent) = tokio::join!(
+        ctx.get::<Me>("/v1/me"),
+        ctx.get::<Balances>("/v1/me/balances"),
+        ctx.get::<Route>("/v1/mall"),
+        ctx.get::<Outcomes>("/v1/me/behaviours?page_size=20"),
+    );
+    let (me, balances) = (me?, balances?);
+    let checked_in = recent.ok().and_then(|r| {
+        r.outcomes
+            .iter()
+            .any(checked_in_today)
+            .then(|| t.checkin_today.to_owned())
+    });
+    Ok(render(&HomePage {
+        c: ctx.chrome(t.home, "/me"),
+        balances: balances
+            .balances
+            .iter()
+            .filter(|b| b.available > 0 || b.pending > 0)
+            .map(|b| BookView {
+                name: t.book(&b.book),
+                available: t.points_yuan(b.available),
+                reserved: (b.pending > 0).then(|| t.points_yuan(b.pending)),
+            })
+            .collect(),
+        checked_in,
+        mall: route
+            .ok()
+            .map(|r| (mall_name(t, &r.mall.mall), r.explain(t))),
+        doctor: me.family_doctor.map(|d| {
+            format!(
+                "{} · {} · {} {}",
+                d.institution_name,
+                district_name(t, &d.district),
+                t.valid_until,
+                d.valid_until
+            )
+        }),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckIn {
+    #[serde(flatten)]
+    outcome: Outcome,
+    streak_days: u32,
+    #[serde(default)]
+    streak_bonus: Option<Outcome>,
+}
+
+/// `POST /me/checkin`: today's check-in; the result is shown on the home page.
+pub(crate) async fn check_in(
+    ctx: Ctx,
+    Posted(_): Posted<serde::de::IgnoredAny>,
+) -> Result<Response, PageError> {
+    ctx.require(&[Role::Resident])?;
+    let t = ctx.t();
+    let r: CheckIn = ctx.api(Method::POST, "/v1/me/checkins", None, None).await?;
+    let mut text = t.fill(t.checkin_done, r.streak_days);
+    let ok = matches!(r.outcome.outcome.as_str(), "awarded" | "duplicate");
+    if r.outcome.points > 0 {
+        text = format!("{text}。{}", t.fill(t.checkin_points, r.outcome.points));
+    } else if !ok {
+        text = format!(
+            "{}{}",
+            t.checkin_none,
+            why(t, &r.outcome).unwrap_or_default()
+        );
+    }
+    if let Some(bonus) = r.streak_bonus.filter(|b| b.points > 0) {
+        text = format!("{text}。{}", t.fill(t.checkin_bonus, bonus.points));
+    }
+    ctx.flash(ok, text);
+    Ok(Redirect::to("/me").into_response())
+}
+
+/// Why an outcome earned what it did, in the page's language.
+pub(crate) fn why(t: &Msgs, o: &Outcome) -> Option<String> {
+    if let Some(code) = &o.reason_code {
+        return Some(
+            t.reason(code)
+                .map(str::to_owned)
+                .or_else(|| o.reason.clone())
+                .unwrap_or_else(|| code.clone()),
+        );
+    }
+    o.cap
+        .as_ref()
+        .map(|cap| t.fill(&t.fill(t.cap_cut, t.cap(cap)), o.points_cut))
+}
+
+#[derive(Debug, Deserialize)]
+struct Transaction {
+    kind: String,
+    points: i64,
+    #[serde(default)]
+    pending_points: Option<i64>,
+    #[serde(default)]
+    reservation: Option<String>,
+    #[serde(default)]
+    reason: String,
+    at: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Transactions {
+    transactions: Vec<Transaction>,
+    #[serde(default)]
+    next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Rule {
+    code: String,
+    title: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Rules {
+    rules: Vec<Rule>,
+}
+
+struct BehaviourLine {
+    what: String,
+    outcome: &'static str,
+    points: u64,
+    when: String,
+    why: Option<String>,
+}
+
+struct TxLine {
+    when: String,
+    what: String,
+    points: String,
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+struct HistoryPage {
+    c: Chrome,
+    behaviours: Vec<BehaviourLine>,
+    transactions: Vec<TxLine>,
+    next_tx: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct HistoryQuery {
+    #[serde(default)]
+    tx: String,
+}
+
+/// `GET /me/history`: the newest behaviours with their outcome and why, and the points records
+/// (paged by the API's cursor).
+pub(crate) async fn history(
+    ctx: Ctx,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Response, PageError> {
+    ctx.require(&[Role::Resident])?;
+    let t = ctx.t();
+    let tx_path = with_query(
+        "/v1/me/transactions",
+        &[("page_size", "30"), ("cursor", &q.tx)],
+    );
+    let (outcomes, transactions, rules) = tokio::join!(
+        ctx.get::<Outcomes>("/v1/me/behaviours?page_size=30"),
+        ctx.get::<Transactions>(&tx_path),
+        ctx.public::<Rules>(Method::GET, "/v1/rules", None),
+    );
+    let titles: HashMap<String, String> = rules
+        .map(|r| r.rules.into_iter().map(|r| (r.code, r.title)).collect())
+        .unwrap_or_default();
+    let transactions = transactions?;
+    Ok(render(&HistoryPage {
+        c: ctx.chrome(t.history, "/me/history"),
+        behaviours: outcomes?
+            .outcomes
+            .iter()
+            .map(|o| BehaviourLine {
+                what: titles
+                    .get(&o.behaviour)
+                    .cloned()
+                    .unwrap_or_else(|| o.behaviour.clone()),
+                outcome: t.outcome(&o.outcome),
+                points: o.points,
+                when: o
+                    .occurred_at
+                    .as_deref()
+                    .or(o.decided_at.as_deref())
+                    .map(local_time)
+                    .unwrap_or_default(),
+                why: why(t, o),
+            })
+            .collect(),
+        transactions: transactions
+            .transactions
+            .iter()
+            .map(|x| TxLine {
+                when: local_time(&x.at),
+                what: match &x.reservation {
+                    Some(state) => format!("{} ({})", x.reason, t.reservation(state)),
+                    None if x.reason.is_empty() => x.kind.clone(),
+                    None => x.reason.clone(),
+                },
+                points: match (x.points, x.pending_points) {
+                    (0, Some(p)) if p != 0 => format!("({:+})", p),
+                    (p, _) if p > 0 => format!("+{}", grouped(p.unsigned_abs())),
+                    (p, _) if p < 0 => format!("−{}", grouped(p.unsigned_abs())),
+                    _ => "0".into(),
+                },
+            })
+            .collect(),
+        next_tx: transactions
+            .next_cursor
+            .map(|c| with_query("/me/history", &[("tx", &c)])),
+    }))
+}
