@@ -259,7 +259,13 @@ pub(crate) fn nav(t: &'static Msgs, role: Option<Role>) -> Vec<(&'static str, &'
             ("/me/profile", t.profile),
         ],
         Some(Role::Merchant) => vec![("/counter", t.counter), ("/counter/statement", t.statement)],
-        Some(Role::DistrictAdmin | Role::CityAdmin) => vec![("/office", t.office)],
+        Some(Role::DistrictAdmin | Role::CityAdmin) => vec![
+            ("/office", t.office),
+            ("/office/review", t.review),
+            ("/office/rules", t.rules),
+            ("/office/merchants", t.merchants),
+            ("/office/partners", t.partners),
+        ],
     }
 }
 

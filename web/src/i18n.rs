@@ -235,6 +235,45 @@ messages! {
     purpose: "用途（可不填）", "Purpose (optional)";
     access_log: "谁看过我的数据", "Who saw my data";
     records: "记录数", "Records";
+    rules: "积分规则", "Rules";
+    draft: "起草修改", "Draft a change";
+    rule_title: "规则名称", "Title";
+    points_each: "每次积分", "Points each time";
+    points_per_unit: "每单位积分", "Points per unit";
+    cap_suffix: "上限（可不填）", " cap (optional)";
+    tiered: "分档计分", "tiered";
+    see_what_if: "看看影响", "See what it would change";
+    what_if: "近 30 天按草案重算", "The last 30 days under the draft";
+    events_replayed: "重算记录数", "Records replayed";
+    before: "现行规则", "Rules in force";
+    after: "草案", "Draft";
+    publish: "发布（立即生效）", "Publish (in force now)";
+    published_ok: "已发布新版本", "Published as the rule's next version";
+    err_whole_number: "请填写整数", "Enter a whole number";
+    err_required: "请填写此项", "This is required";
+    review: "待审核", "Review";
+    merchants: "商户", "Merchants";
+    partners: "合作机构", "Partners";
+    no_held: "没有待审核的记录", "Nothing is waiting for review";
+    release: "通过并发放", "Release";
+    reject: "驳回", "Reject";
+    released_ok: "已通过，积分已发放", "Released: the points are paid";
+    rejected_ok: "已驳回", "Rejected";
+    already_decided: "这条记录已经处理过", "This record was already decided";
+    admit: "接纳商户", "Admit a merchant";
+    admitted_ok: "商户已接纳", "Merchant admitted";
+    licence_no: "营业执照号", "Licence number";
+    contact: "联系方式", "Contact";
+    suspend: "暂停", "Suspend";
+    reinstate: "恢复", "Reinstate";
+    status_reason: "由管理人员在网页端操作", "changed by an official in the web client";
+    saved_ok: "已保存", "Saved";
+    department: "部门", "Department";
+    kind: "类型", "Kind";
+    behaviours_list: "可上报的行为（逗号分隔）", "Behaviours it reports (comma-separated)";
+    scopes_list: "权限（逗号分隔，如 behaviours:submit）", "Scopes (comma-separated, e.g. behaviours:submit)";
+    register_partner: "登记合作机构", "Register a partner";
+    secret_once: "请立即保存：密钥只显示这一次", "Save it now: the secret is shown this once";
     refused: "无权访问", "Not allowed";
     refused_text: "您的账号无权查看这些内容", "Your account may not see this";
     not_for_you: "这个页面不属于您的账号类型", "This page is not for your kind of account";
@@ -362,6 +401,55 @@ impl Msgs {
             "velocity_resident" | "velocity_source" => "短时间内记录过多，正在审核",
             _ => return None,
         })
+    }
+
+    /// A merchant's status.
+    pub fn merchant_status(&self, status: &str) -> &'static str {
+        let en = self.html_lang == "en";
+        match status {
+            "active" => {
+                if en {
+                    "active"
+                } else {
+                    "营业中"
+                }
+            }
+            "suspended" => {
+                if en {
+                    "suspended"
+                } else {
+                    "已暂停"
+                }
+            }
+            _ => {
+                if en {
+                    "pending"
+                } else {
+                    "待生效"
+                }
+            }
+        }
+    }
+
+    /// A partner's kind.
+    pub fn partner_kind(&self, kind: &str) -> &'static str {
+        let en = self.html_lang == "en";
+        match kind {
+            "department" => {
+                if en {
+                    "government department"
+                } else {
+                    "政府部门"
+                }
+            }
+            _ => {
+                if en {
+                    "commercial (needs consent)"
+                } else {
+                    "商业机构（需居民授权）"
+                }
+            }
+        }
     }
 
     /// A consent category.

@@ -240,6 +240,17 @@ async fn residents_merchants_and_officials_use_it_in_chromium_and_every_main_pag
     fits(&browser, "dashboard").await;
     accessible(&browser, axe, "dashboard").await;
     picture(&browser, "office").await;
+    for (path, name) in [
+        ("/office/review", "review queue"),
+        ("/office/rules", "rules"),
+        ("/office/rules/draft?code=community.lecture", "rule draft"),
+        ("/office/merchants", "merchants"),
+        ("/office/partners", "partners"),
+    ] {
+        browser.goto(&format!("{web}{path}")).await.unwrap();
+        fits(&browser, name).await;
+        accessible(&browser, axe, name).await;
+    }
     browser
         .goto(&format!("{web}/office?district=310110"))
         .await

@@ -533,3 +533,218 @@ async fn residents_manage_their_leaderboard_presence_and_consents_and_see_who_re
     assert!(play.body.contains("王*明"), "{}", play.body);
     sandbox.stop().await;
 }
+
+#[tokio::test]
+async fn officials_review_held_awards_change_rules_with_a_what_if_and_manage_merchants_and_partners()
+ {
+    let sandbox = Sandbox::start_with_web().await;
+    sandbox.seed_demo().await;
+    let admin = sandbox.admin_token().await;
+    let resident_token = sandbox.login("13900000001", DEMO_PASSWORD).await;
+    let me = sandbox
+        .expect(200, Method::GET, "/v1/me", Some(&resident_token), None)
+        .await
+        .unwrap();
+    let resident = me["resident_id"].as_str().unwrap().to_owned();
+
+    // A flagged resident's check-in is held; Qingpu's official releases it from the queue.
+    sandbox
+        .expect(
+            204,
+            Method::POST,
+            &format!("/v1/admin/residents/{resident}/review-flag"),
+            Some(&admin),
+            Some(serde_json::json!({"reason": "checking the web client"})),
+        )
+        .await
+        .unwrap();
+    sandbox
+        .expect(
+            200,
+            Method::POST,
+            "/v1/me/checkins",
+            Some(&resident_token),
+            None,
+        )
+        .await
+        .unwrap();
+    let before = sandbox.balance(&resident_token, "city").await.unwrap();
+    let official = WebClient::new(sandbox.web_url());
+    official.sign_in("official-310118", DEMO_PASSWORD).await;
+    let queue = official.get("/office/review").await;
+    assert_eq!(queue.status, 200);
+    let event = queue.input("event_id").expect("a held award in the queue");
+    let released = official
+        .post(
+            "/office/review",
+            &[("event_id", &event), ("decision", "release")],
+        )
+        .await;
+    assert_eq!(released.location.as_deref(), Some("/office/review"));
+    let queue = official.get("/office/review").await;
+    assert!(queue.body.contains("已通过，积分已发放"));
+    assert!(queue.input("event_id").is_none(), "the queue is empty");
+    assert!(sandbox.balance(&resident_token, "city").await.unwrap() > before);
+
+    // A draft with a bad number is refused next to the field, what was typed kept.
+    let rules = official.get("/office/rules").await;
+    assert!(rules.body.contains("community.lecture"));
+    official
+        .get("/office/rules/draft?code=community.lecture")
+        .await;
+    let bad = official
+        .post(
+            "/office/rules/draft",
+            &[
+                ("code", "community.lecture"),
+                ("title", "社区健康讲座"),
+                ("points", "十"),
+                ("per_day", ""),
+                ("per_month", "80"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.by_id("points-error").as_deref(), Some("请填写整数"));
+    assert_eq!(bad.input("points").as_deref(), Some("十"));
+
+    // The city's office raises the daily meal record to 6 points: the what-if, then publish.
+    let city = WebClient::new(sandbox.web_url());
+    city.sign_in(ADMIN.0, ADMIN.1).await;
+    city.get("/office/rules/draft?code=diet.record").await;
+    let what_if = city
+        .post(
+            "/office/rules/draft",
+            &[
+                ("code", "diet.record"),
+                ("title", "Record a balanced day of meals"),
+                ("points", "6"),
+                ("per_day", "6"),
+                ("per_month", "120"),
+            ],
+        )
+        .await;
+    assert_eq!(what_if.status, 200, "{}", what_if.body);
+    assert_eq!(what_if.body.matches("<svg class=\"chart\"").count(), 1);
+    let published = city
+        .post(
+            "/office/rules/publish",
+            &[("draft_id", &what_if.input("draft_id").unwrap())],
+        )
+        .await;
+    assert_eq!(published.location.as_deref(), Some("/office/rules"));
+    assert!(
+        city.get("/office/rules")
+            .await
+            .body
+            .contains("已发布新版本")
+    );
+    let (_, rules) = sandbox.call(Method::GET, "/v1/rules", None, None).await;
+    let diet = rules["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == "diet.record")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (diet["version"].as_u64(), diet["award"]["fixed"].as_u64()),
+        (Some(2), Some(6))
+    );
+
+    // Merchants of Qingpu's mall: a blank name refused beside it, then admitted and suspended.
+    official.get("/office/merchants").await;
+    let blank = official
+        .post(
+            "/office/merchants",
+            &[
+                ("name", ""),
+                ("licence_no", "91310118WEB0001"),
+                ("contact", "021-1"),
+            ],
+        )
+        .await;
+    assert_eq!(blank.status, 422);
+    assert_eq!(
+        blank.input("licence_no").as_deref(),
+        Some("91310118WEB0001")
+    );
+    let admitted = official
+        .post(
+            "/office/merchants",
+            &[
+                ("name", "青浦社区药房"),
+                ("licence_no", "91310118WEB0001"),
+                ("contact", "021-1"),
+            ],
+        )
+        .await;
+    assert_eq!(admitted.location.as_deref(), Some("/office/merchants"));
+    let list = official.get("/office/merchants").await;
+    assert!(list.body.contains("青浦社区药房"), "{}", list.body);
+    let (_, merchants) = sandbox
+        .call(Method::GET, "/v1/malls/310118/merchants", None, None)
+        .await;
+    let id = merchants["merchants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "青浦社区药房")
+        .unwrap()["merchant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    official
+        .post(
+            "/office/merchants/status",
+            &[("merchant_id", &id), ("status", "suspended")],
+        )
+        .await;
+    let (_, merchants) = sandbox
+        .call(Method::GET, "/v1/malls/310118/merchants", None, None)
+        .await;
+    assert!(
+        merchants["merchants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["merchant_id"] == id.as_str() && m["status"] == "suspended")
+    );
+
+    // Partners: the city admin registers one and sees its secret once; a district official
+    // sees the list without the form, and posting it is refused.
+    city.get("/office/partners").await;
+    let registered = city
+        .post(
+            "/office/partners",
+            &[
+                ("name", "Health insurer"),
+                ("department", "insurer-b"),
+                ("kind", "commercial"),
+                ("behaviours", ""),
+                ("scopes", "points-summary:read"),
+            ],
+        )
+        .await;
+    assert_eq!(registered.status, 200, "{}", registered.body);
+    assert!(
+        registered
+            .by_id("client-secret")
+            .is_some_and(|s| s.len() > 16)
+    );
+    assert!(
+        city.get("/office/partners")
+            .await
+            .by_id("client-secret")
+            .is_none()
+    );
+    let listed = official.get("/office/partners").await;
+    assert!(
+        listed.body.contains("insurer-b") && !listed.body.contains("action=\"/office/partners\"")
+    );
+    let refused = official
+        .post("/office/partners", &[("name", "x"), ("department", "x")])
+        .await;
+    assert_eq!(refused.status, 403);
+    sandbox.stop().await;
+}

@@ -1,13 +1,17 @@
 //! The pages, by who uses them: [`auth`] (sign-in, registration, language), [`resident`]
 //! (points, check-in, history), [`profile`] (challenges, leaderboard, profile, consent and
 //! the access log), [`shop`] (the routed mall, orders and vouchers), [`counter`]
-//! (the merchant's till) and [`office`] (officials' dashboard).
+//! (the merchant's till), [`office`] (officials' dashboard), [`manage`] (the review queue,
+//! merchants, partners) and [`rules`] (the catalogue, a
+//! draft, its what-if and publishing).
 
 mod auth;
 mod counter;
+mod manage;
 mod office;
 mod profile;
 mod resident;
+mod rules;
 mod shop;
 
 use axum::{
@@ -45,6 +49,22 @@ pub(crate) fn router() -> Router<Web> {
         .route("/counter/statement", get(counter::statement))
         .route("/counter/statement.csv", get(counter::statement_csv))
         .route("/office", get(office::dashboard))
+        .route("/office/review", get(manage::review).post(manage::decide))
+        .route(
+            "/office/merchants",
+            get(manage::merchants).post(manage::admit),
+        )
+        .route("/office/merchants/status", post(manage::merchant_status))
+        .route(
+            "/office/partners",
+            get(manage::partners).post(manage::register_partner),
+        )
+        .route("/office/rules", get(rules::rules))
+        .route(
+            "/office/rules/draft",
+            get(rules::draft_page).post(rules::draft),
+        )
+        .route("/office/rules/publish", post(rules::publish))
 }
 
 /// `/`: the signed-in person's start page, or sign-in.
