@@ -42,10 +42,11 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-const WIDTH: u64 = 640;
-const LABEL: u64 = 170;
-const BAR_SPACE: u64 = 360;
-const BAR_H: u64 = 22;
+// A narrow drawing, so that its 15 px text stays readable when a phone scales it down.
+const WIDTH: u64 = 360;
+const LABEL: u64 = 122;
+const BAR_SPACE: u64 = 170;
+const BAR_H: u64 = 20;
 const GAP: u64 = 12;
 
 impl Chart<'_> {

@@ -61,6 +61,15 @@ async fn picture(browser: &Browser, name: &str) {
     };
     for (width, height, suffix) in [(375, 812, "phone"), (1280, 900, "desktop")] {
         browser.resize(width, height).await.unwrap();
+        // The whole page, up to three screens tall.
+        let tall = browser
+            .execute("return document.documentElement.scrollHeight;", json!([]))
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap_or(u64::from(height));
+        let full = u32::try_from(tall).unwrap_or(height).clamp(height, 3 * height);
+        browser.resize(width, full + 140).await.unwrap();
         let png = browser.screenshot().await.unwrap();
         std::fs::write(format!("{dir}/{name}-{suffix}.png"), png).unwrap();
     }
