@@ -1,9 +1,10 @@
 # The healthpoints image: every binary of the mesh — `healthpoints` (up, migrate, demo), and
-# each service alone: identity, ledger, intake, exchange, city-mall, district-mall, gateway —
+# each service alone: identity, ledger, intake, exchange, city-mall, district-mall, gateway,
+# and the web client, web —
 # on a small runtime base, run as a non-root user. One image; the chart picks the binary.
 #
 #   docker build -t healthpoints .
-#   docker run --rm -p 8080:8080 healthpoints up --http-addr 0.0.0.0:8080
+#   docker run --rm -p 8080:8080 -p 8081:8081 healthpoints
 #
 # The build stage runs what CI runs (a locked cargo build of the workspace's binaries), in
 # release mode. No container engine exists on the CI machine: CI lints this file (hadolint)
@@ -19,11 +20,11 @@ ENV CARGO_BUILD_JOBS=2 \
 COPY . .
 RUN cargo build --release --locked \
         -p healthpoints -p healthpoints-identity -p healthpoints-ledger -p healthpoints-intake \
-        -p healthpoints-exchange -p healthpoints-mall -p healthpoints-gateway \
+        -p healthpoints-exchange -p healthpoints-mall -p healthpoints-gateway -p healthpoints-web \
     && mkdir -p /out \
     && cp target/release/healthpoints target/release/identity target/release/ledger \
           target/release/intake target/release/exchange target/release/city-mall \
-          target/release/district-mall target/release/gateway /out/
+          target/release/district-mall target/release/gateway target/release/web /out/
 
 # glibc and libgcc only (TLS is rustls, SQLite is compiled in); no shell, no package manager.
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
@@ -32,8 +33,8 @@ COPY --from=build /out/ /usr/local/bin/
 WORKDIR /home/nonroot
 # distroless's `nonroot` user, by number so the runtime need not resolve a name.
 USER 65532:65532
-# The gateway's HTTP port; a service run alone listens where its configuration says
-# (`grpc.addr`, e.g. HP_LEDGER__GRPC__ADDR=0.0.0.0:50051).
-EXPOSE 8080
+# The gateway's HTTP port and the web client's; a service run alone listens where its
+# configuration says (`grpc.addr`, e.g. HP_LEDGER__GRPC__ADDR=0.0.0.0:50051).
+EXPOSE 8080 8081
 ENTRYPOINT ["/usr/local/bin/healthpoints"]
-CMD ["up", "--http-addr", "0.0.0.0:8080"]
+CMD ["up", "--http-addr", "0.0.0.0:8080", "--web-addr", "0.0.0.0:8081"]

@@ -39,7 +39,7 @@ verify:
 
 # Benchmarks on a throw-away PostgreSQL, beside `pgbench -N` on the same server: the ledger,
 # then intake end to end.
-bench: bench-ledger bench-intake bench-mall
+bench: bench-ledger bench-intake bench-mall bench-web
 
 bench-ledger:
     bash bench/ledger.sh
@@ -49,6 +49,9 @@ bench-intake:
 
 bench-mall:
     bash bench/mall.sh
+
+bench-web:
+    bash bench/web.sh
 
 # Mutation testing of the domain deciders (cargo-mutants, `cargo install cargo-mutants
 # --locked`): each file's mutants against its own package's tests, in place so the build is

@@ -285,6 +285,9 @@ mod tests {
             text.contains("HP_INTAKE__DATABASE__URL: {secret: \"databases\", key: \"intake\"}")
         );
         assert!(text.contains("      database: \"city_mall\""));
+        // The web client calls the gateway by its URL, and the gateway counts it as a caller.
+        assert!(text.contains("HP_WEB__GATEWAY__URL: \"gateway\""), "{text}");
+        assert!(text.contains("HP_WEB__HTTP__ADDR: \"0.0.0.0:8080\""));
         assert!(
             !text.contains("peer:"),
             "every endpoint became a peer: {text}"

@@ -84,7 +84,7 @@ pub async fn migrate_all(url: &str, plan: &MeshPlan) -> anyhow::Result<Vec<Strin
             Node::Mall(MallId::City | MallId::District(_)) => {
                 migrate::<healthpoints_mall::store::Migrator>(&config).await
             }
-            Node::Gateway => Ok(()),
+            Node::Gateway | Node::Web => Ok(()),
         }
         .with_context(|| format!("migrating {node}"))?;
         done.push(database_name(&prefix, node));

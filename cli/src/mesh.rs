@@ -196,15 +196,11 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     let backends = gateway.state().backends().to_vec();
     let gateway_registry = gateway.state().malls().clone();
     let gateway = tokio::spawn(gateway.run_until_stopped(front.clone()));
+    plan.set_address(Node::Gateway, http_addr);
     let web = match &options.web_addr {
         Some(addr) => {
-            let config = WebConfig::load(
-                None,
-                &[
-                    ("http.addr", addr.clone()),
-                    ("gateway.url", format!("http://{http_addr}")),
-                ],
-            )?;
+            plan.set_address(Node::Web, addr);
+            let config = WebConfig::load(None, &borrowed(&plan.config(Node::Web)))?;
             let web = healthpoints_web::Application::build(config).await?;
             let url = web.url().to_owned();
             Some((url, tokio::spawn(web.run_until_stopped(front.clone()))))

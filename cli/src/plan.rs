@@ -1,5 +1,5 @@
 //! The one description of the mesh's topology: which nodes run (identity, the ledger, intake,
-//! the exchange, the city mall, one mall per district, the gateway), whom each calls, where each
+//! the exchange, the city mall, one mall per district, the gateway, the web client), whom each calls, where each
 //! listens, which database each keeps, and the client credentials identity provisions for the
 //! services that call others. Every runner reads it: `healthpoints up` (in one process), the
 //! process mesh of the tests (one process per node, a config file each), and the benchmarks.
@@ -21,6 +21,8 @@ pub enum Node {
     Exchange,
     Mall(MallId),
     Gateway,
+    /// The web client: a client of the gateway's HTTP API.
+    Web,
 }
 
 impl fmt::Display for Node {
@@ -34,6 +36,7 @@ impl fmt::Display for Node {
             Self::Mall(MallId::City) => f.write_str("city-mall"),
             Self::Mall(MallId::District(d)) => write!(f, "mall-{d}"),
             Self::Gateway => f.write_str("gateway"),
+            Self::Web => f.write_str("web"),
         }
     }
 }
@@ -49,6 +52,7 @@ impl Node {
             Self::Mall(MallId::City) => "city-mall",
             Self::Mall(MallId::District(_)) => "district-mall",
             Self::Gateway => "gateway",
+            Self::Web => "web",
         }
     }
 
@@ -62,11 +66,12 @@ impl Node {
             Self::Exchange => "exchange",
             Self::Mall(_) => "mall",
             Self::Gateway => "gateway",
+            Self::Web => "web",
         }
     }
 
-    /// The gRPC service whose health says the node is ready; `None` for the gateway, whose
-    /// readiness is HTTP `/readyz`.
+    /// The gRPC service whose health says the node is ready; `None` for the gateway and the
+    /// web client, whose readiness is HTTP `/readyz`.
     pub fn grpc_service(self) -> Option<&'static str> {
         use healthpoints_proto::{exchange, identity, intake, ledger, mall};
         match self {
@@ -75,7 +80,7 @@ impl Node {
             Self::Intake => Some(intake::v1::intake_service_server::SERVICE_NAME),
             Self::Exchange => Some(exchange::v1::exchange_service_server::SERVICE_NAME),
             Self::Mall(_) => Some(mall::v1::mall_service_server::SERVICE_NAME),
-            Self::Gateway => None,
+            Self::Gateway | Self::Web => None,
         }
     }
 
@@ -87,7 +92,7 @@ impl Node {
             Self::Exchange => Some("exchange"),
             Self::Mall(MallId::City) => Some("city-mall"),
             Self::Mall(MallId::District(_)) => Some("district-mall"),
-            Self::Identity | Self::Ledger | Self::Gateway => None,
+            Self::Identity | Self::Ledger | Self::Gateway | Self::Web => None,
         }
     }
 
@@ -96,13 +101,20 @@ impl Node {
         match self {
             Self::Mall(MallId::City) => "malls.city.endpoint".to_owned(),
             Self::Mall(MallId::District(d)) => format!("malls.districts.{d}.endpoint"),
+            // Only the web client calls the gateway, by its base URL.
+            Self::Gateway => "gateway.url".to_owned(),
             other => format!("{other}.endpoint"),
         }
     }
 
     /// Whether it keeps a database.
     pub fn has_database(self) -> bool {
-        self != Self::Gateway
+        !self.serves_http()
+    }
+
+    /// Whether it serves HTTP (the gateway, the web client) rather than gRPC.
+    pub fn serves_http(self) -> bool {
+        matches!(self, Self::Gateway | Self::Web)
     }
 }
 
@@ -191,7 +203,7 @@ impl MeshPlan {
         [Node::Identity, Node::Ledger, Node::Intake, Node::Exchange]
             .into_iter()
             .chain(self.malls().into_iter().map(Node::Mall))
-            .chain([Node::Gateway])
+            .chain([Node::Gateway, Node::Web])
             .collect()
     }
 
@@ -205,8 +217,9 @@ impl MeshPlan {
             Node::Gateway => self
                 .nodes()
                 .into_iter()
-                .filter(|n| *n != Node::Gateway)
+                .filter(|n| !n.serves_http())
                 .collect(),
+            Node::Web => vec![Node::Gateway],
         }
     }
 
@@ -260,9 +273,10 @@ impl MeshPlan {
     /// limits) are the runner's to add.
     pub fn config(&self, node: Node) -> Vec<(String, String)> {
         let kv = |k: &str, v: String| (k.to_owned(), v);
-        let mut entries = vec![match node {
-            Node::Gateway => kv("http.addr", self.address(node)),
-            _ => kv("grpc.addr", self.address(node)),
+        let mut entries = vec![if node.serves_http() {
+            kv("http.addr", self.address(node))
+        } else {
+            kv("grpc.addr", self.address(node))
         }];
         if let Some(url) = self.databases.get(&node) {
             entries.push(kv("database.url", url.clone()));
@@ -272,7 +286,14 @@ impl MeshPlan {
             entries.push(kv("name", healthpoints_gateway::malls::mall_name(mall)));
         }
         for peer in self.peers(node) {
-            entries.push((peer.endpoint_key(), self.endpoint(peer)));
+            // An HTTP peer (the web client's gateway) is one base URL: its replicas stand
+            // behind one address (a Service, a balancer).
+            let endpoint = if peer.serves_http() {
+                format!("http://{}", self.address(peer))
+            } else {
+                self.endpoint(peer)
+            };
+            entries.push((peer.endpoint_key(), endpoint));
         }
         if let Some((client_id, secret)) = self.credentials(node) {
             entries.push(kv("credentials.client_id", client_id));
@@ -321,7 +342,8 @@ mod tests {
                 "city-mall",
                 "mall-310118",
                 "mall-310110",
-                "gateway"
+                "gateway",
+                "web"
             ]
         );
         let qingpu = Node::Mall(MallId::District(DistrictCode::parse("310118").unwrap()));
@@ -382,6 +404,11 @@ mod tests {
         );
         assert_eq!(value(&gateway, "database.url"), None);
         assert_eq!(value(&gateway, "credentials.client_id"), None);
+        // The web client calls only the gateway, by its URL.
+        let web = plan.config(Node::Web);
+        assert_eq!(value(&web, "http.addr"), Some("127.0.0.1:7008"));
+        assert_eq!(value(&web, "gateway.url"), Some("http://127.0.0.1:7007"));
+        assert_eq!(web.len(), 2, "{web:?}");
     }
 
     #[test]
@@ -402,7 +429,7 @@ mod tests {
     #[test]
     fn an_unbound_node_listens_on_any_free_port_and_secrets_are_fresh_per_plan() {
         let plan = MeshPlan::new(vec![]);
-        assert_eq!(plan.nodes().len(), 6);
+        assert_eq!(plan.nodes().len(), 7);
         assert_eq!(
             value(&plan.config(Node::Ledger), "grpc.addr"),
             Some("127.0.0.1:0")

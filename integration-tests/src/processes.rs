@@ -33,7 +33,8 @@ struct Process {
     entries: Vec<(String, String)>,
     log: PathBuf,
     port: u16,
-    /// The gRPC service to ask for health; `None` for the gateway (HTTP `/readyz`).
+    /// The gRPC service to ask for health; `None` for the gateway and the web client (HTTP
+    /// `/readyz`).
     health: Option<&'static str>,
     child: Option<Child>,
 }
@@ -185,7 +186,7 @@ impl ProcessMesh {
             // The node, and its second replica: the same configuration but where it listens.
             let mut instances = vec![(node.to_string(), ports[&node], entries.clone())];
             if let Some(&port) = replica_ports.get(&node) {
-                let listen = if node == Node::Gateway {
+                let listen = if node.serves_http() {
                     "http.addr"
                 } else {
                     "grpc.addr"
@@ -198,7 +199,7 @@ impl ProcessMesh {
             for (name, port, entries) in instances {
                 let config = dir.path().join(format!("{name}.toml"));
                 write_config(&config, &entries);
-                if node == Node::Gateway {
+                if node.serves_http() {
                     front.push(name.clone());
                 } else {
                     backends.push(name.clone());
@@ -250,7 +251,7 @@ impl ProcessMesh {
     }
 
     /// The names of the processes: `identity`, `ledger`, `intake`, `exchange`, `city-mall`,
-    /// `mall-310118`, `mall-310110`, `gateway`.
+    /// `mall-310118`, `mall-310110`, `gateway`, `web`.
     pub fn names(&self) -> Vec<String> {
         self.nodes.keys().cloned().collect()
     }

@@ -305,6 +305,34 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     }
 }
 
+/// The errors of a form's fields, each shown next to its field (what was typed is kept by the
+/// page's own form struct).
+#[derive(Debug, Default)]
+pub(crate) struct FieldErrors(Vec<(String, String)>);
+
+impl FieldErrors {
+    pub(crate) fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push((field.into(), message.into()));
+    }
+
+    pub(crate) fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|(f, _)| f == field)
+    }
+
+    /// The message for `field`, or nothing.
+    pub(crate) fn error(&self, field: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// A page, rendered; a template that fails to render (a bug) is a 500.
 pub(crate) fn render(page: &impl Template) -> Response {
     match page.render() {

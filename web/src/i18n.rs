@@ -99,7 +99,7 @@ messages! {
     checkin: "今日签到", "Today's check-in";
     checkin_button: "签到", "Check in";
     checkin_done: "今天已签到，连续 {} 天", "Checked in today: {} days in a row";
-    checkin_today: "今天已签到，明天再来", "Checked in today; come back tomorrow";
+    streak_alive: "已连续签到 {} 天，今天签到就能保持", "{} days in a row so far: check in today to keep it going";
     cap_cut: "{}上限，少得 {} 积分", "{} cap reached: {} points fewer";
     cap_day: "每日", "Daily";
     cap_week: "每周", "Weekly";

@@ -83,13 +83,15 @@ impl Application {
         }));
         let router = Router::new()
             .merge(pages::router())
-            .route("/assets/{name}", get(assets::serve))
-            .route("/healthz", get(|| async { "ok" }))
             .fallback(ctx::not_found)
             .layer(axum::middleware::from_fn_with_state(
                 web.clone(),
                 ctx::layer,
             ))
+            // Outside the session: no cookie for a stylesheet or a probe.
+            .route("/assets/{name}", get(assets::serve))
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(ready))
             .with_state(web)
             .layer(DefaultBodyLimit::max(64 * 1024))
             .layer(TimeoutLayer::with_status_code(
@@ -125,6 +127,19 @@ impl Application {
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await
         .context("web client HTTP server failed")
+    }
+}
+
+/// `GET /readyz`: ready while the gateway answers (its own `/readyz` says whether the mesh
+/// behind it is).
+async fn ready(axum::extract::State(web): axum::extract::State<Web>) -> StatusCode {
+    let call = api::Call {
+        forwarded_for: "127.0.0.1",
+        ..api::Call::default()
+    };
+    match web.api.raw(http::Method::GET, "/healthz", call, None).await {
+        Ok(_) => StatusCode::OK,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

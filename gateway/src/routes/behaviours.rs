@@ -137,6 +137,39 @@ pub async fn check_in(
     }))
 }
 
+/// Today's check-in and the streak, without checking in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckInStatusView {
+    /// Whether today's check-in (Asia/Shanghai day) is done.
+    pub checked_in_today: bool,
+    /// Days in a row up to today, or up to yesterday while today's is not done yet (the streak
+    /// is alive until today ends).
+    pub streak_days: u32,
+}
+
+/// Whether today's check-in is done and the streak so far; changes nothing.
+#[utoipa::path(get, path = "/v1/me/checkins", tag = "resident", security(("bearer" = [])),
+    responses((status = 200, body = CheckInStatusView), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn check_in_status(
+    State(state): State<AppState>,
+    Resident {
+        caller,
+        id: resident_id,
+    }: Resident,
+) -> HttpResult<Json<CheckInStatusView>> {
+    let r = state
+        .intake()
+        .get_check_in(caller.request(pb::GetCheckInRequest {
+            resident_id: resident_id.to_string(),
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(CheckInStatusView {
+        checked_in_today: r.checked_in_today,
+        streak_days: r.streak_days,
+    }))
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {

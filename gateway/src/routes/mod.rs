@@ -166,6 +166,7 @@ routes! {
         GET "/v1/me" => me::me,
         GET "/v1/me/balances" => points::balances,
         GET "/v1/me/transactions" => points::transactions,
+        GET "/v1/me/checkins" => behaviours::check_in_status,
         POST "/v1/me/checkins" => behaviours::check_in,
         GET "/v1/me/behaviours" => behaviours::behaviours,
         GET "/v1/me/challenges" => play::my_challenges,

@@ -51,7 +51,7 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- define "hp.secretName" -}}
 {{- $root := index . 0 -}}
 {{- $kind := index . 1 -}}
-{{- $existing := dict "databases" $root.Values.postgresql.existingSecret "service-clients" $root.Values.serviceClients.existingSecret "identity" $root.Values.identity.existingSecret -}}
+{{- $existing := dict "databases" $root.Values.postgresql.existingSecret "service-clients" $root.Values.serviceClients.existingSecret "identity" $root.Values.identity.existingSecret "web" $root.Values.web.existingSecret -}}
 {{- default (include "hp.name" (list $root $kind)) (get $existing $kind) -}}
 {{- end -}}
 
@@ -97,7 +97,10 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- if hasKey $external $peer -}}
 {{- get $external $peer -}}
 {{- else -}}
-{{- printf "http://%s:%v" (include "hp.name" (list $root $peer)) $root.Values.topology.grpcPort -}}
+{{- $t := get $root.Values.topology.nodes $peer | default dict -}}
+{{- $http := and (hasKey $t "health") (eq $t.health "") -}}
+{{- $port := ternary $root.Values.topology.httpPort $root.Values.topology.grpcPort $http -}}
+{{- printf "http://%s:%v" (include "hp.name" (list $root $peer)) $port -}}
 {{- end -}}
 {{- end -}}
 

@@ -27,6 +27,12 @@ fn rule<'a>(rules: &'a Value, code: &str) -> &'a Value {
 async fn a_check_in_earns_once_a_day_and_explains_itself() {
     let sandbox = Sandbox::start().await;
     let token = resident(&sandbox, 1, "310118").await;
+    // Asking changes nothing: not yet today, no streak.
+    let (status, before) = sandbox
+        .call(Method::GET, "/v1/me/checkins", Some(&token), None)
+        .await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(before, json!({"checked_in_today": false, "streak_days": 0}));
 
     let (status, first) = sandbox
         .call(Method::POST, "/v1/me/checkins", Some(&token), None)
@@ -51,6 +57,10 @@ async fn a_check_in_earns_once_a_day_and_explains_itself() {
         .await;
     assert_eq!(balances["balances"][0]["book"], "city", "{balances}");
     assert_eq!(balances["balances"][0]["posted"], 5, "{balances}");
+    let (_, after) = sandbox
+        .call(Method::GET, "/v1/me/checkins", Some(&token), None)
+        .await;
+    assert_eq!(after, json!({"checked_in_today": true, "streak_days": 1}));
 
     let (status, mine) = sandbox
         .call(Method::GET, "/v1/me/behaviours", Some(&token), None)

@@ -359,6 +359,7 @@ fn rows(c: &Cast) -> Vec<Row> {
         row(M::GET, "/v1/me", None, residents.clone()),
         row(M::GET, "/v1/me/balances", None, residents.clone()),
         row(M::GET, "/v1/me/transactions", None, residents.clone()),
+        row(M::GET, "/v1/me/checkins", None, residents.clone()),
         row(M::POST, "/v1/me/checkins", Some(json!({})), residents.clone()),
         row(M::GET, "/v1/me/behaviours", None, residents.clone()),
         row(M::GET, "/v1/me/challenges", None, residents.clone()),

@@ -68,7 +68,9 @@ async fn picture(browser: &Browser, name: &str) {
             .unwrap()
             .as_u64()
             .unwrap_or(u64::from(height));
-        let full = u32::try_from(tall).unwrap_or(height).clamp(height, 3 * height);
+        let full = u32::try_from(tall)
+            .unwrap_or(height)
+            .clamp(height, 3 * height);
         browser.resize(width, full + 140).await.unwrap();
         let png = browser.screenshot().await.unwrap();
         std::fs::write(format!("{dir}/{name}-{suffix}.png"), png).unwrap();

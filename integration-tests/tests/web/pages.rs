@@ -359,6 +359,14 @@ async fn the_counter_writes_a_voucher_off_once_and_officials_see_only_their_dist
         Some("/counter")
     );
     counter.get("/counter").await;
+    // What a counter's scanner types from the QR code finds the same voucher.
+    let scanned = counter
+        .post(
+            "/counter/voucher",
+            &[("code", &format!("HPV1:310118:{code}"))],
+        )
+        .await;
+    assert_eq!(scanned.by_id("voucher-status").as_deref(), Some("待使用"));
     let seen = counter.post("/counter/voucher", &[("code", &code)]).await;
     assert_eq!(seen.status, 200);
     assert!(seen.body.contains("王*明"), "the name is masked");
@@ -519,6 +527,35 @@ async fn residents_manage_their_leaderboard_presence_and_consents_and_see_who_re
         )
         .await;
     assert_eq!(status, 403, "a withdrawn consent stops the reading");
+
+    // A challenge: joined from the page, its progress shown.
+    let now = chrono::Utc::now();
+    sandbox
+        .expect(
+            201,
+            Method::POST,
+            "/v1/admin/challenges",
+            Some(&admin),
+            Some(serde_json::json!({
+                "title": "每天 8000 步，坚持 2 天", "behaviour": "steps.daily",
+                "daily_min_quantity": 8000, "days_required": 2,
+                "starts_at": (now - chrono::Duration::days(1)).to_rfc3339(),
+                "ends_at": (now + chrono::Duration::days(10)).to_rfc3339(),
+                "bonus_points": 50, "level": "city",
+            })),
+        )
+        .await
+        .unwrap();
+    let play = web.get("/me/play").await;
+    assert!(play.body.contains("每天 8000 步，坚持 2 天"));
+    let challenge = play.input("challenge").expect("a join button");
+    let joined = web
+        .post("/me/play/join", &[("challenge", &challenge)])
+        .await;
+    assert_eq!(joined.location.as_deref(), Some("/me/play"));
+    let play = web.get("/me/play").await;
+    assert!(play.body.contains("已参加"), "{}", play.body);
+    assert!(play.body.contains("<progress") && play.body.contains("max=\"2\" value=\"0\""));
 
     // The leaderboard: nobody is ranked without opting in.
     let play = web.get("/me/play").await;

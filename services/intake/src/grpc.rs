@@ -90,6 +90,23 @@ impl IntakeService for IntakeGrpc {
         }))
     }
 
+    #[tracing::instrument(name = "intake.GetCheckIn", skip_all)]
+    async fn get_check_in(
+        &self,
+        request: Request<pb::GetCheckInRequest>,
+    ) -> Result<Response<pb::GetCheckInResponse>, Status> {
+        let p = caller(&request)?;
+        let (checked_in_today, streak_days) = self
+            .ready()?
+            .check_in_status(&p, &request.get_ref().resident_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::GetCheckInResponse {
+            checked_in_today,
+            streak_days,
+        }))
+    }
+
     #[tracing::instrument(name = "intake.ListOutcomes", skip_all)]
     async fn list_outcomes(
         &self,

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::{
     api::ApiError,
-    ctx::{Chrome, Ctx, PageError, Posted, local_path, render},
+    ctx::{Chrome, Ctx, FieldErrors, PageError, Posted, local_path, render},
     i18n::{Lang, district_name},
     session::{Role, TokenFacts, User},
 };
@@ -193,22 +193,7 @@ struct RegisterPage {
     c: Chrome,
     form: RegisterForm,
     districts: Vec<(String, String)>,
-    /// (field, message)
-    errors: Vec<(String, String)>,
-}
-
-impl RegisterPage {
-    fn has(&self, field: &str) -> bool {
-        self.errors.iter().any(|(f, _)| f == field)
-    }
-
-    fn error(&self, field: &str) -> &str {
-        self.errors
-            .iter()
-            .find(|(f, _)| f == field)
-            .map(|(_, m)| m.as_str())
-            .unwrap_or_default()
-    }
+    errors: FieldErrors,
 }
 
 /// The districts to choose from, named in the page's language.
@@ -241,7 +226,7 @@ pub(crate) async fn register_page(ctx: Ctx) -> Result<Response, PageError> {
             ..RegisterForm::default()
         },
         districts: districts(&ctx).await?,
-        errors: vec![],
+        errors: FieldErrors::default(),
     }))
 }
 
@@ -252,7 +237,7 @@ pub(crate) async fn register(
     Posted(mut form): Posted<RegisterForm>,
 ) -> Result<Response, PageError> {
     let t = ctx.t();
-    let mut errors = vec![];
+    let mut errors = FieldErrors::default();
     // Full-width digits (from a Chinese keyboard) read as the digits they are.
     let id: String = form
         .id_number
@@ -265,11 +250,11 @@ pub(crate) async fn register(
         })
         .collect();
     if id.chars().count() != 18 {
-        errors.push(("id_number".to_owned(), t.id_length.to_owned()));
+        errors.push("id_number", t.id_length);
     } else if !id.is_ascii()
         || healthpoints_types::id_number::check_char(&id[..17]) != id[17..].chars().next()
     {
-        errors.push(("id_number".to_owned(), t.id_check.to_owned()));
+        errors.push("id_number", t.id_check);
     }
     if errors.is_empty() {
         let body = json!({
@@ -313,10 +298,10 @@ pub(crate) async fn register(
                         ("phone", _) => format!("{} {}", t.phone, t.err_taken),
                         (other, _) => p.reason_for(other).unwrap_or(t.form_errors).to_owned(),
                     };
-                    errors.push((field.to_owned(), message));
+                    errors.push(field, message);
                 }
                 if errors.is_empty() {
-                    errors.push(("name".into(), p.detail.unwrap_or(p.title)));
+                    errors.push("name", p.detail.unwrap_or(p.title));
                 }
             }
             Err(e) => return Err(e.into()),

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::{
     api::with_query,
     ctx::{Chrome, Ctx, PageError, Posted, render},
-    i18n::{Msgs, district_name, grouped, local_time, mall_name, today},
+    i18n::{Msgs, district_name, grouped, local_time, mall_name},
     session::Role,
 };
 
@@ -120,35 +120,33 @@ struct HomePage {
     c: Chrome,
     balances: Vec<BookView>,
     checked_in: Option<String>,
+    /// A streak still alive from yesterday.
+    streak: Option<String>,
     mall: Option<(String, String)>,
     doctor: Option<String>,
-}
-
-/// Whether an outcome is a check-in made today (Shanghai).
-fn checked_in_today(o: &Outcome) -> bool {
-    o.behaviour == "learning.checkin"
-        && o.occurred_at
-            .as_deref()
-            .is_some_and(|at| local_time(at).starts_with(&today().to_string()))
 }
 
 /// `GET /me`.
 pub(crate) async fn home(ctx: Ctx) -> Result<Response, PageError> {
     ctx.require(&[Role::Resident])?;
     let t = ctx.t();
-    let (me, balances, route, recent) = tokio::join!(
+    #[derive(Deserialize)]
+    struct Today {
+        checked_in_today: bool,
+        streak_days: u32,
+    }
+    let (me, balances, route, today) = tokio::join!(
         ctx.get::<Me>("/v1/me"),
         ctx.get::<Balances>("/v1/me/balances"),
         ctx.get::<Route>("/v1/mall"),
-        ctx.get::<Outcomes>("/v1/me/behaviours?page_size=20"),
+        ctx.get::<Today>("/v1/me/checkins"),
     );
-    let (me, balances) = (me?, balances?);
-    let checked_in = recent.ok().and_then(|r| {
-        r.outcomes
-            .iter()
-            .any(checked_in_today)
-            .then(|| t.checkin_today.to_owned())
-    });
+    let (me, balances, today) = (me?, balances?, today?);
+    let checked_in = today
+        .checked_in_today
+        .then(|| t.fill(t.checkin_done, today.streak_days));
+    let streak = (!today.checked_in_today && today.streak_days > 0)
+        .then(|| t.fill(t.streak_alive, today.streak_days));
     Ok(render(&HomePage {
         c: ctx.chrome(t.home, "/me"),
         balances: balances
@@ -162,6 +160,7 @@ pub(crate) async fn home(ctx: Ctx) -> Result<Response, PageError> {
             })
             .collect(),
         checked_in,
+        streak,
         mall: route
             .ok()
             .map(|r| (mall_name(t, &r.mall.mall), r.explain(t))),

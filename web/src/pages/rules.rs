@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::{
     api::{ApiError, with_query},
     chart::{Bar, Chart},
-    ctx::{Chrome, Ctx, PageError, Posted, render},
+    ctx::{Chrome, Ctx, FieldErrors, PageError, Posted, render},
     i18n::{Msgs, grouped},
     session::{Role, User},
 };
@@ -132,21 +132,7 @@ struct DraftPage {
     form: DraftForm,
     /// Whether the rule's award is per unit (else fixed).
     per_unit: bool,
-    errors: Vec<(String, String)>,
-}
-
-impl DraftPage {
-    fn has(&self, field: &str) -> bool {
-        self.errors.iter().any(|(f, _)| f == field)
-    }
-
-    fn error(&self, field: &str) -> &str {
-        self.errors
-            .iter()
-            .find(|(f, _)| f == field)
-            .map(|(_, m)| m.as_str())
-            .unwrap_or_default()
-    }
+    errors: FieldErrors,
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,17 +176,12 @@ pub(crate) async fn draft_page(
             code: q.code,
         },
         per_unit,
-        errors: vec![],
+        errors: FieldErrors::default(),
     }))
 }
 
 /// A whole number typed into `field`, or empty for none.
-fn whole(
-    t: &Msgs,
-    field: &str,
-    text: &str,
-    errors: &mut Vec<(String, String)>,
-) -> Option<Option<u64>> {
+fn whole(t: &Msgs, field: &str, text: &str, errors: &mut FieldErrors) -> Option<Option<u64>> {
     let text = text.trim();
     if text.is_empty() {
         return Some(None);
@@ -208,7 +189,7 @@ fn whole(
     match text.parse::<u64>() {
         Ok(n) => Some(Some(n)),
         Err(_) => {
-            errors.push((field.to_owned(), t.err_whole_number.to_owned()));
+            errors.push(field, t.err_whole_number);
             None
         }
     }
@@ -241,15 +222,15 @@ pub(crate) async fn draft(
     let t = ctx.t();
     let mut r = rule(&ctx, &user, &form.code).await?;
     let per_unit = r["award"]["per_unit"].is_u64();
-    let mut errors = vec![];
+    let mut errors = FieldErrors::default();
     if form.title.trim().is_empty() {
-        errors.push(("title".into(), t.err_required.to_owned()));
+        errors.push("title", t.err_required);
     }
     let points = whole(t, "points", &form.points, &mut errors);
     let per_day = whole(t, "per_day", &form.per_day, &mut errors);
     let per_month = whole(t, "per_month", &form.per_month, &mut errors);
     if let Some(None) = points {
-        errors.push(("points".into(), t.err_required.to_owned()));
+        errors.push("points", t.err_required);
     }
     let draft_id = if errors.is_empty() {
         r["title"] = json!(form.title.trim());
@@ -295,7 +276,7 @@ pub(crate) async fn draft(
                     Some("caps.per_month") => "per_month",
                     _ => "title",
                 };
-                errors.push((field.into(), p.detail.unwrap_or(p.title)));
+                errors.push(field, p.detail.unwrap_or(p.title));
                 None
             }
             Err(e) => return Err(e.into()),

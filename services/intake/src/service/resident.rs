@@ -17,6 +17,20 @@ use crate::domain::{
     model::{Event, Outcome, OutcomeKind, ResidentRef},
 };
 
+/// Days in a row in `days` ending on `last`.
+fn streak_ending(days: &BTreeSet<chrono::NaiveDate>, last: chrono::NaiveDate) -> u32 {
+    let mut streak = 0u32;
+    let mut day = last;
+    while days.contains(&day) {
+        streak += 1;
+        match day.pred_opt() {
+            Some(d) => day = d,
+            None => break,
+        }
+    }
+    streak
+}
+
 impl<R: Residents, L: PointsLedger> Intake<R, L> {
     /// Today's check-in (Asia/Shanghai day): once a day, however often it is sent; the streak
     /// bonus is awarded once when the streak reaches 7, 14, 21, … days.
@@ -50,22 +64,8 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
                 streak_bonus: None,
             });
         }
-        let days: BTreeSet<_> = self
-            .store()
-            .counted_times(&resident_id, CHECKIN, now - Duration::days(400))
-            .await?
-            .into_iter()
-            .map(local_date)
-            .collect();
-        let mut streak_days = 0u32;
-        let mut day = today;
-        while days.contains(&day) {
-            streak_days += 1;
-            match day.pred_opt() {
-                Some(d) => day = d,
-                None => break,
-            }
-        }
+        let days = self.check_in_days(&resident_id, now).await?;
+        let streak_days = streak_ending(&days, today);
         let streak_bonus = if streak_days > 0 && streak_days.is_multiple_of(STREAK_DAYS) {
             Some(
                 self.submit(vec![event(STREAK_BONUS, "streak", u64::from(streak_days))])
@@ -80,6 +80,42 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             streak_days,
             streak_bonus,
         })
+    }
+
+    /// Whether today's check-in is done, and the streak: up to today, or up to yesterday while
+    /// today's is not done yet (it is still alive until the day ends).
+    pub async fn check_in_status(
+        &self,
+        caller: &Principal,
+        resident_id: &str,
+    ) -> Result<(bool, u32)> {
+        let resident_id = resident_or_self(caller, resident_id)?;
+        may_act_for(caller, &resident_id)?;
+        let now = self.now();
+        let today = local_date(now);
+        let days = self.check_in_days(&resident_id, now).await?;
+        if days.contains(&today) {
+            return Ok((true, streak_ending(&days, today)));
+        }
+        Ok((
+            false,
+            today.pred_opt().map_or(0, |y| streak_ending(&days, y)),
+        ))
+    }
+
+    /// The days (Asia/Shanghai) of the resident's counted check-ins over the last 400 days.
+    async fn check_in_days(
+        &self,
+        resident_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<BTreeSet<chrono::NaiveDate>> {
+        Ok(self
+            .store()
+            .counted_times(resident_id, CHECKIN, now - Duration::days(400))
+            .await?
+            .into_iter()
+            .map(local_date)
+            .collect())
     }
 
     /// A resident's outcomes, newest first; the cursor is the last event id of the previous
@@ -162,5 +198,21 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
             None
         };
         Ok((outcomes, next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streak_counts_the_days_in_a_row_up_to_its_last() {
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let days: BTreeSet<_> = [1, 3, 4, 5].into_iter().map(day).collect();
+        assert_eq!(streak_ending(&days, day(5)), 3);
+        // Today (the 6th) not done yet: yesterday's streak is still alive.
+        assert_eq!(streak_ending(&days, day(6)), 0);
+        assert_eq!(streak_ending(&days, day(2)), 0);
+        assert_eq!(streak_ending(&days, day(1)), 1);
     }
 }
