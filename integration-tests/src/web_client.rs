@@ -93,6 +93,18 @@ impl WebClient {
             .await
     }
 
+    /// `GET path` with these headers and no session cookie (a navigation from elsewhere).
+    pub async fn send_with(&self, path: &str, headers: &[(&str, &str)]) -> Page {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let saved = std::mem::take(&mut *self.cookie.lock().unwrap());
+        let page = self.send(request).await;
+        *self.cookie.lock().unwrap() = saved;
+        page
+    }
+
     /// Posts a form with the last page's CSRF token, from the site's own origin.
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
         let csrf = self.csrf.lock().unwrap().clone();

@@ -189,17 +189,17 @@ impl Gateway {
     }
 }
 
-/// A path as logs may show it: no query, and every segment that carries an identifier (a
-/// voucher code, an order id, a resident id) replaced by `{}`.
+/// A path as logs may show it: no query, and every segment that is not a word of the API's
+/// routes (lowercase letters, `-`, `_`, `.`) replaced by `{}` — voucher codes, order and
+/// resident ids, anything a person typed.
 pub fn route(path: &str) -> String {
     let path = path.split('?').next().unwrap_or_default();
     path.split('/')
         .map(|seg| {
-            if seg.bytes().any(|b| b.is_ascii_digit()) && seg != "v1" {
-                "{}"
-            } else {
-                seg
-            }
+            let word = seg
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || matches!(b, b'-' | b'_' | b'.'));
+            if word || seg == "v1" { seg } else { "{}" }
         })
         .collect::<Vec<_>>()
         .join("/")
@@ -221,8 +221,12 @@ pub fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
     }
 }
 
-/// One path segment, percent-encoded (a voucher code as typed).
+/// One path segment, percent-encoded (a voucher code as typed). An empty or dot segment
+/// (`.`, `..`, which a URL would resolve away) becomes `_`, an id nothing has.
 pub fn segment(value: &str) -> String {
+    if matches!(value, "" | "." | "..") {
+        return "_".to_owned();
+    }
     form_urlencoded::byte_serialize(value.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
@@ -240,6 +244,13 @@ mod tests {
         );
         assert_eq!(with_query("/v1/x", &[]), "/v1/x");
         assert_eq!(segment("a/b c"), "a%2Fb%20c");
+        for dots in ["", ".", ".."] {
+            assert_eq!(segment(dots), "_");
+        }
+        assert_eq!(
+            route("/v1/merchant/vouchers/ABCD-EFGH"),
+            "/v1/merchant/vouchers/{}"
+        );
         assert_eq!(
             route("/v1/merchant/vouchers/SRP5-NQE2/write-off?x=13900000001"),
             "/v1/merchant/vouchers/{}/write-off"

@@ -28,6 +28,30 @@ pub struct HttpConfig {
     /// What browsers type; empty: `http://` and the bound address.
     #[serde(default)]
     pub public_url: String,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is passed on to the gateway;
+    /// a list or comma-separated.
+    #[serde(default, deserialize_with = "healthpoints_config::comma_list")]
+    pub trusted_proxies: Vec<String>,
+}
+
+impl HttpConfig {
+    /// The trusted proxies as networks.
+    pub fn proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|raw| {
+                let raw = raw.trim();
+                raw.parse::<ipnet::IpNet>()
+                    .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError::invalid(
+                            "http.trusted_proxies",
+                            "must be IP addresses or CIDR ranges",
+                        )
+                    })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,6 +115,7 @@ impl Validate for WebConfig {
             ));
         }
         self.session.key_bytes()?;
+        self.http.proxies()?;
         Ok(())
     }
 }
@@ -117,6 +142,7 @@ mod tests {
             ("http.public_url", "points.example"),
             ("session.key", "c2hvcnQ="),
             ("session.max_age_seconds", "0"),
+            ("http.trusted_proxies", "10.0.0.0/33"),
         ] {
             let err = WebConfig::load(None, &[(key, value.into())]).unwrap_err();
             assert!(err.to_string().contains(key), "{key}: {err}");

@@ -472,11 +472,22 @@ fn same_origin(web: &Web, headers: &HeaderMap) -> bool {
 pub(crate) async fn layer(State(web): State<Web>, mut req: Request, next: Next) -> Response {
     let headers = req.headers();
     let now = now();
-    let opened = headers
+    let cookie = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|c| crate::session::read_cookie(c, web.secure))
-        .and_then(|v| web.keys.open(v));
+        .and_then(|c| crate::session::read_cookie(c, web.secure));
+    // A navigation from another site (a link in a message) arrives without the SameSite=Strict
+    // cookie: such a request must not replace it with a new one. A page asked for that way is
+    // loaded again from this site, where the browser sends the cookie.
+    let from_elsewhere = cookie.is_none()
+        && headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|site| matches!(site, "cross-site" | "same-site"));
+    if from_elsewhere && *req.method() == Method::GET {
+        return reload_here(req.uri().path_and_query().map_or("/", |p| p.as_str()));
+    }
+    let opened = cookie.and_then(|v| web.keys.open(v));
     let (session, changed, ended) = match opened {
         Some(s) if now - s.started <= web.max_age => (s, false, false),
         Some(s) => {
@@ -488,12 +499,16 @@ pub(crate) async fn layer(State(web): State<Web>, mut req: Request, next: Next) 
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "127.0.0.1".into());
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+    // The chain a trusted proxy sent is passed on; anyone else's claim is dropped.
     let forwarded_for: Arc<str> = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
     {
-        Some(chain) if !chain.trim().is_empty() => format!("{chain}, {peer}").into(),
-        _ => peer.into(),
+        Some(chain)
+            if !chain.trim().is_empty() && web.proxies.iter().any(|n| n.contains(&peer)) =>
+        {
+            format!("{chain}, {peer}").into()
+        }
+        _ => peer.to_string().into(),
     };
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD);
     let cross_site = unsafe_method && !same_origin(&web, headers);
@@ -527,7 +542,7 @@ pub(crate) async fn layer(State(web): State<Web>, mut req: Request, next: Next) 
     if let Some(error) = response.extensions_mut().remove::<PageError>() {
         response = error_page(&ctx, error, back.as_deref());
     }
-    if ctx.shared.changed.load(Ordering::Relaxed) {
+    if ctx.shared.changed.load(Ordering::Relaxed) && !from_elsewhere && !cross_site {
         let sealed = web.keys.seal(&ctx.session());
         if let Ok(v) = HeaderValue::from_str(&crate::session::set_cookie(web.secure, &sealed)) {
             response.headers_mut().append(header::SET_COOKIE, v);
@@ -553,14 +568,59 @@ pub(crate) async fn layer(State(web): State<Web>, mut req: Request, next: Next) 
     response
 }
 
+/// A page that loads `path` again from this site (its only content; no cookie is set).
+fn reload_here(path: &str) -> Response {
+    let path = local_path(path).unwrap_or("/");
+    let href = crate::chart::escape(path);
+    let mut r = Html(format!(
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"0;url={href}\"><title>健康积分</title></head>\
+         <body><p><a href=\"{href}\">继续 / Continue</a></p></body></html>"
+    ))
+    .into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    r
+}
+
+/// A `GET` of a path that only takes forms (a sign-in that came back to the page a form was
+/// posted to): the page above it.
+pub(crate) async fn to_parent(method: Method, uri: http::Uri) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let path = uri.path();
+    let parent = match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    };
+    Redirect::to(parent).into_response()
+}
+
 /// The page (or the way to sign in) for a [`PageError`].
 fn error_page(ctx: &Ctx, error: PageError, back: Option<&str>) -> Response {
     let t = ctx.t();
     let (status, heading, text) = match error {
+        PageError::StaleForm if ctx.user().is_some() => {
+            // A page left open from an earlier session (or another tab's sign-in): nothing was
+            // done; the person stays signed in and is told to send it again.
+            ctx.flash(false, t.form_expired);
+            let home = ctx.user().map_or("/", |u| u.role.home());
+            let to = back.and_then(local_path).unwrap_or(home);
+            return Redirect::to(to).into_response();
+        }
         PageError::SignIn | PageError::StaleForm => {
-            if ctx.user().is_some() || matches!(error, PageError::StaleForm) {
-                // The session ended under the person (a revoked or expired sign-in, a page
-                // left open): say so on the sign-in page.
+            if ctx.user().is_some() {
+                // The session ended under the person (a revoked or expired sign-in): say so on
+                // the sign-in page.
                 ctx.sign_out();
                 ctx.flash(false, t.session_ended);
             }

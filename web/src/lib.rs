@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     /// The configured public origin (`https://host`), or none: the request's `Host` decides.
     pub origin: Option<String>,
     pub max_age: i64,
+    /// Proxies whose `X-Forwarded-For` is passed on.
+    pub proxies: Vec<ipnet::IpNet>,
 }
 
 impl std::ops::Deref for Web {
@@ -80,10 +82,12 @@ impl Application {
             secure: url.starts_with("https://"),
             origin: (!public.is_empty()).then(|| origin_of(public)),
             max_age: i64::try_from(config.session.max_age_seconds).unwrap_or(i64::MAX),
+            proxies: config.http.proxies()?,
         }));
         let router = Router::new()
             .merge(pages::router())
             .fallback(ctx::not_found)
+            .method_not_allowed_fallback(ctx::to_parent)
             .layer(axum::middleware::from_fn_with_state(
                 web.clone(),
                 ctx::layer,

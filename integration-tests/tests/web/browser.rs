@@ -145,6 +145,30 @@ async fn residents_merchants_and_officials_use_it_in_chromium_and_every_main_pag
     // The resident: points, today's check-in, the routed mall, an order, the voucher.
     sign_in(&browser, &web, "13900000001").await;
     assert!(browser.url().await.unwrap().ends_with("/me"));
+    // A link from another site (here a data: page) to a page of the web client: the
+    // SameSite=Strict cookie is not sent with it, the page loads itself again from the site,
+    // and the resident is still signed in.
+    browser
+        .goto(&format!(
+            "data:text/html,<a id=go href='{web}/me/history'>go</a>"
+        ))
+        .await
+        .unwrap();
+    browser.submit("#go").await.unwrap();
+    for _ in 0..50 {
+        if browser.url().await.unwrap().ends_with("/me/history")
+            && browser.count("h1").await.unwrap() == 1
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        browser.text("h1").await.unwrap(),
+        "积分明细",
+        "still signed in"
+    );
+    browser.goto(&format!("{web}/me")).await.unwrap();
     assert!(
         browser
             .text("main")

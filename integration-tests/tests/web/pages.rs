@@ -230,17 +230,24 @@ async fn forms_from_another_session_or_site_change_nothing() {
     let home = web.get("/me").await;
     let csrf = home.input("csrf").unwrap();
 
-    // Another session's token (another browser's page): refused, the person signed out.
+    // Another session's token (another browser's page): not acted on; the person stays
+    // signed in and is told to send it again.
     let other = WebClient::new(sandbox.web_url());
     let foreign = other.get("/login").await.input("csrf").unwrap();
     let forged = web
         .post_raw("/me/checkin", &[("csrf", &foreign)], &web.base.clone())
         .await;
-    assert_eq!(forged.status, 303);
-    assert!(forged.location.unwrap().starts_with("/login"));
+    assert_eq!(
+        (forged.status, forged.location.as_deref()),
+        (303, Some("/me"))
+    );
     assert_eq!(check_ins(&sandbox, &token).await, 0);
+    let home = web.get("/me").await;
+    assert_eq!(home.status, 200, "still signed in");
+    assert!(home.body.contains("页面已过期，请重新提交"));
 
-    // The right token from another site's page: refused before any handler.
+    // The right token from another site's page: refused before any handler, and the refusal
+    // leaves the session as it was (no new cookie).
     web.sign_in("13900000002", DEMO_PASSWORD).await;
     let csrf2 = web.get("/me").await.input("csrf").unwrap();
     assert_ne!(csrf, csrf2, "a sign-in starts a new session");
@@ -248,6 +255,7 @@ async fn forms_from_another_session_or_site_change_nothing() {
         .post_raw("/me/checkin", &[("csrf", &csrf2)], "http://evil.example")
         .await;
     assert_eq!(cross.status, 403);
+    assert!(cross.headers.get("set-cookie").is_none());
     assert_eq!(check_ins(&sandbox, &token).await, 0);
 
     // The page's own form checks in once, however often it is sent.
@@ -303,6 +311,28 @@ async fn pages_send_a_strict_policy_and_a_session_cookie_scripts_cannot_read() {
     // A page for someone signed in sends the person to sign in, and back.
     let me = web.get("/orders").await;
     assert_eq!(me.location.as_deref(), Some("/login?next=%2Forders"));
+    // A link from another site arrives without the SameSite=Strict cookie: the page is loaded
+    // again from here (where the browser sends it), and no cookie replaces the person's.
+    let linked = web
+        .send_with(
+            "/me",
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("sec-fetch-mode", "navigate"),
+            ],
+        )
+        .await;
+    assert_eq!(linked.status, 200);
+    assert!(linked.headers.get("set-cookie").is_none());
+    assert!(
+        linked
+            .body
+            .contains("http-equiv=\"refresh\" content=\"0;url=/me\"")
+    );
+    // A form's address asked for with GET (a sign-in that came back to it) shows the page
+    // above it.
+    let parent = web.get("/counter/voucher").await;
+    assert_eq!(parent.location.as_deref(), Some("/counter"));
     sandbox.stop().await;
 }
 

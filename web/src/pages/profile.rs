@@ -83,7 +83,7 @@ pub(crate) async fn play(ctx: Ctx) -> Result<Response, PageError> {
             .challenges
             .into_iter()
             .map(|c| ChallengeLine {
-                id: segment(&c.challenge_id),
+                id: c.challenge_id,
                 title: c.title,
                 done: c.days_done.min(c.days_required),
                 required: c.days_required,
@@ -302,9 +302,9 @@ pub(crate) async fn profile(ctx: Ctx) -> Result<Response, PageError> {
                     .get(&c.partner_id)
                     .cloned()
                     .unwrap_or_else(|| c.partner_id.clone()),
-                partner_id: segment(&c.partner_id),
+                partner_id: c.partner_id,
                 category_name: t.consent_category(&c.category),
-                category: segment(&c.category),
+                category: c.category,
                 since: c.granted_at.as_deref().map(local_time).unwrap_or_default(),
                 active: c.active,
             })

@@ -130,11 +130,6 @@ struct HomePage {
 pub(crate) async fn home(ctx: Ctx) -> Result<Response, PageError> {
     ctx.require(&[Role::Resident])?;
     let t = ctx.t();
-    #[derive(Deserialize)]
-    struct Today {
-        checked_in_today: bool,
-        streak_days: u32,
-    }
     let (me, balances, route, today) = tokio::join!(
         ctx.get::<Me>("/v1/me"),
         ctx.get::<Balances>("/v1/me/balances"),
@@ -176,6 +171,13 @@ pub(crate) async fn home(ctx: Ctx) -> Result<Response, PageError> {
     }))
 }
 
+/// `GET /v1/me/checkins`.
+#[derive(Debug, Deserialize)]
+struct Today {
+    checked_in_today: bool,
+    streak_days: u32,
+}
+
 #[derive(Debug, Deserialize)]
 struct CheckIn {
     #[serde(flatten)]
@@ -193,8 +195,13 @@ pub(crate) async fn check_in(
     ctx.require(&[Role::Resident])?;
     let t = ctx.t();
     let r: CheckIn = ctx.api(Method::POST, "/v1/me/checkins", None, None).await?;
-    let mut text = t.fill(t.checkin_done, r.streak_days);
-    let ok = matches!(r.outcome.outcome.as_str(), "awarded" | "duplicate");
+    // A check-in sent again the same day answers its first outcome without the streak: ask.
+    let streak = match ctx.get::<Today>("/v1/me/checkins").await {
+        Ok(today) => today.streak_days.max(r.streak_days),
+        Err(_) => r.streak_days,
+    };
+    let mut text = t.fill(t.checkin_done, streak);
+    let ok = r.outcome.outcome != "rejected";
     if r.outcome.points > 0 {
         text = format!("{text}。{}", t.fill(t.checkin_points, r.outcome.points));
     } else if !ok {
