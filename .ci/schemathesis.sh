@@ -17,7 +17,7 @@ ST=${ST:-st}
 WORK=$(mktemp -d /tmp/hp-st.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
-"$BIN" up --demo --data-dir "$WORK/data" --http-addr "127.0.0.1:$PORT" >"$WORK/up.log" 2>&1 &
+"$BIN" up --demo --data-dir "$WORK/data" --http-addr "127.0.0.1:$PORT" --web-addr none >"$WORK/up.log" 2>&1 &
 UP=$!
 cleanup() { kill "$UP" 2>/dev/null || true; wait "$UP" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT

@@ -18,6 +18,8 @@ use reqwest::Method;
 /// name, and the demo residents' phone numbers.
 struct Printed {
     url: String,
+    /// The web client's address.
+    web: String,
     grpc: std::collections::BTreeMap<String, String>,
     phones: Vec<String>,
 }
@@ -31,7 +33,15 @@ fn up(dir: &Path, extra: &[&str]) -> (Child, Printed) {
 /// The same on the data directory `data`.
 fn up_on(dir: &Path, data: &Path, extra: &[&str]) -> (Child, Printed) {
     let mut child = Command::new(binary("healthpoints"))
-        .args(["up", "--demo", "--http-addr", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "up",
+            "--demo",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--web-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
         .arg(data)
         .args(extra)
         .current_dir(dir)
@@ -52,6 +62,7 @@ fn up_on(dir: &Path, data: &Path, extra: &[&str]) -> (Child, Printed) {
         }
     });
     let (mut url, mut phones, mut grpc) = (None, Vec::new(), std::collections::BTreeMap::new());
+    let mut web = None;
     let mut in_grpc = false;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -61,6 +72,9 @@ fn up_on(dir: &Path, data: &Path, extra: &[&str]) -> (Child, Printed) {
             .expect("`healthpoints up --demo` prints that it is up within 2 minutes");
         if let Some(u) = line.strip_prefix("healthpoints is up: ") {
             url = Some(u.trim().to_owned());
+        }
+        if let Some(u) = line.strip_prefix("healthpoints web client: ") {
+            web = Some(u.trim().to_owned());
         }
         // `  gRPC (…):` then `    <service>   <address>` lines.
         if line.trim_start().starts_with("gRPC") {
@@ -86,7 +100,16 @@ fn up_on(dir: &Path, data: &Path, extra: &[&str]) -> (Child, Printed) {
         }
     }
     let url = url.expect("the URL is printed");
-    (child, Printed { url, grpc, phones })
+    let web = web.expect("the web client's address is printed");
+    (
+        child,
+        Printed {
+            url,
+            web,
+            grpc,
+            phones,
+        },
+    )
 }
 
 /// The services a gRPC port lists, asked in the reflection protocol's first version (v1alpha,
@@ -178,8 +201,23 @@ async fn up_with_demo_serves_a_programme_that_survives_a_restart_and_verifies() 
     let dir = healthpoints_db::private::tempdir().expect("temporary directory");
 
     // First start: demo merchants, catalogues and residents with points.
-    let (child, Printed { url, grpc, phones }) = up(dir.path(), &[]);
+    let (
+        child,
+        Printed {
+            url,
+            web,
+            grpc,
+            phones,
+        },
+    ) = up(dir.path(), &[]);
     assert_eq!(phones.len(), 3, "the demo prints its residents: {phones:?}");
+    // The printed web address serves the sign-in page, and a demo login works there.
+    let browser = healthpoints_integration_tests::web_client::WebClient::new(web);
+    let signed_in = browser
+        .sign_in(&phones[0], healthpoints::demo::DEMO_PASSWORD)
+        .await;
+    assert_eq!(signed_in.location.as_deref(), Some("/me"));
+    assert_eq!(browser.get("/me").await.status, 200);
     // Every service's gRPC address, for an operator's grpcurl; each port lists its service.
     for service in ["identity", "ledger", "intake", "exchange", "mall city"] {
         assert!(grpc.contains_key(service), "{service} in {grpc:?}");
