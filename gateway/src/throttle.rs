@@ -235,7 +235,8 @@ impl Throttle {
         let trusted = trusted_proxies
             .iter()
             .map(|p| {
-                parse_net(p).ok_or_else(|| format!("{p:?} is not an IP address or CIDR range"))
+                healthpoints_config::ip_network(p)
+                    .ok_or_else(|| format!("{p:?} is not an IP address or CIDR range"))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
@@ -265,14 +266,6 @@ impl Throttle {
             self.buckets(class).forget_idle();
         }
     }
-}
-
-/// An IP address (`10.0.0.7`) or a CIDR range (`10.0.0.0/8`).
-fn parse_net(raw: &str) -> Option<IpNet> {
-    let raw = raw.trim();
-    raw.parse::<IpNet>()
-        .ok()
-        .or_else(|| raw.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 /// One `X-Forwarded-For` hop: `203.0.113.7`, `203.0.113.7:5678`, `2001:db8::1` or
@@ -357,8 +350,8 @@ mod tests {
     #[test]
     fn the_client_is_the_rightmost_hop_no_trusted_proxy_wrote() {
         let trusted = vec![
-            parse_net("10.0.0.0/8").unwrap(),
-            parse_net("192.0.2.1").unwrap(),
+            healthpoints_config::ip_network("10.0.0.0/8").unwrap(),
+            healthpoints_config::ip_network("192.0.2.1").unwrap(),
         ];
         let client = |peer: &str, header: &str| client_ip(ip(peer), &forwarded(header), &trusted);
         // Straight from the internet: the header is the client's own word and ignored.
@@ -386,7 +379,7 @@ mod tests {
             client("10.1.2.3", "6.6.6.6, junk, 10.0.0.5"),
             ip("10.0.0.5")
         );
-        assert!(parse_net("not-an-ip").is_none());
+        assert!(healthpoints_config::ip_network("not-an-ip").is_none());
     }
 
     #[test]

@@ -115,7 +115,9 @@ impl WebClient {
 
     /// Posts exactly these fields with this `Origin`.
     pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)], origin: &str) -> Page {
-        let body = serde_urlencoded_pairs(fields);
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
         self.send(
             self.http
                 .post(format!("{}{path}", self.base))
@@ -132,18 +134,4 @@ impl WebClient {
         self.post("/login", &[("login", login), ("password", password)])
             .await
     }
-}
-
-fn serde_urlencoded_pairs(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                url::form_urlencoded::byte_serialize(k.as_bytes()).collect::<String>(),
-                url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
 }

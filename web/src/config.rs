@@ -40,15 +40,12 @@ impl HttpConfig {
         self.trusted_proxies
             .iter()
             .map(|raw| {
-                let raw = raw.trim();
-                raw.parse::<ipnet::IpNet>()
-                    .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| {
-                        ConfigError::invalid(
-                            "http.trusted_proxies",
-                            "must be IP addresses or CIDR ranges",
-                        )
-                    })
+                healthpoints_config::ip_network(raw).ok_or_else(|| {
+                    ConfigError::invalid(
+                        "http.trusted_proxies",
+                        "must be IP addresses or CIDR ranges",
+                    )
+                })
             })
             .collect()
     }

@@ -50,7 +50,6 @@ messages! {
     app: "健康积分", "Health Points";
     skip: "跳到正文", "Skip to content";
     menu: "菜单", "Menu";
-    language: "语言", "Language";
     other_lang: "English", "中文";
     other_lang_code: "en", "zh";
     sign_in: "登录", "Sign in";
@@ -94,7 +93,6 @@ messages! {
     book_district: "区级积分", "District points";
     available: "可用", "Available";
     reserved: "已冻结（未核销订单）", "Reserved (open orders)";
-    posted: "账面", "Posted";
     no_points: "还没有积分。每天签到、参加健康活动都能获得积分。", "No points yet. Check in every day and take part in healthy activities to earn them.";
     checkin: "今日签到", "Today's check-in";
     checkin_button: "签到", "Check in";
@@ -141,7 +139,6 @@ messages! {
     route_unavailable: "您签约区的商城暂时无法访问，由{}为您服务", "";
     jumps: "也可以去", "You can also go to";
     products: "商品与服务", "Products and services";
-    price: "价格", "Price";
     stock: "库存", "In stock";
     unlimited: "充足", "plenty";
     limit: "每人限购", "Limit per person";
@@ -164,7 +161,6 @@ messages! {
     cancel_order: "取消兑换，退回积分", "Cancel and get the points back";
     cancelled_ok: "已取消，积分已退回", "Cancelled; the points are back";
     product: "商品", "Product";
-    quantity: "数量", "Quantity";
     no_orders: "还没有订单", "No orders yet";
     some_malls_down: "部分商城暂时无法访问，订单可能不全：", "Some malls cannot be reached; the list may be incomplete: ";
     counter_code: "扫码或输入券码", "Scan or type the voucher code";
@@ -181,12 +177,9 @@ messages! {
     show: "查看", "Show";
     download_csv: "下载 CSV", "Download CSV";
     orders_count: "订单数", "Orders";
-    settled_points: "结算积分", "Points";
-    settled_yuan: "结算金额", "Amount";
     merchant: "商户", "Merchant";
     scope: "范围", "Scope";
     whole_city: "全市", "Whole city";
-    month: "月份", "Month";
     participants: "参与人数", "Participants";
     issued: "发放积分", "Points issued";
     redeemed: "兑换积分", "Points redeemed";
@@ -545,38 +538,43 @@ impl Msgs {
     }
 }
 
-/// The 16 districts of the city (GB/T 2260), in both languages.
-const DISTRICTS: [(&str, &str, &str); 16] = [
-    ("310101", "黄浦区", "Huangpu"),
-    ("310104", "徐汇区", "Xuhui"),
-    ("310105", "长宁区", "Changning"),
-    ("310106", "静安区", "Jing'an"),
-    ("310107", "普陀区", "Putuo"),
-    ("310109", "虹口区", "Hongkou"),
-    ("310110", "杨浦区", "Yangpu"),
-    ("310112", "闵行区", "Minhang"),
-    ("310113", "宝山区", "Baoshan"),
-    ("310114", "嘉定区", "Jiading"),
-    ("310115", "浦东新区", "Pudong"),
-    ("310116", "金山区", "Jinshan"),
-    ("310117", "松江区", "Songjiang"),
-    ("310118", "青浦区", "Qingpu"),
-    ("310120", "奉贤区", "Fengxian"),
-    ("310151", "崇明区", "Chongming"),
+/// The districts' Chinese names; their codes and English names are the city's list
+/// ([`healthpoints_types::DISTRICTS`]).
+const ZH_NAMES: [(&str, &str); 16] = [
+    ("310101", "黄浦区"),
+    ("310104", "徐汇区"),
+    ("310105", "长宁区"),
+    ("310106", "静安区"),
+    ("310107", "普陀区"),
+    ("310109", "虹口区"),
+    ("310110", "杨浦区"),
+    ("310112", "闵行区"),
+    ("310113", "宝山区"),
+    ("310114", "嘉定区"),
+    ("310115", "浦东新区"),
+    ("310116", "金山区"),
+    ("310117", "松江区"),
+    ("310118", "青浦区"),
+    ("310120", "奉贤区"),
+    ("310151", "崇明区"),
 ];
 
 /// Every district's code, in order.
 pub fn district_codes() -> impl Iterator<Item = &'static str> {
-    DISTRICTS.iter().map(|(code, _, _)| *code)
+    healthpoints_types::DISTRICTS.iter().map(|(code, _)| *code)
 }
 
 /// A district's name by its code; the code itself when unknown.
 pub fn district_name(t: &Msgs, code: &str) -> String {
-    DISTRICTS
+    let names: &[(&str, &str)] = if t.html_lang == "en" {
+        healthpoints_types::DISTRICTS
+    } else {
+        &ZH_NAMES
+    };
+    names
         .iter()
-        .find(|(c, _, _)| *c == code)
-        .map(|(_, zh, en)| if t.html_lang == "en" { *en } else { *zh })
-        .unwrap_or(code)
+        .find(|(c, _)| *c == code)
+        .map_or(code, |(_, name)| *name)
         .to_owned()
 }
 
@@ -619,6 +617,15 @@ pub fn today() -> chrono::NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_district_of_the_city_has_a_chinese_name() {
+        for code in district_codes() {
+            assert!(ZH_NAMES.iter().any(|(c, _)| *c == code), "{code}");
+        }
+        assert_eq!(district_name(&EN, "310115"), "Pudong New Area");
+        assert_eq!(district_name(&ZH, "999999"), "999999");
+    }
 
     #[test]
     fn points_show_with_yuan_and_times_in_shanghai() {

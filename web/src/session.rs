@@ -171,8 +171,6 @@ pub struct User {
     pub role: Role,
     /// A district admin's district.
     pub district: Option<String>,
-    /// A merchant operator's mall.
-    pub mall: Option<String>,
     /// What the header shows: the resident's masked name or the staff login.
     pub display: String,
 }
@@ -205,10 +203,6 @@ impl Role {
             Self::DistrictAdmin | Self::CityAdmin => "/office",
         }
     }
-
-    pub fn is_admin(self) -> bool {
-        matches!(self, Self::DistrictAdmin | Self::CityAdmin)
-    }
 }
 
 /// The claims of an access token the web client reads to lay out its pages. It does not
@@ -220,8 +214,6 @@ pub struct TokenFacts {
     pub role: String,
     #[serde(default)]
     pub district: Option<String>,
-    #[serde(default)]
-    pub mall: Option<String>,
 }
 
 impl TokenFacts {

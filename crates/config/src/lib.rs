@@ -171,6 +171,15 @@ pub fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
     })
 }
 
+/// An IP address (`10.0.0.7`) or a CIDR range (`10.0.0.0/8`), as a trusted-proxy setting gives
+/// it.
+pub fn ip_network(raw: &str) -> Option<ipnet::IpNet> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
 /// Checks that `value` is a socket address, naming `key` when it is not.
 pub fn check_socket_addr(key: &str, value: &str) -> Result<(), ConfigError> {
     value

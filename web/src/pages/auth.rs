@@ -86,7 +86,6 @@ async fn establish(ctx: &Ctx, tokens: Tokens, login: &str) -> Result<Role, &'sta
         expires: facts.exp,
         role,
         district: facts.district,
-        mall: facts.mall,
         display: login.to_owned(),
     });
     if role == Role::Resident {

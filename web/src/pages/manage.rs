@@ -2,8 +2,6 @@
 //! their mall (admit, suspend, reinstate) and the partner departments (the list; the city admin
 //! registers one and sees its client secret once).
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::{
     http::{Method, StatusCode},
@@ -16,7 +14,7 @@ use crate::{
     api::{ApiError, segment, with_query},
     ctx::{Chrome, Ctx, PageError, Posted, render},
     i18n::{local_time, mall_name},
-    pages::resident::{Outcome, why},
+    pages::resident::{Outcome, RuleTitles, why},
     session::{Role, User},
 };
 
@@ -58,20 +56,7 @@ pub(crate) async fn review(ctx: Ctx) -> Result<Response, PageError> {
         &[("district", user.district.as_deref().unwrap_or_default())],
     );
     let queue: Queue = ctx.get(&path).await?;
-    let titles: HashMap<String, String> = ctx
-        .public::<Value>(Method::GET, "/v1/rules", None)
-        .await
-        .ok()
-        .and_then(|r| r["rules"].as_array().cloned())
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|r| {
-            Some((
-                r["code"].as_str()?.to_owned(),
-                r["title"].as_str()?.to_owned(),
-            ))
-        })
-        .collect();
+    let titles = RuleTitles::load(&ctx).await;
     Ok(render(&ReviewPage {
         c: ctx.chrome(t.review, "/office/review"),
         held: queue
@@ -79,10 +64,7 @@ pub(crate) async fn review(ctx: Ctx) -> Result<Response, PageError> {
             .into_iter()
             .map(|h| HeldLine {
                 id: h.event_id,
-                what: titles
-                    .get(&h.outcome.behaviour)
-                    .cloned()
-                    .unwrap_or_else(|| h.outcome.behaviour.clone()),
+                what: titles.of(&h.outcome.behaviour),
                 points: h.outcome.points,
                 when: h
                     .outcome

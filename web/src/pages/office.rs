@@ -161,26 +161,30 @@ pub(crate) async fn dashboard(
         .find(|c| c.category.is_none() && c.book == book)
         .and_then(|c| c.participants);
 
-    // Redemptions by mall: the malls this official runs (the gateway says which).
+    // Redemptions by mall: the malls this official runs (the gateway says which), asked
+    // together.
+    let shown: Vec<String> = malls
+        .map(|m| m.malls)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.mall)
+        .filter(|mall| district.is_empty() || *mall == district)
+        .collect();
+    let paths: Vec<String> = shown
+        .iter()
+        .map(|mall| format!("/v1/admin/malls/{}/stats", segment(mall)))
+        .collect();
+    let stats = futures::future::join_all(paths.iter().map(|p| ctx.get::<MallStats>(p))).await;
     let mut by_mall = vec![];
-    if let Ok(malls) = malls {
-        for m in malls.malls {
-            let mall = m.mall;
-            if !district.is_empty() && mall != district {
-                continue;
-            }
-            match ctx
-                .get::<MallStats>(&format!("/v1/admin/malls/{}/stats", segment(&mall)))
-                .await
-            {
-                Ok(s) => by_mall.push(Bar {
-                    label: mall_name(t, &mall),
-                    a: Some(s.points_redeemed),
-                    b: None,
-                }),
-                Err(ApiError::Problem(p)) if matches!(p.status, 403 | 404 | 503) => {}
-                Err(e) => return Err(e.into()),
-            }
+    for (mall, answer) in shown.iter().zip(stats) {
+        match answer {
+            Ok(s) => by_mall.push(Bar {
+                label: mall_name(t, mall),
+                a: Some(s.points_redeemed),
+                b: None,
+            }),
+            Err(ApiError::Problem(p)) if matches!(p.status, 403 | 404 | 503) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 

@@ -264,6 +264,26 @@ struct Rules {
     rules: Vec<Rule>,
 }
 
+/// The catalogue's titles by rule code, to name what a record was for.
+pub(crate) struct RuleTitles(HashMap<String, String>);
+
+impl RuleTitles {
+    /// The rules in force; none when the catalogue cannot be read (codes are shown instead).
+    pub(crate) async fn load(ctx: &Ctx) -> Self {
+        let rules = ctx.public::<Rules>(Method::GET, "/v1/rules", None).await;
+        Self(
+            rules
+                .map(|r| r.rules.into_iter().map(|r| (r.code, r.title)).collect())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The title of `code`, or the code itself.
+    pub(crate) fn of(&self, code: &str) -> String {
+        self.0.get(code).cloned().unwrap_or_else(|| code.to_owned())
+    }
+}
+
 struct BehaviourLine {
     what: String,
     outcome: &'static str,
@@ -305,14 +325,11 @@ pub(crate) async fn history(
         "/v1/me/transactions",
         &[("page_size", "30"), ("cursor", &q.tx)],
     );
-    let (outcomes, transactions, rules) = tokio::join!(
+    let (outcomes, transactions, titles) = tokio::join!(
         ctx.get::<Outcomes>("/v1/me/behaviours?page_size=30"),
         ctx.get::<Transactions>(&tx_path),
-        ctx.public::<Rules>(Method::GET, "/v1/rules", None),
+        RuleTitles::load(&ctx),
     );
-    let titles: HashMap<String, String> = rules
-        .map(|r| r.rules.into_iter().map(|r| (r.code, r.title)).collect())
-        .unwrap_or_default();
     let transactions = transactions?;
     Ok(render(&HistoryPage {
         c: ctx.chrome(t.history, "/me/history"),
@@ -320,10 +337,7 @@ pub(crate) async fn history(
             .outcomes
             .iter()
             .map(|o| BehaviourLine {
-                what: titles
-                    .get(&o.behaviour)
-                    .cloned()
-                    .unwrap_or_else(|| o.behaviour.clone()),
+                what: titles.of(&o.behaviour),
                 outcome: t.outcome(&o.outcome),
                 points: o.points,
                 when: o

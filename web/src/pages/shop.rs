@@ -307,9 +307,7 @@ pub(crate) fn qr_svg(payload: &str, label: &str) -> Option<String> {
         .build();
     // The XML declaration has no place inside HTML; the label makes it an image with a name.
     let start = svg.find("<svg")?;
-    let label = askama::filters::escape(label, askama::filters::Html)
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let label = crate::chart::escape(label);
     Some(svg[start..].replacen(
         "<svg",
         &format!("<svg role=\"img\" aria-label=\"{label}\""),
