@@ -97,6 +97,7 @@ messages! {
     checkin: "今日签到", "Today's check-in";
     checkin_button: "签到", "Check in";
     checkin_done: "今天已签到，连续 {} 天", "Checked in today: {} days in a row";
+    expires_on: "{} 积分将于 {} 到期", "{} points expire on {}";
     streak_alive: "已连续签到 {} 天，今天签到就能保持", "{} days in a row so far: check in today to keep it going";
     cap_cut: "{}上限，少得 {} 积分", "{} cap reached: {} points fewer";
     cap_day: "每日", "Daily";
@@ -638,5 +639,9 @@ mod tests {
         assert_eq!(ZH.book("district:310118"), "区级积分 · 青浦区");
         assert_eq!(mall_name(&EN, "310110"), "Yangpu mall");
         assert_eq!(ZH.fill(ZH.checkin_done, 7), "今天已签到，连续 7 天");
+        assert_eq!(
+            EN.fill(&EN.fill(EN.expires_on, grouped(1_200)), "2027-12-31"),
+            "1,200 points expire on 2027-12-31"
+        );
     }
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod behaviours;
 pub mod consent;
 mod document;
+pub mod expiry;
 pub mod mall;
 pub mod mall_admin;
 pub mod me;
@@ -153,6 +154,7 @@ routes! {
         GET "/v1/leaderboards" => play::leaderboard,
         GET "/v1/rules" => behaviours::rules,
         GET "/v1/rules/changelog" => behaviours::changelog,
+        GET "/v1/rules/expiry" => expiry::policies,
         GET "/v1/partners" => partners::list,
         GET "/v1/partner/fhir/metadata" => partners::fhir_metadata,
         GET "/v1/districts" => admin::districts,
@@ -206,6 +208,7 @@ routes! {
         POST "/v1/admin/rules/drafts" => behaviours::save_draft,
         POST "/v1/admin/rules/drafts/simulate" => behaviours::simulate,
         POST "/v1/admin/rules/drafts/publish" => behaviours::publish,
+        PUT "/v1/admin/books/{book}/expiry-policy" => expiry::publish,
         POST "/v1/admin/partners" => partners::register,
         PUT "/v1/admin/partners/{id}" => partners::update,
         POST "/v1/admin/partners/{id}/secrets" => partners::rotate_secret,

@@ -33,6 +33,17 @@ pub struct BalanceView {
     pub available: u64,
     /// `available` in yuan.
     pub yuan: String,
+    /// The points of `available` that expire, soonest first: they can be spent until the end of
+    /// `on` (Asia/Shanghai). The rest never expire.
+    pub expiring: Vec<ExpiringView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExpiringView {
+    pub points: u64,
+    /// `YYYY-MM-DD`.
+    #[schema(format = Date)]
+    pub on: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -63,6 +74,14 @@ pub async fn balances(
                 posted: b.posted,
                 pending: b.pending,
                 available: b.available,
+                expiring: b
+                    .expiring
+                    .into_iter()
+                    .map(|e| ExpiringView {
+                        points: e.points,
+                        on: e.on,
+                    })
+                    .collect(),
             })
             .collect(),
     }))

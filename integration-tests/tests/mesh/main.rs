@@ -6,6 +6,7 @@ mod cors;
 mod counter;
 mod edges;
 mod exchange;
+mod expiry;
 mod files;
 mod journey;
 mod mall;

@@ -97,7 +97,8 @@ async fn a_resident_sees_points_a_service_awarded_and_admins_see_only_their_book
     assert_eq!(status, 200, "{balances}");
     assert_eq!(
         balances["balances"][0],
-        json!({"book": "district:310110", "posted": 1234, "pending": 0, "available": 1234, "yuan": "12.34"})
+        // An award without a day never expires.
+        json!({"book": "district:310110", "posted": 1234, "pending": 0, "available": 1234, "yuan": "12.34", "expiring": []})
     );
     let (status, history) = sandbox
         .call(

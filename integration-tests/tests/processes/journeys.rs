@@ -70,3 +70,72 @@ async fn a_resident_earns_spends_and_is_counted_across_the_process_mesh() {
     // A process's figures are its own: the ledger served no mall orders.
     assert!(!ledger.contains("healthpoints_orders_total"), "{ledger}");
 }
+
+/// A resident loses points to expiry across the process mesh: intake is configured so points
+/// last one day, a community lecture three days ago earns 20 Qingpu points that expired the day
+/// before yesterday, and the ledger's sweeper — in its own process — moves them to the book's
+/// expiry account; the resident's history and the book's figures say so.
+#[tokio::test]
+async fn a_resident_loses_points_to_expiry_across_the_process_mesh() {
+    let mut mesh = ProcessMesh::start().await;
+    mesh.terminate("intake", std::time::Duration::from_secs(10))
+        .await;
+    mesh.configure("intake", "expiry.district", "days:1");
+    mesh.restart("intake").await;
+    let admin = mesh.admin_token().await;
+    let commission = mesh
+        .partner(
+            &admin,
+            "health-commission",
+            &["community.lecture"],
+            &["behaviours:submit"],
+        )
+        .await;
+    let (me, token) = mesh.resident(901, "310118", "19450101").await;
+    let (status, answered) = mesh
+        .send_ndjson(
+            &commission,
+            &[serde_json::json!({"record_id": "lecture-1", "resident_id": me, "behaviour": "community.lecture",
+                "occurred_at": format!("{}T10:00:00+08:00", journey::day(3)), "quantity": 1,
+                "district": "310118", "attributes": {"lecture_id": "L-1"}})],
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            answered["results"][0]["outcome"].as_str(),
+            answered["results"][0]["points"].as_u64()
+        ),
+        (200, Some("awarded"), Some(20)),
+        "{answered}"
+    );
+    let history = mesh
+        .eventually(
+            "/v1/me/transactions?book=district:310118",
+            &token,
+            std::time::Duration::from_secs(20),
+            |h| {
+                h["transactions"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t["kind"] == "expire"))
+            },
+        )
+        .await;
+    let expired = history["transactions"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["kind"] == "expire"))
+        .unwrap_or_else(|| panic!("no expiry in {history}"));
+    assert_eq!(expired["points"].as_i64(), Some(-20), "{expired}");
+    assert_eq!(mesh.balance(&token, "district:310118").await.unwrap(), 0);
+    let stats = mesh
+        .expect(
+            200,
+            reqwest::Method::GET,
+            "/v1/admin/books/district:310118/stats",
+            Some(&admin),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(stats["expired"].as_u64(), Some(20), "{stats}");
+}

@@ -229,6 +229,14 @@ async fn forms_from_another_session_or_site_change_nothing() {
     web.sign_in("13900000002", DEMO_PASSWORD).await;
     let home = web.get("/me").await;
     let csrf = home.input("csrf").unwrap();
+    // The demo's points expire at the end of the second calendar year after this one.
+    let year = chrono::Datelike::year(&(chrono::Utc::now() + chrono::Duration::hours(8)));
+    assert!(
+        home.body
+            .contains(&format!("积分将于 {}-12-31 到期", year + 2)),
+        "{}",
+        home.body
+    );
 
     // Another session's token (another browser's page): not acted on; the person stays
     // signed in and is told to send it again.

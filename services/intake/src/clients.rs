@@ -261,6 +261,7 @@ impl PointsLedger for LedgerAwards {
                         reason: o.reason.clone(),
                         order_id: String::new(),
                     }),
+                    expires_on: o.expires_on.map(|d| d.to_string()).unwrap_or_default(),
                     ..lpb::Transfer::default()
                 })
                 .collect();

@@ -12,6 +12,8 @@ use healthpoints_grpc::{
 use healthpoints_telemetry::TelemetryConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::expiry::ExpiryPolicy;
+
 const DEFAULTS: &str = include_str!("intake.toml");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +28,7 @@ pub struct IntakeConfig {
     pub credentials: ServiceCredentials,
     pub verifier: VerifierConfig,
     pub rules: RulesConfig,
+    pub expiry: ExpiryConfig,
     pub handoff: HandoffConfig,
     pub residents: ResidentsConfig,
     pub fraud: FraudConfig,
@@ -39,6 +42,27 @@ pub struct RulesConfig {
     pub window_days: u32,
     pub future_skew_seconds: u32,
     pub reload_seconds: u32,
+}
+
+/// The configured points expiry policies (see `intake.toml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpiryConfig {
+    pub city: String,
+    pub district: String,
+}
+
+impl ExpiryConfig {
+    /// The city's and the districts' policies, or the key that does not parse.
+    pub fn policies(&self) -> Result<(ExpiryPolicy, ExpiryPolicy), ConfigError> {
+        let parse = |key: &str, value: &str| {
+            ExpiryPolicy::parse(value).map_err(|e| ConfigError::invalid(key, e))
+        };
+        Ok((
+            parse("expiry.city", &self.city)?,
+            parse("expiry.district", &self.district)?,
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,6 +89,7 @@ pub struct FraudConfig {
 impl Validate for IntakeConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         check_socket_addr("grpc.addr", &self.grpc.addr)?;
+        self.expiry.policies()?;
         self.database
             .check("database.url")
             .map_err(|e| ConfigError::invalid("database.url", e))?;

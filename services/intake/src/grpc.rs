@@ -7,7 +7,7 @@ use healthpoints_proto::{
     common::v1::{BehaviourCategory, PageInfo, Yuan},
     intake::v1::{self as pb, intake_service_server::IntakeService},
 };
-use healthpoints_types::DistrictCode;
+use healthpoints_types::{Book, DistrictCode};
 use tonic::{Request, Response, Status};
 
 use crate::convert::{
@@ -17,7 +17,10 @@ use crate::convert::{
 pub use crate::convert::{outcome_to_pb, rule_to_pb, to_api_error};
 use crate::{
     clients::{IdentityResidents, LedgerAwards},
-    domain::play::Honour,
+    domain::{
+        expiry::{ExpiryPolicy, PolicyVersion},
+        play::Honour,
+    },
     service::Intake,
 };
 
@@ -332,6 +335,54 @@ impl IntakeService for IntakeGrpc {
         }))
     }
 
+    #[tracing::instrument(name = "intake.ListExpiryPolicies", skip_all)]
+    async fn list_expiry_policies(
+        &self,
+        _request: Request<pb::ListExpiryPoliciesRequest>,
+    ) -> Result<Response<pb::ListExpiryPoliciesResponse>, Status> {
+        let books = self.ready()?.books_expiry();
+        Ok(Response::new(pb::ListExpiryPoliciesResponse {
+            books: books
+                .into_iter()
+                .map(|b| pb::BookExpiryPolicy {
+                    current: Some(pb::ExpiryPolicyVersion {
+                        book: b.book.to_string(),
+                        policy: b.policy.to_string(),
+                        version: b.version,
+                        effective_from: b.effective_from.map(time::timestamp),
+                    }),
+                    next: b.next.as_ref().map(policy_to_pb),
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(name = "intake.PublishExpiryPolicy", skip_all)]
+    async fn publish_expiry_policy(
+        &self,
+        request: Request<pb::PublishExpiryPolicyRequest>,
+    ) -> Result<Response<pb::PublishExpiryPolicyResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let book =
+            Book::parse(&r.book).map_err(|e| Status::from(ApiError::invalid("book", e.0)))?;
+        let policy = ExpiryPolicy::parse(&r.policy)
+            .map_err(|e| Status::from(ApiError::invalid("policy", e)))?;
+        let at = r
+            .effective_from
+            .as_ref()
+            .map(|t| time::read("effective_from", t))
+            .transpose()?;
+        let published = self
+            .ready()?
+            .publish_expiry_policy(&p, book, policy, at)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::PublishExpiryPolicyResponse {
+            published: Some(policy_to_pb(&published)),
+        }))
+    }
+
     #[tracing::instrument(name = "intake.CreateChallenge", skip_all)]
     async fn create_challenge(
         &self,
@@ -500,5 +551,14 @@ impl IntakeService for IntakeGrpc {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::FlagResidentResponse {}))
+    }
+}
+
+fn policy_to_pb(v: &PolicyVersion) -> pb::ExpiryPolicyVersion {
+    pb::ExpiryPolicyVersion {
+        book: v.book.to_string(),
+        policy: v.policy.to_string(),
+        version: v.version,
+        effective_from: Some(time::timestamp(v.effective_from)),
     }
 }

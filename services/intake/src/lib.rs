@@ -134,6 +134,7 @@ async fn prepare(config: IntakeConfig) -> Result<Arc<LiveIntake>, String> {
         healthpoints_grpc::client::connect(&config.identity).map_err(|e| e.to_string())?;
     let ledger = healthpoints_grpc::client::connect(&config.ledger).map_err(|e| e.to_string())?;
     let token = ServiceToken::new(identity.clone(), config.credentials.clone());
+    let (expiry_city, expiry_district) = config.expiry.policies().map_err(|e| e.to_string())?;
     let options = IntakeOptions {
         window: chrono::Duration::days(i64::from(config.rules.window_days)),
         future_skew: chrono::Duration::seconds(i64::from(config.rules.future_skew_seconds)),
@@ -142,9 +143,11 @@ async fn prepare(config: IntakeConfig) -> Result<Arc<LiveIntake>, String> {
             resident_per_hour: config.fraud.resident_reports_per_hour,
             source_per_day: config.fraud.source_reports_per_day,
         },
+        expiry_city,
+        expiry_district,
         ..IntakeOptions::default()
     };
-    Ok(Arc::new(Intake::new(
+    let intake = Arc::new(Intake::new(
         store,
         catalogue,
         IdentityResidents::new(
@@ -154,5 +157,8 @@ async fn prepare(config: IntakeConfig) -> Result<Arc<LiveIntake>, String> {
         ),
         LedgerAwards::new(ledger, token),
         options,
-    )))
+    ));
+    // The published expiry policies, before the first award.
+    intake.reload_catalogue().await.map_err(|e| e.to_string())?;
+    Ok(intake)
 }

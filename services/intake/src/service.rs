@@ -24,6 +24,7 @@ use crate::domain::{
     calendar::Period,
     catalogue::{Catalogue, Rule},
     error::{IntakeError, Result},
+    expiry::{ExpiryPolicies, ExpiryPolicy},
     judge::{Report, Tally, Verdict, judge},
     model::{
         AwardAnswer, AwardOrder, Event, Outcome, OutcomeKind, Rejection, Resident, ResidentRef,
@@ -70,6 +71,10 @@ pub struct IntakeOptions {
     /// The most events one what-if replays; a longer period is refused with this figure
     /// (default [`MAX_SIMULATED_EVENTS`](crate::domain::rules::MAX_SIMULATED_EVENTS)).
     pub max_simulated_events: u64,
+    /// The configured expiry policies: the city book's, and every district book's (each book's
+    /// version 0 until an admin publishes another).
+    pub expiry_city: ExpiryPolicy,
+    pub expiry_district: ExpiryPolicy,
     pub clock: Clock,
 }
 
@@ -100,6 +105,8 @@ impl std::fmt::Debug for IntakeOptions {
             .field("pending_grace", &self.pending_grace)
             .field("velocity", &self.velocity)
             .field("max_simulated_events", &self.max_simulated_events)
+            .field("expiry_city", &self.expiry_city)
+            .field("expiry_district", &self.expiry_district)
             .finish_non_exhaustive()
     }
 }
@@ -112,6 +119,8 @@ impl Default for IntakeOptions {
             pending_grace: Duration::seconds(30),
             velocity: Velocity::default(),
             max_simulated_events: crate::domain::rules::MAX_SIMULATED_EVENTS,
+            expiry_city: ExpiryPolicy::YearEnd { years_after: 2 },
+            expiry_district: ExpiryPolicy::YearEnd { years_after: 2 },
             clock: Arc::new(Utc::now),
         }
     }
@@ -122,6 +131,8 @@ pub struct Intake<R, L> {
     store: Store,
     /// Replaced whole when rules are published (here or on another replica).
     catalogue: RwLock<Arc<Catalogue>>,
+    /// Replaced whole with the catalogue.
+    expiry: RwLock<Arc<ExpiryPolicies>>,
     residents: R,
     ledger: L,
     options: IntakeOptions,
@@ -154,6 +165,11 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         Self {
             store,
             catalogue: RwLock::new(Arc::new(catalogue)),
+            expiry: RwLock::new(Arc::new(ExpiryPolicies::new(
+                options.expiry_city,
+                options.expiry_district,
+                Vec::new(),
+            ))),
             residents,
             ledger,
             options,
@@ -179,6 +195,15 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
     /// Re-reads the published rules (after a publication, and periodically for other
     /// replicas' publications).
     pub async fn reload_catalogue(&self) -> Result<()> {
+        let versions = self.store.expiry_policies().await?;
+        *self
+            .expiry
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ExpiryPolicies::new(
+            self.options.expiry_city,
+            self.options.expiry_district,
+            versions,
+        ));
         let rules = self.store.rules().await?;
         if rules.is_empty() {
             return Ok(());
@@ -312,6 +337,7 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
     async fn hand_over_linked(&self, outcomes: &mut [Outcome], linked: bool) -> Result<()> {
         let mut orders: Vec<AwardOrder> = Vec::new();
         let mut ordered = HashSet::new();
+        let expiry = self.expiry_policies();
         for o in outcomes.iter() {
             if o.kind != OutcomeKind::Pending || !ordered.insert(o.event_id) {
                 continue;
@@ -327,6 +353,8 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
                 resident_id,
                 points: o.points,
                 event_id: o.event_id,
+                // The policy in force when the behaviour occurred: a retry sends the same day.
+                expires_on: expiry.expires_on(book, o.occurred_at),
                 reason: format!("{code} v{version}"),
                 rule_code: code,
                 rule_version: version,
@@ -435,6 +463,8 @@ fn check_event(i: usize, e: &Event) -> Result<()> {
 }
 
 mod deciding;
+mod expiry;
+pub use expiry::{BookPolicy, EXPIRY_CODE, EXPIRY_NOTICE};
 
 use deciding::Commit;
 mod play;

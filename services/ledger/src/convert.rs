@@ -146,6 +146,8 @@ pub(crate) fn transfer_to_pb(t: &Transfer, resolution: Option<Resolution>) -> pb
         book: t.book.to_string(),
         created_at: Some(ts(t.created_at_us)),
         pending_state: pending_state as i32,
+        expires_on: t.expires_on.map(|d| d.to_string()).unwrap_or_default(),
+        refund_of: t.refund_of.map(|id| id.to_string()).unwrap_or_default(),
     }
 }
 
@@ -175,6 +177,10 @@ pub(crate) fn result_to_pb(r: CreateResult) -> pb::CreateTransferResult {
         CreateResult::ExceedsPendingAmount => P::ExceedsPendingAmount,
         CreateResult::PendingAccountsDiffer => P::PendingAccountsDiffer,
         CreateResult::TimeoutRequiresPending => P::TimeoutRequiresPending,
+        CreateResult::ExpiryLotNotFound => P::ExpiryLotNotFound,
+        CreateResult::ExpiryNotDue => P::ExpiryNotDue,
+        CreateResult::ExceedsLot => P::ExceedsLot,
+        CreateResult::RefundOfNotFound => P::RefundOfNotFound,
     }
 }
 
@@ -201,6 +207,18 @@ pub(crate) fn new_transfer(i: usize, t: pb::Transfer) -> Result<NewTransfer, Sta
         }
     };
     let pending_id = uuid_field(format!("transfers[{i}].pending_id"), &t.pending_id)?;
+    let refund_of = uuid_field(format!("transfers[{i}].refund_of"), &t.refund_of)?;
+    let expires_on = match t.expires_on.trim() {
+        "" => None,
+        day => Some(
+            chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| {
+                Status::from(ApiError::invalid(
+                    format!("transfers[{i}].expires_on"),
+                    "must be a date, YYYY-MM-DD",
+                ))
+            })?,
+        ),
+    };
     Ok(NewTransfer {
         id: uuid_field(format!("transfers[{i}].id"), &t.id)?,
         debit_account_id: uuid_field(
@@ -225,5 +243,7 @@ pub(crate) fn new_transfer(i: usize, t: pb::Transfer) -> Result<NewTransfer, Sta
             reason: m.reason,
         },
         expiry: false,
+        expires_on,
+        refund_of: (!refund_of.is_nil()).then_some(refund_of),
     })
 }

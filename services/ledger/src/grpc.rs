@@ -165,6 +165,14 @@ impl LedgerService for LedgerGrpc {
                     pending: b.pending,
                     available: b.available,
                     yuan: Some(Yuan::from_points(b.available)),
+                    expiring: b
+                        .expiring
+                        .iter()
+                        .map(|(on, points)| pb::Expiring {
+                            points: *points,
+                            on: on.to_string(),
+                        })
+                        .collect(),
                 })
                 .collect(),
         }))

@@ -1,5 +1,6 @@
 //! Every ledger operation with its authorisation, and the sweeper that expires pending
-//! transfers; the [`writer`] turns concurrent requests into few database transactions.
+//! transfers and points whose day ended ([`expiry`]); the [`writer`] turns concurrent requests
+//! into few database transactions.
 
 use std::{
     sync::{
@@ -26,7 +27,9 @@ use crate::domain::{
 };
 use crate::store::Store;
 
+mod expiry;
 mod writer;
+pub use expiry::{expiry_reason, lot_expiry_id};
 pub use writer::COMMITS_IN_FLIGHT;
 use writer::run_writer;
 
@@ -392,6 +395,7 @@ impl Ledger {
                     posted,
                     pending: a.debits_pending,
                     available: u64::try_from(a.available().max(0)).unwrap_or_default(),
+                    expiring: a.lots.expiring().collect(),
                 }
             })
             .collect())
@@ -547,6 +551,8 @@ impl Ledger {
                         ..Metadata::default()
                     },
                     expiry: true,
+                    expires_on: None,
+                    refund_of: None,
                 })
                 .collect();
             let results = self
@@ -667,6 +673,14 @@ async fn run_sweeper(ledger: std::sync::Weak<Ledger>, every: Duration) {
                 tracing::info!(expired = n, "expired pending transfers");
             }
             Err(e) => tracing::warn!(error = %e, "sweeping expired pending transfers failed"),
+        }
+        match ledger.expire_lots_once().await {
+            Ok(0) => {}
+            Ok(n) => {
+                healthpoints_telemetry::metrics::swept("ledger", "expire_points", n as u64);
+                tracing::info!(expiries = n, "expired points whose day ended");
+            }
+            Err(e) => tracing::warn!(error = %e, "expiring points failed"),
         }
     }
 }

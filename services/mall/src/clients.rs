@@ -265,6 +265,8 @@ impl PointsLedger for LedgerRedemptions {
             credit_account_id: resident,
             amount: order.points,
             kind: TransferKind::Refund as i32,
+            // The points go back to the lots the write-off spent, with their days.
+            refund_of: id("resolve", order.resolve_transfer_id)?,
             metadata: Self::metadata(
                 order,
                 format!(

@@ -23,6 +23,14 @@ pub(crate) struct Balance {
     pub book: String,
     pub pending: u64,
     pub available: u64,
+    #[serde(default)]
+    pub expiring: Vec<Expiring>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Expiring {
+    pub points: u64,
+    pub on: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +120,8 @@ struct BookView {
     name: String,
     available: String,
     reserved: Option<String>,
+    /// "1,200 points expire on 2027-12-31", soonest first.
+    expiring: Vec<String>,
 }
 
 #[derive(Template)]
@@ -152,6 +162,11 @@ pub(crate) async fn home(ctx: Ctx) -> Result<Response, PageError> {
                 name: t.book(&b.book),
                 available: t.points_yuan(b.available),
                 reserved: (b.pending > 0).then(|| t.points_yuan(b.pending)),
+                expiring: b
+                    .expiring
+                    .iter()
+                    .map(|e| t.fill(&t.fill(t.expires_on, grouped(e.points)), &e.on))
+                    .collect(),
             })
             .collect(),
         checked_in,

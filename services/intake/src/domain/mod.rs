@@ -5,6 +5,7 @@
 pub mod calendar;
 pub mod catalogue;
 pub mod error;
+pub mod expiry;
 pub mod judge;
 pub mod model;
 pub mod play;

@@ -246,6 +246,9 @@ pub struct AwardOrder {
     pub rule_version: u32,
     /// Shown in the resident's history.
     pub reason: String,
+    /// The day the points expire on (the book's policy when the behaviour occurred); `None`:
+    /// never.
+    pub expires_on: Option<NaiveDate>,
 }
 
 /// The ledger's answer to one award.

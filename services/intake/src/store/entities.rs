@@ -218,3 +218,25 @@ pub(super) mod leaderboard_member {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub(super) mod expiry_policy {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "expiry_policies")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub book: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub version: i64,
+        pub policy: String,
+        pub effective_from_us: i64,
+        pub published_by: String,
+        pub published_at_us: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(M20261124_000001Play),
             Box::new(M20261127_000001Cohorts),
             Box::new(M20261206_000001LinkGroups),
+            Box::new(M20261207_000001ExpiryPolicies),
         ]
     }
 }
@@ -368,6 +369,40 @@ impl MigrationTrait for M20261206_000001LinkGroups {
             Table::alter()
                 .table(Alias::new("events"))
                 .add_column(ColumnDef::new(Alias::new("link_group")).uuid().null())
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+struct M20261207_000001ExpiryPolicies;
+
+impl MigrationName for M20261207_000001ExpiryPolicies {
+    fn name(&self) -> &str {
+        "m20261207_000001_expiry_policies"
+    }
+}
+
+/// Published versions of each book's points expiry policy (the configured one is version 0 and
+/// is not stored); one row per (book, version), never changed.
+#[async_trait]
+impl MigrationTrait for M20261207_000001ExpiryPolicies {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("expiry_policies"))
+                .col(col("book").string().not_null())
+                .col(col("version").big_integer().not_null())
+                .col(col("policy").string().not_null())
+                .col(col("effective_from_us").big_integer().not_null())
+                .col(col("published_by").string().not_null())
+                .col(col("published_at_us").big_integer().not_null())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("book"))
+                        .col(Alias::new("version")),
+                )
+                .check(Expr::cust("version > 0"))
                 .to_owned(),
         )
         .await

@@ -2,6 +2,7 @@
 //! the awards that caps are counted from. Rows become domain records here and nowhere else.
 
 mod entities;
+mod expiry;
 mod migration;
 mod play;
 pub mod review;

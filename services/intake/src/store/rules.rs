@@ -50,7 +50,7 @@ fn to_change(m: rule_change::Model) -> Result<RuleChange> {
     })
 }
 
-fn change_row(c: &RuleChange) -> rule_change::ActiveModel {
+pub(super) fn change_row(c: &RuleChange) -> rule_change::ActiveModel {
     rule_change::ActiveModel {
         id: Set(c.id),
         code: Set(c.code.clone()),

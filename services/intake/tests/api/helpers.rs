@@ -106,6 +106,8 @@ impl PointsLedger for FaultyLedger {
                     ..Metadata::default()
                 },
                 expiry: false,
+                expires_on: o.expires_on,
+                refund_of: None,
             });
         }
         let results = self

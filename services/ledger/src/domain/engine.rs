@@ -5,12 +5,17 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::NaiveDate;
 use healthpoints_types::Book;
 use uuid::Uuid;
 
 use super::{
     journal,
-    model::{Account, CreateResult, NewTransfer, PendingAction, Resolution, Transfer},
+    lots::{LotError, Lots, Shares},
+    model::{
+        Account, AccountKind, CreateResult, NewTransfer, PendingAction, Resolution, Transfer,
+        TransferKind,
+    },
 };
 
 /// One client request: a batch of transfers, optionally linked (all or none).
@@ -66,6 +71,8 @@ fn same_body(t: &NewTransfer, s: &Transfer) -> bool {
     };
     t.action == s.action
         && t.pending_id == s.pending_id
+        && t.expires_on == s.expires_on
+        && t.refund_of == s.refund_of
         && t.pending == s.pending
         && t.kind.is_none_or(|k| k == s.kind)
         && t.metadata == s.metadata
@@ -97,10 +104,29 @@ fn add(a: u64, b: u64) -> Result<u64, CreateResult> {
     a.checked_add(b).ok_or(CreateResult::ExceedsBalance)
 }
 
+/// A lot change refused, as the transfer's result.
+fn lot_result(e: LotError) -> CreateResult {
+    match e {
+        LotError::Short => CreateResult::ExceedsLot,
+        LotError::NoSuchLot => CreateResult::ExpiryLotNotFound,
+        LotError::NotYetDue => CreateResult::ExpiryNotDue,
+        LotError::Overflow => CreateResult::ExceedsBalance,
+    }
+}
+
+/// `lots` with `shares` added.
+fn given(lots: &Lots, shares: &Shares) -> Result<Lots, CreateResult> {
+    let mut lots = lots.clone();
+    lots.give(shares).map_err(lot_result)?;
+    Ok(lots)
+}
+
 struct Ctx<'a> {
     state: &'a mut State,
     allowed_book: Option<Book>,
     now_us: i64,
+    /// Today in Asia/Shanghai: lots whose day is before it may expire.
+    today: NaiveDate,
     applied: &'a mut Applied,
 }
 
@@ -169,7 +195,36 @@ impl Ctx<'_> {
         check_debit(debit, t.amount, 0)?;
         let book = debit.book;
         let (debit_id, credit_id) = (debit.id, credit.id);
-        // Both checks passed: apply.
+        // The lots: a resident's debit takes from them (an expiry from the one lot it names),
+        // a resident's posted credit gives to them; decided before anything changes.
+        let resident_debit = debit.kind == AccountKind::Resident;
+        let resident_credit = credit.kind == AccountKind::Resident;
+        let mut shares = Shares::default();
+        let mut debit_lots = None;
+        if resident_debit {
+            let mut lots = debit.lots.clone();
+            shares = if kind == TransferKind::Expire {
+                let day = t.expires_on.ok_or(CreateResult::ExpiryLotNotFound)?;
+                lots.expire(day, t.amount, self.today).map_err(lot_result)?;
+                Shares::one(Some(day), t.amount)
+            } else {
+                // The balance check passed, so the lots hold enough: they add up to it.
+                lots.take_oldest(t.amount)
+                    .map_err(|_| CreateResult::ExceedsBalance)?
+            };
+            debit_lots = Some(lots);
+        } else if kind == TransferKind::Expire {
+            return Err(CreateResult::ExpiryLotNotFound);
+        }
+        let mut credit_lots = None;
+        if resident_credit && !t.pending {
+            // Points moved between residents keep their days.
+            if !resident_debit {
+                shares = self.refunded(t, credit_id)?;
+            }
+            credit_lots = Some(given(&credit.lots, &shares)?);
+        }
+        // Every check passed: apply.
         let debit = self
             .state
             .accounts
@@ -180,6 +235,9 @@ impl Ctx<'_> {
         } else {
             debit.debits_posted = add(debit.debits_posted, t.amount)?;
         }
+        if let Some(lots) = debit_lots {
+            debit.lots = lots;
+        }
         let credit = self
             .state
             .accounts
@@ -189,6 +247,9 @@ impl Ctx<'_> {
             credit.credits_pending = add(credit.credits_pending, t.amount)?;
         } else {
             credit.credits_posted = add(credit.credits_posted, t.amount)?;
+        }
+        if let Some(lots) = credit_lots {
+            credit.lots = lots;
         }
         self.applied.touched_accounts.extend([debit_id, credit_id]);
         Ok(Transfer {
@@ -207,9 +268,35 @@ impl Ctx<'_> {
             metadata: t.metadata.clone(),
             created_at_us: self.now_us,
             expiry: false,
+            expires_on: t.expires_on,
+            refund_of: t.refund_of,
+            lots: shares,
             prev_hash: String::new(),
             hash: String::new(),
         })
+    }
+
+    /// The lots a credit to a resident's account goes to: a refund's points go back where the
+    /// debit it names took them from (the latest first when it returns only part; beyond what
+    /// that debit took, to the day the refund carries); any other credit to its own day.
+    fn refunded(&self, t: &NewTransfer, account: Uuid) -> Result<Shares, CreateResult> {
+        let Some(of) = t.refund_of else {
+            return Ok(Shares::one(t.expires_on, t.amount));
+        };
+        let spent = self
+            .find(&of)
+            .filter(|r| {
+                r.debit_account_id == account && !r.pending && r.action != PendingAction::Void
+            })
+            .ok_or(CreateResult::RefundOfNotFound)?;
+        let mut taken = spent.lots.covering(spent.amount);
+        let mut back = taken.split_latest(t.amount);
+        let beyond = u128::from(t.amount) - back.total();
+        if beyond > 0 {
+            back.0
+                .push((t.expires_on, u64::try_from(beyond).unwrap_or(u64::MAX)));
+        }
+        Ok(back)
     }
 
     fn resolve(&mut self, t: &NewTransfer) -> Result<Transfer, CreateResult> {
@@ -257,6 +344,8 @@ impl Ctx<'_> {
         };
         let (debit_id, credit_id) = (p.debit_account_id, p.credit_account_id);
         let posting = t.action == PendingAction::Post;
+        let mut shares = Shares::default();
+        let (mut debit_lots, mut credit_lots) = (None, None);
         {
             let debit = self
                 .state
@@ -266,6 +355,29 @@ impl Ctx<'_> {
             if posting {
                 // Releasing the reservation and posting at most as much never adds debits.
                 check_debit(debit, amount, p.amount)?;
+            }
+            let credit = self
+                .state
+                .accounts
+                .get(&credit_id)
+                .ok_or(CreateResult::CreditAccountNotFound)?;
+            // A reservation took points from the resident's lots: what it does not spend goes
+            // back to them, the latest first (a reservation from before lots, to `never`).
+            if debit.kind == AccountKind::Resident {
+                let mut kept = p.lots.covering(p.amount);
+                let back = if posting {
+                    kept.split_latest(p.amount - amount)
+                } else {
+                    std::mem::take(&mut kept)
+                };
+                debit_lots = Some(given(&debit.lots, &back)?);
+                shares = if posting { kept } else { back };
+            }
+            if credit.kind == AccountKind::Resident && posting {
+                if debit.kind != AccountKind::Resident {
+                    shares = Shares::one(p.expires_on, amount);
+                }
+                credit_lots = Some(given(&credit.lots, &shares)?);
             }
         }
         let debit = self
@@ -280,6 +392,9 @@ impl Ctx<'_> {
         if posting {
             debit.debits_posted = add(debit.debits_posted, amount)?;
         }
+        if let Some(lots) = debit_lots {
+            debit.lots = lots;
+        }
         let credit = self
             .state
             .accounts
@@ -291,6 +406,9 @@ impl Ctx<'_> {
             .ok_or(CreateResult::PendingTransferNotPending)?;
         if posting {
             credit.credits_posted = add(credit.credits_posted, amount)?;
+        }
+        if let Some(lots) = credit_lots {
+            credit.lots = lots;
         }
         self.applied.touched_accounts.extend([debit_id, credit_id]);
         let resolution = match (posting, expiry) {
@@ -320,6 +438,9 @@ impl Ctx<'_> {
             metadata: t.metadata.clone(),
             created_at_us: self.now_us,
             expiry,
+            expires_on: t.expires_on,
+            refund_of: t.refund_of,
+            lots: shares,
             prev_hash: String::new(),
             hash: String::new(),
         })
@@ -348,6 +469,9 @@ impl Ctx<'_> {
 /// failing transfer carries its reason and the others `LinkedEventFailed`.
 pub fn apply(state: &mut State, requests: &[Request], now_us: i64) -> Applied {
     let mut applied = Applied::default();
+    let today = healthpoints_types::calendar::local_date(
+        chrono::DateTime::from_timestamp_micros(now_us).unwrap_or_default(),
+    );
     for request in requests {
         let snapshot = request.linked.then(|| {
             (
@@ -364,6 +488,7 @@ pub fn apply(state: &mut State, requests: &[Request], now_us: i64) -> Applied {
                 state,
                 allowed_book: request.allowed_book,
                 now_us,
+                today,
                 applied: &mut applied,
             };
             match ctx.one(t) {

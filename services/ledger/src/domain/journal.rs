@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use aws_lc_rs::digest::{SHA256, digest};
 
-use super::model::Transfer;
+use super::{lots, model::Transfer};
 
 /// The previous hash of a book's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -64,6 +64,19 @@ fn write_canonical(s: &mut String, t: &Transfer) {
         m.reason.len(),
         m.reason
     );
+    // Expiry by lots came later: a transfer without any of it hashes as before, so books
+    // written earlier still verify.
+    if t.expires_on.is_some() || t.refund_of.is_some() || !t.lots.is_empty() {
+        let _ = write!(
+            s,
+            "|lots|{}|{}|{}",
+            lots::day_number(t.expires_on),
+            t.refund_of
+                .map(|id| id.to_string())
+                .unwrap_or_else(|| "-".into()),
+            t.lots.encode()
+        );
+    }
 }
 
 /// The hash of a journal entry, lowercase hex.
@@ -88,7 +101,10 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::domain::model::{Metadata, PendingAction, TransferKind};
+    use crate::domain::{
+        lots::Shares,
+        model::{Metadata, PendingAction, TransferKind},
+    };
 
     fn sample(pending: bool) -> Transfer {
         Transfer {
@@ -112,6 +128,9 @@ mod tests {
             },
             created_at_us: 1_800_000_000_000_000,
             expiry: false,
+            expires_on: None,
+            refund_of: None,
+            lots: Shares::default(),
             prev_hash: GENESIS.into(),
             hash: String::new(),
         }
@@ -128,8 +147,24 @@ mod tests {
         assert_eq!(entry_hash(GENESIS, &sample(false)), GOLDEN_HASH_POSTED);
     }
 
+    /// A transfer with lots appends them; one without hashes exactly as before lots existed.
+    #[test]
+    fn lots_extend_the_encoding_only_where_they_are() {
+        let mut t = sample(false);
+        t.lots = Shares(vec![
+            (chrono::NaiveDate::from_ymd_opt(2027, 12, 31), 1_000),
+            (None, 500),
+        ]);
+        let c = canonical(&t);
+        assert!(c.starts_with(&canonical(&sample(false))));
+        assert!(c.ends_with("|lots|0|-|20271231:1000,0:500"), "{c}");
+        assert_eq!(entry_hash(GENESIS, &t), GOLDEN_HASH_LOTS);
+    }
+
     const GOLDEN_CANONICAL: &str = "v1|01920000-0000-7000-8000-000000000001|district:310118|42|0004bae6-0000-8000-8000-000000000002|0004bae6-0000-8000-8000-000000000003|1500|redeem|true|1800000600000000|none|-|false|1800000000000000|5:evt|1|7:order-7|0:|3|20:voucher: TCM massage";
     const GOLDEN_HASH: &str = "49769bdfcf4ef9110c5406a28dfbe7e8fb685cef5f77d4dec4516d650d47f1c8";
     const GOLDEN_HASH_POSTED: &str =
         "b2d8e3acb6196f7a62126f7e18f019790a631cc02a92f193b50b057405e4392f";
+    const GOLDEN_HASH_LOTS: &str =
+        "b95a959d13fb44b3a4d22b06da67885dca43a1393552829a797a65ab45cc5e97";
 }

@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod error;
 pub mod journal;
+pub mod lots;
 pub mod model;
 
 pub use error::LedgerError;

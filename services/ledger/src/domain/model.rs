@@ -4,6 +4,8 @@
 use healthpoints_types::Book;
 use uuid::Uuid;
 
+use super::lots::{ExpiresOn, Lots, Shares};
+
 macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -118,6 +120,8 @@ pub struct Account {
     pub credits_pending: u64,
     pub budget: Option<u64>,
     pub opened_at_us: i64,
+    /// Resident accounts: what can be spent, by the day it expires (see [`super::lots`]).
+    pub lots: Lots,
 }
 
 impl Account {
@@ -158,6 +162,12 @@ pub struct NewTransfer {
     pub metadata: Metadata,
     /// Set only by the sweeper: this void expires a pending transfer whose timeout passed.
     pub expiry: bool,
+    /// A credit to a resident: the day its points expire (`None`: never). An expiry: the lot
+    /// it expires.
+    pub expires_on: ExpiresOn,
+    /// A refund to a resident: the posted debit whose points come back, to the lots they were
+    /// taken from.
+    pub refund_of: Option<Uuid>,
 }
 
 /// A committed, immutable transfer.
@@ -180,6 +190,12 @@ pub struct Transfer {
     pub created_at_us: i64,
     /// Set when it voids a pending transfer because its timeout passed.
     pub expiry: bool,
+    /// As asked (see [`NewTransfer::expires_on`]).
+    pub expires_on: ExpiresOn,
+    pub refund_of: Option<Uuid>,
+    /// Set by the ledger: the resident's lots this transfer took points from (a debit) or gave
+    /// them to (a credit); empty when no resident account is on either side.
+    pub lots: Shares,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -210,6 +226,14 @@ pub enum CreateResult {
     ExceedsPendingAmount,
     PendingAccountsDiffer,
     TimeoutRequiresPending,
+    /// An expiry named no lot of the account that expires (or none at all).
+    ExpiryLotNotFound,
+    /// An expiry named a lot whose last day has not ended.
+    ExpiryNotDue,
+    /// An expiry asked for more than its lot holds.
+    ExceedsLot,
+    /// A refund named no posted debit of the account it credits.
+    RefundOfNotFound,
 }
 
 impl CreateResult {
@@ -227,6 +251,8 @@ pub struct Balance {
     pub posted: u64,
     pub pending: u64,
     pub available: u64,
+    /// Points of `available` that expire, by day, soonest first.
+    pub expiring: Vec<(chrono::NaiveDate, u64)>,
 }
 
 /// A line of an account's history.

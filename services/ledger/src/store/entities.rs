@@ -18,6 +18,10 @@ pub(super) mod account {
         pub credits_pending: i64,
         pub budget: Option<i64>,
         pub opened_at_us: i64,
+        /// `crate::domain::lots::Lots::encode`.
+        pub lots: String,
+        /// The first day (`YYYYMMDD`) on which points of `lots` expire: the sweeper's index.
+        pub next_expiry: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -53,6 +57,11 @@ pub(super) mod transfer {
         pub created_at_us: i64,
         pub prev_hash: String,
         pub hash: String,
+        /// `YYYYMMDD`; `NULL` never.
+        pub expires_on: Option<i64>,
+        pub refund_of: Option<Uuid>,
+        /// `crate::domain::lots::Shares::encode`.
+        pub lots: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

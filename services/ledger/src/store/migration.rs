@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(M20261122_000001Init),
             Box::new(M20261122_000003GroupGuard),
             Box::new(M20261127_000001ByMonth),
+            Box::new(M20261207_000001Lots),
         ]
     }
 }
@@ -310,5 +311,68 @@ impl MigrationTrait for M20261127_000001ByMonth {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// Points expiry by lots (docs/ledger.md): each account's lots and the first day they expire
+/// (the sweeper's partial index); each transfer's expiry day, the debit a refund returns, and
+/// the lots it took from or gave to. A stored lot never holds a negative number: its text has
+/// no minus sign. Points held before lots existed never expire: they become each resident's
+/// `never` lot.
+struct M20261207_000001Lots;
+
+impl MigrationName for M20261207_000001Lots {
+    fn name(&self) -> &str {
+        "m20261207_000001_lots"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for M20261207_000001Lots {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let add = |table: &str, column: ColumnDef| {
+            Table::alter()
+                .table(Alias::new(table))
+                .add_column(column)
+                .to_owned()
+        };
+        for (table, column) in [
+            (
+                "accounts",
+                col("lots")
+                    .string()
+                    .not_null()
+                    .default("")
+                    .check(Expr::cust("lots NOT LIKE '%-%'"))
+                    .to_owned(),
+            ),
+            (
+                "accounts",
+                col("next_expiry").big_integer().null().to_owned(),
+            ),
+            (
+                "transfers",
+                col("expires_on").big_integer().null().to_owned(),
+            ),
+            ("transfers", col("refund_of").uuid().null().to_owned()),
+            (
+                "transfers",
+                col("lots").string().not_null().default("").to_owned(),
+            ),
+        ] {
+            m.alter_table(add(table, column)).await?;
+        }
+        let db = m.get_connection();
+        db.execute_unprepared(
+            "UPDATE accounts SET lots = '0:' || (credits_posted - debits_posted - debits_pending) \
+             || ':0' WHERE kind = 'resident' AND credits_posted - debits_posted - debits_pending > 0",
+        )
+        .await?;
+        db.execute_unprepared(
+            "CREATE INDEX accounts_by_next_expiry ON accounts (next_expiry) \
+             WHERE next_expiry IS NOT NULL",
+        )
+        .await?;
+        Ok(())
     }
 }

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     error::{LedgerError, Result},
+    lots::{self, ExpiresOn, Lots, Shares},
     model::{
         Account, AccountKind, BookStatistics, HistoryEntry, Metadata, PendingAction, Resolution,
         Transfer, TransferKind, new_account_id,
@@ -70,7 +71,22 @@ fn to_account(m: account::Model) -> Result<Account> {
         credits_pending: to_u64(m.credits_pending, "balance")?,
         budget: m.budget.map(|b| to_u64(b, "budget")).transpose()?,
         opened_at_us: m.opened_at_us,
+        lots: Lots::decode(&m.lots).ok_or_else(|| corrupt("lots"))?,
     })
+}
+
+/// A stored day (`YYYYMMDD`, `NULL` for never).
+fn to_day(n: Option<i64>) -> Result<ExpiresOn> {
+    n.map_or(Ok(None), |n| {
+        lots::from_day_number(n)
+            .filter(Option::is_some)
+            .ok_or_else(|| corrupt("day"))
+    })
+}
+
+/// The stored form of a day.
+fn day_column(day: ExpiresOn) -> Option<i64> {
+    day.map(|d| lots::day_number(Some(d)))
 }
 
 fn to_transfer(m: transfer::Model) -> Result<Transfer> {
@@ -95,6 +111,9 @@ fn to_transfer(m: transfer::Model) -> Result<Transfer> {
         },
         created_at_us: m.created_at_us,
         expiry: m.expiry,
+        expires_on: to_day(m.expires_on)?,
+        refund_of: m.refund_of,
+        lots: Shares::decode(&m.lots).ok_or_else(|| corrupt("lots"))?,
         prev_hash: m.prev_hash,
         hash: m.hash,
     })
@@ -122,10 +141,13 @@ fn transfer_row(t: &Transfer) -> Result<transfer::ActiveModel> {
         created_at_us: Set(t.created_at_us),
         prev_hash: Set(t.prev_hash.clone()),
         hash: Set(t.hash.clone()),
+        expires_on: Set(day_column(t.expires_on)),
+        refund_of: Set(t.refund_of),
+        lots: Set(t.lots.encode()),
     })
 }
 
-/// Rows per multi-row INSERT: 20 columns × 400 stays under every backend's parameter limit.
+/// Rows per multi-row INSERT: 23 columns × 400 stays under every backend's parameter limit.
 const INSERT_CHUNK: usize = 400;
 
 /// The ledger repository.
@@ -179,6 +201,8 @@ impl Store {
                 credits_pending: Set(0),
                 budget: Set(None),
                 opened_at_us: Set(now_us),
+                lots: Set(String::new()),
+                next_expiry: Set(None),
             };
             account::Entity::insert(row)
                 .on_conflict(
@@ -276,6 +300,21 @@ impl Store {
             .await?
             .into_iter()
             .collect())
+    }
+
+    /// Resident accounts holding points whose day ended before `today` (`YYYYMMDD`), the
+    /// longest due first.
+    pub async fn accounts_with_lots_due(&self, today: i64, limit: u64) -> Result<Vec<Account>> {
+        account::Entity::find()
+            .filter(account::Column::NextExpiry.lt(today))
+            .order_by_asc(account::Column::NextExpiry)
+            .order_by_asc(account::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_account)
+            .collect()
     }
 
     /// Pending transfers whose timeout has passed and that nothing resolved yet, oldest first.

@@ -38,6 +38,7 @@ use crate::domain::{
     engine::{self, Request, State},
     error::{LedgerError, Result},
     journal::GENESIS,
+    lots,
     model::{Account, CreateResult, PendingAction, Resolution, Transfer, book_of_account},
 };
 use crate::store::entities::{account, book_head, resolution, transfer};
@@ -145,17 +146,24 @@ impl Overlay {
     }
 }
 
-/// What a group names: transfer ids (its own and the pending ones it resolves), accounts,
-/// pending ids.
-fn wanted(requests: &[Request]) -> (Vec<Uuid>, BTreeSet<Uuid>, Vec<Uuid>) {
+/// What a group names: transfer ids (its own, the pending ones it resolves and the debits its
+/// refunds return), accounts, pending ids, and the ids that must be read (those it resolves or
+/// returns).
+fn wanted(requests: &[Request]) -> (Vec<Uuid>, BTreeSet<Uuid>, Vec<Uuid>, HashSet<Uuid>) {
     let mut ids: HashSet<Uuid> = HashSet::new();
     let mut accounts = BTreeSet::new();
     let mut pending = Vec::new();
+    let mut referenced = HashSet::new();
     for t in requests.iter().flat_map(|r| &r.transfers) {
         ids.insert(t.id);
         if let Some(p) = t.pending_id {
             ids.insert(p);
             pending.push(p);
+            referenced.insert(p);
+        }
+        if let Some(r) = t.refund_of {
+            ids.insert(r);
+            referenced.insert(r);
         }
         for a in [t.debit_account_id, t.credit_account_id] {
             if !a.is_nil() {
@@ -163,7 +171,7 @@ fn wanted(requests: &[Request]) -> (Vec<Uuid>, BTreeSet<Uuid>, Vec<Uuid>) {
             }
         }
     }
-    (ids.into_iter().collect(), accounts, pending)
+    (ids.into_iter().collect(), accounts, pending, referenced)
 }
 
 /// The books of `accounts`: an account's id carries its book (the database checks it).
@@ -346,7 +354,7 @@ impl Store {
         overlay: &Overlay,
         probe: bool,
     ) -> Result<Plan> {
-        let (ids, mut account_ids, pending) = wanted(requests);
+        let (ids, mut account_ids, pending, referenced) = wanted(requests);
         let mut state = State {
             accounts: HashMap::new(),
             transfers: HashMap::new(),
@@ -358,15 +366,15 @@ impl Store {
             .await?;
         // The group's own ids are presumed new — the primary key is the check: a retried id
         // fails the commit, and the locked path then answers it as a retry. Only the pending
-        // transfers a group resolves must be read. In-flight groups' ids are known for free.
-        let pending_set: HashSet<Uuid> = pending.iter().copied().collect();
+        // transfers a group resolves (and the debits its refunds return) must be read.
+        // In-flight groups' ids are known for free.
         let mut to_read = Vec::new();
         for id in ids {
             match overlay.transfer(&id) {
                 Some(t) => {
                     state.transfers.insert(id, t.clone());
                 }
-                None if probe || pending_set.contains(&id) => to_read.push(id),
+                None if probe || referenced.contains(&id) => to_read.push(id),
                 None => {}
             }
         }
@@ -490,7 +498,7 @@ impl Store {
     pub async fn write_group(&self, requests: &[Request], now_us: i64) -> Result<Plan> {
         let started = std::time::Instant::now();
         let txn = self.db.begin().await?;
-        let (ids, mut account_ids, pending) = wanted(requests);
+        let (ids, mut account_ids, pending, _) = wanted(requests);
         let stored = read_transfers(&txn, ids).await?;
         for t in &stored {
             account_ids.extend([t.debit_account_id, t.credit_account_id]);
@@ -582,13 +590,13 @@ async fn write_outcome_rows(txn: &sea_orm::DatabaseTransaction, writes: &Writes)
     Ok(())
 }
 
-/// Writes the balances of `accounts` in one statement (`UPDATE … FROM (VALUES …)`) instead of
-/// one round trip per account.
+/// Writes the balances and lots of `accounts` in one statement (`UPDATE … FROM (VALUES …)`)
+/// instead of one round trip per account.
 async fn update_balances(txn: &sea_orm::DatabaseTransaction, accounts: &[Account]) -> Result<()> {
-    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(accounts.len() * 5);
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(accounts.len() * 7);
     let mut rows = Vec::with_capacity(accounts.len());
     for a in accounts {
-        rows.push("(?, ?, ?, ?, ?)");
+        rows.push("(?, ?, ?, ?, ?, ?, ?)");
         values.push(a.id.into());
         for v in [
             a.debits_posted,
@@ -598,11 +606,14 @@ async fn update_balances(txn: &sea_orm::DatabaseTransaction, accounts: &[Account
         ] {
             values.push(to_i64(v)?.into());
         }
+        values.push(a.lots.encode().into());
+        values.push(next_expiry(a).into());
     }
     let sql = format!(
         "UPDATE accounts SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dpe, \
-         credits_pending = v.cpe FROM (SELECT column1 AS id, column2 AS dp, column3 AS cp, \
-         column4 AS dpe, column5 AS cpe FROM (VALUES {})) AS v WHERE accounts.id = v.id",
+         credits_pending = v.cpe, lots = v.lots, next_expiry = v.ne FROM (SELECT column1 AS id, \
+         column2 AS dp, column3 AS cp, column4 AS dpe, column5 AS cpe, column6 AS lots, \
+         column7 AS ne FROM (VALUES {})) AS v WHERE accounts.id = v.id",
         rows.join(", ")
     );
     let result = txn
@@ -616,6 +627,11 @@ async fn update_balances(txn: &sea_orm::DatabaseTransaction, accounts: &[Account
         return Err(LedgerError::fault("not every touched account was updated"));
     }
     Ok(())
+}
+
+/// The account's `next_expiry` column: the first day its lots expire, as `YYYYMMDD`.
+fn next_expiry(a: &Account) -> Option<i64> {
+    a.lots.next_expiry().map(|d| lots::day_number(Some(d)))
 }
 
 mod outcome;

@@ -102,6 +102,8 @@ pub(crate) fn transfer(debit: Uuid, credit: Uuid, amount: u64, kind: TransferKin
             ..Metadata::default()
         },
         expiry: false,
+        expires_on: None,
+        refund_of: None,
     }
 }
 
@@ -126,6 +128,8 @@ pub(crate) fn resolve(pending_id: Uuid, action: PendingAction, amount: u64) -> N
         pending_id: Some(pending_id),
         metadata: Metadata::default(),
         expiry: false,
+        expires_on: None,
+        refund_of: None,
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod concurrency;
 mod helpers;
+mod lots;
 mod property;
 mod service;
 mod store;

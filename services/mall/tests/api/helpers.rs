@@ -197,6 +197,8 @@ fn plain(id: Uuid, debit: Uuid, credit: Uuid, amount: u64, kind: TransferKind) -
         pending_id: None,
         metadata: Metadata::default(),
         expiry: false,
+        expires_on: None,
+        refund_of: None,
     }
 }
 
@@ -247,14 +249,16 @@ impl PointsLedger for TestLedger {
         };
         let from = self.account(from, order.merchant_id).await;
         let resident = self.account(AccountKind::Resident, order.resident_id).await;
-        self.transfer(plain(
+        let mut t = plain(
             order.refund_transfer_id.unwrap(),
             from,
             resident,
             order.points,
             TransferKind::Refund,
-        ))
-        .await
+        );
+        // As the mall's client does: the points go back to the lots the write-off spent.
+        t.refund_of = order.resolve_transfer_id;
+        self.transfer(t).await
     }
 
     async fn settle(&self, s: &Statement) -> Result<LedgerAnswer> {

@@ -18,6 +18,13 @@ fn account(kind: AccountKind, book: Book, credits: u64) -> Account {
         credits_pending: 0,
         budget: None,
         opened_at_us: 0,
+        lots: if kind == AccountKind::Resident && credits > 0 {
+            let mut lots = Lots::default();
+            lots.give(&Shares::one(None, credits)).unwrap();
+            lots
+        } else {
+            Lots::default()
+        },
     }
 }
 
@@ -67,6 +74,8 @@ fn transfer(debit: Uuid, credit: Uuid, amount: u64, kind: TransferKind) -> NewTr
         pending_id: None,
         metadata: Metadata::default(),
         expiry: false,
+        expires_on: None,
+        refund_of: None,
     }
 }
 
@@ -83,6 +92,8 @@ fn resolve(pending: Uuid, action: PendingAction, amount: u64) -> NewTransfer {
         pending_id: Some(pending),
         metadata: Metadata::default(),
         expiry: false,
+        expires_on: None,
+        refund_of: None,
     }
 }
 

@@ -6,7 +6,10 @@ use uuid::Uuid;
 
 use super::outcome::{Writes, head_moved};
 use crate::{
-    domain::error::{LedgerError, Result},
+    domain::{
+        error::{LedgerError, Result},
+        lots,
+    },
     store::to_i64,
 };
 
@@ -15,7 +18,7 @@ const GROUP_REFUSED: &str = "ledger group refused";
 
 /// PostgreSQL: a group's whole outcome — new transfers, resolutions, book heads and balances —
 /// in one statement of array parameters (`UNNEST` in data-modifying CTEs): one round trip,
-/// 34 bound values instead of one per cell, and atomic without a surrounding transaction. Each
+/// 39 bound values instead of one per cell, and atomic without a surrounding transaction. Each
 /// head moves only from where the plan found it, and every row must be written: otherwise
 /// `ledger_refuse_group()` raises and the whole statement is undone.
 ///
@@ -33,21 +36,24 @@ const WRITE_OUTCOME_SQL: &str = "WITH hd AS (UPDATE book_heads SET seq = h.seq, 
     ins AS (INSERT INTO transfers (id, book, seq, debit_account_id, \
     credit_account_id, amount, kind, pending, timeout_at_us, action, pending_id, \
     expiry, event_id, order_id, rule_code, rule_version, reason, created_at_us, \
-    prev_hash, hash) \
+    prev_hash, hash, expires_on, refund_of, lots) \
     SELECT id, book, seq, d, c, amount, kind, pending, NULLIF(timeout, -1), action, \
     NULLIF(pid, '00000000-0000-0000-0000-000000000000'::uuid), expiry, event_id, \
-    order_id, rule_code, rule_version, reason, created, prev, hash \
+    order_id, rule_code, rule_version, reason, created, prev, hash, NULLIF(exp, 0), \
+    NULLIF(rof, '00000000-0000-0000-0000-000000000000'::uuid), lots \
     FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::uuid[], $5::uuid[], \
     $6::int8[], $7::text[], $8::bool[], $9::int8[], $10::text[], $11::uuid[], \
     $12::bool[], $13::text[], $14::text[], $15::text[], $16::int8[], $17::text[], \
-    $18::int8[], $19::text[], $20::text[]) \
+    $18::int8[], $19::text[], $20::text[], $35::int8[], $36::uuid[], $37::text[]) \
     AS t(id, book, seq, d, c, amount, kind, pending, timeout, action, pid, expiry, \
-    event_id, order_id, rule_code, rule_version, reason, created, prev, hash) \
+    event_id, order_id, rule_code, rule_version, reason, created, prev, hash, exp, rof, lots) \
     RETURNING 1), \
     upd AS (UPDATE accounts SET debits_posted = v.dp, credits_posted = v.cp, \
-    debits_pending = v.dpe, credits_pending = v.cpe \
-    FROM UNNEST($21::uuid[], $22::int8[], $23::int8[], $24::int8[], $25::int8[]) \
-    AS v(id, dp, cp, dpe, cpe) WHERE accounts.id = v.id RETURNING 1), \
+    debits_pending = v.dpe, credits_pending = v.cpe, lots = v.lots, \
+    next_expiry = NULLIF(v.ne, 0) \
+    FROM UNNEST($21::uuid[], $22::int8[], $23::int8[], $24::int8[], $25::int8[], \
+    $38::text[], $39::int8[]) \
+    AS v(id, dp, cp, dpe, cpe, lots, ne) WHERE accounts.id = v.id RETURNING 1), \
     res AS (INSERT INTO pending_resolutions (pending_id, resolution, resolved_by, \
     resolved_at_us) SELECT * FROM UNNEST($26::uuid[], $27::text[], $28::uuid[], \
     $29::int8[]) RETURNING 1) \
@@ -93,6 +99,11 @@ struct Columns {
     h_hash: Vec<String>,
     h_from_seq: Vec<i64>,
     h_from_hash: Vec<String>,
+    t_expires: Vec<i64>,
+    t_refund_of: Vec<Uuid>,
+    t_lots: Vec<String>,
+    a_lots: Vec<String>,
+    a_next_expiry: Vec<i64>,
 }
 
 impl Columns {
@@ -134,6 +145,11 @@ impl Columns {
             h_hash: Vec::new(),
             h_from_seq: Vec::new(),
             h_from_hash: Vec::new(),
+            t_expires: Vec::with_capacity(n),
+            t_refund_of: Vec::with_capacity(n),
+            t_lots: Vec::with_capacity(n),
+            a_lots: Vec::new(),
+            a_next_expiry: Vec::new(),
         };
         for t in transfers {
             c.ids.push(t.id);
@@ -157,6 +173,9 @@ impl Columns {
             c.created.push(t.created_at_us);
             c.prevs.push(t.prev_hash.clone());
             c.hashes.push(t.hash.clone());
+            c.t_expires.push(lots::day_number(t.expires_on));
+            c.t_refund_of.push(t.refund_of.unwrap_or_else(Uuid::nil));
+            c.t_lots.push(t.lots.encode());
         }
         for a in &writes.accounts {
             c.account_ids.push(a.id);
@@ -164,6 +183,8 @@ impl Columns {
             c.cp.push(to_i64(a.credits_posted)?);
             c.dpe.push(to_i64(a.debits_pending)?);
             c.cpe.push(to_i64(a.credits_pending)?);
+            c.a_lots.push(a.lots.encode());
+            c.a_next_expiry.push(lots::day_number(a.lots.next_expiry()));
         }
         for r in &writes.resolutions {
             c.r_pending.push(r.pending_id);
@@ -218,6 +239,11 @@ impl Columns {
             self.h_hash.into(),
             self.h_from_seq.into(),
             self.h_from_hash.into(),
+            self.t_expires.into(),
+            self.t_refund_of.into(),
+            self.t_lots.into(),
+            self.a_lots.into(),
+            self.a_next_expiry.into(),
         ]
     }
 }
@@ -290,6 +316,11 @@ pub(super) async fn write_outcome_direct(
         .bind(&c.h_hash)
         .bind(&c.h_from_seq)
         .bind(&c.h_from_hash)
+        .bind(&c.t_expires)
+        .bind(&c.t_refund_of)
+        .bind(&c.t_lots)
+        .bind(&c.a_lots)
+        .bind(&c.a_next_expiry)
         .fetch_one(pool)
         .await
         .map_err(|e| refused_or(sea_orm::DbErr::Custom(e.to_string())))?;
