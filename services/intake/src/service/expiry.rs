@@ -8,7 +8,7 @@ use healthpoints_auth::Principal;
 use healthpoints_types::{Book, DistrictCode, calendar};
 use uuid::Uuid;
 
-use super::{Intake, PointsLedger, Residents};
+use super::{Intake, PointsLedger, Residents, rules};
 use crate::domain::{
     error::{IntakeError, Result},
     expiry::{ExpiryPolicies, ExpiryPolicy, PolicyVersion},
@@ -75,25 +75,18 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         policy: ExpiryPolicy,
         at: Option<DateTime<Utc>>,
     ) -> Result<PolicyVersion> {
-        let by = match (caller, book) {
-            (Principal::CityAdmin { staff_id }, Book::City) => staff_id.to_string(),
-            (Principal::DistrictAdmin { staff_id, district }, Book::District(d))
-                if *district == d =>
-            {
-                staff_id.to_string()
-            }
-            (Principal::CityAdmin { .. } | Principal::DistrictAdmin { .. }, _) => {
-                return Err(IntakeError::Forbidden(
-                    "the city admin sets the city book's policy, a district admin their district's"
-                        .into(),
-                ));
-            }
-            _ => {
-                return Err(IntakeError::Forbidden(
-                    "only city and district admins change rules".into(),
-                ));
-            }
+        let by = rules::staff_id(caller)?;
+        let own_book = match (caller, book) {
+            (Principal::CityAdmin { .. }, Book::City) => true,
+            (Principal::DistrictAdmin { district, .. }, Book::District(d)) => *district == d,
+            _ => false,
         };
+        if !own_book {
+            return Err(IntakeError::Forbidden(
+                "the city admin sets the city book's policy, a district admin their district's"
+                    .into(),
+            ));
+        }
         let now = self.now();
         let earliest = now + EXPIRY_NOTICE;
         let at = match at {

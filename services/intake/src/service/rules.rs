@@ -17,7 +17,7 @@ use crate::domain::{
 };
 
 /// Staff id for the changelog; only admins change rules.
-fn staff_id(caller: &Principal) -> Result<String> {
+pub(super) fn staff_id(caller: &Principal) -> Result<String> {
     match caller {
         Principal::CityAdmin { staff_id } | Principal::DistrictAdmin { staff_id, .. } => {
             Ok(staff_id.to_string())

@@ -31,14 +31,13 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    INSERT_CHUNK, Store, book, by_ids, corrupt, to_account, to_i64, to_transfer, to_u64,
-    transfer_row,
+    INSERT_CHUNK, Store, book, by_ids, corrupt, day_column, to_account, to_i64, to_transfer,
+    to_u64, transfer_row,
 };
 use crate::domain::{
     engine::{self, Request, State},
     error::{LedgerError, Result},
     journal::GENESIS,
-    lots,
     model::{Account, CreateResult, PendingAction, Resolution, Transfer, book_of_account},
 };
 use crate::store::entities::{account, book_head, resolution, transfer};
@@ -607,7 +606,7 @@ async fn update_balances(txn: &sea_orm::DatabaseTransaction, accounts: &[Account
             values.push(to_i64(v)?.into());
         }
         values.push(a.lots.encode().into());
-        values.push(next_expiry(a).into());
+        values.push(day_column(a.lots.next_expiry()).into());
     }
     let sql = format!(
         "UPDATE accounts SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dpe, \
@@ -627,11 +626,6 @@ async fn update_balances(txn: &sea_orm::DatabaseTransaction, accounts: &[Account
         return Err(LedgerError::fault("not every touched account was updated"));
     }
     Ok(())
-}
-
-/// The account's `next_expiry` column: the first day its lots expire, as `YYYYMMDD`.
-fn next_expiry(a: &Account) -> Option<i64> {
-    a.lots.next_expiry().map(|d| lots::day_number(Some(d)))
 }
 
 mod outcome;
