@@ -4,6 +4,7 @@
 use axum::{Json, extract::State};
 use healthpoints_errors::ApiError;
 use healthpoints_proto::intake::v1 as pb;
+use healthpoints_types::Book;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -82,8 +83,11 @@ pub async fn policies(State(state): State<AppState>) -> HttpResult<Json<ExpiryPo
 #[serde(deny_unknown_fields)]
 pub struct PolicyBody {
     /// `none`, `year_end+N` (N 0–10) or `days:N` (N 1–3650).
+    #[schema(
+        pattern = "^(none|year_end\\+([0-9]|10)|days:([1-9][0-9]{0,2}|[1-2][0-9]{3}|3[0-5][0-9]{2}|36[0-4][0-9]|3650))$"
+    )]
     pub policy: String,
-    /// At least an hour ahead; default: the next midnight (Asia/Shanghai) at least an hour away.
+    /// At least an hour ahead (422 otherwise: a time fine in itself, too soon now); default: the next midnight (Asia/Shanghai) at least an hour away.
     #[serde(default)]
     #[schema(format = DateTime)]
     pub effective_from: Option<String>,
@@ -94,13 +98,18 @@ pub struct PolicyBody {
 /// public changelog as `points.expiry`.
 #[utoipa::path(put, path = "/v1/admin/books/{book}/expiry-policy", tag = "admin", security(("bearer" = [])), request_body = PolicyBody,
     params(("book" = String, Path, description = "`city` or `district:<code>`")),
-    responses((status = 200, body = PolicyView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = PolicyView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn publish(
     State(state): State<AppState>,
     Admin(caller): Admin,
     Segments(book): Segments<String>,
     JsonBody(body): JsonBody<PolicyBody>,
 ) -> HttpResult<Json<PolicyView>> {
+    if Book::parse(&book).is_err() {
+        return Err(
+            ApiError::not_found("there is no such book: `city` or `district:<code>`").into(),
+        );
+    }
     let effective_from = body
         .effective_from
         .as_deref()

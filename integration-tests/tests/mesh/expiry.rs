@@ -51,8 +51,8 @@ async fn residents_see_when_points_expire_and_admins_publish_a_policy_ahead() {
         (
             "city",
             json!({"policy": "days:30", "effective_from": chrono::Utc::now().to_rfc3339()}),
-            400,
-            Some("effective_from"),
+            422,
+            None,
         ),
         ("district:310118", json!({"policy": "days:30"}), 403, None),
     ] {

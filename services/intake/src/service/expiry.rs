@@ -91,9 +91,10 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         let earliest = now + EXPIRY_NOTICE;
         let at = match at {
             Some(at) if at < earliest => {
-                return Err(IntakeError::invalid(
-                    "effective_from",
-                    "must be at least an hour ahead: points already earned keep their day",
+                return Err(IntakeError::Precondition(
+                    "effective_from must be at least an hour ahead: points already earned keep \
+                     their day"
+                        .into(),
                 ));
             }
             Some(at) => at,
