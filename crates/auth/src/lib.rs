@@ -11,6 +11,6 @@ mod claims;
 mod layer;
 mod verifier;
 
-pub use claims::{Claims, Principal, Role};
+pub use claims::{Actor, Claims, Principal, Role};
 pub use layer::{AuthLayer, AuthService, optional_principal, principal};
 pub use verifier::{JwksSource, StaticJwks, Verifier, VerifierConfig};

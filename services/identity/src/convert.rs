@@ -161,6 +161,7 @@ pub(crate) fn staff_role_name(value: i32) -> String {
         Ok(pb::StaffRole::CityAdmin) => "city_admin".into(),
         Ok(pb::StaffRole::DistrictAdmin) => "district_admin".into(),
         Ok(pb::StaffRole::MerchantOperator) => "merchant_operator".into(),
+        Ok(pb::StaffRole::StationStaff) => "station_staff".into(),
         _ => String::new(),
     }
 }

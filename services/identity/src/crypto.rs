@@ -32,8 +32,12 @@ pub struct Crypto {
     lookup: hmac::Key,
     tokens: hmac::Key,
     successors: hmac::Key,
+    station_codes: hmac::Key,
     rng: SystemRandom,
 }
+
+/// What a station code starts with (a version, so a later format can be told apart).
+const STATION_CODE_PREFIX: &str = "hps1.";
 
 impl std::fmt::Debug for Crypto {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,6 +81,10 @@ impl Crypto {
             successors: hmac::Key::new(
                 hmac::HMAC_SHA256,
                 &derive(&master, "healthpoints/identity/refresh-successor/v1"),
+            ),
+            station_codes: hmac::Key::new(
+                hmac::HMAC_SHA256,
+                &derive(&master, "healthpoints/identity/station-code/v1"),
             ),
             rng: SystemRandom::new(),
         })
@@ -176,6 +184,35 @@ impl Crypto {
         .is_ok()
     }
 
+    /// A resident's code for a health-station counter (shown as a QR code on their phone): their
+    /// id and the second it expires, with a keyed MAC, base64url. Stateless, so any replica
+    /// opens it; nothing in it reads as a person's number.
+    pub fn station_code(&self, resident: uuid::Uuid, until_unix: i64) -> String {
+        let mut body = Vec::with_capacity(40);
+        body.extend_from_slice(resident.as_bytes());
+        body.extend_from_slice(&until_unix.to_be_bytes());
+        let tag = hmac::sign(&self.station_codes, &body);
+        body.extend_from_slice(&tag.as_ref()[..16]);
+        format!("{STATION_CODE_PREFIX}{}", URL_SAFE_NO_PAD.encode(body))
+    }
+
+    /// The resident and expiry second of a station code this key made; `None` for anything
+    /// else (malformed, another key's, altered).
+    pub fn open_station_code(&self, code: &str) -> Option<(uuid::Uuid, i64)> {
+        let raw = URL_SAFE_NO_PAD
+            .decode(code.trim().strip_prefix(STATION_CODE_PREFIX)?)
+            .ok()?;
+        if raw.len() != 40 {
+            return None;
+        }
+        let (body, tag) = raw.split_at(24);
+        let expected = hmac::sign(&self.station_codes, body);
+        constant_time::verify_slices_are_equal(&expected.as_ref()[..16], tag).ok()?;
+        let resident = uuid::Uuid::from_slice(&body[..16]).ok()?;
+        let until = i64::from_be_bytes(body[16..24].try_into().ok()?);
+        Some((resident, until))
+    }
+
     /// `bytes` random bytes, base64url.
     pub fn random_token(&self, bytes: usize) -> Result<String, CryptoError> {
         let mut buf = vec![0u8; bytes];
@@ -258,6 +295,25 @@ mod tests {
         assert!(verify_password("correct horse 1", &h));
         assert!(!verify_password("wrong horse 1", &h));
         assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn station_codes_open_only_unaltered_and_with_their_key() {
+        let c = crypto();
+        let resident = uuid::Uuid::now_v7();
+        let code = c.station_code(resident, 1_900_000_000);
+        assert_eq!(c.open_station_code(&code), Some((resident, 1_900_000_000)));
+        let mut altered = code.clone().into_bytes();
+        let last = altered.len() - 3;
+        altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            c.open_station_code(&String::from_utf8(altered).unwrap()),
+            None
+        );
+        let other = Crypto::from_master_key(&Crypto::generate_master_key().unwrap()).unwrap();
+        assert_eq!(other.open_station_code(&code), None);
+        assert_eq!(c.open_station_code("hps1.short"), None);
+        assert_eq!(c.open_station_code(""), None);
     }
 
     #[test]

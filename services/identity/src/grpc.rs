@@ -170,10 +170,13 @@ impl IdentityService for IdentityGrpc {
             Some(pb::resolve_resident_request::Resident::IdNumberHash(h)) => {
                 ResidentRef::IdNumberHash(h)
             }
+            Some(pb::resolve_resident_request::Resident::StationCode(c)) => {
+                ResidentRef::StationCode(c)
+            }
             None => {
                 return Err(ApiError::invalid(
                     "resident",
-                    "name the resident by id, id_number or id_number_hash",
+                    "name the resident by id, id_number, id_number_hash or station_code",
                 )
                 .into());
             }
@@ -189,6 +192,39 @@ impl IdentityService for IdentityGrpc {
             birth_date: wire.birth_date,
             name_masked: mask_name(&r.name),
             residence_type: wire.residence_type,
+        }))
+    }
+
+    async fn issue_station_code(
+        &self,
+        request: Request<pb::IssueStationCodeRequest>,
+    ) -> Result<Response<pb::IssueStationCodeResponse>, Status> {
+        let p = caller(&request)?;
+        let (code, until) = self.ready()?.issue_station_code(&p).await.map_err(status)?;
+        Ok(Response::new(pb::IssueStationCodeResponse {
+            code,
+            expires_at: Some(timestamp(until)),
+        }))
+    }
+
+    async fn issue_delegated_token(
+        &self,
+        request: Request<pb::IssueDelegatedTokenRequest>,
+    ) -> Result<Response<pb::IssueDelegatedTokenResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let actor = healthpoints_auth::Actor {
+            sub: r.staff_id,
+            institution: r.institution_code,
+        };
+        let (access_token, expires_in) = self
+            .ready()?
+            .delegated_token(&p, resident_id(&r.resident_id)?, actor)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::IssueDelegatedTokenResponse {
+            access_token,
+            expires_in,
         }))
     }
 
@@ -300,6 +336,7 @@ impl IdentityService for IdentityGrpc {
                     district: r.district,
                     merchant_id: r.merchant_id,
                     mall: r.mall,
+                    institution_code: r.institution_code,
                 },
             )
             .await

@@ -86,6 +86,8 @@ pub struct StaffSpec {
     pub district: String,
     pub merchant_id: String,
     pub mall: String,
+    /// Station staff: the institution (health station, community health centre) they serve.
+    pub institution_code: String,
 }
 
 /// A new client as requested.
@@ -108,6 +110,8 @@ pub enum ResidentRef {
     Id(ResidentId),
     IdNumber(String),
     IdNumberHash(String),
+    /// A resident's code for the health-station counter ([`Identity::issue_station_code`]).
+    StationCode(String),
 }
 
 /// What to do with a family-doctor contract.
@@ -262,6 +266,7 @@ async fn verify_password(password: String, hash: impl FnOnce() -> String + Send 
 mod residents;
 mod sessions;
 mod staff;
+pub mod station;
 #[cfg(test)]
 mod tests;
 pub mod tokens;

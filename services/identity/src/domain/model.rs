@@ -102,6 +102,8 @@ pub enum StaffRole {
     CityAdmin,
     DistrictAdmin,
     MerchantOperator,
+    /// At a health-station counter: bound to one institution of one district.
+    StationStaff,
 }
 
 impl StaffRole {
@@ -110,6 +112,7 @@ impl StaffRole {
             Self::CityAdmin => "city_admin",
             Self::DistrictAdmin => "district_admin",
             Self::MerchantOperator => "merchant_operator",
+            Self::StationStaff => "station_staff",
         }
     }
 
@@ -118,6 +121,7 @@ impl StaffRole {
             "city_admin" => Some(Self::CityAdmin),
             "district_admin" => Some(Self::DistrictAdmin),
             "merchant_operator" => Some(Self::MerchantOperator),
+            "station_staff" => Some(Self::StationStaff),
             _ => None,
         }
     }
@@ -132,6 +136,8 @@ pub struct Staff {
     pub district: Option<DistrictCode>,
     pub merchant_id: Option<Uuid>,
     pub mall: Option<MallId>,
+    /// A station staff member's institution (with `district`).
+    pub institution_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -134,6 +134,9 @@ impl Identity {
                     .resident_by_id_hash(&hash.to_ascii_lowercase())
                     .await?
             }
+            ResidentRef::StationCode(code) => {
+                self.store.resident(self.open_station_code(&code)?).await?
+            }
         };
         let enrolled = self
             .store

@@ -160,15 +160,17 @@ impl Identity {
             StaffRole::CityAdmin => Role::CityAdmin,
             StaffRole::DistrictAdmin => Role::DistrictAdmin,
             StaffRole::MerchantOperator => Role::Merchant,
+            StaffRole::StationStaff => Role::StationStaff,
         };
         let mut c = self.base_claims(s.id.to_string(), role);
         c.district = s.district.map(|d| d.to_string());
         c.merchant_id = s.merchant_id.map(|m| m.to_string());
         c.mall = s.mall.map(|m| m.to_string());
+        c.institution = s.institution_code.clone();
         c
     }
 
-    fn base_claims(&self, sub: String, role: Role) -> Claims {
+    pub(super) fn base_claims(&self, sub: String, role: Role) -> Claims {
         let now = u64::try_from(self.now().timestamp()).unwrap_or_default();
         Claims {
             iss: self.tokens.policy().issuer.clone(),
@@ -186,10 +188,12 @@ impl Identity {
             department: None,
             service: None,
             scopes: Vec::new(),
+            institution: None,
+            act: None,
         }
     }
 
-    async fn sign(&self, claims: Claims) -> Result<String> {
+    pub(super) async fn sign(&self, claims: Claims) -> Result<String> {
         self.tokens
             .refresh_if_stale(&self.store, &self.crypto, self.now())
             .await?;

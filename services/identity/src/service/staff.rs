@@ -22,6 +22,7 @@ impl Identity {
             district: None,
             merchant_id: None,
             mall: None,
+            institution_code: None,
         };
         self.store
             .insert_staff(
@@ -98,7 +99,7 @@ impl Identity {
     }
 
     /// Creates a staff account. City admins create any role; district admins create merchant
-    /// operators of their own district's mall only.
+    /// operators of their own district's mall and station staff of their own district only.
     pub async fn create_staff(&self, caller: &Principal, spec: StaffSpec) -> Result<Uuid> {
         let mut v = Violations::default();
         let username = v.check("username", check_username(&spec.username));
@@ -106,13 +107,22 @@ impl Identity {
         let role = v.check(
             "role",
             StaffRole::parse(&spec.role)
-                .ok_or("must be city_admin, district_admin or merchant_operator"),
+                .ok_or("must be city_admin, district_admin, merchant_operator or station_staff"),
         );
         let district = match role {
-            Some(StaffRole::DistrictAdmin) => v.check(
+            Some(StaffRole::DistrictAdmin | StaffRole::StationStaff) => v.check(
                 "district",
-                DistrictCode::parse(&spec.district)
-                    .map_err(|_| "a district admin needs one of the city's district codes"),
+                DistrictCode::parse(&spec.district).map_err(
+                    |_| "district admins and station staff need one of the city's district codes",
+                ),
+            ),
+            _ => None,
+        };
+        let institution_code = match role {
+            Some(StaffRole::StationStaff) => v.check(
+                "institution_code",
+                non_blank(&spec.institution_code, 64)
+                    .map_err(|e| format!("station staff serve one institution: {e}")),
             ),
             _ => None,
         };
@@ -139,9 +149,12 @@ impl Identity {
         match caller {
             Principal::CityAdmin { .. } => {}
             Principal::DistrictAdmin { district: own, .. } => {
-                if role != StaffRole::MerchantOperator || mall != Some(MallId::District(*own)) {
+                let own_mall =
+                    role == StaffRole::MerchantOperator && mall == Some(MallId::District(*own));
+                let own_station = role == StaffRole::StationStaff && district == Some(*own);
+                if !own_mall && !own_station {
                     return Err(IdentityError::Forbidden(
-                        "a district admin may create only merchant operators of their own district's mall",
+                        "a district admin may create only merchant operators of their own district's mall and station staff of their own district",
                     ));
                 }
             }
@@ -158,6 +171,7 @@ impl Identity {
             district,
             merchant_id,
             mall,
+            institution_code,
         };
         let created_by = match caller {
             Principal::CityAdmin { staff_id } | Principal::DistrictAdmin { staff_id, .. } => {

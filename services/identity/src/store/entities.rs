@@ -79,6 +79,7 @@ pub(super) mod staff {
         pub locked_until: Option<DateTimeUtc>,
         pub created_by: Option<Uuid>,
         pub created_at: DateTimeUtc,
+        pub institution_code: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

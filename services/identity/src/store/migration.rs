@@ -1,6 +1,6 @@
 //! Schema migrations of the identity database. Append-only: never edit one that has shipped.
 
-use sea_orm_migration::{async_trait::async_trait, prelude::*};
+use sea_orm_migration::{async_trait::async_trait, prelude::*, sea_orm::DbBackend};
 
 /// Applies the identity schema.
 #[derive(Debug)]
@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(M20261122_000001Init),
             Box::new(M20261206_000001SecretRotation),
+            Box::new(M20261207_000001StationStaff),
         ]
     }
 }
@@ -227,6 +228,74 @@ impl MigrationTrait for M20261206_000001SecretRotation {
                     .to_owned(),
             )
             .await?;
+        }
+        Ok(())
+    }
+}
+
+struct M20261207_000001StationStaff;
+
+impl MigrationName for M20261207_000001StationStaff {
+    fn name(&self) -> &str {
+        "m20261207_000001_station_staff"
+    }
+}
+
+/// The staff columns as the first migration made them, with `institution_code` after them.
+const STAFF_COLUMNS: &str = "id, username, password_hash, role, district, merchant_id, mall, \
+     failed_logins, locked_until, created_by, created_at";
+
+/// Health-station staff: a fourth role, bound to one institution (`institution_code`, set for
+/// them and only them) of one district. PostgreSQL replaces the role check in place; SQLite
+/// cannot alter a check, so the table is rebuilt (create, copy, drop, rename) in the
+/// migration's transaction.
+#[async_trait]
+impl MigrationTrait for M20261207_000001StationStaff {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let roles =
+            "role IN ('city_admin', 'district_admin', 'merchant_operator', 'station_staff')";
+        let bound = "(role = 'station_staff') = (institution_code IS NOT NULL) \
+                     AND (role <> 'station_staff' OR district IS NOT NULL)";
+        let db = m.get_connection();
+        if m.get_database_backend() == DbBackend::Postgres {
+            db.execute_unprepared(&format!(
+                "ALTER TABLE staff ADD COLUMN institution_code varchar NULL; \
+                 ALTER TABLE staff DROP CONSTRAINT staff_role_check; \
+                 ALTER TABLE staff ADD CONSTRAINT staff_role_check CHECK ({roles}); \
+                 ALTER TABLE staff ADD CONSTRAINT staff_station_check CHECK ({bound})"
+            ))
+            .await?;
+            return Ok(());
+        }
+        m.create_table(
+            Table::create()
+                .table(Alias::new("staff_rebuilt"))
+                .col(uuid("id").primary_key())
+                .col(text("username").unique_key())
+                .col(text("password_hash"))
+                .col(text("role"))
+                .col(text_null("district"))
+                .col(uuid_null("merchant_id"))
+                .col(text_null("mall"))
+                .col(int("failed_logins"))
+                .col(time_null("locked_until"))
+                .col(uuid_null("created_by"))
+                .col(time("created_at"))
+                .col(text_null("institution_code"))
+                .check(Expr::cust(roles))
+                .check(Expr::cust(bound))
+                .to_owned(),
+        )
+        .await?;
+        for statement in [
+            format!(
+                "INSERT INTO staff_rebuilt ({STAFF_COLUMNS}, institution_code) \
+                 SELECT {STAFF_COLUMNS}, NULL FROM staff"
+            ),
+            "DROP TABLE staff".to_owned(),
+            "ALTER TABLE staff_rebuilt RENAME TO staff".to_owned(),
+        ] {
+            db.execute_unprepared(&statement).await?;
         }
         Ok(())
     }

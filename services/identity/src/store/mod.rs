@@ -147,6 +147,7 @@ fn to_staff(m: &staff::Model) -> Result<Staff> {
         district: district_of(m.district.as_deref())?,
         merchant_id: m.merchant_id,
         mall: mall_of(m.mall.as_deref())?,
+        institution_code: m.institution_code.clone(),
     })
 }
 
@@ -515,6 +516,7 @@ impl Store {
             locked_until: Set(None),
             created_by: Set(created_by),
             created_at: Set(now),
+            institution_code: Set(s.institution_code.clone()),
         };
         staff::Entity::insert(row)
             .exec(&self.db)

@@ -205,6 +205,7 @@ async fn district_admins_create_only_their_own_malls_operators() {
                 merchant_id: uuid_str(),
                 mall: mall.into(),
                 district: "310118".into(),
+                institution_code: String::new(),
             },
             &qingpu,
         );

@@ -5,3 +5,4 @@ mod admin;
 mod helpers;
 mod registration;
 mod sessions;
+mod station;
