@@ -139,29 +139,43 @@ pub async fn seed(mesh: &RunningMesh, admin: (&str, &str)) -> anyhow::Result<Vec
         let MallId::District(district) = mall else {
             continue;
         };
-        let username = format!("official-{district}");
-        let created = identity
-            .create_staff(with_token(
-                &admin_token,
-                ipb::CreateStaffRequest {
-                    username: username.clone(),
-                    password: DEMO_PASSWORD.into(),
-                    role: ipb::StaffRole::DistrictAdmin as i32,
-                    district: district.to_string(),
-                    merchant_id: String::new(),
-                    mall: String::new(),
-                },
-            ))
-            .await;
-        match created {
-            Ok(_) => {}
-            Err(s) if s.code() == tonic::Code::AlreadyExists => {}
-            Err(s) => return Err(s).with_context(|| format!("creating official {username}")),
+        // And a counter at one of its health stations, for residents without a smartphone.
+        let official = format!("official-{district}");
+        let station = format!("station-{district}");
+        for (username, role, institution, label) in [
+            (
+                &official,
+                ipb::StaffRole::DistrictAdmin,
+                "",
+                "district official",
+            ),
+            (
+                &station,
+                ipb::StaffRole::StationStaff,
+                "HS-01",
+                "health-station counter",
+            ),
+        ] {
+            let created = identity
+                .create_staff(with_token(
+                    &admin_token,
+                    ipb::CreateStaffRequest {
+                        username: username.clone(),
+                        password: DEMO_PASSWORD.into(),
+                        role: role as i32,
+                        district: district.to_string(),
+                        institution_code: institution.into(),
+                        ..Default::default()
+                    },
+                ))
+                .await;
+            match created {
+                Ok(_) => {}
+                Err(s) if s.code() == tonic::Code::AlreadyExists => {}
+                Err(s) => return Err(s).with_context(|| format!("creating {label} {username}")),
+            }
+            lines.push(format!("  {label} ({}): {username}", district.name()));
         }
-        lines.push(format!(
-            "  district official ({}): {username}",
-            district.name()
-        ));
     }
 
     for mall in mesh.mall_ids() {
@@ -205,6 +219,7 @@ pub async fn seed(mesh: &RunningMesh, admin: (&str, &str)) -> anyhow::Result<Vec
                         district: String::new(),
                         merchant_id: merchant.merchant_id.clone(),
                         mall: mall.to_string(),
+                        institution_code: String::new(),
                     },
                 ))
                 .await

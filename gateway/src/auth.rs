@@ -25,6 +25,15 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A resident as a health-station counter acts for them: the delegated token the exchange
+    /// got for this one action, never shown to the counter.
+    pub fn delegated(resident_id: Uuid, token: String) -> Self {
+        Self {
+            principal: Principal::Resident { resident_id },
+            token,
+        }
+    }
+
     /// A gRPC request carrying the caller's token.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
@@ -89,6 +98,13 @@ pub struct MerchantOperator {
     pub caller: Caller,
     pub merchant_id: Uuid,
     pub mall: MallId,
+}
+
+/// Staff at a health-station counter, with their district and institution (see [`Resident`]).
+#[derive(Debug, Clone)]
+pub struct StationStaff {
+    pub caller: Caller,
+    pub staff_id: Uuid,
 }
 
 /// The caller, or 401; then the caller as the extractor stands for them, or 403 saying who the
@@ -162,11 +178,26 @@ impl FromRequestParts<AppState> for MerchantOperator {
     }
 }
 
+impl FromRequestParts<AppState> for StationStaff {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
+        with_role(parts, state, Audience::Stations, |caller| {
+            match caller.principal {
+                Principal::StationStaff { staff_id, .. } => Some(Self { caller, staff_id }),
+                _ => None,
+            }
+        })
+        .await
+    }
+}
+
 /// Who a route is for. Each route declares its audience in the route table
 /// ([`crate::routes`]); the router of an audience refuses everyone else ([`gate`]) before a
 /// handler reads its query or body, and the handler's extractor ([`Resident`],
-/// [`MerchantOperator`], [`PartnerClient`], [`Admin`]) says the same in its signature. The
-/// paths tell the audience too (`/v1/me…`, `/v1/merchant/…`, `/v1/partner/…`, `/v1/admin/…`),
+/// [`MerchantOperator`], [`PartnerClient`], [`Admin`], [`StationStaff`]) says the same in its
+/// signature. The paths tell the audience too (`/v1/me…`, `/v1/merchant/…`, `/v1/partner/…`,
+/// `/v1/admin/…`, `/v1/station/…`),
 /// which the throttle relies on before routing; a test holds the table to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {
@@ -176,6 +207,8 @@ pub enum Audience {
     Merchants,
     Partners,
     Admins,
+    /// Staff at a health-station counter.
+    Stations,
 }
 
 /// The FHIR endpoint's CapabilityStatement (`[base]/metadata`), open to everyone.
@@ -197,6 +230,7 @@ impl Audience {
             Self::Merchants,
             Self::Partners,
             Self::Admins,
+            Self::Stations,
         ]
         .into_iter()
         .find(|a| a.prefix().is_some_and(under))
@@ -211,6 +245,7 @@ impl Audience {
             Self::Merchants => Some("/v1/merchant"),
             Self::Partners => Some("/v1/partner"),
             Self::Admins => Some("/v1/admin"),
+            Self::Stations => Some("/v1/station"),
         }
     }
 
@@ -222,6 +257,7 @@ impl Audience {
             Self::Merchants => matches!(p, Principal::Merchant { .. }),
             Self::Partners => matches!(p, Principal::Partner { .. }),
             Self::Admins => p.is_admin(),
+            Self::Stations => matches!(p, Principal::StationStaff { .. }),
         }
     }
 
@@ -233,6 +269,7 @@ impl Audience {
             Self::Merchants => "merchants",
             Self::Partners => "partner clients",
             Self::Admins => "city and district admins",
+            Self::Stations => "health-station staff",
         }
     }
 
@@ -307,11 +344,13 @@ mod tests {
         assert_eq!(of("/v1/partner/fhir/metadata"), Audience::Public);
         assert_eq!(of("/v1/partner/fhir/metadata/x"), Audience::Partners);
         assert_eq!(of("/v1/admin/staff"), Audience::Admins);
+        assert_eq!(of("/v1/station/lookup"), Audience::Stations);
         for open in [
             "/v1/mall",
             "/v1/malls/city/orders",
             "/v1/meals",
             "/v1/partners",
+            "/v1/stations",
             "/v1/leaderboards",
             "/healthz",
         ] {

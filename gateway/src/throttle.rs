@@ -7,8 +7,13 @@
 //! - **session**: refresh and logout — no password hashed, and every signed-in app refreshes
 //!   every 15 minutes, many of them behind one carrier NAT address;
 //! - **public**: every other route that needs no token (rules, partners, malls, catalogues,
-//!   JWKS, the OpenAPI document). The health probes are not limited, nor the route families
-//!   that need a token (`/v1/me`, `/v1/merchant`, `/v1/partner`, `/v1/admin`: the audience gates).
+//!   JWKS, the OpenAPI document);
+//! - **station**: the health-station counters (`/v1/station/…`): a counter serves the people in
+//!   front of it, so a staff account (or a stolen one) running through residents' ID numbers
+//!   at machine speed is stopped here, per counter address and in total.
+//!
+//! The health probes are not limited, nor the other route families that need a token
+//! (`/v1/me`, `/v1/merchant`, `/v1/partner`, `/v1/admin`: the audience gates).
 //!
 //! Over a limit: 429 problem+json with `Retry-After`. The buckets are `governor`'s (GCRA);
 //! identity keeps its own per-account and per-address login limits behind these.
@@ -84,6 +89,7 @@ pub struct RateLimits {
     pub password: Limits,
     pub session: Limits,
     pub public: Limits,
+    pub station: Limits,
 }
 
 impl RateLimits {
@@ -94,14 +100,16 @@ impl RateLimits {
             password: Limits::unthrottled(),
             session: Limits::unthrottled(),
             public: Limits::unthrottled(),
+            station: Limits::unthrottled(),
         }
     }
 
-    fn classes(&self) -> [(&'static str, &Limits); 3] {
+    fn classes(&self) -> [(&'static str, &Limits); 4] {
         [
             ("password", &self.password),
             ("session", &self.session),
             ("public", &self.public),
+            ("station", &self.station),
         ]
     }
 
@@ -140,6 +148,7 @@ enum Class {
     Password,
     Session,
     Public,
+    Station,
 }
 
 fn class_of(path: &str) -> Option<Class> {
@@ -149,8 +158,11 @@ fn class_of(path: &str) -> Option<Class> {
         p if p == "/docs" || p.starts_with("/docs/") => None,
         "/v1/auth/register" | "/v1/auth/login" | "/v1/auth/token" => Some(Class::Password),
         p if p.starts_with("/v1/auth/") => Some(Class::Session),
-        p if crate::auth::Audience::of_path(p) != crate::auth::Audience::Public => None,
-        _ => Some(Class::Public),
+        p => match crate::auth::Audience::of_path(p) {
+            crate::auth::Audience::Stations => Some(Class::Station),
+            crate::auth::Audience::Public => Some(Class::Public),
+            _ => None,
+        },
     }
 }
 
@@ -226,6 +238,7 @@ pub struct Throttle {
     password: Arc<Buckets>,
     session: Arc<Buckets>,
     public: Arc<Buckets>,
+    station: Arc<Buckets>,
     trusted: Arc<Vec<IpNet>>,
 }
 
@@ -243,6 +256,7 @@ impl Throttle {
             password: Arc::new(Buckets::new(&limits.password)),
             session: Arc::new(Buckets::new(&limits.session)),
             public: Arc::new(Buckets::new(&limits.public)),
+            station: Arc::new(Buckets::new(&limits.station)),
             trusted: Arc::new(trusted),
         })
     }
@@ -257,12 +271,18 @@ impl Throttle {
             Class::Password => &self.password,
             Class::Session => &self.session,
             Class::Public => &self.public,
+            Class::Station => &self.station,
         }
     }
 
     /// Forgets addresses whose buckets are full again, so memory follows the active clients.
     pub fn forget_idle(&self) {
-        for class in [Class::Password, Class::Session, Class::Public] {
+        for class in [
+            Class::Password,
+            Class::Session,
+            Class::Public,
+            Class::Station,
+        ] {
             self.buckets(class).forget_idle();
         }
     }
@@ -445,6 +465,8 @@ mod tests {
         assert_eq!(class_of("/v1/rules"), Some(Class::Public));
         assert_eq!(class_of("/v1/malls/city/products"), Some(Class::Public));
         assert_eq!(class_of("/.well-known/jwks.json"), Some(Class::Public));
+        assert_eq!(class_of("/v1/station/lookup"), Some(Class::Station));
+        assert_eq!(class_of("/v1/stations"), Some(Class::Public));
         for free in [
             "/healthz",
             "/readyz",

@@ -299,6 +299,8 @@ mod tests {
             department: None,
             service: None,
             scopes: vec![],
+            institution: None,
+            act: None,
         }
     }
 

@@ -25,10 +25,10 @@ pub struct CreateStaffRequest {
     pub username: String,
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
-    /// `city_admin`, `district_admin` or `merchant_operator`.
+    /// `city_admin`, `district_admin`, `merchant_operator` or `station_staff`.
     #[schema(value_type = super::views::names::StaffRole)]
     pub role: String,
-    /// District admins: their district code.
+    /// District admins and station staff: their district code.
     #[serde(default)]
     #[schema(value_type = Option<super::views::District>)]
     pub district: Option<String>,
@@ -39,6 +39,10 @@ pub struct CreateStaffRequest {
     /// Merchant operators: `city` or a district code.
     #[serde(default)]
     pub mall: Option<String>,
+    /// Station staff: the institution (health station, community health centre) they serve.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    pub institution_code: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,7 +51,7 @@ pub struct CreateStaffResponse {
 }
 
 /// Create a staff account. City admins: any role; district admins: merchant operators of their
-/// own district's mall.
+/// own district's mall and station staff of their own district.
 #[utoipa::path(post, path = "/v1/admin/staff", tag = "admin", security(("bearer" = [])), request_body = CreateStaffRequest,
     responses((status = 201, body = CreateStaffResponse), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub async fn create_staff(
@@ -59,10 +63,11 @@ pub async fn create_staff(
         "city_admin" => pb::StaffRole::CityAdmin,
         "district_admin" => pb::StaffRole::DistrictAdmin,
         "merchant_operator" => pb::StaffRole::MerchantOperator,
+        "station_staff" => pb::StaffRole::StationStaff,
         _ => {
             return Err(ApiError::invalid(
                 "role",
-                "must be city_admin, district_admin or merchant_operator",
+                "must be city_admin, district_admin, merchant_operator or station_staff",
             )
             .into());
         }
@@ -76,6 +81,7 @@ pub async fn create_staff(
             district: r.district.unwrap_or_default(),
             merchant_id: r.merchant_id.unwrap_or_default(),
             mall: r.mall.unwrap_or_default(),
+            institution_code: r.institution_code.unwrap_or_default(),
         }))
         .await?
         .into_inner();

@@ -147,7 +147,7 @@ pub async fn revoke(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccessEntryView {
     pub at: Option<String>,
-    /// The partner id, or `admin:<staff id>`.
+    /// The partner id, `admin:<staff id>`, `station:<staff id>`, `resident` or `service:<name>`.
     pub actor: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partner_name: Option<String>,
@@ -159,6 +159,9 @@ pub struct AccessEntryView {
     /// Admins: the resident the entry is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resident_id: Option<String>,
+    /// `<district>/<institution>` when a health-station counter acted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub station: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -177,6 +180,10 @@ pub struct AccessQuery {
     /// Admins: one resident's entries.
     #[serde(default)]
     pub resident_id: Option<String>,
+    /// An admin of the district: its health stations' entries (`310118`), or one station's
+    /// (`310118/QP-ZJJ-01`).
+    #[serde(default)]
+    pub station: Option<String>,
     /// RFC 3339; entries at or after.
     #[serde(default)]
     pub from: Option<String>,
@@ -190,17 +197,19 @@ pub struct AccessQuery {
 }
 
 async fn access_log(state: &AppState, caller: &Caller, q: AccessQuery) -> HttpResult<AccessLog> {
-    let filter = match (q.resident_id, q.partner_id) {
-        (Some(_), Some(_)) => {
+    use pb::list_access_log_request::Filter;
+    let filter = match (q.resident_id, q.partner_id, q.station) {
+        (Some(r), None, None) => Some(Filter::ResidentId(r)),
+        (None, Some(p), None) => Some(Filter::PartnerId(p)),
+        (None, None, Some(s)) => Some(Filter::Station(s)),
+        (None, None, None) => None,
+        _ => {
             return Err(ApiError::invalid(
                 "partner_id",
-                "give resident_id or partner_id, not both",
+                "give one of resident_id, partner_id and station",
             )
             .into());
         }
-        (Some(r), _) => Some(pb::list_access_log_request::Filter::ResidentId(r)),
-        (None, Some(p)) => Some(pb::list_access_log_request::Filter::PartnerId(p)),
-        (None, None) => None,
     };
     let r = state
         .exchange()
@@ -227,6 +236,7 @@ async fn access_log(state: &AppState, caller: &Caller, q: AccessQuery) -> HttpRe
                 records: e.records,
                 detail: e.detail,
                 resident_id: some(e.resident_id),
+                station: some(e.station),
             })
             .collect(),
         next_cursor: r.page.and_then(|p| some(p.next_cursor)),
@@ -245,7 +255,9 @@ pub async fn mine(
     Ok(Json(access_log(&state, &caller, q).await?))
 }
 
-/// The access log by partner, resident and period (city admins).
+/// The access log by partner, resident and period (city admins); a district's health
+/// stations' activity, or one station's, with `station` (the city admin or that district's
+/// admins).
 #[utoipa::path(get, path = "/v1/admin/access-log", tag = "admin", security(("bearer" = [])), params(AccessQuery),
     responses((status = 200, body = AccessLog), (status = 403, body = Problem)))]
 pub async fn audit(

@@ -469,7 +469,14 @@ pub async fn create_order(
     headers: HeaderMap,
     JsonBody(b): JsonBody<OrderBody>,
 ) -> HttpResult<(StatusCode, Json<OrderView>)> {
-    let key = headers
+    let key = idempotency_key(&headers)?;
+    let order = place_order(&state, &caller, &mall, key, b).await?;
+    Ok((StatusCode::CREATED, Json(order)))
+}
+
+/// The `Idempotency-Key` header an order needs.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> HttpResult<String> {
+    Ok(headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
@@ -480,8 +487,18 @@ pub async fn create_order(
                 "this header must carry a fresh key per order",
             )
         })?
-        .to_owned();
-    let r = client(&state, parse_mall(&mall)?)?
+        .to_owned())
+}
+
+/// Places an order in `mall` as `caller` (a resident, or a counter's delegated token for one).
+pub(crate) async fn place_order(
+    state: &AppState,
+    caller: &Caller,
+    mall: &str,
+    key: String,
+    b: OrderBody,
+) -> HttpResult<OrderView> {
+    let r = client(state, parse_mall(mall)?)?
         .create_order(caller.request(pb::CreateOrderRequest {
             idempotency_key: key,
             resident_id: String::new(),
@@ -491,7 +508,7 @@ pub async fn create_order(
         .await
         .map_err(|s| renamed(s, "idempotency_key", "Idempotency-Key"))?
         .into_inner();
-    Ok((StatusCode::CREATED, Json(order_of(r.order)?)))
+    order_of(r.order)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -16,6 +16,7 @@ pub mod partners;
 pub mod play;
 pub mod points;
 pub mod statements;
+pub mod station;
 pub mod statistics;
 pub mod views;
 
@@ -43,6 +44,7 @@ use crate::{AppState, auth::Audience};
         (name = "mall", description = "Redemption: the router, orders and vouchers"),
         (name = "merchant", description = "A merchant's catalogue, counter and statements"),
         (name = "partner", description = "Partner departments' data exchange (client credentials)"),
+        (name = "station", description = "The health-station counter: staff acting for residents who come in person"),
         (name = "public", description = "Open data, no token"),
         (name = "operations", description = "Probes"),
     )
@@ -181,6 +183,7 @@ routes! {
         GET "/v1/me/orders" => mall::my_orders,
         GET "/v1/me/orders/{id}" => mall::my_order,
         POST "/v1/me/orders/{id}/cancel" => mall::cancel,
+        POST "/v1/me/station-code" => station::station_code,
     }
     Merchants {
         GET "/v1/merchant/products" => merchant::my_products,
@@ -197,6 +200,11 @@ routes! {
         POST "/v1/partner/family-doctor-contracts" => partners::submit_contracts,
         GET "/v1/partner/residents/{id}/points-summary" => consent::points_summary,
         GET "/v1/partner/statistics" => statistics::partner,
+    }
+    Stations {
+        POST "/v1/station/lookup" => station::lookup,
+        POST "/v1/station/behaviours" => station::record,
+        POST "/v1/station/orders" => station::order,
     }
     Admins {
         POST "/v1/admin/challenges" => play::create_challenge,

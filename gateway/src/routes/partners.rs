@@ -405,22 +405,24 @@ pub async fn submit_behaviours(
 /// Record results as partners read them.
 fn results_view(results: Vec<pb::RecordResult>) -> RecordResults {
     RecordResults {
-        results: results
-            .into_iter()
-            .map(|r| RecordResultView {
-                record_id: r.record_id,
-                outcome: pb::RecordOutcome::try_from(r.outcome)
-                    .map(|o| {
-                        o.as_str_name()
-                            .trim_start_matches("RECORD_OUTCOME_")
-                            .to_ascii_lowercase()
-                    })
-                    .unwrap_or_default(),
-                points: r.points,
-                reason_code: (!r.reason_code.is_empty()).then_some(r.reason_code),
-                reason: (!r.reason.is_empty()).then_some(r.reason),
+        results: results.into_iter().map(result_view).collect(),
+    }
+}
+
+/// One record's result, as partners and station counters read it.
+pub(crate) fn result_view(r: pb::RecordResult) -> RecordResultView {
+    RecordResultView {
+        record_id: r.record_id,
+        outcome: pb::RecordOutcome::try_from(r.outcome)
+            .map(|o| {
+                o.as_str_name()
+                    .trim_start_matches("RECORD_OUTCOME_")
+                    .to_ascii_lowercase()
             })
-            .collect(),
+            .unwrap_or_default(),
+        points: r.points,
+        reason_code: (!r.reason_code.is_empty()).then_some(r.reason_code),
+        reason: (!r.reason.is_empty()).then_some(r.reason),
     }
 }
 

@@ -17,7 +17,7 @@ use super::views::yuan;
 use crate::body::{Params, Segments};
 use crate::{
     AppState,
-    auth::{Admin, Resident},
+    auth::{Admin, Caller, Resident},
     error::{HttpResult, Problem},
 };
 
@@ -58,6 +58,16 @@ pub async fn balances(
     State(state): State<AppState>,
     Resident { caller, id }: Resident,
 ) -> HttpResult<Json<Balances>> {
+    Ok(Json(balances_of(&state, &caller, id).await?))
+}
+
+/// A resident's balances, asked with `caller`'s token (the resident's, or a counter's delegated
+/// one).
+pub(crate) async fn balances_of(
+    state: &AppState,
+    caller: &Caller,
+    id: uuid::Uuid,
+) -> HttpResult<Balances> {
     let owner_id = id.to_string();
     let balances = state
         .ledger()
@@ -65,7 +75,7 @@ pub async fn balances(
         .await?
         .into_inner()
         .balances;
-    Ok(Json(Balances {
+    Ok(Balances {
         balances: balances
             .into_iter()
             .map(|b| BalanceView {
@@ -84,7 +94,7 @@ pub async fn balances(
                     .collect(),
             })
             .collect(),
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -105,7 +105,7 @@ pub(crate) mod names {
 
     names! {
         /// A staff account's role.
-        StaffRole { CityAdmin, DistrictAdmin, MerchantOperator }
+        StaffRole { CityAdmin, DistrictAdmin, MerchantOperator, StationStaff }
         /// What a client-credentials client is for.
         ClientKind { Partner, Merchant, Service }
         /// A reviewer's decision on a held record.

@@ -330,6 +330,7 @@ async fn registration_and_login_are_throttled_per_address_with_retry_after() {
         password: tight(5),
         session: tight(2),
         public: tight(3),
+        station: tight(3),
     })
     .await;
     let id = id_number("310118", "19900307", 1);

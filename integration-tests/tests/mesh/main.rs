@@ -15,3 +15,4 @@ mod partners;
 mod play;
 mod points;
 mod problems;
+mod station;

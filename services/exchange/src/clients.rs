@@ -31,6 +31,7 @@ use crate::domain::{
     partners::{Identity, Intake, Partner, Resolved},
     products::MonthlyPoints,
     records::{Behaviours, Forward, Judged, RecordOutcome, RecordResult},
+    station::{AtCounter, Proof},
     statistics::{
         AwardFigures, BehaviourCategory, BookAwards, BookMovements, CohortAwards, LedgerFigures,
     },
@@ -112,6 +113,81 @@ impl Identity for IdentityPeer {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn resolve_at_counter(&self, proof: &Proof) -> Result<AtCounter> {
+        let resident = match proof {
+            Proof::IdNumber(n) => resolve_resident_request::Resident::IdNumber(n.trim().to_owned()),
+            Proof::StationCode(c) => {
+                resolve_resident_request::Resident::StationCode(c.trim().to_owned())
+            }
+        };
+        let answer = self
+            .token
+            .call(
+                "identity",
+                &self.client,
+                ResolveResidentRequest {
+                    resident: Some(resident),
+                },
+                async |mut c, r| c.resolve_resident(r).await,
+            )
+            .await;
+        let r = match answer {
+            Ok(r) => r,
+            Err(e) if e.peer == "identity" && e.error.code == ErrorCode::NotFound => {
+                return Err(ExchangeError::NotFound(format!(
+                    "a resident under this {}",
+                    proof.field().replace('_', " ")
+                )));
+            }
+            // identity names what is wrong without repeating the number or code.
+            Err(e) if e.peer == "identity" && e.error.code == ErrorCode::InvalidArgument => {
+                return Err(ExchangeError::invalid(
+                    proof.field(),
+                    e.error
+                        .violations
+                        .first()
+                        .map_or("is malformed", |v| v.reason.as_str()),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if r.status != idpb::ResidentStatus::Active as i32 {
+            return Err(ExchangeError::Refused(
+                "this resident's account is suspended or closed; the district's office can help"
+                    .into(),
+            ));
+        }
+        Ok(AtCounter {
+            resident_id: r.resident_id,
+            name_masked: r.name_masked,
+            residence_district: r.residence_district,
+            birth_date: r.birth_date,
+            family_doctor_district: r.family_doctor.map(|f| f.district),
+        })
+    }
+
+    async fn delegated_token(
+        &self,
+        resident_id: &str,
+        staff_id: &str,
+        institution: &str,
+    ) -> Result<(String, u32)> {
+        let r = self
+            .token
+            .call(
+                "identity",
+                &self.client,
+                idpb::IssueDelegatedTokenRequest {
+                    resident_id: resident_id.to_owned(),
+                    staff_id: staff_id.to_owned(),
+                    institution_code: institution.to_owned(),
+                },
+                async |mut c, r| c.issue_delegated_token(r).await,
+            )
+            .await?;
+        Ok((r.access_token, r.expires_in))
     }
 }
 

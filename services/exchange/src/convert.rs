@@ -15,6 +15,7 @@ use crate::domain::{
     error::ExchangeError,
     partners::{Partner, PartnerStatus},
     records::{self, Person, Record, RecordOutcome},
+    station::{AtCounter, Proof},
     statistics::{BehaviourCategory, Cell},
 };
 
@@ -53,6 +54,9 @@ pub fn to_api_error(err: ExchangeError) -> ApiError {
         e @ ExchangeError::NotFound(_) => ApiError::not_found(e.to_string()),
         e @ ExchangeError::AlreadyExists(_) => {
             ApiError::new(ErrorCode::AlreadyExists, e.to_string())
+        }
+        e @ ExchangeError::Refused(_) => {
+            ApiError::new(ErrorCode::FailedPrecondition, e.to_string())
         }
         e @ ExchangeError::Unavailable(_) => {
             tracing::warn!(reason = %e, "exchange dependency unavailable");
@@ -184,4 +188,27 @@ pub(crate) fn record_from_pb(i: usize, r: pb::BehaviourRecord) -> Result<Record,
         district: r.district,
         attributes: r.attributes.into_iter().collect::<BTreeMap<_, _>>(),
     })
+}
+
+/// The proof a resident at the counter gave.
+pub(crate) fn proof_from_pb(p: Option<pb::CounterProof>) -> Result<Proof, Status> {
+    match p.and_then(|p| p.proof) {
+        Some(pb::counter_proof::Proof::IdNumber(n)) => Ok(Proof::IdNumber(n)),
+        Some(pb::counter_proof::Proof::StationCode(c)) => Ok(Proof::StationCode(c)),
+        None => Err(ApiError::invalid(
+            "id_number",
+            "the resident proves who they are: their ID number, or the code their app shows",
+        )
+        .into()),
+    }
+}
+
+pub(crate) fn at_counter_to_pb(r: AtCounter) -> pb::CounterResident {
+    pb::CounterResident {
+        resident_id: r.resident_id,
+        name_masked: r.name_masked,
+        residence_district: r.residence_district,
+        birth_date: r.birth_date,
+        family_doctor_district: r.family_doctor_district.unwrap_or_default(),
+    }
 }

@@ -20,14 +20,15 @@ use crate::{
         contracts::ContractRecord,
         partners::{Partner, PartnerSpec, PartnerStatus},
         records::Person,
+        station::Purpose,
         statistics::{self},
     },
-    service::Exchange,
+    service::{Exchange, station::CounterRecord},
 };
 
 use crate::convert::{
-    category_from_pb, cell_to_pb, consent_to_pb, kind_from, partner_to_pb, record_from_pb,
-    results_to_pb, status,
+    at_counter_to_pb, category_from_pb, cell_to_pb, consent_to_pb, kind_from, partner_to_pb,
+    proof_from_pb, record_from_pb, results_to_pb, status,
 };
 
 /// The exchange domain as the server runs it.
@@ -360,10 +361,15 @@ impl ExchangeService for ExchangeGrpc {
     ) -> Result<Response<pb::ListAccessLogResponse>, Status> {
         let p = caller(&request)?;
         let r = request.into_inner();
-        let (resident, partner) = match &r.filter {
-            Some(pb::list_access_log_request::Filter::ResidentId(id)) => (Some(id.as_str()), None),
-            Some(pb::list_access_log_request::Filter::PartnerId(id)) => (None, Some(id.as_str())),
-            None => (None, None),
+        let (resident, partner, station) = match &r.filter {
+            Some(pb::list_access_log_request::Filter::ResidentId(id)) => {
+                (Some(id.as_str()), None, None)
+            }
+            Some(pb::list_access_log_request::Filter::PartnerId(id)) => {
+                (None, Some(id.as_str()), None)
+            }
+            Some(pb::list_access_log_request::Filter::Station(s)) => (None, None, Some(s.as_str())),
+            None => (None, None, None),
         };
         let page = r.page.unwrap_or_default();
         let x = self.ready()?;
@@ -373,6 +379,7 @@ impl ExchangeService for ExchangeGrpc {
                 audit::AccessQuery {
                     resident_id: resident,
                     partner_id: partner,
+                    station,
                     from: read_optional("from", r.from.as_ref())?,
                     to: read_optional("to", r.to.as_ref())?,
                     page_size: page.page_size,
@@ -404,6 +411,7 @@ impl ExchangeService for ExchangeGrpc {
                     action: e.action,
                     records: e.records,
                     detail: e.detail,
+                    station: e.station.unwrap_or_default(),
                     resident_id: if admin {
                         e.resident_id.unwrap_or_default()
                     } else {
@@ -414,6 +422,54 @@ impl ExchangeService for ExchangeGrpc {
             page: Some(healthpoints_proto::common::v1::PageInfo {
                 next_cursor: next.unwrap_or_default(),
             }),
+        }))
+    }
+
+    #[tracing::instrument(name = "exchange.StartStationVisit", skip_all)]
+    async fn start_station_visit(
+        &self,
+        request: Request<pb::StartStationVisitRequest>,
+    ) -> Result<Response<pb::StartStationVisitResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let proof = proof_from_pb(r.proof)?;
+        let purpose = Purpose::parse(&r.purpose)
+            .ok_or_else(|| ApiError::invalid("purpose", "must be lookup or order"))?;
+        let (resident, access_token, expires_in) = self
+            .ready()?
+            .start_station_visit(&p, &proof, purpose)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::StartStationVisitResponse {
+            resident: Some(at_counter_to_pb(resident)),
+            access_token,
+            expires_in,
+        }))
+    }
+
+    #[tracing::instrument(name = "exchange.SubmitStationRecord", skip_all)]
+    async fn submit_station_record(
+        &self,
+        request: Request<pb::SubmitStationRecordRequest>,
+    ) -> Result<Response<pb::SubmitStationRecordResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let proof = proof_from_pb(r.proof)?;
+        let asked = CounterRecord {
+            record_id: r.record_id,
+            behaviour: r.behaviour,
+            occurred_at: read_optional("occurred_at", r.occurred_at.as_ref())?,
+            quantity: (r.quantity > 0).then_some(r.quantity),
+            attributes: r.attributes.into_iter().collect(),
+        };
+        let (resident, result) = self
+            .ready()?
+            .submit_station_record(&p, &proof, asked)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::SubmitStationRecordResponse {
+            resident: Some(at_counter_to_pb(resident)),
+            result: results_to_pb(vec![result]).pop(),
         }))
     }
 }

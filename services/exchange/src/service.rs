@@ -17,6 +17,7 @@ mod fhir;
 mod partners;
 mod products;
 mod records;
+pub mod station;
 mod statistics;
 
 /// The exchange's one clock, injected: grants, revocations, registrations, new clients,

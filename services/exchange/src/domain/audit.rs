@@ -1,7 +1,8 @@
 //! The append-only access log: every call that sends a resident's data in or reads it out —
 //! who, which partner, what, how many records, which residents — one entry per resident
 //! touched (and one without a resident for calls that touch none, e.g. statistics). Residents
-//! read their own entries; admins read by partner and period.
+//! read their own entries; admins read by partner and period; district admins read their
+//! district's health stations' entries.
 
 use chrono::{DateTime, Utc};
 use healthpoints_auth::Principal;
@@ -20,6 +21,13 @@ pub struct AccessEntry {
     pub records: u32,
     pub detail: String,
     pub resident_id: Option<String>,
+    /// `<district>/<institution>` when a health-station counter acted ([`station_label`]).
+    pub station: Option<String>,
+}
+
+/// How the log names a health station: its district and institution code.
+pub fn station_label(district: healthpoints_types::DistrictCode, institution: &str) -> String {
+    format!("{district}/{institution}")
 }
 
 /// Who is acting, as the log names them.
@@ -32,6 +40,7 @@ pub fn actor(caller: &Principal) -> (String, Option<String>) {
         Principal::Resident { .. } => ("resident".to_owned(), None),
         Principal::Merchant { merchant_id, .. } => (format!("merchant:{merchant_id}"), None),
         Principal::Service { service, .. } => (format!("service:{service}"), None),
+        Principal::StationStaff { staff_id, .. } => (format!("station:{staff_id}"), None),
     }
 }
 
@@ -52,6 +61,11 @@ pub fn tally<'a>(residents: impl IntoIterator<Item = &'a str>) -> Vec<(String, u
 pub enum AccessFilter {
     Resident(String),
     Partner(String),
+    /// A district's health stations, or one of them.
+    Station {
+        district: healthpoints_types::DistrictCode,
+        institution: Option<String>,
+    },
     All,
 }
 
@@ -60,6 +74,8 @@ pub enum AccessFilter {
 pub struct AccessQuery<'a> {
     pub resident_id: Option<&'a str>,
     pub partner_id: Option<&'a str>,
+    /// A district's stations (`<district>`) or one station (`<district>/<institution>`).
+    pub station: Option<&'a str>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub page_size: u32,

@@ -14,6 +14,9 @@ pub enum ExchangeError {
     /// Already there (a partner id or client taken): ALREADY_EXISTS, as in every service.
     #[error("{0}")]
     AlreadyExists(String),
+    /// Not possible in the state things are in (a suspended resident at the counter).
+    #[error("{0}")]
+    Refused(String),
     /// A peer (identity, intake) did not answer; retrying is safe.
     #[error("{0}; retry shortly")]
     Unavailable(String),

@@ -87,6 +87,21 @@ pub trait Identity: Send + Sync {
 
     /// The resident registered under an ID number (the number is not kept).
     fn resolve_id_number(&self, id_number: &str) -> impl Future<Output = Result<Resolved>> + Send;
+
+    /// The resident a person at a health-station counter proved to be. Refusals name the
+    /// proof's field (malformed, expired), NOT_FOUND when nobody is registered under it.
+    fn resolve_at_counter(
+        &self,
+        proof: &super::station::Proof,
+    ) -> impl Future<Output = Result<super::station::AtCounter>> + Send;
+
+    /// A two-minute resident token for the counter acting for them (`act`: staff, institution).
+    fn delegated_token(
+        &self,
+        resident_id: &str,
+        staff_id: &str,
+        institution: &str,
+    ) -> impl Future<Output = Result<(String, u32)>> + Send;
 }
 
 /// Who an ID number in a partner's record belongs to.

@@ -128,7 +128,25 @@ pub trait Behaviours: Send + Sync {
 
 /// Checks one record's fields, naming the first bad one as `records[i].<field>`.
 pub fn check(i: usize, r: &Record) -> Result<()> {
-    let field = |name: &str| format!("records[{i}].{name}");
+    let prefix = format!("records[{i}].");
+    check_fields(&prefix, r)?;
+    let field = |name: &str| format!("{prefix}{name}");
+    match &r.person {
+        Person::IdNumber(n) if n.trim().is_empty() => Err(ExchangeError::invalid(
+            &field("id_number"),
+            "must not be empty",
+        )),
+        Person::ResidentId(id) if id.trim().is_empty() || id.len() > 64 => Err(
+            ExchangeError::invalid(&field("resident_id"), "must be 1 to 64 characters"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The checks of [`check`] but the person's, naming fields `<prefix><name>` (a health-station
+/// record proves its person another way).
+pub fn check_fields(prefix: &str, r: &Record) -> Result<()> {
+    let field = |name: &str| format!("{prefix}{name}");
     if r.record_id.trim().is_empty()
         || r.record_id.len() > 128
         || r.record_id.chars().any(char::is_control)
@@ -163,16 +181,7 @@ pub fn check(i: usize, r: &Record) -> Result<()> {
             "at most 32 attributes, names of 1 to 64 and values of up to 512 characters",
         ));
     }
-    match &r.person {
-        Person::IdNumber(n) if n.trim().is_empty() => Err(ExchangeError::invalid(
-            &field("id_number"),
-            "must not be empty",
-        )),
-        Person::ResidentId(id) if id.trim().is_empty() || id.len() > 64 => Err(
-            ExchangeError::invalid(&field("resident_id"), "must be 1 to 64 characters"),
-        ),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use healthpoints_types::text::{Lines, free_text};
 
 use super::Exchange;
 use crate::domain::partners::{Identity, Intake, Partner, PartnerSpec, PartnerStatus, SCOPES};
+use crate::domain::station::STATION_SOURCE;
 use crate::domain::{
     consent::PartnerKind,
     error::{ExchangeError, Result},
@@ -110,6 +111,14 @@ impl<I: Identity, N: Intake, L> Exchange<I, N, L> {
             return Err(ExchangeError::invalid(
                 "partner_id",
                 "must be 1-64 characters of a-z, 0-9, '-' and '_'",
+            ));
+        }
+        // The sources of a resident's own check-ins and of health-station counters are not
+        // partners: a partner under either name could report what only they may.
+        if ["self", STATION_SOURCE].contains(&partner_id.as_str()) {
+            return Err(ExchangeError::invalid(
+                "partner_id",
+                "self and station are the sources of residents' own check-ins and of health-station counters, not partner ids",
             ));
         }
         free_text(&spec.contact, 200, false, Lines::One)

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(M20261123_000001Partners),
             Box::new(M20261126_000001Consent),
             Box::new(M20261203_000001PartnerClients),
+            Box::new(M20261207_000001StationAccess),
         ]
     }
 }
@@ -161,6 +162,38 @@ impl MigrationTrait for M20261203_000001PartnerClients {
                 .col(col("client_id").string().not_null().primary_key())
                 .col(col("partner_id").string().not_null())
                 .col(col("created_at_us").big_integer().not_null())
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+struct M20261207_000001StationAccess;
+
+impl MigrationName for M20261207_000001StationAccess {
+    fn name(&self) -> &str {
+        "m20261207_000001_station_access"
+    }
+}
+
+/// Which health station (`<district>/<institution>`) an access-log entry was made at, so a
+/// district admin reads each station's activity.
+#[async_trait]
+impl MigrationTrait for M20261207_000001StationAccess {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("access_log"))
+                .add_column(col("station").string().null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("access_log_by_station")
+                .table(Alias::new("access_log"))
+                .col(Alias::new("station"))
+                .col(Alias::new("at_us"))
                 .to_owned(),
         )
         .await

@@ -263,6 +263,8 @@ pub mod access {
         pub records: i32,
         pub detail: String,
         pub resident_id: Option<String>,
+        /// `<district>/<institution>` for entries made at a health-station counter.
+        pub station: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -319,6 +321,7 @@ fn to_entry(m: access::Model) -> Result<AccessEntry> {
         records: m.records.unsigned_abs(),
         detail: m.detail,
         resident_id: m.resident_id,
+        station: m.station,
     })
 }
 
@@ -447,6 +450,7 @@ impl Store {
                 records: Set(i32::try_from(e.records).unwrap_or(i32::MAX)),
                 detail: Set(e.detail.clone()),
                 resident_id: Set(e.resident_id.clone()),
+                station: Set(e.station.clone()),
             }))
             .exec_without_returning(&self.db)
             .await?;
@@ -467,6 +471,16 @@ impl Store {
         q = match filter {
             AccessFilter::Resident(r) => q.filter(access::Column::ResidentId.eq(r.clone())),
             AccessFilter::Partner(p) => q.filter(access::Column::PartnerId.eq(p.clone())),
+            AccessFilter::Station {
+                district,
+                institution: Some(institution),
+            } => q.filter(access::Column::Station.eq(format!("{district}/{institution}"))),
+            // Every station of the district: the label's prefix (a district code has no
+            // LIKE wildcards).
+            AccessFilter::Station {
+                district,
+                institution: None,
+            } => q.filter(access::Column::Station.starts_with(format!("{district}/"))),
             AccessFilter::All => q,
         };
         if let Some(from) = from {

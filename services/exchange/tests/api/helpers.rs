@@ -13,6 +13,7 @@ use healthpoints_exchange::{
         partners::{Identity, Intake, Partner, PartnerSpec, Resolved},
         products::MonthlyPoints,
         records::{Behaviours, Forward, Judged, RecordOutcome, RecordResult},
+        station::{AtCounter, Proof},
         statistics::{AwardFigures, BookAwards, BookMovements, CohortAwards, LedgerFigures},
     },
     service::Exchange,
@@ -144,6 +145,31 @@ impl Identity for Peers {
             .unwrap()
             .get(id_number)
             .map_or(Resolved::Unknown, |r| Resolved::Resident(r.clone())))
+    }
+
+    async fn resolve_at_counter(&self, proof: &Proof) -> Result<AtCounter> {
+        let id = match proof {
+            Proof::IdNumber(n) => self.residents.lock().unwrap().get(n.trim()).cloned(),
+            Proof::StationCode(c) => c.strip_prefix("code-").map(str::to_owned),
+        };
+        let resident_id =
+            id.ok_or_else(|| ExchangeError::NotFound("a resident under this proof".into()))?;
+        Ok(AtCounter {
+            resident_id,
+            name_masked: "张*明".into(),
+            residence_district: "310118".into(),
+            birth_date: "1950-01-01".into(),
+            family_doctor_district: None,
+        })
+    }
+
+    async fn delegated_token(
+        &self,
+        resident_id: &str,
+        staff_id: &str,
+        institution: &str,
+    ) -> Result<(String, u32)> {
+        Ok((format!("token:{resident_id}:{staff_id}:{institution}"), 120))
     }
 }
 
