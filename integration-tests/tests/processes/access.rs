@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::support::World;
 
 /// The roles, in the table's column order.
-const ROLES: [&str; 14] = [
+const ROLES: [&str; 15] = [
     "anonymous",
     "resident A",
     "resident B",
@@ -29,12 +29,13 @@ const ROLES: [&str; 14] = [
     "partner statistics",
     "partner summary",
     "partner no scope",
+    "Qingpu station staff",
 ];
 
 /// Short column heads for the table.
-const HEADS: [&str; 14] = [
+const HEADS: [&str; 15] = [
     "anon", "res A", "res B", "city", "QP adm", "YP adm", "mer A", "mer B", "p:beh", "p:fhir",
-    "p:con", "p:stat", "p:sum", "p:none",
+    "p:con", "p:stat", "p:sum", "p:none", "st QP",
 ];
 
 /// What a cell must answer.
@@ -70,6 +71,7 @@ const P_FHIR: usize = 9;
 const P_CON: usize = 10;
 const P_STAT: usize = 11;
 const P_SUM: usize = 12;
+const ST: usize = 14;
 
 fn everyone() -> Vec<usize> {
     (0..ROLES.len()).collect()
@@ -283,6 +285,14 @@ async fn cast(mesh: &ProcessMesh) -> Cast {
         .as_str()
         .unwrap()
         .to_owned();
+    let station = gw
+        .staff(
+            &qp,
+            json!({"username": "qp-station", "password": STAFF_PASSWORD, "role": "station_staff",
+                "district": "310118", "institution_code": "QP-HS-01"}),
+        )
+        .await
+        .unwrap();
     let tokens = vec![
         None,
         Some(a.token.clone()),
@@ -295,6 +305,7 @@ async fn cast(mesh: &ProcessMesh) -> Cast {
     ]
     .into_iter()
     .chain(partners.into_iter().map(Some))
+    .chain([Some(station)])
     .collect();
     let id = |o: &Value| o["order_id"].as_str().unwrap().to_owned();
     Cast {
@@ -322,6 +333,8 @@ fn rows(c: &Cast) -> Vec<Row> {
     let merchants = vec![MER_A, MER_B];
     let month = this_month();
     let (a, cc) = (&c.a, &c.c);
+    // Resident A's ID number (support::World registers them), read at the station counter.
+    let id_a = healthpoints_integration_tests::id_number("310118", "19850505", 0);
     let steps = json!([{"record_id": "m-{role}", "resident_id": a, "behaviour": "steps.daily",
         "occurred_at": format!("{}T20:00:00+08:00", healthpoints_integration_tests::journey::day(2)), "quantity": 6000}]);
     let contract = json!([{"record_id": "mc-{role}", "resident_id": a, "action": "sign", "institution_code": "310118-CHC",
@@ -375,6 +388,12 @@ fn rows(c: &Cast) -> Vec<Row> {
         row(M::GET, format!("/v1/me/orders/{}", c.order_read), None, vec![RES_A]).except(RES_B, 404),
         row(M::POST, format!("/v1/me/orders/{}/cancel", c.order_cancel), None, vec![RES_A]).except(RES_B, 404),
         row(M::POST, "/v1/malls/310118/orders", Some(json!({"product_id": c.product})), residents.clone()),
+        row(M::POST, "/v1/me/station-code", None, residents.clone()),
+        row(M::POST, "/v1/station/lookup", Some(json!({"id_number": id_a})), vec![ST]),
+        row(M::POST, "/v1/station/behaviours", Some(json!({"id_number": id_a, "record_id": "st-{role}",
+            "behaviour": "community.lecture", "attributes": {"lecture_id": "L-matrix"}})), vec![ST]),
+        row(M::POST, "/v1/station/orders", Some(json!({"id_number": id_a, "resident_consents": true,
+            "mall": "310118", "product_id": c.product})), vec![ST]),
         row(M::GET, "/v1/merchant/products", None, merchants.clone()),
         row(M::POST, "/v1/merchant/products", Some(json!({"title": "Massage {role}", "category": "health_service", "price_points": 500})), merchants.clone()),
         row(M::PUT, format!("/v1/merchant/products/{}", c.product), Some(json!({"title": "Blood pressure check", "category": "health_service", "price_points": 20})), vec![MER_A]).except(MER_B, 404),
@@ -390,6 +409,7 @@ fn rows(c: &Cast) -> Vec<Row> {
         row(M::GET, "/v1/admin/statistics?district=310118", None, admins.clone()),
         row(M::GET, "/v1/admin/books/district:310118/stats", None, admins.clone()),
         row(M::GET, "/v1/admin/access-log", None, vec![CITY]),
+        row(M::GET, "/v1/admin/access-log?station=310118", None, admins.clone()),
         row(M::POST, "/v1/admin/challenges", Some(json!({"title": "Qingpu walks {role}", "district": "310118", "behaviour": "steps.daily",
             "daily_min_quantity": 8000, "days_required": 3, "starts_at": chrono::Utc::now().to_rfc3339(),
             "ends_at": (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339(), "bonus_points": 50, "level": "district"})), admins.clone()),
