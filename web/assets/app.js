@@ -3,6 +3,7 @@
 //    check character), the message shown next to the field. The server checks again.
 // 2. A form is sent once: its buttons are disabled after the first press (the server is
 //    idempotent anyway).
+// 3. A print button (a station's voucher) appears and prints the page.
 (function () {
   "use strict";
   var WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -28,6 +29,10 @@
     }
     input.addEventListener("input", function () { check(false); });
     input.addEventListener("blur", function () { check(true); });
+  });
+  document.querySelectorAll("button[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
   });
   document.querySelectorAll("form").forEach(function (form) {
     form.addEventListener("submit", function () {

@@ -259,6 +259,7 @@ pub(crate) fn nav(t: &'static Msgs, role: Option<Role>) -> Vec<(&'static str, &'
             ("/me/profile", t.profile),
         ],
         Some(Role::Merchant) => vec![("/counter", t.counter), ("/counter/statement", t.statement)],
+        Some(Role::Station) => vec![("/station", t.station)],
         Some(Role::DistrictAdmin | Role::CityAdmin) => vec![
             ("/office", t.office),
             ("/office/review", t.review),

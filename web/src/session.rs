@@ -192,6 +192,8 @@ pub enum Role {
     Merchant,
     DistrictAdmin,
     CityAdmin,
+    /// Staff at a health-station counter.
+    Station,
 }
 
 impl Role {
@@ -201,6 +203,7 @@ impl Role {
             Self::Resident => "/me",
             Self::Merchant => "/counter",
             Self::DistrictAdmin | Self::CityAdmin => "/office",
+            Self::Station => "/station",
         }
     }
 }
@@ -228,6 +231,7 @@ impl TokenFacts {
             "merchant" => Some(Role::Merchant),
             "district_admin" => Some(Role::DistrictAdmin),
             "city_admin" => Some(Role::CityAdmin),
+            "station_staff" => Some(Role::Station),
             _ => None,
         }
     }

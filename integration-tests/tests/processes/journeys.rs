@@ -139,3 +139,144 @@ async fn a_resident_loses_points_to_expiry_across_the_process_mesh() {
         .unwrap();
     assert_eq!(stats["expired"].as_u64(), Some(20), "{stats}");
 }
+
+/// An older resident without a smartphone at a health station, on the mesh of separate
+/// processes: the counter (a district admin's staff member) finds them by ID card, records a
+/// community lecture (gateway → exchange → identity → intake → ledger), orders a product for
+/// them with their consent (a delegated token from identity, the mall reserving in the ledger),
+/// and the merchant writes the printed voucher off; every counter step is in their access log.
+#[tokio::test]
+async fn a_resident_without_a_phone_earns_and_redeems_at_a_health_station_across_the_process_mesh()
+{
+    use reqwest::Method;
+    use serde_json::json;
+
+    let mesh = ProcessMesh::start().await;
+    let admin = mesh.admin_token().await;
+    let staff = |username: &str, role: &str, extra: serde_json::Value| {
+        let mut body = json!({"username": username, "password": healthpoints_integration_tests::STAFF_PASSWORD, "role": role});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let official = mesh
+        .staff(
+            &admin,
+            staff(
+                "qp-official",
+                "district_admin",
+                json!({"district": "310118"}),
+            ),
+        )
+        .await
+        .unwrap();
+    let counter = mesh
+        .staff(
+            &official,
+            staff(
+                "qp-counter",
+                "station_staff",
+                json!({"district": "310118", "institution_code": "QP-ZJJ-01"}),
+            ),
+        )
+        .await
+        .unwrap();
+    let (me, token) = mesh.resident(902, "310118", "19440606").await;
+    let id_number = healthpoints_integration_tests::id_number("310118", "19440606", 902);
+    mesh.grant(&admin, &me, None, 500).await;
+
+    let recorded = mesh
+        .expect(
+            200,
+            Method::POST,
+            "/v1/station/behaviours",
+            Some(&counter),
+            Some(json!({"id_number": id_number, "record_id": "visit-1", "behaviour": "community.lecture",
+                "attributes": {"lecture_id": "L-2026-12-07"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded["result"]["outcome"], "awarded", "{recorded}");
+    assert_eq!(recorded["resident"]["resident_id"], me.as_str());
+
+    let merchant = mesh
+        .expect(201, Method::POST, "/v1/admin/malls/city/merchants", Some(&admin),
+            Some(json!({"name": "Elderly care shop", "licence_no": "91310000EC1", "contact": "021-5999 0002"})))
+        .await
+        .unwrap();
+    let operator = mesh
+        .staff(
+            &admin,
+            staff(
+                "ec-op",
+                "merchant_operator",
+                json!({"merchant_id": merchant["merchant_id"], "mall": "city"}),
+            ),
+        )
+        .await
+        .unwrap();
+    let product = mesh
+        .expect(201, Method::POST, "/v1/merchant/products", Some(&operator),
+            Some(json!({"title": "Walking stick", "category": "health_product", "price_points": 400})))
+        .await
+        .unwrap();
+    let found = mesh
+        .expect(
+            200,
+            Method::POST,
+            "/v1/station/lookup",
+            Some(&counter),
+            Some(json!({"id_number": id_number})),
+        )
+        .await
+        .unwrap();
+    assert!(
+        found["balances"].to_string().contains("\"available\":500"),
+        "{found}"
+    );
+    let placed = mesh
+        .request(Method::POST, "/v1/station/orders", Some(&counter))
+        .header("Idempotency-Key", "station-journey-1")
+        .json(
+            &json!({"id_number": id_number, "resident_consents": true, "mall": "city",
+            "product_id": product["product_id"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, placed) = healthpoints_integration_tests::split(placed).await;
+    assert_eq!(status, 201, "{placed}");
+    let voucher = placed["order"]["voucher_code"].as_str().unwrap();
+    mesh.expect(
+        200,
+        Method::POST,
+        &format!("/v1/merchant/vouchers/{voucher}/write-off"),
+        Some(&operator),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(mesh.balance(&token, "city").await.unwrap(), 100);
+
+    let log = mesh
+        .expect(200, Method::GET, "/v1/me/access-log", Some(&token), None)
+        .await
+        .unwrap();
+    let at_counter: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["actor"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("station:"))
+        })
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        at_counter,
+        ["station_order", "station_lookup", "station_record"],
+        "{log}"
+    );
+}

@@ -226,6 +226,7 @@ async fn residents_merchants_and_officials_use_it_in_chromium_and_every_main_pag
         ("/me/history", "history"),
         ("/me/play", "challenges"),
         ("/me/profile", "profile"),
+        ("/me/station-code", "station code"),
     ] {
         browser.goto(&format!("{web}{path}")).await.unwrap();
         fits(&browser, name).await;
@@ -299,6 +300,41 @@ async fn residents_merchants_and_officials_use_it_in_chromium_and_every_main_pag
     browser.goto(&format!("{web}/office")).await.unwrap();
     assert!(browser.text("h1").await.unwrap().starts_with("Dashboard"));
     accessible(&browser, axe, "dashboard in English").await;
+    sign_out(&browser).await;
+
+    // A health station's counter (in English now) serves 王小明 in person: found by ID card, a
+    // lecture recorded, an order placed with his consent, the voucher ready to print.
+    sign_in(&browser, &web, "station-310118").await;
+    assert!(browser.url().await.unwrap().ends_with("/station"));
+    accessible(&browser, axe, "station").await;
+    let id = healthpoints_types::id_number::complete("31011819880315011").unwrap();
+    browser.fill("#id_number", &id).await.unwrap();
+    browser.submit("main button[type=submit]").await.unwrap();
+    assert_eq!(browser.text("#resident-h").await.unwrap(), "王*明");
+    fits(&browser, "station resident").await;
+    accessible(&browser, axe, "station resident").await;
+    browser.fill("#activity", "L-2026-12").await.unwrap();
+    browser
+        .submit("form[action='/station/record'] button")
+        .await
+        .unwrap();
+    assert_eq!(browser.count("#station-result.ok").await.unwrap(), 1);
+    browser.click("#consent").await.unwrap();
+    browser
+        .submit("form[action='/station/order'] button")
+        .await
+        .unwrap();
+    assert!(!browser.text("#voucher-code").await.unwrap().is_empty());
+    assert_eq!(
+        browser
+            .count("button[data-print]:not([hidden])")
+            .await
+            .unwrap(),
+        1
+    );
+    fits(&browser, "station voucher").await;
+    accessible(&browser, axe, "station voucher").await;
+    picture(&browser, "station").await;
     browser.quit().await;
     sandbox.stop().await;
 }

@@ -823,3 +823,113 @@ async fn officials_review_held_awards_change_rules_with_a_what_if_and_manage_mer
     assert_eq!(refused.status, 403);
     sandbox.stop().await;
 }
+
+/// The value of the first option of the `<select id="{id}">`.
+fn first_option(page: &healthpoints_integration_tests::web_client::Page, id: &str) -> String {
+    let at = page.body.find(&format!("id=\"{id}\"")).expect("the select");
+    let marker = "<option value=\"";
+    let start = at + page.body[at..].find(marker).expect("an option") + marker.len();
+    let end = page.body[start..].find('"').unwrap();
+    page.body[start..start + end].to_owned()
+}
+
+/// The health-station counter in the web client: the demo's Qingpu counter finds 王小明 by ID
+/// card, records a lecture for him, orders for him only once the box says he agreed, and shows
+/// the voucher to print; his own station code (a QR code in his app) is the other way in.
+#[tokio::test]
+async fn a_station_counter_serves_a_resident_who_comes_in_person() {
+    let sandbox = Sandbox::start_with_web().await;
+    sandbox.seed_demo().await;
+    let counter = WebClient::new(sandbox.web_url());
+    let signed_in = counter.sign_in("station-310118", DEMO_PASSWORD).await;
+    assert_eq!(signed_in.location.as_deref(), Some("/station"));
+    assert_eq!(counter.get("/station").await.status, 200);
+
+    let unknown = healthpoints_integration_tests::id_number("310118", "19880315", 99);
+    let nobody = counter
+        .post("/station/lookup", &[("id_number", &unknown)])
+        .await;
+    assert_eq!(nobody.status, 422);
+    assert!(
+        nobody
+            .by_id("proof-error")
+            .is_some_and(|e| e.starts_with("没有找到该居民")),
+        "{}",
+        nobody.body
+    );
+    let id = healthpoints_integration_tests::id_number("310118", "19880315", 11);
+    let found = counter.post("/station/lookup", &[("id_number", &id)]).await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(found.by_id("resident-h").as_deref(), Some("王*明"));
+    assert!(found.body.contains("value=\"community.lecture\""));
+    let key = found.input("key").unwrap();
+    let proof = [("id_number", id.as_str()), ("station_code", "")];
+    let fields = |extra: &[(&'static str, &str)]| {
+        let mut all: Vec<(&str, String)> = proof.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        all.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        all
+    };
+    let send = |page: &'static str, form: Vec<(&'static str, String)>| {
+        let counter = &counter;
+        async move {
+            let borrowed: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            counter.post(page, &borrowed).await
+        }
+    };
+    let recorded = send(
+        "/station/record",
+        fields(&[
+            ("behaviour", "community.lecture"),
+            ("activity", "L-2026-12"),
+            ("key", &key),
+        ]),
+    )
+    .await;
+    assert_eq!(
+        recorded.by_id("station-result").as_deref(),
+        Some("已登记，获得 20 积分（¥0.20）"),
+        "{}",
+        recorded.body
+    );
+
+    let product = first_option(&recorded, "product");
+    let order_key = format!("{key}-order");
+    let unticked = send(
+        "/station/order",
+        fields(&[("product", &product), ("key", &order_key)]),
+    )
+    .await;
+    assert_eq!(
+        unticked.by_id("station-result").as_deref(),
+        Some("请先征得居民同意，并勾选确认")
+    );
+    let voucher = send(
+        "/station/order",
+        fields(&[
+            ("product", &product),
+            ("consent", "yes"),
+            ("key", &order_key),
+        ]),
+    )
+    .await;
+    assert_eq!(voucher.status, 200, "{}", voucher.body);
+    assert!(voucher.by_id("voucher-code").is_some_and(|c| !c.is_empty()));
+    assert!(
+        voucher
+            .body
+            .contains("<svg role=\"img\" aria-label=\"兑换券二维码\"")
+    );
+    assert!(voucher.body.contains("data-print"));
+    // The counter is for station staff only.
+    let resident = WebClient::new(sandbox.web_url());
+    resident.sign_in("13900000001", DEMO_PASSWORD).await;
+    assert_eq!(resident.get("/station").await.status, 403);
+    // The resident's own code: a QR code to show instead of the ID card.
+    let code = resident.get("/me/station-code").await;
+    assert_eq!(code.status, 200);
+    assert!(
+        code.body
+            .contains("<svg role=\"img\" aria-label=\"小屋码\"")
+    );
+    sandbox.stop().await;
+}

@@ -1,7 +1,7 @@
 //! The pages, by who uses them: [`auth`] (sign-in, registration, language), [`resident`]
 //! (points, check-in, history), [`profile`] (challenges, leaderboard, profile, consent and
-//! the access log), [`shop`] (the routed mall, orders and vouchers), [`counter`]
-//! (the merchant's till), [`office`] (officials' dashboard), [`manage`] (the review queue,
+//! the access log, the station code), [`shop`] (the routed mall, orders and vouchers),
+//! [`counter`] (the merchant's till), [`station`] (the health-station counter), [`office`] (officials' dashboard), [`manage`] (the review queue,
 //! merchants, partners) and [`rules`] (the catalogue, a
 //! draft, its what-if and publishing).
 
@@ -13,6 +13,7 @@ mod profile;
 mod resident;
 mod rules;
 mod shop;
+mod station;
 
 use axum::{
     Router,
@@ -43,6 +44,11 @@ pub(crate) fn router() -> Router<Web> {
         .route("/orders", get(shop::orders))
         .route("/orders/{id}", get(shop::order_page))
         .route("/orders/{id}/cancel", post(shop::cancel))
+        .route("/station", get(station::station))
+        .route("/station/lookup", post(station::lookup))
+        .route("/station/record", post(station::record))
+        .route("/station/order", post(station::order))
+        .route("/me/station-code", get(station::station_code))
         .route("/counter", get(counter::counter))
         .route("/counter/voucher", post(counter::voucher))
         .route("/counter/write-off", post(counter::write_off))

@@ -116,12 +116,31 @@ struct Outcomes {
     outcomes: Vec<Outcome>,
 }
 
-struct BookView {
-    name: String,
-    available: String,
-    reserved: Option<String>,
+pub(crate) struct BookView {
+    pub(crate) name: String,
+    pub(crate) available: String,
+    pub(crate) reserved: Option<String>,
     /// "1,200 points expire on 2027-12-31", soonest first.
-    expiring: Vec<String>,
+    pub(crate) expiring: Vec<String>,
+}
+
+/// The books a resident holds points in, as the home page and the station counter show them.
+pub(crate) fn book_views(t: &Msgs, balances: &Balances) -> Vec<BookView> {
+    balances
+        .balances
+        .iter()
+        .filter(|b| b.available > 0 || b.pending > 0)
+        .map(|b| BookView {
+            name: t.book(&b.book),
+            available: t.points_yuan(b.available),
+            reserved: (b.pending > 0).then(|| t.points_yuan(b.pending)),
+            expiring: b
+                .expiring
+                .iter()
+                .map(|e| t.fill(&t.fill(t.expires_on, grouped(e.points)), &e.on))
+                .collect(),
+        })
+        .collect()
 }
 
 #[derive(Template)]
@@ -154,21 +173,7 @@ pub(crate) async fn home(ctx: Ctx) -> Result<Response, PageError> {
         .then(|| t.fill(t.streak_alive, today.streak_days));
     Ok(render(&HomePage {
         c: ctx.chrome(t.home, "/me"),
-        balances: balances
-            .balances
-            .iter()
-            .filter(|b| b.available > 0 || b.pending > 0)
-            .map(|b| BookView {
-                name: t.book(&b.book),
-                available: t.points_yuan(b.available),
-                reserved: (b.pending > 0).then(|| t.points_yuan(b.pending)),
-                expiring: b
-                    .expiring
-                    .iter()
-                    .map(|e| t.fill(&t.fill(t.expires_on, grouped(e.points)), &e.on))
-                    .collect(),
-            })
-            .collect(),
+        balances: book_views(t, &balances),
         checked_in,
         streak,
         mall: route
