@@ -36,6 +36,9 @@ pub struct State {
     pub resolutions: HashMap<Uuid, Resolution>,
     /// Each book's last journal position and hash.
     pub heads: HashMap<Book, (u64, String)>,
+    /// Stored (or in-flight) refunds naming a debit that the group's refunds name: what they
+    /// returned is not returned again.
+    pub refunds: Vec<Transfer>,
 }
 
 /// A pending transfer that this group resolved.
@@ -277,8 +280,9 @@ impl Ctx<'_> {
     }
 
     /// The lots a credit to a resident's account goes to: a refund's points go back where the
-    /// debit it names took them from (the latest first when it returns only part; beyond what
-    /// that debit took, to the day the refund carries); any other credit to its own day.
+    /// debit it names took them from and no earlier refund of it returned them (the latest
+    /// first when it returns only part; beyond that, to the day the refund carries); any other
+    /// credit to its own day.
     fn refunded(&self, t: &NewTransfer, account: Uuid) -> Result<Shares, CreateResult> {
         let Some(of) = t.refund_of else {
             return Ok(Shares::one(t.expires_on, t.amount));
@@ -289,7 +293,19 @@ impl Ctx<'_> {
                 r.debit_account_id == account && !r.pending && r.action != PendingAction::Void
             })
             .ok_or(CreateResult::RefundOfNotFound)?;
-        let mut taken = spent.lots.covering(spent.amount);
+        // What earlier refunds of this debit (stored, in flight, or earlier in this group)
+        // returned is not returned again: a lot never gets back more than the debit took.
+        let mut returned = Shares::default();
+        for r in self
+            .state
+            .refunds
+            .iter()
+            .chain(&self.applied.new_transfers)
+            .filter(|r| r.refund_of == Some(of) && r.id != t.id && r.credit_account_id == account)
+        {
+            returned.0.extend(r.lots.0.iter().copied());
+        }
+        let mut taken = spent.lots.covering(spent.amount).minus(&returned);
         let mut back = taken.split_latest(t.amount);
         let beyond = u128::from(t.amount) - back.total();
         if beyond > 0 {

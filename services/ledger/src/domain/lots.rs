@@ -220,6 +220,24 @@ impl Shares {
         out
     }
 
+    /// These shares less `other`'s, day by day, never below zero (what a debit took less what
+    /// earlier refunds of it returned).
+    pub fn minus(&self, other: &Self) -> Self {
+        let mut out = Vec::with_capacity(self.0.len());
+        for (day, points) in &self.0 {
+            let gone: u64 = other
+                .0
+                .iter()
+                .filter(|(d, _)| d == day)
+                .map(|(_, p)| *p)
+                .sum();
+            if *points > gone {
+                out.push((*day, points - gone));
+            }
+        }
+        Self(out)
+    }
+
     /// Splits off `points` from the lots that expire last and returns them; the rest stays.
     /// What goes back to a resident from a reservation posted in part, or refunded in part,
     /// goes to the latest lots: the points spent are the oldest.
@@ -295,6 +313,15 @@ fn parse_day_key(s: &str) -> Option<ExpiresOn> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_minus_takes_day_by_day_and_never_below_zero() {
+        let d = |n| NaiveDate::from_ymd_opt(2027, 1, n);
+        let took = Shares(vec![(d(1), 5), (d(2), 3), (None, 4)]);
+        let returned = Shares(vec![(d(2), 1), (None, 2), (None, 9), (d(3), 7)]);
+        assert_eq!(took.minus(&returned), Shares(vec![(d(1), 5), (d(2), 2)]));
+        assert_eq!(took.minus(&Shares::default()), took);
+    }
 
     fn d(y: i32, m: u32, day: u32) -> ExpiresOn {
         NaiveDate::from_ymd_opt(y, m, day)

@@ -28,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(M20261122_000003GroupGuard),
             Box::new(M20261127_000001ByMonth),
             Box::new(M20261207_000001Lots),
+            Box::new(M20261208_000001RefundsByDebit),
         ]
     }
 }
@@ -374,5 +375,28 @@ impl MigrationTrait for M20261207_000001Lots {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// The refunds that name a debit, found when another refund of it is written: a lot never gets
+/// back more than the debit took from it.
+struct M20261208_000001RefundsByDebit;
+
+impl MigrationName for M20261208_000001RefundsByDebit {
+    fn name(&self) -> &str {
+        "m20261208_000001_refunds_by_debit"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for M20261208_000001RefundsByDebit {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE INDEX transfers_refund_of ON transfers (refund_of) \
+                 WHERE refund_of IS NOT NULL",
+            )
+            .await
+            .map(|_| ())
     }
 }

@@ -96,6 +96,16 @@ impl Overlay {
         w.resolutions.get(i).map(|r| r.resolution)
     }
 
+    /// In-flight refunds naming one of `debits`.
+    fn refunds_of(&self, debits: &HashSet<Uuid>) -> Vec<Transfer> {
+        self.groups
+            .values()
+            .flat_map(|w| &w.transfers)
+            .filter(|t| t.refund_of.is_some_and(|d| debits.contains(&d)))
+            .cloned()
+            .collect()
+    }
+
     /// Remembers what `group` writes, for the plans that follow it.
     pub fn record(&mut self, writes: Arc<Writes>, group: u64) {
         for (i, a) in writes.accounts.iter().enumerate() {
@@ -193,6 +203,41 @@ pub(super) async fn read_transfers(
         .into_iter()
         .map(to_transfer)
         .collect()
+}
+
+/// Stored refunds naming one of `debits` (the partial index `transfers_refund_of`).
+pub(super) async fn read_refunds(
+    conn: &impl ConnectionTrait,
+    debits: &HashSet<Uuid>,
+) -> Result<Vec<Transfer>> {
+    if debits.is_empty() {
+        return Ok(Vec::new());
+    }
+    transfer::Entity::find()
+        .filter(transfer::Column::RefundOf.is_in(debits.iter().copied()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(to_transfer)
+        .collect()
+}
+
+/// The debits the group's refunds name.
+fn refunded_debits(requests: &[Request]) -> HashSet<Uuid> {
+    requests
+        .iter()
+        .flat_map(|r| &r.transfers)
+        .filter_map(|t| t.refund_of)
+        .collect()
+}
+
+/// Stored and in-flight refunds, each once.
+fn merge_refunds(stored: Vec<Transfer>, in_flight: Vec<Transfer>) -> Vec<Transfer> {
+    let mut by_id: HashMap<Uuid, Transfer> = stored.into_iter().map(|t| (t.id, t)).collect();
+    for t in in_flight {
+        by_id.insert(t.id, t);
+    }
+    by_id.into_values().collect()
 }
 
 pub(super) async fn read_accounts(
@@ -359,7 +404,9 @@ impl Store {
             transfers: HashMap::new(),
             resolutions: HashMap::new(),
             heads: HashMap::new(),
+            refunds: Vec::new(),
         };
+        let debits = refunded_debits(requests);
         // Heads first: a head read after a balance could hide a foreign write to that balance.
         self.load_heads(&mut state, overlay, books_of(&account_ids))
             .await?;
@@ -391,11 +438,13 @@ impl Store {
             .filter(|id| !overlay.accounts.contains_key(id))
             .copied()
             .collect();
-        let (stored, accounts, resolutions) = tokio::try_join!(
+        let (stored, accounts, resolutions, refunds) = tokio::try_join!(
             read_transfers(&self.db, to_read),
             read_accounts(&self.db, accounts_todo),
             read_resolutions(&self.db, resolutions_to_read),
+            read_refunds(&self.db, &debits),
         )?;
+        state.refunds = merge_refunds(refunds, overlay.refunds_of(&debits));
         state
             .transfers
             .extend(stored.into_iter().map(|t| (t.id, t)));
@@ -507,11 +556,13 @@ impl Store {
         let heads = read_heads(&txn, &books, true).await?;
         let accounts = read_accounts(&txn, account_ids.into_iter().collect()).await?;
         let resolutions = read_resolutions(&txn, pending).await?;
+        let refunds = read_refunds(&txn, &refunded_debits(requests)).await?;
         let state = State {
             accounts: accounts.into_iter().map(|a| (a.id, a)).collect(),
             transfers: stored.into_iter().map(|t| (t.id, t)).collect(),
             resolutions: resolutions.into_iter().collect(),
             heads,
+            refunds,
         };
         let plan = decide(state, requests, now_us)?;
         if plan.writes.is_empty() {

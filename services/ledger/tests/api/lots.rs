@@ -130,7 +130,7 @@ proptest! {
                     v
                 };
                 let mut debit_of: Option<(usize, Uuid)> = None;
-                let mut refund: Option<(usize, BTreeMap<Option<NaiveDate>, u64>, u64)> = None;
+                let mut refund: Option<(usize, BTreeMap<Option<NaiveDate>, u64>, u64, usize)> = None;
                 let batch: Option<NewTransfer> = match op {
                     Op::Award { to, amount, days } => {
                         let day = days.map(|d| today(&f).checked_add_days(Days::new(d)).unwrap());
@@ -154,12 +154,15 @@ proptest! {
                         debit_of = Some((from, t.id));
                         Some(t)
                     }
-                    Op::Refund { which, amount } => spent.get(which % spent.len().max(1)).cloned().map(|(id, r, took)| {
-                        let mut t = transfer(merchant.id, residents[r].id, amount, TransferKind::Refund);
-                        t.refund_of = Some(id);
-                        refund = Some((r, took, amount));
-                        t
-                    }),
+                    Op::Refund { which, amount } => {
+                        let slot = which % spent.len().max(1);
+                        spent.get(slot).cloned().map(|(id, r, took)| {
+                            let mut t = transfer(merchant.id, residents[r].id, amount, TransferKind::Refund);
+                            t.refund_of = Some(id);
+                            refund = Some((r, took, amount, slot));
+                            t
+                        })
+                    }
                     Op::Day => {
                         f.advance_secs(86_400);
                         f.ledger.sweep_once().await.unwrap();
@@ -221,7 +224,7 @@ proptest! {
                             spent.push((p.id, owner, took));
                         }
                     }
-                    if let Some((r, took, amount)) = refund {
+                    if let Some((r, took, amount, slot)) = refund {
                         let gave: BTreeMap<_, _> = after[r].iter().filter_map(|(d, p)| {
                             let was = before[r].get(d).copied().unwrap_or_default();
                             (*p > was).then_some((*d, p - was))
@@ -231,8 +234,18 @@ proptest! {
                         let debit_total: u64 = took.values().sum();
                         for (d, p) in &gave {
                             let from_debit = took.get(d).copied().unwrap_or_default();
-                            // Beyond what the debit took, a refund's points never expire.
+                            // Beyond what the debit took (and earlier refunds of it did not
+                            // return), a refund's points never expire.
                             prop_assert!(*p <= from_debit || (d.is_none() && amount > debit_total), "refund gave {p} to {d:?}; the debit took {took:?}");
+                        }
+                        // What this refund returned to the debit's days is not the debit's to
+                        // return again.
+                        if let Some(entry) = spent.get_mut(slot) {
+                            for (d, p) in &gave {
+                                if let Some(left) = entry.2.get_mut(d) {
+                                    *left = left.saturating_sub(*p);
+                                }
+                            }
                         }
                     }
                 }

@@ -53,6 +53,7 @@ fn world(resident_points: u64) -> World {
             transfers: HashMap::new(),
             resolutions: HashMap::new(),
             heads: HashMap::new(),
+            refunds: Vec::new(),
         },
         issuance: ids.0,
         resident: ids.1,
@@ -113,7 +114,15 @@ fn run_at(
         allowed_book: None,
     };
     let mut applied = apply(state, &[request], now);
-    // As the store would: the next group loads what this one wrote.
+    // As the store would: the next group loads what this one wrote (and the refunds of a
+    // debit it names).
+    state.refunds.extend(
+        applied
+            .new_transfers
+            .iter()
+            .filter(|t| t.refund_of.is_some())
+            .cloned(),
+    );
     state
         .transfers
         .extend(applied.new_transfers.drain(..).map(|t| (t.id, t)));
@@ -543,4 +552,40 @@ fn the_whole_balance_may_be_spent_and_not_a_point_more() {
         [CreateResult::Ok]
     );
     assert_eq!(balance(&w, w.resident), (100, 100, 0, 0));
+}
+
+#[test]
+fn a_debit_goes_back_to_its_days_once_and_a_second_refund_beyond_it() {
+    let mut w = world(0);
+    if let Some(m) = w.state.accounts.get_mut(&w.merchant) {
+        m.credits_posted = 100;
+    }
+    let day = NaiveDate::from_ymd_opt(2027, 1, 31);
+    let mut award = transfer(w.issuance, w.resident, 71, TransferKind::Award);
+    award.expires_on = day;
+    let redeem = transfer(w.resident, w.merchant, 1, TransferKind::Redeem);
+    let refund = |amount| {
+        let mut t = transfer(w.merchant, w.resident, amount, TransferKind::Refund);
+        t.refund_of = Some(redeem.id);
+        t
+    };
+    let (first, second) = (refund(1), refund(1));
+    assert_eq!(
+        run(&mut w.state, vec![award, redeem.clone()], false),
+        [CreateResult::Ok, CreateResult::Ok]
+    );
+    // One group and then the next: both see the first refund.
+    assert_eq!(run(&mut w.state, vec![first], false), [CreateResult::Ok]);
+    assert_eq!(
+        run(&mut w.state, vec![second, refund(1)], false),
+        [CreateResult::Ok, CreateResult::Ok]
+    );
+    let lots = &w.state.accounts[&w.resident].lots;
+    let by_day: Vec<(Option<NaiveDate>, u64)> =
+        lots.iter().map(|l| (l.expires_on, l.points)).collect();
+    assert_eq!(
+        by_day,
+        [(day, 71), (None, 2)],
+        "the day got back only what the debit took"
+    );
 }
