@@ -11,6 +11,7 @@ pub mod bench;
 pub mod invariants;
 pub mod journey;
 pub mod processes;
+pub mod receiver;
 pub mod replication;
 pub mod web_client;
 pub mod webdriver;

@@ -10,6 +10,7 @@ pub mod mall;
 pub mod mall_admin;
 pub mod me;
 pub mod merchant;
+pub mod notify;
 pub mod oauth;
 pub mod ops;
 pub mod partners;
@@ -184,6 +185,8 @@ routes! {
         GET "/v1/me/orders/{id}" => mall::my_order,
         POST "/v1/me/orders/{id}/cancel" => mall::cancel,
         POST "/v1/me/station-code" => station::station_code,
+        GET "/v1/me/notifications" => notify::notifications,
+        POST "/v1/me/notifications/read" => notify::read,
     }
     Merchants {
         GET "/v1/merchant/products" => merchant::my_products,
@@ -200,6 +203,11 @@ routes! {
         POST "/v1/partner/family-doctor-contracts" => partners::submit_contracts,
         GET "/v1/partner/residents/{id}/points-summary" => consent::points_summary,
         GET "/v1/partner/statistics" => statistics::partner,
+        POST "/v1/partner/webhooks" => notify::register,
+        GET "/v1/partner/webhooks" => notify::list,
+        DELETE "/v1/partner/webhooks/{id}" => notify::delete,
+        GET "/v1/partner/webhooks/{id}/deliveries" => notify::deliveries,
+        POST "/v1/partner/webhooks/{id}/deliveries/{delivery_id}/replay" => notify::replay,
     }
     Stations {
         POST "/v1/station/lookup" => station::lookup,

@@ -10,6 +10,7 @@ mod expiry;
 mod files;
 mod journey;
 mod mall;
+mod notify;
 mod observe;
 mod partners;
 mod play;

@@ -71,6 +71,7 @@ const P_FHIR: usize = 9;
 const P_CON: usize = 10;
 const P_STAT: usize = 11;
 const P_SUM: usize = 12;
+const P_NONE: usize = 13;
 const ST: usize = 14;
 
 fn everyone() -> Vec<usize> {
@@ -124,6 +125,9 @@ struct Cast {
     held: Vec<String>,
     draft: String,
     lecture_rule: Value,
+    /// The insurer's webhook and a delivery of it.
+    hook: String,
+    delivery: String,
 }
 
 async fn cast(mesh: &ProcessMesh) -> Cast {
@@ -205,10 +209,37 @@ async fn cast(mesh: &ProcessMesh) -> Cast {
                 .await,
         );
     }
+    // The insurer's webhook, registered before A's consent so that it has a delivery.
+    let hook = gw
+        .expect(
+            201,
+            Method::POST,
+            "/v1/partner/webhooks",
+            Some(&partners[4]),
+            Some(json!({"url": "http://127.0.0.1:9/hook", "events": ["consent.granted"]})),
+        )
+        .await
+        .unwrap()["webhook_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     gw.expect(200, Method::PUT, "/v1/me/consents", Some(&a.token),
         Some(json!({"partner_id": "insurer", "category": "points_summary", "purpose": "premium discount"})))
         .await
         .unwrap();
+    let delivery = gw
+        .expect(
+            200,
+            Method::GET,
+            &format!("/v1/partner/webhooks/{hook}/deliveries"),
+            Some(&partners[4]),
+            None,
+        )
+        .await
+        .unwrap()["deliveries"][0]["delivery_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let now = chrono::Utc::now();
     let challenge = gw
         .expect(201, Method::POST, "/v1/admin/challenges", Some(&admin), Some(json!({
@@ -322,6 +353,8 @@ async fn cast(mesh: &ProcessMesh) -> Cast {
         held,
         draft,
         lecture_rule,
+        hook,
+        delivery,
     }
 }
 
@@ -331,6 +364,13 @@ fn rows(c: &Cast) -> Vec<Row> {
     let admins = vec![CITY, QP];
     let mall_admins = vec![CITY, QP];
     let merchants = vec![MER_A, MER_B];
+    let partners: Vec<usize> = (P_BEH..=P_NONE).collect();
+    // Another partner's webhook "does not exist" for a partner.
+    let not_theirs = |r: Row| {
+        (P_BEH..=P_NONE)
+            .filter(|p| *p != P_SUM)
+            .fold(r, |r, p| r.except(p, 404))
+    };
     let month = this_month();
     let (a, cc) = (&c.a, &c.c);
     // Resident A's ID number (support::World registers them), read at the station counter.
@@ -406,6 +446,13 @@ fn rows(c: &Cast) -> Vec<Row> {
         row(M::POST, "/v1/partner/family-doctor-contracts", Some(contract), vec![P_CON]),
         row(M::GET, "/v1/partner/statistics", None, vec![P_STAT]),
         row(M::GET, format!("/v1/partner/residents/{a}/points-summary"), None, vec![P_SUM]),
+        row(M::POST, "/v1/partner/webhooks", Some(json!({"url": "http://127.0.0.1:9/hook-{role}", "events": ["consent.revoked"]})), partners.clone()),
+        row(M::GET, "/v1/partner/webhooks", None, partners.clone()),
+        not_theirs(row(M::GET, format!("/v1/partner/webhooks/{}/deliveries", c.hook), None, vec![P_SUM])),
+        not_theirs(row(M::POST, format!("/v1/partner/webhooks/{}/deliveries/{}/replay", c.hook, c.delivery), None, vec![P_SUM])),
+        not_theirs(row(M::DELETE, format!("/v1/partner/webhooks/{}", c.hook), None, vec![P_SUM])),
+        row(M::GET, "/v1/me/notifications", None, residents.clone()),
+        row(M::POST, "/v1/me/notifications/read", Some(json!({})), residents.clone()),
         row(M::GET, "/v1/admin/statistics?district=310118", None, admins.clone()),
         row(M::GET, "/v1/admin/books/district:310118/stats", None, admins.clone()),
         row(M::GET, "/v1/admin/access-log", None, vec![CITY]),

@@ -27,8 +27,41 @@ pub struct ExchangeConfig {
     pub ledger: GrpcClientConfig,
     pub credentials: ServiceCredentials,
     pub verifier: VerifierConfig,
+    pub webhooks: WebhooksConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+}
+
+/// Partners' webhooks (docs/notifications.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Receivers on loopback addresses allowed: a developer's own machine (`healthpoints up`
+    /// sets it). Off in production: a webhook must not reach the exchange's own host.
+    pub allow_loopback: bool,
+    /// Hosts (names or IP addresses) allowed whatever they resolve to, and over plain HTTP:
+    /// receivers inside the city's own network.
+    pub allowed_hosts: Vec<String>,
+    /// Seconds to wait after each failed attempt; once spent, the delivery has failed.
+    pub retry_after_seconds: Vec<u64>,
+    /// How long one attempt may take.
+    pub timeout_ms: u64,
+    /// How often due deliveries and unsent notifications are looked for.
+    pub poll_interval_ms: u64,
+}
+
+impl WebhooksConfig {
+    /// The domain options this configuration asks for.
+    pub fn options(&self) -> crate::service::notify::WebhookOptions {
+        crate::service::notify::WebhookOptions {
+            policy: crate::domain::notify::UrlPolicy {
+                allow_loopback: self.allow_loopback,
+                allowed_hosts: self.allowed_hosts.clone(),
+            },
+            retry_after_seconds: self.retry_after_seconds.clone(),
+            timeout: std::time::Duration::from_millis(self.timeout_ms),
+        }
+    }
 }
 
 impl Validate for ExchangeConfig {
@@ -37,6 +70,26 @@ impl Validate for ExchangeConfig {
         self.database
             .check("database.url")
             .map_err(|e| ConfigError::invalid("database.url", e))?;
+        if self.webhooks.retry_after_seconds.is_empty()
+            || self.webhooks.retry_after_seconds.contains(&0)
+        {
+            return Err(ConfigError::invalid(
+                "webhooks.retry_after_seconds",
+                "must list at least one wait of 1 second or more",
+            ));
+        }
+        if !(100..=60_000).contains(&self.webhooks.timeout_ms) {
+            return Err(ConfigError::invalid(
+                "webhooks.timeout_ms",
+                "must be between 100 and 60000",
+            ));
+        }
+        if self.webhooks.poll_interval_ms < 50 {
+            return Err(ConfigError::invalid(
+                "webhooks.poll_interval_ms",
+                "must be at least 50",
+            ));
+        }
         if self.credentials.client_id.trim().is_empty() {
             return Err(ConfigError::invalid(
                 "credentials.client_id",

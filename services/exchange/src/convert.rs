@@ -13,6 +13,7 @@ use tonic::Status;
 use crate::domain::{
     consent::{Category, Consent, PartnerKind},
     error::ExchangeError,
+    notify::{Delivery, DeliveryStatus, Notification, Webhook},
     partners::{Partner, PartnerStatus},
     records::{self, Person, Record, RecordOutcome},
     station::{AtCounter, Proof},
@@ -210,5 +211,41 @@ pub(crate) fn at_counter_to_pb(r: AtCounter) -> pb::CounterResident {
         residence_district: r.residence_district,
         birth_date: r.birth_date,
         family_doctor_district: r.family_doctor_district.unwrap_or_default(),
+    }
+}
+
+pub(crate) fn notification_to_pb(n: Notification) -> pb::Notification {
+    pb::Notification {
+        notification_id: n.id.to_string(),
+        kind: n.kind,
+        data_json: n.data.to_string(),
+        created_at: Some(ts(n.created_at)),
+        read_at: n.read_at.map(ts),
+    }
+}
+
+/// A webhook without its secret (shown once, by the registration's answer).
+pub(crate) fn webhook_to_pb(w: Webhook) -> pb::Webhook {
+    pb::Webhook {
+        webhook_id: w.id.to_string(),
+        url: w.url,
+        events: w.events,
+        created_at: Some(ts(w.created_at)),
+        secret: String::new(),
+    }
+}
+
+pub(crate) fn delivery_to_pb(d: Delivery) -> pb::Delivery {
+    pb::Delivery {
+        delivery_id: d.id.to_string(),
+        event_id: d.event_id.to_string(),
+        kind: d.kind,
+        status: d.status.as_str().to_owned(),
+        attempts: d.attempts,
+        next_attempt_at: (d.status == DeliveryStatus::Pending).then(|| ts(d.next_attempt_at)),
+        last_attempt_at: d.last_attempt_at.map(ts),
+        last_status: d.last_status.map(u32::from).unwrap_or_default(),
+        last_error: d.last_error.unwrap_or_default(),
+        created_at: Some(ts(d.created_at)),
     }
 }

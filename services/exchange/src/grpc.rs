@@ -27,8 +27,9 @@ use crate::{
 };
 
 use crate::convert::{
-    at_counter_to_pb, category_from_pb, cell_to_pb, consent_to_pb, kind_from, partner_to_pb,
-    proof_from_pb, record_from_pb, results_to_pb, status,
+    at_counter_to_pb, category_from_pb, cell_to_pb, consent_to_pb, delivery_to_pb, kind_from,
+    notification_to_pb, partner_to_pb, proof_from_pb, record_from_pb, results_to_pb, status,
+    webhook_to_pb,
 };
 
 /// The exchange domain as the server runs it.
@@ -471,5 +472,123 @@ impl ExchangeService for ExchangeGrpc {
             resident: Some(at_counter_to_pb(resident)),
             result: results_to_pb(vec![result]).pop(),
         }))
+    }
+
+    #[tracing::instrument(name = "exchange.ListNotifications", skip_all)]
+    async fn list_notifications(
+        &self,
+        request: Request<pb::ListNotificationsRequest>,
+    ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let page = r.page.unwrap_or_default();
+        let (list, unread, next) = self
+            .ready()?
+            .notifications(&p, r.unread_only, &page.cursor, page.page_size)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListNotificationsResponse {
+            notifications: list.into_iter().map(notification_to_pb).collect(),
+            unread,
+            page: Some(healthpoints_proto::common::v1::PageInfo {
+                next_cursor: next.unwrap_or_default(),
+            }),
+        }))
+    }
+
+    #[tracing::instrument(name = "exchange.MarkNotificationsRead", skip_all)]
+    async fn mark_notifications_read(
+        &self,
+        request: Request<pb::MarkNotificationsReadRequest>,
+    ) -> Result<Response<pb::MarkNotificationsReadResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let marked = self
+            .ready()?
+            .mark_read(&p, &r.notification_ids)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::MarkNotificationsReadResponse { marked }))
+    }
+
+    #[tracing::instrument(name = "exchange.RegisterWebhook", skip_all)]
+    async fn register_webhook(
+        &self,
+        request: Request<pb::RegisterWebhookRequest>,
+    ) -> Result<Response<pb::RegisterWebhookResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let hook = self
+            .ready()?
+            .register_webhook(&p, &r.url, &r.events)
+            .await
+            .map_err(status)?;
+        let secret = hook.secret.clone();
+        let mut wire = webhook_to_pb(hook);
+        wire.secret = secret;
+        Ok(Response::new(pb::RegisterWebhookResponse {
+            webhook: Some(wire),
+        }))
+    }
+
+    #[tracing::instrument(name = "exchange.ListWebhooks", skip_all)]
+    async fn list_webhooks(
+        &self,
+        request: Request<pb::ListWebhooksRequest>,
+    ) -> Result<Response<pb::ListWebhooksResponse>, Status> {
+        let p = caller(&request)?;
+        let hooks = self.ready()?.webhooks(&p).await.map_err(status)?;
+        Ok(Response::new(pb::ListWebhooksResponse {
+            webhooks: hooks.into_iter().map(webhook_to_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(name = "exchange.DeleteWebhook", skip_all)]
+    async fn delete_webhook(
+        &self,
+        request: Request<pb::DeleteWebhookRequest>,
+    ) -> Result<Response<pb::DeleteWebhookResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        self.ready()?
+            .delete_webhook(&p, &r.webhook_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::DeleteWebhookResponse {}))
+    }
+
+    #[tracing::instrument(name = "exchange.ListDeliveries", skip_all)]
+    async fn list_deliveries(
+        &self,
+        request: Request<pb::ListDeliveriesRequest>,
+    ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let page = r.page.unwrap_or_default();
+        let (list, next) = self
+            .ready()?
+            .deliveries(&p, &r.webhook_id, &page.cursor, page.page_size)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListDeliveriesResponse {
+            deliveries: list.into_iter().map(delivery_to_pb).collect(),
+            page: Some(healthpoints_proto::common::v1::PageInfo {
+                next_cursor: next.unwrap_or_default(),
+            }),
+        }))
+    }
+
+    #[tracing::instrument(name = "exchange.ReplayDelivery", skip_all)]
+    async fn replay_delivery(
+        &self,
+        request: Request<pb::ReplayDeliveryRequest>,
+    ) -> Result<Response<pb::ReplayDeliveryResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        self.ready()?
+            .replay(&p, &r.webhook_id, &r.delivery_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ReplayDeliveryResponse {}))
     }
 }

@@ -16,7 +16,10 @@
 //! - the **points summary**, a data product read under the resident's consent;
 //! - **de-identified statistics** (intake's award cohorts and the ledger's book figures, cells
 //!   under 10 people hidden);
-//! - the append-only **access log**.
+//! - the append-only **access log**;
+//! - the **health-station counter** (a resident proves who they are; visits, records, orders);
+//! - **notifications** (residents' inboxes) and partners' **webhooks**, from events written in
+//!   the transaction of the change that causes them, delivered signed and retried.
 //!
 //! Layout as in every service (docs/architecture.md): `domain` (types, pure checks and the
 //! ports to its peers), `store`, `service` (the `Exchange` struct and its use cases, one file
@@ -36,7 +39,8 @@ use std::sync::Arc;
 use chrono::Utc;
 use healthpoints_auth::Verifier;
 use healthpoints_grpc::{
-    GrpcServerConfig, Host, Ready, Service, credentials::ServiceToken, identity_keys,
+    Chore, GrpcServerConfig, Host, Ready, Service, Shutdown, credentials::ServiceToken, every,
+    identity_keys,
 };
 use healthpoints_proto::exchange::v1::exchange_service_server::{
     ExchangeServiceServer, SERVICE_NAME,
@@ -47,7 +51,7 @@ use crate::{
     clients::{IdentityPeer, IntakePeer, LedgerPeer},
     config::ExchangeConfig,
     grpc::{ExchangeGrpc, LiveExchange},
-    service::Exchange,
+    service::{Exchange, notify::LogSender},
     store::{Migrator, Store},
 };
 
@@ -84,6 +88,21 @@ impl Service for LiveExchange {
         healthpoints_db::ping(self.store().connection()).await
     }
 
+    /// Delivers due webhooks and hands unsent notifications to the sender.
+    fn chores(ready: Ready<Self>, config: &ExchangeConfig, shutdown: Shutdown) -> Vec<Chore> {
+        let period = std::time::Duration::from_millis(config.webhooks.poll_interval_ms);
+        vec![every(ready, period, shutdown, |x: Arc<Self>| async move {
+            match x.deliver_once().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(attempts = n, "webhook deliveries attempted"),
+                Err(e) => tracing::warn!(error = %e, "webhook deliveries not completed"),
+            }
+            if let Err(e) = x.send_notifications_once(&LogSender).await {
+                tracing::warn!(error = %e, "notifications not sent");
+            }
+        })]
+    }
+
     fn routes(ready: Ready<Self>, max: usize) -> Routes {
         Routes::new(
             ExchangeServiceServer::new(ExchangeGrpc::new(ready))
@@ -102,11 +121,14 @@ async fn prepare(config: ExchangeConfig) -> Result<Arc<LiveExchange>, String> {
     let intake = healthpoints_grpc::client::connect(&config.intake).map_err(|e| e.to_string())?;
     let ledger = healthpoints_grpc::client::connect(&config.ledger).map_err(|e| e.to_string())?;
     let token = ServiceToken::new(identity.clone(), config.credentials.clone());
-    Ok(Arc::new(Exchange::new(
-        Store::new(db),
-        IdentityPeer::new(identity, token.clone()),
-        IntakePeer::new(intake, token.clone()),
-        LedgerPeer::new(ledger, token),
-        Arc::new(Utc::now),
-    )))
+    Ok(Arc::new(
+        Exchange::new(
+            Store::new(db),
+            IdentityPeer::new(identity, token.clone()),
+            IntakePeer::new(intake, token.clone()),
+            LedgerPeer::new(ledger, token),
+            Arc::new(Utc::now),
+        )
+        .with_webhooks(config.webhooks.options()),
+    ))
 }

@@ -14,6 +14,7 @@ mod audit;
 mod consent;
 mod contracts;
 mod fhir;
+pub mod notify;
 mod partners;
 mod products;
 mod records;
@@ -33,6 +34,7 @@ pub struct Exchange<I, N, L> {
     intake: N,
     ledger: L,
     clock: Clock,
+    webhooks: notify::WebhookOptions,
 }
 
 impl<I: std::fmt::Debug, N: std::fmt::Debug, L: std::fmt::Debug> std::fmt::Debug
@@ -56,7 +58,14 @@ impl<I, N, L> Exchange<I, N, L> {
             intake,
             ledger,
             clock,
+            webhooks: notify::WebhookOptions::default(),
         }
+    }
+
+    /// Where webhooks may call, how often they are retried and how long an attempt may take.
+    pub fn with_webhooks(mut self, webhooks: notify::WebhookOptions) -> Self {
+        self.webhooks = webhooks;
+        self
     }
 
     pub fn store(&self) -> &Store {

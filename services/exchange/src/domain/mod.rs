@@ -8,6 +8,7 @@ pub mod consent;
 pub mod contracts;
 pub mod error;
 pub mod fhir;
+pub mod notify;
 pub mod partners;
 pub mod products;
 pub mod records;

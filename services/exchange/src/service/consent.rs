@@ -5,6 +5,24 @@ use healthpoints_auth::Principal;
 use super::Exchange;
 use crate::domain::consent::{Category, Consent, category};
 use crate::domain::error::{ExchangeError, Result};
+use crate::domain::notify::Event;
+
+/// The event of a consent granted or revoked: to the resident's inbox, and at once to the
+/// partner's webhooks.
+fn consent_event(kind: &str, c: &Consent, at: chrono::DateTime<chrono::Utc>) -> Event {
+    Event {
+        id: uuid::Uuid::now_v7(),
+        kind: kind.to_owned(),
+        at,
+        resident_id: Some(c.resident_id.clone()),
+        partner_id: Some(c.partner_id.clone()),
+        data: serde_json::json!({
+            "resident_id": c.resident_id,
+            "partner_id": c.partner_id,
+            "category": c.category.as_str(),
+        }),
+    }
+}
 
 /// The resident a consent call is about: residents act for themselves only.
 fn own(caller: &Principal, resident_id: &str) -> Result<String> {
@@ -61,7 +79,8 @@ impl<I, N, L> Exchange<I, N, L> {
             granted_at: self.now(),
             revoked_at: None,
         };
-        self.store.save_consent(&consent).await?;
+        let event = consent_event("consent.granted", &consent, consent.granted_at);
+        self.store.save_consent(&consent, &event).await?;
         Ok(consent)
     }
 
@@ -75,8 +94,11 @@ impl<I, N, L> Exchange<I, N, L> {
     ) -> Result<Consent> {
         let me = own(caller, resident_id)?;
         let category = category(raw)?;
+        let now = self.now();
         self.store
-            .revoke_consent(&me, partner_id.trim(), category, self.now())
+            .revoke_consent(&me, partner_id.trim(), category, now, |c| {
+                consent_event("consent.revoked", c, now)
+            })
             .await?
             .ok_or_else(|| ExchangeError::NotFound("consent".into()))
     }

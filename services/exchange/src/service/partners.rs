@@ -267,6 +267,15 @@ impl<I, N, L> Exchange<I, N, L> {
     /// The partner behind a partner client's token, checked: registered with this client, active,
     /// holding `scope` both in the token and in the registry.
     pub async fn acting_partner(&self, caller: &Principal, scope: &str) -> Result<Partner> {
+        let partner = self.registered_partner(caller).await?;
+        if !caller.has_scope(scope) || !partner.scopes.iter().any(|s| s == scope) {
+            return Err(ExchangeError::Forbidden(format!("missing scope {scope}")));
+        }
+        Ok(partner)
+    }
+
+    /// The calling client's partner, registered and active (any scope).
+    pub async fn registered_partner(&self, caller: &Principal) -> Result<Partner> {
         let Principal::Partner {
             partner_id,
             client_id,
@@ -290,9 +299,6 @@ impl<I, N, L> Exchange<I, N, L> {
         }
         if partner.status != PartnerStatus::Active {
             return Err(ExchangeError::Forbidden("the partner is suspended".into()));
-        }
-        if !caller.has_scope(scope) || !partner.scopes.iter().any(|s| s == scope) {
-            return Err(ExchangeError::Forbidden(format!("missing scope {scope}")));
         }
         Ok(partner)
     }

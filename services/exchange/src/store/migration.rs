@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(M20261126_000001Consent),
             Box::new(M20261203_000001PartnerClients),
             Box::new(M20261207_000001StationAccess),
+            Box::new(M20261208_000001Notify),
         ]
     }
 }
@@ -197,5 +198,122 @@ impl MigrationTrait for M20261207_000001StationAccess {
                 .to_owned(),
         )
         .await
+    }
+}
+
+struct M20261208_000001Notify;
+
+impl MigrationName for M20261208_000001Notify {
+    fn name(&self) -> &str {
+        "m20261208_000001_notify"
+    }
+}
+
+/// Notifications and webhooks: `events` (the outbox: written in the transaction of the change
+/// that causes them), `notifications` (residents' inboxes), `webhooks` (partners'
+/// registrations) and `deliveries` (one event on its way to one webhook, with its log; the
+/// worker finds the due ones by `(status, next_attempt_at_us)`).
+#[async_trait]
+impl MigrationTrait for M20261208_000001Notify {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("events"))
+                .col(col("event_id").uuid().not_null().primary_key())
+                .col(col("kind").string().not_null())
+                .col(col("at_us").big_integer().not_null())
+                .col(col("resident_id").string().null())
+                .col(col("partner_id").string().null())
+                .col(col("data").text().not_null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("notifications"))
+                .col(col("notification_id").uuid().not_null().primary_key())
+                .col(col("resident_id").string().not_null())
+                .col(col("kind").string().not_null())
+                .col(col("data").text().not_null())
+                .col(col("created_at_us").big_integer().not_null())
+                .col(col("read_at_us").big_integer().null())
+                .col(col("sent_at_us").big_integer().null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("webhooks"))
+                .col(col("webhook_id").uuid().not_null().primary_key())
+                .col(col("partner_id").string().not_null())
+                .col(col("url").text().not_null())
+                .col(col("events").text().not_null())
+                .col(col("secret").string().not_null())
+                .col(col("created_at_us").big_integer().not_null())
+                .col(col("deleted_at_us").big_integer().null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("deliveries"))
+                .col(col("delivery_id").uuid().not_null().primary_key())
+                .col(col("webhook_id").uuid().not_null())
+                .col(col("event_id").uuid().not_null())
+                .col(col("kind").string().not_null())
+                .col(col("status").string().not_null())
+                .col(col("attempts").integer().not_null())
+                .col(col("next_attempt_at_us").big_integer().not_null())
+                .col(col("last_attempt_at_us").big_integer().null())
+                .col(col("last_status").integer().null())
+                .col(col("last_error").text().null())
+                .col(col("created_at_us").big_integer().not_null())
+                .check(Expr::cust("status IN ('pending', 'delivered', 'failed')"))
+                .to_owned(),
+        )
+        .await?;
+        for (name, table, cols, unique) in [
+            (
+                "notifications_by_resident",
+                "notifications",
+                &["resident_id", "notification_id"][..],
+                false,
+            ),
+            (
+                "notifications_unsent",
+                "notifications",
+                &["sent_at_us"][..],
+                false,
+            ),
+            (
+                "webhooks_by_partner",
+                "webhooks",
+                &["partner_id"][..],
+                false,
+            ),
+            (
+                "deliveries_once",
+                "deliveries",
+                &["webhook_id", "event_id"][..],
+                true,
+            ),
+            (
+                "deliveries_due",
+                "deliveries",
+                &["status", "next_attempt_at_us"][..],
+                false,
+            ),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table(Alias::new(table));
+            for c in cols {
+                index.col(Alias::new(*c));
+            }
+            if unique {
+                index.unique();
+            }
+            m.create_index(index.to_owned()).await?;
+        }
+        Ok(())
     }
 }

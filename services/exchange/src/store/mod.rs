@@ -2,11 +2,13 @@
 //! domain records here and nowhere else.
 
 mod migration;
+mod notify;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
 
@@ -14,6 +16,7 @@ use crate::domain::{
     audit::{AccessEntry, AccessFilter},
     consent::{Category, Consent, PartnerKind},
     error::{ExchangeError, Result},
+    notify::Event,
     partners::{Partner, PartnerStatus},
     records::{RecordOutcome, RecordResult},
 };
@@ -356,8 +359,10 @@ impl Store {
             .collect()
     }
 
-    /// Grants, or grants again after a revocation (a new grant time, the new purpose).
-    pub async fn save_consent(&self, c: &Consent) -> Result<()> {
+    /// Grants, or grants again after a revocation (a new grant time, the new purpose), with its
+    /// event in the same transaction.
+    pub async fn save_consent(&self, c: &Consent, event: &Event) -> Result<()> {
+        let txn = self.db.begin().await?;
         consent::Entity::insert(consent::ActiveModel {
             resident_id: Set(c.resident_id.clone()),
             partner_id: Set(c.partner_id.clone()),
@@ -379,25 +384,30 @@ impl Store {
             ])
             .to_owned(),
         )
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&txn)
         .await?;
+        notify::record(&txn, std::slice::from_ref(event)).await?;
+        txn.commit().await?;
         Ok(())
     }
 
-    /// Marks a consent revoked (once: revoking again keeps the first time).
+    /// Marks a consent revoked (once: revoking again keeps the first time, and writes no second
+    /// event); the event of the revocation in the same transaction.
     pub async fn revoke_consent(
         &self,
         resident_id: &str,
         partner_id: &str,
         category: Category,
         at: DateTime<Utc>,
+        event: impl FnOnce(&Consent) -> Event,
     ) -> Result<Option<Consent>> {
         let key = (
             resident_id.to_owned(),
             partner_id.to_owned(),
             category.as_str().to_owned(),
         );
-        consent::Entity::update_many()
+        let txn = self.db.begin().await?;
+        let changed = consent::Entity::update_many()
             .col_expr(
                 consent::Column::RevokedAtUs,
                 Expr::value(at.timestamp_micros()),
@@ -406,13 +416,19 @@ impl Store {
             .filter(consent::Column::PartnerId.eq(partner_id))
             .filter(consent::Column::Category.eq(category.as_str()))
             .filter(consent::Column::RevokedAtUs.is_null())
-            .exec(&self.db)
-            .await?;
-        consent::Entity::find_by_id(key)
-            .one(&self.db)
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        let found = consent::Entity::find_by_id(key)
+            .one(&txn)
             .await?
             .map(to_consent)
-            .transpose()
+            .transpose()?;
+        if let (1, Some(c)) = (changed, &found) {
+            notify::record(&txn, &[event(c)]).await?;
+        }
+        txn.commit().await?;
+        Ok(found)
     }
 
     /// The (resident, category) pairs among `residents` with an active consent to `partner`.

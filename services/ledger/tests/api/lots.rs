@@ -76,6 +76,13 @@ fn cases() -> u32 {
         .unwrap_or(200)
 }
 
+/// Points by lot day (`None`: never).
+type ByDay = BTreeMap<Option<NaiveDate>, u64>;
+
+/// A refund in flight: the resident, what its debit still has to return, the amount, and the
+/// debit's place among the spent.
+type RefundAsked = (usize, ByDay, u64, usize);
+
 /// A lot's points by day (`None`: never).
 fn by_day(lots: &Lots) -> BTreeMap<Option<NaiveDate>, u64> {
     lots.iter().map(|l| (l.expires_on, l.points)).collect()
@@ -130,7 +137,7 @@ proptest! {
                     v
                 };
                 let mut debit_of: Option<(usize, Uuid)> = None;
-                let mut refund: Option<(usize, BTreeMap<Option<NaiveDate>, u64>, u64, usize)> = None;
+                let mut refund: Option<RefundAsked> = None;
                 let batch: Option<NewTransfer> = match op {
                     Op::Award { to, amount, days } => {
                         let day = days.map(|d| today(&f).checked_add_days(Days::new(d)).unwrap());

@@ -1,0 +1,352 @@
+//! Residents' inboxes, partners' webhooks and the worker that delivers (the rules and the
+//! signature: [`crate::domain::notify`]). A notification is also handed to the [`Sender`] (an
+//! SMS or WeChat-message adapter in a deployment; the log by default); a webhook delivery is
+//! sent at least once and retried by the configured schedule, and every attempt is in its log.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use chrono::Utc;
+use healthpoints_auth::Principal;
+use uuid::Uuid;
+
+use super::Exchange;
+use crate::domain::{
+    error::{ExchangeError, Result},
+    notify::{
+        Delivery, DeliveryStatus, Notification, PARTNER_EVENTS, UrlPolicy, Webhook, check_events,
+        new_secret, next_attempt, payload, signature,
+    },
+    partners::{Identity, Intake},
+};
+
+/// How webhooks are called.
+#[derive(Debug, Clone)]
+pub struct WebhookOptions {
+    pub policy: UrlPolicy,
+    /// Seconds to wait after each failed attempt; when it is spent, the delivery has failed.
+    pub retry_after_seconds: Vec<u64>,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+}
+
+impl Default for WebhookOptions {
+    /// The Standard Webhooks schedule: after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h —
+    /// eight attempts over about a day and a half.
+    fn default() -> Self {
+        Self {
+            policy: UrlPolicy::default(),
+            retry_after_seconds: vec![5, 300, 1_800, 7_200, 18_000, 36_000, 36_000],
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Hands a resident's notification to them outside the app (an SMS gateway, WeChat messages).
+pub trait Sender: Send + Sync {
+    fn send(
+        &self,
+        resident_id: &str,
+        notification: &Notification,
+    ) -> impl Future<Output = std::result::Result<(), String>> + Send;
+}
+
+/// The default sender: the inbox only, and a log line (the kind, never the resident).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogSender;
+
+impl Sender for LogSender {
+    async fn send(&self, _: &str, n: &Notification) -> std::result::Result<(), String> {
+        tracing::info!(kind = %n.kind, "notification sent to the resident's inbox");
+        Ok(())
+    }
+}
+
+/// Resolves a webhook's host now, and refuses it when any address it names may not be called.
+async fn resolve(policy: &UrlPolicy, url: &str) -> std::result::Result<Vec<SocketAddr>, String> {
+    let (host, port) = policy.check(url)?;
+    let bare = host.trim_matches(['[', ']']).to_owned();
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare.as_str(), port))
+        .await
+        .map_err(|_| format!("the host {host} does not resolve"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("the host {host} does not resolve"));
+    }
+    if let Some(bad) = addrs.iter().find(|a| !policy.allows_ip(&host, a.ip())) {
+        return Err(format!(
+            "the host {host} resolves to {}, a loopback, private, link-local or metadata address, which webhooks may not call",
+            bad.ip()
+        ));
+    }
+    Ok(addrs)
+}
+
+impl<I, N, L> Exchange<I, N, L> {
+    /// The caller's notifications, newest first, and how many are unread.
+    pub async fn notifications(
+        &self,
+        caller: &Principal,
+        unread_only: bool,
+        cursor: &str,
+        page_size: u32,
+    ) -> Result<(Vec<Notification>, u64, Option<String>)> {
+        let me = resident_of(caller)?;
+        let before = healthpoints_types::uuid_cursor(cursor)
+            .map_err(|e| ExchangeError::invalid("page.cursor", e.0))?;
+        let size = match page_size {
+            0 => 50,
+            n => n.min(200),
+        };
+        let list = self
+            .store
+            .notifications(&me, unread_only, before, u64::from(size))
+            .await?;
+        let unread = self.store.unread(&me).await?;
+        let next = (list.len() == size as usize)
+            .then(|| list.last().map(|n| n.id.to_string()))
+            .flatten();
+        Ok((list, unread, next))
+    }
+
+    /// Marks the caller's notifications read: these, or (none named) all of them.
+    pub async fn mark_read(&self, caller: &Principal, ids: &[String]) -> Result<u64> {
+        let me = resident_of(caller)?;
+        let ids = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                Uuid::parse_str(id.trim()).map_err(|_| {
+                    ExchangeError::invalid(&format!("notification_ids[{i}]"), "must be a UUID")
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let ids = (!ids.is_empty()).then_some(ids.as_slice());
+        self.store.mark_read(&me, ids, self.now()).await
+    }
+
+    /// Sends the notifications not sent yet; answers how many went.
+    pub async fn send_notifications_once(&self, sender: &impl Sender) -> Result<usize> {
+        let mut sent = 0;
+        for (resident, n) in self.store.unsent(100).await? {
+            match sender.send(&resident, &n).await {
+                Ok(()) => {
+                    self.store.mark_sent(n.id, self.now()).await?;
+                    sent += 1;
+                }
+                Err(why) => {
+                    tracing::warn!(kind = %n.kind, %why, "a notification was not sent; retried")
+                }
+            }
+        }
+        Ok(sent)
+    }
+}
+
+/// The resident calling, as the store names them.
+fn resident_of(caller: &Principal) -> Result<String> {
+    caller
+        .resident_id()
+        .map(|r| r.to_string())
+        .ok_or_else(|| ExchangeError::Forbidden("notifications are the resident's own".into()))
+}
+
+fn webhook_id(raw: &str) -> Result<Uuid> {
+    Uuid::parse_str(raw.trim()).map_err(|_| ExchangeError::NotFound("webhook".into()))
+}
+
+impl<I: Identity, N: Intake, L> Exchange<I, N, L> {
+    /// Registers a webhook for the calling partner; the answer carries its secret, shown once.
+    pub async fn register_webhook(
+        &self,
+        caller: &Principal,
+        url: &str,
+        events: &[String],
+    ) -> Result<Webhook> {
+        let partner = self.partner_of(caller).await?;
+        let events = check_events(events, PARTNER_EVENTS)?;
+        resolve(&self.webhooks.policy, url)
+            .await
+            .map_err(|why| ExchangeError::invalid("url", why))?;
+        if self.store.webhooks(&partner).await?.len() >= 10 {
+            return Err(ExchangeError::Refused(
+                "a partner has at most 10 webhooks; delete one first".into(),
+            ));
+        }
+        let hook = Webhook {
+            id: Uuid::now_v7(),
+            partner_id: partner,
+            url: url.trim().to_owned(),
+            events,
+            secret: new_secret()?,
+            created_at: self.now(),
+        };
+        self.store.insert_webhook(&hook).await?;
+        Ok(hook)
+    }
+
+    /// The calling partner's webhooks (secrets are not shown again).
+    pub async fn webhooks(&self, caller: &Principal) -> Result<Vec<Webhook>> {
+        let partner = self.partner_of(caller).await?;
+        self.store.webhooks(&partner).await
+    }
+
+    pub async fn delete_webhook(&self, caller: &Principal, id: &str) -> Result<()> {
+        let partner = self.partner_of(caller).await?;
+        if !self
+            .store
+            .delete_webhook(&partner, webhook_id(id)?, self.now())
+            .await?
+        {
+            return Err(ExchangeError::NotFound("webhook".into()));
+        }
+        Ok(())
+    }
+
+    /// A webhook's deliveries, newest first: each event, its status and its last attempt.
+    pub async fn deliveries(
+        &self,
+        caller: &Principal,
+        id: &str,
+        cursor: &str,
+        page_size: u32,
+    ) -> Result<(Vec<Delivery>, Option<String>)> {
+        let partner = self.partner_of(caller).await?;
+        let hook = self
+            .store
+            .webhook(&partner, webhook_id(id)?)
+            .await?
+            .ok_or_else(|| ExchangeError::NotFound("webhook".into()))?;
+        let before = healthpoints_types::uuid_cursor(cursor)
+            .map_err(|e| ExchangeError::invalid("page.cursor", e.0))?;
+        let size = match page_size {
+            0 => 50,
+            n => n.min(200),
+        };
+        let list = self
+            .store
+            .deliveries(hook.id, before, u64::from(size))
+            .await?;
+        let next = (list.len() == size as usize)
+            .then(|| list.last().map(|d| d.id.to_string()))
+            .flatten();
+        Ok((list, next))
+    }
+
+    /// Sends a delivery again now (the same `webhook-id`: a receiver that has it ignores it).
+    pub async fn replay(&self, caller: &Principal, id: &str, delivery: &str) -> Result<()> {
+        let partner = self.partner_of(caller).await?;
+        let hook = self
+            .store
+            .webhook(&partner, webhook_id(id)?)
+            .await?
+            .ok_or_else(|| ExchangeError::NotFound("webhook".into()))?;
+        let delivery = Uuid::parse_str(delivery.trim())
+            .map_err(|_| ExchangeError::NotFound("delivery".into()))?;
+        if !self.store.replay(hook.id, delivery, self.now()).await? {
+            return Err(ExchangeError::NotFound("delivery".into()));
+        }
+        Ok(())
+    }
+}
+
+impl<I: Identity, N: Intake, L> Exchange<I, N, L> {
+    /// Who owns a webhook: the calling partner (registered and active).
+    async fn partner_of(&self, caller: &Principal) -> Result<String> {
+        Ok(self.registered_partner(caller).await?.partner_id)
+    }
+}
+
+impl<I, N, L> Exchange<I, N, L> {
+    /// One round of the delivery worker: every due delivery is claimed, sent and its outcome
+    /// recorded. Answers how many were attempted.
+    pub async fn deliver_once(&self) -> Result<usize> {
+        let options = &self.webhooks;
+        let now = self.now();
+        let lease = now + chrono::Duration::from_std(options.timeout * 3).unwrap_or_default();
+        let mut attempted = 0;
+        for (mut d, hook, event) in self.store.due(now, 50).await? {
+            if !self.store.claim(&d, lease).await? {
+                continue;
+            }
+            attempted += 1;
+            let outcome = attempt(options, &hook, &event).await;
+            let at = self.now();
+            d.attempts += 1;
+            d.last_attempt_at = Some(at);
+            match outcome {
+                Ok(status) => {
+                    d.status = DeliveryStatus::Delivered;
+                    d.last_status = Some(status);
+                    d.last_error = None;
+                }
+                Err((status, why)) => {
+                    d.last_status = status;
+                    d.last_error = Some(why);
+                    match next_attempt(&options.retry_after_seconds, d.attempts, at) {
+                        Some(next) => d.next_attempt_at = next,
+                        None => d.status = DeliveryStatus::Failed,
+                    }
+                }
+            }
+            healthpoints_telemetry::metrics::metrics()
+                .sweeps
+                .get_or_create(&healthpoints_telemetry::metrics::SweepLabels {
+                    service: "exchange".into(),
+                    action: format!("webhook_{}", d.status.as_str()),
+                })
+                .inc();
+            self.store.attempted(&d).await?;
+        }
+        Ok(attempted)
+    }
+}
+
+/// One attempt: the address checked again (it may resolve elsewhere now), the body signed, a
+/// 2xx answer within the timeout. The error carries the status when there was one.
+async fn attempt(
+    options: &WebhookOptions,
+    hook: &Webhook,
+    event: &crate::domain::notify::Event,
+) -> std::result::Result<u16, (Option<u16>, String)> {
+    let addrs = resolve(&options.policy, &hook.url)
+        .await
+        .map_err(|why| (None, why))?;
+    let (host, _) = options.policy.check(&hook.url).map_err(|why| (None, why))?;
+    let body = payload(event);
+    let id = event.id.to_string();
+    let timestamp = Utc::now().timestamp();
+    let signed =
+        signature(&hook.secret, &id, timestamp, &body).map_err(|e| (None, e.to_string()))?;
+    // Connect to the address just checked, not to whatever the name resolves to a moment later.
+    let pinned = reqwest::Client::builder()
+        .timeout(options.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve_to_addrs(host.trim_matches(['[', ']']), &addrs)
+        .build()
+        .map_err(|_| (None, "no HTTP client could be built".to_owned()))?;
+    let answer = pinned
+        .post(&hook.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signed)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            let why = if e.is_timeout() {
+                "the receiver did not answer in time"
+            } else if e.is_connect() {
+                "the receiver could not be reached"
+            } else {
+                "the request failed"
+            };
+            (None, why.to_owned())
+        })?;
+    let status = answer.status().as_u16();
+    if answer.status().is_success() {
+        Ok(status)
+    } else {
+        Err((Some(status), format!("the receiver answered {status}")))
+    }
+}
