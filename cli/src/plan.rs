@@ -269,7 +269,7 @@ impl MeshPlan {
 
     /// The configuration of `node`, as the overrides its loader takes: where it listens, its
     /// database, where its peers are, and its credentials (for identity: every service client
-    /// to provision; for the exchange: webhooks may call loopback receivers). Runner-specific settings (log filter, bootstrap admin, key files, rate
+    /// to provision). Runner-specific settings (log filter, bootstrap admin, key files, rate
     /// limits) are the runner's to add.
     pub fn config(&self, node: Node) -> Vec<(String, String)> {
         let kv = |k: &str, v: String| (k.to_owned(), v);
@@ -294,10 +294,6 @@ impl MeshPlan {
                 self.endpoint(peer)
             };
             entries.push((peer.endpoint_key(), endpoint));
-        }
-        if node == Node::Exchange {
-            // A mesh on one machine is a developer's: their webhook receiver runs on it too.
-            entries.push(kv("webhooks.allow_loopback", "true".into()));
         }
         if let Some((client_id, secret)) = self.credentials(node) {
             entries.push(kv("credentials.client_id", client_id));

@@ -174,6 +174,8 @@ impl ProcessMesh {
                 // The tests register and log in many residents from one loopback address.
                 Node::Gateway => entries
                     .extend(healthpoints_gateway::throttle::RateLimits::unthrottled().overrides()),
+                // The tests' webhook receivers listen on loopback.
+                Node::Exchange => entries.push(kv("webhooks.allow_loopback", "true")),
                 _ => {}
             }
             entries.extend(quiet.iter().cloned());
