@@ -280,3 +280,123 @@ async fn a_resident_without_a_phone_earns_and_redeems_at_a_health_station_across
         "{log}"
     );
 }
+
+/// A partner's webhook across the process mesh: the insurer registers a receiver that is down,
+/// a resident grants and revokes consent, the exchange process is killed (`kill -9`) after its
+/// first attempts failed, the receiver comes up, and the restarted exchange delivers both events
+/// — signed, and processed once by a receiver that deduplicates by `webhook-id`.
+#[tokio::test]
+async fn a_partner_webhook_is_delivered_after_its_receiver_and_the_exchange_come_back() {
+    use healthpoints_integration_tests::receiver::Receiver;
+    use reqwest::Method;
+    use serde_json::json;
+    use std::time::{Duration, Instant};
+
+    let mut mesh = ProcessMesh::start().await;
+    let admin = mesh.admin_token().await;
+    let insurer = mesh
+        .partner_of_kind(
+            &admin,
+            "insurer",
+            &[],
+            &["points-summary:read"],
+            "commercial",
+        )
+        .await;
+    let (_, token) = mesh.resident(903, "310118", "19600101").await;
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let hook = mesh
+        .expect(
+            201,
+            Method::POST,
+            "/v1/partner/webhooks",
+            Some(&insurer),
+            Some(json!({"url": format!("http://{addr}/hook"), "events": ["consent.granted", "consent.revoked"]})),
+        )
+        .await
+        .unwrap();
+    let (id, secret) = (
+        hook["webhook_id"].as_str().unwrap().to_owned(),
+        hook["secret"].as_str().unwrap().to_owned(),
+    );
+    mesh.expect(
+        200,
+        Method::PUT,
+        "/v1/me/consents",
+        Some(&token),
+        Some(json!({"partner_id": "insurer", "category": "points_summary", "purpose": "premium discount"})),
+    )
+    .await
+    .unwrap();
+    mesh.expect(
+        200,
+        Method::DELETE,
+        "/v1/me/consents/insurer/points_summary",
+        Some(&token),
+        None,
+    )
+    .await
+    .unwrap();
+    let attempted = mesh
+        .eventually(
+            &format!("/v1/partner/webhooks/{id}/deliveries"),
+            &insurer,
+            Duration::from_secs(10),
+            |log| {
+                log["deliveries"].as_array().is_some_and(|d| {
+                    d.len() == 2 && d.iter().all(|d| d["attempts"].as_u64() >= Some(1))
+                })
+            },
+        )
+        .await;
+    assert!(
+        attempted["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "pending"),
+        "{attempted}"
+    );
+
+    mesh.kill("exchange").await;
+    let receiver = Receiver::start(addr, &secret).await.unwrap();
+    mesh.restart("exchange").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.with(|r| r.processed.len()) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "not delivered after the restart: {}",
+            mesh.log_tail("exchange")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kinds: Vec<String> = receiver.with(|r| {
+        r.processed
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    });
+    assert!(kinds.contains(&"consent.revoked".to_owned()), "{kinds:?}");
+    assert_eq!(receiver.with(|r| r.refused), 0);
+    let log = mesh
+        .expect(
+            200,
+            Method::GET,
+            &format!("/v1/partner/webhooks/{id}/deliveries"),
+            Some(&insurer),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(
+        log["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "delivered"),
+        "{log}"
+    );
+}
