@@ -212,7 +212,9 @@ impl MeshPlan {
         match node {
             Node::Identity => vec![],
             Node::Ledger => vec![Node::Identity],
-            Node::Intake | Node::Mall(_) => vec![Node::Identity, Node::Ledger],
+            Node::Intake => vec![Node::Identity, Node::Ledger],
+            // A mall's outbox publishes its orders' events to the exchange.
+            Node::Mall(_) => vec![Node::Identity, Node::Ledger, Node::Exchange],
             Node::Exchange => vec![Node::Identity, Node::Intake, Node::Ledger],
             Node::Gateway => self
                 .nodes()

@@ -1,6 +1,7 @@
 //! Database access shared by every healthpoints service: connect to the service's own database
 //! (`sqlite://…` embedded, `postgres://…` in production), apply its migrations at start, and
-//! keep the files of personal data private ([`private`]). Tests get their fresh databases from
+//! keep the files of personal data private ([`private`]), and the transactional [`outbox`] of
+//! the events a service's changes cause. Tests get their fresh databases from
 //! `healthpoints-testkit`.
 
 use std::{path::Path, time::Duration};
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use sea_orm;
 
+pub mod outbox;
 pub mod private;
 mod transient;
 

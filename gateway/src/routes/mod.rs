@@ -196,6 +196,11 @@ routes! {
         POST "/v1/merchant/vouchers/{code}/write-off" => merchant::write_off,
         GET "/v1/merchant/orders" => merchant::merchant_orders,
         GET "/v1/merchant/settlements" => merchant::merchant_settlements,
+        POST "/v1/merchant/webhooks" => notify::merchant_register,
+        GET "/v1/merchant/webhooks" => notify::merchant_list,
+        DELETE "/v1/merchant/webhooks/{id}" => notify::merchant_delete,
+        GET "/v1/merchant/webhooks/{id}/deliveries" => notify::merchant_deliveries,
+        POST "/v1/merchant/webhooks/{id}/deliveries/{delivery_id}/replay" => notify::merchant_replay,
     }
     Partners {
         POST "/v1/partner/behaviours" => partners::submit_behaviours,

@@ -1,5 +1,6 @@
 //! Notifications and webhooks: a resident's inbox (`/v1/me/notifications`), and a partner's
-//! webhooks (`/v1/partner/webhooks`), their delivery log and replays. What they carry and how
+//! and a merchant's webhooks (`/v1/partner/webhooks`, `/v1/merchant/webhooks`), their delivery
+//! log and replays. What they carry and how
 //! they are signed: docs/notifications.md.
 
 // utoipa's `params(…Query)` expansion writes fully-qualified paths.
@@ -14,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::views::{rfc3339, some};
 use crate::{
     AppState,
-    auth::{PartnerClient, Resident},
+    auth::{Caller, MerchantOperator, PartnerClient, Resident},
     body::{JsonBody, Params, Segments},
     error::{HttpResult, Problem},
 };
@@ -123,7 +124,9 @@ pub struct WebhookBody {
     /// Where to POST events: a public `https` address.
     #[schema(min_length = 1, max_length = 2000)]
     pub url: String,
-    /// Which events: `consent.granted`, `consent.revoked`.
+    /// Which events: for a partner `consent.granted`, `consent.revoked`; for a merchant
+    /// `order.created`, `order.cancelled`, `order.expired`, `order.written_off`,
+    /// `order.refunded`.
     #[schema(min_items = 1)]
     pub events: Vec<String>,
 }
@@ -160,6 +163,14 @@ pub async fn register(
     PartnerClient(caller): PartnerClient,
     JsonBody(b): JsonBody<WebhookBody>,
 ) -> HttpResult<(StatusCode, Json<WebhookView>)> {
+    register_for(&state, &caller, b).await
+}
+
+async fn register_for(
+    state: &AppState,
+    caller: &Caller,
+    b: WebhookBody,
+) -> HttpResult<(StatusCode, Json<WebhookView>)> {
     let r = state
         .exchange()
         .register_webhook(caller.request(pb::RegisterWebhookRequest {
@@ -184,6 +195,10 @@ pub async fn list(
     State(state): State<AppState>,
     PartnerClient(caller): PartnerClient,
 ) -> HttpResult<Json<Webhooks>> {
+    list_for(&state, &caller).await
+}
+
+async fn list_for(state: &AppState, caller: &Caller) -> HttpResult<Json<Webhooks>> {
     let r = state
         .exchange()
         .list_webhooks(caller.request(pb::ListWebhooksRequest {}))
@@ -203,6 +218,10 @@ pub async fn delete(
     PartnerClient(caller): PartnerClient,
     Segments(id): Segments<String>,
 ) -> HttpResult<StatusCode> {
+    delete_for(&state, &caller, id).await
+}
+
+async fn delete_for(state: &AppState, caller: &Caller, id: String) -> HttpResult<StatusCode> {
     state
         .exchange()
         .delete_webhook(caller.request(pb::DeleteWebhookRequest { webhook_id: id }))
@@ -257,6 +276,15 @@ pub async fn deliveries(
     Segments(id): Segments<String>,
     Params(q): Params<DeliveriesQuery>,
 ) -> HttpResult<Json<Deliveries>> {
+    deliveries_for(&state, &caller, id, q).await
+}
+
+async fn deliveries_for(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+    q: DeliveriesQuery,
+) -> HttpResult<Json<Deliveries>> {
     let r = state
         .exchange()
         .list_deliveries(caller.request(pb::ListDeliveriesRequest {
@@ -296,7 +324,15 @@ pub async fn deliveries(
 pub async fn replay(
     State(state): State<AppState>,
     PartnerClient(caller): PartnerClient,
-    Segments((id, delivery_id)): Segments<(String, String)>,
+    Segments(ids): Segments<(String, String)>,
+) -> HttpResult<StatusCode> {
+    replay_for(&state, &caller, ids).await
+}
+
+async fn replay_for(
+    state: &AppState,
+    caller: &Caller,
+    (id, delivery_id): (String, String),
 ) -> HttpResult<StatusCode> {
     state
         .exchange()
@@ -306,4 +342,64 @@ pub async fn replay(
         }))
         .await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Registers a webhook for the merchant's orders (`order.created`, `order.cancelled`,
+/// `order.expired`, `order.written_off`, `order.refunded`), signed and retried as a partner's.
+/// The secret is shown once.
+#[utoipa::path(post, path = "/v1/merchant/webhooks", tag = "merchant", security(("bearer" = [])), request_body = WebhookBody,
+    responses((status = 201, body = WebhookView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn merchant_register(
+    State(state): State<AppState>,
+    op: MerchantOperator,
+    JsonBody(b): JsonBody<WebhookBody>,
+) -> HttpResult<(StatusCode, Json<WebhookView>)> {
+    register_for(&state, &op.caller, b).await
+}
+
+/// The merchant's webhooks (without their secrets).
+#[utoipa::path(get, path = "/v1/merchant/webhooks", tag = "merchant", security(("bearer" = [])),
+    responses((status = 200, body = Webhooks), (status = 403, body = Problem)))]
+pub async fn merchant_list(
+    State(state): State<AppState>,
+    op: MerchantOperator,
+) -> HttpResult<Json<Webhooks>> {
+    list_for(&state, &op.caller).await
+}
+
+/// Deletes one of the merchant's webhooks; its delivery log stays.
+#[utoipa::path(delete, path = "/v1/merchant/webhooks/{id}", tag = "merchant", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn merchant_delete(
+    State(state): State<AppState>,
+    op: MerchantOperator,
+    Segments(id): Segments<String>,
+) -> HttpResult<StatusCode> {
+    delete_for(&state, &op.caller, id).await
+}
+
+/// A merchant webhook's delivery log, newest first.
+#[utoipa::path(get, path = "/v1/merchant/webhooks/{id}/deliveries", tag = "merchant", security(("bearer" = [])),
+    params(("id" = String, Path), DeliveriesQuery),
+    responses((status = 200, body = Deliveries), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn merchant_deliveries(
+    State(state): State<AppState>,
+    op: MerchantOperator,
+    Segments(id): Segments<String>,
+    Params(q): Params<DeliveriesQuery>,
+) -> HttpResult<Json<Deliveries>> {
+    deliveries_for(&state, &op.caller, id, q).await
+}
+
+/// Sends one of the merchant's deliveries again now, with the same `webhook-id`.
+#[utoipa::path(post, path = "/v1/merchant/webhooks/{id}/deliveries/{delivery_id}/replay", tag = "merchant", security(("bearer" = [])),
+    params(("id" = String, Path), ("delivery_id" = String, Path)),
+    responses((status = 202), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn merchant_replay(
+    State(state): State<AppState>,
+    op: MerchantOperator,
+    Segments(ids): Segments<(String, String)>,
+) -> HttpResult<StatusCode> {
+    replay_for(&state, &op.caller, ids).await
 }

@@ -273,3 +273,129 @@ async fn a_partner_hears_of_a_revoked_consent_at_least_once_and_processes_it_onc
         .await;
     assert_eq!(status, 404);
 }
+
+/// A merchant hears of its orders from the mall's outbox: created when a resident orders,
+/// written off at its counter (each signed, processed once); the resident's inbox says the
+/// voucher was used.
+#[tokio::test]
+async fn a_merchant_hears_of_its_orders_from_the_malls_outbox() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let merchant = sandbox
+        .expect(
+            201,
+            Method::POST,
+            "/v1/admin/malls/city/merchants",
+            Some(&admin),
+            Some(json!({"name": "Hooked pharmacy", "licence_no": "LIC-HOOK", "contact": "021-5999 0003"})),
+        )
+        .await
+        .unwrap();
+    let operator = sandbox
+        .staff(
+            &admin,
+            json!({"username": "op-hook", "password": healthpoints_integration_tests::STAFF_PASSWORD,
+                "role": "merchant_operator", "merchant_id": merchant["merchant_id"], "mall": "city"}),
+        )
+        .await
+        .unwrap();
+    let product = sandbox
+        .expect(
+            201,
+            Method::POST,
+            "/v1/merchant/products",
+            Some(&operator),
+            Some(
+                json!({"title": "Thermometer", "category": "health_product", "price_points": 120}),
+            ),
+        )
+        .await
+        .unwrap();
+    let addr = free_port();
+    let hook = sandbox
+        .expect(
+            201,
+            Method::POST,
+            "/v1/merchant/webhooks",
+            Some(&operator),
+            Some(json!({"url": format!("http://{addr}/hook"), "events": ["order.created", "order.written_off"]})),
+        )
+        .await
+        .unwrap();
+    let receiver = Receiver::start(addr, hook["secret"].as_str().unwrap())
+        .await
+        .unwrap();
+    // A merchant may not ask for a partner's events.
+    let (status, problem) = sandbox
+        .call(
+            Method::POST,
+            "/v1/merchant/webhooks",
+            Some(&operator),
+            Some(json!({"url": format!("http://{addr}/other"), "events": ["consent.revoked"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (400, Some("events[0]"))
+    );
+
+    let (resident, token) = sandbox.resident(952, "310118", "19700202").await;
+    sandbox.grant(&admin, &resident, None, 500).await;
+    let placed = sandbox
+        .request(Method::POST, "/v1/malls/city/orders", Some(&token))
+        .header("Idempotency-Key", "hooked-1")
+        .json(&json!({"product_id": product["product_id"]}))
+        .send()
+        .await
+        .unwrap();
+    let (status, order) = healthpoints_integration_tests::split(placed).await;
+    assert_eq!(status, 201, "{order}");
+    let code = order["voucher_code"].as_str().unwrap();
+    sandbox
+        .expect(
+            200,
+            Method::POST,
+            &format!("/v1/merchant/vouchers/{code}/write-off"),
+            Some(&operator),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while receiver.with(|r| r.processed.len()) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the order's events did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let types: Vec<String> = receiver.with(|r| {
+        r.processed
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    });
+    assert_eq!(types, ["order.created", "order.written_off"]);
+    let written_off = receiver.with(|r| r.processed[1].clone());
+    assert_eq!(written_off["data"]["order_id"], order["order_id"]);
+    assert_eq!(written_off["data"]["points"], 120);
+    assert_eq!(receiver.with(|r| r.refused), 0);
+
+    let inbox = sandbox
+        .eventually(
+            "/v1/me/notifications",
+            &token,
+            Duration::from_secs(5),
+            |n| n["unread"].as_u64() >= Some(1),
+        )
+        .await;
+    assert_eq!(
+        inbox["notifications"][0]["kind"], "order.written_off",
+        "{inbox}"
+    );
+    assert_eq!(
+        inbox["notifications"][0]["data"]["order_id"],
+        order["order_id"]
+    );
+}

@@ -125,9 +125,11 @@ struct Cast {
     held: Vec<String>,
     draft: String,
     lecture_rule: Value,
-    /// The insurer's webhook and a delivery of it.
+    /// The insurer's webhook and a delivery of it; merchant A's.
     hook: String,
     delivery: String,
+    merchant_hook: String,
+    merchant_delivery: String,
 }
 
 async fn cast(mesh: &ProcessMesh) -> Cast {
@@ -162,6 +164,20 @@ async fn cast(mesh: &ProcessMesh) -> Cast {
         )
         .await
         .unwrap();
+    // Merchant A's webhook, registered before A's orders so that it has deliveries.
+    let merchant_hook = gw
+        .expect(
+            201,
+            Method::POST,
+            "/v1/merchant/webhooks",
+            Some(&world.clinic),
+            Some(json!({"url": "http://127.0.0.1:9/hook", "events": ["order.created"]})),
+        )
+        .await
+        .unwrap()["webhook_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut orders = Vec::new();
     for i in 0..4 {
         let response = gw
@@ -175,6 +191,17 @@ async fn cast(mesh: &ProcessMesh) -> Cast {
         assert_eq!(status, 201, "{order}");
         orders.push(order);
     }
+    let merchant_delivery = gw
+        .eventually(
+            &format!("/v1/merchant/webhooks/{merchant_hook}/deliveries"),
+            &world.clinic,
+            std::time::Duration::from_secs(10),
+            |d| d["deliveries"].as_array().is_some_and(|d| !d.is_empty()),
+        )
+        .await["deliveries"][0]["delivery_id"]
+        .as_str()
+        .expect("the mall's outbox published an order.created")
+        .to_owned();
     let code = orders[2]["voucher_code"].as_str().unwrap();
     gw.expect(
         200,
@@ -355,6 +382,8 @@ async fn cast(mesh: &ProcessMesh) -> Cast {
         lecture_rule,
         hook,
         delivery,
+        merchant_hook,
+        merchant_delivery,
     }
 }
 
@@ -441,6 +470,11 @@ fn rows(c: &Cast) -> Vec<Row> {
         row(M::POST, format!("/v1/merchant/vouchers/{}/write-off", c.voucher), None, vec![MER_A]),
         row(M::GET, "/v1/merchant/orders", None, merchants.clone()),
         row(M::GET, "/v1/merchant/settlements", None, merchants.clone()),
+        row(M::POST, "/v1/merchant/webhooks", Some(json!({"url": "http://127.0.0.1:9/hook-{role}", "events": ["order.written_off"]})), merchants.clone()),
+        row(M::GET, "/v1/merchant/webhooks", None, merchants.clone()),
+        row(M::GET, format!("/v1/merchant/webhooks/{}/deliveries", c.merchant_hook), None, vec![MER_A]).except(MER_B, 404),
+        row(M::POST, format!("/v1/merchant/webhooks/{}/deliveries/{}/replay", c.merchant_hook, c.merchant_delivery), None, vec![MER_A]).except(MER_B, 404),
+        row(M::DELETE, format!("/v1/merchant/webhooks/{}", c.merchant_hook), None, vec![MER_A]).except(MER_B, 404),
         row(M::POST, "/v1/partner/behaviours", Some(steps), vec![P_BEH]),
         row(M::POST, "/v1/partner/fhir", Some(fhir), vec![P_FHIR]),
         row(M::POST, "/v1/partner/family-doctor-contracts", Some(contract), vec![P_CON]),

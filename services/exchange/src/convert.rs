@@ -13,7 +13,7 @@ use tonic::Status;
 use crate::domain::{
     consent::{Category, Consent, PartnerKind},
     error::ExchangeError,
-    notify::{Delivery, DeliveryStatus, Notification, Webhook},
+    notify::{Delivery, DeliveryStatus, Event, Notification, Webhook},
     partners::{Partner, PartnerStatus},
     records::{self, Person, Record, RecordOutcome},
     station::{AtCounter, Proof},
@@ -248,4 +248,26 @@ pub(crate) fn delivery_to_pb(d: Delivery) -> pb::Delivery {
         last_error: d.last_error.unwrap_or_default(),
         created_at: Some(ts(d.created_at)),
     }
+}
+
+/// An event a mall's outbox publishes.
+pub(crate) fn outbox_event_from_pb(i: usize, e: pb::OutboxEvent) -> Result<Event, Status> {
+    let field = |name: &str| format!("events[{i}].{name}");
+    let id = uuid::Uuid::parse_str(&e.event_id)
+        .map_err(|_| Status::from(ApiError::invalid(field("event_id"), "must be a UUID")))?;
+    let at =
+        e.at.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
+            .ok_or_else(|| Status::from(ApiError::invalid(field("at"), "must be set")))?;
+    let data = serde_json::from_str(&e.data_json)
+        .map_err(|_| Status::from(ApiError::invalid(field("data_json"), "must be JSON")))?;
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    Ok(Event {
+        id,
+        kind: e.kind,
+        at,
+        resident_id: some(e.resident_id),
+        partner_id: None,
+        merchant: some(e.merchant_id).zip(some(e.mall)),
+        data,
+    })
 }

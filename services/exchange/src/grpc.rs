@@ -28,8 +28,8 @@ use crate::{
 
 use crate::convert::{
     at_counter_to_pb, category_from_pb, cell_to_pb, consent_to_pb, delivery_to_pb, kind_from,
-    notification_to_pb, partner_to_pb, proof_from_pb, record_from_pb, results_to_pb, status,
-    webhook_to_pb,
+    notification_to_pb, outbox_event_from_pb, partner_to_pb, proof_from_pb, record_from_pb,
+    results_to_pb, status, webhook_to_pb,
 };
 
 /// The exchange domain as the server runs it.
@@ -590,5 +590,25 @@ impl ExchangeService for ExchangeGrpc {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ReplayDeliveryResponse {}))
+    }
+
+    #[tracing::instrument(name = "exchange.PublishEvents", skip_all, fields(events = request.get_ref().events.len()))]
+    async fn publish_events(
+        &self,
+        request: Request<pb::PublishEventsRequest>,
+    ) -> Result<Response<pb::PublishEventsResponse>, Status> {
+        let p = caller(&request)?;
+        let events = request
+            .into_inner()
+            .events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| outbox_event_from_pb(i, e))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.ready()?
+            .publish_events(&p, events)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::PublishEventsResponse {}))
     }
 }

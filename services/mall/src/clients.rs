@@ -6,12 +6,14 @@
 use std::{collections::HashMap, sync::Mutex};
 
 use chrono::NaiveDate;
+use healthpoints_db::outbox;
 use healthpoints_errors::ErrorCode;
 use healthpoints_grpc::{
     client::PeerChannel,
     credentials::{PeerError, ServiceToken},
 };
 use healthpoints_proto::{
+    exchange::v1::{self as xpb, exchange_service_client::ExchangeServiceClient},
     identity::v1::{
         ResidentStatus, ResolveResidentRequest, identity_service_client::IdentityServiceClient,
         resolve_resident_request,
@@ -302,5 +304,51 @@ impl PointsLedger for LedgerRedemptions {
             ..lpb::Transfer::default()
         })
         .await
+    }
+}
+
+/// The exchange, where the mall's outbox publishes (with the mall's own service token).
+#[derive(Debug, Clone)]
+pub struct ExchangeEvents {
+    client: ExchangeServiceClient<PeerChannel>,
+    token: ServiceToken,
+}
+
+impl ExchangeEvents {
+    pub fn new(channel: PeerChannel, token: ServiceToken) -> Self {
+        Self {
+            client: ExchangeServiceClient::new(channel),
+            token,
+        }
+    }
+}
+
+impl outbox::Publisher for ExchangeEvents {
+    async fn publish(&self, events: &[outbox::OutboxEvent]) -> std::result::Result<(), String> {
+        let wire = events
+            .iter()
+            .map(|e| xpb::OutboxEvent {
+                event_id: e.id.to_string(),
+                kind: e.kind.clone(),
+                at: Some(prost_types::Timestamp {
+                    seconds: e.at.timestamp(),
+                    nanos: i32::try_from(e.at.timestamp_subsec_nanos()).unwrap_or_default(),
+                }),
+                resident_id: e.resident_id.clone().unwrap_or_default(),
+                merchant_id: e.merchant_id.clone().unwrap_or_default(),
+                mall: e.mall.clone().unwrap_or_default(),
+                data_json: e.data.to_string(),
+            })
+            .collect();
+        self.token
+            .call(
+                "exchange",
+                &self.client,
+                xpb::PublishEventsRequest { events: wire },
+                async |mut c, r| c.publish_events(r).await,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.describe("the mall's outbox"))
     }
 }

@@ -30,6 +30,9 @@ pub struct MallConfig {
     pub identity: GrpcClientConfig,
     /// Where points are reserved, posted, voided, refunded and settled.
     pub ledger: GrpcClientConfig,
+    /// Where the mall's outbox publishes its orders' events (residents' inboxes, merchants'
+    /// webhooks).
+    pub exchange: GrpcClientConfig,
     pub credentials: ServiceCredentials,
     pub orders: OrdersConfig,
     pub settlement: SettlementConfig,

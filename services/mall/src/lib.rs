@@ -32,7 +32,7 @@ use healthpoints_proto::mall::v1::mall_service_server::{MallServiceServer, SERVI
 use tonic::service::Routes;
 
 use crate::{
-    clients::{IdentityResidents, LedgerRedemptions},
+    clients::{ExchangeEvents, IdentityResidents, LedgerRedemptions},
     config::MallConfig,
     domain::model::PeriodKind,
     grpc::{LiveMall, MallGrpc},
@@ -83,7 +83,43 @@ impl Service for LiveMall {
     /// Drives interrupted ledger steps and expires overdue vouchers.
     fn chores(ready: Ready<Self>, config: &MallConfig, shutdown: Shutdown) -> Vec<Chore> {
         let period = Duration::from_millis(config.orders.sweep_interval_ms);
-        vec![every(
+        let relay = match (
+            healthpoints_grpc::client::connect(&config.exchange),
+            healthpoints_grpc::client::connect(&config.identity),
+        ) {
+            (Ok(exchange), Ok(identity)) => Some(ExchangeEvents::new(
+                exchange,
+                ServiceToken::new(identity, config.credentials.clone()),
+            )),
+            _ => {
+                tracing::error!(
+                    "the outbox has no exchange to publish to (exchange.endpoint); its events wait"
+                );
+                None
+            }
+        };
+        let mut chores = Vec::new();
+        if let Some(publisher) = relay {
+            // The outbox: the orders' events to the exchange, every half second.
+            chores.push(every(
+                ready.clone(),
+                Duration::from_millis(500),
+                shutdown.clone(),
+                move |mall: Arc<Self>| {
+                    let publisher = publisher.clone();
+                    async move {
+                        match mall.store().relay(&publisher, chrono::Utc::now()).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::debug!(events = n, "outbox events published"),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "outbox events wait for the exchange")
+                            }
+                        }
+                    }
+                },
+            ));
+        }
+        chores.push(every(
             ready,
             period,
             shutdown,
@@ -101,7 +137,8 @@ impl Service for LiveMall {
                     Err(e) => tracing::warn!(error = %e, "sweep not completed"),
                 }
             },
-        )]
+        ));
+        chores
     }
 }
 

@@ -227,7 +227,10 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
         step: Step,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let moved = self.store.step(o, from, to, step, now).await?;
+        let moved = self
+            .store
+            .step(o, (from, to), step, self.mall(), now)
+            .await?;
         if moved {
             healthpoints_telemetry::metrics::metrics()
                 .orders

@@ -18,6 +18,25 @@ use super::error::{ExchangeError, Result};
 /// Events a partner may subscribe to: a resident granting or revoking consent to it.
 pub const PARTNER_EVENTS: &[&str] = &["consent.granted", "consent.revoked"];
 
+/// Events a merchant may subscribe to: its orders' lives, from its mall's outbox.
+pub const MERCHANT_EVENTS: &[&str] = &[
+    "order.created",
+    "order.cancelled",
+    "order.expired",
+    "order.written_off",
+    "order.refunded",
+];
+
+/// Who a webhook belongs to, as stored: `partner:<id>` or `merchant:<mall>:<merchant id>`.
+pub fn partner_owner(partner_id: &str) -> String {
+    format!("partner:{partner_id}")
+}
+
+/// See [`partner_owner`].
+pub fn merchant_owner(mall: &str, merchant_id: &str) -> String {
+    format!("merchant:{mall}:{merchant_id}")
+}
+
 /// One thing that happened, for whom it concerns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -30,6 +49,8 @@ pub struct Event {
     pub resident_id: Option<String>,
     /// The partner whose webhooks hear of it, if any.
     pub partner_id: Option<String>,
+    /// The merchant (its id, and its mall) whose webhooks hear of it, if any.
+    pub merchant: Option<(String, String)>,
     /// What the event says (ids and codes only: never an ID number, a phone number or a name).
     pub data: serde_json::Value,
 }
@@ -44,11 +65,12 @@ pub struct Notification {
     pub read_at: Option<DateTime<Utc>>,
 }
 
-/// A partner's registered webhook.
+/// A partner's or a merchant's registered webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Webhook {
     pub id: Uuid,
-    pub partner_id: String,
+    /// [`partner_owner`] or [`merchant_owner`].
+    pub owner: String,
     pub url: String,
     pub events: Vec<String>,
     /// `whsec_` and the base64 of 32 random bytes: shown once, kept to sign.

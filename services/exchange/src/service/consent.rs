@@ -16,6 +16,7 @@ fn consent_event(kind: &str, c: &Consent, at: chrono::DateTime<chrono::Utc>) -> 
         at,
         resident_id: Some(c.resident_id.clone()),
         partner_id: Some(c.partner_id.clone()),
+        merchant: None,
         data: serde_json::json!({
             "resident_id": c.resident_id,
             "partner_id": c.partner_id,

@@ -12,9 +12,11 @@ use uuid::Uuid;
 use super::Exchange;
 use crate::domain::{
     error::{ExchangeError, Result},
+    notify::Event,
     notify::{
-        Delivery, DeliveryStatus, Notification, PARTNER_EVENTS, UrlPolicy, Webhook, check_events,
-        new_secret, next_attempt, payload, signature,
+        Delivery, DeliveryStatus, MERCHANT_EVENTS, Notification, PARTNER_EVENTS, UrlPolicy,
+        Webhook, check_events, merchant_owner, new_secret, next_attempt, partner_owner, payload,
+        signature,
     },
     partners::{Identity, Intake},
 };
@@ -155,26 +157,27 @@ fn webhook_id(raw: &str) -> Result<Uuid> {
 }
 
 impl<I: Identity, N: Intake, L> Exchange<I, N, L> {
-    /// Registers a webhook for the calling partner; the answer carries its secret, shown once.
+    /// Registers a webhook for the calling partner or merchant; the answer carries its secret,
+    /// shown once.
     pub async fn register_webhook(
         &self,
         caller: &Principal,
         url: &str,
         events: &[String],
     ) -> Result<Webhook> {
-        let partner = self.partner_of(caller).await?;
-        let events = check_events(events, PARTNER_EVENTS)?;
+        let (owner, known) = self.owner_of(caller).await?;
+        let events = check_events(events, known)?;
         resolve(&self.webhooks.policy, url)
             .await
             .map_err(|why| ExchangeError::invalid("url", why))?;
-        if self.store.webhooks(&partner).await?.len() >= 10 {
+        if self.store.webhooks(&owner).await?.len() >= 10 {
             return Err(ExchangeError::Refused(
-                "a partner has at most 10 webhooks; delete one first".into(),
+                "at most 10 webhooks each; delete one first".into(),
             ));
         }
         let hook = Webhook {
             id: Uuid::now_v7(),
-            partner_id: partner,
+            owner,
             url: url.trim().to_owned(),
             events,
             secret: new_secret()?,
@@ -184,17 +187,17 @@ impl<I: Identity, N: Intake, L> Exchange<I, N, L> {
         Ok(hook)
     }
 
-    /// The calling partner's webhooks (secrets are not shown again).
+    /// The caller's webhooks (secrets are not shown again).
     pub async fn webhooks(&self, caller: &Principal) -> Result<Vec<Webhook>> {
-        let partner = self.partner_of(caller).await?;
-        self.store.webhooks(&partner).await
+        let (owner, _) = self.owner_of(caller).await?;
+        self.store.webhooks(&owner).await
     }
 
     pub async fn delete_webhook(&self, caller: &Principal, id: &str) -> Result<()> {
-        let partner = self.partner_of(caller).await?;
+        let (owner, _) = self.owner_of(caller).await?;
         if !self
             .store
-            .delete_webhook(&partner, webhook_id(id)?, self.now())
+            .delete_webhook(&owner, webhook_id(id)?, self.now())
             .await?
         {
             return Err(ExchangeError::NotFound("webhook".into()));
@@ -210,10 +213,10 @@ impl<I: Identity, N: Intake, L> Exchange<I, N, L> {
         cursor: &str,
         page_size: u32,
     ) -> Result<(Vec<Delivery>, Option<String>)> {
-        let partner = self.partner_of(caller).await?;
+        let (owner, _) = self.owner_of(caller).await?;
         let hook = self
             .store
-            .webhook(&partner, webhook_id(id)?)
+            .webhook(&owner, webhook_id(id)?)
             .await?
             .ok_or_else(|| ExchangeError::NotFound("webhook".into()))?;
         let before = healthpoints_types::uuid_cursor(cursor)
@@ -234,10 +237,10 @@ impl<I: Identity, N: Intake, L> Exchange<I, N, L> {
 
     /// Sends a delivery again now (the same `webhook-id`: a receiver that has it ignores it).
     pub async fn replay(&self, caller: &Principal, id: &str, delivery: &str) -> Result<()> {
-        let partner = self.partner_of(caller).await?;
+        let (owner, _) = self.owner_of(caller).await?;
         let hook = self
             .store
-            .webhook(&partner, webhook_id(id)?)
+            .webhook(&owner, webhook_id(id)?)
             .await?
             .ok_or_else(|| ExchangeError::NotFound("webhook".into()))?;
         let delivery = Uuid::parse_str(delivery.trim())
@@ -250,9 +253,21 @@ impl<I: Identity, N: Intake, L> Exchange<I, N, L> {
 }
 
 impl<I: Identity, N: Intake, L> Exchange<I, N, L> {
-    /// Who owns a webhook: the calling partner (registered and active).
-    async fn partner_of(&self, caller: &Principal) -> Result<String> {
-        Ok(self.registered_partner(caller).await?.partner_id)
+    /// Who owns the caller's webhooks — the calling partner (registered and active), or the
+    /// calling merchant of its mall — and the events they may ask for.
+    async fn owner_of(&self, caller: &Principal) -> Result<(String, &'static [&'static str])> {
+        match caller {
+            Principal::Merchant {
+                merchant_id, mall, ..
+            } => Ok((
+                merchant_owner(&mall.to_string(), &merchant_id.to_string()),
+                MERCHANT_EVENTS,
+            )),
+            _ => Ok((
+                partner_owner(&self.registered_partner(caller).await?.partner_id),
+                PARTNER_EVENTS,
+            )),
+        }
     }
 }
 
@@ -306,7 +321,7 @@ impl<I, N, L> Exchange<I, N, L> {
 async fn attempt(
     options: &WebhookOptions,
     hook: &Webhook,
-    event: &crate::domain::notify::Event,
+    event: &Event,
 ) -> std::result::Result<u16, (Option<u16>, String)> {
     let addrs = resolve(&options.policy, &hook.url)
         .await
@@ -348,5 +363,59 @@ async fn attempt(
         Ok(status)
     } else {
         Err((Some(status), format!("the receiver answered {status}")))
+    }
+}
+
+impl<I, N, L> Exchange<I, N, L> {
+    /// Records the events a mall's outbox publishes: its own mall's order events only, each id
+    /// once (a relay that publishes again after a lost answer adds nothing).
+    pub async fn publish_events(&self, caller: &Principal, events: Vec<Event>) -> Result<()> {
+        let own = match caller {
+            Principal::Service {
+                service, district, ..
+            } if service == "city-mall" && district.is_none() => "city".to_owned(),
+            Principal::Service {
+                service,
+                district: Some(d),
+                ..
+            } if service == "district-mall" => d.to_string(),
+            _ => {
+                return Err(ExchangeError::Forbidden(
+                    "only a mall's service client publishes its events".into(),
+                ));
+            }
+        };
+        if events.len() > 1_000 {
+            return Err(ExchangeError::invalid("events", "at most 1,000 at a time"));
+        }
+        for (i, e) in events.iter().enumerate() {
+            let field = |name: &str| format!("events[{i}].{name}");
+            if !MERCHANT_EVENTS.contains(&e.kind.as_str()) {
+                return Err(ExchangeError::invalid(
+                    &field("kind"),
+                    format!("must be one of {}", MERCHANT_EVENTS.join(", ")),
+                ));
+            }
+            match &e.merchant {
+                Some((merchant, mall)) if *mall == own && Uuid::parse_str(merchant).is_ok() => {}
+                Some(_) => {
+                    return Err(ExchangeError::Forbidden(format!(
+                        "{}: a mall publishes its own merchants' events only",
+                        field("mall")
+                    )));
+                }
+                None => return Err(ExchangeError::invalid(&field("merchant_id"), "is required")),
+            }
+            if e.resident_id
+                .as_deref()
+                .is_some_and(|r| Uuid::parse_str(r).is_err())
+            {
+                return Err(ExchangeError::invalid(
+                    &field("resident_id"),
+                    "must be a UUID",
+                ));
+            }
+        }
+        self.store.record_events(&events).await
     }
 }

@@ -209,9 +209,10 @@ impl MigrationName for M20261208_000001Notify {
     }
 }
 
-/// Notifications and webhooks: `events` (the outbox: written in the transaction of the change
-/// that causes them), `notifications` (residents' inboxes), `webhooks` (partners'
-/// registrations) and `deliveries` (one event on its way to one webhook, with its log; the
+/// Notifications and webhooks: `events` (the exchange's outbox, written in the transaction of
+/// the change that causes them, and the events the other services' outboxes publish; each id
+/// once), `notifications` (residents' inboxes), `webhooks` (partners' and merchants'
+/// registrations, by `owner`: `partner:<id>` or `merchant:<mall>:<merchant id>`) and `deliveries` (one event on its way to one webhook, with its log; the
 /// worker finds the due ones by `(status, next_attempt_at_us)`).
 #[async_trait]
 impl MigrationTrait for M20261208_000001Notify {
@@ -224,6 +225,8 @@ impl MigrationTrait for M20261208_000001Notify {
                 .col(col("at_us").big_integer().not_null())
                 .col(col("resident_id").string().null())
                 .col(col("partner_id").string().null())
+                .col(col("merchant_id").string().null())
+                .col(col("mall").string().null())
                 .col(col("data").text().not_null())
                 .to_owned(),
         )
@@ -245,7 +248,7 @@ impl MigrationTrait for M20261208_000001Notify {
             Table::create()
                 .table(Alias::new("webhooks"))
                 .col(col("webhook_id").uuid().not_null().primary_key())
-                .col(col("partner_id").string().not_null())
+                .col(col("owner").string().not_null())
                 .col(col("url").text().not_null())
                 .col(col("events").text().not_null())
                 .col(col("secret").string().not_null())

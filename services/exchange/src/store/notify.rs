@@ -13,7 +13,9 @@ use uuid::Uuid;
 use super::{Store, corrupt, time};
 use crate::domain::{
     error::Result,
-    notify::{Delivery, DeliveryStatus, Event, Notification, Webhook},
+    notify::{
+        Delivery, DeliveryStatus, Event, Notification, Webhook, merchant_owner, partner_owner,
+    },
 };
 
 pub(super) mod event {
@@ -28,6 +30,8 @@ pub(super) mod event {
         pub at_us: i64,
         pub resident_id: Option<String>,
         pub partner_id: Option<String>,
+        pub merchant_id: Option<String>,
+        pub mall: Option<String>,
         pub data: String,
     }
 
@@ -67,7 +71,7 @@ pub(super) mod webhook {
     pub(crate) struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub webhook_id: Uuid,
-        pub partner_id: String,
+        pub owner: String,
         pub url: String,
         /// JSON array of event kinds.
         pub events: String,
@@ -119,6 +123,7 @@ fn to_event(m: event::Model) -> Result<Event> {
         at: time(m.at_us)?,
         resident_id: m.resident_id,
         partner_id: m.partner_id,
+        merchant: m.merchant_id.zip(m.mall),
         data: json(&m.data)?,
     })
 }
@@ -136,7 +141,7 @@ fn to_notification(m: notification::Model) -> Result<Notification> {
 fn to_webhook(m: webhook::Model) -> Result<Webhook> {
     Ok(Webhook {
         id: m.webhook_id,
-        partner_id: m.partner_id,
+        owner: m.owner,
         url: m.url,
         events: serde_json::from_str(&m.events).map_err(|_| corrupt("webhook events"))?,
         secret: m.secret,
@@ -171,6 +176,8 @@ pub(super) async fn record(conn: &impl ConnectionTrait, events: &[Event]) -> Res
             at_us: Set(e.at.timestamp_micros()),
             resident_id: Set(e.resident_id.clone()),
             partner_id: Set(e.partner_id.clone()),
+            merchant_id: Set(e.merchant.as_ref().map(|m| m.0.clone())),
+            mall: Set(e.merchant.as_ref().map(|m| m.1.clone())),
             data: Set(e.data.to_string()),
         })
         .on_conflict(
@@ -196,11 +203,17 @@ pub(super) async fn record(conn: &impl ConnectionTrait, events: &[Event]) -> Res
             .exec_without_returning(conn)
             .await?;
         }
-        let Some(partner) = &e.partner_id else {
+        let owners: Vec<String> = e
+            .partner_id
+            .iter()
+            .map(|p| partner_owner(p))
+            .chain(e.merchant.iter().map(|(m, mall)| merchant_owner(mall, m)))
+            .collect();
+        if owners.is_empty() {
             continue;
-        };
+        }
         let hooks = webhook::Entity::find()
-            .filter(webhook::Column::PartnerId.eq(partner.as_str()))
+            .filter(webhook::Column::Owner.is_in(owners))
             .filter(webhook::Column::DeletedAtUs.is_null())
             .all(conn)
             .await?;
@@ -235,6 +248,15 @@ pub(super) async fn record(conn: &impl ConnectionTrait, events: &[Event]) -> Res
 }
 
 impl Store {
+    /// Records events another service's outbox published (each id once), in one transaction.
+    pub async fn record_events(&self, events: &[Event]) -> Result<()> {
+        use sea_orm::TransactionTrait;
+        let txn = self.db.begin().await?;
+        record(&txn, events).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// A resident's notifications, newest first, before the cursor; only unread ones when
     /// asked.
     pub async fn notifications(
@@ -319,7 +341,7 @@ impl Store {
     pub async fn insert_webhook(&self, w: &Webhook) -> Result<()> {
         webhook::Entity::insert(webhook::ActiveModel {
             webhook_id: Set(w.id),
-            partner_id: Set(w.partner_id.clone()),
+            owner: Set(w.owner.clone()),
             url: Set(w.url.clone()),
             events: Set(serde_json::to_string(&w.events).map_err(|_| corrupt("events"))?),
             secret: Set(w.secret.clone()),
@@ -331,10 +353,10 @@ impl Store {
         Ok(())
     }
 
-    /// A partner's webhooks (not deleted), oldest first.
-    pub async fn webhooks(&self, partner_id: &str) -> Result<Vec<Webhook>> {
+    /// An owner's webhooks (not deleted), oldest first.
+    pub async fn webhooks(&self, owner: &str) -> Result<Vec<Webhook>> {
         webhook::Entity::find()
-            .filter(webhook::Column::PartnerId.eq(partner_id))
+            .filter(webhook::Column::Owner.eq(owner))
             .filter(webhook::Column::DeletedAtUs.is_null())
             .order_by_asc(webhook::Column::WebhookId)
             .all(&self.db)
@@ -344,10 +366,10 @@ impl Store {
             .collect()
     }
 
-    /// One of a partner's webhooks (not deleted).
-    pub async fn webhook(&self, partner_id: &str, id: Uuid) -> Result<Option<Webhook>> {
+    /// One of an owner's webhooks (not deleted).
+    pub async fn webhook(&self, owner: &str, id: Uuid) -> Result<Option<Webhook>> {
         webhook::Entity::find_by_id(id)
-            .filter(webhook::Column::PartnerId.eq(partner_id))
+            .filter(webhook::Column::Owner.eq(owner))
             .filter(webhook::Column::DeletedAtUs.is_null())
             .one(&self.db)
             .await?
@@ -356,19 +378,14 @@ impl Store {
     }
 
     /// Deletes a webhook: nothing more is delivered to it; its log stays.
-    pub async fn delete_webhook(
-        &self,
-        partner_id: &str,
-        id: Uuid,
-        at: DateTime<Utc>,
-    ) -> Result<bool> {
+    pub async fn delete_webhook(&self, owner: &str, id: Uuid, at: DateTime<Utc>) -> Result<bool> {
         let done = webhook::Entity::update_many()
             .col_expr(
                 webhook::Column::DeletedAtUs,
                 sea_orm::sea_query::Expr::value(at.timestamp_micros()),
             )
             .filter(webhook::Column::WebhookId.eq(id))
-            .filter(webhook::Column::PartnerId.eq(partner_id))
+            .filter(webhook::Column::Owner.eq(owner))
             .filter(webhook::Column::DeletedAtUs.is_null())
             .exec(&self.db)
             .await?;

@@ -248,7 +248,7 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
         match (order.status, answer) {
             (OrderStatus::WritingOff, LedgerAnswer::Done | LedgerAnswer::AlreadyPosted) => {
                 self.store
-                    .finish_write_off(&order, self.options.period, now)
+                    .finish_write_off(&order, self.options.period, self.mall(), now)
                     .await?;
             }
             (OrderStatus::WritingOff, LedgerAnswer::AlreadyVoided) => {

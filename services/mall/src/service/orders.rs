@@ -247,7 +247,9 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
         let source = order.refund_source.unwrap_or(RefundSource::Payable);
         match self.ledger.refund(&order, source).await? {
             LedgerAnswer::Done => {
-                self.store.finish_refund(&order, self.now()).await?;
+                self.store
+                    .finish_refund(&order, self.mall(), self.now())
+                    .await?;
                 self.reload(order.order_id).await
             }
             other => Err(MallError::fault(format!(

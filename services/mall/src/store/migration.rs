@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(M20261125_000001Mall),
             Box::new(M20261203_000001WriteOffKey),
+            Box::new(healthpoints_db::outbox::Migration),
         ]
     }
 }

@@ -9,6 +9,8 @@ mod settlement;
 
 use chrono::{DateTime, Utc};
 use entities::{merchant, order, product, statement};
+use healthpoints_db::outbox;
+use healthpoints_types::MallId;
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
@@ -495,9 +497,9 @@ impl Store {
     pub async fn step(
         &self,
         o: &Order,
-        from: OrderStatus,
-        to: OrderStatus,
+        (from, to): (OrderStatus, OrderStatus),
         step: Step,
+        mall: MallId,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let txn = self.db.begin().await?;
@@ -537,6 +539,9 @@ impl Store {
         if moved && step.return_stock {
             return_stock(&txn, o).await?;
         }
+        if moved && let Some(event) = order_event(o, to, mall, now) {
+            outbox::append(&txn, &[event]).await?;
+        }
         txn.commit().await?;
         Ok(moved)
     }
@@ -547,6 +552,7 @@ impl Store {
         &self,
         o: &Order,
         kind: PeriodKind,
+        mall: MallId,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let txn = self.db.begin().await?;
@@ -573,6 +579,9 @@ impl Store {
             .await?
             .rows_affected
             == 1;
+        if moved && let Some(event) = order_event(o, OrderStatus::WrittenOff, mall, now) {
+            outbox::append(&txn, &[event]).await?;
+        }
         txn.commit().await?;
         Ok(moved)
     }
@@ -629,7 +638,8 @@ impl Store {
     }
 
     /// Finishes a refund.
-    pub async fn finish_refund(&self, o: &Order, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn finish_refund(&self, o: &Order, mall: MallId, now: DateTime<Utc>) -> Result<bool> {
+        let txn = self.db.begin().await?;
         let moved = order::Entity::update_many()
             .col_expr(order::Column::Status, Expr::value("refunded"))
             .col_expr(
@@ -642,9 +652,24 @@ impl Store {
             )
             .filter(order::Column::OrderId.eq(o.order_id))
             .filter(order::Column::Status.eq("refunding"))
-            .exec(&self.db)
-            .await?;
-        Ok(moved.rows_affected == 1)
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        if moved && let Some(event) = order_event(o, OrderStatus::Refunded, mall, now) {
+            outbox::append(&txn, &[event]).await?;
+        }
+        txn.commit().await?;
+        Ok(moved)
+    }
+
+    /// The events the mall has not handed on yet, to `publisher` (a relay round).
+    pub async fn relay(
+        &self,
+        publisher: &impl outbox::Publisher,
+        now: DateTime<Utc>,
+    ) -> std::result::Result<usize, outbox::RelayError> {
+        outbox::relay_once(&self.db, publisher, 200, now).await
     }
 
     /// Orders with work left: ledger steps not finished (a `reserving` one only once its own
@@ -730,4 +755,40 @@ async fn open_period(
         period = kind.next(&period).ok_or_else(|| corrupt("period"))?;
     }
     Ok(period)
+}
+
+/// The event an order's new status causes, for its merchant's webhooks and — when it changes
+/// what the resident holds (written off, refunded, expired) — their inbox.
+fn order_event(
+    o: &Order,
+    to: OrderStatus,
+    mall: MallId,
+    now: DateTime<Utc>,
+) -> Option<outbox::OutboxEvent> {
+    let (kind, tells_resident) = match to {
+        OrderStatus::Reserved => ("order.created", false),
+        OrderStatus::Cancelled => ("order.cancelled", false),
+        OrderStatus::Expired => ("order.expired", true),
+        OrderStatus::WrittenOff => ("order.written_off", true),
+        OrderStatus::Refunded => ("order.refunded", true),
+        _ => return None,
+    };
+    Some(outbox::OutboxEvent {
+        id: Uuid::now_v7(),
+        kind: kind.to_owned(),
+        at: now,
+        resident_id: tells_resident.then(|| o.resident_id.to_string()),
+        merchant_id: Some(o.merchant_id.to_string()),
+        mall: Some(mall.to_string()),
+        data: serde_json::json!({
+            "order_id": o.order_id,
+            "mall": mall.to_string(),
+            "merchant_id": o.merchant_id,
+            "product_id": o.product_id,
+            "product_title": o.product_title,
+            "quantity": o.quantity,
+            "points": o.points,
+            "status": to.as_str(),
+        }),
+    })
 }
