@@ -255,6 +255,7 @@ pub(crate) fn nav(t: &'static Msgs, role: Option<Role>) -> Vec<(&'static str, &'
             ("/mall", t.mall),
             ("/orders", t.orders),
             ("/me/history", t.history),
+            ("/me/notifications", t.notifications),
             ("/me/play", t.play),
             ("/me/profile", t.profile),
         ],

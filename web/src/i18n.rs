@@ -173,6 +173,16 @@ messages! {
     not_your_voucher: "这张券不属于本商户", "This voucher belongs to another merchant";
     bad_code: "请输入或扫描券码", "Type or scan a voucher code";
     today_orders: "今日订单", "Today's orders";
+    notifications: "消息", "Messages";
+    no_notifications: "还没有消息", "No messages yet";
+    unread: "未读", "Unread";
+    new_tag: "新", "New";
+    mark_all_read: "全部标为已读", "Mark all as read";
+    note_consent_granted: "您已授权 {} 使用您的{}数据", "You allowed {} to use your {} data";
+    note_consent_revoked: "您已撤回对 {} 使用您的{}数据的授权", "You withdrew {}'s use of your {} data";
+    note_written_off: "兑换券已使用：{}（{}）", "Voucher used: {} ({})";
+    note_refunded: "订单已退款：{}，{} 已退回", "Order refunded: {}; {} returned";
+    note_expired: "兑换券已过期：{}，{} 已退回", "Voucher expired: {}; {} returned";
     station: "健康小屋服务台", "Health station counter";
     station_intro: "请居民出示身份证或健康积分“小屋码”，二者填一项即可。", "Ask for the resident's ID card or the station code in their app; one of the two is enough.";
     station_code_field: "扫描小屋码", "Scan the station code";

@@ -227,6 +227,7 @@ async fn residents_merchants_and_officials_use_it_in_chromium_and_every_main_pag
         ("/me/play", "challenges"),
         ("/me/profile", "profile"),
         ("/me/station-code", "station code"),
+        ("/me/notifications", "messages"),
     ] {
         browser.goto(&format!("{web}{path}")).await.unwrap();
         fits(&browser, name).await;

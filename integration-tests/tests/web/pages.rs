@@ -566,6 +566,32 @@ async fn residents_manage_their_leaderboard_presence_and_consents_and_see_who_re
         .await;
     assert_eq!(status, 403, "a withdrawn consent stops the reading");
 
+    // The messages say both, unread until marked read.
+    let inbox = web.get("/me/notifications").await;
+    assert_eq!(inbox.status, 200);
+    assert!(
+        inbox
+            .body
+            .contains("您已撤回对 insurer-a feed 使用您的每月积分概况数据的授权"),
+        "{}",
+        inbox.body
+    );
+    assert!(
+        inbox
+            .body
+            .contains("您已授权 insurer-a feed 使用您的每月积分概况数据")
+    );
+    assert_eq!(inbox.by_id("unread-count").as_deref(), Some("未读：2"));
+    let read = web.post("/me/notifications/read", &[]).await;
+    assert_eq!(read.location.as_deref(), Some("/me/notifications"));
+    assert_eq!(
+        web.get("/me/notifications")
+            .await
+            .by_id("unread-count")
+            .as_deref(),
+        Some("未读：0")
+    );
+
     // A challenge: joined from the page, its progress shown.
     let now = chrono::Utc::now();
     sandbox

@@ -1,5 +1,5 @@
 //! The pages, by who uses them: [`auth`] (sign-in, registration, language), [`resident`]
-//! (points, check-in, history), [`profile`] (challenges, leaderboard, profile, consent and
+//! (points, check-in, history), [`inbox`] (their messages), [`profile`] (challenges, leaderboard, profile, consent and
 //! the access log, the station code), [`shop`] (the routed mall, orders and vouchers),
 //! [`counter`] (the merchant's till), [`station`] (the health-station counter), [`office`] (officials' dashboard), [`manage`] (the review queue,
 //! merchants, partners) and [`rules`] (the catalogue, a
@@ -7,6 +7,7 @@
 
 mod auth;
 mod counter;
+mod inbox;
 mod manage;
 mod office;
 mod profile;
@@ -49,6 +50,8 @@ pub(crate) fn router() -> Router<Web> {
         .route("/station/record", post(station::record))
         .route("/station/order", post(station::order))
         .route("/me/station-code", get(station::station_code))
+        .route("/me/notifications", get(inbox::inbox))
+        .route("/me/notifications/read", post(inbox::read_all))
         .route("/counter", get(counter::counter))
         .route("/counter/voucher", post(counter::voucher))
         .route("/counter/write-off", post(counter::write_off))
