@@ -212,8 +212,9 @@ impl MigrationName for M20261208_000001Notify {
 /// Notifications and webhooks: `events` (the exchange's outbox, written in the transaction of
 /// the change that causes them, and the events the other services' outboxes publish; each id
 /// once), `notifications` (residents' inboxes), `webhooks` (partners' and merchants'
-/// registrations, by `owner`: `partner:<id>` or `merchant:<mall>:<merchant id>`) and `deliveries` (one event on its way to one webhook, with its log; the
-/// worker finds the due ones by `(status, next_attempt_at_us)`).
+/// registrations, by `owner`: `partner:<id>` or `merchant:<mall>:<merchant id>`) and
+/// `deliveries` (one event on its way to one webhook, with its log; the worker finds the due
+/// ones by `(status, next_attempt_at_us)`).
 #[async_trait]
 impl MigrationTrait for M20261208_000001Notify {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -288,12 +289,7 @@ impl MigrationTrait for M20261208_000001Notify {
                 &["sent_at_us"][..],
                 false,
             ),
-            (
-                "webhooks_by_partner",
-                "webhooks",
-                &["partner_id"][..],
-                false,
-            ),
+            ("webhooks_by_owner", "webhooks", &["owner"][..], false),
             (
                 "deliveries_once",
                 "deliveries",
