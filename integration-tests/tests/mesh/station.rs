@@ -374,4 +374,22 @@ async fn the_counter_refuses_what_it_must_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(log["entries"].as_array().unwrap().len(), 0, "{log}");
+    // The station's activity shows each refused proof (a counter running through numbers).
+    let activity = sandbox
+        .expect(
+            200,
+            Method::GET,
+            "/v1/admin/access-log?station=310118/QP-02",
+            Some(&admin),
+            None,
+        )
+        .await
+        .unwrap();
+    let refused = activity["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "station_refused" && e.get("resident_id").is_none())
+        .count();
+    assert_eq!(refused, 4, "{activity}");
 }

@@ -251,17 +251,26 @@ pub fn public(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || a == 0
+                || a >= 240
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b))
                 || (a == 192 && b == 0))
         }
         IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            let first = s[0];
+            // Addresses that carry an IPv4 address — NAT64 (64:ff9b::/96), 6to4 (2002::/16) and
+            // the old IPv4-compatible ::/96 — are refused: they may reach a private one.
+            let embeds_v4 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+                || first == 0x2002
+                || s[..6] == [0, 0, 0, 0, 0, 0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                || embeds_v4
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+                || first == 0x2001 && s[1] == 0x0db8)
         }
     }
 }
@@ -334,6 +343,13 @@ mod tests {
             "https://[fd00::1]/hook",
             "https://[::ffff:127.0.0.1]/hook",
             "https://100.64.0.1/hook",
+            "https://198.18.0.1/hook",
+            "https://240.0.0.1/hook",
+            "https://[64:ff9b::a00:1]/hook",
+            "https://[2002:a00:1::1]/hook",
+            "https://[::a00:1]/hook",
+            "https://2130706433/hook",
+            "https://0x7f.1/hook",
             "https://user:pw@example.org/hook",
             "ftp://example.org/hook",
             "not a url",

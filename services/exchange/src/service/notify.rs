@@ -74,10 +74,10 @@ async fn resolve(policy: &UrlPolicy, url: &str) -> std::result::Result<Vec<Socke
     if addrs.is_empty() {
         return Err(format!("the host {host} does not resolve"));
     }
-    if let Some(bad) = addrs.iter().find(|a| !policy.allows_ip(&host, a.ip())) {
+    if addrs.iter().any(|a| !policy.allows_ip(&host, a.ip())) {
+        // Which address is not said: the answer must not map the network behind the exchange.
         return Err(format!(
-            "the host {host} resolves to {}, a loopback, private, link-local or metadata address, which webhooks may not call",
-            bad.ip()
+            "the host {host} resolves to a loopback, private, link-local or metadata address, which webhooks may not call"
         ));
     }
     Ok(addrs)
@@ -276,13 +276,17 @@ impl<I, N, L> Exchange<I, N, L> {
     /// recorded. Answers how many were attempted.
     pub async fn deliver_once(&self) -> Result<usize> {
         let options = &self.webhooks;
-        let now = self.now();
-        let lease = now + chrono::Duration::from_std(options.timeout * 3).unwrap_or_default();
+        // The lease covers the lookup, the request and its timeout, from the moment of each
+        // claim: another replica finds the delivery again only once an attempt surely ended.
+        let lease_for = chrono::Duration::from_std(options.timeout * 3 + Duration::from_secs(10))
+            .unwrap_or_default();
         let mut attempted = 0;
-        for (mut d, hook, event) in self.store.due(now, 50).await? {
+        for (mut d, hook, event) in self.store.due(self.now(), 50).await? {
+            let lease = self.now() + lease_for;
             if !self.store.claim(&d, lease).await? {
                 continue;
             }
+            d.next_attempt_at = lease;
             attempted += 1;
             let outcome = attempt(options, &hook, &event).await;
             let at = self.now();
@@ -310,7 +314,9 @@ impl<I, N, L> Exchange<I, N, L> {
                     action: format!("webhook_{}", d.status.as_str()),
                 })
                 .inc();
-            self.store.attempted(&d).await?;
+            // Recorded only while the lease is still this worker's (a replay or another replica
+            // may have moved the delivery on meanwhile).
+            self.store.attempted(&d, lease).await?;
         }
         Ok(attempted)
     }
@@ -336,6 +342,8 @@ async fn attempt(
     let pinned = reqwest::Client::builder()
         .timeout(options.timeout)
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the name itself, past the addresses just checked.
+        .no_proxy()
         .resolve_to_addrs(host.trim_matches(['[', ']']), &addrs)
         .build()
         .map_err(|_| (None, "no HTTP client could be built".to_owned()))?;
@@ -414,6 +422,9 @@ impl<I, N, L> Exchange<I, N, L> {
                     &field("resident_id"),
                     "must be a UUID",
                 ));
+            }
+            if e.at > self.now() + chrono::Duration::minutes(5) {
+                return Err(ExchangeError::invalid(&field("at"), "is in the future"));
             }
         }
         self.store.record_events(&events).await

@@ -39,7 +39,7 @@ impl<I: Identity, N: Behaviours, L> Exchange<I, N, L> {
         purpose: Purpose,
     ) -> Result<(AtCounter, String, u32)> {
         let (staff, _, institution) = station_of(caller)?;
-        let resident = self.identity.resolve_at_counter(proof).await?;
+        let resident = self.resolve_logged(caller, proof, institution).await?;
         self.log_counter(caller, purpose, institution, &resident, "")
             .await?;
         let (token, expires_in) = self
@@ -79,7 +79,7 @@ impl<I: Identity, N: Behaviours, L> Exchange<I, N, L> {
                 "is in the future: record what has happened",
             ));
         }
-        let resident = self.identity.resolve_at_counter(proof).await?;
+        let resident = self.resolve_logged(caller, proof, institution).await?;
         self.log_counter(
             caller,
             Purpose::Record,
@@ -111,6 +111,34 @@ impl<I: Identity, N: Behaviours, L> Exchange<I, N, L> {
             .ok_or_else(|| ExchangeError::fault("intake answered no outcome"))?;
         result.record_id = record.record_id;
         Ok((resident, result))
+    }
+
+    /// The resident a proof names; a proof refused (nobody under it, malformed, expired, an
+    /// account suspended) is written to the station's activity (without a resident), so a
+    /// district admin sees a counter running through numbers.
+    async fn resolve_logged(
+        &self,
+        caller: &Principal,
+        proof: &Proof,
+        institution: &str,
+    ) -> Result<AtCounter> {
+        match self.identity.resolve_at_counter(proof).await {
+            Err(
+                e @ (ExchangeError::NotFound(_)
+                | ExchangeError::Invalid { .. }
+                | ExchangeError::Refused(_)),
+            ) => {
+                let entries = self.access_entries(
+                    caller,
+                    "station_refused",
+                    &format!("a proof refused at the counter of {institution}"),
+                    &[],
+                );
+                self.store.append(&entries).await?;
+                Err(e)
+            }
+            other => other,
+        }
     }
 
     /// One access-log line for the resident: the station, the staff member and what they did.

@@ -389,7 +389,30 @@ impl Store {
             .filter(webhook::Column::DeletedAtUs.is_null())
             .exec(&self.db)
             .await?;
+        if done.rows_affected == 1 {
+            self.abandon_deliveries(id).await?;
+        }
         Ok(done.rows_affected == 1)
+    }
+
+    /// A deleted webhook's waiting deliveries fail: they are never sent (and never hold up
+    /// the others).
+    async fn abandon_deliveries(&self, webhook_id: Uuid) -> Result<()> {
+        use sea_orm::sea_query::Expr;
+        delivery::Entity::update_many()
+            .col_expr(
+                delivery::Column::Status,
+                Expr::value(DeliveryStatus::Failed.as_str()),
+            )
+            .col_expr(
+                delivery::Column::LastError,
+                Expr::value("the webhook was deleted"),
+            )
+            .filter(delivery::Column::WebhookId.eq(webhook_id))
+            .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// A webhook's deliveries, newest first, before the cursor.
@@ -434,8 +457,10 @@ impl Store {
                 .one(&self.db)
                 .await?;
             let event = event::Entity::find_by_id(d.event_id).one(&self.db).await?;
-            if let (Some(hook), Some(event)) = (hook, event) {
-                out.push((d, to_webhook(hook)?, to_event(event)?));
+            match (hook, event) {
+                (Some(hook), Some(event)) => out.push((d, to_webhook(hook)?, to_event(event)?)),
+                // Its webhook is gone (deleted by another replica meanwhile): never sent.
+                _ => self.abandon_deliveries(d.webhook_id).await?,
             }
         }
         Ok(out)
@@ -457,21 +482,38 @@ impl Store {
         Ok(done.rows_affected == 1)
     }
 
-    /// Records an attempt's outcome.
-    pub async fn attempted(&self, d: &Delivery) -> Result<()> {
-        delivery::Entity::update(delivery::ActiveModel {
-            delivery_id: Set(d.id),
-            status: Set(d.status.as_str().to_owned()),
-            attempts: Set(i32::try_from(d.attempts).unwrap_or(i32::MAX)),
-            next_attempt_at_us: Set(d.next_attempt_at.timestamp_micros()),
-            last_attempt_at_us: Set(d.last_attempt_at.map(|t| t.timestamp_micros())),
-            last_status: Set(d.last_status.map(i32::from)),
-            last_error: Set(d.last_error.clone()),
-            ..Default::default()
-        })
-        .exec(&self.db)
-        .await?;
-        Ok(())
+    /// Records an attempt's outcome, if the delivery is still leased to this attempt (still
+    /// `pending` with its next attempt at `lease`); answers whether it was recorded.
+    pub async fn attempted(&self, d: &Delivery, lease: DateTime<Utc>) -> Result<bool> {
+        use sea_orm::sea_query::Expr;
+        let done = delivery::Entity::update_many()
+            .col_expr(delivery::Column::Status, Expr::value(d.status.as_str()))
+            .col_expr(
+                delivery::Column::Attempts,
+                Expr::value(i32::try_from(d.attempts).unwrap_or(i32::MAX)),
+            )
+            .col_expr(
+                delivery::Column::NextAttemptAtUs,
+                Expr::value(d.next_attempt_at.timestamp_micros()),
+            )
+            .col_expr(
+                delivery::Column::LastAttemptAtUs,
+                Expr::value(d.last_attempt_at.map(|t| t.timestamp_micros())),
+            )
+            .col_expr(
+                delivery::Column::LastStatus,
+                Expr::value(d.last_status.map(i32::from)),
+            )
+            .col_expr(
+                delivery::Column::LastError,
+                Expr::value(d.last_error.clone()),
+            )
+            .filter(delivery::Column::DeliveryId.eq(d.id))
+            .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+            .filter(delivery::Column::NextAttemptAtUs.eq(lease.timestamp_micros()))
+            .exec(&self.db)
+            .await?;
+        Ok(done.rows_affected == 1)
     }
 
     /// Sends a delivery again now (delivered, failed or waiting); false when the webhook has
