@@ -181,14 +181,21 @@ impl FromRequestParts<AppState> for MerchantOperator {
 impl FromRequestParts<AppState> for StationStaff {
     type Rejection = HttpError;
 
+    /// The staff member, then one request from the counter's budget (`http.rate_limits.station`).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
-        with_role(parts, state, Audience::Stations, |caller| {
+        let staff = with_role(parts, state, Audience::Stations, |caller| {
             match caller.principal {
                 Principal::StationStaff { staff_id, .. } => Some(Self { caller, staff_id }),
                 _ => None,
             }
         })
-        .await
+        .await?;
+        let ClientAddr(client) = ClientAddr::from_request_parts(parts, state).await?;
+        let ip = client
+            .parse()
+            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        state.throttle().admit_station(ip)?;
+        Ok(staff)
     }
 }
 

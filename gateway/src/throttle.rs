@@ -158,8 +158,9 @@ fn class_of(path: &str) -> Option<Class> {
         p if p == "/docs" || p.starts_with("/docs/") => None,
         "/v1/auth/register" | "/v1/auth/login" | "/v1/auth/token" => Some(Class::Password),
         p if p.starts_with("/v1/auth/") => Some(Class::Session),
+        // The station counters' budget is spent after authentication
+        // ([`Throttle::admit_station`]): a caller without a token is refused (401) first.
         p => match crate::auth::Audience::of_path(p) {
-            crate::auth::Audience::Stations => Some(Class::Station),
             crate::auth::Audience::Public => Some(Class::Public),
             _ => None,
         },
@@ -273,6 +274,20 @@ impl Throttle {
             Class::Public => &self.public,
             Class::Station => &self.station,
         }
+    }
+
+    /// Spends one request of a health-station counter (once its staff member is authenticated)
+    /// from the counter address's budget and the total; over either, 429 with `Retry-After`.
+    pub fn admit_station(&self, client: IpAddr) -> Result<(), HttpError> {
+        self.station.admit(client).map_err(|wait| {
+            HttpError::from(
+                ApiError::new(
+                    ErrorCode::RateLimited,
+                    "too many requests from this counter or in total; try again after Retry-After seconds",
+                )
+                .with_retry_after(Duration::from_secs(wait.as_secs() + 1)),
+            )
+        })
     }
 
     /// Forgets addresses whose buckets are full again, so memory follows the active clients.
@@ -465,7 +480,11 @@ mod tests {
         assert_eq!(class_of("/v1/rules"), Some(Class::Public));
         assert_eq!(class_of("/v1/malls/city/products"), Some(Class::Public));
         assert_eq!(class_of("/.well-known/jwks.json"), Some(Class::Public));
-        assert_eq!(class_of("/v1/station/lookup"), Some(Class::Station));
+        assert_eq!(
+            class_of("/v1/station/lookup"),
+            None,
+            "spent after authentication"
+        );
         assert_eq!(class_of("/v1/stations"), Some(Class::Public));
         for free in [
             "/healthz",

@@ -9,7 +9,7 @@
 //! | 401, 403 | routes for an audience, and routes that read a token | no or a bad token; another role |
 //! | 404 | routes that take a parameter or a body | nothing of that id (a mall, an order, …) |
 //! | 413 | routes with a body | over the body limit |
-//! | 429 | public routes (the probes aside) | the per-address and total budgets (`throttle`) |
+//! | 429 | public routes (the probes aside) and the station counters' | the per-address and total budgets (`throttle`) |
 //! | 500, 503, 504 | every route | a fault; a backend down; the request timeout |
 //!
 //! Statuses a handler documents itself (409, 422, …) are kept; only their content type is
@@ -113,7 +113,11 @@ fn complete_operation(op: &mut Operation, route: &Declared) {
     if has_body {
         add("413", "The body is over the limit.");
     }
-    if route.audience == Audience::Public && !probe && route.path != "/readyz" {
+    // The throttled classes: public routes and the health-station counters.
+    if matches!(route.audience, Audience::Public | Audience::Stations)
+        && !probe
+        && route.path != "/readyz"
+    {
         add(
             "429",
             "Over the rate limit for this address or in total; see `Retry-After`.",

@@ -94,7 +94,7 @@ pub async fn notifications(
 pub struct ReadBody {
     /// The notifications read; absent or empty: all of them.
     #[serde(default)]
-    #[schema(max_items = 200)]
+    #[schema(value_type = Vec<uuid::Uuid>, max_items = 200)]
     pub notification_ids: Vec<String>,
 }
 
@@ -121,14 +121,57 @@ pub async fn read(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookBody {
-    /// Where to POST events: a public `https` address.
-    #[schema(min_length = 1, max_length = 2000)]
+    /// Where to POST events: a public `https` address (a private, loopback, link-local or
+    /// metadata one is refused, 422).
+    #[schema(
+        min_length = 9,
+        max_length = 2000,
+        pattern = "^https?://[^/?#@\\s]+([/?][!-~]*)?$"
+    )]
     pub url: String,
-    /// Which events: for a partner `consent.granted`, `consent.revoked`; for a merchant
-    /// `order.created`, `order.cancelled`, `order.expired`, `order.written_off`,
-    /// `order.refunded`.
-    #[schema(min_items = 1)]
+    /// Which events.
+    #[schema(value_type = Vec<PartnerEvent>, min_items = 1)]
     pub events: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantWebhookBody {
+    /// Where to POST events: a public `https` address (a private, loopback, link-local or
+    /// metadata one is refused, 422).
+    #[schema(
+        min_length = 9,
+        max_length = 2000,
+        pattern = "^https?://[^/?#@\\s]+([/?][!-~]*)?$"
+    )]
+    pub url: String,
+    /// Which events.
+    #[schema(value_type = Vec<MerchantEvent>, min_items = 1)]
+    pub events: Vec<String>,
+}
+
+/// An event a partner hears of.
+#[derive(Debug, Serialize, ToSchema)]
+pub enum PartnerEvent {
+    #[serde(rename = "consent.granted")]
+    ConsentGranted,
+    #[serde(rename = "consent.revoked")]
+    ConsentRevoked,
+}
+
+/// An event a merchant hears of.
+#[derive(Debug, Serialize, ToSchema)]
+pub enum MerchantEvent {
+    #[serde(rename = "order.created")]
+    OrderCreated,
+    #[serde(rename = "order.cancelled")]
+    OrderCancelled,
+    #[serde(rename = "order.expired")]
+    OrderExpired,
+    #[serde(rename = "order.written_off")]
+    OrderWrittenOff,
+    #[serde(rename = "order.refunded")]
+    OrderRefunded,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -157,26 +200,25 @@ impl From<pb::Webhook> for WebhookView {
 /// Registers a webhook: events are POSTed to `url`, signed as Standard Webhooks describes,
 /// retried with backoff for about a day. The secret is shown once.
 #[utoipa::path(post, path = "/v1/partner/webhooks", tag = "partner", security(("bearer" = [])), request_body = WebhookBody,
-    responses((status = 201, body = WebhookView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = WebhookView), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem, description = "an address webhooks may not call, or 10 webhooks already")))]
 pub async fn register(
     State(state): State<AppState>,
     PartnerClient(caller): PartnerClient,
     JsonBody(b): JsonBody<WebhookBody>,
 ) -> HttpResult<(StatusCode, Json<WebhookView>)> {
-    register_for(&state, &caller, b).await
+    register_for(&state, &caller, b.url, b.events).await
 }
 
 async fn register_for(
     state: &AppState,
     caller: &Caller,
-    b: WebhookBody,
+    url: String,
+    events: Vec<String>,
 ) -> HttpResult<(StatusCode, Json<WebhookView>)> {
     let r = state
         .exchange()
-        .register_webhook(caller.request(pb::RegisterWebhookRequest {
-            url: b.url,
-            events: b.events,
-        }))
+        .register_webhook(caller.request(pb::RegisterWebhookRequest { url, events }))
         .await?
         .into_inner();
     let hook = r.webhook.ok_or_else(ApiError::internal)?;
@@ -347,14 +389,15 @@ async fn replay_for(
 /// Registers a webhook for the merchant's orders (`order.created`, `order.cancelled`,
 /// `order.expired`, `order.written_off`, `order.refunded`), signed and retried as a partner's.
 /// The secret is shown once.
-#[utoipa::path(post, path = "/v1/merchant/webhooks", tag = "merchant", security(("bearer" = [])), request_body = WebhookBody,
-    responses((status = 201, body = WebhookView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/v1/merchant/webhooks", tag = "merchant", security(("bearer" = [])), request_body = MerchantWebhookBody,
+    responses((status = 201, body = WebhookView), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem, description = "an address webhooks may not call, or 10 webhooks already")))]
 pub async fn merchant_register(
     State(state): State<AppState>,
     op: MerchantOperator,
-    JsonBody(b): JsonBody<WebhookBody>,
+    JsonBody(b): JsonBody<MerchantWebhookBody>,
 ) -> HttpResult<(StatusCode, Json<WebhookView>)> {
-    register_for(&state, &op.caller, b).await
+    register_for(&state, &op.caller, b.url, b.events).await
 }
 
 /// The merchant's webhooks (without their secrets).

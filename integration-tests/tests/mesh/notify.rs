@@ -48,26 +48,36 @@ async fn a_partner_hears_of_a_revoked_consent_at_least_once_and_processes_it_onc
         .await;
     let (resident, token) = sandbox.resident(951, "310118", "19700101").await;
 
-    // Addresses a webhook may not call, and events a partner does not get.
-    for (body, field) in [
+    // Addresses a webhook may not call and a URL that is not one (422), and events a partner
+    // does not get (400, naming the field).
+    for (body, status, field) in [
         (
             json!({"url": "https://169.254.169.254/latest/meta-data", "events": ["consent.revoked"]}),
-            "url",
+            422,
+            None,
         ),
         (
             json!({"url": "http://10.1.2.3/hook", "events": ["consent.revoked"]}),
-            "url",
+            422,
+            None,
         ),
         (
             json!({"url": "https://[fd00::1]/hook", "events": ["consent.revoked"]}),
-            "url",
+            422,
+            None,
+        ),
+        (
+            json!({"url": "not a url", "events": ["consent.revoked"]}),
+            422,
+            None,
         ),
         (
             json!({"url": "https://hooks.example.org/hp", "events": ["order.created"]}),
-            "events[0]",
+            400,
+            Some("events[0]"),
         ),
     ] {
-        let (status, problem) = sandbox
+        let (got, problem) = sandbox
             .call(
                 Method::POST,
                 "/v1/partner/webhooks",
@@ -76,8 +86,8 @@ async fn a_partner_hears_of_a_revoked_consent_at_least_once_and_processes_it_onc
             )
             .await;
         assert_eq!(
-            (status, problem["field"].as_str()),
-            (400, Some(field)),
+            (got, problem["field"].as_str()),
+            (status, field),
             "{problem}"
         );
     }

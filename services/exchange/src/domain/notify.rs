@@ -192,20 +192,22 @@ impl UrlPolicy {
     /// Checks a webhook's address before anything is resolved: an absolute `https` URL (or
     /// `http` to loopback or a listed host), no credentials in it, and a host that is not a
     /// forbidden address written out. Answers the host and port to resolve.
-    pub fn check(&self, raw: &str) -> std::result::Result<(String, u16), String> {
-        let url = url::Url::parse(raw.trim()).map_err(|_| "is not an absolute URL".to_owned())?;
+    pub fn check(&self, raw: &str) -> std::result::Result<(String, u16), UrlRefusal> {
+        let malformed = |why: &str| UrlRefusal::Malformed(why.to_owned());
+        let refused = |why: &str| UrlRefusal::Refused(why.to_owned());
         if raw.len() > 2_000 {
-            return Err("is longer than 2,000 characters".into());
+            return Err(malformed("is longer than 2,000 characters"));
         }
+        let url = url::Url::parse(raw.trim()).map_err(|_| malformed("is not an absolute URL"))?;
         let host = url
             .host_str()
-            .ok_or_else(|| "has no host".to_owned())?
+            .ok_or_else(|| malformed("has no host"))?
             .to_owned();
         if !url.username().is_empty() || url.password().is_some() {
-            return Err("must not carry a user name or password".into());
+            return Err(malformed("must not carry a user name or password"));
         }
         if url.fragment().is_some() {
-            return Err("must not have a fragment".into());
+            return Err(malformed("must not have a fragment"));
         }
         let loopback_name = host.eq_ignore_ascii_case("localhost");
         let literal = host.trim_matches(['[', ']']).parse::<IpAddr>().ok();
@@ -215,24 +217,51 @@ impl UrlPolicy {
         match url.scheme() {
             "https" => {}
             "http" if plain_ok => {}
-            "http" => return Err("must use https".into()),
-            _ => return Err("must be an https URL".into()),
+            "http" => return Err(refused("must use https")),
+            _ => return Err(malformed("must be an https URL")),
         }
         if let Some(ip) = literal
             && !self.allows_ip(&host, ip)
         {
-            return Err(
-                "points at a loopback, private, link-local or metadata address, which webhooks may not call"
-                    .into(),
-            );
+            return Err(refused(
+                "points at a loopback, private, link-local or metadata address, which webhooks may not call",
+            ));
         }
         if loopback_name && !self.allow_loopback && !self.listed(&host) {
-            return Err("points at this machine (localhost), which webhooks may not call".into());
+            return Err(refused(
+                "points at this machine (localhost), which webhooks may not call",
+            ));
         }
         let port = url
             .port_or_known_default()
-            .ok_or_else(|| "has no port".to_owned())?;
+            .ok_or_else(|| malformed("has no port"))?;
         Ok((host, port))
+    }
+}
+
+/// Why a webhook's address is refused: not a usable URL, or a URL webhooks may not call. Both
+/// are answered 422: the request is well-formed (its `url` matches the documented pattern), the
+/// address is not one to call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlRefusal {
+    Malformed(String),
+    Refused(String),
+}
+
+impl UrlRefusal {
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Malformed(why) | Self::Refused(why) => why,
+        }
+    }
+
+    /// As the caller is answered.
+    pub fn into_error(self) -> ExchangeError {
+        match self {
+            Self::Malformed(why) | Self::Refused(why) => {
+                ExchangeError::Refused(format!("url: {why}"))
+            }
+        }
     }
 }
 

@@ -15,8 +15,8 @@ use crate::domain::{
     notify::Event,
     notify::{
         Delivery, DeliveryStatus, MERCHANT_EVENTS, Notification, PARTNER_EVENTS, UrlPolicy,
-        Webhook, check_events, merchant_owner, new_secret, next_attempt, partner_owner, payload,
-        signature,
+        UrlRefusal, Webhook, check_events, merchant_owner, new_secret, next_attempt, partner_owner,
+        payload, signature,
     },
     partners::{Identity, Intake},
 };
@@ -64,21 +64,25 @@ impl Sender for LogSender {
 }
 
 /// Resolves a webhook's host now, and refuses it when any address it names may not be called.
-async fn resolve(policy: &UrlPolicy, url: &str) -> std::result::Result<Vec<SocketAddr>, String> {
+async fn resolve(
+    policy: &UrlPolicy,
+    url: &str,
+) -> std::result::Result<Vec<SocketAddr>, UrlRefusal> {
     let (host, port) = policy.check(url)?;
     let bare = host.trim_matches(['[', ']']).to_owned();
+    let unresolved = || UrlRefusal::Refused(format!("the host {host} does not resolve"));
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare.as_str(), port))
         .await
-        .map_err(|_| format!("the host {host} does not resolve"))?
+        .map_err(|_| unresolved())?
         .collect();
     if addrs.is_empty() {
-        return Err(format!("the host {host} does not resolve"));
+        return Err(unresolved());
     }
     if addrs.iter().any(|a| !policy.allows_ip(&host, a.ip())) {
         // Which address is not said: the answer must not map the network behind the exchange.
-        return Err(format!(
+        return Err(UrlRefusal::Refused(format!(
             "the host {host} resolves to a loopback, private, link-local or metadata address, which webhooks may not call"
-        ));
+        )));
     }
     Ok(addrs)
 }
@@ -169,7 +173,7 @@ impl<I: Identity, N: Intake, L> Exchange<I, N, L> {
         let events = check_events(events, known)?;
         resolve(&self.webhooks.policy, url)
             .await
-            .map_err(|why| ExchangeError::invalid("url", why))?;
+            .map_err(UrlRefusal::into_error)?;
         if self.store.webhooks(&owner).await?.len() >= 10 {
             return Err(ExchangeError::Refused(
                 "at most 10 webhooks each; delete one first".into(),
@@ -331,8 +335,11 @@ async fn attempt(
 ) -> std::result::Result<u16, (Option<u16>, String)> {
     let addrs = resolve(&options.policy, &hook.url)
         .await
-        .map_err(|why| (None, why))?;
-    let (host, _) = options.policy.check(&hook.url).map_err(|why| (None, why))?;
+        .map_err(|why| (None, why.reason().to_owned()))?;
+    let (host, _) = options
+        .policy
+        .check(&hook.url)
+        .map_err(|why| (None, why.reason().to_owned()))?;
     let body = payload(event);
     let id = event.id.to_string();
     let timestamp = Utc::now().timestamp();
