@@ -104,7 +104,6 @@ pub struct MerchantOperator {
 #[derive(Debug, Clone)]
 pub struct StationStaff {
     pub caller: Caller,
-    pub staff_id: Uuid,
 }
 
 /// The caller, or 401; then the caller as the extractor stands for them, or 403 saying who the
@@ -185,7 +184,7 @@ impl FromRequestParts<AppState> for StationStaff {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
         let staff = with_role(parts, state, Audience::Stations, |caller| {
             match caller.principal {
-                Principal::StationStaff { staff_id, .. } => Some(Self { caller, staff_id }),
+                Principal::StationStaff { .. } => Some(Self { caller }),
                 _ => None,
             }
         })

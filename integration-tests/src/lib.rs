@@ -338,6 +338,33 @@ impl Gateway {
         Ok(self.login(&login, STAFF_PASSWORD).await)
     }
 
+    /// A city-mall merchant (licence `LIC-<username>`) with its operator `username`, signed in,
+    /// and one health product of `price` points: (operator token, product id).
+    pub async fn city_shop(
+        &self,
+        admin: &str,
+        (name, username): (&str, &str),
+        (title, price): (&str, u64),
+    ) -> anyhow::Result<(String, String)> {
+        let merchant = self
+            .expect(201, Method::POST, "/v1/admin/malls/city/merchants", Some(admin),
+                Some(serde_json::json!({"name": name, "licence_no": format!("LIC-{username}"), "contact": "021-5999 0000"})))
+            .await?;
+        let operator = self
+            .staff(admin, serde_json::json!({"username": username, "password": STAFF_PASSWORD,
+                "role": "merchant_operator", "merchant_id": merchant["merchant_id"], "mall": "city"}))
+            .await?;
+        let product = self
+            .expect(201, Method::POST, "/v1/merchant/products", Some(&operator),
+                Some(serde_json::json!({"title": title, "category": "health_product", "price_points": price})))
+            .await?;
+        let id = product["product_id"]
+            .as_str()
+            .context("product_id")?
+            .to_owned();
+        Ok((operator, id))
+    }
+
     /// Registers a resident living in `district`, born on `birth` (YYYYMMDD), with the phone
     /// `1370000<seq>`, and returns (resident id, access token).
     pub async fn resident(&self, seq: u32, district: &str, birth: &str) -> (String, String) {

@@ -125,7 +125,11 @@ pub async fn lookup(
         "lookup",
     )
     .await?;
-    let id = Uuid::parse_str(&resident.resident_id).map_err(|_| ApiError::internal())?;
+    // The delegated token's own resident, as `visit` made it.
+    let id = acting
+        .principal
+        .resident_id()
+        .ok_or_else(ApiError::internal)?;
     let balances = balances_of(&state, &acting, id).await?.balances;
     Ok(Json(LookupView { resident, balances }))
 }

@@ -291,34 +291,8 @@ async fn a_partner_hears_of_a_revoked_consent_at_least_once_and_processes_it_onc
 async fn a_merchant_hears_of_its_orders_from_the_malls_outbox() {
     let sandbox = Sandbox::start().await;
     let admin = sandbox.admin_token().await;
-    let merchant = sandbox
-        .expect(
-            201,
-            Method::POST,
-            "/v1/admin/malls/city/merchants",
-            Some(&admin),
-            Some(json!({"name": "Hooked pharmacy", "licence_no": "LIC-HOOK", "contact": "021-5999 0003"})),
-        )
-        .await
-        .unwrap();
-    let operator = sandbox
-        .staff(
-            &admin,
-            json!({"username": "op-hook", "password": healthpoints_integration_tests::STAFF_PASSWORD,
-                "role": "merchant_operator", "merchant_id": merchant["merchant_id"], "mall": "city"}),
-        )
-        .await
-        .unwrap();
-    let product = sandbox
-        .expect(
-            201,
-            Method::POST,
-            "/v1/merchant/products",
-            Some(&operator),
-            Some(
-                json!({"title": "Thermometer", "category": "health_product", "price_points": 120}),
-            ),
-        )
+    let (operator, product) = sandbox
+        .city_shop(&admin, ("Hooked pharmacy", "op-hook"), ("Thermometer", 120))
         .await
         .unwrap();
     let addr = free_port();
@@ -354,7 +328,7 @@ async fn a_merchant_hears_of_its_orders_from_the_malls_outbox() {
     let placed = sandbox
         .request(Method::POST, "/v1/malls/city/orders", Some(&token))
         .header("Idempotency-Key", "hooked-1")
-        .json(&json!({"product_id": product["product_id"]}))
+        .json(&json!({"product_id": product}))
         .send()
         .await
         .unwrap();

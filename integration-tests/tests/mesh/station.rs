@@ -11,35 +11,12 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 async fn product(sandbox: &Sandbox, admin: &str, price: u64) -> String {
-    let merchant = sandbox
-        .expect(
-            201,
-            Method::POST,
-            "/v1/admin/malls/city/merchants",
-            Some(admin),
-            Some(json!({"name": "Station pharmacy", "licence_no": "LIC-STATION", "contact": "021-5999 0001"})),
-        )
+    let shop = ("Station pharmacy", "op-station");
+    let (_, product) = sandbox
+        .city_shop(admin, shop, ("Blood-pressure monitor", price))
         .await
         .unwrap();
-    let operator = sandbox
-        .staff(
-            admin,
-            json!({"username": "op-station", "password": STAFF_PASSWORD, "role": "merchant_operator",
-                "merchant_id": merchant["merchant_id"], "mall": "city"}),
-        )
-        .await
-        .unwrap();
-    let product = sandbox
-        .expect(
-            201,
-            Method::POST,
-            "/v1/merchant/products",
-            Some(&operator),
-            Some(json!({"title": "Blood-pressure monitor", "category": "health_product", "price_points": price})),
-        )
-        .await
-        .unwrap();
-    product["product_id"].as_str().unwrap().to_owned()
+    product
 }
 
 async fn post(sandbox: &Sandbox, token: &str, path: &str, body: Value) -> (u16, Value) {

@@ -200,25 +200,12 @@ async fn a_resident_without_a_phone_earns_and_redeems_at_a_health_station_across
     assert_eq!(recorded["result"]["outcome"], "awarded", "{recorded}");
     assert_eq!(recorded["resident"]["resident_id"], me.as_str());
 
-    let merchant = mesh
-        .expect(201, Method::POST, "/v1/admin/malls/city/merchants", Some(&admin),
-            Some(json!({"name": "Elderly care shop", "licence_no": "91310000EC1", "contact": "021-5999 0002"})))
-        .await
-        .unwrap();
-    let operator = mesh
-        .staff(
+    let (operator, product) = mesh
+        .city_shop(
             &admin,
-            staff(
-                "ec-op",
-                "merchant_operator",
-                json!({"merchant_id": merchant["merchant_id"], "mall": "city"}),
-            ),
+            ("Elderly care shop", "ec-op"),
+            ("Walking stick", 400),
         )
-        .await
-        .unwrap();
-    let product = mesh
-        .expect(201, Method::POST, "/v1/merchant/products", Some(&operator),
-            Some(json!({"title": "Walking stick", "category": "health_product", "price_points": 400})))
         .await
         .unwrap();
     let found = mesh
@@ -240,7 +227,7 @@ async fn a_resident_without_a_phone_earns_and_redeems_at_a_health_station_across
         .header("Idempotency-Key", "station-journey-1")
         .json(
             &json!({"id_number": id_number, "resident_consents": true, "mall": "city",
-            "product_id": product["product_id"]}),
+            "product_id": product}),
         )
         .send()
         .await

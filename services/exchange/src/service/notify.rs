@@ -64,10 +64,11 @@ impl Sender for LogSender {
 }
 
 /// Resolves a webhook's host now, and refuses it when any address it names may not be called.
+/// Answers the host (unbracketed) and the addresses checked.
 async fn resolve(
     policy: &UrlPolicy,
     url: &str,
-) -> std::result::Result<Vec<SocketAddr>, UrlRefusal> {
+) -> std::result::Result<(String, Vec<SocketAddr>), UrlRefusal> {
     let (host, port) = policy.check(url)?;
     let bare = host.trim_matches(['[', ']']).to_owned();
     let unresolved = || UrlRefusal::Refused(format!("the host {host} does not resolve"));
@@ -84,7 +85,7 @@ async fn resolve(
             "the host {host} resolves to a loopback, private, link-local or metadata address, which webhooks may not call"
         )));
     }
-    Ok(addrs)
+    Ok((bare, addrs))
 }
 
 impl<I, N, L> Exchange<I, N, L> {
@@ -333,12 +334,8 @@ async fn attempt(
     hook: &Webhook,
     event: &Event,
 ) -> std::result::Result<u16, (Option<u16>, String)> {
-    let addrs = resolve(&options.policy, &hook.url)
+    let (host, addrs) = resolve(&options.policy, &hook.url)
         .await
-        .map_err(|why| (None, why.reason().to_owned()))?;
-    let (host, _) = options
-        .policy
-        .check(&hook.url)
         .map_err(|why| (None, why.reason().to_owned()))?;
     let body = payload(event);
     let id = event.id.to_string();
@@ -351,7 +348,7 @@ async fn attempt(
         .redirect(reqwest::redirect::Policy::none())
         // A proxy would resolve the name itself, past the addresses just checked.
         .no_proxy()
-        .resolve_to_addrs(host.trim_matches(['[', ']']), &addrs)
+        .resolve_to_addrs(&host, &addrs)
         .build()
         .map_err(|_| (None, "no HTTP client could be built".to_owned()))?;
     let answer = pinned
