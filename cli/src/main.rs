@@ -123,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
                 rate_limits: None,
                 cors_origins,
                 web_addr: (web_addr != "none").then_some(web_addr),
+                mall_settings: Vec::new(),
             })
             .await?;
             if let Some(web) = running.web_url() {

@@ -48,6 +48,9 @@ pub struct MeshOptions {
     pub cors_origins: Vec<String>,
     /// Where the web client listens (port 0 picks one); `None` runs no web client.
     pub web_addr: Option<String>,
+    /// Settings every mall takes on top of the plan's (`orders.expiry_notice_hours`…): tests
+    /// that need a mall tuned.
+    pub mall_settings: Vec<(String, String)>,
 }
 
 pub use crate::plan::pilot_districts;
@@ -135,6 +138,12 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     if let Some(admin) = &options.bootstrap_admin {
         overrides.push(("bootstrap_admin".into(), admin.clone()));
     }
+    // Password reset codes a developer reads instead of a phone (never in production, where
+    // the chart sets no sender unless an SMS adapter is deployed).
+    overrides.push((
+        "password_reset.sender".into(),
+        format!("file:{}", options.data_dir.join("messages").display()),
+    ));
     let identity_config =
         healthpoints_identity::config::IdentityConfig::load(None, &borrowed(&overrides))?;
     let (identity_addr, identity) = serve::<Identity>(identity_config, &back).await?;
@@ -162,7 +171,9 @@ pub async fn start(options: MeshOptions) -> anyhow::Result<RunningMesh> {
     let mut malls = std::collections::BTreeMap::new();
     for mall in plan.malls() {
         let node = Node::Mall(mall);
-        let mut config = MallConfig::load(None, &borrowed(&plan.config(node)))?;
+        let mut settings = plan.config(node);
+        settings.extend(options.mall_settings.iter().cloned());
+        let mut config = MallConfig::load(None, &borrowed(&settings))?;
         let stop = Shutdown::new();
         let (addr, task) = serve::<LiveMall>(config.clone(), &stop).await?;
         plan.set_address(node, addr);

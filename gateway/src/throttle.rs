@@ -156,7 +156,11 @@ fn class_of(path: &str) -> Option<Class> {
         "/healthz" | "/readyz" | "/metrics" => None,
         // The reference's static files, served from the binary.
         p if p == "/docs" || p.starts_with("/docs/") => None,
-        "/v1/auth/register" | "/v1/auth/login" | "/v1/auth/token" => Some(Class::Password),
+        "/v1/auth/register"
+        | "/v1/auth/login"
+        | "/v1/auth/token"
+        | "/v1/auth/password-reset"
+        | "/v1/auth/password-reset/confirm" => Some(Class::Password),
         p if p.starts_with("/v1/auth/") => Some(Class::Session),
         // The station counters' budget is spent after authentication
         // ([`Throttle::admit_station`]): a caller without a token is refused (401) first.

@@ -59,6 +59,7 @@ pub async fn start_mesh(database_url: &str, on_postgres: &[&str]) -> anyhow::Res
         rate_limits: Some(healthpoints_gateway::throttle::RateLimits::unthrottled()),
         cors_origins: Vec::new(),
         web_addr: None,
+        mall_settings: Vec::new(),
     })
     .await?;
     Ok(BenchMesh {

@@ -78,21 +78,31 @@ impl Sandbox {
 
     /// Starts the mesh with these rate limits of the unauthenticated routes.
     pub async fn start_with_limits(limits: RateLimits) -> Self {
-        Self::start_with(limits, &[], false).await
+        Self::start_with(limits, &[], false, &[]).await
+    }
+
+    /// Starts the mesh with these settings in every mall (e.g. `orders.expiry_notice_hours`).
+    pub async fn start_with_mall_settings(settings: &[(&str, &str)]) -> Self {
+        Self::start_with(RateLimits::unthrottled(), &[], false, settings).await
     }
 
     /// Starts the mesh with the web client (its address in [`Sandbox::web_url`]).
     pub async fn start_with_web() -> Self {
-        Self::start_with(RateLimits::unthrottled(), &[], true).await
+        Self::start_with(RateLimits::unthrottled(), &[], true, &[]).await
     }
 
     /// Starts the mesh letting browser pages of these origins call the API (CORS).
     pub async fn start_with_cors(origins: &[&str]) -> Self {
         let origins: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
-        Self::start_with(RateLimits::unthrottled(), &origins, false).await
+        Self::start_with(RateLimits::unthrottled(), &origins, false, &[]).await
     }
 
-    async fn start_with(limits: RateLimits, cors_origins: &[String], web: bool) -> Self {
+    async fn start_with(
+        limits: RateLimits,
+        cors_origins: &[String],
+        web: bool,
+        mall_settings: &[(&str, &str)],
+    ) -> Self {
         let dir = healthpoints_db::private::tempdir().expect("temporary directory");
         let mesh = mesh::start(MeshOptions {
             data_dir: dir.path().to_path_buf(),
@@ -104,6 +114,10 @@ impl Sandbox {
             rate_limits: Some(limits),
             cors_origins: cors_origins.to_vec(),
             web_addr: web.then(|| "127.0.0.1:0".to_owned()),
+            mall_settings: mall_settings
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         })
         .await
         .expect("the mesh starts");
@@ -113,6 +127,18 @@ impl Sandbox {
             mesh: Some(mesh),
             _dir: dir,
         }
+    }
+
+    /// The last text message sent to `phone` (password reset codes: the mesh writes them to
+    /// files instead of a phone), if any.
+    pub fn message_to(&self, phone: &str) -> Option<String> {
+        std::fs::read_to_string(
+            self._dir
+                .path()
+                .join("messages")
+                .join(format!("{phone}.txt")),
+        )
+        .ok()
     }
 
     /// The web client's base URL (started by [`Sandbox::start_with_web`]).

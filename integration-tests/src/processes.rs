@@ -170,6 +170,10 @@ impl ProcessMesh {
                         dir.path().join("identity.key").display().to_string(),
                     ));
                     entries.push(kv("bootstrap_admin", format!("{}:{}", ADMIN.0, ADMIN.1)));
+                    entries.push(kv(
+                        "password_reset.sender",
+                        format!("file:{}", dir.path().join("messages").display()),
+                    ));
                 }
                 // The tests register and log in many residents from one loopback address.
                 Node::Gateway => entries

@@ -1,9 +1,15 @@
 //! The transactional outbox a service keeps for the events its changes cause: a change and its
 //! event are written in one transaction ([`append`] on the transaction), so an event exists
-//! exactly when its change committed. A relay ([`relay_once`], a chore of the service) hands the
-//! events not yet published to a [`Publisher`] (the exchange, which keeps residents' inboxes and
-//! partners' and merchants' webhooks) and marks them published once it has them: at least once,
-//! and the publisher keeps each event id once. Published events are pruned after a week.
+//! exactly when its change committed. The events reach the exchange (which keeps residents'
+//! inboxes and partners' and merchants' webhooks) at least once, and it keeps each event id once:
+//! - pushed: a relay ([`relay_once`], a chore of the mall) hands the events not yet published
+//!   to a [`Publisher`] and marks them published once it has them;
+//! - pulled: the exchange reads intake's and the ledger's ([`unpublished`]) and acknowledges what
+//!   it took ([`mark_published`]) — they must not call the exchange, which calls them.
+//!
+//! Published events are pruned after a week. Events that tell of a moment rather than a change
+//! ("points expire in 30 days") are found by a sweep that walks forward with a [`Cursor`], kept
+//! in the transaction that appends what it found.
 
 use std::future::Future;
 
@@ -28,6 +34,8 @@ pub struct OutboxEvent {
     /// The merchant (and its mall) whose webhooks hear of it, if any.
     pub merchant_id: Option<String>,
     pub mall: Option<String>,
+    /// The partner whose webhooks hear of it, if any.
+    pub partner_id: Option<String>,
     /// What it says: ids and codes, never an ID number, a phone number or a name.
     pub data: serde_json::Value,
 }
@@ -47,6 +55,26 @@ pub mod entity {
         pub mall: Option<String>,
         pub data: String,
         pub published_at_us: Option<i64>,
+        pub partner_id: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A sweep's place: the last (position, key) it has dealt with.
+pub mod cursor {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox_cursors")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub position: i64,
+        pub key: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -95,21 +123,109 @@ impl MigrationTrait for Migration {
     }
 }
 
-/// Writes events in the caller's transaction (the one that makes the change they tell of).
-pub async fn append(conn: &impl ConnectionTrait, events: &[OutboxEvent]) -> Result<(), DbErr> {
-    if events.is_empty() {
-        return Ok(());
+/// The partner column and the sweeps' cursors (named for the day they were added).
+#[derive(Debug)]
+pub struct PartnerAndCursors;
+
+impl MigrationName for PartnerAndCursors {
+    fn name(&self) -> &str {
+        "m20261209_000001_outbox_partner_cursors"
     }
-    entity::Entity::insert_many(events.iter().map(|e| entity::ActiveModel {
-        event_id: Set(e.id),
-        kind: Set(e.kind.clone()),
-        at_us: Set(e.at.timestamp_micros()),
-        resident_id: Set(e.resident_id.clone()),
-        merchant_id: Set(e.merchant_id.clone()),
-        mall: Set(e.mall.clone()),
-        data: Set(e.data.to_string()),
-        published_at_us: Set(None),
-    }))
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PartnerAndCursors {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let col = |name: &'static str| ColumnDef::new(Alias::new(name));
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("outbox"))
+                .add_column(col("partner_id").string().null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("outbox_cursors"))
+                .col(col("name").string().not_null().primary_key())
+                .col(col("position").big_integer().not_null())
+                .col(col("key").string().not_null())
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Both outbox migrations, in order, for a service's migrator.
+pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(Migration), Box::new(PartnerAndCursors)]
+}
+
+/// An id derived from `key` alone (UUID version 8): the same event found twice — by a retry, a
+/// second replica, a sweep that ran again — is appended once.
+pub fn derived_id(key: &str) -> Uuid {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("healthpoints/outbox/v1/{key}").as_bytes(),
+    );
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    Uuid::new_v8(bytes)
+}
+
+/// Writes events in the caller's transaction (the one that makes the change they tell of). An
+/// event id already in the outbox is left as it is.
+pub async fn append(conn: &impl ConnectionTrait, events: &[OutboxEvent]) -> Result<(), DbErr> {
+    for chunk in events.chunks(500) {
+        entity::Entity::insert_many(chunk.iter().map(|e| entity::ActiveModel {
+            event_id: Set(e.id),
+            kind: Set(e.kind.clone()),
+            at_us: Set(e.at.timestamp_micros()),
+            resident_id: Set(e.resident_id.clone()),
+            merchant_id: Set(e.merchant_id.clone()),
+            mall: Set(e.mall.clone()),
+            data: Set(e.data.to_string()),
+            published_at_us: Set(None),
+            partner_id: Set(e.partner_id.clone()),
+        }))
+        .on_conflict(
+            OnConflict::column(entity::Column::EventId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Where a sweep named `name` stopped: the last (position, key) it dealt with.
+pub async fn cursor(
+    conn: &impl ConnectionTrait,
+    name: &str,
+) -> Result<Option<(i64, String)>, DbErr> {
+    Ok(cursor::Entity::find_by_id(name.to_owned())
+        .one(conn)
+        .await?
+        .map(|c| (c.position, c.key)))
+}
+
+/// Moves a sweep's cursor, in the transaction that appends what the sweep found.
+pub async fn set_cursor(
+    conn: &impl ConnectionTrait,
+    name: &str,
+    at: (i64, &str),
+) -> Result<(), DbErr> {
+    cursor::Entity::insert(cursor::ActiveModel {
+        name: Set(name.to_owned()),
+        position: Set(at.0),
+        key: Set(at.1.to_owned()),
+    })
+    .on_conflict(
+        OnConflict::column(cursor::Column::Name)
+            .update_columns([cursor::Column::Position, cursor::Column::Key])
+            .to_owned(),
+    )
     .exec_without_returning(conn)
     .await?;
     Ok(())
@@ -131,24 +247,17 @@ pub enum RelayError {
     Publish(String),
 }
 
-/// One round: up to `limit` unpublished events, oldest first, handed to `publisher` and marked
-/// published; published events older than a week are pruned. Answers how many went.
-pub async fn relay_once(
+/// Up to `limit` events not published yet, in id order.
+pub async fn unpublished(
     conn: &impl ConnectionTrait,
-    publisher: &impl Publisher,
     limit: u64,
-    now: DateTime<Utc>,
-) -> Result<usize, RelayError> {
-    let rows = entity::Entity::find()
+) -> Result<Vec<OutboxEvent>, DbErr> {
+    Ok(entity::Entity::find()
         .filter(entity::Column::PublishedAtUs.is_null())
         .order_by_asc(entity::Column::EventId)
         .limit(limit)
         .all(conn)
-        .await?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let events: Vec<OutboxEvent> = rows
+        .await?
         .into_iter()
         .map(|m| OutboxEvent {
             id: m.event_id,
@@ -157,25 +266,57 @@ pub async fn relay_once(
             resident_id: m.resident_id,
             merchant_id: m.merchant_id,
             mall: m.mall,
+            partner_id: m.partner_id,
             data: serde_json::from_str(&m.data).unwrap_or_default(),
         })
-        .collect();
-    publisher
-        .publish(&events)
-        .await
-        .map_err(RelayError::Publish)?;
-    entity::Entity::update_many()
-        .col_expr(
-            entity::Column::PublishedAtUs,
-            Expr::value(now.timestamp_micros()),
-        )
-        .filter(entity::Column::EventId.is_in(events.iter().map(|e| e.id)))
-        .exec(conn)
-        .await?;
+        .collect())
+}
+
+/// Marks events published (ids not in the outbox, or published already, are left alone) and
+/// prunes what was published more than a week ago. Answers how many it marked.
+pub async fn mark_published(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let mut marked = 0;
+    for chunk in ids.chunks(500) {
+        marked += entity::Entity::update_many()
+            .col_expr(
+                entity::Column::PublishedAtUs,
+                Expr::value(now.timestamp_micros()),
+            )
+            .filter(entity::Column::EventId.is_in(chunk.iter().copied()))
+            .filter(entity::Column::PublishedAtUs.is_null())
+            .exec(conn)
+            .await?
+            .rows_affected;
+    }
     let week_ago = now - chrono::Duration::days(7);
     entity::Entity::delete_many()
         .filter(entity::Column::PublishedAtUs.lt(week_ago.timestamp_micros()))
         .exec(conn)
         .await?;
+    Ok(marked)
+}
+
+/// One round of a relay: up to `limit` unpublished events handed to `publisher` and marked
+/// published. Answers how many went.
+pub async fn relay_once(
+    conn: &impl ConnectionTrait,
+    publisher: &impl Publisher,
+    limit: u64,
+    now: DateTime<Utc>,
+) -> Result<usize, RelayError> {
+    let events = unpublished(conn, limit).await?;
+    if events.is_empty() {
+        return Ok(0);
+    }
+    publisher
+        .publish(&events)
+        .await
+        .map_err(RelayError::Publish)?;
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    mark_published(conn, &ids, now).await?;
     Ok(events.len())
 }

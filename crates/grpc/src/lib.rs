@@ -11,6 +11,8 @@
 //!   that propagates the caller's deadline and trace context to the next hop.
 //! - [`credentials::ServiceToken`] is a service's own identity towards its peers: its deployed
 //!   client credentials exchanged with identity for a token, cached until shortly before expiry.
+//! - [`outbox`] carries a service's outbox events on the wire, and serves intake's and the
+//!   ledger's to the exchange, which pulls them.
 //! - [`Shutdown`] turns SIGINT/SIGTERM into a graceful stop: health flips to `NOT_SERVING`, the
 //!   listener closes, in-flight calls drain within a grace period; a second signal exits at once.
 
@@ -19,6 +21,7 @@ pub mod client;
 pub mod credentials;
 pub mod health;
 pub mod host;
+pub mod outbox;
 pub mod ready;
 mod rpc_layer;
 mod shutdown;

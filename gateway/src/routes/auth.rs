@@ -91,7 +91,7 @@ pub struct ClientTokenRequest {
     pub scope: Option<String>,
 }
 
-fn token_response(tokens: Option<pb::TokenPair>) -> HttpResult<Json<TokenResponse>> {
+pub(super) fn token_response(tokens: Option<pb::TokenPair>) -> HttpResult<Json<TokenResponse>> {
     let t = tokens.ok_or_else(ApiError::internal)?;
     Ok(Json(TokenResponse {
         access_token: t.access_token,

@@ -16,6 +16,7 @@ pub mod ops;
 pub mod partners;
 pub mod play;
 pub mod points;
+pub mod rights;
 pub mod statements;
 pub mod station;
 pub mod statistics;
@@ -154,6 +155,8 @@ routes! {
         POST "/v1/auth/refresh" => auth::refresh,
         POST "/v1/auth/logout" => auth::logout,
         POST "/v1/auth/token" => auth::client_token,
+        POST "/v1/auth/password-reset" => rights::request_reset,
+        POST "/v1/auth/password-reset/confirm" => rights::confirm_reset,
         GET "/v1/leaderboards" => play::leaderboard,
         GET "/v1/rules" => behaviours::rules,
         GET "/v1/rules/changelog" => behaviours::changelog,
@@ -169,6 +172,8 @@ routes! {
     }
     Residents {
         GET "/v1/me" => me::me,
+        PUT "/v1/me/password" => rights::change_password,
+        GET "/v1/me/export" => rights::export,
         GET "/v1/me/balances" => points::balances,
         GET "/v1/me/transactions" => points::transactions,
         GET "/v1/me/checkins" => behaviours::check_in_status,

@@ -23,7 +23,9 @@ use crate::{
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NotificationView {
     pub notification_id: String,
-    /// e.g. `consent.granted`, `consent.revoked`.
+    /// `points.awarded`, `points.held`, `record.rejected` (after a review), `points.expiring`,
+    /// `voucher.expiring`, `order.written_off`, `order.refunded`, `order.expired`,
+    /// `consent.granted`, `consent.revoked`.
     pub kind: String,
     /// What it is about (ids and codes).
     #[schema(value_type = Object)]
@@ -157,6 +159,8 @@ pub enum PartnerEvent {
     ConsentGranted,
     #[serde(rename = "consent.revoked")]
     ConsentRevoked,
+    #[serde(rename = "record.rejected")]
+    RecordRejected,
 }
 
 /// An event a merchant hears of.

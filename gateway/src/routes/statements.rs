@@ -126,13 +126,7 @@ pub struct AdminStatementsQuery {
 
 /// One statement's lines as CSV, for the merchant's accounts.
 fn csv(s: &StatementView) -> String {
-    let field = |v: &str| {
-        if v.contains([',', '"', '\n']) {
-            format!("\"{}\"", v.replace('"', "\"\""))
-        } else {
-            v.to_owned()
-        }
-    };
+    let field = super::views::csv_field;
     let mut out = String::from(
         "period,order_id,product,quantity,points,yuan,written_off_at,refunded_at,transfer_id\n",
     );

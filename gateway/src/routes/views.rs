@@ -160,6 +160,22 @@ pub(crate) mod names {
 )]
 pub(crate) struct District(#[allow(dead_code)] String);
 
+/// One CSV cell: quoted when it holds a comma, a quote or a line break; a text a spreadsheet
+/// would run as a formula (`=`, `+`, `@`, a tab or a carriage return first) is kept text with a
+/// leading `'`.
+pub(crate) fn csv_field(v: &str) -> String {
+    let v = if v.starts_with(['=', '+', '@', '\t', '\r']) {
+        format!("'{v}")
+    } else {
+        v.to_owned()
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use utoipa::PartialSchema as _;
@@ -172,5 +188,19 @@ mod tests {
             .collect();
         let schema = serde_json::to_value(super::District::schema()).unwrap();
         assert_eq!(schema["pattern"], format!("^({})$", codes.join("|")));
+    }
+
+    #[test]
+    fn csv_cells_are_quoted_and_never_formulas() {
+        assert_eq!(super::csv_field("plain"), "plain");
+        assert_eq!(super::csv_field("a,b"), "\"a,b\"");
+        assert_eq!(super::csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(super::csv_field("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(super::csv_field("@cmd"), "'@cmd");
+        assert_eq!(
+            super::csv_field("-300"),
+            "-300",
+            "negative points stay numbers"
+        );
     }
 }

@@ -16,4 +16,5 @@ mod partners;
 mod play;
 mod points;
 mod problems;
+mod rights;
 mod station;

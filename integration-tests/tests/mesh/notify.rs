@@ -366,20 +366,175 @@ async fn a_merchant_hears_of_its_orders_from_the_malls_outbox() {
     assert_eq!(written_off["data"]["points"], 120);
     assert_eq!(receiver.with(|r| r.refused), 0);
 
+    // The inbox also has the granted points (intake's event); the voucher used is the mall's.
+    let used = |n: &Value| {
+        n["notifications"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|x| x["kind"] == "order.written_off")
+            .cloned()
+    };
     let inbox = sandbox
         .eventually(
             "/v1/me/notifications",
             &token,
             Duration::from_secs(5),
+            |n| used(n).is_some(),
+        )
+        .await;
+    let used = used(&inbox).unwrap();
+    assert_eq!(used["data"]["order_id"], order["order_id"], "{inbox}");
+}
+
+/// Intake's events reach the exchange without intake calling it (the exchange pulls them): a
+/// partner hears that a record it sent was rejected — signed, processed once, naming its own
+/// record and not the resident — and the resident's inbox says the points of the other were
+/// awarded.
+#[tokio::test]
+async fn a_partner_hears_of_its_rejected_record_and_the_resident_of_points_awarded() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let sports = sandbox
+        .partner(&admin, "sports", &["steps.daily"], &["behaviours:submit"])
+        .await;
+    let addr = free_port();
+    let hook = sandbox
+        .expect(
+            201,
+            Method::POST,
+            "/v1/partner/webhooks",
+            Some(&sports),
+            Some(json!({"url": format!("http://{addr}/hook"), "events": ["record.rejected"]})),
+        )
+        .await
+        .unwrap();
+    let receiver = Receiver::start(addr, hook["secret"].as_str().unwrap())
+        .await
+        .unwrap();
+    let (resident, token) = sandbox.resident(953, "310118", "19700303").await;
+    let day = |n: i64| (chrono::Utc::now() - chrono::Duration::days(n)).to_rfc3339();
+    let (status, sent) = sandbox
+        .call(
+            Method::POST,
+            "/v1/partner/behaviours",
+            Some(&sports),
+            Some(json!([
+                {"record_id": "ok-1", "resident_id": resident, "behaviour": "steps.daily", "occurred_at": day(1), "quantity": 10_500},
+                {"record_id": "low-1", "resident_id": resident, "behaviour": "steps.daily", "occurred_at": day(2), "quantity": 3_000},
+            ])),
+        )
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(sent["results"][0]["outcome"], "awarded", "{sent}");
+    assert_eq!(sent["results"][1]["outcome"], "rejected", "{sent}");
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while receiver.with(|r| r.processed.len()) < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the rejected record's event did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rejected = receiver.with(|r| r.processed[0].clone());
+    assert_eq!(rejected["type"], "record.rejected", "{rejected}");
+    assert_eq!(rejected["data"]["record_id"], "low-1", "{rejected}");
+    assert_eq!(rejected["data"]["reason_code"], "below_threshold");
+    assert!(
+        !rejected.to_string().contains(&resident),
+        "the partner's event does not name the resident: {rejected}"
+    );
+    assert_eq!(receiver.with(|r| r.refused), 0);
+
+    let inbox = sandbox
+        .eventually(
+            "/v1/me/notifications",
+            &token,
+            Duration::from_secs(10),
             |n| n["unread"].as_u64() >= Some(1),
         )
         .await;
+    let awarded = &inbox["notifications"][0];
+    assert_eq!(awarded["kind"], "points.awarded", "{inbox}");
+    assert_eq!(awarded["data"]["record_id"], "ok-1");
+    assert_eq!(awarded["data"]["points"], sent["results"][0]["points"]);
     assert_eq!(
-        inbox["notifications"][0]["kind"], "order.written_off",
-        "{inbox}"
+        inbox["notifications"].as_array().unwrap().len(),
+        1,
+        "the rejected record is the partner's to hear of: {inbox}"
     );
-    assert_eq!(
-        inbox["notifications"][0]["data"]["order_id"],
-        order["order_id"]
-    );
+    // Only once, however often the exchange reads intake's outbox.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(receiver.with(|r| r.processed.len()), 1);
+}
+
+/// A resident is told once that a voucher is about to expire (the mall's sweep, through its
+/// outbox), naming the product and when it expires.
+#[tokio::test]
+async fn a_resident_is_told_once_that_a_voucher_is_about_to_expire() {
+    // Vouchers valid a day, announced a day ahead: at once.
+    let sandbox = Sandbox::start_with_mall_settings(&[
+        ("orders.voucher_valid_hours", "24"),
+        ("orders.expiry_notice_hours", "24"),
+    ])
+    .await;
+    let admin = sandbox.admin_token().await;
+    let (_operator, product) = sandbox
+        .city_shop(&admin, ("Reminding pharmacy", "op-remind"), ("Gauze", 100))
+        .await
+        .unwrap();
+    let (resident, token) = sandbox.resident(954, "310118", "19700404").await;
+    sandbox.grant(&admin, &resident, None, 500).await;
+    let mut orders = Vec::new();
+    for key in ["remind-1", "remind-2"] {
+        let placed = sandbox
+            .request(Method::POST, "/v1/malls/city/orders", Some(&token))
+            .header("Idempotency-Key", key)
+            .json(&json!({"product_id": product}))
+            .send()
+            .await
+            .unwrap();
+        let (status, order) = healthpoints_integration_tests::split(placed).await;
+        assert_eq!(status, 201, "{order}");
+        orders.push(order);
+    }
+    let expiring = |n: &Value| -> Vec<Value> {
+        n["notifications"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|x| x["kind"] == "voucher.expiring")
+            .cloned()
+            .collect()
+    };
+    let inbox = sandbox
+        .eventually(
+            "/v1/me/notifications",
+            &token,
+            Duration::from_secs(10),
+            |n| expiring(n).len() >= 2,
+        )
+        .await;
+    let told = expiring(&inbox);
+    assert_eq!(told.len(), 2, "{inbox}");
+    let mut told_of: Vec<&str> = told
+        .iter()
+        .map(|n| n["data"]["order_id"].as_str().unwrap())
+        .collect();
+    told_of.sort_unstable();
+    let mut placed: Vec<&str> = orders
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap())
+        .collect();
+    placed.sort_unstable();
+    assert_eq!(told_of, placed);
+    assert_eq!(told[0]["data"]["product_title"], "Gauze");
+    assert!(told[0]["data"]["expires_at"].is_string());
+    // The sweep runs on: nobody is told twice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, again) = sandbox
+        .call(Method::GET, "/v1/me/notifications", Some(&token), None)
+        .await;
+    assert_eq!(expiring(&again).len(), 2, "{again}");
 }

@@ -122,6 +122,17 @@ async fn residents_merchants_and_officials_use_it_in_chromium_and_every_main_pag
     browser.goto(&format!("{web}/login")).await.unwrap();
     accessible(&browser, axe, "sign-in").await;
     picture(&browser, "login").await;
+    for (path, name) in [
+        ("/password-reset", "password reset"),
+        (
+            "/password-reset/confirm?phone=13900000001",
+            "password reset code",
+        ),
+    ] {
+        browser.goto(&format!("{web}{path}")).await.unwrap();
+        fits(&browser, name).await;
+        accessible(&browser, axe, name).await;
+    }
     browser.goto(&format!("{web}/register")).await.unwrap();
     let valid = healthpoints_types::id_number::complete("31011819500101007").unwrap();
     let wrong = format!(
@@ -228,6 +239,7 @@ async fn residents_merchants_and_officials_use_it_in_chromium_and_every_main_pag
         ("/me/profile", "profile"),
         ("/me/station-code", "station code"),
         ("/me/notifications", "messages"),
+        ("/me/password", "change password"),
     ] {
         browser.goto(&format!("{web}{path}")).await.unwrap();
         fits(&browser, name).await;

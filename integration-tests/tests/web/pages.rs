@@ -566,8 +566,20 @@ async fn residents_manage_their_leaderboard_presence_and_consents_and_see_who_re
         .await;
     assert_eq!(status, 403, "a withdrawn consent stops the reading");
 
-    // The messages say both, unread until marked read.
-    let inbox = web.get("/me/notifications").await;
+    // The messages say both, unread until marked read; and the demo's points, each award in
+    // words (intake's events, which the exchange reads every half second).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut last = usize::MAX;
+    let inbox = loop {
+        let inbox = web.get("/me/notifications").await;
+        // Until the awards are all in: two looks that agree.
+        let awarded = inbox.body.matches("获得 ").count();
+        if (awarded > 0 && awarded == last) || std::time::Instant::now() > deadline {
+            break inbox;
+        }
+        last = awarded;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     assert_eq!(inbox.status, 200);
     assert!(
         inbox
@@ -581,7 +593,13 @@ async fn residents_manage_their_leaderboard_presence_and_consents_and_see_who_re
             .body
             .contains("您已授权 insurer-a feed 使用您的每月积分概况数据")
     );
-    assert_eq!(inbox.by_id("unread-count").as_deref(), Some("未读：2"));
+    let awarded = inbox.body.matches("获得 ").count();
+    assert!(awarded >= 1, "{}", inbox.body);
+    assert!(inbox.body.contains(" 积分（¥"), "{}", inbox.body);
+    assert_eq!(
+        inbox.by_id("unread-count"),
+        Some(format!("未读：{}", 2 + awarded))
+    );
     let read = web.post("/me/notifications/read", &[]).await;
     assert_eq!(read.location.as_deref(), Some("/me/notifications"));
     assert_eq!(
@@ -958,4 +976,105 @@ async fn a_station_counter_serves_a_resident_who_comes_in_person() {
             .contains("<svg role=\"img\" aria-label=\"小屋码\"")
     );
     sandbox.stop().await;
+}
+
+/// A resident changes their password from their profile (a wrong current one is said next to
+/// its field; this browser carries on signed in) and resets a forgotten one with the code sent
+/// to their phone (a wrong code is said next to its field), then signs in with it.
+#[tokio::test]
+async fn a_resident_changes_a_password_and_resets_a_forgotten_one() {
+    let sandbox = Sandbox::start_with_web().await;
+    sandbox.seed_demo().await;
+    let phone = "13900000002";
+    let web = WebClient::new(sandbox.web_url());
+    web.sign_in(phone, DEMO_PASSWORD).await;
+    let profile = web.get("/me/profile").await;
+    assert!(profile.body.contains("href=\"/me/password\""));
+    // Their data, to keep.
+    let csv = web.get("/me/export?format=csv").await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.body
+            .starts_with("section,at,what,points,book,reference,detail"),
+        "{}",
+        csv.body
+    );
+    let json = web.get("/me/export?format=json").await;
+    assert!(json.body.contains("\"points_history\""), "{}", json.body);
+    web.get("/me/password").await;
+    let wrong = web
+        .post(
+            "/me/password",
+            &[
+                ("current_password", "Not-mine-1"),
+                ("new_password", "Fresh-pass-9"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("当前密码不正确"), "{}", wrong.body);
+    let changed = web
+        .post(
+            "/me/password",
+            &[
+                ("current_password", DEMO_PASSWORD),
+                ("new_password", "Fresh-pass-9"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.location.as_deref(), Some("/me/profile"));
+    let profile = web.get("/me/profile").await;
+    assert_eq!(profile.status, 200, "still signed in, with the new session");
+    assert!(profile.body.contains("密码已修改"), "{}", profile.body);
+
+    let anon = WebClient::new(sandbox.web_url());
+    assert!(
+        anon.get("/login")
+            .await
+            .body
+            .contains("href=\"/password-reset\"")
+    );
+    anon.get("/password-reset").await;
+    let sent = anon.post("/password-reset", &[("phone", phone)]).await;
+    let next = format!("/password-reset/confirm?phone={phone}");
+    assert_eq!(sent.location.as_deref(), Some(next.as_str()));
+    let form = anon.get(&next).await;
+    assert!(form.body.contains("验证码已发送"), "{}", form.body);
+    let text = sandbox.message_to(phone).expect("a code was sent");
+    let code: String = text
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap()
+        .to_owned();
+    let other = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let refused = anon
+        .post(
+            "/password-reset/confirm",
+            &[
+                ("phone", phone),
+                ("code", &other),
+                ("new_password", "Reset-pass-8"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("验证码不正确"), "{}", refused.body);
+    let done = anon
+        .post(
+            "/password-reset/confirm",
+            &[
+                ("phone", phone),
+                ("code", &code),
+                ("new_password", "Reset-pass-8"),
+            ],
+        )
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/login"));
+    assert_eq!(
+        anon.sign_in(phone, "Reset-pass-8")
+            .await
+            .location
+            .as_deref(),
+        Some("/me")
+    );
 }

@@ -10,7 +10,10 @@ use healthpoints_grpc::{
     credentials::{PeerError, ServiceToken},
 };
 use healthpoints_proto::{
-    common::v1::BehaviourCategory as PbCategory,
+    common::v1::{
+        AckOutboxRequest, BehaviourCategory as PbCategory, OutboxEvent as PbEvent,
+        ReadOutboxRequest,
+    },
     identity::v1::{
         self as idpb, ClientKind, CreateClientRequest, ResolveResidentRequest,
         SetFamilyDoctorContractRequest, identity_service_client::IdentityServiceClient,
@@ -28,6 +31,7 @@ use prost_types::Timestamp;
 use crate::domain::{
     contracts::{Contract, ContractAction, Contracts},
     error::{ExchangeError, Result},
+    notify::{Event, EventSource},
     partners::{Identity, Intake, Partner, Resolved},
     products::MonthlyPoints,
     records::{Behaviours, Forward, Judged, RecordOutcome, RecordResult},
@@ -453,3 +457,50 @@ impl Behaviours for IntakePeer {
         })
     }
 }
+
+/// Events read from an outbox: each with its id, parsed when it can be.
+fn pulled(events: Vec<PbEvent>) -> Vec<(String, Option<Event>)> {
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let id = e.event_id.clone();
+            (id, crate::convert::outbox_event_from_pb(i, e).ok())
+        })
+        .collect()
+}
+
+/// A peer whose outbox the exchange reads: the same two calls on intake and on the ledger.
+macro_rules! outbox_source {
+    ($peer:ty, $name:literal) => {
+        impl EventSource for $peer {
+            async fn read_events(&self, limit: u32) -> Result<Vec<(String, Option<Event>)>> {
+                let r = self
+                    .token
+                    .call(
+                        $name,
+                        &self.client,
+                        ReadOutboxRequest { limit },
+                        async |mut c, r| c.read_outbox(r).await,
+                    )
+                    .await?;
+                Ok(pulled(r.events))
+            }
+
+            async fn ack_events(&self, event_ids: Vec<String>) -> Result<()> {
+                self.token
+                    .call(
+                        $name,
+                        &self.client,
+                        AckOutboxRequest { event_ids },
+                        async |mut c, r| c.ack_outbox(r).await,
+                    )
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+outbox_source!(IntakePeer, "intake");
+outbox_source!(LedgerPeer, "ledger");

@@ -250,8 +250,12 @@ pub(crate) fn delivery_to_pb(d: Delivery) -> pb::Delivery {
     }
 }
 
-/// An event a mall's outbox publishes.
-pub(crate) fn outbox_event_from_pb(i: usize, e: pb::OutboxEvent) -> Result<Event, Status> {
+/// An event of a service's outbox: one a mall publishes, or one the exchange reads from intake or
+/// the ledger.
+pub(crate) fn outbox_event_from_pb(
+    i: usize,
+    e: healthpoints_proto::common::v1::OutboxEvent,
+) -> Result<Event, Status> {
     let field = |name: &str| format!("events[{i}].{name}");
     let id = uuid::Uuid::parse_str(&e.event_id)
         .map_err(|_| Status::from(ApiError::invalid(field("event_id"), "must be a UUID")))?;
@@ -266,7 +270,7 @@ pub(crate) fn outbox_event_from_pb(i: usize, e: pb::OutboxEvent) -> Result<Event
         kind: e.kind,
         at,
         resident_id: some(e.resident_id),
-        partner_id: None,
+        partner_id: some(e.partner_id),
         merchant: some(e.merchant_id).zip(some(e.mall)),
         data,
     })

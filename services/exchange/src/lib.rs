@@ -88,7 +88,8 @@ impl Service for LiveExchange {
         healthpoints_db::ping(self.store().connection()).await
     }
 
-    /// Delivers due webhooks and hands unsent notifications to the sender.
+    /// Takes intake's and the ledger's events, delivers due webhooks and hands unsent
+    /// notifications to the sender.
     fn chores(ready: Ready<Self>, config: &ExchangeConfig, shutdown: Shutdown) -> Vec<Chore> {
         let period = std::time::Duration::from_millis(config.webhooks.poll_interval_ms);
         vec![every(ready, period, shutdown, |x: Arc<Self>| async move {
@@ -96,6 +97,11 @@ impl Service for LiveExchange {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(attempts = n, "webhook deliveries attempted"),
                 Err(e) => tracing::warn!(error = %e, "webhook deliveries not completed"),
+            }
+            match x.pull_events_once().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(events = n, "events taken from intake and the ledger"),
+                Err(e) => tracing::warn!(error = %e, "events of intake and the ledger wait"),
             }
             if let Err(e) = x.send_notifications_once(&LogSender).await {
                 tracing::warn!(error = %e, "notifications not sent");

@@ -22,6 +22,8 @@ pub struct IdentityConfig {
     pub tokens: TokensConfig,
     pub secrets: SecretsConfig,
     pub login: LoginConfig,
+    #[serde(default)]
+    pub password_reset: PasswordResetConfig,
     /// `username:password` of the first city admin, created when no city admin exists.
     #[serde(default)]
     pub bootstrap_admin: Option<Secret<String>>,
@@ -93,6 +95,34 @@ pub struct LoginConfig {
     pub address_per_minute: u32,
 }
 
+/// Forgotten passwords reset with a one-time code sent to the resident's phone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordResetConfig {
+    /// Where the codes are sent. `""`: nowhere — reset by code is unavailable (a health station
+    /// resets a password after an ID check); `file:<directory>`: each message is written to
+    /// `<directory>/<phone>.txt` (development: `healthpoints up` and the test meshes). An SMS
+    /// gateway's adapter is another [`crate::service::passwords::Messenger`].
+    pub sender: String,
+    /// How long a code is valid.
+    pub code_ttl_seconds: u64,
+    /// Wrong codes before a code is void.
+    pub max_attempts: i32,
+    /// A new code is sent at most this often to one phone.
+    pub resend_after_seconds: u64,
+}
+
+impl Default for PasswordResetConfig {
+    fn default() -> Self {
+        Self {
+            sender: String::new(),
+            code_ttl_seconds: 600,
+            max_attempts: 5,
+            resend_after_seconds: 60,
+        }
+    }
+}
+
 impl Validate for IdentityConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         check_socket_addr("grpc.addr", &self.grpc.addr)?;
@@ -127,6 +157,31 @@ impl Validate for IdentityConfig {
             return Err(ConfigError::invalid(
                 "secrets.master_key",
                 "set master_key or master_key_file",
+            ));
+        }
+        let r = &self.password_reset;
+        if !(r.sender.is_empty() || r.sender.starts_with("file:") && r.sender.len() > 5) {
+            return Err(ConfigError::invalid(
+                "password_reset.sender",
+                "must be empty or file:<directory>",
+            ));
+        }
+        if !(60..=3600).contains(&r.code_ttl_seconds) {
+            return Err(ConfigError::invalid(
+                "password_reset.code_ttl_seconds",
+                "must be between 60 and 3600",
+            ));
+        }
+        if !(1..=10).contains(&r.max_attempts) {
+            return Err(ConfigError::invalid(
+                "password_reset.max_attempts",
+                "must be between 1 and 10",
+            ));
+        }
+        if r.resend_after_seconds > r.code_ttl_seconds {
+            return Err(ConfigError::invalid(
+                "password_reset.resend_after_seconds",
+                "must be at most code_ttl_seconds",
             ));
         }
         if self.login.max_failed_logins < 1 {

@@ -106,6 +106,52 @@ impl IdentityService for IdentityGrpc {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let tokens = self
+            .ready()?
+            .change_password(&p, &r.current_password, &r.new_password, &r.client_address)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ChangePasswordResponse {
+            tokens: Some(tokens_to_pb(tokens)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn request_password_reset(
+        &self,
+        request: Request<pb::RequestPasswordResetRequest>,
+    ) -> Result<Response<pb::RequestPasswordResetResponse>, Status> {
+        let r = request.into_inner();
+        let ttl = self
+            .ready()?
+            .request_password_reset(&r.phone, &r.client_address)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::RequestPasswordResetResponse {
+            code_ttl_seconds: u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn confirm_password_reset(
+        &self,
+        request: Request<pb::ConfirmPasswordResetRequest>,
+    ) -> Result<Response<pb::ConfirmPasswordResetResponse>, Status> {
+        let r = request.into_inner();
+        self.ready()?
+            .confirm_password_reset(&r.phone, &r.code, &r.new_password, &r.client_address)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ConfirmPasswordResetResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn issue_client_token(
         &self,
         request: Request<pb::IssueClientTokenRequest>,

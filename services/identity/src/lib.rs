@@ -183,6 +183,9 @@ async fn prepare(config: &IdentityConfig) -> anyhow::Result<Arc<Identity>> {
         address_burst: l.address_burst,
         address_per_minute: l.address_per_minute,
         client_secret_grace: Duration::from_secs(t.client_secret_grace_seconds),
+        reset_code_ttl: Duration::from_secs(config.password_reset.code_ttl_seconds),
+        reset_max_attempts: config.password_reset.max_attempts,
+        reset_resend_after: Duration::from_secs(config.password_reset.resend_after_seconds),
     };
     let identity = Identity::new(
         Store::new(db),
@@ -193,6 +196,12 @@ async fn prepare(config: &IdentityConfig) -> anyhow::Result<Arc<Identity>> {
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let identity = match config.password_reset.sender.strip_prefix("file:") {
+        Some(dir) => {
+            identity.with_messenger(Arc::new(service::passwords::FileMessenger::new(dir)?))
+        }
+        None => identity,
+    };
     if let Some(admin) = &config.bootstrap_admin {
         let (user, pass) = admin.expose().split_once(':').unwrap_or_default();
         identity

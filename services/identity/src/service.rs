@@ -44,6 +44,12 @@ pub struct Policy {
     /// How long a client's replaced secret stays valid after a rotation, unless the rotation
     /// asks otherwise.
     pub client_secret_grace: Duration,
+    /// How long a password reset code is valid.
+    pub reset_code_ttl: Duration,
+    /// Wrong codes before a reset code is void.
+    pub reset_max_attempts: i32,
+    /// A new reset code is sent at most this often to one resident.
+    pub reset_resend_after: Duration,
 }
 
 /// The longest grace period a replaced client secret may have.
@@ -59,6 +65,9 @@ impl Default for Policy {
             address_burst: 30,
             address_per_minute: 30,
             client_secret_grace: Duration::from_secs(24 * 3600),
+            reset_code_ttl: Duration::from_secs(600),
+            reset_max_attempts: 5,
+            reset_resend_after: Duration::from_secs(60),
         }
     }
 }
@@ -154,6 +163,8 @@ pub struct Identity {
     clock: Clock,
     by_account: RateLimiter,
     by_address: RateLimiter,
+    /// Where password reset codes go; none: reset by code is unavailable.
+    messenger: Option<Arc<dyn passwords::Messenger>>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -219,7 +230,14 @@ impl Identity {
             tokens,
             policy,
             clock,
+            messenger: None,
         })
+    }
+
+    /// Sends password reset codes through `messenger`.
+    pub fn with_messenger(mut self, messenger: Arc<dyn passwords::Messenger>) -> Self {
+        self.messenger = Some(messenger);
+        self
     }
 
     /// The system clock.
@@ -263,6 +281,7 @@ async fn verify_password(password: String, hash: impl FnOnce() -> String + Send 
         .unwrap_or(false)
 }
 
+pub mod passwords;
 mod residents;
 mod sessions;
 mod staff;

@@ -552,6 +552,22 @@ impl IntakeService for IntakeGrpc {
             .map_err(status)?;
         Ok(Response::new(pb::FlagResidentResponse {}))
     }
+
+    #[tracing::instrument(name = "intake.ReadOutbox", skip_all)]
+    async fn read_outbox(
+        &self,
+        request: Request<healthpoints_proto::common::v1::ReadOutboxRequest>,
+    ) -> Result<Response<healthpoints_proto::common::v1::ReadOutboxResponse>, Status> {
+        healthpoints_grpc::outbox::read(self.ready()?.store().connection(), request).await
+    }
+
+    #[tracing::instrument(name = "intake.AckOutbox", skip_all)]
+    async fn ack_outbox(
+        &self,
+        request: Request<healthpoints_proto::common::v1::AckOutboxRequest>,
+    ) -> Result<Response<healthpoints_proto::common::v1::AckOutboxResponse>, Status> {
+        healthpoints_grpc::outbox::ack(self.ready()?.store().connection(), request).await
+    }
 }
 
 fn policy_to_pb(v: &PolicyVersion) -> pb::ExpiryPolicyVersion {

@@ -45,8 +45,17 @@ impl Default for WriterConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweeperConfig {
-    /// How often pending transfers past their timeout are voided.
+    /// How often pending transfers past their timeout are voided, expired points leave their
+    /// lots and residents are told of points about to expire.
     pub interval_ms: u64,
+    /// How many days before their points expire residents are told (`points.expiring` in their
+    /// inbox); 0 tells no one.
+    #[serde(default = "notice_days")]
+    pub expiry_notice_days: u32,
+}
+
+fn notice_days() -> u32 {
+    30
 }
 
 impl Validate for LedgerConfig {
@@ -59,6 +68,12 @@ impl Validate for LedgerConfig {
             return Err(ConfigError::invalid(
                 "sweeper.interval_ms",
                 "must be between 10 and 60000",
+            ));
+        }
+        if self.sweeper.expiry_notice_days > 366 {
+            return Err(ConfigError::invalid(
+                "sweeper.expiry_notice_days",
+                "must be between 0 and 366",
             ));
         }
         if !(1..=8).contains(&self.writer.commits_in_flight) {

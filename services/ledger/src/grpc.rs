@@ -289,4 +289,20 @@ impl LedgerService for LedgerGrpc {
             complete: report.complete,
         }))
     }
+
+    #[tracing::instrument(name = "ledger.ReadOutbox", skip_all)]
+    async fn read_outbox(
+        &self,
+        request: Request<healthpoints_proto::common::v1::ReadOutboxRequest>,
+    ) -> Result<Response<healthpoints_proto::common::v1::ReadOutboxResponse>, Status> {
+        healthpoints_grpc::outbox::read(self.ready()?.store().connection(), request).await
+    }
+
+    #[tracing::instrument(name = "ledger.AckOutbox", skip_all)]
+    async fn ack_outbox(
+        &self,
+        request: Request<healthpoints_proto::common::v1::AckOutboxRequest>,
+    ) -> Result<Response<healthpoints_proto::common::v1::AckOutboxResponse>, Status> {
+        healthpoints_grpc::outbox::ack(self.ready()?.store().connection(), request).await
+    }
 }

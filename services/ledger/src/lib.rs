@@ -63,6 +63,7 @@ impl Service for Ledger {
         let options = LedgerOptions {
             sweep_interval: Duration::from_millis(config.sweeper.interval_ms),
             commits_in_flight: config.writer.commits_in_flight,
+            expiry_notice_days: config.sweeper.expiry_notice_days,
             ..LedgerOptions::default()
         };
         Ok(Ledger::start(Store::new(db), options))

@@ -49,6 +49,8 @@ pub struct LedgerOptions {
     pub sweep_interval: Duration,
     /// Group commits the writer lets run at once while it plans the next group (at least 1).
     pub commits_in_flight: usize,
+    /// Days before their points expire that residents are told (0: never).
+    pub expiry_notice_days: u32,
     pub clock: Clock,
 }
 
@@ -66,6 +68,7 @@ impl Default for LedgerOptions {
         Self {
             sweep_interval: Duration::from_secs(1),
             commits_in_flight: COMMITS_IN_FLIGHT,
+            expiry_notice_days: 30,
             clock: Arc::new(now_us),
         }
     }
@@ -94,6 +97,7 @@ pub struct Ledger {
     store: Store,
     writer: mpsc::Sender<Job>,
     clock: Clock,
+    expiry_notice_days: u32,
     /// Groups the writer had to write again with locks (see [`Ledger::groups_written_with_locks`]).
     locked: Arc<AtomicU64>,
 }
@@ -180,6 +184,7 @@ impl Ledger {
             store,
             writer: tx,
             clock: options.clock,
+            expiry_notice_days: options.expiry_notice_days,
             locked,
         });
         tokio::spawn(run_sweeper(Arc::downgrade(&ledger), options.sweep_interval));
@@ -681,6 +686,14 @@ async fn run_sweeper(ledger: std::sync::Weak<Ledger>, every: Duration) {
                 tracing::info!(expiries = n, "expired points whose day ended");
             }
             Err(e) => tracing::warn!(error = %e, "expiring points failed"),
+        }
+        match ledger.announce_expiring_once().await {
+            Ok(0) => {}
+            Ok(n) => {
+                healthpoints_telemetry::metrics::swept("ledger", "expiry_notices", n as u64);
+                tracing::info!(notices = n, "residents told of points about to expire");
+            }
+            Err(e) => tracing::warn!(error = %e, "telling residents of expiring points failed"),
         }
     }
 }

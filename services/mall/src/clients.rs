@@ -327,18 +327,7 @@ impl outbox::Publisher for ExchangeEvents {
     async fn publish(&self, events: &[outbox::OutboxEvent]) -> std::result::Result<(), String> {
         let wire = events
             .iter()
-            .map(|e| xpb::OutboxEvent {
-                event_id: e.id.to_string(),
-                kind: e.kind.clone(),
-                at: Some(prost_types::Timestamp {
-                    seconds: e.at.timestamp(),
-                    nanos: i32::try_from(e.at.timestamp_subsec_nanos()).unwrap_or_default(),
-                }),
-                resident_id: e.resident_id.clone().unwrap_or_default(),
-                merchant_id: e.merchant_id.clone().unwrap_or_default(),
-                mall: e.mall.clone().unwrap_or_default(),
-                data_json: e.data.to_string(),
-            })
+            .map(healthpoints_grpc::outbox::to_pb)
             .collect();
         self.token
             .call(

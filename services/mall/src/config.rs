@@ -45,6 +45,9 @@ pub struct MallConfig {
 #[serde(deny_unknown_fields)]
 pub struct OrdersConfig {
     pub voucher_valid_hours: u32,
+    /// Residents are told this many hours before a voucher of theirs expires (0: not told).
+    #[serde(default = "voucher_notice_hours")]
+    pub expiry_notice_hours: u32,
     pub max_quantity: u32,
     pub sweep_interval_ms: u64,
 }
@@ -53,6 +56,10 @@ pub struct OrdersConfig {
 #[serde(deny_unknown_fields)]
 pub struct SettlementConfig {
     pub period: String,
+}
+
+fn voucher_notice_hours() -> u32 {
+    24
 }
 
 impl Validate for MallConfig {
@@ -72,6 +79,12 @@ impl Validate for MallConfig {
             return Err(ConfigError::invalid(
                 "orders.voucher_valid_hours",
                 "must be between 1 and 8760",
+            ));
+        }
+        if self.orders.expiry_notice_hours > 24 * 365 {
+            return Err(ConfigError::invalid(
+                "orders.expiry_notice_hours",
+                "must be between 0 and 8760",
             ));
         }
         if !(1..=1000).contains(&self.orders.max_quantity) {

@@ -136,6 +136,11 @@ impl Service for LiveMall {
                     }
                     Err(e) => tracing::warn!(error = %e, "sweep not completed"),
                 }
+                match mall.announce_expiring_vouchers().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(notices = n, "residents told of vouchers expiring"),
+                    Err(e) => tracing::warn!(error = %e, "voucher notices not completed"),
+                }
             },
         ));
         chores
@@ -147,6 +152,7 @@ pub fn options(config: &MallConfig) -> MallOptions {
     let mut options = MallOptions::new(config.mall_id());
     options.name = config.name.clone();
     options.voucher_valid = chrono::Duration::hours(i64::from(config.orders.voucher_valid_hours));
+    options.voucher_notice = chrono::Duration::hours(i64::from(config.orders.expiry_notice_hours));
     options.max_quantity = config.orders.max_quantity;
     options.period = PeriodKind::parse(&config.settlement.period).unwrap_or(PeriodKind::Month);
     options

@@ -89,6 +89,8 @@ pub struct MallOptions {
     pub mall: MallId,
     pub name: String,
     pub voucher_valid: Duration,
+    /// How long before a voucher expires its resident is told (zero: never).
+    pub voucher_notice: Duration,
     pub max_quantity: u32,
     pub period: PeriodKind,
     /// A `reserving` order is left to its own request for this long before the sweeper drives
@@ -117,6 +119,7 @@ impl MallOptions {
                 MallId::District(d) => format!("{} health mall", d.name()),
             },
             voucher_valid: Duration::hours(72),
+            voucher_notice: Duration::hours(24),
             max_quantity: 20,
             period: PeriodKind::Month,
             reserving_grace: Duration::seconds(30),

@@ -82,6 +82,18 @@ fn text(t: &Msgs, n: &Notification, partners: &HashMap<String, String>) -> Strin
         "order.written_off" => fill2(t.note_written_off, &product, &points),
         "order.refunded" => fill2(t.note_refunded, &product, &points),
         "order.expired" => fill2(t.note_expired, &product, &points),
+        "points.awarded" => fill2(t.note_awarded, &points, &s("behaviour")),
+        "points.held" => fill2(t.note_held, &s("behaviour"), &points),
+        "record.rejected" => fill2(t.note_rejected, &s("behaviour"), &s("reason")),
+        "points.expiring" => {
+            let when = fill2(t.note_points_expiring, &points, &s("on"));
+            t.fill(&when, t.book(&s("book")))
+        }
+        "voucher.expiring" => fill2(
+            t.note_voucher_expiring,
+            &product,
+            &local_time(&s("expires_at")),
+        ),
         other => other.to_owned(),
     }
 }

@@ -10,6 +10,7 @@ mod counter;
 mod inbox;
 mod manage;
 mod office;
+mod password;
 mod profile;
 mod resident;
 mod rules;
@@ -31,6 +32,19 @@ pub(crate) fn router() -> Router<Web> {
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/register", get(auth::register_page).post(auth::register))
+        .route(
+            "/password-reset",
+            get(password::reset_start).post(password::reset_send),
+        )
+        .route(
+            "/password-reset/confirm",
+            get(password::reset_confirm_page).post(password::reset_confirm),
+        )
+        .route(
+            "/me/password",
+            get(password::password_page).post(password::change_password),
+        )
+        .route("/me/export", get(password::export))
         .route("/lang", post(auth::language))
         .route("/me", get(resident::home))
         .route("/me/checkin", post(resident::check_in))

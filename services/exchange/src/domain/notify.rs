@@ -15,8 +15,18 @@ use uuid::Uuid;
 
 use super::error::{ExchangeError, Result};
 
-/// Events a partner may subscribe to: a resident granting or revoking consent to it.
-pub const PARTNER_EVENTS: &[&str] = &["consent.granted", "consent.revoked"];
+/// Events a partner may subscribe to: a resident granting or revoking consent to it, and a
+/// record it sent rejected (by intake's checks, a book's exhausted budget or a reviewer).
+pub const PARTNER_EVENTS: &[&str] = &["consent.granted", "consent.revoked", "record.rejected"];
+
+/// Events intake's outbox holds (the exchange pulls them).
+pub const INTAKE_EVENTS: &[&str] = &["points.awarded", "points.held", "record.rejected"];
+
+/// Events the ledger's outbox holds (the exchange pulls them).
+pub const LEDGER_EVENTS: &[&str] = &["points.expiring"];
+
+/// Events a mall publishes beside its merchants' ([`MERCHANT_EVENTS`]): for residents only.
+pub const MALL_RESIDENT_EVENTS: &[&str] = &["voucher.expiring"];
 
 /// Events a merchant may subscribe to: its orders' lives, from its mall's outbox.
 pub const MERCHANT_EVENTS: &[&str] = &[
@@ -53,6 +63,17 @@ pub struct Event {
     pub merchant: Option<(String, String)>,
     /// What the event says (ids and codes only: never an ID number, a phone number or a name).
     pub data: serde_json::Value,
+}
+
+/// A service whose outbox the exchange reads (intake, the ledger: they must not call the
+/// exchange, which calls them). Each event comes with its id, and with `None` when it could not
+/// be read (it is acknowledged all the same, and logged: it would block the outbox otherwise).
+pub trait EventSource: Send + Sync {
+    fn read_events(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(String, Option<Event>)>>> + Send;
+    fn ack_events(&self, ids: Vec<String>) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// A line of a resident's inbox.

@@ -14,9 +14,9 @@ use crate::domain::{
     error::{ExchangeError, Result},
     notify::Event,
     notify::{
-        Delivery, DeliveryStatus, MERCHANT_EVENTS, Notification, PARTNER_EVENTS, UrlPolicy,
-        UrlRefusal, Webhook, check_events, merchant_owner, new_secret, next_attempt, partner_owner,
-        payload, signature,
+        Delivery, DeliveryStatus, EventSource, INTAKE_EVENTS, LEDGER_EVENTS, MALL_RESIDENT_EVENTS,
+        MERCHANT_EVENTS, Notification, PARTNER_EVENTS, UrlPolicy, UrlRefusal, Webhook,
+        check_events, merchant_owner, new_secret, next_attempt, partner_owner, payload, signature,
     },
     partners::{Identity, Intake},
 };
@@ -402,11 +402,22 @@ impl<I, N, L> Exchange<I, N, L> {
         }
         for (i, e) in events.iter().enumerate() {
             let field = |name: &str| format!("events[{i}].{name}");
-            if !MERCHANT_EVENTS.contains(&e.kind.as_str()) {
+            let for_merchant = MERCHANT_EVENTS.contains(&e.kind.as_str());
+            if !for_merchant && !MALL_RESIDENT_EVENTS.contains(&e.kind.as_str()) {
                 return Err(ExchangeError::invalid(
                     &field("kind"),
-                    format!("must be one of {}", MERCHANT_EVENTS.join(", ")),
+                    format!(
+                        "must be one of {}, {}",
+                        MERCHANT_EVENTS.join(", "),
+                        MALL_RESIDENT_EVENTS.join(", ")
+                    ),
                 ));
+            }
+            if e.partner_id.is_some() {
+                return Err(ExchangeError::Forbidden(format!(
+                    "{}: a mall's events are not a partner's",
+                    field("partner_id")
+                )));
             }
             match &e.merchant {
                 Some((merchant, mall)) if *mall == own && Uuid::parse_str(merchant).is_ok() => {}
@@ -416,7 +427,13 @@ impl<I, N, L> Exchange<I, N, L> {
                         field("mall")
                     )));
                 }
-                None => return Err(ExchangeError::invalid(&field("merchant_id"), "is required")),
+                None if for_merchant => {
+                    return Err(ExchangeError::invalid(&field("merchant_id"), "is required"));
+                }
+                None if e.resident_id.is_none() => {
+                    return Err(ExchangeError::invalid(&field("resident_id"), "is required"));
+                }
+                None => {}
             }
             if e.resident_id
                 .as_deref()
@@ -433,4 +450,53 @@ impl<I, N, L> Exchange<I, N, L> {
         }
         self.store.record_events(&events).await
     }
+}
+
+impl<I, N: EventSource, L: EventSource> Exchange<I, N, L> {
+    /// Takes the events of intake's and the ledger's outboxes (they must not call the exchange:
+    /// it calls them): each kept once, then acknowledged. Answers how many it took.
+    pub async fn pull_events_once(&self) -> Result<usize> {
+        Ok(
+            pull(&self.store, &self.intake, "intake", INTAKE_EVENTS).await?
+                + pull(&self.store, &self.ledger, "ledger", LEDGER_EVENTS).await?,
+        )
+    }
+}
+
+/// One read of one outbox: what may come from there is recorded, anything else is logged and
+/// dropped (acknowledged all the same: it would block the outbox for ever).
+async fn pull(
+    store: &crate::store::Store,
+    source: &impl EventSource,
+    name: &str,
+    kinds: &[&str],
+) -> Result<usize> {
+    let read = source.read_events(500).await?;
+    if read.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(read.len());
+    let mut events = Vec::with_capacity(read.len());
+    for (id, event) in read {
+        ids.push(id);
+        match event {
+            Some(e)
+                if kinds.contains(&e.kind.as_str())
+                    && e.merchant.is_none()
+                    && e.resident_id
+                        .as_deref()
+                        .is_none_or(|r| Uuid::parse_str(r).is_ok()) =>
+            {
+                events.push(e);
+            }
+            Some(e) => {
+                tracing::warn!(source = name, kind = %e.kind, "an event the exchange does not take from there was dropped");
+            }
+            None => tracing::warn!(source = name, "an unreadable event was dropped"),
+        }
+    }
+    let taken = events.len();
+    store.record_events(&events).await?;
+    source.ack_events(ids).await?;
+    Ok(taken)
 }

@@ -167,10 +167,25 @@ fn to_delivery(m: delivery::Model) -> Result<Delivery> {
 
 /// Writes `events` in the caller's transaction — each once (a retried write finds its event
 /// there and adds nothing) — with the resident's inbox line and a delivery to each of the
-/// partner's webhooks that asked for it.
+/// partner's or merchant's webhooks that asked for it. A handful of statements per 500 events,
+/// whatever their number.
 pub(super) async fn record(conn: &impl ConnectionTrait, events: &[Event]) -> Result<()> {
-    for e in events {
-        let inserted = event::Entity::insert(event::ActiveModel {
+    for chunk in events.chunks(500) {
+        record_chunk(conn, chunk).await?;
+    }
+    Ok(())
+}
+
+async fn record_chunk(conn: &impl ConnectionTrait, events: &[Event]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    let events: Vec<&Event> = events.iter().filter(|e| seen.insert(e.id)).collect();
+    if events.is_empty() {
+        return Ok(());
+    }
+    // Only the events this write added go on: the others were recorded before, with their
+    // lines and deliveries.
+    let added: std::collections::HashSet<Uuid> =
+        match event::Entity::insert_many(events.iter().map(|e| event::ActiveModel {
             event_id: Set(e.id),
             kind: Set(e.kind.clone()),
             at_us: Set(e.at.timestamp_micros()),
@@ -179,50 +194,67 @@ pub(super) async fn record(conn: &impl ConnectionTrait, events: &[Event]) -> Res
             merchant_id: Set(e.merchant.as_ref().map(|m| m.0.clone())),
             mall: Set(e.merchant.as_ref().map(|m| m.1.clone())),
             data: Set(e.data.to_string()),
-        })
+        }))
         .on_conflict(
             OnConflict::column(event::Column::EventId)
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(conn)
-        .await?;
-        if inserted == 0 {
-            continue;
-        }
-        if let Some(resident) = &e.resident_id {
-            notification::Entity::insert(notification::ActiveModel {
-                notification_id: Set(e.id),
-                resident_id: Set(resident.clone()),
-                kind: Set(e.kind.clone()),
-                data: Set(e.data.to_string()),
-                created_at_us: Set(e.at.timestamp_micros()),
-                read_at_us: Set(None),
-                sent_at_us: Set(None),
-            })
-            .exec_without_returning(conn)
-            .await?;
-        }
-        let owners: Vec<String> = e
-            .partner_id
+        .exec_with_returning_keys(conn)
+        .await
+        {
+            Ok(keys) => keys.into_iter().collect(),
+            Err(sea_orm::DbErr::RecordNotInserted) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+    let events: Vec<&Event> = events
+        .into_iter()
+        .filter(|e| added.contains(&e.id))
+        .collect();
+    notification::Entity::insert_many(events.iter().filter_map(|e| {
+        let resident = e.resident_id.clone()?;
+        Some(notification::ActiveModel {
+            // In the order the exchange learnt of them (event ids may be derived).
+            notification_id: Set(Uuid::now_v7()),
+            resident_id: Set(resident),
+            kind: Set(e.kind.clone()),
+            data: Set(e.data.to_string()),
+            created_at_us: Set(e.at.timestamp_micros()),
+            read_at_us: Set(None),
+            sent_at_us: Set(None),
+        })
+    }))
+    .exec_without_returning(conn)
+    .await?;
+
+    let owners_of = |e: &Event| -> Vec<String> {
+        e.partner_id
             .iter()
             .map(|p| partner_owner(p))
             .chain(e.merchant.iter().map(|(m, mall)| merchant_owner(mall, m)))
-            .collect();
-        if owners.is_empty() {
-            continue;
-        }
-        let hooks = webhook::Entity::find()
-            .filter(webhook::Column::Owner.is_in(owners))
-            .filter(webhook::Column::DeletedAtUs.is_null())
-            .all(conn)
-            .await?;
-        for h in hooks.into_iter().map(to_webhook) {
-            let h = h?;
-            if !h.events.contains(&e.kind) {
-                continue;
-            }
-            delivery::Entity::insert(delivery::ActiveModel {
+            .collect()
+    };
+    let owners: std::collections::BTreeSet<String> =
+        events.iter().flat_map(|e| owners_of(e)).collect();
+    if owners.is_empty() {
+        return Ok(());
+    }
+    let hooks = webhook::Entity::find()
+        .filter(webhook::Column::Owner.is_in(owners))
+        .filter(webhook::Column::DeletedAtUs.is_null())
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(to_webhook)
+        .collect::<Result<Vec<_>>>()?;
+    let mut deliveries = Vec::new();
+    for e in &events {
+        let owners = owners_of(e);
+        for h in hooks
+            .iter()
+            .filter(|h| owners.contains(&h.owner) && h.events.contains(&e.kind))
+        {
+            deliveries.push(delivery::ActiveModel {
                 delivery_id: Set(Uuid::now_v7()),
                 webhook_id: Set(h.id),
                 event_id: Set(e.id),
@@ -234,7 +266,13 @@ pub(super) async fn record(conn: &impl ConnectionTrait, events: &[Event]) -> Res
                 last_status: Set(None),
                 last_error: Set(None),
                 created_at_us: Set(e.at.timestamp_micros()),
-            })
+            });
+        }
+    }
+    // Up to 20 webhooks may hear of one event: a few statements at most.
+    while !deliveries.is_empty() {
+        let rest = deliveries.split_off(deliveries.len().min(500));
+        delivery::Entity::insert_many(std::mem::replace(&mut deliveries, rest))
             .on_conflict(
                 OnConflict::columns([delivery::Column::WebhookId, delivery::Column::EventId])
                     .do_nothing()
@@ -242,7 +280,6 @@ pub(super) async fn record(conn: &impl ConnectionTrait, events: &[Event]) -> Res
             )
             .exec_without_returning(conn)
             .await?;
-        }
     }
     Ok(())
 }

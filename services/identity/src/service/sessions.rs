@@ -87,7 +87,7 @@ impl Identity {
     }
 
     /// Takes one attempt from the client address's and the account's budgets.
-    fn throttle(&self, client_address: &str, account_key: &str) -> Result<()> {
+    pub(super) fn throttle(&self, client_address: &str, account_key: &str) -> Result<()> {
         let limited = |retry_after| IdentityError::RateLimited { retry_after };
         if !client_address.is_empty() {
             self.by_address.check(client_address).map_err(limited)?;
@@ -96,7 +96,11 @@ impl Identity {
     }
 
     /// Issues an access token and a fresh refresh token in `family` (a login).
-    async fn start_session(&self, owner: SessionOwner, family: Uuid) -> Result<TokenPair> {
+    pub(super) async fn start_session(
+        &self,
+        owner: SessionOwner,
+        family: Uuid,
+    ) -> Result<TokenPair> {
         let refresh = self.crypto.random_token(32)?;
         let (pair, new) = self.new_pair(owner, family, refresh).await?;
         self.store.insert_refresh(new).await?;

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(M20261122_000001Init),
             Box::new(M20261206_000001SecretRotation),
             Box::new(M20261207_000001StationStaff),
+            Box::new(super::passwords::M20261209_000001PasswordResets),
         ]
     }
 }

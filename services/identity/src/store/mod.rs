@@ -4,8 +4,10 @@
 mod clients;
 mod entities;
 mod migration;
+mod passwords;
 
 pub use clients::ClientRecord;
+pub use passwords::ResetCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use healthpoints_types::{DistrictCode, MallId, PILOT_DISTRICTS};

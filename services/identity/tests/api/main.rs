@@ -3,6 +3,7 @@
 
 mod admin;
 mod helpers;
+mod passwords;
 mod registration;
 mod sessions;
 mod station;

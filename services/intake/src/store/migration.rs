@@ -14,14 +14,17 @@ pub struct Migrator;
 #[async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
+        let mut all: Vec<Box<dyn MigrationTrait>> = vec![
             Box::new(M20261122_000001Events),
             Box::new(M20261123_000001Rules),
             Box::new(M20261124_000001Play),
             Box::new(M20261127_000001Cohorts),
             Box::new(M20261206_000001LinkGroups),
             Box::new(M20261207_000001ExpiryPolicies),
-        ]
+        ];
+        // The outbox the exchange pulls events from.
+        all.extend(healthpoints_db::outbox::migrations());
+        all
     }
 }
 

@@ -4,6 +4,7 @@
 mod entities;
 mod expiry;
 mod migration;
+mod outbox;
 mod play;
 pub mod review;
 mod rules;
@@ -174,7 +175,10 @@ impl Store {
     /// Records outcomes that need no look at earlier events (rejections before judgement);
     /// an event recorded meanwhile keeps its stored outcome.
     pub async fn insert_all(&self, rows: &[(&Event, Outcome)]) -> Result<()> {
-        insert_all(&self.db, rows).await
+        let txn = self.db.begin().await?;
+        insert_all(&txn, rows).await?;
+        txn.commit().await?;
+        Ok(())
     }
 
     /// Awards decided before `decided_before` whose hand-off to the ledger is unconfirmed,
@@ -213,6 +217,7 @@ impl Store {
         reason: Option<(&str, &str)>,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        let txn = self.db.begin().await?;
         let mut update = event::Entity::update_many()
             .col_expr(event::Column::Kind, Expr::value(kind.as_str()))
             .col_expr(
@@ -226,11 +231,18 @@ impl Store {
                 .col_expr(event::Column::Points, Expr::value(0i64))
                 .col_expr(event::Column::TransferId, Expr::value(Option::<Uuid>::None));
         }
-        update
+        let done = update
             .filter(event::Column::Id.eq(event_id))
             .filter(event::Column::Kind.eq(OutcomeKind::Pending.as_str()))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        if done.rows_affected > 0
+            && let Some(row) = event::Entity::find_by_id(event_id).one(&txn).await?
+        {
+            let events = outbox::events_of([&to_outcome(row)?], now);
+            healthpoints_db::outbox::append(&txn, &events).await?;
+        }
+        txn.commit().await?;
         Ok(())
     }
 }
@@ -327,6 +339,7 @@ impl Store {
 
     /// Marks pending awards the ledger confirmed as awarded, in one statement.
     pub async fn finish_awarded(&self, event_ids: &[Uuid], now: DateTime<Utc>) -> Result<()> {
+        let txn = self.db.begin().await?;
         for chunk in event_ids.chunks(CHUNK) {
             event::Entity::update_many()
                 .col_expr(
@@ -339,9 +352,21 @@ impl Store {
                 )
                 .filter(event::Column::Id.is_in(chunk.iter().copied()))
                 .filter(event::Column::Kind.eq(OutcomeKind::Pending.as_str()))
-                .exec(&self.db)
+                .exec(&txn)
                 .await?;
+            // The residents hear of them (an award finished twice is told once: the event id
+            // is the record's).
+            let awarded = event::Entity::find()
+                .filter(event::Column::Id.is_in(chunk.iter().copied()))
+                .filter(event::Column::Kind.eq(OutcomeKind::Awarded.as_str()))
+                .all(&txn)
+                .await?
+                .into_iter()
+                .map(to_outcome)
+                .collect::<Result<Vec<_>>>()?;
+            healthpoints_db::outbox::append(&txn, &outbox::events_of(&awarded, now)).await?;
         }
+        txn.commit().await?;
         Ok(())
     }
 
@@ -730,6 +755,12 @@ async fn insert_all(conn: &impl ConnectionTrait, rows: &[(&Event, Outcome)]) -> 
             )
             .exec_without_returning(conn)
             .await?;
+        // What the decisions cause (held, rejected), in the same transaction.
+        let events: Vec<_> = chunk
+            .iter()
+            .filter_map(|(_, o)| outbox::event_of(o, o.received_at))
+            .collect();
+        healthpoints_db::outbox::append(conn, &events).await?;
     }
     Ok(())
 }

@@ -219,6 +219,11 @@ impl Store {
                 .await?
                 .ok_or_else(|| IntakeError::NotFound("held outcome".into()))?,
         )?;
+        if !r.release {
+            // The partner that sent it, and the resident who was told it was held.
+            let events = super::outbox::events_of([&outcome], r.at);
+            healthpoints_db::outbox::append(&txn, &events).await?;
+        }
         if let Some(resident) = &outcome.resident_id {
             let still_held = event::Entity::find()
                 .filter(event::Column::ResidentId.eq(resident.as_str()))

@@ -5,6 +5,7 @@
 
 mod helpers;
 mod judge;
+mod outbox;
 mod play;
 mod review;
 mod rules;

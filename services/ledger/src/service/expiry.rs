@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_lc_rs::digest::{SHA256, digest};
 use chrono::NaiveDate;
+use healthpoints_db::outbox::{OutboxEvent, derived_id};
 use healthpoints_types::{Book, calendar};
 use uuid::Uuid;
 
@@ -129,5 +130,81 @@ impl Ledger {
             }
         }
         Ok(written)
+    }
+}
+
+impl Ledger {
+    /// Tells residents whose next points expire within the notice period (`points.expiring` in
+    /// the ledger's outbox, which the exchange takes to their inbox): once per account and day.
+    /// Walks the accounts due in (day, account) order from where today's walk stopped, so a
+    /// sweep reads only what it has not seen today; an account that became due behind the walk
+    /// is told by tomorrow's. Returns how many it told.
+    pub async fn announce_expiring_once(&self) -> Result<usize> {
+        if self.expiry_notice_days == 0 {
+            return Ok(0);
+        }
+        let now = chrono::DateTime::from_timestamp_micros((self.clock)()).unwrap_or_default();
+        let today = calendar::local_date(now);
+        let horizon = today + chrono::Days::new(u64::from(self.expiry_notice_days));
+        let (from, to) = (day_number(Some(today)), day_number(Some(horizon)));
+        // The cursor's key is "<walk's day>/<account>": yesterday's walk starts over.
+        let walk = format!("{from}/");
+        let mut after = self.store.notice_cursor().await?.and_then(|(day, key)| {
+            let id = Uuid::parse_str(key.strip_prefix(&walk)?).ok()?;
+            Some((day, id))
+        });
+        let mut told = 0;
+        for _ in 0..MAX_ROUNDS {
+            let due = self
+                .store
+                .untold_expiring(from, to, after, ACCOUNTS_PER_ROUND)
+                .await?;
+            let Some(last) = due.last() else {
+                break;
+            };
+            let last_at = (day_number(last.lots.next_expiry()), last.id);
+            let mut notices = Vec::with_capacity(due.len());
+            let mut events = Vec::with_capacity(due.len());
+            for a in &due {
+                let Some(day) = a.lots.next_expiry() else {
+                    continue;
+                };
+                let points: u64 = a
+                    .lots
+                    .expiring()
+                    .filter(|(d, _)| *d == day)
+                    .map(|(_, p)| p)
+                    .sum();
+                notices.push((a.id, day_number(Some(day))));
+                events.push(OutboxEvent {
+                    id: derived_id(&format!("ledger/points.expiring/{}/{day}", a.id)),
+                    kind: "points.expiring".into(),
+                    at: now,
+                    resident_id: Some(a.owner_id.clone()),
+                    merchant_id: None,
+                    mall: None,
+                    partner_id: None,
+                    data: serde_json::json!({
+                        "book": a.book.to_string(),
+                        "points": points,
+                        "on": day.to_string(),
+                    }),
+                });
+            }
+            self.store
+                .told(
+                    &notices,
+                    &events,
+                    (last_at.0, &format!("{walk}{}", last_at.1)),
+                    from,
+                )
+                .await?;
+            told += events.len();
+            after = Some(last_at);
+            if (due.len() as u64) < ACCOUNTS_PER_ROUND {
+                break;
+            }
+        }
+        Ok(told)
     }
 }

@@ -106,3 +106,22 @@ pub(super) mod book_head {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub(super) mod expiry_notice {
+    use sea_orm::entity::prelude::*;
+
+    /// A resident account told that its points of `day` (`YYYYMMDD`) are about to expire.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "expiry_notices")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -23,13 +23,17 @@ pub struct Migrator;
 #[async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
+        let mut all: Vec<Box<dyn MigrationTrait>> = vec![
             Box::new(M20261122_000001Init),
             Box::new(M20261122_000003GroupGuard),
             Box::new(M20261127_000001ByMonth),
             Box::new(M20261207_000001Lots),
             Box::new(M20261208_000001RefundsByDebit),
-        ]
+            Box::new(M20261209_000001ExpiryNotices),
+        ];
+        // The outbox the exchange pulls events from.
+        all.extend(healthpoints_db::outbox::migrations());
+        all
     }
 }
 
@@ -398,5 +402,34 @@ impl MigrationTrait for M20261208_000001RefundsByDebit {
             )
             .await
             .map(|_| ())
+    }
+}
+
+/// Which resident accounts were told of which day's expiry (the outbox and its cursors come with
+/// the shared outbox migrations).
+struct M20261209_000001ExpiryNotices;
+
+impl MigrationName for M20261209_000001ExpiryNotices {
+    fn name(&self) -> &str {
+        "m20261209_000001_expiry_notices"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for M20261209_000001ExpiryNotices {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("expiry_notices"))
+                .col(col("account_id").uuid().not_null())
+                .col(col("day").big_integer().not_null())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("account_id"))
+                        .col(Alias::new("day")),
+                )
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -4,6 +4,7 @@
 
 mod entities;
 mod migration;
+mod notices;
 mod write;
 
 pub use write::{Overlay, Plan, Writes};

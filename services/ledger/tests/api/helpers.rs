@@ -54,6 +54,7 @@ pub(crate) async fn ledger_on_with(db: TestDatabase, commits_in_flight: usize) -
     let options = LedgerOptions {
         sweep_interval: std::time::Duration::from_secs(3600),
         commits_in_flight,
+        expiry_notice_days: 30,
         clock: Arc::new(move || reading.load(Ordering::SeqCst)),
     };
     Fixture {

@@ -5,6 +5,7 @@
 mod concurrency;
 mod helpers;
 mod lots;
+mod notices;
 mod property;
 mod service;
 mod store;

@@ -47,3 +47,67 @@ impl<R: Residents, L: PointsLedger> Mall<R, L> {
         Ok(done)
     }
 }
+
+impl<R: Residents, L: PointsLedger> Mall<R, L> {
+    /// Tells residents whose vouchers expire within the notice period (`voucher.expiring` in
+    /// the mall's outbox, for their inbox), once per order, walking the reserved orders in
+    /// expiry order from where the last walk stopped. A voucher valid for less than the notice
+    /// period is not announced. Returns how many it told.
+    pub async fn announce_expiring_vouchers(&self) -> Result<usize> {
+        let notice = self.options.voucher_notice;
+        if notice <= Duration::zero() {
+            return Ok(0);
+        }
+        let now = self.now();
+        let mut after = self.store.voucher_cursor().await?;
+        let mut told = 0;
+        for _ in 0..100 {
+            let due = self
+                .store
+                .vouchers_expiring(after, (now + notice).timestamp_micros(), 500)
+                .await?;
+            let Some(last) = due.last() else {
+                break;
+            };
+            let last = (last.expires_at.timestamp_micros(), last.order_id);
+            let events: Vec<_> = due
+                .iter()
+                .filter(|o| o.expires_at > now && o.expires_at - o.created_at >= notice)
+                .map(|o| voucher_expiring(o, self.options.mall, now))
+                .collect();
+            self.store.vouchers_told(&events, last).await?;
+            told += events.len();
+            after = Some(last);
+            if due.len() < 500 {
+                break;
+            }
+        }
+        Ok(told)
+    }
+}
+
+/// The resident's notice that a voucher is about to expire (its id derived from the order: a
+/// walk that runs twice tells once).
+fn voucher_expiring(
+    o: &Order,
+    mall: MallId,
+    now: DateTime<Utc>,
+) -> healthpoints_db::outbox::OutboxEvent {
+    healthpoints_db::outbox::OutboxEvent {
+        id: healthpoints_db::outbox::derived_id(&format!("mall/voucher.expiring/{}", o.order_id)),
+        kind: "voucher.expiring".into(),
+        at: now,
+        resident_id: Some(o.resident_id.to_string()),
+        merchant_id: None,
+        mall: None,
+        partner_id: None,
+        data: serde_json::json!({
+            "order_id": o.order_id,
+            "mall": mall.to_string(),
+            "product_title": o.product_title,
+            "quantity": o.quantity,
+            "points": o.points,
+            "expires_at": o.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }),
+    }
+}

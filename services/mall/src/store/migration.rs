@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(M20261125_000001Mall),
             Box::new(M20261203_000001WriteOffKey),
             Box::new(healthpoints_db::outbox::Migration),
+            Box::new(healthpoints_db::outbox::PartnerAndCursors),
         ]
     }
 }

@@ -5,6 +5,7 @@
 
 mod entities;
 mod migration;
+mod notices;
 mod settlement;
 
 use chrono::{DateTime, Utc};
@@ -780,6 +781,7 @@ fn order_event(
         resident_id: tells_resident.then(|| o.resident_id.to_string()),
         merchant_id: Some(o.merchant_id.to_string()),
         mall: Some(mall.to_string()),
+        partner_id: None,
         data: serde_json::json!({
             "order_id": o.order_id,
             "mall": mall.to_string(),

@@ -1,0 +1,286 @@
+//! Passwords, a person's own (PIPL gives residents the right to correct and protect their
+//! account): changed with the current one, or — forgotten — reset with a one-time code sent to
+//! the resident's phone. Either way every session of the account is signed out (its refresh
+//! tokens revoked with the new hash, in one transaction); a change answers a fresh session for
+//! the device that made it. Access tokens already issued run out by themselves
+//! (`tokens.access_ttl_seconds`).
+//!
+//! A reset request is answered alike whether or not the phone is registered, so it cannot tell
+//! who is; codes are 6 digits, kept only as a keyed hash, valid `password_reset.code_ttl_seconds`,
+//! void after `max_attempts` wrong tries, and sent at most once per `resend_after_seconds`.
+
+use std::{io::Write as _, path::PathBuf};
+
+use chrono::Duration;
+use healthpoints_auth::Principal;
+use uuid::Uuid;
+
+use super::{Identity, TokenPair, hash_password, verify_password};
+use crate::{
+    domain::{
+        error::{IdentityError, Result},
+        model::{ResidentStatus, SessionOwner},
+        values::{Phone, check_password},
+    },
+    store::ResetCode,
+};
+
+/// Sends a text to a resident's phone: an SMS gateway's or a WeChat-message adapter in a
+/// deployment. None is reachable from here; [`FileMessenger`] serves development.
+pub trait Messenger: Send + Sync {
+    fn send(&self, phone: &str, text: &str) -> std::result::Result<(), String>;
+}
+
+/// Writes each message to `<dir>/<phone>.txt` (the latest one), in a directory only the
+/// service's user can read: `healthpoints up` and the test meshes, so a developer (or a test)
+/// reads the code the phone would have received. Never in production.
+#[derive(Debug, Clone)]
+pub struct FileMessenger {
+    dir: PathBuf,
+}
+
+impl FileMessenger {
+    pub fn new(dir: &str) -> anyhow::Result<Self> {
+        let dir = PathBuf::from(dir);
+        // Created 0700 (an existing one must be closed to others): the codes are secrets.
+        healthpoints_db::private::dir(&dir)?;
+        Ok(Self { dir })
+    }
+}
+
+impl Messenger for FileMessenger {
+    fn send(&self, phone: &str, text: &str) -> std::result::Result<(), String> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options
+            .open(self.dir.join(format!("{phone}.txt")))
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| format!("the message could not be written: {e}"))
+    }
+}
+
+/// The account a caller signs in to, if it has a password.
+fn own_account(caller: &Principal) -> Result<SessionOwner> {
+    match caller {
+        Principal::Resident { resident_id } => Ok(SessionOwner::Resident(*resident_id)),
+        Principal::CityAdmin { staff_id }
+        | Principal::DistrictAdmin { staff_id, .. }
+        | Principal::StationStaff { staff_id, .. } => Ok(SessionOwner::Staff(*staff_id)),
+        // An operator signs in (its subject is its staff id); a till is a client.
+        Principal::Merchant { subject, .. } => Uuid::parse_str(subject)
+            .map(SessionOwner::Staff)
+            .map_err(|_| no_password()),
+        _ => Err(no_password()),
+    }
+}
+
+fn no_password() -> IdentityError {
+    IdentityError::Forbidden(
+        "only residents and staff have passwords; clients rotate their secrets",
+    )
+}
+
+fn new_password_ok(new_password: &str) -> Result<()> {
+    check_password(new_password).map_err(|why| IdentityError::invalid("new_password", why))
+}
+
+/// The generic refusal of a code: wrong, expired, used up or never sent look alike.
+fn bad_code() -> IdentityError {
+    IdentityError::invalid(
+        "code",
+        "is wrong or has expired; ask for a new code if it keeps failing",
+    )
+}
+
+impl Identity {
+    /// Changes the caller's password: the current one must be right (a wrong one counts
+    /// towards the lockout, like a failed login); every session is signed out and a new one
+    /// answered.
+    pub async fn change_password(
+        &self,
+        caller: &Principal,
+        current_password: &str,
+        new_password: &str,
+        client_address: &str,
+    ) -> Result<TokenPair> {
+        let owner = own_account(caller)?;
+        if current_password.is_empty() {
+            return Err(IdentityError::invalid(
+                "current_password",
+                "must not be empty",
+            ));
+        }
+        new_password_ok(new_password)?;
+        if new_password == current_password {
+            return Err(IdentityError::invalid(
+                "new_password",
+                "must differ from the current password",
+            ));
+        }
+        let account_key = match owner {
+            SessionOwner::Resident(id) | SessionOwner::Staff(id) => format!("password:{id}"),
+        };
+        self.throttle(client_address, &account_key)?;
+        let record = self.store.login_record(owner).await?;
+        let now = self.now();
+        if let Some(until) = record.locked_until.filter(|u| *u > now) {
+            return Err(IdentityError::AccountLocked {
+                retry_after: (until - now).to_std().unwrap_or_default(),
+            });
+        }
+        if record.status != ResidentStatus::Active {
+            return Err(IdentityError::Suspended);
+        }
+        let stored = record.password_hash.clone();
+        if !verify_password(current_password.to_owned(), move || stored).await {
+            let lock_until = now
+                + Duration::from_std(self.policy.lock_duration)
+                    .unwrap_or_else(|_| Duration::minutes(15));
+            if self
+                .store
+                .record_login_failure(owner, self.policy.max_failed_logins, lock_until)
+                .await?
+            {
+                return Err(IdentityError::AccountLocked {
+                    retry_after: self.policy.lock_duration,
+                });
+            }
+            return Err(IdentityError::invalid(
+                "current_password",
+                "is not the account's current password",
+            ));
+        }
+        let hash = hash_password(new_password.to_owned()).await?;
+        self.store.set_password(owner, &hash, now).await?;
+        tracing::info!("password changed; every session of the account signed out");
+        self.start_session(owner, Uuid::now_v7()).await
+    }
+
+    /// Sends a one-time code to `phone` if a resident in good standing has it; answers the same
+    /// either way (and how long a code is valid).
+    pub async fn request_password_reset(
+        &self,
+        phone: &str,
+        client_address: &str,
+    ) -> Result<std::time::Duration> {
+        let phone = Phone::parse(phone).map_err(|e| IdentityError::invalid("phone", e))?;
+        let Some(messenger) = self.messenger.clone() else {
+            return Err(IdentityError::Precondition(
+                "a password cannot be reset by text message here; a health station resets it after checking the resident's ID card",
+            ));
+        };
+        let phone_hash = self.crypto.lookup_hash("phone", phone.as_str());
+        self.throttle(client_address, &format!("reset:{phone_hash}"))?;
+        let ttl = self.policy.reset_code_ttl;
+        let Some(record) = self.store.resident_login(&phone_hash).await? else {
+            return Ok(ttl);
+        };
+        let SessionOwner::Resident(resident) = record.owner else {
+            return Ok(ttl);
+        };
+        if record.status != ResidentStatus::Active {
+            return Ok(ttl);
+        }
+        let now = self.now();
+        let resend_after =
+            Duration::from_std(self.policy.reset_resend_after).unwrap_or_else(|_| Duration::zero());
+        if self
+            .store
+            .reset_code(resident)
+            .await?
+            .is_some_and(|c| c.sent_at + resend_after > now && c.expires_at > now)
+        {
+            // Sent a moment ago: that code still works.
+            return Ok(ttl);
+        }
+        let code = self.reset_code()?;
+        self.store
+            .put_reset_code(
+                resident,
+                &ResetCode {
+                    code_hash: self.crypto.token_hash(&code),
+                    sent_at: now,
+                    expires_at: now
+                        + Duration::from_std(ttl).unwrap_or_else(|_| Duration::minutes(10)),
+                    attempts: 0,
+                },
+            )
+            .await?;
+        let minutes = ttl.as_secs() / 60;
+        let text = format!(
+            "【健康积分】您的密码重置验证码是 {code}，{minutes} 分钟内有效。如非本人操作，请忽略。\n\
+             healthpoints: your password reset code is {code}, valid for {minutes} minutes. If you did not ask for it, ignore this message.\n"
+        );
+        let sent = {
+            let phone = phone.as_str().to_owned();
+            tokio::task::spawn_blocking(move || messenger.send(&phone, &text))
+                .await
+                .map_err(|_| IdentityError::fault("the message task failed"))?
+        };
+        if let Err(why) = sent {
+            self.store.drop_reset_code(resident).await?;
+            tracing::warn!(%why, "a password reset code could not be sent");
+            return Err(IdentityError::fault("the code could not be sent"));
+        }
+        tracing::info!("password reset code sent");
+        Ok(ttl)
+    }
+
+    /// Sets a new password with the code sent to `phone`; every session is signed out.
+    pub async fn confirm_password_reset(
+        &self,
+        phone: &str,
+        code: &str,
+        new_password: &str,
+        client_address: &str,
+    ) -> Result<()> {
+        let phone = Phone::parse(phone).map_err(|e| IdentityError::invalid("phone", e))?;
+        let code = code.trim();
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(IdentityError::invalid("code", "must be the 6 digits sent"));
+        }
+        new_password_ok(new_password)?;
+        let phone_hash = self.crypto.lookup_hash("phone", phone.as_str());
+        // Its own budget: a code's tries are also capped by `max_attempts`.
+        self.throttle(client_address, &format!("reset-confirm:{phone_hash}"))?;
+        let Some(record) = self.store.resident_login(&phone_hash).await? else {
+            return Err(bad_code());
+        };
+        let SessionOwner::Resident(resident) = record.owner else {
+            return Err(bad_code());
+        };
+        let now = self.now();
+        let Some(sent) = self.store.reset_code(resident).await? else {
+            return Err(bad_code());
+        };
+        if sent.expires_at <= now || sent.attempts >= self.policy.reset_max_attempts {
+            return Err(bad_code());
+        }
+        if !self.crypto.token_matches(code, &sent.code_hash) {
+            self.store
+                .wrong_reset_code(resident, &sent.code_hash)
+                .await?;
+            return Err(bad_code());
+        }
+        if record.status != ResidentStatus::Active {
+            return Err(IdentityError::Suspended);
+        }
+        let hash = hash_password(new_password.to_owned()).await?;
+        self.store.set_password(record.owner, &hash, now).await?;
+        tracing::info!("password reset with a code; every session of the account signed out");
+        Ok(())
+    }
+
+    /// Six random digits.
+    fn reset_code(&self) -> Result<String> {
+        use aws_lc_rs::rand::SecureRandom as _;
+        let mut bytes = [0u8; 4];
+        self.crypto
+            .rng()
+            .fill(&mut bytes)
+            .map_err(|_| IdentityError::fault("no random code"))?;
+        Ok(format!("{:06}", u32::from_be_bytes(bytes) % 1_000_000))
+    }
+}
