@@ -43,8 +43,12 @@ use crate::{
 pub struct PasswordChange {
     #[schema(min_length = 1, pattern = "\\S")]
     pub current_password: String,
-    /// At least 8 characters with a letter and a digit; not the current one.
-    #[schema(min_length = 8, max_length = 128)]
+    /// At least 8 characters with a letter and a digit; not the current one (422).
+    #[schema(
+        min_length = 8,
+        max_length = 128,
+        pattern = "^([\\s\\S]*[A-Za-z][\\s\\S]*[0-9][\\s\\S]*|[\\s\\S]*[0-9][\\s\\S]*[A-Za-z][\\s\\S]*)$"
+    )]
     pub new_password: String,
 }
 
@@ -53,8 +57,9 @@ pub struct PasswordChange {
 /// (within `tokens.access_ttl_seconds`).
 #[utoipa::path(put, path = "/v1/me/password", tag = "resident", security(("bearer" = [])), request_body = PasswordChange,
     responses((status = 200, body = TokenResponse),
-        (status = 400, body = Problem, description = "`current_password` is wrong, or `new_password` too weak or unchanged"),
+        (status = 400, body = Problem, description = "`new_password` is too weak"),
         (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem, description = "`current_password` is not the account's, or `new_password` is the same"),
         (status = 423, body = Problem, description = "locked after repeated wrong passwords"),
         (status = 429, body = Problem, description = "too many attempts")))]
 pub async fn change_password(
@@ -125,17 +130,22 @@ pub struct PasswordResetConfirm {
     #[schema(pattern = "^[0-9]{6}$")]
     pub code: String,
     /// At least 8 characters with a letter and a digit.
-    #[schema(min_length = 8, max_length = 128)]
+    #[schema(
+        min_length = 8,
+        max_length = 128,
+        pattern = "^([\\s\\S]*[A-Za-z][\\s\\S]*[0-9][\\s\\S]*|[\\s\\S]*[0-9][\\s\\S]*[A-Za-z][\\s\\S]*)$"
+    )]
     pub new_password: String,
 }
 
 /// Sets a new password with the code. Every session of the account is signed out; sign in
-/// with the new password. A wrong, expired or used-up code is 400 (`code`); five wrong codes
+/// with the new password. A wrong, expired or used-up code is 422 (`code`); five wrong codes
 /// void it.
 #[utoipa::path(post, path = "/v1/auth/password-reset/confirm", tag = "auth", request_body = PasswordResetConfirm,
     responses((status = 204),
-        (status = 400, body = Problem, description = "a field is invalid, or the code is wrong or expired (`code`)"),
+        (status = 400, body = Problem, description = "a field is invalid"),
         (status = 403, body = Problem, description = "account suspended"),
+        (status = 422, body = Problem, description = "the code is wrong, expired, used or void (`code`)"),
         (status = 429, body = Problem, description = "too many attempts")))]
 pub async fn confirm_reset(
     State(state): State<AppState>,

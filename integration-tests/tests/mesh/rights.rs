@@ -68,27 +68,31 @@ async fn residents_change_and_reset_their_password_and_other_sessions_are_signed
     let (_, tablet) = login(&sandbox, phone, "Resident-pass-1").await;
     let access = phone_app["access_token"].as_str().unwrap();
 
-    // What a change refuses, naming the field.
-    for (body, field) in [
+    // What a change refuses, naming the field: a malformed password 400, a well-formed one the
+    // account refuses 422.
+    for (body, status, field) in [
         (
             json!({"current_password": "Wrong-pass-1", "new_password": "Better-pass-2"}),
+            422,
             "current_password",
         ),
         (
             json!({"current_password": "Resident-pass-1", "new_password": "short"}),
+            400,
             "new_password",
         ),
         (
             json!({"current_password": "Resident-pass-1", "new_password": "Resident-pass-1"}),
+            422,
             "new_password",
         ),
     ] {
-        let (status, problem) = sandbox
+        let (got, problem) = sandbox
             .call(Method::PUT, "/v1/me/password", Some(access), Some(body))
             .await;
         assert_eq!(
-            (status, problem["field"].as_str()),
-            (400, Some(field)),
+            (got, problem["field"].as_str()),
+            (status, Some(field)),
             "{problem}"
         );
     }
@@ -156,7 +160,7 @@ async fn residents_change_and_reset_their_password_and_other_sessions_are_signed
         .await;
     assert_eq!(
         (status, problem["field"].as_str()),
-        (400, Some("code")),
+        (422, Some("code")),
         "{problem}"
     );
     assert_eq!(confirm(&sandbox, phone, &code, "Reset-pass-3").await, 204);
@@ -169,7 +173,7 @@ async fn residents_change_and_reset_their_password_and_other_sessions_are_signed
     );
     assert_eq!(
         confirm(&sandbox, phone, &code, "Another-pass-4").await,
-        400,
+        422,
         "used once"
     );
 
@@ -187,12 +191,12 @@ async fn residents_change_and_reset_their_password_and_other_sessions_are_signed
     for _ in 0..5 {
         assert_eq!(
             confirm(&sandbox, phone, &wrong, "Another-pass-4").await,
-            400
+            422
         );
     }
     assert_eq!(
         confirm(&sandbox, phone, &code, "Another-pass-4").await,
-        400,
+        422,
         "the code is void"
     );
     assert_eq!(login(&sandbox, phone, "Reset-pass-3").await.0, 200);

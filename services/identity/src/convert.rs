@@ -59,6 +59,16 @@ pub fn to_api_error(err: IdentityError) -> ApiError {
         e @ IdentityError::Precondition(_) => {
             ApiError::new(ErrorCode::FailedPrecondition, e.to_string())
         }
+        IdentityError::Refused { field, reason } => ApiError {
+            code: ErrorCode::FailedPrecondition,
+            message: format!("{field}: {reason}"),
+            violations: vec![Violation {
+                field: field.into(),
+                reason: reason.into(),
+            }],
+            retry_after: None,
+            context: Default::default(),
+        },
         IdentityError::Internal(fault) => ApiError::from_fault("identity request failed", &fault),
         e @ IdentityError::Crypto(_) => {
             tracing::error!(error = %e, "identity request failed");

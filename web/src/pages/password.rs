@@ -55,7 +55,7 @@ fn field_errors(t: &'static Msgs, e: &ApiError) -> Option<FieldErrors> {
     let ApiError::Problem(p) = e else {
         return None;
     };
-    if p.status != 400 {
+    if !matches!(p.status, 400 | 422) {
         return None;
     }
     let mut errors = FieldErrors::default();

@@ -44,6 +44,13 @@ pub enum IdentityError {
     Unauthenticated,
     #[error("{0}")]
     Precondition(&'static str),
+    /// A well-formed value the account refuses (a wrong current password, a wrong or expired
+    /// code): 422 naming the field.
+    #[error("{field}: {reason}")]
+    Refused {
+        field: &'static str,
+        reason: &'static str,
+    },
     /// Not the caller's to fix: storage failed, a stored row is corrupt, a peer answered
     /// nonsense. Displayed with its causes (a log line says why); the cause also stays
     /// reachable as the source.

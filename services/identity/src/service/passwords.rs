@@ -88,10 +88,10 @@ fn new_password_ok(new_password: &str) -> Result<()> {
 
 /// The generic refusal of a code: wrong, expired, used up or never sent look alike.
 fn bad_code() -> IdentityError {
-    IdentityError::invalid(
-        "code",
-        "is wrong or has expired; ask for a new code if it keeps failing",
-    )
+    IdentityError::Refused {
+        field: "code",
+        reason: "is wrong or has expired; ask for a new code if it keeps failing",
+    }
 }
 
 impl Identity {
@@ -114,10 +114,10 @@ impl Identity {
         }
         new_password_ok(new_password)?;
         if new_password == current_password {
-            return Err(IdentityError::invalid(
-                "new_password",
-                "must differ from the current password",
-            ));
+            return Err(IdentityError::Refused {
+                field: "new_password",
+                reason: "must differ from the current password",
+            });
         }
         let account_key = match owner {
             SessionOwner::Resident(id) | SessionOwner::Staff(id) => format!("password:{id}"),
@@ -147,10 +147,10 @@ impl Identity {
                     retry_after: self.policy.lock_duration,
                 });
             }
-            return Err(IdentityError::invalid(
-                "current_password",
-                "is not the account's current password",
-            ));
+            return Err(IdentityError::Refused {
+                field: "current_password",
+                reason: "is not the account's current password",
+            });
         }
         let hash = hash_password(new_password.to_owned()).await?;
         self.store.set_password(owner, &hash, now).await?;
