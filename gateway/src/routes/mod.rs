@@ -174,6 +174,7 @@ routes! {
         GET "/v1/me" => me::me,
         PUT "/v1/me/password" => rights::change_password,
         GET "/v1/me/export" => rights::export,
+        POST "/v1/me/close" => rights::close,
         GET "/v1/me/balances" => points::balances,
         GET "/v1/me/transactions" => points::transactions,
         GET "/v1/me/checkins" => behaviours::check_in_status,

@@ -35,7 +35,7 @@ use super::{
 use crate::{
     AppState,
     auth::{ClientAddr, Resident},
-    body::{JsonBody, Params},
+    body::{JsonBody, Params, Segments},
     error::{HttpResult, Problem, no_content},
 };
 
@@ -476,4 +476,94 @@ fn table(d: &MyData) -> String {
         ]);
     }
     out
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CloseAccount {
+    #[schema(min_length = 1, pattern = "\\S")]
+    pub password: String,
+    /// Cancel my vouchers not used yet (their points come back first); left out or false, they
+    /// stay usable at the counter until they expire.
+    #[serde(default)]
+    pub cancel_open_orders: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountClosed {
+    /// RFC 3339.
+    pub closed_at: String,
+    /// RFC 3339: when my personal data is erased.
+    pub erase_after: String,
+    /// The orders cancelled on my request.
+    pub cancelled_orders: Vec<String>,
+    /// Vouchers still open: usable at the counter until they expire (points come back then).
+    pub open_orders: Vec<String>,
+}
+
+/// Closes my account (with my password): no more sign-ins, earning or orders, every session
+/// signed out; my vouchers stay usable, or are cancelled first when I ask; my personal data is
+/// erased after the retention period (`erase_after`). The ledger keeps its entries under my
+/// pseudonymous id, so the books still balance.
+#[utoipa::path(post, path = "/v1/me/close", tag = "resident", security(("bearer" = [])), request_body = CloseAccount,
+    responses((status = 200, body = AccountClosed),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem, description = "`password` is not the account's, or the account is not active"),
+        (status = 423, body = Problem, description = "locked after repeated wrong passwords"),
+        (status = 429, body = Problem, description = "too many attempts")))]
+pub async fn close(
+    State(state): State<AppState>,
+    me: Resident,
+    ClientAddr(addr): ClientAddr,
+    JsonBody(r): JsonBody<CloseAccount>,
+) -> HttpResult<Json<AccountClosed>> {
+    // The vouchers still open, read while the account is: the access token outlives the close
+    // by minutes, and a cancellation needs no more.
+    let mut whole = true;
+    let open: Vec<OrderView> = every_page(&mut whole, |cursor| {
+        let q = OrdersQuery {
+            mall: None,
+            cursor,
+            page_size: Some(200),
+        };
+        let (st, me) = (State(state.clone()), me.clone());
+        async move {
+            let Json(p) = mall::my_orders(st, me, Params(q)).await?;
+            Ok((p.orders, p.next_cursor))
+        }
+    })
+    .await?
+    .into_iter()
+    .filter(|o| o.status == "reserved")
+    .collect();
+    let closed = state
+        .identity()
+        .close_account(me.caller.request(pb::CloseAccountRequest {
+            password: r.password,
+            client_address: addr,
+        }))
+        .await?
+        .into_inner();
+    let (mut cancelled_orders, mut open_orders) = (Vec::new(), Vec::new());
+    for o in open {
+        if r.cancel_open_orders
+            && mall::cancel(
+                State(state.clone()),
+                me.clone(),
+                Segments(o.order_id.clone()),
+            )
+            .await
+            .is_ok()
+        {
+            cancelled_orders.push(o.order_id);
+        } else {
+            open_orders.push(o.order_id);
+        }
+    }
+    let time = |t| super::views::rfc3339(t).ok_or_else(ApiError::internal);
+    Ok(Json(AccountClosed {
+        closed_at: time(closed.closed_at)?,
+        erase_after: time(closed.erase_after)?,
+        cancelled_orders,
+        open_orders,
+    }))
 }

@@ -311,3 +311,126 @@ async fn a_resident_downloads_their_data_as_json_and_csv() {
     assert_eq!(status, 403);
     sandbox.stop().await;
 }
+
+/// A resident closes their account: a wrong password closes nothing; then signing in, earning
+/// and ordering are refused and every session is over, and the voucher they asked to cancel is
+/// cancelled with its points back. The books still verify.
+#[tokio::test]
+async fn a_resident_closes_their_account_and_can_no_longer_sign_in_earn_or_order() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let (_operator, product) = sandbox
+        .city_shop(&admin, ("Closing pharmacy", "op-close"), ("Bandage", 120))
+        .await
+        .unwrap();
+    let sports = sandbox
+        .partner(&admin, "sports", &["steps.daily"], &["behaviours:submit"])
+        .await;
+    let (resident, token) = sandbox.resident(973, "310118", "19480808").await;
+    let phone = "13700000973";
+    let (_, session) = login(&sandbox, phone, "Resident-pass-1").await;
+    sandbox.grant(&admin, &resident, None, 500).await;
+    let order = |key: &'static str| {
+        sandbox
+            .request(Method::POST, "/v1/malls/city/orders", Some(&token))
+            .header("Idempotency-Key", key)
+            .json(&json!({"product_id": product}))
+            .send()
+    };
+    let placed = order("close-1").await.unwrap();
+    let (status, placed) = healthpoints_integration_tests::split(placed).await;
+    assert_eq!(status, 201, "{placed}");
+    assert_eq!(sandbox.balance(&token, "city").await.unwrap(), 380);
+
+    let (status, problem) = sandbox
+        .call(
+            Method::POST,
+            "/v1/me/close",
+            Some(&token),
+            Some(json!({"password": "Not-mine-1", "cancel_open_orders": true})),
+        )
+        .await;
+    assert_eq!((status, problem["field"].as_str()), (422, Some("password")));
+    assert_eq!(
+        login(&sandbox, phone, "Resident-pass-1").await.0,
+        200,
+        "still open"
+    );
+
+    let closed = sandbox
+        .expect(
+            200,
+            Method::POST,
+            "/v1/me/close",
+            Some(&token),
+            Some(json!({"password": "Resident-pass-1", "cancel_open_orders": true})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        closed["cancelled_orders"][0], placed["order_id"],
+        "{closed}"
+    );
+    assert_eq!(closed["open_orders"].as_array().unwrap().len(), 0);
+    assert!(closed["erase_after"].as_str().unwrap() > closed["closed_at"].as_str().unwrap());
+    assert_eq!(
+        sandbox.balance(&token, "city").await.unwrap(),
+        500,
+        "the points came back"
+    );
+
+    let (status, problem) = login(&sandbox, phone, "Resident-pass-1").await;
+    assert_eq!(status, 403, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("closed"),
+        "{problem}"
+    );
+    assert_eq!(
+        refresh(&sandbox, session["refresh_token"].as_str().unwrap()).await,
+        401
+    );
+    // Intake remembers a resident for `residents.cache_seconds` (10 s): within that, a record
+    // may still earn; after it, every record is refused.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    for n in 0.. {
+        let (status, sent) = sandbox
+            .call(
+                Method::POST,
+                "/v1/partner/behaviours",
+                Some(&sports),
+                Some(json!([{"record_id": format!("after-close-{n}"), "resident_id": resident,
+                    "behaviour": "steps.daily", "quantity": 12_000,
+                    "occurred_at": (chrono::Utc::now() - chrono::Duration::days(n % 5 + 1)).to_rfc3339()}])),
+            )
+            .await;
+        assert_eq!(status, 200, "{sent}");
+        if sent["results"][0]["outcome"] == "rejected" {
+            assert_eq!(
+                sent["results"][0]["reason_code"], "resident_suspended",
+                "{sent}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a closed account still earns: {sent}"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let refused = order("close-2").await.unwrap();
+    assert!(
+        [403, 422].contains(&refused.status().as_u16()),
+        "{}",
+        refused.status()
+    );
+    let (status, _) = sandbox
+        .call(
+            Method::POST,
+            "/v1/me/close",
+            Some(&token),
+            Some(json!({"password": "Resident-pass-1"})),
+        )
+        .await;
+    assert_eq!(status, 422, "closed once");
+    sandbox.stop().await;
+}

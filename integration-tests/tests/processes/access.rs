@@ -462,6 +462,8 @@ fn rows(c: &Cast) -> Vec<Row> {
         row(M::POST, "/v1/me/station-code", None, residents.clone()),
         row(M::PUT, "/v1/me/password", Some(json!({})), residents.clone()),
         row(M::GET, "/v1/me/export", None, residents.clone()),
+        // An empty body (no password): nobody's account is closed here.
+        row(M::POST, "/v1/me/close", Some(json!({})), residents.clone()),
         row(M::POST, "/v1/station/lookup", Some(json!({"id_number": id_a})), vec![ST]),
         row(M::POST, "/v1/station/behaviours", Some(json!({"id_number": id_a, "record_id": "st-{role}",
             "behaviour": "community.lecture", "attributes": {"lecture_id": "L-matrix"}})), vec![ST]),

@@ -1077,4 +1077,33 @@ async fn a_resident_changes_a_password_and_resets_a_forgotten_one() {
             .as_deref(),
         Some("/me")
     );
+
+    // And closes the account from the profile page: a wrong password is said there.
+    assert!(
+        anon.get("/me/profile")
+            .await
+            .body
+            .contains("action=\"/me/close\"")
+    );
+    let wrong = anon.post("/me/close", &[("password", "Not-mine-1")]).await;
+    assert_eq!(wrong.location.as_deref(), Some("/me/profile#close-h"));
+    assert!(
+        anon.get("/me/profile")
+            .await
+            .body
+            .contains("当前密码不正确")
+    );
+    let closed = anon
+        .post(
+            "/me/close",
+            &[("password", "Reset-pass-8"), ("cancel_open_orders", "on")],
+        )
+        .await;
+    assert_eq!(closed.location.as_deref(), Some("/login"));
+    assert!(anon.get("/login").await.body.contains("账号已注销"));
+    assert_eq!(
+        anon.sign_in(phone, "Reset-pass-8").await.status,
+        422,
+        "closed"
+    );
 }

@@ -24,6 +24,8 @@ pub struct IdentityConfig {
     pub login: LoginConfig,
     #[serde(default)]
     pub password_reset: PasswordResetConfig,
+    #[serde(default)]
+    pub closing: ClosingConfig,
     /// `username:password` of the first city admin, created when no city admin exists.
     #[serde(default)]
     pub bootstrap_admin: Option<Secret<String>>,
@@ -95,6 +97,26 @@ pub struct LoginConfig {
     pub address_per_minute: u32,
 }
 
+/// Accounts residents close.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClosingConfig {
+    /// Days a closed account's personal data is kept (disputes, refunds, audits) before it is
+    /// erased; 0 erases at the next sweep.
+    pub retention_days: u32,
+    /// How often closed accounts due for erasure are looked for.
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for ClosingConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 180,
+            sweep_interval_ms: 60_000,
+        }
+    }
+}
+
 /// Forgotten passwords reset with a one-time code sent to the resident's phone.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -157,6 +179,18 @@ impl Validate for IdentityConfig {
             return Err(ConfigError::invalid(
                 "secrets.master_key",
                 "set master_key or master_key_file",
+            ));
+        }
+        if self.closing.retention_days > 3650 {
+            return Err(ConfigError::invalid(
+                "closing.retention_days",
+                "must be at most 3650",
+            ));
+        }
+        if !(100..=3_600_000).contains(&self.closing.sweep_interval_ms) {
+            return Err(ConfigError::invalid(
+                "closing.sweep_interval_ms",
+                "must be between 100 and 3600000",
             ));
         }
         let r = &self.password_reset;

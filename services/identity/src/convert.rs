@@ -47,7 +47,9 @@ pub fn to_api_error(err: IdentityError) -> ApiError {
             tracing::info!("login refused: rate limited");
             ApiError::new(ErrorCode::RateLimited, e.to_string()).with_retry_after(retry_after)
         }
-        e @ IdentityError::Suspended => ApiError::new(ErrorCode::AccountSuspended, e.to_string()),
+        e @ (IdentityError::Suspended | IdentityError::Closed) => {
+            ApiError::new(ErrorCode::AccountSuspended, e.to_string())
+        }
         e @ (IdentityError::RefreshTokenInvalid
         | IdentityError::RefreshTokenReused
         | IdentityError::Unauthenticated) => ApiError::unauthenticated(e.to_string()),

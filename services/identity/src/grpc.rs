@@ -152,6 +152,24 @@ impl IdentityService for IdentityGrpc {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn close_account(
+        &self,
+        request: Request<pb::CloseAccountRequest>,
+    ) -> Result<Response<pb::CloseAccountResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let (closed_at, erase_after) = self
+            .ready()?
+            .close_account(&p, &r.password, &r.client_address)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::CloseAccountResponse {
+            closed_at: Some(healthpoints_grpc::time::timestamp(closed_at)),
+            erase_after: Some(healthpoints_grpc::time::timestamp(erase_after)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn issue_client_token(
         &self,
         request: Request<pb::IssueClientTokenRequest>,

@@ -24,7 +24,7 @@ use anyhow::Context as _;
 use futures::future::BoxFuture;
 use healthpoints_auth::{JwksSource, Verifier, VerifierConfig};
 use healthpoints_errors::{ApiError, ErrorCode};
-use healthpoints_grpc::{GrpcServerConfig, Host, Ready, Service};
+use healthpoints_grpc::{Chore, GrpcServerConfig, Host, Ready, Service, Shutdown, every};
 use healthpoints_proto::identity::v1::{
     Jwk,
     identity_service_server::{IdentityServiceServer, SERVICE_NAME},
@@ -107,6 +107,23 @@ impl Service for Identity {
                 .max_encoding_message_size(max),
         )
     }
+
+    /// Erases the personal data of accounts closed longer ago than `closing.retention_days`.
+    fn chores(ready: Ready<Self>, config: &IdentityConfig, shutdown: Shutdown) -> Vec<Chore> {
+        let period = Duration::from_millis(config.closing.sweep_interval_ms);
+        vec![every(
+            ready,
+            period,
+            shutdown,
+            |identity: Arc<Self>| async move {
+                match identity.erase_closed_once().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(accounts = n, "closed accounts' personal data erased"),
+                    Err(e) => tracing::warn!(error = %e, "erasing closed accounts not completed"),
+                }
+            },
+        )]
+    }
 }
 
 /// Identity's own published keys, read from its key store once it is ready.
@@ -186,6 +203,7 @@ async fn prepare(config: &IdentityConfig) -> anyhow::Result<Arc<Identity>> {
         reset_code_ttl: Duration::from_secs(config.password_reset.code_ttl_seconds),
         reset_max_attempts: config.password_reset.max_attempts,
         reset_resend_after: Duration::from_secs(config.password_reset.resend_after_seconds),
+        closed_retention: Duration::from_secs(u64::from(config.closing.retention_days) * 86_400),
     };
     let identity = Identity::new(
         Store::new(db),

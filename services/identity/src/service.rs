@@ -50,6 +50,8 @@ pub struct Policy {
     pub reset_max_attempts: i32,
     /// A new reset code is sent at most this often to one resident.
     pub reset_resend_after: Duration,
+    /// How long a closed account's personal data is kept before it is erased.
+    pub closed_retention: Duration,
 }
 
 /// The longest grace period a replaced client secret may have.
@@ -68,6 +70,7 @@ impl Default for Policy {
             reset_code_ttl: Duration::from_secs(600),
             reset_max_attempts: 5,
             reset_resend_after: Duration::from_secs(60),
+            closed_retention: Duration::from_secs(180 * 24 * 3600),
         }
     }
 }
@@ -281,6 +284,7 @@ async fn verify_password(password: String, hash: impl FnOnce() -> String + Send 
         .unwrap_or(false)
 }
 
+mod closing;
 pub mod passwords;
 mod residents;
 mod sessions;

@@ -126,6 +126,7 @@ pub(crate) async fn login(ctx: Ctx, Posted(form): Posted<LoginForm>) -> Response
         },
         Err(e) => match e.code() {
             "account_locked" | "rate_limited" => t.locked,
+            "account_suspended" => t.account_barred,
             "invalid_credentials" | "invalid_argument" | "unauthenticated" => t.bad_login,
             _ => return PageError::from(e).into_response(),
         },

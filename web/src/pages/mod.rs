@@ -45,6 +45,7 @@ pub(crate) fn router() -> Router<Web> {
             get(password::password_page).post(password::change_password),
         )
         .route("/me/export", get(password::export))
+        .route("/me/close", post(password::close))
         .route("/lang", post(auth::language))
         .route("/me", get(resident::home))
         .route("/me/checkin", post(resident::check_in))

@@ -273,3 +273,48 @@ pub(crate) async fn export(ctx: Ctx, Query(q): Query<ExportQuery>) -> Result<Res
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
 }
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CloseForm {
+    #[serde(default)]
+    password: String,
+    /// A ticked box sends `on`.
+    #[serde(default)]
+    cancel_open_orders: Option<String>,
+}
+
+/// `POST /me/close`: the account is closed and this browser signed out; a wrong password is
+/// said on the profile page.
+pub(crate) async fn close(
+    ctx: Ctx,
+    Posted(form): Posted<CloseForm>,
+) -> Result<Response, PageError> {
+    ctx.require(&[Role::Resident])?;
+    let t = ctx.t();
+    let closed: Result<serde_json::Value, ApiError> = ctx
+        .api(
+            Method::POST,
+            "/v1/me/close",
+            Some(&json!({
+                "password": form.password,
+                "cancel_open_orders": form.cancel_open_orders.is_some(),
+            })),
+            None,
+        )
+        .await;
+    match closed {
+        Ok(_) => {
+            ctx.sign_out();
+            ctx.flash(true, t.account_closed);
+            Ok(Redirect::to("/login").into_response())
+        }
+        Err(e) if e.code() == "account_locked" || e.code() == "rate_limited" => {
+            Err(PageError::Refused(t.locked.to_owned()))
+        }
+        Err(e) if matches!(e.status(), 400 | 422) => {
+            ctx.flash(false, t.err_current_password);
+            Ok(Redirect::to("/me/profile#close-h").into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -28,6 +28,8 @@ pub enum IdentityError {
     RateLimited { retry_after: Duration },
     #[error("this account is suspended")]
     Suspended,
+    #[error("this account was closed by its owner")]
+    Closed,
     #[error("refresh token is not valid")]
     RefreshTokenInvalid,
     /// A spent refresh token presented after the reuse grace: its session (the token's family)

@@ -79,8 +79,10 @@ impl Identity {
             }
             return Err(IdentityError::InvalidCredentials);
         }
-        if record.status != ResidentStatus::Active {
-            return Err(IdentityError::Suspended);
+        match record.status {
+            ResidentStatus::Active => {}
+            ResidentStatus::Closed => return Err(IdentityError::Closed),
+            ResidentStatus::Suspended => return Err(IdentityError::Suspended),
         }
         self.store.record_login_success(record.owner).await?;
         self.start_session(record.owner, Uuid::now_v7()).await

@@ -52,6 +52,10 @@ pub(super) mod resident {
         pub locked_until: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// When the resident closed the account.
+        pub closed_at: Option<DateTimeUtc>,
+        /// When its personal data was erased (after the retention period).
+        pub erased_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(M20261206_000001SecretRotation),
             Box::new(M20261207_000001StationStaff),
             Box::new(super::passwords::M20261209_000001PasswordResets),
+            Box::new(super::closing::M20261209_000002ClosedAccounts),
         ]
     }
 }

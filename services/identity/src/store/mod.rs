@@ -2,6 +2,7 @@
 //! and database constraint violations become domain errors here, nowhere else.
 
 mod clients;
+mod closing;
 mod entities;
 mod migration;
 mod passwords;
@@ -269,6 +270,8 @@ impl Store {
             locked_until: Set(None),
             created_at: Set(r.registered_at),
             updated_at: Set(r.registered_at),
+            closed_at: Set(None),
+            erased_at: Set(None),
         };
         resident::Entity::insert(row)
             .exec(&self.db)

@@ -21,7 +21,7 @@ use crate::domain::{
 };
 use crate::store::LoginRecord;
 
-pub(super) mod password_reset {
+pub(crate) mod password_reset {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
