@@ -30,7 +30,7 @@ impl Identity {
                 "only a resident closes their own account",
             ));
         };
-        if password.is_empty() {
+        if password.trim().is_empty() {
             return Err(IdentityError::invalid("password", "must not be empty"));
         }
         let owner = SessionOwner::Resident(*resident_id);

@@ -106,7 +106,7 @@ impl Identity {
         client_address: &str,
     ) -> Result<TokenPair> {
         let owner = own_account(caller)?;
-        if current_password.is_empty() {
+        if current_password.trim().is_empty() {
             return Err(IdentityError::invalid(
                 "current_password",
                 "must not be empty",
