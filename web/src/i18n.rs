@@ -84,6 +84,9 @@ messages! {
     close_account_note: "注销后不能再登录、获得积分或兑换；未使用的兑换券仍可使用（也可勾选取消并退回积分）。您的个人信息将在保存期满后删除，积分账目以匿名编号保留。", "Once closed you cannot sign in, earn or order; vouchers you hold stay usable (or tick the box to cancel them and get the points back). Your personal data is erased after the retention period; the points books keep their entries under an anonymous number.";
     close_cancel_orders: "取消未使用的兑换券并退回积分", "Cancel my unused vouchers and return their points";
     account_closed: "账号已注销", "Your account is closed";
+    station_password: "重置密码", "Reset the password";
+    station_password_note: "仅在核对身份证后办理。请居民自己输入新密码；其所有设备上的登录将退出。", "Only after checking the ID card. Let the resident type the new password; they are signed out on every device.";
+    station_password_done: "密码已重置，请居民用新密码登录", "Password reset; the resident signs in with the new one";
     account_barred: "此账号已被停用或已注销，不能登录", "This account is suspended or closed and cannot sign in";
     my_data_note: "您在本项目中的全部数据：资料（已脱敏）、积分明细、健康行为、订单、授权、数据访问记录和消息。", "Everything the programme holds about you: profile (masked), points history, behaviours, orders, consents, who read your data, and your messages.";
     current_password: "当前密码", "Current password";

@@ -224,6 +224,7 @@ routes! {
         POST "/v1/station/lookup" => station::lookup,
         POST "/v1/station/behaviours" => station::record,
         POST "/v1/station/orders" => station::order,
+        POST "/v1/station/password" => station::password,
     }
     Admins {
         POST "/v1/admin/challenges" => play::create_challenge,

@@ -299,3 +299,42 @@ pub async fn station_code(
         expires_at: rfc3339(r.expires_at).ok_or_else(ApiError::internal)?,
     }))
 }
+
+/// A forgotten password reset at the counter.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StationPasswordBody {
+    /// Read from the resident's ID card: the check a reset needs (a station code is not one).
+    #[schema(pattern = "^[0-9]{17}[0-9Xx]$")]
+    pub id_number: String,
+    /// At least 8 characters with a letter and a digit, typed by the resident.
+    #[schema(
+        min_length = 8,
+        max_length = 128,
+        pattern = "^([\\s\\S]*[A-Za-z][\\s\\S]*[0-9][\\s\\S]*|[\\s\\S]*[0-9][\\s\\S]*[A-Za-z][\\s\\S]*)$"
+    )]
+    pub new_password: String,
+}
+
+/// Resets the password of the resident at the counter, after checking their ID card: every
+/// session of theirs is signed out; the visit is in their access log.
+#[utoipa::path(post, path = "/v1/station/password", tag = "station", security(("bearer" = [])), request_body = StationPasswordBody,
+    responses((status = 200, body = CounterResidentView), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem, description = "nobody is registered under this ID number"),
+        (status = 422, body = Problem, description = "the resident's account is suspended or closed"),
+        (status = 429, body = Problem, description = "the counter's budget is spent")))]
+pub async fn password(
+    State(state): State<AppState>,
+    StationStaff { caller, .. }: StationStaff,
+    JsonBody(b): JsonBody<StationPasswordBody>,
+) -> HttpResult<Json<CounterResidentView>> {
+    let r = state
+        .exchange()
+        .reset_password_at_counter(caller.request(xpb::ResetPasswordAtCounterRequest {
+            proof: Some(proof(Some(b.id_number), None)?),
+            new_password: b.new_password,
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(r.resident.ok_or_else(ApiError::internal)?.into()))
+}

@@ -370,3 +370,93 @@ async fn the_counter_refuses_what_it_must_and_changes_nothing() {
         .count();
     assert_eq!(refused, 4, "{activity}");
 }
+
+/// A resident who forgot their password and has no phone to hand gets a new one at the
+/// counter, after the staff checked their ID card: a station code is no such check; the
+/// resident signs in with the new password, every earlier session is over, and the reset is in
+/// their access log under the station.
+#[tokio::test]
+async fn a_forgotten_password_is_reset_at_the_counter_after_an_id_check() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let station = sandbox
+        .staff(
+            &admin,
+            json!({"username": "qp.reset", "password": STAFF_PASSWORD, "role": "station_staff",
+                "district": "310118", "institution_code": "QP-ZJJ-09"}),
+        )
+        .await
+        .unwrap();
+    let birth = "19420909";
+    let (resident, token) = sandbox.resident(909, "310118", birth).await;
+    let phone = "13700000909";
+    let (_, old) = sandbox
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"login": phone, "password": "Resident-pass-1"})),
+        )
+        .await;
+    let (_, code) = post(&sandbox, &token, "/v1/me/station-code", json!({})).await;
+
+    let (status, problem) = post(
+        &sandbox,
+        &station,
+        "/v1/station/password",
+        json!({"station_code": code["code"], "new_password": "Counter-pass-5"}),
+    )
+    .await;
+    assert_eq!(status, 400, "a station code is not an ID check: {problem}");
+    let id = id_number("310118", birth, 909);
+    let (status, problem) = post(
+        &sandbox,
+        &station,
+        "/v1/station/password",
+        json!({"id_number": id, "new_password": "weak"}),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (400, Some("new_password"))
+    );
+    let (status, seen) = post(
+        &sandbox,
+        &station,
+        "/v1/station/password",
+        json!({"id_number": id, "new_password": "Counter-pass-5"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["resident_id"], resident.as_str());
+    assert!(
+        !seen.to_string().contains(&id),
+        "the answer never repeats the number"
+    );
+
+    let (status, _) = sandbox
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": old["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(status, 401, "every earlier session is over");
+    let fresh = sandbox.login(phone, "Counter-pass-5").await;
+    let log = sandbox
+        .expect(200, Method::GET, "/v1/me/access-log", Some(&fresh), None)
+        .await
+        .unwrap();
+    let reset = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "station_password")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        reset["detail"].as_str().unwrap().contains("QP-ZJJ-09"),
+        "{reset}"
+    );
+    sandbox.stop().await;
+}

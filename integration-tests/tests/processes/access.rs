@@ -467,6 +467,7 @@ fn rows(c: &Cast) -> Vec<Row> {
         row(M::POST, "/v1/station/lookup", Some(json!({"id_number": id_a})), vec![ST]),
         row(M::POST, "/v1/station/behaviours", Some(json!({"id_number": id_a, "record_id": "st-{role}",
             "behaviour": "community.lecture", "attributes": {"lecture_id": "L-matrix"}})), vec![ST]),
+        row(M::POST, "/v1/station/password", Some(json!({"id_number": id_a, "new_password": "x"})), vec![ST]),
         row(M::POST, "/v1/station/orders", Some(json!({"id_number": id_a, "resident_consents": true,
             "mall": "310118", "product_id": c.product})), vec![ST]),
         row(M::GET, "/v1/merchant/products", None, merchants.clone()),

@@ -975,6 +975,27 @@ async fn a_station_counter_serves_a_resident_who_comes_in_person() {
         code.body
             .contains("<svg role=\"img\" aria-label=\"小屋码\"")
     );
+    // A forgotten password, reset at the counter after the ID check.
+    let reset = send(
+        "/station/password",
+        fields(&[("new_password", "Counter-pass-6")]),
+    )
+    .await;
+    assert_eq!(
+        reset.by_id("station-result").as_deref(),
+        Some("密码已重置，请居民用新密码登录"),
+        "{}",
+        reset.body
+    );
+    let again = WebClient::new(sandbox.web_url());
+    assert_eq!(
+        again
+            .sign_in("13900000001", "Counter-pass-6")
+            .await
+            .location
+            .as_deref(),
+        Some("/me")
+    );
     sandbox.stop().await;
 }
 

@@ -193,6 +193,41 @@ impl Identity for IdentityPeer {
             .await?;
         Ok((r.access_token, r.expires_in))
     }
+
+    async fn set_password(&self, resident_id: &str, new_password: &str) -> Result<()> {
+        let answer = self
+            .token
+            .call(
+                "identity",
+                &self.client,
+                idpb::SetPasswordAtCounterRequest {
+                    resident_id: resident_id.to_owned(),
+                    new_password: new_password.to_owned(),
+                },
+                async |mut c, r| c.set_password_at_counter(r).await,
+            )
+            .await;
+        match answer {
+            Ok(_) => Ok(()),
+            // A password the policy refuses: the resident types another.
+            Err(e) if e.peer == "identity" && e.error.code == ErrorCode::InvalidArgument => {
+                Err(ExchangeError::invalid(
+                    "new_password",
+                    e.error
+                        .violations
+                        .first()
+                        .map_or("is not allowed", |v| v.reason.as_str()),
+                ))
+            }
+            Err(e) if e.peer == "identity" && e.error.code == ErrorCode::AccountSuspended => {
+                Err(ExchangeError::Refused(
+                    "this resident's account is suspended or closed; the district's office can help"
+                        .into(),
+                ))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 impl Contracts for IdentityPeer {

@@ -474,6 +474,24 @@ impl ExchangeService for ExchangeGrpc {
         }))
     }
 
+    #[tracing::instrument(name = "exchange.ResetPasswordAtCounter", skip_all)]
+    async fn reset_password_at_counter(
+        &self,
+        request: Request<pb::ResetPasswordAtCounterRequest>,
+    ) -> Result<Response<pb::ResetPasswordAtCounterResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        let proof = proof_from_pb(r.proof)?;
+        let resident = self
+            .ready()?
+            .reset_password_at_counter(&p, &proof, &r.new_password)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ResetPasswordAtCounterResponse {
+            resident: Some(at_counter_to_pb(resident)),
+        }))
+    }
+
     #[tracing::instrument(name = "exchange.ListNotifications", skip_all)]
     async fn list_notifications(
         &self,

@@ -152,6 +152,20 @@ impl IdentityService for IdentityGrpc {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn set_password_at_counter(
+        &self,
+        request: Request<pb::SetPasswordAtCounterRequest>,
+    ) -> Result<Response<pb::SetPasswordAtCounterResponse>, Status> {
+        let p = caller(&request)?;
+        let r = request.into_inner();
+        self.ready()?
+            .set_password_at_counter(&p, &r.resident_id, &r.new_password)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::SetPasswordAtCounterResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn close_account(
         &self,
         request: Request<pb::CloseAccountRequest>,

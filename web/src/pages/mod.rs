@@ -64,6 +64,7 @@ pub(crate) fn router() -> Router<Web> {
         .route("/station/lookup", post(station::lookup))
         .route("/station/record", post(station::record))
         .route("/station/order", post(station::order))
+        .route("/station/password", post(station::password))
         .route("/me/station-code", get(station::station_code))
         .route("/me/notifications", get(inbox::inbox))
         .route("/me/notifications/read", post(inbox::read_all))

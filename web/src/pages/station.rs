@@ -318,6 +318,41 @@ pub(crate) async fn record(
 }
 
 #[derive(Debug, Deserialize)]
+pub(crate) struct PasswordForm {
+    #[serde(flatten)]
+    proof: Proof,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// `POST /station/password`: a forgotten password reset, the ID card checked.
+pub(crate) async fn password(
+    ctx: Ctx,
+    Posted(form): Posted<PasswordForm>,
+) -> Result<Response, PageError> {
+    ctx.require(&[Role::Station])?;
+    let t = ctx.t();
+    let body = serde_json::json!({
+        "id_number": form.proof.id_number.trim(),
+        "new_password": form.new_password,
+    });
+    let done: Result<serde_json::Value, ApiError> = ctx
+        .api(Method::POST, "/v1/station/password", Some(&body), None)
+        .await;
+    let result = match done {
+        Ok(_) => (true, t.station_password_done.to_owned()),
+        Err(ApiError::Problem(p)) if p.field.as_deref() == Some("new_password") => {
+            (false, t.err_password.to_owned())
+        }
+        Err(e) => match refusal(t, &e) {
+            Some(why) => (false, why),
+            None => return Err(e.into()),
+        },
+    };
+    with_resident(&ctx, form.proof, Some(result)).await
+}
+
+#[derive(Debug, Deserialize)]
 pub(crate) struct OrderForm {
     #[serde(flatten)]
     proof: Proof,

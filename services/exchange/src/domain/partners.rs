@@ -102,6 +102,14 @@ pub trait Identity: Send + Sync {
         staff_id: &str,
         institution: &str,
     ) -> impl Future<Output = Result<(String, u32)>> + Send;
+
+    /// Sets a resident's new password (the counter checked their ID card); every session of
+    /// theirs is signed out.
+    fn set_password(
+        &self,
+        resident_id: &str,
+        new_password: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Who an ID number in a partner's record belongs to.

@@ -50,6 +50,8 @@ pub enum Purpose {
     Order,
     /// Record a behaviour for them.
     Record,
+    /// Reset their forgotten password, after checking their ID card.
+    Password,
 }
 
 impl Purpose {
@@ -67,6 +69,7 @@ impl Purpose {
             Self::Lookup => "station_lookup",
             Self::Order => "station_order",
             Self::Record => "station_record",
+            Self::Password => "station_password",
         }
     }
 }

@@ -113,6 +113,37 @@ impl<I: Identity, N: Behaviours, L> Exchange<I, N, L> {
         Ok((resident, result))
     }
 
+    /// Resets a forgotten password at the counter: the staff checked the resident's ID card,
+    /// whose number is the proof (a station code proves the phone, not the person); the visit
+    /// is in their access log before identity sets the password and signs every session out.
+    pub async fn reset_password_at_counter(
+        &self,
+        caller: &Principal,
+        proof: &Proof,
+        new_password: &str,
+    ) -> Result<AtCounter> {
+        let (_, _, institution) = station_of(caller)?;
+        if !matches!(proof, Proof::IdNumber(_)) {
+            return Err(ExchangeError::invalid(
+                "id_number",
+                "a password is reset after checking the ID card: type its number",
+            ));
+        }
+        let resident = self.resolve_logged(caller, proof, institution).await?;
+        self.log_counter(
+            caller,
+            Purpose::Password,
+            institution,
+            &resident,
+            "a password reset asked",
+        )
+        .await?;
+        self.identity
+            .set_password(&resident.resident_id, new_password)
+            .await?;
+        Ok(resident)
+    }
+
     /// The resident a proof names; a proof refused (nobody under it, malformed, expired, an
     /// account suspended) is written to the station's activity (without a resident), so a
     /// district admin sees a counter running through numbers.

@@ -171,6 +171,10 @@ impl Identity for Peers {
     ) -> Result<(String, u32)> {
         Ok((format!("token:{resident_id}:{staff_id}:{institution}"), 120))
     }
+
+    async fn set_password(&self, _: &str, _: &str) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl Intake for Peers {

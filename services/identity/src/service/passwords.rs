@@ -273,6 +273,35 @@ impl Identity {
         Ok(())
     }
 
+    /// Sets a resident's new password at a health-station counter (the exchange, after the
+    /// staff checked the ID card and logged the visit); every session is signed out.
+    pub async fn set_password_at_counter(
+        &self,
+        caller: &Principal,
+        resident_id: &str,
+        new_password: &str,
+    ) -> Result<()> {
+        if !matches!(caller, Principal::Service { service, .. } if service == "exchange") {
+            return Err(IdentityError::Forbidden(
+                "a password is reset at a counter through the exchange",
+            ));
+        }
+        let id = Uuid::parse_str(resident_id.trim())
+            .map_err(|_| IdentityError::invalid("resident_id", "must be a UUID"))?;
+        new_password_ok(new_password)?;
+        let owner = SessionOwner::Resident(id);
+        let record = self.store.login_record(owner).await?;
+        match record.status {
+            ResidentStatus::Active => {}
+            ResidentStatus::Closed => return Err(IdentityError::Closed),
+            ResidentStatus::Suspended => return Err(IdentityError::Suspended),
+        }
+        let hash = hash_password(new_password.to_owned()).await?;
+        self.store.set_password(owner, &hash, self.now()).await?;
+        tracing::info!("password reset at a health-station counter; every session signed out");
+        Ok(())
+    }
+
     /// Six random digits.
     fn reset_code(&self) -> Result<String> {
         use aws_lc_rs::rand::SecureRandom as _;
