@@ -141,6 +141,24 @@ impl Sandbox {
         .ok()
     }
 
+    /// The next text message to `phone` (one that differs from `previous`), waited for: codes
+    /// are sent behind the answer. Panics after 10 s.
+    pub async fn next_message_to(&self, phone: &str, previous: Option<&str>) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(text) = self.message_to(phone)
+                && Some(text.as_str()) != previous
+            {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no message to {phone} within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The web client's base URL (started by [`Sandbox::start_with_web`]).
     pub fn web_url(&self) -> String {
         self.mesh

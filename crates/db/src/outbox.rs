@@ -247,13 +247,15 @@ pub enum RelayError {
     Publish(String),
 }
 
-/// Up to `limit` events not published yet, in id order.
+/// Up to `limit` events not published yet, oldest first (ids may be derived, so they do not
+/// sort by time).
 pub async fn unpublished(
     conn: &impl ConnectionTrait,
     limit: u64,
 ) -> Result<Vec<OutboxEvent>, DbErr> {
     Ok(entity::Entity::find()
         .filter(entity::Column::PublishedAtUs.is_null())
+        .order_by_asc(entity::Column::AtUs)
         .order_by_asc(entity::Column::EventId)
         .limit(limit)
         .all(conn)

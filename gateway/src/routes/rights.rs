@@ -498,12 +498,20 @@ pub struct AccountClosed {
     pub cancelled_orders: Vec<String>,
     /// Vouchers still open: usable at the counter until they expire (points come back then).
     pub open_orders: Vec<String>,
+    /// The consents withdrawn with the account (each partner hears `consent.revoked`).
+    pub consents_revoked: u32,
+    /// False when a mall or the exchange did not answer: some orders may be in neither list, or
+    /// a consent not yet withdrawn — `unavailable` says which; an admin can finish it.
+    pub complete: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<String>,
 }
 
 /// Closes my account (with my password): no more sign-ins, earning or orders, every session
-/// signed out; my vouchers stay usable, or are cancelled first when I ask; my personal data is
-/// erased after the retention period (`erase_after`). The ledger keeps its entries under my
-/// pseudonymous id, so the books still balance.
+/// signed out, every consent withdrawn; my vouchers stay usable, or are cancelled right after
+/// the close when I ask; my personal data is erased after the retention period
+/// (`erase_after`). The ledger keeps its entries under my pseudonymous id, so the books still
+/// balance.
 #[utoipa::path(post, path = "/v1/me/close", tag = "resident", security(("bearer" = [])), request_body = CloseAccount,
     responses((status = 200, body = AccountClosed),
         (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
@@ -518,16 +526,22 @@ pub async fn close(
 ) -> HttpResult<Json<AccountClosed>> {
     // The vouchers still open, read while the account is: the access token outlives the close
     // by minutes, and a cancellation needs no more.
-    let mut whole = true;
-    let open: Vec<OrderView> = every_page(&mut whole, |cursor| {
+    let mut complete = true;
+    let unavailable = std::sync::Mutex::new(Vec::new());
+    let open: Vec<OrderView> = every_page(&mut complete, |cursor| {
         let q = OrdersQuery {
             mall: None,
             cursor,
             page_size: Some(200),
         };
         let (st, me) = (State(state.clone()), me.clone());
+        let unavailable = &unavailable;
         async move {
             let Json(p) = mall::my_orders(st, me, Params(q)).await?;
+            unavailable
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(p.unavailable);
             Ok((p.orders, p.next_cursor))
         }
     })
@@ -535,6 +549,10 @@ pub async fn close(
     .into_iter()
     .filter(|o| o.status == "reserved")
     .collect();
+    let mut unavailable = unavailable
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Json(consents) = consent::list(State(state.clone()), me.clone()).await?;
     let closed = state
         .identity()
         .close_account(me.caller.request(pb::CloseAccountRequest {
@@ -559,11 +577,26 @@ pub async fn close(
             open_orders.push(o.order_id);
         }
     }
+    // Nobody reads a closed account's data any more: every partner hears it at once.
+    let mut consents_revoked = 0;
+    for c in consents.consents.into_iter().filter(|c| c.active) {
+        let which = Segments((c.partner_id, c.category));
+        match consent::revoke(State(state.clone()), me.clone(), which).await {
+            Ok(_) => consents_revoked += 1,
+            Err(_) => unavailable.push("exchange".to_owned()),
+        }
+    }
+    unavailable.sort();
+    unavailable.dedup();
+    complete &= unavailable.is_empty();
     let time = |t| super::views::rfc3339(t).ok_or_else(ApiError::internal);
     Ok(Json(AccountClosed {
         closed_at: time(closed.closed_at)?,
         erase_after: time(closed.erase_after)?,
         cancelled_orders,
         open_orders,
+        consents_revoked,
+        complete,
+        unavailable,
     }))
 }

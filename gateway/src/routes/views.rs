@@ -161,10 +161,12 @@ pub(crate) mod names {
 pub(crate) struct District(#[allow(dead_code)] String);
 
 /// One CSV cell: quoted when it holds a comma, a quote or a line break; a text a spreadsheet
-/// would run as a formula (`=`, `+`, `@`, a tab or a carriage return first) is kept text with a
-/// leading `'`.
+/// would run as a formula (`=`, `+`, `@`, a tab or a carriage return first, or a `-` that is
+/// not a number) is kept text with a leading `'`.
 pub(crate) fn csv_field(v: &str) -> String {
-    let v = if v.starts_with(['=', '+', '@', '\t', '\r']) {
+    let formula = v.starts_with(['=', '+', '@', '\t', '\r'])
+        || (v.starts_with('-') && v.parse::<f64>().is_err());
+    let v = if formula {
         format!("'{v}")
     } else {
         v.to_owned()
@@ -202,5 +204,6 @@ mod tests {
             "-300",
             "negative points stay numbers"
         );
+        assert_eq!(super::csv_field("-2+3"), "'-2+3");
     }
 }

@@ -182,7 +182,9 @@ pub(crate) async fn reset_send(
     match sent {
         Ok(_) => {
             ctx.flash(true, t.code_sent);
-            Ok(Redirect::to(&format!("/password-reset/confirm?phone={phone}")).into_response())
+            // The number is typed again on the next page: it never travels in a URL (history,
+            // Referer, proxies' logs).
+            Ok(Redirect::to("/password-reset/confirm").into_response())
         }
         Err(e) if e.code() == "failed_precondition" => {
             Err(PageError::Refused(t.reset_unavailable.to_owned()))
@@ -195,21 +197,14 @@ pub(crate) async fn reset_send(
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct PhoneQuery {
-    #[serde(default)]
-    phone: String,
-}
-
-/// `GET /password-reset/confirm`.
-pub(crate) async fn reset_confirm_page(ctx: Ctx, Query(q): Query<PhoneQuery>) -> Response {
-    let phone: String = q
-        .phone
-        .chars()
-        .filter(char::is_ascii_digit)
-        .take(11)
-        .collect();
-    render(&reset_page(&ctx, true, phone, FieldErrors::default()))
+/// `GET /password-reset/confirm`: the number is typed again (it never travels in a URL).
+pub(crate) async fn reset_confirm_page(ctx: Ctx) -> Response {
+    render(&reset_page(
+        &ctx,
+        true,
+        String::new(),
+        FieldErrors::default(),
+    ))
 }
 
 /// `POST /password-reset/confirm`: the new password is set; sign in with it.

@@ -456,10 +456,19 @@ impl<I, N: EventSource, L: EventSource> Exchange<I, N, L> {
     /// Takes the events of intake's and the ledger's outboxes (they must not call the exchange:
     /// it calls them): each kept once, then acknowledged. Answers how many it took.
     pub async fn pull_events_once(&self) -> Result<usize> {
-        Ok(
-            pull(&self.store, &self.intake, "intake", INTAKE_EVENTS).await?
-                + pull(&self.store, &self.ledger, "ledger", LEDGER_EVENTS).await?,
-        )
+        // Each on its own: intake down does not hold the ledger's events back.
+        let (intake, ledger) = tokio::join!(
+            pull(&self.store, &self.intake, "intake", INTAKE_EVENTS),
+            pull(&self.store, &self.ledger, "ledger", LEDGER_EVENTS),
+        );
+        match (intake, ledger) {
+            (Ok(a), Ok(b)) => Ok(a + b),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+            (Err(e), Err(other)) => {
+                tracing::warn!(error = %other, "the ledger's events wait");
+                Err(e)
+            }
+        }
     }
 }
 

@@ -115,10 +115,10 @@ impl<I: Identity, N: Intake, L> Exchange<I, N, L> {
         }
         // The sources of a resident's own check-ins and of health-station counters are not
         // partners: a partner under either name could report what only they may.
-        if ["self", STATION_SOURCE].contains(&partner_id.as_str()) {
+        if ["self", STATION_SOURCE, "challenge", "honour"].contains(&partner_id.as_str()) {
             return Err(ExchangeError::invalid(
                 "partner_id",
-                "self and station are the sources of residents' own check-ins and of health-station counters, not partner ids",
+                "self, station, challenge and honour are the sources of residents' own check-ins, health-station counters and the programme's own grants, not partner ids",
             ));
         }
         free_text(&spec.contact, 200, false, Lines::One)

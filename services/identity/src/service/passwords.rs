@@ -173,59 +173,22 @@ impl Identity {
         };
         let phone_hash = self.crypto.lookup_hash("phone", phone.as_str());
         self.throttle(client_address, &format!("reset:{phone_hash}"))?;
-        let ttl = self.policy.reset_code_ttl;
-        let Some(record) = self.store.resident_login(&phone_hash).await? else {
-            return Ok(ttl);
+        // Answered at once, the same for every number: whether one is registered shows neither
+        // in the answer nor in its time. The code is made and sent behind it.
+        let sending = CodeSending {
+            store: self.store.clone(),
+            crypto: self.crypto.clone(),
+            messenger,
+            now: self.now(),
+            ttl: self.policy.reset_code_ttl,
+            resend_after: self.policy.reset_resend_after,
         };
-        let SessionOwner::Resident(resident) = record.owner else {
-            return Ok(ttl);
-        };
-        if record.status != ResidentStatus::Active {
-            return Ok(ttl);
-        }
-        let now = self.now();
-        let resend_after =
-            Duration::from_std(self.policy.reset_resend_after).unwrap_or_else(|_| Duration::zero());
-        if self
-            .store
-            .reset_code(resident)
-            .await?
-            .is_some_and(|c| c.sent_at + resend_after > now && c.expires_at > now)
-        {
-            // Sent a moment ago: that code still works.
-            return Ok(ttl);
-        }
-        let code = self.reset_code()?;
-        self.store
-            .put_reset_code(
-                resident,
-                &ResetCode {
-                    code_hash: self.crypto.token_hash(&code),
-                    sent_at: now,
-                    expires_at: now
-                        + Duration::from_std(ttl).unwrap_or_else(|_| Duration::minutes(10)),
-                    attempts: 0,
-                },
-            )
-            .await?;
-        let minutes = ttl.as_secs() / 60;
-        let text = format!(
-            "【健康积分】您的密码重置验证码是 {code}，{minutes} 分钟内有效。如非本人操作，请忽略。\n\
-             healthpoints: your password reset code is {code}, valid for {minutes} minutes. If you did not ask for it, ignore this message.\n"
-        );
-        let sent = {
-            let phone = phone.as_str().to_owned();
-            tokio::task::spawn_blocking(move || messenger.send(&phone, &text))
-                .await
-                .map_err(|_| IdentityError::fault("the message task failed"))?
-        };
-        if let Err(why) = sent {
-            self.store.drop_reset_code(resident).await?;
-            tracing::warn!(%why, "a password reset code could not be sent");
-            return Err(IdentityError::fault("the code could not be sent"));
-        }
-        tracing::info!("password reset code sent");
-        Ok(ttl)
+        tokio::spawn(async move {
+            if let Err(e) = sending.send(phone.as_str(), &phone_hash).await {
+                tracing::warn!(error = %e, "a password reset code was not sent");
+            }
+        });
+        Ok(self.policy.reset_code_ttl)
     }
 
     /// Sets a new password with the code sent to `phone`; every session is signed out.
@@ -252,16 +215,16 @@ impl Identity {
             return Err(bad_code());
         };
         let now = self.now();
-        let Some(sent) = self.store.reset_code(resident).await? else {
+        // Each try is counted before the code is compared, in one conditional update: tries at
+        // once cannot pass `max_attempts` between them.
+        let Some(sent) = self
+            .store
+            .take_reset_attempt(resident, self.policy.reset_max_attempts, now)
+            .await?
+        else {
             return Err(bad_code());
         };
-        if sent.expires_at <= now || sent.attempts >= self.policy.reset_max_attempts {
-            return Err(bad_code());
-        }
         if !self.crypto.token_matches(code, &sent.code_hash) {
-            self.store
-                .wrong_reset_code(resident, &sent.code_hash)
-                .await?;
             return Err(bad_code());
         }
         if record.status != ResidentStatus::Active {
@@ -301,15 +264,77 @@ impl Identity {
         tracing::info!("password reset at a health-station counter; every session signed out");
         Ok(())
     }
+}
 
-    /// Six random digits.
-    fn reset_code(&self) -> Result<String> {
-        use aws_lc_rs::rand::SecureRandom as _;
+/// What it takes to make and send a reset code, away from the request that asked for it.
+struct CodeSending {
+    store: crate::store::Store,
+    crypto: std::sync::Arc<crate::crypto::Crypto>,
+    messenger: std::sync::Arc<dyn Messenger>,
+    now: chrono::DateTime<chrono::Utc>,
+    ttl: std::time::Duration,
+    resend_after: std::time::Duration,
+}
+
+impl CodeSending {
+    /// Sends a code if a resident in good standing has the number. Wrong tries carry over to a
+    /// new code sent within a day, so asking again does not buy more guesses.
+    async fn send(self, phone: &str, phone_hash: &str) -> Result<()> {
+        let Some(record) = self.store.resident_login(phone_hash).await? else {
+            return Ok(());
+        };
+        let SessionOwner::Resident(resident) = record.owner else {
+            return Ok(());
+        };
+        if record.status != ResidentStatus::Active {
+            return Ok(());
+        }
+        let now = self.now;
+        let earlier = self.store.reset_code(resident).await?;
+        let resend_after =
+            Duration::from_std(self.resend_after).unwrap_or_else(|_| Duration::zero());
+        if earlier
+            .as_ref()
+            .is_some_and(|c| c.sent_at + resend_after > now && c.expires_at > now)
+        {
+            // Sent a moment ago: that code still works.
+            return Ok(());
+        }
+        let attempts = earlier
+            .filter(|c| c.sent_at > now - Duration::days(1))
+            .map_or(0, |c| c.attempts);
         let mut bytes = [0u8; 4];
-        self.crypto
-            .rng()
-            .fill(&mut bytes)
+        aws_lc_rs::rand::SecureRandom::fill(self.crypto.rng(), &mut bytes)
             .map_err(|_| IdentityError::fault("no random code"))?;
-        Ok(format!("{:06}", u32::from_be_bytes(bytes) % 1_000_000))
+        let code = format!("{:06}", u32::from_be_bytes(bytes) % 1_000_000);
+        self.store
+            .put_reset_code(
+                resident,
+                &ResetCode {
+                    code_hash: self.crypto.token_hash(&code),
+                    sent_at: now,
+                    expires_at: now
+                        + Duration::from_std(self.ttl).unwrap_or_else(|_| Duration::minutes(10)),
+                    attempts,
+                },
+            )
+            .await?;
+        let minutes = self.ttl.as_secs() / 60;
+        let text = format!(
+            "【健康积分】您的密码重置验证码是 {code}，{minutes} 分钟内有效。如非本人操作，请忽略。\n\
+             healthpoints: your password reset code is {code}, valid for {minutes} minutes. If you did not ask for it, ignore this message.\n"
+        );
+        let messenger = self.messenger.clone();
+        let to = phone.to_owned();
+        let sent = tokio::task::spawn_blocking(move || messenger.send(&to, &text))
+            .await
+            .map_err(|_| IdentityError::fault("the message task failed"))?;
+        if let Err(why) = sent {
+            self.store.drop_reset_code(resident).await?;
+            tracing::warn!(%why, "a password reset code could not be sent");
+            return Err(IdentityError::fault("the code could not be sent"));
+        }
+        tracing::info!("password reset code sent");
+        Ok(())
     }
 }

@@ -193,18 +193,30 @@ impl Store {
         Ok(())
     }
 
-    /// Counts a wrong code against the one sent (`code_hash`), unless another was sent since.
-    pub async fn wrong_reset_code(&self, resident_id: Uuid, code_hash: &str) -> Result<()> {
-        password_reset::Entity::update_many()
+    /// Takes one try of a resident's reset code, if it is still valid and has tries left:
+    /// counted before it is compared, in one conditional update. Answers the code to compare.
+    pub async fn take_reset_attempt(
+        &self,
+        resident_id: Uuid,
+        max_attempts: i32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ResetCode>> {
+        let taken = password_reset::Entity::update_many()
             .col_expr(
                 password_reset::Column::Attempts,
                 Expr::col(password_reset::Column::Attempts).add(1),
             )
             .filter(password_reset::Column::ResidentId.eq(resident_id))
-            .filter(password_reset::Column::CodeHash.eq(code_hash))
+            .filter(password_reset::Column::Attempts.lt(max_attempts))
+            .filter(password_reset::Column::ExpiresAt.gt(now))
             .exec(&self.db)
-            .await?;
-        Ok(())
+            .await?
+            .rows_affected
+            == 1;
+        if !taken {
+            return Ok(None);
+        }
+        self.reset_code(resident_id).await
     }
 
     /// Forgets a resident's reset code (it could not be sent).

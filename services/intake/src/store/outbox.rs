@@ -13,8 +13,9 @@ use crate::domain::{
     model::{Outcome, OutcomeKind},
 };
 
-/// Sources that are not partners: residents' own reports and the health stations' counters.
-const NOT_PARTNERS: [&str; 2] = [SELF_SOURCE, "station"];
+/// Sources that are not partners: residents' own reports, the health stations' counters, and
+/// the programme's own grants (challenges, honours).
+const NOT_PARTNERS: [&str; 4] = [SELF_SOURCE, "station", "challenge", "honour"];
 
 /// The event an outcome causes, if it causes one.
 pub(crate) fn event_of(o: &Outcome, now: DateTime<Utc>) -> Option<OutboxEvent> {
