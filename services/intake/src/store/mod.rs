@@ -220,6 +220,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let txn = self.db.begin().await?;
+        // A reviewer released it: the resident was told it was held, so they hear how it ended.
+        let released = event::Entity::find_by_id(event_id)
+            .one(&txn)
+            .await?
+            .is_some_and(|m| m.reason_code.as_deref() == Some("review_released"));
         let mut update = event::Entity::update_many()
             .col_expr(event::Column::Kind, Expr::value(kind.as_str()))
             .col_expr(
@@ -241,7 +246,13 @@ impl Store {
         if done.rows_affected > 0
             && let Some(row) = event::Entity::find_by_id(event_id).one(&txn).await?
         {
-            let events = outbox::events_of([&to_outcome(row)?], now);
+            let outcome = to_outcome(row)?;
+            let mut events = outbox::events_of([&outcome], now);
+            if released {
+                for e in &mut events {
+                    e.resident_id.clone_from(&outcome.resident_id);
+                }
+            }
             healthpoints_db::outbox::append(&txn, &events).await?;
         }
         txn.commit().await?;

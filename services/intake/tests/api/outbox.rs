@@ -136,3 +136,44 @@ async fn outcomes_put_their_events_in_the_outbox_once() {
         );
     }
 }
+
+/// A held record a reviewer releases, then refused by the ledger because the book's budget is
+/// spent: the resident, who was told it was held, hears it was rejected.
+#[tokio::test]
+async fn a_released_record_the_budget_refuses_is_told_to_the_resident() {
+    let f = intake("intake_outbox_budget").await;
+    f.residents.add("r1", false, true);
+    f.intake
+        .submit(vec![article("b1", "r1", noon())])
+        .await
+        .unwrap();
+    f.intake
+        .flag_resident(&district_admin("310118"), "r1", "odd pattern", false)
+        .await
+        .unwrap();
+    let held = f
+        .intake
+        .submit(vec![article("b2", "r1", noon() - Duration::hours(1))])
+        .await
+        .unwrap();
+    assert_eq!(held[0].kind, OutcomeKind::Held);
+    // The city book may issue no more than it has.
+    f.ledger
+        .ledger
+        .set_budget(&city_admin(), "city", Some(5))
+        .await
+        .unwrap();
+    let resolved = f
+        .intake
+        .resolve_review(&city_admin(), &held[0].event_id.to_string(), true, "")
+        .await
+        .unwrap();
+    assert_eq!(resolved.kind, OutcomeKind::Rejected, "{resolved:?}");
+    let events = outbox(&f).await;
+    let rejected = events
+        .iter()
+        .find(|e| e.kind == "record.rejected")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(rejected.resident_id.as_deref(), Some("r1"));
+    assert_eq!(rejected.data["reason_code"], "budget_exhausted");
+}
