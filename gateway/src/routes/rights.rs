@@ -226,6 +226,41 @@ where
     Ok(all)
 }
 
+/// Every order of mine in every mall, and the malls that did not answer (then `complete` is
+/// false).
+async fn all_orders(
+    state: &AppState,
+    me: &Resident,
+    complete: &mut bool,
+) -> HttpResult<(Vec<OrderView>, Vec<String>)> {
+    let unavailable = std::sync::Mutex::new(Vec::new());
+    let orders = every_page(complete, |cursor| {
+        let q = OrdersQuery {
+            mall: None,
+            cursor,
+            page_size: Some(200),
+        };
+        let (st, me) = (State(state.clone()), me.clone());
+        let unavailable = &unavailable;
+        async move {
+            let Json(p) = mall::my_orders(st, me, Params(q)).await?;
+            unavailable
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(p.unavailable);
+            Ok((p.orders, p.next_cursor))
+        }
+    })
+    .await?;
+    let mut unavailable = unavailable
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    unavailable.sort();
+    unavailable.dedup();
+    *complete &= unavailable.is_empty();
+    Ok((orders, unavailable))
+}
+
 /// Downloads everything the programme holds about me: profile (masked), balances, points
 /// history of every book, behaviours and their outcomes, orders, consents, who read my data,
 /// and my messages — as JSON, or with `format=csv` as one table.
@@ -279,31 +314,7 @@ pub async fn export(
         }
     })
     .await?;
-    let unavailable = std::sync::Mutex::new(Vec::new());
-    let orders = every_page(&mut complete, |cursor| {
-        let q = OrdersQuery {
-            mall: None,
-            cursor,
-            page_size: Some(200),
-        };
-        let (st, me) = (st(), me.clone());
-        let unavailable = &unavailable;
-        async move {
-            let Json(p) = mall::my_orders(st, me, Params(q)).await?;
-            unavailable
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .extend(p.unavailable);
-            Ok((p.orders, p.next_cursor))
-        }
-    })
-    .await?;
-    let mut unavailable = unavailable
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    unavailable.sort();
-    unavailable.dedup();
-    complete &= unavailable.is_empty();
+    let (orders, unavailable) = all_orders(&state, &me, &mut complete).await?;
     let Json(consents) = consent::list(st(), me.clone()).await?;
     let access_log = every_page(&mut complete, |cursor| {
         let q = AccessQuery {
@@ -527,31 +538,11 @@ pub async fn close(
     // The vouchers still open, read while the account is: the access token outlives the close
     // by minutes, and a cancellation needs no more.
     let mut complete = true;
-    let unavailable = std::sync::Mutex::new(Vec::new());
-    let open: Vec<OrderView> = every_page(&mut complete, |cursor| {
-        let q = OrdersQuery {
-            mall: None,
-            cursor,
-            page_size: Some(200),
-        };
-        let (st, me) = (State(state.clone()), me.clone());
-        let unavailable = &unavailable;
-        async move {
-            let Json(p) = mall::my_orders(st, me, Params(q)).await?;
-            unavailable
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .extend(p.unavailable);
-            Ok((p.orders, p.next_cursor))
-        }
-    })
-    .await?
-    .into_iter()
-    .filter(|o| o.status == "reserved")
-    .collect();
-    let mut unavailable = unavailable
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (orders, mut unavailable) = all_orders(&state, &me, &mut complete).await?;
+    let open: Vec<OrderView> = orders
+        .into_iter()
+        .filter(|o| o.status == "reserved")
+        .collect();
     let Json(consents) = consent::list(State(state.clone()), me.clone()).await?;
     let closed = state
         .identity()

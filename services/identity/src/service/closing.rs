@@ -7,10 +7,10 @@
 use chrono::{DateTime, Duration, Utc};
 use healthpoints_auth::Principal;
 
-use super::{Identity, verify_password};
+use super::Identity;
 use crate::domain::{
     error::{IdentityError, Result},
-    model::{ResidentStatus, SessionOwner},
+    model::SessionOwner,
 };
 
 /// Accounts one erasure round handles.
@@ -34,38 +34,18 @@ impl Identity {
             return Err(IdentityError::invalid("password", "must not be empty"));
         }
         let owner = SessionOwner::Resident(*resident_id);
-        self.throttle(client_address, &format!("password:{resident_id}"))?;
-        let record = self.store.login_record(owner).await?;
-        let now = self.now();
-        if let Some(until) = record.locked_until.filter(|u| *u > now) {
-            return Err(IdentityError::AccountLocked {
-                retry_after: (until - now).to_std().unwrap_or_default(),
-            });
-        }
-        if record.status != ResidentStatus::Active {
-            return Err(IdentityError::Precondition(
-                "only an active account can be closed",
-            ));
-        }
-        let stored = record.password_hash.clone();
-        if !verify_password(password.to_owned(), move || stored).await {
-            let lock_until = now
-                + Duration::from_std(self.policy.lock_duration)
-                    .unwrap_or_else(|_| Duration::minutes(15));
-            if self
-                .store
-                .record_login_failure(owner, self.policy.max_failed_logins, lock_until)
-                .await?
-            {
-                return Err(IdentityError::AccountLocked {
-                    retry_after: self.policy.lock_duration,
-                });
-            }
-            return Err(IdentityError::Refused {
-                field: "password",
-                reason: "is not the account's password",
-            });
-        }
+        let now = self
+            .check_own_password(
+                owner,
+                password,
+                client_address,
+                IdentityError::Precondition("only an active account can be closed"),
+                IdentityError::Refused {
+                    field: "password",
+                    reason: "is not the account's password",
+                },
+            )
+            .await?;
         if !self.store.close_account(*resident_id, now).await? {
             return Err(IdentityError::Precondition(
                 "only an active account can be closed",

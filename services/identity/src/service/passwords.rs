@@ -11,7 +11,7 @@
 
 use std::{io::Write as _, path::PathBuf};
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use healthpoints_auth::Principal;
 use uuid::Uuid;
 
@@ -119,10 +119,37 @@ impl Identity {
                 reason: "must differ from the current password",
             });
         }
-        let account_key = match owner {
-            SessionOwner::Resident(id) | SessionOwner::Staff(id) => format!("password:{id}"),
-        };
-        self.throttle(client_address, &account_key)?;
+        let now = self
+            .check_own_password(
+                owner,
+                current_password,
+                client_address,
+                IdentityError::Suspended,
+                IdentityError::Refused {
+                    field: "current_password",
+                    reason: "is not the account's current password",
+                },
+            )
+            .await?;
+        let hash = hash_password(new_password.to_owned()).await?;
+        self.store.set_password(owner, &hash, now).await?;
+        tracing::info!("password changed; every session of the account signed out");
+        self.start_session(owner, Uuid::now_v7()).await
+    }
+
+    /// Checks the caller's own password as a login would (a change or a close asks for it):
+    /// throttled per account, refused while locked, `inactive` for an account that is not
+    /// active, and a wrong one counted towards the lock (`wrong` names it). Answers now.
+    pub(super) async fn check_own_password(
+        &self,
+        owner: SessionOwner,
+        password: &str,
+        client_address: &str,
+        inactive: IdentityError,
+        wrong: IdentityError,
+    ) -> Result<DateTime<Utc>> {
+        let (SessionOwner::Resident(id) | SessionOwner::Staff(id)) = owner;
+        self.throttle(client_address, &format!("password:{id}"))?;
         let record = self.store.login_record(owner).await?;
         let now = self.now();
         if let Some(until) = record.locked_until.filter(|u| *u > now) {
@@ -131,10 +158,10 @@ impl Identity {
             });
         }
         if record.status != ResidentStatus::Active {
-            return Err(IdentityError::Suspended);
+            return Err(inactive);
         }
         let stored = record.password_hash.clone();
-        if !verify_password(current_password.to_owned(), move || stored).await {
+        if !verify_password(password.to_owned(), move || stored).await {
             let lock_until = now
                 + Duration::from_std(self.policy.lock_duration)
                     .unwrap_or_else(|_| Duration::minutes(15));
@@ -147,15 +174,9 @@ impl Identity {
                     retry_after: self.policy.lock_duration,
                 });
             }
-            return Err(IdentityError::Refused {
-                field: "current_password",
-                reason: "is not the account's current password",
-            });
+            return Err(wrong);
         }
-        let hash = hash_password(new_password.to_owned()).await?;
-        self.store.set_password(owner, &hash, now).await?;
-        tracing::info!("password changed; every session of the account signed out");
-        self.start_session(owner, Uuid::now_v7()).await
+        Ok(now)
     }
 
     /// Sends a one-time code to `phone` if a resident in good standing has it; answers the same
@@ -271,7 +292,7 @@ struct CodeSending {
     store: crate::store::Store,
     crypto: std::sync::Arc<crate::crypto::Crypto>,
     messenger: std::sync::Arc<dyn Messenger>,
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
     ttl: std::time::Duration,
     resend_after: std::time::Duration,
 }
