@@ -178,6 +178,31 @@ async fn reuse_after_the_grace_signs_out_that_session_and_no_other() {
 }
 
 #[tokio::test]
+async fn a_session_whose_spent_token_was_revoked_after_it_rotated_is_refused() {
+    // What a rotation racing a password change leaves on PostgreSQL: the change's revoke did
+    // not see the successor (stored after its snapshot) but did revoke the spent predecessor.
+    use sea_orm::{ConnectionTrait, Statement};
+    let f = fixture().await;
+    let first = f.identity.login("13900000000", PASSWORD, "").await.unwrap();
+    let first = first.refresh_token.unwrap();
+    let successor = f.identity.refresh(&first).await.unwrap();
+    let conn = f.identity.store.connection();
+    conn.execute_raw(Statement::from_sql_and_values(
+        conn.get_database_backend(),
+        "UPDATE refresh_tokens SET revoked_at = used_at WHERE token_hash = $1",
+        [f.identity.crypto.token_hash(&first).into()],
+    ))
+    .await
+    .unwrap();
+    assert!(matches!(
+        f.identity
+            .refresh(successor.refresh_token.as_ref().unwrap())
+            .await,
+        Err(IdentityError::RefreshTokenInvalid)
+    ));
+}
+
+#[tokio::test]
 async fn a_retired_key_leaves_the_jwks_once_its_tokens_have_expired() {
     let f = fixture().await;
     let admin = Principal::CityAdmin {

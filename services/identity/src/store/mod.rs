@@ -632,25 +632,37 @@ impl Store {
         Ok(true)
     }
 
+    /// A stored refresh token. It counts as revoked when any token of its family is: every
+    /// revocation (logout, reuse, a password change, a close) is meant for the whole family,
+    /// and on PostgreSQL a rotation racing a password change can store its successor just
+    /// after the change revoked the owner's tokens — the spent predecessor is revoked all the
+    /// same, and through it the successor.
     pub async fn refresh(&self, hash: &str) -> Result<Option<RefreshRecord>> {
-        refresh_token::Entity::find_by_id(hash.to_owned())
+        let Some(m) = refresh_token::Entity::find_by_id(hash.to_owned())
             .one(&self.db)
             .await?
-            .map(|m| {
-                let owner = match m.owner_kind.as_str() {
-                    "resident" => SessionOwner::Resident(m.owner_id),
-                    "staff" => SessionOwner::Staff(m.owner_id),
-                    _ => return Err(corrupt("session owner")),
-                };
-                Ok(RefreshRecord {
-                    family_id: m.family_id,
-                    owner,
-                    expires_at: m.expires_at,
-                    used_at: m.used_at,
-                    revoked: m.revoked_at.is_some(),
-                })
-            })
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        let owner = match m.owner_kind.as_str() {
+            "resident" => SessionOwner::Resident(m.owner_id),
+            "staff" => SessionOwner::Staff(m.owner_id),
+            _ => return Err(corrupt("session owner")),
+        };
+        let revoked = m.revoked_at.is_some()
+            || refresh_token::Entity::find()
+                .filter(refresh_token::Column::FamilyId.eq(m.family_id))
+                .filter(refresh_token::Column::RevokedAt.is_not_null())
+                .one(&self.db)
+                .await?
+                .is_some();
+        Ok(Some(RefreshRecord {
+            family_id: m.family_id,
+            owner,
+            expires_at: m.expires_at,
+            used_at: m.used_at,
+            revoked,
+        }))
     }
 
     /// Revokes every token of a family (logout, or reuse detected).
