@@ -13,7 +13,9 @@
 //!   at machine speed is stopped here, per counter address and in total.
 //!
 //! The health probes are not limited, nor the other route families that need a token
-//! (`/v1/me`, `/v1/merchant`, `/v1/partner`, `/v1/admin`: the audience gates).
+//! (`/v1/me`, `/v1/merchant`, `/v1/partner`, `/v1/admin`: the audience gates), with one
+//! exception: **export**, a resident's download of all their data (`GET /v1/me/export`), which
+//! reads every list of theirs to the end in every service, has a budget per account.
 //!
 //! Over a limit: 429 problem+json with `Retry-After`. The buckets are `governor`'s (GCRA);
 //! identity keeps its own per-account and per-address login limits behind these.
@@ -44,6 +46,7 @@ use governor::{
 use healthpoints_errors::{ApiError, ErrorCode};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::{AppState, error::HttpError};
 
@@ -82,7 +85,26 @@ impl Limits {
     }
 }
 
-/// The limits of the three classes (see the module docs).
+/// The limits of one route per signed-in account, per gateway instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountLimits {
+    /// Requests one account may make per hour, sustained.
+    pub per_account_per_hour: u32,
+    /// Requests one account may make at once before the hourly rate applies.
+    pub per_account_burst: u32,
+}
+
+impl AccountLimits {
+    fn figures(&self) -> [(&'static str, u32); 2] {
+        [
+            ("per_account_per_hour", self.per_account_per_hour),
+            ("per_account_burst", self.per_account_burst),
+        ]
+    }
+}
+
+/// The limits of each class (see the module docs).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimits {
@@ -90,6 +112,7 @@ pub struct RateLimits {
     pub session: Limits,
     pub public: Limits,
     pub station: Limits,
+    pub export: AccountLimits,
 }
 
 impl RateLimits {
@@ -101,6 +124,10 @@ impl RateLimits {
             session: Limits::unthrottled(),
             public: Limits::unthrottled(),
             station: Limits::unthrottled(),
+            export: AccountLimits {
+                per_account_per_hour: 1_000_000,
+                per_account_burst: 1_000_000,
+            },
         }
     }
 
@@ -113,32 +140,41 @@ impl RateLimits {
         ]
     }
 
-    /// The configuration keys and values that set these limits (`http.rate_limits.…`), for a
-    /// runner that configures a gateway by overrides.
-    pub fn overrides(&self) -> Vec<(String, String)> {
+    /// Every figure with its configuration key (`http.rate_limits.…`).
+    fn figures(&self) -> Vec<(String, u32)> {
+        let key = |class: &str, key: &str| format!("http.rate_limits.{class}.{key}");
         self.classes()
             .into_iter()
             .flat_map(|(class, limits)| {
-                limits.figures().into_iter().map(move |(key, value)| {
-                    (format!("http.rate_limits.{class}.{key}"), value.to_string())
-                })
+                limits
+                    .figures()
+                    .into_iter()
+                    .map(move |(k, value)| (key(class, k), value))
             })
+            .chain(
+                self.export
+                    .figures()
+                    .into_iter()
+                    .map(|(k, value)| (key("export", k), value)),
+            )
+            .collect()
+    }
+
+    /// The configuration keys and values that set these limits, for a runner that configures
+    /// a gateway by overrides.
+    pub fn overrides(&self) -> Vec<(String, String)> {
+        self.figures()
+            .into_iter()
+            .map(|(key, value)| (key, value.to_string()))
             .collect()
     }
 
     /// Checks every figure is at least 1, naming the key that is not.
     pub fn check(&self) -> Result<(), (String, &'static str)> {
-        for (class, limits) in self.classes() {
-            for (key, value) in limits.figures() {
-                if value == 0 {
-                    return Err((
-                        format!("http.rate_limits.{class}.{key}"),
-                        "must be at least 1",
-                    ));
-                }
-            }
+        match self.figures().into_iter().find(|(_, value)| *value == 0) {
+            Some((key, _)) => Err((key, "must be at least 1")),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -244,6 +280,7 @@ pub struct Throttle {
     session: Arc<Buckets>,
     public: Arc<Buckets>,
     station: Arc<Buckets>,
+    export: Arc<DefaultKeyedRateLimiter<Uuid>>,
     trusted: Arc<Vec<IpNet>>,
 }
 
@@ -262,6 +299,11 @@ impl Throttle {
             session: Arc::new(Buckets::new(&limits.session)),
             public: Arc::new(Buckets::new(&limits.public)),
             station: Arc::new(Buckets::new(&limits.station)),
+            export: Arc::new(RateLimiter::keyed(quota(
+                non_zero(limits.export.per_account_per_hour),
+                non_zero(limits.export.per_account_burst),
+                Duration::from_secs(3600),
+            ))),
             trusted: Arc::new(trusted),
         })
     }
@@ -294,8 +336,26 @@ impl Throttle {
         })
     }
 
+    /// Spends one of a resident's exports (`http.rate_limits.export`); over the budget, 429
+    /// with `Retry-After`.
+    pub fn admit_export(&self, resident: Uuid) -> Result<(), HttpError> {
+        let clock = DefaultClock::default();
+        self.export.check_key(&resident).map_err(|not_until| {
+            let wait = not_until.wait_time_from(clock.now());
+            HttpError::from(
+                ApiError::new(
+                    ErrorCode::RateLimited,
+                    "your data was exported a moment ago; try again after Retry-After seconds",
+                )
+                .with_retry_after(Duration::from_secs(wait.as_secs() + 1)),
+            )
+        })
+    }
+
     /// Forgets addresses whose buckets are full again, so memory follows the active clients.
     pub fn forget_idle(&self) {
+        self.export.retain_recent();
+        self.export.shrink_to_fit();
         for class in [
             Class::Password,
             Class::Session,

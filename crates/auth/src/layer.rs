@@ -2,7 +2,8 @@
 //!
 //! A request without `authorization` passes through without a principal (public RPCs such as
 //! `Login`); handlers that need one call [`principal`], which refuses with UNAUTHENTICATED. A
-//! request with a token that does not verify is refused here, before any handler runs.
+//! request with a token that does not verify is refused here, before any handler runs, and so
+//! is a counter's delegated token on a call it is not for ([`crate::Verifier::verify_call`]).
 
 use std::task::{Context, Poll};
 
@@ -86,7 +87,7 @@ where
                         ApiError::unauthenticated("authorization must be `Bearer <token>`").into();
                     return Ok(status.into_http());
                 }
-                Some(Ok(token)) => match verifier.verify(&token).await {
+                Some(Ok(token)) => match verifier.verify_call(&token, req.uri().path()).await {
                     Ok(principal) => {
                         req.extensions_mut().insert(principal);
                     }

@@ -13,4 +13,4 @@ mod verifier;
 
 pub use claims::{Actor, Claims, Principal, Role};
 pub use layer::{AuthLayer, AuthService, optional_principal, principal};
-pub use verifier::{JwksSource, StaticJwks, Verifier, VerifierConfig};
+pub use verifier::{DELEGATED_CALLS, JwksSource, StaticJwks, Verifier, VerifierConfig};

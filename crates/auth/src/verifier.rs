@@ -15,6 +15,13 @@ use tokio::time::Instant;
 
 use crate::{Claims, Principal};
 
+/// The calls a health-station counter makes with a resident's delegated token: their balances
+/// (a lookup) and an order placed for them.
+pub const DELEGATED_CALLS: [&str; 2] = [
+    "/healthpoints.ledger.v1.LedgerService/GetBalances",
+    "/healthpoints.mall.v1.MallService/CreateOrder",
+];
+
 /// Where the public keys come from: identity's `GetJwks` for every other service, identity's own
 /// key store inside identity.
 pub trait JwksSource: Send + Sync + 'static {
@@ -119,9 +126,31 @@ impl Verifier {
         }
     }
 
-    /// Verifies a bearer token and returns who it was issued to.
+    /// Verifies a bearer token a client presented and returns who it was issued to. A
+    /// counter's delegated token (`act`) is refused: identity gives it to the exchange, the
+    /// gateway uses it for one call inside the mesh, and no client ever holds one.
     pub async fn verify(&self, token: &str) -> Result<Principal, ApiError> {
-        self.verify_claims(token).await?.try_into()
+        let claims = self.verify_claims(token).await?;
+        if claims.act.is_some() {
+            return Err(ApiError::unauthenticated(
+                "a health-station counter's delegated token is not accepted here",
+            ));
+        }
+        claims.try_into()
+    }
+
+    /// Verifies a bearer token presented to the gRPC method `method` (its path,
+    /// `/package.Service/Method`). A counter's delegated token may make only the
+    /// [`DELEGATED_CALLS`]; any other call with it is refused, so a delegated token that
+    /// leaked cannot change a password, close an account or read a resident's history.
+    pub async fn verify_call(&self, token: &str, method: &str) -> Result<Principal, ApiError> {
+        let claims = self.verify_claims(token).await?;
+        if claims.act.is_some() && !DELEGATED_CALLS.contains(&method) {
+            return Err(ApiError::forbidden(
+                "a health-station counter acting for a resident may only look up their balances and order for them",
+            ));
+        }
+        claims.try_into()
     }
 
     /// Verifies a bearer token and returns its claims.
@@ -331,6 +360,39 @@ mod tests {
         let c = claims();
         let p = verifier(&[&k]).verify(&sign(&k, &c)).await.unwrap();
         assert_eq!(p.resident_id().unwrap().to_string(), c.sub);
+    }
+
+    #[tokio::test]
+    async fn a_delegated_token_is_for_the_counter_calls_only() {
+        let k = key("k1");
+        let mut c = claims();
+        c.act = Some(crate::Actor {
+            sub: uuid::Uuid::now_v7().to_string(),
+            institution: "QP-ZJJ-01".into(),
+        });
+        let (v, token) = (verifier(&[&k]), sign(&k, &c));
+        assert!(rejection(&v, &token).await.contains("delegated"));
+        for call in DELEGATED_CALLS {
+            let p = v.verify_call(&token, call).await.unwrap();
+            assert_eq!(p.resident_id().unwrap().to_string(), c.sub);
+        }
+        for call in [
+            "/healthpoints.identity.v1.IdentityService/CloseAccount",
+            "/healthpoints.ledger.v1.LedgerService/ListTransactions",
+        ] {
+            let err = v.verify_call(&token, call).await.unwrap_err();
+            assert_eq!(err.code, healthpoints_errors::ErrorCode::PermissionDenied);
+        }
+        // Without `act` the same claims are any call's.
+        c.act = None;
+        let plain = sign(&k, &c);
+        v.verify(&plain).await.unwrap();
+        v.verify_call(
+            &plain,
+            "/healthpoints.ledger.v1.LedgerService/ListTransactions",
+        )
+        .await
+        .unwrap();
     }
 
     #[tokio::test]

@@ -266,7 +266,8 @@ async fn all_orders(
 /// and my messages — as JSON, or with `format=csv` as one table.
 #[utoipa::path(get, path = "/v1/me/export", tag = "resident", security(("bearer" = [])), params(ExportQuery),
     responses((status = 200, content((MyData = "application/json"), (String = "text/csv")), description = "my data; with `format=csv`, one table"),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 429, body = Problem, description = "exported too often (`http.rate_limits.export`)")))]
 pub async fn export(
     State(state): State<AppState>,
     me: Resident,
@@ -277,6 +278,7 @@ pub async fn export(
         Some("csv") => true,
         Some(_) => return Err(ApiError::invalid("format", "must be json or csv").into()),
     };
+    state.throttle().admit_export(me.id)?;
     let mut complete = true;
     let st = || State(state.clone());
     let Json(profile) = super::me::me(st(), me.clone()).await?;

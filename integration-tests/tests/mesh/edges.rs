@@ -3,7 +3,7 @@
 //! registration throttled, partners registered so that their records can count, and privacy
 //! by default.
 
-use healthpoints_gateway::throttle::{Limits, RateLimits};
+use healthpoints_gateway::throttle::{AccountLimits, Limits, RateLimits};
 use healthpoints_integration_tests::{Sandbox, id_number, split};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -331,6 +331,10 @@ async fn registration_and_login_are_throttled_per_address_with_retry_after() {
         session: tight(2),
         public: tight(3),
         station: tight(3),
+        export: AccountLimits {
+            per_account_per_hour: 1,
+            per_account_burst: 2,
+        },
     })
     .await;
     let id = id_number("310118", "19900307", 1);
@@ -343,6 +347,27 @@ async fn registration_and_login_are_throttled_per_address_with_retry_after() {
         )
         .await;
     assert_eq!(status, 201);
+    // A resident downloads their data twice at once, and a third time within the hour is too
+    // soon.
+    let token = sandbox.login("13700000001", "Resident-pass-1").await;
+    for _ in 0..2 {
+        let (status, _) = sandbox
+            .call(Method::GET, "/v1/me/export", Some(&token), None)
+            .await;
+        assert_eq!(status, 200);
+    }
+    let response = sandbox
+        .request(Method::GET, "/v1/me/export?format=csv", Some(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3_500..=3_601).contains(&wait), "{wait}");
     // Probing whether a number is registered: the real-name answer (409), then 429.
     let mut statuses = Vec::new();
     let mut retry_after = None;
@@ -363,8 +388,8 @@ async fn registration_and_login_are_throttled_per_address_with_retry_after() {
     }
     assert_eq!(
         statuses,
-        [409, 409, 409, 409, 429, 429, 429, 429],
-        "one registration plus four probes fill the burst of five"
+        [409, 409, 409, 429, 429, 429, 429, 429],
+        "one registration, one login and three probes fill the burst of five"
     );
     let wait: u64 = retry_after.expect("Retry-After").parse().unwrap();
     assert!((1..=11).contains(&wait), "{wait}");

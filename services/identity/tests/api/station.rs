@@ -151,6 +151,25 @@ async fn a_station_code_names_its_resident_and_only_the_exchange_gets_a_delegate
     assert_eq!(c["sub"], resident_id.as_str());
     assert_eq!(c["act"]["institution"], "QP-ZJJ-01");
     assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 120);
+    // It is for the counter's two calls (balances, an order), not for anything of identity's:
+    // a delegated token that leaked closes no account and makes no station code.
+    let refused = client
+        .close_account(bearer(
+            pb::CloseAccountRequest {
+                password: PASSWORD.into(),
+                client_address: String::new(),
+            },
+            &delegated.access_token,
+        ))
+        .await;
+    assert_code(refused, Code::PermissionDenied, "forbidden");
+    let refused = client
+        .issue_station_code(bearer(
+            pb::IssueStationCodeRequest {},
+            &delegated.access_token,
+        ))
+        .await;
+    assert_code(refused, Code::PermissionDenied, "forbidden");
     for (who, token) in [
         ("intake", service("intake").token().await.unwrap()),
         ("resident", resident),
