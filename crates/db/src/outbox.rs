@@ -3,7 +3,8 @@
 //! exactly when its change committed. The events reach the exchange (which keeps residents'
 //! inboxes and partners' and merchants' webhooks) at least once, and it keeps each event id once:
 //! - pushed: a relay ([`relay_once`], a chore of the mall) hands the events not yet published
-//!   to a [`Publisher`] and marks them published once it has them;
+//!   to a [`Publisher`] and marks them published once it has them (an event it refuses is
+//!   logged and dropped, so it cannot hold back the rest);
 //! - pulled: the exchange reads intake's and the ledger's ([`unpublished`]) and acknowledges what
 //!   it took ([`mark_published`]) — they must not call the exchange, which calls them.
 //!
@@ -233,9 +234,21 @@ pub async fn set_cursor(
 
 /// Where a relay hands its events.
 pub trait Publisher: Send + Sync {
-    /// Takes the events (each id once however often sent); an error leaves them for the next
-    /// round.
-    fn publish(&self, events: &[OutboxEvent]) -> impl Future<Output = Result<(), String>> + Send;
+    /// Takes the events (each id once however often sent) and answers those it refused, each
+    /// with why; an error leaves them all for the next round.
+    fn publish(
+        &self,
+        events: &[OutboxEvent],
+    ) -> impl Future<Output = Result<Vec<Refused>, String>> + Send;
+}
+
+/// An event the publisher would not take: a bug, or a kind its version does not know. It is
+/// logged and marked published, so it does not hold back the events behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub id: String,
+    /// Which of its fields, and why.
+    pub why: String,
 }
 
 /// Why a relay round stopped.
@@ -314,10 +327,17 @@ pub async fn relay_once(
     if events.is_empty() {
         return Ok(0);
     }
-    publisher
+    let refused = publisher
         .publish(&events)
         .await
         .map_err(RelayError::Publish)?;
+    for r in &refused {
+        let kind = events
+            .iter()
+            .find(|e| e.id.to_string() == r.id)
+            .map_or("", |e| e.kind.as_str());
+        tracing::error!(event = %r.id, kind, why = %r.why, "the publisher refused an event; it is dropped");
+    }
     let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
     mark_published(conn, &ids, now).await?;
     Ok(events.len())

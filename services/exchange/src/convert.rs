@@ -255,15 +255,15 @@ pub(crate) fn delivery_to_pb(d: Delivery) -> pb::Delivery {
 pub(crate) fn outbox_event_from_pb(
     i: usize,
     e: healthpoints_proto::common::v1::OutboxEvent,
-) -> Result<Event, Status> {
+) -> Result<Event, (String, &'static str)> {
     let field = |name: &str| format!("events[{i}].{name}");
-    let id = uuid::Uuid::parse_str(&e.event_id)
-        .map_err(|_| Status::from(ApiError::invalid(field("event_id"), "must be a UUID")))?;
+    let id =
+        uuid::Uuid::parse_str(&e.event_id).map_err(|_| (field("event_id"), "must be a UUID"))?;
     let at =
         e.at.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
-            .ok_or_else(|| Status::from(ApiError::invalid(field("at"), "must be set")))?;
-    let data = serde_json::from_str(&e.data_json)
-        .map_err(|_| Status::from(ApiError::invalid(field("data_json"), "must be JSON")))?;
+            .ok_or_else(|| (field("at"), "must be set"))?;
+    let data =
+        serde_json::from_str(&e.data_json).map_err(|_| (field("data_json"), "must be JSON"))?;
     let some = |s: String| (!s.is_empty()).then_some(s);
     Ok(Event {
         id,

@@ -616,17 +616,31 @@ impl ExchangeService for ExchangeGrpc {
         request: Request<pb::PublishEventsRequest>,
     ) -> Result<Response<pb::PublishEventsResponse>, Status> {
         let p = caller(&request)?;
-        let events = request
-            .into_inner()
-            .events
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| outbox_event_from_pb(i, e))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.ready()?
+        let mut ids = Vec::new();
+        let mut events = Vec::new();
+        let mut refused = Vec::new();
+        for (i, e) in request.into_inner().events.into_iter().enumerate() {
+            let event_id = e.event_id.clone();
+            match outbox_event_from_pb(i, e) {
+                Ok(event) => events.push((i, event)),
+                Err((field, reason)) => refused.push(pb::RefusedEvent {
+                    event_id: event_id.clone(),
+                    field,
+                    reason: reason.to_owned(),
+                }),
+            }
+            ids.push(event_id);
+        }
+        let checked = self
+            .ready()?
             .publish_events(&p, events)
             .await
             .map_err(status)?;
-        Ok(Response::new(pb::PublishEventsResponse {}))
+        refused.extend(checked.into_iter().map(|r| pb::RefusedEvent {
+            event_id: ids[r.position].clone(),
+            field: r.field,
+            reason: r.reason,
+        }));
+        Ok(Response::new(pb::PublishEventsResponse { refused }))
     }
 }

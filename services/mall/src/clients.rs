@@ -324,7 +324,10 @@ impl ExchangeEvents {
 }
 
 impl outbox::Publisher for ExchangeEvents {
-    async fn publish(&self, events: &[outbox::OutboxEvent]) -> std::result::Result<(), String> {
+    async fn publish(
+        &self,
+        events: &[outbox::OutboxEvent],
+    ) -> std::result::Result<Vec<outbox::Refused>, String> {
         let wire = events
             .iter()
             .map(healthpoints_grpc::outbox::to_pb)
@@ -337,7 +340,16 @@ impl outbox::Publisher for ExchangeEvents {
                 async |mut c, r| c.publish_events(r).await,
             )
             .await
-            .map(|_| ())
+            .map(|answer| {
+                answer
+                    .refused
+                    .into_iter()
+                    .map(|r| outbox::Refused {
+                        id: r.event_id,
+                        why: format!("{}: {}", r.field, r.reason),
+                    })
+                    .collect()
+            })
             .map_err(|e| e.describe("the mall's outbox"))
     }
 }

@@ -65,6 +65,16 @@ pub struct Event {
     pub data: serde_json::Value,
 }
 
+/// An event a mall published that the exchange did not take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedEvent {
+    /// Its position in the call.
+    pub position: usize,
+    /// e.g. `events[3].kind`.
+    pub field: String,
+    pub reason: String,
+}
+
 /// A service whose outbox the exchange reads (intake, the ledger: they must not call the
 /// exchange, which calls them). Each event comes with its id, and with `None` when it could not
 /// be read (it is acknowledged all the same, and logged: it would block the outbox otherwise).

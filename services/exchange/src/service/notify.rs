@@ -12,12 +12,12 @@ use uuid::Uuid;
 use super::Exchange;
 use crate::domain::{
     error::{ExchangeError, Result},
-    notify::Event,
     notify::{
         Delivery, DeliveryStatus, EventSource, INTAKE_EVENTS, LEDGER_EVENTS, MALL_RESIDENT_EVENTS,
         MERCHANT_EVENTS, Notification, PARTNER_EVENTS, UrlPolicy, UrlRefusal, Webhook,
         check_events, merchant_owner, new_secret, next_attempt, partner_owner, payload, signature,
     },
+    notify::{Event, RefusedEvent},
     partners::{Identity, Intake},
 };
 
@@ -379,9 +379,16 @@ async fn attempt(
 }
 
 impl<I, N, L> Exchange<I, N, L> {
-    /// Records the events a mall's outbox publishes: its own mall's order events only, each id
-    /// once (a relay that publishes again after a lost answer adds nothing).
-    pub async fn publish_events(&self, caller: &Principal, events: Vec<Event>) -> Result<()> {
+    /// Records the events a mall's outbox publishes, each tagged with its position in the
+    /// call: its own mall's order events only, each id once (a relay that publishes again
+    /// after a lost answer adds nothing). An event that is not the mall's to publish is
+    /// refused on its own, with why, and the rest are recorded: one bad event must not hold
+    /// back a mall's whole outbox.
+    pub async fn publish_events(
+        &self,
+        caller: &Principal,
+        events: Vec<(usize, Event)>,
+    ) -> Result<Vec<RefusedEvent>> {
         let own = match caller {
             Principal::Service {
                 service, district, ..
@@ -400,55 +407,68 @@ impl<I, N, L> Exchange<I, N, L> {
         if events.len() > 1_000 {
             return Err(ExchangeError::invalid("events", "at most 1,000 at a time"));
         }
-        for (i, e) in events.iter().enumerate() {
-            let field = |name: &str| format!("events[{i}].{name}");
-            let for_merchant = MERCHANT_EVENTS.contains(&e.kind.as_str());
-            if !for_merchant && !MALL_RESIDENT_EVENTS.contains(&e.kind.as_str()) {
-                return Err(ExchangeError::invalid(
-                    &field("kind"),
-                    format!(
-                        "must be one of {}, {}",
-                        MERCHANT_EVENTS.join(", "),
-                        MALL_RESIDENT_EVENTS.join(", ")
-                    ),
-                ));
-            }
-            if e.partner_id.is_some() {
-                return Err(ExchangeError::Forbidden(format!(
-                    "{}: a mall's events are not a partner's",
-                    field("partner_id")
-                )));
-            }
-            match &e.merchant {
-                Some((merchant, mall)) if *mall == own && Uuid::parse_str(merchant).is_ok() => {}
-                Some(_) => {
-                    return Err(ExchangeError::Forbidden(format!(
-                        "{}: a mall publishes its own merchants' events only",
-                        field("mall")
-                    )));
+        let mut refused = Vec::new();
+        let mut taken = Vec::with_capacity(events.len());
+        for (position, e) in events {
+            match self.check_mall_event(&own, &e) {
+                Ok(()) => taken.push(e),
+                Err((name, reason)) => {
+                    let field = format!("events[{position}].{name}");
+                    tracing::error!(mall = %own, kind = %e.kind, %field, %reason, "a mall's event was refused and dropped");
+                    refused.push(RefusedEvent {
+                        position,
+                        field,
+                        reason,
+                    });
                 }
-                None if for_merchant => {
-                    return Err(ExchangeError::invalid(&field("merchant_id"), "is required"));
-                }
-                None if e.resident_id.is_none() => {
-                    return Err(ExchangeError::invalid(&field("resident_id"), "is required"));
-                }
-                None => {}
-            }
-            if e.resident_id
-                .as_deref()
-                .is_some_and(|r| Uuid::parse_str(r).is_err())
-            {
-                return Err(ExchangeError::invalid(
-                    &field("resident_id"),
-                    "must be a UUID",
-                ));
-            }
-            if e.at > self.now() + chrono::Duration::minutes(5) {
-                return Err(ExchangeError::invalid(&field("at"), "is in the future"));
             }
         }
-        self.store.record_events(&events).await
+        self.store.record_events(&taken).await?;
+        Ok(refused)
+    }
+
+    /// Whether `own` mall may publish `e`: the field and why not.
+    fn check_mall_event(
+        &self,
+        own: &str,
+        e: &Event,
+    ) -> std::result::Result<(), (&'static str, String)> {
+        let for_merchant = MERCHANT_EVENTS.contains(&e.kind.as_str());
+        if !for_merchant && !MALL_RESIDENT_EVENTS.contains(&e.kind.as_str()) {
+            return Err((
+                "kind",
+                format!(
+                    "must be one of {}, {}",
+                    MERCHANT_EVENTS.join(", "),
+                    MALL_RESIDENT_EVENTS.join(", ")
+                ),
+            ));
+        }
+        if e.partner_id.is_some() {
+            return Err(("partner_id", "a mall's events are not a partner's".into()));
+        }
+        match &e.merchant {
+            Some((merchant, mall)) if mall == own && Uuid::parse_str(merchant).is_ok() => {}
+            Some(_) => {
+                return Err((
+                    "mall",
+                    "a mall publishes its own merchants' events only".into(),
+                ));
+            }
+            None if for_merchant => return Err(("merchant_id", "is required".into())),
+            None if e.resident_id.is_none() => return Err(("resident_id", "is required".into())),
+            None => {}
+        }
+        if e.resident_id
+            .as_deref()
+            .is_some_and(|r| Uuid::parse_str(r).is_err())
+        {
+            return Err(("resident_id", "must be a UUID".into()));
+        }
+        if e.at > self.now() + chrono::Duration::minutes(5) {
+            return Err(("at", "is in the future".into()));
+        }
+        Ok(())
     }
 }
 

@@ -8,5 +8,6 @@
 mod contracts;
 mod helpers;
 mod partners;
+mod publish;
 mod reads;
 mod records;
