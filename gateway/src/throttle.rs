@@ -564,7 +564,7 @@ mod tests {
     #[test]
     fn overrides_name_every_figure_and_a_zero_is_refused_by_key() {
         let mut limits = RateLimits::unthrottled();
-        assert_eq!(limits.overrides().len(), 16);
+        assert_eq!(limits.overrides().len(), 18);
         assert!(limits.overrides().contains(&(
             "http.rate_limits.session.global_burst".into(),
             "1000000".into()

@@ -54,10 +54,17 @@ impl Messenger for FileMessenger {
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        // Written aside and renamed into place: a reader sees the whole message or the one
+        // before, never an empty or half-written file.
+        let aside = self.dir.join(format!(".{phone}.{}.tmp", Uuid::now_v7()));
         options
-            .open(self.dir.join(format!("{phone}.txt")))
+            .open(&aside)
             .and_then(|mut f| f.write_all(text.as_bytes()))
-            .map_err(|e| format!("the message could not be written: {e}"))
+            .and_then(|()| std::fs::rename(&aside, self.dir.join(format!("{phone}.txt"))))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&aside);
+                format!("the message could not be written: {e}")
+            })
     }
 }
 
