@@ -616,6 +616,9 @@ impl ExchangeService for ExchangeGrpc {
         request: Request<pb::PublishEventsRequest>,
     ) -> Result<Response<pb::PublishEventsResponse>, Status> {
         let p = caller(&request)?;
+        if request.get_ref().events.len() > 1_000 {
+            return Err(ApiError::invalid("events", "at most 1,000 at a time").into());
+        }
         let mut ids = Vec::new();
         let mut events = Vec::new();
         let mut refused = Vec::new();
@@ -623,11 +626,14 @@ impl ExchangeService for ExchangeGrpc {
             let event_id = e.event_id.clone();
             match outbox_event_from_pb(i, e) {
                 Ok(event) => events.push((i, event)),
-                Err((field, reason)) => refused.push(pb::RefusedEvent {
-                    event_id: event_id.clone(),
-                    field,
-                    reason: reason.to_owned(),
-                }),
+                Err((field, reason)) => {
+                    tracing::error!(%field, reason, "a mall's event could not be read and was dropped");
+                    refused.push(pb::RefusedEvent {
+                        event_id: event_id.clone(),
+                        field,
+                        reason: reason.to_owned(),
+                    });
+                }
             }
             ids.push(event_id);
         }

@@ -407,18 +407,48 @@ impl<I, N, L> Exchange<I, N, L> {
         if events.len() > 1_000 {
             return Err(ExchangeError::invalid("events", "at most 1,000 at a time"));
         }
+        // What may come right refuses the whole call, and the mall's outbox holds it until the
+        // exchange or the mall is put right: a kind this exchange does not know yet (a mall
+        // newer than its exchange) or another mall's merchant (a misconfigured mall).
+        for (position, e) in &events {
+            let field = |name: &str| format!("events[{position}].{name}");
+            if !MERCHANT_EVENTS.contains(&e.kind.as_str())
+                && !MALL_RESIDENT_EVENTS.contains(&e.kind.as_str())
+            {
+                return Err(ExchangeError::invalid(
+                    &field("kind"),
+                    format!(
+                        "must be one of {}, {}",
+                        MERCHANT_EVENTS.join(", "),
+                        MALL_RESIDENT_EVENTS.join(", ")
+                    ),
+                ));
+            }
+            if e.merchant.as_ref().is_some_and(|(_, mall)| *mall != own) {
+                return Err(ExchangeError::Forbidden(format!(
+                    "{}: a mall publishes its own merchants' events only",
+                    field("mall")
+                )));
+            }
+        }
+        // What never comes right (a bug in the event) is refused on its own and dropped.
+        let now = self.now();
         let mut refused = Vec::new();
         let mut taken = Vec::with_capacity(events.len());
-        for (position, e) in events {
-            match self.check_mall_event(&own, &e) {
-                Ok(()) => taken.push(e),
-                Err((name, reason)) => {
+        for (position, mut e) in events {
+            match malformed_mall_event(&e) {
+                None => {
+                    // Dated ahead of this clock (a mall's clock running fast): dated now.
+                    e.at = e.at.min(now);
+                    taken.push(e);
+                }
+                Some((name, reason)) => {
                     let field = format!("events[{position}].{name}");
-                    tracing::error!(mall = %own, kind = %e.kind, %field, %reason, "a mall's event was refused and dropped");
+                    tracing::error!(mall = %own, kind = %e.kind, %field, reason, "a mall's event was refused and dropped");
                     refused.push(RefusedEvent {
                         position,
                         field,
-                        reason,
+                        reason: reason.to_owned(),
                     });
                 }
             }
@@ -426,50 +456,27 @@ impl<I, N, L> Exchange<I, N, L> {
         self.store.record_events(&taken).await?;
         Ok(refused)
     }
+}
 
-    /// Whether `own` mall may publish `e`: the field and why not.
-    fn check_mall_event(
-        &self,
-        own: &str,
-        e: &Event,
-    ) -> std::result::Result<(), (&'static str, String)> {
-        let for_merchant = MERCHANT_EVENTS.contains(&e.kind.as_str());
-        if !for_merchant && !MALL_RESIDENT_EVENTS.contains(&e.kind.as_str()) {
-            return Err((
-                "kind",
-                format!(
-                    "must be one of {}, {}",
-                    MERCHANT_EVENTS.join(", "),
-                    MALL_RESIDENT_EVENTS.join(", ")
-                ),
-            ));
-        }
-        if e.partner_id.is_some() {
-            return Err(("partner_id", "a mall's events are not a partner's".into()));
-        }
-        match &e.merchant {
-            Some((merchant, mall)) if mall == own && Uuid::parse_str(merchant).is_ok() => {}
-            Some(_) => {
-                return Err((
-                    "mall",
-                    "a mall publishes its own merchants' events only".into(),
-                ));
-            }
-            None if for_merchant => return Err(("merchant_id", "is required".into())),
-            None if e.resident_id.is_none() => return Err(("resident_id", "is required".into())),
-            None => {}
-        }
-        if e.resident_id
-            .as_deref()
-            .is_some_and(|r| Uuid::parse_str(r).is_err())
-        {
-            return Err(("resident_id", "must be a UUID".into()));
-        }
-        if e.at > self.now() + chrono::Duration::minutes(5) {
-            return Err(("at", "is in the future".into()));
-        }
-        Ok(())
+/// What is wrong with a mall's event of a known kind, for good: the field and why.
+fn malformed_mall_event(e: &Event) -> Option<(&'static str, &'static str)> {
+    let uuid = |s: &str| Uuid::parse_str(s).is_ok();
+    if e.partner_id.is_some() {
+        return Some(("partner_id", "a mall's events are not a partner's"));
     }
+    match &e.merchant {
+        Some((merchant, _)) if !uuid(merchant) => return Some(("merchant_id", "must be a UUID")),
+        Some(_) => {}
+        None if MERCHANT_EVENTS.contains(&e.kind.as_str()) => {
+            return Some(("merchant_id", "is required"));
+        }
+        None if e.resident_id.is_none() => return Some(("resident_id", "is required")),
+        None => {}
+    }
+    if e.resident_id.as_deref().is_some_and(|r| !uuid(r)) {
+        return Some(("resident_id", "must be a UUID"));
+    }
+    None
 }
 
 impl<I, N: EventSource, L: EventSource> Exchange<I, N, L> {

@@ -242,6 +242,10 @@ impl Identity {
         } else {
             record
         };
+        if record.revoked {
+            // Revoked meanwhile (a logout, a password change): not a reuse.
+            return Err(IdentityError::RefreshTokenInvalid);
+        }
         if self.repeat_within_grace(&record, &successor, now).await? {
             let (pair, _) = self.pair_for(&record, successor, now).await?;
             return Ok(pair);
