@@ -218,6 +218,55 @@ impl IdentityService for IdentityGrpc {
         Ok(Response::new(pb::RotateSigningKeyResponse { kid }))
     }
 
+    #[tracing::instrument(skip_all, fields(residents = request.get_ref().residents.len()))]
+    async fn import_residents(
+        &self,
+        request: Request<pb::ImportResidentsRequest>,
+    ) -> Result<Response<pb::ImportResidentsResponse>, Status> {
+        use crate::service::imports::ImportOutcome;
+        let p = caller(&request)?;
+        let rows = request
+            .into_inner()
+            .residents
+            .into_iter()
+            .map(|r| Registration {
+                name: r.name,
+                id_number: r.id_number,
+                phone: r.phone,
+                password: String::new(),
+                residence_district: r.residence_district,
+                residence_type: residence_type_name(r.residence_type),
+            })
+            .collect();
+        let outcomes = self
+            .ready()?
+            .import_residents(&p, rows)
+            .await
+            .map_err(status)?;
+        let results = outcomes
+            .into_iter()
+            .map(|o| match o {
+                ImportOutcome::Created(id) | ImportOutcome::Exists(id) => pb::ImportResult {
+                    outcome: if matches!(o, ImportOutcome::Created(_)) {
+                        "created"
+                    } else {
+                        "exists"
+                    }
+                    .into(),
+                    resident_id: id.to_string(),
+                    ..pb::ImportResult::default()
+                },
+                ImportOutcome::Refused { field, reason } => pb::ImportResult {
+                    outcome: "refused".into(),
+                    field,
+                    reason,
+                    ..pb::ImportResult::default()
+                },
+            })
+            .collect();
+        Ok(Response::new(pb::ImportResidentsResponse { results }))
+    }
+
     #[tracing::instrument(skip_all, fields(resident_id = %request.get_ref().resident_id))]
     async fn get_resident(
         &self,

@@ -285,6 +285,7 @@ async fn verify_password(password: String, hash: impl FnOnce() -> String + Send 
 }
 
 mod closing;
+pub mod imports;
 pub mod passwords;
 mod residents;
 mod sessions;

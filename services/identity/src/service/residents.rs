@@ -4,67 +4,97 @@
 
 use super::*;
 
+/// A person's checked fields, to register or import.
+pub(super) struct Person {
+    pub name: String,
+    pub id_number: IdNumber,
+    pub phone: Phone,
+    pub district: DistrictCode,
+    pub residence_type: ResidenceType,
+}
+
+/// Checks a person's fields (all of them, each mistake into `v`).
+pub(super) fn check_person(
+    v: &mut Violations,
+    r: &Registration,
+    now: DateTime<Utc>,
+) -> Option<Person> {
+    let name = v.check("name", check_name(&r.name));
+    let id_number = v.check(
+        "id_number",
+        IdNumber::parse(&r.id_number, shanghai_today(now)),
+    );
+    let phone = v.check("phone", Phone::parse(&r.phone));
+    let district = v.check(
+        "residence_district",
+        DistrictCode::parse(&r.residence_district)
+            .map_err(|_| "must be one of the city's district codes"),
+    );
+    let residence_type = v.check(
+        "residence_type",
+        ResidenceType::parse(&r.residence_type)
+            .ok_or("must be \"registered\" or \"permanent_migrant\""),
+    );
+    Some(Person {
+        name: name?,
+        id_number: id_number?,
+        phone: phone?,
+        district: district?,
+        residence_type: residence_type?,
+    })
+}
+
 impl Identity {
     /// Registers a resident of an enrolled district. Public.
     pub async fn register(&self, r: Registration) -> Result<Uuid> {
         let now = self.now();
         let mut v = Violations::default();
-        let name = v.check("name", check_name(&r.name));
-        let id_number = v.check(
-            "id_number",
-            IdNumber::parse(&r.id_number, shanghai_today(now)),
-        );
-        let phone = v.check("phone", Phone::parse(&r.phone));
+        let person = check_person(&mut v, &r, now);
         v.check("password", check_password(&r.password));
-        let district = v.check(
-            "residence_district",
-            DistrictCode::parse(&r.residence_district)
-                .map_err(|_| "must be one of the city's district codes"),
-        );
-        let residence_type = v.check(
-            "residence_type",
-            ResidenceType::parse(&r.residence_type)
-                .ok_or("must be \"registered\" or \"permanent_migrant\""),
-        );
         v.finish()?;
-        let (Some(name), Some(id_number), Some(phone), Some(district), Some(residence_type)) =
-            (name, id_number, phone, district, residence_type)
-        else {
-            return Err(IdentityError::fault("validated fields missing"));
-        };
-
-        if !self.store.district(district).await?.enrolled {
-            return Err(IdentityError::DistrictNotEnrolled(district));
+        let person = person.ok_or_else(|| IdentityError::fault("validated fields missing"))?;
+        if !self.store.district(person.district).await?.enrolled {
+            return Err(IdentityError::DistrictNotEnrolled(person.district));
         }
-        let id_hash = self.crypto.lookup_hash("id_number", id_number.as_str());
-        let phone_hash = self.crypto.lookup_hash("phone", phone.as_str());
-        if self.store.id_number_taken(&id_hash).await? {
+        let new = self.sealed(person, String::new(), now)?;
+        if self.store.id_number_taken(&new.id_number_hash).await? {
             return Err(IdentityError::IdNumberTaken);
         }
-        if self.store.phone_taken(&phone_hash).await? {
+        if self.store.phone_taken(&new.phone_hash).await? {
             return Err(IdentityError::PhoneTaken);
         }
-        let password_hash = hash_password(r.password).await?;
-        let id = Uuid::now_v7();
-        self.store
-            .insert_resident(NewResident {
-                id,
-                name,
-                id_number_enc: self.crypto.encrypt_pii("id_number", id_number.as_str())?,
-                id_number_hash: id_hash,
-                id_number_masked: id_number.masked(),
-                phone_enc: self.crypto.encrypt_pii("phone", phone.as_str())?,
-                phone_hash,
-                phone_masked: phone.masked(),
-                birth_date: id_number.birth_date(),
-                password_hash,
-                residence_district: district,
-                residence_type,
-                registered_at: now,
-            })
-            .await?;
+        let new = NewResident {
+            password_hash: hash_password(r.password).await?,
+            ..new
+        };
+        let (id, district) = (new.id, new.residence_district);
+        self.store.insert_resident(new).await?;
         tracing::info!(resident_id = %id, district = %district, "resident registered");
         Ok(id)
+    }
+
+    /// A checked person as stored: numbers encrypted, keyed-hashed and masked, a new id.
+    pub(super) fn sealed(
+        &self,
+        p: Person,
+        password_hash: String,
+        now: DateTime<Utc>,
+    ) -> Result<NewResident> {
+        Ok(NewResident {
+            id: Uuid::now_v7(),
+            id_number_enc: self.crypto.encrypt_pii("id_number", p.id_number.as_str())?,
+            id_number_hash: self.crypto.lookup_hash("id_number", p.id_number.as_str()),
+            id_number_masked: p.id_number.masked(),
+            phone_enc: self.crypto.encrypt_pii("phone", p.phone.as_str())?,
+            phone_hash: self.crypto.lookup_hash("phone", p.phone.as_str()),
+            phone_masked: p.phone.masked(),
+            birth_date: p.id_number.birth_date(),
+            name: p.name,
+            password_hash,
+            residence_district: p.district,
+            residence_type: p.residence_type,
+            registered_at: now,
+        })
     }
 
     /// One resident, if the caller may see them: the resident themself, an admin of their

@@ -16,8 +16,9 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, OnConflict},
 };
+use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::domain::{
@@ -246,34 +247,7 @@ impl Store {
 
     /// Stores a new resident; one person (ID number) and one phone, one account.
     pub async fn insert_resident(&self, r: NewResident) -> Result<()> {
-        let row = resident::ActiveModel {
-            id: Set(r.id),
-            name: Set(r.name),
-            id_number_enc: Set(r.id_number_enc),
-            id_number_hash: Set(r.id_number_hash),
-            id_number_masked: Set(r.id_number_masked),
-            phone_enc: Set(r.phone_enc),
-            phone_hash: Set(r.phone_hash),
-            phone_masked: Set(r.phone_masked),
-            birth_date: Set(r.birth_date.format("%Y-%m-%d").to_string()),
-            password_hash: Set(r.password_hash),
-            residence_district: Set(r.residence_district.to_string()),
-            residence_type: Set(r.residence_type.as_str().to_owned()),
-            status: Set(ResidentStatus::Active.as_str().to_owned()),
-            status_reason: Set(None),
-            fd_institution_code: Set(None),
-            fd_institution_name: Set(None),
-            fd_district: Set(None),
-            fd_signed_on: Set(None),
-            fd_valid_until: Set(None),
-            failed_logins: Set(0),
-            locked_until: Set(None),
-            created_at: Set(r.registered_at),
-            updated_at: Set(r.registered_at),
-            closed_at: Set(None),
-            erased_at: Set(None),
-        };
-        resident::Entity::insert(row)
+        resident::Entity::insert(resident_row(r))
             .exec(&self.db)
             .await
             .map(|_| ())
@@ -288,6 +262,29 @@ impl Store {
                     e.into()
                 }
             })
+    }
+
+    /// Stores the residents whose ID number and phone are both new, in one statement, and
+    /// answers who is now registered under each ID number asked (a row's own id when it was
+    /// stored; another when the number was registered before; none when only its phone was).
+    pub async fn import_residents(&self, rows: Vec<NewResident>) -> Result<HashMap<String, Uuid>> {
+        if rows.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let hashes: Vec<String> = rows.iter().map(|r| r.id_number_hash.clone()).collect();
+        resident::Entity::insert_many(rows.into_iter().map(resident_row))
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(resident::Entity::find()
+            .select_only()
+            .columns([resident::Column::IdNumberHash, resident::Column::Id])
+            .filter(resident::Column::IdNumberHash.is_in(hashes))
+            .into_tuple::<(String, Uuid)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect())
     }
 
     pub async fn id_number_taken(&self, hash: &str) -> Result<bool> {
@@ -674,6 +671,36 @@ impl Store {
             .exec(&self.db)
             .await?;
         Ok(())
+    }
+}
+
+fn resident_row(r: NewResident) -> resident::ActiveModel {
+    resident::ActiveModel {
+        id: Set(r.id),
+        name: Set(r.name),
+        id_number_enc: Set(r.id_number_enc),
+        id_number_hash: Set(r.id_number_hash),
+        id_number_masked: Set(r.id_number_masked),
+        phone_enc: Set(r.phone_enc),
+        phone_hash: Set(r.phone_hash),
+        phone_masked: Set(r.phone_masked),
+        birth_date: Set(r.birth_date.format("%Y-%m-%d").to_string()),
+        password_hash: Set(r.password_hash),
+        residence_district: Set(r.residence_district.to_string()),
+        residence_type: Set(r.residence_type.as_str().to_owned()),
+        status: Set(ResidentStatus::Active.as_str().to_owned()),
+        status_reason: Set(None),
+        fd_institution_code: Set(None),
+        fd_institution_name: Set(None),
+        fd_district: Set(None),
+        fd_signed_on: Set(None),
+        fd_valid_until: Set(None),
+        failed_logins: Set(0),
+        locked_until: Set(None),
+        created_at: Set(r.registered_at),
+        updated_at: Set(r.registered_at),
+        closed_at: Set(None),
+        erased_at: Set(None),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod helpers;
+mod imports;
 mod passwords;
 mod registration;
 mod sessions;
