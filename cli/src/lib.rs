@@ -10,5 +10,6 @@ pub mod backup;
 pub mod chart;
 pub mod databases;
 pub mod demo;
+pub mod import;
 pub mod mesh;
 pub mod plan;

@@ -78,6 +78,32 @@ enum Command {
         #[arg(long)]
         city_only: bool,
     },
+    /// Bring a city's data in from the platform it had before.
+    Import {
+        #[command(subcommand)]
+        what: Import,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Import {
+    /// Residents from an NDJSON file, or CSV when it ends in `.csv` (columns `name`,
+    /// `id_number`, `phone`, `residence_district`, `residence_type`): streamed to the gateway,
+    /// each imported once per ID number; refused lines are printed with why. They sign in once
+    /// they set a password (a reset code, or at a health-station counter).
+    Residents {
+        file: PathBuf,
+        /// The gateway of a running healthpoints.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        gateway: String,
+        /// `username:password` of a city admin (or of a district's admin, for their
+        /// district's residents).
+        #[arg(long, env = "HP_ADMIN", hide_env_values = true)]
+        admin: String,
+        /// The line of the file to start from: where an interrupted import said to resume.
+        #[arg(long, default_value_t = 1)]
+        from_line: u64,
+    },
 }
 
 /// The district malls named on the command line, or the pilots.
@@ -181,6 +207,31 @@ async fn main() -> anyhow::Result<()> {
             let plan = healthpoints::plan::MeshPlan::new(districts);
             for name in healthpoints::databases::migrate_all(&database_url, &plan).await? {
                 println!("migrated {name}");
+            }
+            Ok(())
+        }
+        Command::Import {
+            what:
+                Import::Residents {
+                    file,
+                    gateway,
+                    admin,
+                    from_line,
+                },
+        } => {
+            let mut out = std::io::stdout();
+            let done =
+                healthpoints::import::residents(&gateway, &admin, &file, from_line, &mut out)
+                    .await?;
+            println!(
+                "created {}, already there {}, refused {}",
+                done.created, done.exists, done.refused
+            );
+            if let Some(line) = done.next_line {
+                anyhow::bail!(
+                    "the import stopped before the end of {}: run it again with --from-line {line}",
+                    file.display()
+                );
             }
             Ok(())
         }

@@ -6,6 +6,7 @@ pub mod behaviours;
 pub mod consent;
 mod document;
 pub mod expiry;
+pub mod imports;
 pub mod mall;
 pub mod mall_admin;
 pub mod me;
@@ -227,6 +228,7 @@ routes! {
         POST "/v1/station/password" => station::password,
     }
     Admins {
+        POST "/v1/admin/imports/residents" => imports::residents,
         POST "/v1/admin/challenges" => play::create_challenge,
         POST "/v1/admin/honours" => play::award_honour,
         GET "/v1/admin/review-queue" => play::review_queue,

@@ -8,6 +8,7 @@ mod edges;
 mod exchange;
 mod expiry;
 mod files;
+mod imports;
 mod journey;
 mod mall;
 mod notify;
