@@ -129,17 +129,11 @@ pub async fn residents(
     if q.from_line == Some(0) {
         return Err(ApiError::invalid("from_line", "must be at least 1").into());
     }
-    let mut lines = Lines::new(body.into_data_stream());
+    let lines = Lines::new(body.into_data_stream());
+    // A CSV file's header is read with its lines: what is wrong with it is answered in the
+    // stream, as what is wrong with a line is.
     let format = if csv {
-        let header = match lines.next().await {
-            Some(Ok((_, text))) => text,
-            _ => {
-                return Err(
-                    ApiError::invalid("body", "a CSV file starts with a header line").into(),
-                );
-            }
-        };
-        Format::Csv(columns(&header)?)
+        Format::Csv(None)
     } else {
         Format::Ndjson
     };
@@ -169,26 +163,22 @@ pub async fn residents(
 /// How a file's lines are read.
 enum Format {
     Ndjson,
-    /// The position of each of [`COLUMNS`] in a line.
-    Csv([usize; 5]),
+    /// The position of each of [`COLUMNS`] in a line, once the header was read.
+    Csv(Option<[usize; 5]>),
 }
 
 /// The position of each column, from a CSV header.
-fn columns(header: &str) -> Result<[usize; 5], ApiError> {
-    let names = csv_fields(header)
-        .map_err(|reason| ApiError::invalid("body", format!("the header line {reason}")))?;
+fn columns(header: &str) -> Result<[usize; 5], String> {
+    let names = csv_fields(header).map_err(|reason| format!("the header line {reason}"))?;
     let mut at = [0; 5];
     for (slot, column) in at.iter_mut().zip(COLUMNS) {
         *slot = names
             .iter()
             .position(|n| n.trim() == column)
             .ok_or_else(|| {
-                ApiError::invalid(
-                    "body",
-                    format!(
-                        "the header line must name the columns {}; {column} is missing",
-                        COLUMNS.join(", ")
-                    ),
+                format!(
+                    "the header line must name the columns {}; {column} is missing",
+                    COLUMNS.join(", ")
                 )
             })?;
     }
@@ -234,7 +224,8 @@ fn parse(format: &Format, line: &str) -> Result<pb::ImportedResident, (String, S
                 },
             )
         })?,
-        Format::Csv(at) => {
+        Format::Csv(None) => return Err(("line".into(), "comes before the header".into())),
+        Format::Csv(Some(at)) => {
             let fields = csv_fields(line).map_err(|r| ("line".to_owned(), r.to_owned()))?;
             let get = |i: usize| fields.get(at[i]).map(|f| f.trim().to_owned());
             match (get(0), get(1), get(2), get(3), get(4)) {
@@ -275,6 +266,18 @@ fn parse(format: &Format, line: &str) -> Result<pb::ImportedResident, (String, S
 enum Cut {
     TooLong(u64),
     Unreadable(u64),
+}
+
+impl Cut {
+    /// The line to resume from, and why the import stopped.
+    fn stop(self) -> (u64, String) {
+        match self {
+            Self::TooLong(line) => (line, format!("line {line} is longer than {MAX_LINE} bytes")),
+            Self::Unreadable(line) => {
+                (line, "the request body could not be read to its end".into())
+            }
+        }
+    }
 }
 
 /// The lines of a body as they arrive, numbered from 1.
@@ -360,44 +363,7 @@ impl Import {
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
     {
-        // Lines in order, each parsed or refused, until a batch is full.
-        let mut pending: Vec<Read> = Vec::new();
-        let mut residents = 0;
-        let stop = loop {
-            match lines.next().await {
-                None => break None,
-                Some(Err(Cut::TooLong(line))) => {
-                    break Some((line, format!("line {line} is longer than {MAX_LINE} bytes")));
-                }
-                Some(Err(Cut::Unreadable(line))) => {
-                    break Some((line, "the request body could not be read to its end".into()));
-                }
-                Some(Ok((line, text))) => {
-                    if line < self.from_line || text.trim().is_empty() {
-                        continue;
-                    }
-                    let parsed = parse(&self.format, &text);
-                    residents += usize::from(parsed.is_ok());
-                    pending.push((line, parsed));
-                }
-            }
-            if residents == BATCH {
-                if let Err(stop) = self.flush(std::mem::take(&mut pending)).await {
-                    break Some(stop);
-                }
-                residents = 0;
-            }
-        };
-        let stop = match stop {
-            None => self.flush(pending).await.err(),
-            Some((line, reason)) => {
-                // What was read before the cut is imported; the cut line is where to resume.
-                match self.flush(pending).await {
-                    Ok(()) => Some((line, reason)),
-                    Err(earlier) => Some(earlier),
-                }
-            }
-        };
+        let stop = self.import(&mut lines).await;
         let c = &self.counts;
         tracing::info!(
             lines = c.lines,
@@ -417,6 +383,57 @@ impl Import {
             reason: stop.map(|(_, reason)| reason).unwrap_or_default(),
         };
         self.send(&summary).await;
+    }
+
+    /// Reads and imports every line; where and why it stopped early, if it did.
+    async fn import<S, E>(&mut self, lines: &mut Lines<S>) -> Option<(u64, String)>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+    {
+        if let Format::Csv(None) = self.format {
+            match lines.next().await {
+                // An empty file: nothing to import.
+                None => return None,
+                Some(Ok((_, header))) => match columns(&header) {
+                    Ok(at) => self.format = Format::Csv(Some(at)),
+                    Err(reason) => return Some((1, reason)),
+                },
+                Some(Err(cut)) => return Some(cut.stop()),
+            }
+        }
+        // Lines in order, each parsed or refused, until a batch is full.
+        let mut pending: Vec<Read> = Vec::new();
+        let mut residents = 0;
+        let stop = loop {
+            match lines.next().await {
+                None => break None,
+                Some(Err(cut)) => break Some(cut.stop()),
+                Some(Ok((line, text))) => {
+                    if line < self.from_line || text.trim().is_empty() {
+                        continue;
+                    }
+                    let parsed = parse(&self.format, &text);
+                    residents += usize::from(parsed.is_ok());
+                    pending.push((line, parsed));
+                }
+            }
+            if residents == BATCH {
+                if let Err(stop) = self.flush(std::mem::take(&mut pending)).await {
+                    break Some(stop);
+                }
+                residents = 0;
+            }
+        };
+        match stop {
+            None => self.flush(pending).await.err(),
+            Some((line, reason)) => {
+                // What was read before the cut is imported; the cut line is where to resume.
+                match self.flush(pending).await {
+                    Ok(()) => Some((line, reason)),
+                    Err(earlier) => Some(earlier),
+                }
+            }
+        }
     }
 
     /// Imports the residents among `pending` and writes every line's result, in order; when
@@ -516,11 +533,7 @@ mod tests {
         let at = columns("phone,name,residence_type,id_number,residence_district,extra").unwrap();
         assert_eq!(at, [1, 3, 0, 4, 2]);
         let err = columns("name,phone").unwrap_err();
-        assert!(
-            err.message.contains("id_number is missing"),
-            "{}",
-            err.message
-        );
+        assert!(err.contains("id_number is missing"), "{err}");
     }
 
     #[tokio::test]
