@@ -67,6 +67,12 @@ pub struct ImportRow {
     pub residence_type: String,
 }
 
+/// A CSV file: a header line naming the columns (in this order or any other), then a resident
+/// per line.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, pattern = "^name,id_number,phone,residence_district,residence_type\r?\n")]
+pub struct CsvFile(#[allow(dead_code)] String);
+
 /// One line of the answer: a line's result, or the summary at the end.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
@@ -105,7 +111,7 @@ pub enum ImportLine {
 /// code to their phone, or at a health-station counter). City admin, or a district's admin for
 /// their district's residents.
 #[utoipa::path(post, path = "/v1/admin/imports/residents", tag = "admin", security(("bearer" = [])), params(ImportQuery),
-    request_body(content((ImportRow = "application/x-ndjson"), (String = "text/csv"))),
+    request_body(content((ImportRow = "application/x-ndjson"), (CsvFile = "text/csv"))),
     responses((status = 200, content((ImportLine = "application/x-ndjson")), description = "a result per line, then a summary"),
         (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn residents(
@@ -129,11 +135,18 @@ pub async fn residents(
     if q.from_line == Some(0) {
         return Err(ApiError::invalid("from_line", "must be at least 1").into());
     }
-    let lines = Lines::new(body.into_data_stream());
-    // A CSV file's header is read with its lines: what is wrong with it is answered in the
-    // stream, as what is wrong with a line is.
+    let mut lines = Lines::new(body.into_data_stream());
+    // A CSV file's header is read before the answer starts: without it, nothing can be read.
     let format = if csv {
-        Format::Csv(None)
+        let header = match lines.next().await {
+            Some(Ok((_, text))) => text,
+            _ => {
+                return Err(
+                    ApiError::invalid("body", "a CSV file starts with a header line").into(),
+                );
+            }
+        };
+        Format::Csv(columns(&header).map_err(|reason| ApiError::invalid("body", reason))?)
     } else {
         Format::Ndjson
     };
@@ -163,8 +176,8 @@ pub async fn residents(
 /// How a file's lines are read.
 enum Format {
     Ndjson,
-    /// The position of each of [`COLUMNS`] in a line, once the header was read.
-    Csv(Option<[usize; 5]>),
+    /// The position of each of [`COLUMNS`] in a line.
+    Csv([usize; 5]),
 }
 
 /// The position of each column, from a CSV header.
@@ -224,8 +237,7 @@ fn parse(format: &Format, line: &str) -> Result<pb::ImportedResident, (String, S
                 },
             )
         })?,
-        Format::Csv(None) => return Err(("line".into(), "comes before the header".into())),
-        Format::Csv(Some(at)) => {
+        Format::Csv(at) => {
             let fields = csv_fields(line).map_err(|r| ("line".to_owned(), r.to_owned()))?;
             let get = |i: usize| fields.get(at[i]).map(|f| f.trim().to_owned());
             match (get(0), get(1), get(2), get(3), get(4)) {
@@ -390,17 +402,6 @@ impl Import {
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
     {
-        if let Format::Csv(None) = self.format {
-            match lines.next().await {
-                // An empty file: nothing to import.
-                None => return None,
-                Some(Ok((_, header))) => match columns(&header) {
-                    Ok(at) => self.format = Format::Csv(Some(at)),
-                    Err(reason) => return Some((1, reason)),
-                },
-                Some(Err(cut)) => return Some(cut.stop()),
-            }
-        }
         // Lines in order, each parsed or refused, until a batch is full.
         let mut pending: Vec<Read> = Vec::new();
         let mut residents = 0;

@@ -83,7 +83,16 @@ fn product_from(id: String, b: ProductBody) -> Result<pb::Product, ApiError> {
         price_yuan: None,
         stock: b.stock,
         per_resident_limit: b.per_resident_limit,
-        limit_period: b.limit_period.unwrap_or_default(),
+        // Left out is the default (a month); written, it must be a period.
+        limit_period: match b.limit_period {
+            Some(p) if p.trim().is_empty() => {
+                return Err(ApiError::invalid(
+                    "limit_period",
+                    "must be day, week, month or year",
+                ));
+            }
+            p => p.unwrap_or_default(),
+        },
         available_from: b
             .available_from
             .map(|t| timestamp("available_from", &t))

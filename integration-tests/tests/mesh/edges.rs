@@ -183,6 +183,15 @@ async fn bad_input_is_named_as_sent_and_every_refusal_is_a_problem() {
         (400, Some("price_points")),
         "{problem}"
     );
+    // Left out, the limit's period is a month; written empty, it is a mistake.
+    let (status, problem) = product(json!({"title": "Flu shot", "category": "health_service",
+        "price_points": 800, "per_resident_limit": 1, "limit_period": ""}))
+    .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (400, Some("limit_period")),
+        "{problem}"
+    );
 
     // Partner records: quantities out of range are named per record; a number where the ID
     // number should be is refused without echoing it.
