@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use healthpoints_db::sea_orm::{ConnectionTrait, Database};
+use healthpoints_db::sea_orm::{ConnectOptions, ConnectionTrait, Database};
 
 /// Copies every `*.db` of `data_dir` and its `identity.key` into `to`, which must not exist or
 /// be empty; returns the files written.
@@ -38,7 +38,16 @@ pub async fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<Vec<PathBuf>> 
     for db in databases {
         let name = db.file_name().context("a database file name")?;
         let target = to.join(name);
-        let source = Database::connect(format!("sqlite://{}?mode=ro", db.display()))
+        // One connection and no pool upkeep: sqlx's idle/lifetime task was seen to spin after
+        // `close`, and the command then never exited.
+        let mut options = ConnectOptions::new(format!("sqlite://{}?mode=ro", db.display()));
+        options
+            .max_connections(1)
+            .min_connections(0)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .sqlx_logging(false);
+        let source = Database::connect(options)
             .await
             .with_context(|| format!("opening {}", db.display()))?;
         // One statement, one transaction: the copy is the database as of one moment.

@@ -182,14 +182,37 @@ async fn city_points(gw: &Gateway, phone: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Runs a command to its end, within a minute: one that does not exit (a hang at shutdown) is
+/// killed and fails the test rather than holding the run.
+fn run_bounded(command: &mut Command) -> std::process::Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child
+        .try_wait()
+        .expect("the command is waited for")
+        .is_none()
+    {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{command:?} did not exit within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("its output")
+}
+
 /// `ledger verify-journal --book city` on the given config: (exit code, what it printed).
 fn verify_journal(config: &Path) -> (Option<i32>, String) {
-    let out = Command::new(binary("ledger"))
-        .arg("--config")
-        .arg(config)
-        .args(["verify-journal", "--book", "city"])
-        .output()
-        .expect("ledger runs");
+    let out = run_bounded(
+        Command::new(binary("ledger"))
+            .arg("--config")
+            .arg(config)
+            .args(["verify-journal", "--book", "city"]),
+    );
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -286,13 +309,13 @@ async fn up_with_demo_serves_a_programme_that_survives_a_restart_and_verifies() 
     // A backup while it runs: every database and the key file, private.
     let backup = dir.path().join("backup");
     let backup_to = |to: &Path| {
-        Command::new(binary("healthpoints"))
-            .args(["backup", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .arg("--to")
-            .arg(to)
-            .output()
-            .expect("healthpoints backup runs")
+        run_bounded(
+            Command::new(binary("healthpoints"))
+                .args(["backup", "--data-dir"])
+                .arg(dir.path().join("data"))
+                .arg("--to")
+                .arg(to),
+        )
     };
     let out = backup_to(&backup);
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
