@@ -325,15 +325,9 @@ impl Throttle {
     /// Spends one request of a health-station counter (once its staff member is authenticated)
     /// from the counter address's budget and the total; over either, 429 with `Retry-After`.
     pub fn admit_station(&self, client: IpAddr) -> Result<(), HttpError> {
-        self.station.admit(client).map_err(|wait| {
-            HttpError::from(
-                ApiError::new(
-                    ErrorCode::RateLimited,
-                    "too many requests from this counter or in total; try again after Retry-After seconds",
-                )
-                .with_retry_after(Duration::from_secs(wait.as_secs() + 1)),
-            )
-        })
+        self.station
+            .admit(client)
+            .map_err(|wait| rate_limited("too many requests from this counter or in total", wait))
     }
 
     /// Spends one of a resident's exports (`http.rate_limits.export`); over the budget, 429
@@ -341,13 +335,9 @@ impl Throttle {
     pub fn admit_export(&self, resident: Uuid) -> Result<(), HttpError> {
         let clock = DefaultClock::default();
         self.export.check_key(&resident).map_err(|not_until| {
-            let wait = not_until.wait_time_from(clock.now());
-            HttpError::from(
-                ApiError::new(
-                    ErrorCode::RateLimited,
-                    "your data was exported a moment ago; try again after Retry-After seconds",
-                )
-                .with_retry_after(Duration::from_secs(wait.as_secs() + 1)),
+            rate_limited(
+                "your data was exported a moment ago",
+                not_until.wait_time_from(clock.now()),
             )
         })
     }
@@ -407,6 +397,16 @@ fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     nearest
 }
 
+/// 429 for a budget spent: `why`, and when to try again (whole seconds, rounded up).
+fn rate_limited(why: &str, wait: Duration) -> HttpError {
+    ApiError::new(
+        ErrorCode::RateLimited,
+        format!("{why}; try again after Retry-After seconds"),
+    )
+    .with_retry_after(Duration::from_secs(wait.as_secs() + 1))
+    .into()
+}
+
 /// The middleware: a request of a limited class spends from its buckets; others pass.
 pub async fn limit(State(state): State<AppState>, request: Request<Body>, next: Next) -> Response {
     let Some(class) = class_of(request.uri().path()) else {
@@ -421,14 +421,9 @@ pub async fn limit(State(state): State<AppState>, request: Request<Body>, next: 
     let client = throttle.client_ip(peer, request.headers());
     match throttle.buckets(class).admit(client) {
         Ok(()) => next.run(request).await,
-        Err(wait) => HttpError::from(
-            ApiError::new(
-                ErrorCode::RateLimited,
-                "too many requests from this address or in total; try again after Retry-After seconds",
-            )
-            .with_retry_after(Duration::from_secs(wait.as_secs() + 1)),
-        )
-        .into_response(),
+        Err(wait) => {
+            rate_limited("too many requests from this address or in total", wait).into_response()
+        }
     }
 }
 

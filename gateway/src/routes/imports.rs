@@ -487,6 +487,7 @@ impl Import {
                 }
             };
             self.counts.lines += 1;
+            let number = line;
             let line = ImportLine::Result {
                 line,
                 outcome,
@@ -495,7 +496,7 @@ impl Import {
                 reason: result.reason,
             };
             if !self.send(&line).await {
-                return Err((line_of(&line), "the client went away".into()));
+                return Err((number, "the client went away".into()));
             }
         }
         Ok(())
@@ -506,13 +507,6 @@ impl Import {
         let mut text = serde_json::to_string(line).unwrap_or_default();
         text.push('\n');
         self.tx.send(text).await.is_ok()
-    }
-}
-
-fn line_of(line: &ImportLine) -> u64 {
-    match line {
-        ImportLine::Result { line, .. } => *line,
-        ImportLine::Summary { next_line, .. } => next_line.unwrap_or_default(),
     }
 }
 

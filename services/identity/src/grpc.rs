@@ -243,19 +243,16 @@ impl IdentityService for IdentityGrpc {
             .import_residents(&p, rows)
             .await
             .map_err(status)?;
+        let stored = |outcome: &str, id: uuid::Uuid| pb::ImportResult {
+            outcome: outcome.into(),
+            resident_id: id.to_string(),
+            ..pb::ImportResult::default()
+        };
         let results = outcomes
             .into_iter()
             .map(|o| match o {
-                ImportOutcome::Created(id) | ImportOutcome::Exists(id) => pb::ImportResult {
-                    outcome: if matches!(o, ImportOutcome::Created(_)) {
-                        "created"
-                    } else {
-                        "exists"
-                    }
-                    .into(),
-                    resident_id: id.to_string(),
-                    ..pb::ImportResult::default()
-                },
+                ImportOutcome::Created(id) => stored("created", id),
+                ImportOutcome::Exists(id) => stored("exists", id),
                 ImportOutcome::Refused { field, reason } => pb::ImportResult {
                     outcome: "refused".into(),
                     field,

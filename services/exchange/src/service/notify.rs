@@ -383,7 +383,8 @@ impl<I, N, L> Exchange<I, N, L> {
     /// call: its own mall's order events only, each id once (a relay that publishes again
     /// after a lost answer adds nothing). An event that is not the mall's to publish is
     /// refused on its own, with why, and the rest are recorded: one bad event must not hold
-    /// back a mall's whole outbox.
+    /// back a mall's whole outbox. The gRPC adapter bounds a call at 1,000 events (counting
+    /// those it could not read).
     pub async fn publish_events(
         &self,
         caller: &Principal,
@@ -404,9 +405,6 @@ impl<I, N, L> Exchange<I, N, L> {
                 ));
             }
         };
-        if events.len() > 1_000 {
-            return Err(ExchangeError::invalid("events", "at most 1,000 at a time"));
-        }
         // What may come right refuses the whole call, and the mall's outbox holds it until the
         // exchange or the mall is put right: a kind this exchange does not know yet (a mall
         // newer than its exchange) or another mall's merchant (a misconfigured mall).

@@ -5,7 +5,7 @@
 
 use chrono::Duration;
 use healthpoints_db::outbox::{OutboxEvent, mark_published, unpublished};
-use healthpoints_intake::domain::model::OutcomeKind;
+use healthpoints_intake::domain::model::{Outcome, OutcomeKind};
 
 use crate::helpers::*;
 
@@ -29,6 +29,21 @@ fn summary(events: &[OutboxEvent]) -> Vec<(String, String, Option<String>, Optio
             )
         })
         .collect()
+}
+
+/// Flags resident `r1` for review and submits `record_id` for them: held.
+async fn hold(f: &Fixture, record_id: &str) -> Vec<Outcome> {
+    f.intake
+        .flag_resident(&district_admin("310118"), "r1", "odd pattern", false)
+        .await
+        .unwrap();
+    let held = f
+        .intake
+        .submit(vec![article(record_id, "r1", noon() - Duration::hours(1))])
+        .await
+        .unwrap();
+    assert_eq!(held[0].kind, OutcomeKind::Held);
+    held
 }
 
 #[tokio::test]
@@ -100,16 +115,7 @@ async fn outcomes_put_their_events_in_the_outbox_once() {
 
     // Held for review: the resident is told; rejected by the reviewer: the partner and the
     // resident are.
-    f.intake
-        .flag_resident(&district_admin("310118"), "r1", "odd pattern", false)
-        .await
-        .unwrap();
-    let held = f
-        .intake
-        .submit(vec![article("a3", "r1", noon() - Duration::hours(1))])
-        .await
-        .unwrap();
-    assert_eq!(held[0].kind, OutcomeKind::Held);
+    let held = hold(&f, "a3").await;
     f.intake
         .resolve_review(&city_admin(), &held[0].event_id.to_string(), false, "")
         .await
@@ -147,16 +153,7 @@ async fn a_released_record_the_budget_refuses_is_told_to_the_resident() {
         .submit(vec![article("b1", "r1", noon())])
         .await
         .unwrap();
-    f.intake
-        .flag_resident(&district_admin("310118"), "r1", "odd pattern", false)
-        .await
-        .unwrap();
-    let held = f
-        .intake
-        .submit(vec![article("b2", "r1", noon() - Duration::hours(1))])
-        .await
-        .unwrap();
-    assert_eq!(held[0].kind, OutcomeKind::Held);
+    let held = hold(&f, "b2").await;
     // The city book may issue no more than it has.
     f.ledger
         .ledger
