@@ -1,9 +1,10 @@
-//! `healthpoints import residents FILE`: onboarding a city's residents from the platform it had
-//! before, through the gateway's `POST /v1/admin/imports/residents` as an admin. The file
-//! (NDJSON, or CSV when it ends in `.csv`) is streamed from disk and the answer read as it comes:
-//! each refused line is printed with its field and why, then a summary. An import that stops
-//! early (the connection, a service down) says which line to resume from (`--from-line`);
-//! sending lines again is harmless — each resident is imported once per ID number.
+//! `healthpoints import residents|balances FILE`: onboarding a city from the platform it had
+//! before, through the gateway's `POST /v1/admin/imports/…` as an admin. The file (NDJSON, or
+//! CSV when it ends in `.csv`) is streamed from disk and the answer read as it comes: each
+//! refused line is printed with its field and why, then a summary. An import that stops early
+//! (the connection, a service down) says which line to resume from (`--from-line`); sending
+//! lines again is harmless — each resident is imported once per ID number, each balance once
+//! per source record.
 
 use std::path::Path;
 
@@ -20,12 +21,21 @@ pub struct Imported {
     pub next_line: Option<u64>,
 }
 
-/// Imports `file` through the gateway at `gateway` (`http://host:port`), signing in as
-/// `admin` (`username:password`), from line `from_line`; each refused line is written to
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum What {
+    Residents,
+    /// Opening balances (residents are imported first).
+    Balances,
+}
+
+/// Imports `file` of `what` through the gateway at `gateway` (`http://host:port`), signing in
+/// as `admin` (`username:password`), from line `from_line`; each refused line is written to
 /// `report`.
-pub async fn residents(
+pub async fn run(
     gateway: &str,
     admin: &str,
+    what: What,
     file: &Path,
     from_line: u64,
     report: &mut impl std::io::Write,
@@ -56,7 +66,11 @@ pub async fn residents(
         .with_context(|| format!("opening {}", file.display()))?;
     let mut response = client
         .post(format!(
-            "{gateway}/v1/admin/imports/residents?from_line={from_line}"
+            "{gateway}/v1/admin/imports/{}?from_line={from_line}",
+            match what {
+                What::Residents => "residents",
+                What::Balances => "balances",
+            }
         ))
         .bearer_auth(token)
         .header(

@@ -91,19 +91,27 @@ enum Import {
     /// `id_number`, `phone`, `residence_district`, `residence_type`): streamed to the gateway,
     /// each imported once per ID number; refused lines are printed with why. They sign in once
     /// they set a password (a reset code, or at a health-station counter).
-    Residents {
-        file: PathBuf,
-        /// The gateway of a running healthpoints.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        gateway: String,
-        /// `username:password` of a city admin (or of a district's admin, for their
-        /// district's residents).
-        #[arg(long, env = "HP_ADMIN", hide_env_values = true)]
-        admin: String,
-        /// The line of the file to start from: where an interrupted import said to resume.
-        #[arg(long, default_value_t = 1)]
-        from_line: u64,
-    },
+    Residents(ImportFile),
+    /// Opening balances from an NDJSON file, or CSV when it ends in `.csv` (columns
+    /// `record_id`, `id_number`, `book`, `points`, `expires_on`): each a transfer from the
+    /// book's migration account to the resident (imported before), once per `record_id`;
+    /// refused lines are printed with why.
+    Balances(ImportFile),
+}
+
+#[derive(Debug, clap::Args)]
+struct ImportFile {
+    file: PathBuf,
+    /// The gateway of a running healthpoints.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    gateway: String,
+    /// `username:password` of a city admin (or of a district's admin, for their district's
+    /// residents and book).
+    #[arg(long, env = "HP_ADMIN", hide_env_values = true)]
+    admin: String,
+    /// The line of the file to start from: where an interrupted import said to resume.
+    #[arg(long, default_value_t = 1)]
+    from_line: u64,
 }
 
 /// The district malls named on the command line, or the pilots.
@@ -210,18 +218,20 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Import {
-            what:
-                Import::Residents {
-                    file,
-                    gateway,
-                    admin,
-                    from_line,
-                },
-        } => {
+        Command::Import { what } => {
+            let (what, f) = match what {
+                Import::Residents(f) => (healthpoints::import::What::Residents, f),
+                Import::Balances(f) => (healthpoints::import::What::Balances, f),
+            };
+            let ImportFile {
+                file,
+                gateway,
+                admin,
+                from_line,
+            } = f;
             let mut out = std::io::stdout();
             let done =
-                healthpoints::import::residents(&gateway, &admin, &file, from_line, &mut out)
+                healthpoints::import::run(&gateway, &admin, what, &file, from_line, &mut out)
                     .await?;
             println!(
                 "created {}, already there {}, refused {}",

@@ -33,7 +33,7 @@ pub struct BenchArgs {
 #[derive(Debug)]
 pub struct BenchMesh {
     pub mesh: healthpoints::mesh::RunningMesh,
-    _dbs: Vec<healthpoints_testkit::TestDatabase>,
+    dbs: Vec<(String, healthpoints_testkit::TestDatabase)>,
     _dir: tempfile::TempDir,
 }
 
@@ -47,7 +47,7 @@ pub async fn start_mesh(database_url: &str, on_postgres: &[&str]) -> anyhow::Res
             healthpoints_testkit::TestDatabase::postgres(database_url, &format!("bench_{service}"))
                 .await;
         database_urls.insert((*service).to_owned(), db.config.url.clone());
-        dbs.push(db);
+        dbs.push(((*service).to_owned(), db));
     }
     let mesh = healthpoints::mesh::start(healthpoints::mesh::MeshOptions {
         data_dir: dir.path().to_path_buf(),
@@ -64,7 +64,7 @@ pub async fn start_mesh(database_url: &str, on_postgres: &[&str]) -> anyhow::Res
     .await?;
     Ok(BenchMesh {
         mesh,
-        _dbs: dbs,
+        dbs,
         _dir: dir,
     })
 }
@@ -73,6 +73,26 @@ impl BenchMesh {
     /// Stops the mesh, then lets the databases and the directory go.
     pub async fn stop(self) {
         self.mesh.stop().await;
+    }
+
+    /// The bytes each service's PostgreSQL database takes on disk, by service.
+    pub async fn database_sizes(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        use healthpoints_db::sea_orm::{ConnectionTrait as _, Database, Statement};
+        let mut sizes = Vec::new();
+        for (service, db) in &self.dbs {
+            let conn = Database::connect(db.config.url.as_str()).await?;
+            let row = conn
+                .query_one_raw(Statement::from_string(
+                    conn.get_database_backend(),
+                    "SELECT CAST(pg_database_size(current_database()) AS BIGINT)",
+                ))
+                .await?
+                .context("a size")?;
+            let bytes: i64 = row.try_get_by_index(0)?;
+            sizes.push((service.clone(), u64::try_from(bytes).unwrap_or_default()));
+            conn.close().await?;
+        }
+        Ok(sizes)
     }
 }
 
@@ -119,4 +139,75 @@ pub async fn register_residents(
         residents.extend(answers.into_iter().map(|(_, id, phone)| (id, phone)));
     }
     Ok(residents)
+}
+
+/// Signs in the bench admin (`bench`); its access token.
+pub async fn admin_token(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let login: Value = http
+        .post(format!("{url}/v1/auth/login"))
+        .json(&json!({"login": "bench", "password": "Bench-pass-123"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(login["access_token"]
+        .as_str()
+        .context("admin token")?
+        .to_owned())
+}
+
+/// A wearables department (steps, exercise and sleep) registered by `admin`, and its
+/// client-credentials token. A department, so the figures stay those of judging: a commercial
+/// partner's records would first need each resident's consent.
+pub async fn wearables_token(
+    http: &reqwest::Client,
+    url: &str,
+    admin: &str,
+) -> anyhow::Result<String> {
+    let partner: Value = http
+        .post(format!("{url}/v1/admin/partners"))
+        .bearer_auth(admin)
+        .json(
+            &json!({"name": "Wearables feed", "department": "wearables", "kind": "department",
+               "behaviours": ["steps.daily", "exercise.session", "sleep.healthy"],
+               "scopes": ["behaviours:submit"]}),
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token: Value = http
+        .post(format!("{url}/v1/auth/token"))
+        .json(
+            &json!({"grant_type": "client_credentials", "client_id": partner["client_id"],
+               "client_secret": partner["client_secret"]}),
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(token["access_token"]
+        .as_str()
+        .context("partner token")?
+        .to_owned())
+}
+
+/// Record `n` of a run, about `resident`, the `round`-th record sent about them: daily steps,
+/// exercise or sleep on a day no earlier round used (within the 30-day window; after 28 days per
+/// behaviour the caps say `capped`).
+pub fn behaviour_record(n: u64, resident: &str, round: u64) -> Value {
+    let (behaviour, quantity) = match round % 3 {
+        0 => ("steps.daily", 10_000),
+        1 => ("exercise.session", 45),
+        _ => ("sleep.healthy", 450),
+    };
+    let days_back = 1 + (round / 3) % 28;
+    let at = chrono::Utc::now() - chrono::Duration::days(i64::try_from(days_back).unwrap_or(1));
+    json!({
+        "record_id": format!("bench-{n}"),
+        "resident_id": resident,
+        "behaviour": behaviour,
+        "occurred_at": at.to_rfc3339(),
+        "quantity": quantity,
+    })
 }

@@ -229,6 +229,7 @@ routes! {
     }
     Admins {
         POST "/v1/admin/imports/residents" => imports::residents,
+        POST "/v1/admin/imports/balances" => imports::balances,
         POST "/v1/admin/challenges" => play::create_challenge,
         POST "/v1/admin/honours" => play::award_honour,
         GET "/v1/admin/review-queue" => play::review_queue,

@@ -268,6 +268,9 @@ pub struct BookStats {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget_left: Option<u64>,
     pub resident_accounts: u64,
+    /// Points brought from the city's earlier platform as opening balances (always the whole
+    /// history, like `outstanding`).
+    pub migrated: u64,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -308,6 +311,7 @@ pub async fn book_stats(
         budget: s.budget,
         budget_left: s.budget_left,
         resident_accounts: s.resident_accounts,
+        migrated: s.migrated,
     }))
 }
 

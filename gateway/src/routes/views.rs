@@ -160,6 +160,14 @@ pub(crate) mod names {
 )]
 pub(crate) struct District(#[allow(dead_code)] String);
 
+/// A book of the ledger, for request fields (`#[schema(value_type = BookName)]`): `city`, or
+/// `district:` and one of the city's districts; a test holds the pattern to `DISTRICTS`.
+#[derive(Debug, ToSchema)]
+#[schema(
+    pattern = "^(city|district:(310101|310104|310105|310106|310107|310109|310110|310112|310113|310114|310115|310116|310117|310118|310120|310151))$"
+)]
+pub(crate) struct BookName(#[allow(dead_code)] String);
+
 /// One CSV cell: quoted when it holds a comma, a quote or a line break; a text a spreadsheet
 /// would run as a formula (`=`, `+`, `@`, a tab or a carriage return first, or a `-` that is
 /// not a number) is kept text with a leading `'`.
@@ -190,6 +198,11 @@ mod tests {
             .collect();
         let schema = serde_json::to_value(super::District::schema()).unwrap();
         assert_eq!(schema["pattern"], format!("^({})$", codes.join("|")));
+        let schema = serde_json::to_value(super::BookName::schema()).unwrap();
+        assert_eq!(
+            schema["pattern"],
+            format!("^(city|district:({}))$", codes.join("|"))
+        );
     }
 
     #[test]

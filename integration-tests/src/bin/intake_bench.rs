@@ -20,9 +20,10 @@ use std::{
 use anyhow::Context as _;
 use clap::Parser;
 use healthpoints_integration_tests::bench::{
-    BenchArgs, percentile, register_residents, start_mesh,
+    BenchArgs, admin_token, behaviour_record, percentile, register_residents, start_mesh,
+    wearables_token,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -43,23 +44,8 @@ struct Phase {
 
 /// The n-th record of the run: a resident, a behaviour and a day no earlier record used.
 fn record(n: u64, residents: &[String]) -> Value {
-    let resident = &residents[(n % residents.len() as u64) as usize];
-    let round = n / residents.len() as u64;
-    let (behaviour, quantity) = match round % 3 {
-        0 => ("steps.daily", 10_000),
-        1 => ("exercise.session", 45),
-        _ => ("sleep.healthy", 450),
-    };
-    // Days back within the 30-day window; after 29 days per behaviour the caps say "capped".
-    let days_back = 1 + (round / 3) % 28;
-    let at = chrono::Utc::now() - chrono::Duration::days(i64::try_from(days_back).unwrap_or(1));
-    json!({
-        "record_id": format!("bench-{n}"),
-        "resident_id": resident,
-        "behaviour": behaviour,
-        "occurred_at": at.to_rfc3339(),
-        "quantity": quantity,
-    })
+    let count = residents.len() as u64;
+    behaviour_record(n, &residents[(n % count) as usize], n / count)
 }
 
 /// Where records go and what they are about; `next` numbers them across phases.
@@ -152,49 +138,8 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
-    let post = |path: &str, token: Option<&str>, body: Value| {
-        let mut r = http.post(format!("{url}{path}")).json(&body);
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        r.send()
-    };
-    let login: Value = post(
-        "/v1/auth/login",
-        None,
-        json!({"login": "bench", "password": "Bench-pass-123"}),
-    )
-    .await?
-    .json()
-    .await?;
-    let admin = login["access_token"]
-        .as_str()
-        .context("admin token")?
-        .to_owned();
-    let partner: Value = post(
-        "/v1/admin/partners",
-        Some(&admin),
-        // A department, so the figures stay those of judging (a commercial partner's records
-        // would first need each resident's consent).
-        json!({"name": "Wearables feed", "department": "wearables", "kind": "department",
-               "behaviours": ["steps.daily", "exercise.session", "sleep.healthy"],
-               "scopes": ["behaviours:submit"]}),
-    )
-    .await?
-    .json()
-    .await?;
-    let token: Value = post(
-        "/v1/auth/token",
-        None,
-        json!({"grant_type": "client_credentials", "client_id": partner["client_id"], "client_secret": partner["client_secret"]}),
-    )
-    .await?
-    .json()
-    .await?;
-    let token = token["access_token"]
-        .as_str()
-        .context("partner token")?
-        .to_owned();
+    let admin = admin_token(&http, &url).await?;
+    let token = wearables_token(&http, &url, &admin).await?;
 
     eprintln!("registering {} residents …", args.residents);
     let residents: Vec<String> = register_residents(&http, &url, args.residents)

@@ -1,15 +1,28 @@
 //! Onboarding a city from its earlier platform through the gateway: a file of residents
 //! (NDJSON or CSV) streamed in, a result per line streamed back, then a summary; sending it
 //! again changes nothing; an interrupted import resumes from a line; an imported resident signs
-//! in once a health-station counter set their password.
+//! in once a health-station counter set their password. Then their opening balances, once per
+//! source record, which the resident sees and the book counts apart from what it issued.
 
 use healthpoints_integration_tests::{ADMIN, STAFF_PASSWORD, Sandbox, id_number};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Posts a file; answers the status and the answer's lines.
+/// Posts a file of residents; answers the status and the answer's lines.
 async fn import(
     sandbox: &Sandbox,
+    token: &str,
+    content_type: &str,
+    query: &str,
+    body: String,
+) -> (u16, Vec<Value>) {
+    import_to(sandbox, "residents", token, content_type, query, body).await
+}
+
+/// Posts a file to `/v1/admin/imports/{what}`; answers the status and the answer's lines.
+async fn import_to(
+    sandbox: &Sandbox,
+    what: &str,
     token: &str,
     content_type: &str,
     query: &str,
@@ -18,7 +31,7 @@ async fn import(
     let response = sandbox
         .request(
             Method::POST,
-            &format!("/v1/admin/imports/residents{query}"),
+            &format!("/v1/admin/imports/{what}{query}"),
             Some(token),
         )
         .header("content-type", content_type)
@@ -196,9 +209,16 @@ async fn the_import_command_streams_a_file_and_runs_again_harmlessly() {
     let admin = format!("{}:{}", ADMIN.0, ADMIN.1);
 
     let mut report = Vec::new();
-    let done = healthpoints::import::residents(&sandbox.base, &admin, &file, 1, &mut report)
-        .await
-        .unwrap();
+    let done = healthpoints::import::run(
+        &sandbox.base,
+        &admin,
+        healthpoints::import::What::Residents,
+        &file,
+        1,
+        &mut report,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (done.created, done.exists, done.refused, done.next_line),
         (2_500, 0, 1, None)
@@ -207,13 +227,209 @@ async fn the_import_command_streams_a_file_and_runs_again_harmlessly() {
     assert!(report.starts_with("line 2502: id_number "), "{report}");
 
     let mut report = Vec::new();
-    let again = healthpoints::import::residents(&sandbox.base, &admin, &file, 2_401, &mut report)
-        .await
-        .unwrap();
+    let again = healthpoints::import::run(
+        &sandbox.base,
+        &admin,
+        healthpoints::import::What::Residents,
+        &file,
+        2_401,
+        &mut report,
+    )
+    .await
+    .unwrap();
     assert_eq!((again.created, again.exists, again.refused), (0, 101, 1));
 
-    let wrong =
-        healthpoints::import::residents(&sandbox.base, "root:wrong", &file, 1, &mut report).await;
+    let wrong = healthpoints::import::run(
+        &sandbox.base,
+        "root:wrong",
+        healthpoints::import::What::Residents,
+        &file,
+        1,
+        &mut report,
+    )
+    .await;
     assert!(wrong.is_err());
+
+    // `healthpoints import balances FILE`: the points follow, one record refused with why.
+    let balances = dir.path().join("balances.csv");
+    std::fs::write(
+        &balances,
+        format!(
+            "record_id,id_number,book,points,expires_on\nhc-1,{},city,250,\nhc-2,{},city,250,\n",
+            id_number("310118", "19550101", 1),
+            id_number("310118", "19550109", 5),
+        ),
+    )
+    .unwrap();
+    let mut report = Vec::new();
+    let done = healthpoints::import::run(
+        &sandbox.base,
+        &admin,
+        healthpoints::import::What::Balances,
+        &balances,
+        1,
+        &mut report,
+    )
+    .await
+    .unwrap();
+    assert_eq!((done.created, done.refused), (1, 1));
+    let report = String::from_utf8(report).unwrap();
+    assert!(report.starts_with("line 3: id_number "), "{report}");
+    sandbox.stop().await;
+}
+
+/// Opening balances: residents imported first, then their points by ID number — NDJSON and
+/// CSV, each record once, a resident not imported refused by line, a district's admin kept to
+/// its book; the resident sees the points and the book counts them as migrated.
+#[tokio::test]
+async fn opening_balances_follow_the_residents_once_per_record_into_the_books() {
+    let sandbox = Sandbox::start().await;
+    let admin = sandbox.admin_token().await;
+    let people = [person(11, "310118"), person(12, "310118")].map(|p| p.to_string());
+    let (status, lines) = import(
+        &sandbox,
+        &admin,
+        "application/x-ndjson",
+        "",
+        people.join("\n"),
+    )
+    .await;
+    assert_eq!(status, 200, "{lines:?}");
+    let resident_id = lines[0]["resident_id"].as_str().unwrap().to_owned();
+    let later = (chrono::Utc::now() + chrono::Days::new(400))
+        .format("%Y-%m-%d")
+        .to_string();
+    let (a, b) = (
+        id_number("310118", "19480302", 11),
+        id_number("310118", "19480302", 12),
+    );
+    let ndjson = [
+        json!({"record_id": "hc-1", "id_number": a, "book": "city", "points": 1200, "expires_on": later}),
+        json!({"record_id": "hc-2", "id_number": a, "book": "district:310118", "points": 300}),
+        json!({"record_id": "hc-3", "id_number": id_number("310118", "19480302", 13), "book": "city", "points": 5}),
+        json!({"record_id": "hc-4", "id_number": b, "book": "moon", "points": 5}),
+    ]
+    .map(|l| l.to_string())
+    .join("\n");
+    let (status, lines) = import_to(
+        &sandbox,
+        "balances",
+        &admin,
+        "application/x-ndjson",
+        "",
+        ndjson.clone(),
+    )
+    .await;
+    assert_eq!(status, 200, "{lines:?}");
+    assert_eq!(
+        outcomes(&lines),
+        [
+            (1, "created"),
+            (2, "created"),
+            (3, "refused"),
+            (4, "refused")
+        ]
+    );
+    assert_eq!(lines[2]["field"], "id_number", "not imported: {lines:?}");
+    assert_eq!(lines[3]["field"], "book");
+    assert!(
+        !lines.iter().any(|l| l.to_string().contains("1948")),
+        "no ID number is echoed: {lines:?}"
+    );
+    let (_, again) = import_to(
+        &sandbox,
+        "balances",
+        &admin,
+        "application/x-ndjson",
+        "",
+        ndjson,
+    )
+    .await;
+    assert_eq!(outcomes(&again)[..2], [(1, "exists"), (2, "exists")]);
+
+    // CSV, with a record sent again with other points, and a district admin's other book.
+    let qp = sandbox
+        .staff(
+            &admin,
+            json!({"username": "qp.balances", "password": STAFF_PASSWORD,
+                "role": "district_admin", "district": "310118"}),
+        )
+        .await
+        .unwrap();
+    let csv = format!(
+        "record_id,id_number,book,points,expires_on\n\
+         hc-5,{b},district:310118,40,\n\
+         hc-1,{a},district:310118,99,\n\
+         hc-6,{b},city,40,\n\
+         hc-7,{b},district:310118,many,\n"
+    );
+    let (status, lines) = import_to(&sandbox, "balances", &qp, "text/csv", "", csv).await;
+    assert_eq!(status, 200, "{lines:?}");
+    assert_eq!(
+        outcomes(&lines),
+        [
+            (2, "created"),
+            (3, "refused"),
+            (4, "refused"),
+            (5, "refused")
+        ]
+    );
+    assert_eq!(
+        [&lines[1]["field"], &lines[2]["field"], &lines[3]["field"]],
+        ["record_id", "book", "points"]
+    );
+
+    // The city book counts them apart from what the programme issued; the resident has them,
+    // the city's expiring when the earlier platform said.
+    let (status, stats) = sandbox
+        .call(
+            Method::GET,
+            "/v1/admin/books/city/stats",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(
+        (stats["migrated"].as_u64(), stats["issued"].as_u64()),
+        (Some(1200), Some(0))
+    );
+    let phone = "13600000011";
+    let station = sandbox
+        .staff(
+            &admin,
+            json!({"username": "qp.counter", "password": STAFF_PASSWORD, "role": "station_staff",
+                "district": "310118", "institution_code": "QP-ZJJ-11"}),
+        )
+        .await
+        .unwrap();
+    let (status, seen) = sandbox
+        .call(
+            Method::POST,
+            "/v1/station/password",
+            Some(&station),
+            Some(json!({"id_number": a, "new_password": "Counter-pass-6"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["resident_id"], resident_id.as_str());
+    let (_, login) = sandbox
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"login": phone, "password": "Counter-pass-6"})),
+        )
+        .await;
+    let token = login["access_token"].as_str().unwrap();
+    let (status, balances) = sandbox
+        .call(Method::GET, "/v1/me/balances", Some(token), None)
+        .await;
+    assert_eq!(status, 200, "{balances}");
+    let text = balances.to_string();
+    assert!(
+        text.contains("1200") && text.contains("300") && text.contains(&later),
+        "{balances}"
+    );
     sandbox.stop().await;
 }

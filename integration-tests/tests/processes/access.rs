@@ -518,8 +518,9 @@ fn rows(c: &Cast) -> Vec<Row> {
         row(M::POST, "/v1/admin/staff", Some(json!({"username": "op-{role}", "password": STAFF_PASSWORD, "role": "merchant_operator",
             "merchant_id": c.merchant_b, "mall": "310118"})), admins.clone()),
         // The matrix sends JSON, which the import refuses (400) once the caller may import;
-        // every admin may, each row of another district being refused on its own.
+        // every admin may, each row of another district (or book) being refused on its own.
         row(M::POST, "/v1/admin/imports/residents", Some(json!({})), vec![CITY, QP, YP]),
+        row(M::POST, "/v1/admin/imports/balances", Some(json!({})), vec![CITY, QP, YP]),
         row(M::POST, "/v1/admin/clients", Some(json!({"kind": "partner", "name": "Matrix client {role}", "partner_id": "culture"})), vec![CITY]),
         row(M::PUT, "/v1/admin/districts/310118", Some(json!({"enrolled": true})), vec![CITY]),
         row(M::GET, "/v1/admin/residents?district=310118", None, admins.clone()),

@@ -264,6 +264,25 @@ impl IdentityService for IdentityGrpc {
         Ok(Response::new(pb::ImportResidentsResponse { results }))
     }
 
+    #[tracing::instrument(skip_all, fields(id_numbers = request.get_ref().id_numbers.len()))]
+    async fn find_residents(
+        &self,
+        request: Request<pb::FindResidentsRequest>,
+    ) -> Result<Response<pb::FindResidentsResponse>, Status> {
+        let p = caller(&request)?;
+        let found = self
+            .ready()?
+            .find_residents(&p, &request.get_ref().id_numbers)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::FindResidentsResponse {
+            resident_ids: found
+                .into_iter()
+                .map(|id| id.map(|id| id.to_string()).unwrap_or_default())
+                .collect(),
+        }))
+    }
+
     #[tracing::instrument(skip_all, fields(resident_id = %request.get_ref().resident_id))]
     async fn get_resident(
         &self,

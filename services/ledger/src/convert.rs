@@ -57,6 +57,7 @@ pub(crate) fn kind_to_pb(k: AccountKind) -> pb::AccountKind {
         AccountKind::Settled => pb::AccountKind::Settled,
         AccountKind::Expiry => pb::AccountKind::Expiry,
         AccountKind::Adjustment => pb::AccountKind::Adjustment,
+        AccountKind::Migration => pb::AccountKind::Migration,
     }
 }
 
@@ -68,6 +69,7 @@ pub(crate) fn kind_from_pb(v: i32) -> Option<AccountKind> {
         pb::AccountKind::Settled => AccountKind::Settled,
         pb::AccountKind::Expiry => AccountKind::Expiry,
         pb::AccountKind::Adjustment => AccountKind::Adjustment,
+        pb::AccountKind::Migration => AccountKind::Migration,
         pb::AccountKind::Unspecified => return None,
     })
 }

@@ -130,6 +130,49 @@ impl LedgerService for LedgerGrpc {
         Ok(Response::new(pb::CreateTransfersResponse { results }))
     }
 
+    #[tracing::instrument(skip_all, fields(balances = request.get_ref().balances.len()))]
+    async fn import_opening_balances(
+        &self,
+        request: Request<pb::ImportOpeningBalancesRequest>,
+    ) -> Result<Response<pb::ImportOpeningBalancesResponse>, Status> {
+        use crate::service::{OpeningBalance, OpeningOutcome};
+        let p = caller(&request)?;
+        let balances = request
+            .into_inner()
+            .balances
+            .into_iter()
+            .map(|b| OpeningBalance {
+                record_id: b.record_id,
+                resident_id: b.resident_id,
+                book: b.book,
+                points: b.points,
+                expires_on: b.expires_on,
+            })
+            .collect();
+        let outcomes = self
+            .ready()?
+            .import_opening_balances(&p, balances)
+            .await
+            .map_err(status)?;
+        let stored = |outcome: &str| pb::OpeningBalanceResult {
+            outcome: outcome.into(),
+            ..pb::OpeningBalanceResult::default()
+        };
+        let results = outcomes
+            .into_iter()
+            .map(|o| match o {
+                OpeningOutcome::Created => stored("created"),
+                OpeningOutcome::Exists => stored("exists"),
+                OpeningOutcome::Refused { field, reason } => pb::OpeningBalanceResult {
+                    outcome: "refused".into(),
+                    field: field.into(),
+                    reason,
+                },
+            })
+            .collect();
+        Ok(Response::new(pb::ImportOpeningBalancesResponse { results }))
+    }
+
     async fn lookup_transfers(
         &self,
         request: Request<pb::LookupTransfersRequest>,
@@ -260,6 +303,7 @@ impl LedgerService for LedgerGrpc {
             budget: s.budget,
             budget_left: s.budget_left,
             resident_accounts: s.resident_accounts,
+            migrated: s.migrated,
         }))
     }
 

@@ -28,8 +28,10 @@ use crate::domain::{
 use crate::store::Store;
 
 mod expiry;
+mod opening;
 mod writer;
 pub use expiry::{expiry_reason, lot_expiry_id};
+pub use opening::{OPENING_BATCH, OPENING_RULE, OpeningBalance, OpeningOutcome, opening_id};
 pub use writer::COMMITS_IN_FLIGHT;
 use writer::run_writer;
 
@@ -234,7 +236,10 @@ impl Ledger {
             })?;
             let owner = match kind {
                 // One per book: the book owns its system accounts.
-                AccountKind::Issuance | AccountKind::Expiry | AccountKind::Adjustment => {
+                AccountKind::Issuance
+                | AccountKind::Expiry
+                | AccountKind::Adjustment
+                | AccountKind::Migration => {
                     if !owner.is_empty() && owner != book.to_string() {
                         return Err(LedgerError::invalid(
                             &format!("accounts[{i}].owner_id"),

@@ -87,6 +87,49 @@ impl Identity {
             .collect()
     }
 
+    /// The resident with each ID number, in order; `None` where the number is not a valid ID
+    /// number or no resident the caller may see has it. Admins see their districts' residents
+    /// (a city admin every one); services every one.
+    pub async fn find_residents(
+        &self,
+        caller: &Principal,
+        id_numbers: &[String],
+    ) -> Result<Vec<Option<Uuid>>> {
+        if !caller.is_admin() && !caller.is_service() {
+            return Err(IdentityError::Forbidden(
+                "only an admin or a mesh service finds residents by ID number",
+            ));
+        }
+        if id_numbers.len() > IMPORT_BATCH {
+            return Err(IdentityError::invalid(
+                "id_numbers",
+                format!("at most {IMPORT_BATCH} at a time"),
+            ));
+        }
+        let today = shanghai_today(self.now());
+        let hashes: Vec<Option<String>> = id_numbers
+            .iter()
+            .map(|raw| {
+                IdNumber::parse(raw.trim(), today)
+                    .ok()
+                    .map(|id| self.crypto.lookup_hash("id_number", id.as_str()))
+            })
+            .collect();
+        let found = self
+            .store
+            .residents_by_id_hashes(hashes.iter().flatten().cloned().collect())
+            .await?;
+        Ok(hashes
+            .into_iter()
+            .map(|hash| {
+                let (id, district) = found.get(&hash?)?;
+                let visible = caller.is_service()
+                    || DistrictCode::parse(district).is_ok_and(|d| caller.administers(d));
+                visible.then_some(*id)
+            })
+            .collect())
+    }
+
     /// One row checked: the person, or the first field at fault and why.
     async fn checked(
         &self,

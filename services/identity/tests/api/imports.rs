@@ -152,3 +152,51 @@ async fn residents_are_imported_once_each_with_a_result_per_row_and_sign_in_afte
         .unwrap();
     app.login(&phone(1), PASSWORD).await.unwrap();
 }
+
+async fn find(
+    app: &TestApp,
+    token: &str,
+    id_numbers: Vec<String>,
+) -> Result<Vec<String>, tonic::Status> {
+    app.client
+        .clone()
+        .find_residents(bearer(pb::FindResidentsRequest { id_numbers }, token))
+        .await
+        .map(|r| r.into_inner().resident_ids)
+}
+
+/// Opening balances name residents by ID number: admins find their districts' residents, in
+/// order, with a blank for a number nobody they may see has (or that is no ID number).
+#[tokio::test]
+async fn admins_find_their_residents_by_id_number_and_nobody_elses() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let imported = import(
+        &app,
+        &admin,
+        vec![imported(1, "310118"), imported(2, "310110")],
+    )
+    .await;
+    let (qp, yp) = (&imported[0].resident_id, &imported[1].resident_id);
+    let asked = vec![
+        id_number(2),
+        "not a number".into(),
+        id_number(1),
+        id_number(9),
+    ];
+    let found = find(&app, &admin, asked.clone()).await.unwrap();
+    assert_eq!(found, [yp.as_str(), "", qp.as_str(), ""]);
+    let qingpu = app.district_admin_token("qingpu-finder", "310118").await;
+    let found = find(&app, &qingpu, asked).await.unwrap();
+    assert_eq!(
+        found,
+        ["", "", qp.as_str(), ""],
+        "another district's resident is not found"
+    );
+    app.register(5, "310118").await;
+    let resident = app.login(&phone(5), PASSWORD).await.unwrap().access_token;
+    let refused = find(&app, &resident, vec![id_number(1)]).await;
+    assert_code(refused, Code::PermissionDenied, "forbidden");
+    let too_many = find(&app, &admin, vec![id_number(1); 1_001]).await;
+    assert_code(too_many, Code::InvalidArgument, "invalid_argument");
+}

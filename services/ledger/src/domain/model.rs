@@ -35,14 +35,16 @@ named_enum!(
         Settled => "settled",
         Expiry => "expiry",
         Adjustment => "adjustment",
+        Migration => "migration",
     }
 );
 
 impl AccountKind {
-    /// Whether debits may exceed credits: only the sources of points (issuance, adjustment).
+    /// Whether debits may exceed credits: only the sources of points (issuance, adjustment, and
+    /// migration: the points a city's earlier platform had issued).
     /// Every other account must keep `debits_posted + debits_pending <= credits_posted`.
     pub fn may_go_negative(self) -> bool {
-        matches!(self, Self::Issuance | Self::Adjustment)
+        matches!(self, Self::Issuance | Self::Adjustment | Self::Migration)
     }
 }
 
@@ -305,6 +307,8 @@ pub struct BookStatistics {
     pub budget: Option<u64>,
     pub budget_left: Option<u64>,
     pub resident_accounts: u64,
+    /// Points brought from the city's earlier platform (the migration account's net debit).
+    pub migrated: u64,
 }
 
 /// Where a verification of a book's hash chain starts: after entry `seq`, whose hash the

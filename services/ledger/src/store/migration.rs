@@ -14,7 +14,11 @@
 //! `pending_resolutions`); and triggers refuse any UPDATE or DELETE of a transfer or a
 //! resolution.
 
-use sea_orm_migration::{async_trait::async_trait, prelude::*, sea_orm::DbBackend};
+use sea_orm_migration::{
+    async_trait::async_trait,
+    prelude::*,
+    sea_orm::{DbBackend, Statement},
+};
 
 /// Applies the ledger schema.
 #[derive(Debug)]
@@ -30,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(M20261207_000001Lots),
             Box::new(M20261208_000001RefundsByDebit),
             Box::new(M20261209_000001ExpiryNotices),
+            Box::new(M20261214_000001MigrationAccounts),
         ];
         // The outbox the exchange pulls events from.
         all.extend(healthpoints_db::outbox::migrations());
@@ -431,5 +436,97 @@ impl MigrationTrait for M20261209_000001ExpiryNotices {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// Opening balances (docs/operations.md, "Onboarding a city"): a book's `migration` account is
+/// the source of the points a city's earlier platform had issued, so it may go below zero like
+/// the issuance account. The two CHECKs of `accounts` that name the kinds are widened: on
+/// PostgreSQL by replacing them; on SQLite, which cannot alter a constraint, by rebuilding the
+/// table from its own stored definition (nothing references `accounts`).
+struct M20261214_000001MigrationAccounts;
+
+impl MigrationName for M20261214_000001MigrationAccounts {
+    fn name(&self) -> &str {
+        "m20261214_000001_migration_accounts"
+    }
+}
+
+/// The kinds CHECK and the "may go negative" CHECK, before and after.
+const KIND_CHECKS: [(&str, &str); 2] = [
+    (
+        "'expiry', 'adjustment')",
+        "'expiry', 'adjustment', 'migration')",
+    ),
+    (
+        "kind IN ('issuance', 'adjustment') OR",
+        "kind IN ('issuance', 'adjustment', 'migration') OR",
+    ),
+];
+
+#[async_trait]
+impl MigrationTrait for M20261214_000001MigrationAccounts {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let db = m.get_connection();
+        if m.get_database_backend() == DbBackend::Postgres {
+            let checks = db
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint \
+                     WHERE conrelid = 'accounts'::regclass AND contype = 'c' \
+                     AND pg_get_constraintdef(oid) LIKE '%adjustment%'",
+                ))
+                .await?;
+            for row in checks {
+                let name: String = row.try_get_by_index(0)?;
+                db.execute_unprepared(&format!("ALTER TABLE accounts DROP CONSTRAINT \"{name}\""))
+                    .await?;
+            }
+            db.execute_unprepared(
+                "ALTER TABLE accounts ADD CONSTRAINT accounts_kind CHECK (kind IN ('resident', \
+                 'issuance', 'merchant_payable', 'settled', 'expiry', 'adjustment', 'migration')), \
+                 ADD CONSTRAINT accounts_sources_only_go_negative CHECK (kind IN ('issuance', \
+                 'adjustment', 'migration') OR debits_posted + debits_pending <= credits_posted)",
+            )
+            .await?;
+            return Ok(());
+        }
+        let schema = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT type, sql FROM sqlite_master WHERE tbl_name = 'accounts' AND sql IS NOT NULL",
+            ))
+            .await?;
+        let mut table = None;
+        let mut indexes = Vec::new();
+        for row in schema {
+            let kind: String = row.try_get_by_index(0)?;
+            let sql: String = row.try_get_by_index(1)?;
+            if kind == "table" {
+                table = Some(sql);
+            } else {
+                indexes.push(sql);
+            }
+        }
+        let mut table = table.ok_or_else(|| DbErr::Migration("no accounts table".into()))?;
+        for (before, after) in KIND_CHECKS {
+            if !table.contains(before) {
+                return Err(DbErr::Migration(format!(
+                    "the accounts table has no CHECK with {before}"
+                )));
+            }
+            table = table.replacen(before, after, 1);
+        }
+        let table = table.replacen("\"accounts\"", "\"accounts_widened\"", 1);
+        db.execute_unprepared(&table).await?;
+        db.execute_unprepared("INSERT INTO accounts_widened SELECT * FROM accounts")
+            .await?;
+        db.execute_unprepared("DROP TABLE accounts").await?;
+        db.execute_unprepared("ALTER TABLE accounts_widened RENAME TO accounts")
+            .await?;
+        for index in indexes {
+            db.execute_unprepared(&index).await?;
+        }
+        Ok(())
     }
 }

@@ -6,6 +6,7 @@ mod concurrency;
 mod helpers;
 mod lots;
 mod notices;
+mod opening;
 mod property;
 mod service;
 mod store;

@@ -1,49 +1,40 @@
-//! `POST /v1/admin/imports/residents`: onboarding a city's residents from the platform it had
-//! before. The body is NDJSON or CSV of any length, read as it arrives; every 1,000 residents go
-//! to identity in one call, and the answer streams back as NDJSON, one result per line of the
-//! file in order, then a summary line. Each resident is imported once per ID number, so sending
-//! a file again changes nothing; `from_line` skips what an interrupted import already did.
-//! Results name lines and fields, never the values in them.
+//! `POST /v1/admin/imports/…`: onboarding a city from the platform it had before — its
+//! residents ([`residents`]), then their opening balances ([`balances`]). A body is NDJSON or CSV
+//! of any length, read as it arrives; every 1,000 lines go to the service in one call, and the
+//! answer streams back as NDJSON, one result per line of the file in order, then a summary line.
+//! Each resident is imported once per ID number and each balance once per source record, so
+//! sending a file again changes nothing; `from_line` skips what an interrupted import already
+//! did. Results name lines and fields, never the values in them.
 
 // utoipa's `params(ImportQuery)` expansion writes fully-qualified paths.
 #![allow(unused_qualifications)]
 
-use std::convert::Infallible;
+use std::{convert::Infallible, future::Future};
 
 use axum::{
     body::{Body, Bytes},
-    extract::State,
     http::{HeaderMap, HeaderValue, header},
     response::Response,
 };
 use futures::{Stream, StreamExt};
 use healthpoints_errors::{ApiError, ErrorCode};
-use healthpoints_proto::identity::v1 as pb;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::body::{Params, from_json, media_type};
-use crate::{
-    AppState,
-    auth::{Admin, Caller},
-    error::{HttpResult, Problem},
-};
+mod balances;
+mod residents;
+pub use balances::{__path_balances, BalanceRow, BalancesCsv, balances};
+pub use residents::{__path_residents, ImportRow, ResidentsCsv, residents};
 
-/// Residents sent to identity in one call (its limit).
+use crate::body::{from_json, media_type};
+use crate::{AppState, auth::Caller, error::HttpResult};
+
+/// Lines sent to the service in one call (identity's and the ledger's limit).
 const BATCH: usize = 1_000;
 /// The longest line read; a longer one stops the import (the file is not what it should be).
 const MAX_LINE: usize = 4_096;
-/// The columns of a CSV file, named in its first line, in any order.
-const COLUMNS: [&str; 5] = [
-    "name",
-    "id_number",
-    "phone",
-    "residence_district",
-    "residence_type",
-];
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ImportQuery {
@@ -53,25 +44,6 @@ pub struct ImportQuery {
     #[param(minimum = 1)]
     pub from_line: Option<u64>,
 }
-
-/// One resident of an NDJSON file (a CSV file has these columns).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ImportRow {
-    pub name: String,
-    pub id_number: String,
-    pub phone: String,
-    #[schema(value_type = super::views::District)]
-    pub residence_district: String,
-    /// `registered` or `permanent_migrant`.
-    pub residence_type: String,
-}
-
-/// A CSV file: a header line naming the columns (in this order or any other), then a resident
-/// per line.
-#[derive(Debug, ToSchema)]
-#[schema(value_type = String, pattern = "^name,id_number,phone,residence_district,residence_type\r?\n")]
-pub struct CsvFile(#[allow(dead_code)] String);
 
 /// One line of the answer: a line's result, or the summary at the end.
 #[derive(Debug, Serialize, ToSchema)]
@@ -104,24 +76,55 @@ pub enum ImportLine {
     },
 }
 
-/// Imports residents from a file of the city's earlier platform: NDJSON
-/// (`Content-Type: application/x-ndjson`, one object per line) or CSV (`text/csv`, a header
-/// line naming the columns). Streamed both ways; one result per line, then a summary (see the
-/// module docs and docs/api.md). Imported residents sign in once they set a password (a reset
-/// code to their phone, or at a health-station counter). City admin, or a district's admin for
-/// their district's residents.
-#[utoipa::path(post, path = "/v1/admin/imports/residents", tag = "admin", security(("bearer" = [])), params(ImportQuery),
-    request_body(content((ImportRow = "application/x-ndjson"), (CsvFile = "text/csv"))),
-    responses((status = 200, content((ImportLine = "application/x-ndjson")), description = "a result per line, then a summary"),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn residents(
-    State(state): State<AppState>,
-    Admin(caller): Admin,
-    headers: HeaderMap,
-    Params(q): Params<ImportQuery>,
+/// What one kind of import brings in: the columns of its CSV files, how a line becomes an item,
+/// and where a batch of items goes.
+trait Kind: Send + Sync + 'static {
+    type Item: Send;
+    /// What is imported, for the log.
+    const WHAT: &'static str;
+    /// The columns of a CSV file, named in its first line, in any order.
+    const COLUMNS: &'static [&'static str];
+    /// A line parsed into an item, or the field at fault and why.
+    fn parse(format: &Format, line: &str) -> Result<Self::Item, (String, String)>;
+    /// Imports a batch (at most [`BATCH`]): one result per item, in order.
+    fn import(
+        state: &AppState,
+        caller: &Caller,
+        items: Vec<Self::Item>,
+    ) -> impl Future<Output = Result<Vec<Imported>, tonic::Status>> + Send;
+}
+
+/// What became of one line's item.
+#[derive(Debug, Default)]
+struct Imported {
+    /// `created`, `exists` or `refused`.
+    outcome: String,
+    resident_id: String,
+    field: String,
+    reason: String,
+}
+
+impl Imported {
+    fn refused(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            outcome: "refused".into(),
+            field: field.into(),
+            reason: reason.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Starts an import of `K` from `body` and answers with its stream of result lines. A CSV
+/// file's header is read first: without it nothing can be read, and that is a 400.
+async fn start<K: Kind>(
+    state: AppState,
+    caller: Caller,
+    headers: &HeaderMap,
+    q: ImportQuery,
     body: Body,
 ) -> HttpResult<Response> {
-    let csv = match media_type(&headers).as_deref() {
+    let csv = match media_type(headers).as_deref() {
         Some("application/x-ndjson" | "application/ndjson") => false,
         Some("text/csv") => true,
         _ => {
@@ -136,7 +139,6 @@ pub async fn residents(
         return Err(ApiError::invalid("from_line", "must be at least 1").into());
     }
     let mut lines = Lines::new(body.into_data_stream());
-    // A CSV file's header is read before the answer starts: without it, nothing can be read.
     let format = if csv {
         let header = match lines.next().await {
             Some(Ok((_, text))) => text,
@@ -146,18 +148,21 @@ pub async fn residents(
                 );
             }
         };
-        Format::Csv(columns(&header).map_err(|reason| ApiError::invalid("body", reason))?)
+        Format::Csv(
+            columns(&header, K::COLUMNS).map_err(|reason| ApiError::invalid("body", reason))?,
+        )
     } else {
         Format::Ndjson
     };
     let (tx, rx) = mpsc::channel::<String>(64);
-    let job = Import {
+    let job = Import::<K> {
         state,
         caller,
         format,
         from_line: q.from_line.unwrap_or(1),
         tx,
         counts: Counts::default(),
+        kind: std::marker::PhantomData,
     };
     tokio::spawn(job.run(lines).instrument(tracing::Span::current()));
     let stream = futures::stream::unfold(rx, |mut rx| async move {
@@ -176,26 +181,27 @@ pub async fn residents(
 /// How a file's lines are read.
 enum Format {
     Ndjson,
-    /// The position of each of [`COLUMNS`] in a line.
-    Csv([usize; 5]),
+    /// The position of each of the kind's columns in a line.
+    Csv(Vec<usize>),
 }
 
-/// The position of each column, from a CSV header.
-fn columns(header: &str) -> Result<[usize; 5], String> {
+/// The position of each of `wanted`, from a CSV header.
+fn columns(header: &str, wanted: &[&str]) -> Result<Vec<usize>, String> {
     let names = csv_fields(header).map_err(|reason| format!("the header line {reason}"))?;
-    let mut at = [0; 5];
-    for (slot, column) in at.iter_mut().zip(COLUMNS) {
-        *slot = names
-            .iter()
-            .position(|n| n.trim() == column)
-            .ok_or_else(|| {
-                format!(
-                    "the header line must name the columns {}; {column} is missing",
-                    COLUMNS.join(", ")
-                )
-            })?;
-    }
-    Ok(at)
+    wanted
+        .iter()
+        .map(|column| {
+            names
+                .iter()
+                .position(|n| n.trim() == *column)
+                .ok_or_else(|| {
+                    format!(
+                        "the header line must name the columns {}; {column} is missing",
+                        wanted.join(", ")
+                    )
+                })
+        })
+        .collect()
 }
 
 /// The fields of one CSV line (RFC 4180: `"` quotes a field, `""` is a quote in it).
@@ -224,53 +230,36 @@ fn csv_fields(line: &str) -> Result<Vec<String>, &'static str> {
     Ok(fields)
 }
 
-/// A line parsed into a resident, or the field at fault and why.
-fn parse(format: &Format, line: &str) -> Result<pb::ImportedResident, (String, String)> {
-    let row: ImportRow = match format {
-        Format::Ndjson => from_json(line.as_bytes(), "").map_err(|e| {
-            (
-                e.field().unwrap_or("line").to_owned(),
-                if e.field().is_some() {
-                    e.message
-                } else {
-                    "is not a JSON object of a resident".to_owned()
-                },
-            )
-        })?,
+/// A line's row: an NDJSON object, or a CSV line's fields in the order of `columns` (trimmed)
+/// made into a row by `from_csv`; or the field at fault and why.
+fn row<R: DeserializeOwned>(
+    format: &Format,
+    line: &str,
+    columns: &[&str],
+    from_csv: impl FnOnce(Vec<String>) -> R,
+) -> Result<R, (String, String)> {
+    match format {
+        Format::Ndjson => from_json(line.as_bytes(), "").map_err(|e| match e.field() {
+            Some(field) => (field.to_owned(), e.message),
+            None => (
+                "line".to_owned(),
+                format!("is not a JSON object with {}", columns.join(", ")),
+            ),
+        }),
         Format::Csv(at) => {
             let fields = csv_fields(line).map_err(|r| ("line".to_owned(), r.to_owned()))?;
-            let get = |i: usize| fields.get(at[i]).map(|f| f.trim().to_owned());
-            match (get(0), get(1), get(2), get(3), get(4)) {
-                (Some(name), Some(id_number), Some(phone), Some(district), Some(kind)) => {
-                    ImportRow {
-                        name,
-                        id_number,
-                        phone,
-                        residence_district: district,
-                        residence_type: kind,
-                    }
-                }
-                _ => {
-                    return Err((
+            at.iter()
+                .map(|i| fields.get(*i).map(|f| f.trim().to_owned()))
+                .collect::<Option<Vec<_>>>()
+                .map(from_csv)
+                .ok_or_else(|| {
+                    (
                         "line".into(),
-                        format!("must have the {} columns of the header", COLUMNS.len()),
-                    ));
-                }
-            }
+                        format!("must have the {} columns of the header", columns.len()),
+                    )
+                })
         }
-    };
-    let residence_type = match row.residence_type.trim() {
-        "registered" => pb::ResidenceType::Registered,
-        "permanent_migrant" => pb::ResidenceType::PermanentMigrant,
-        _ => pb::ResidenceType::Unspecified,
-    };
-    Ok(pb::ImportedResident {
-        name: row.name,
-        id_number: row.id_number,
-        phone: row.phone,
-        residence_district: row.residence_district,
-        residence_type: residence_type as i32,
-    })
+    }
 }
 
 /// Why the lines of a body stopped before its end.
@@ -349,8 +338,8 @@ where
     }
 }
 
-/// A line read: its number, and the resident in it or the field at fault and why.
-type Read = (u64, Result<pb::ImportedResident, (String, String)>);
+/// A line read: its number, and the item in it or the field at fault and why.
+type Read<I> = (u64, Result<I, (String, String)>);
 
 #[derive(Debug, Default)]
 struct Counts {
@@ -360,17 +349,18 @@ struct Counts {
     refused: u64,
 }
 
-/// One import under way: reads lines, sends batches to identity, writes result lines.
-struct Import {
+/// One import under way: reads lines, sends batches to the service, writes result lines.
+struct Import<K> {
     state: AppState,
     caller: Caller,
     format: Format,
     from_line: u64,
     tx: mpsc::Sender<String>,
     counts: Counts,
+    kind: std::marker::PhantomData<K>,
 }
 
-impl Import {
+impl<K: Kind> Import<K> {
     async fn run<S, E>(mut self, mut lines: Lines<S>)
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -383,7 +373,8 @@ impl Import {
             exists = c.exists,
             refused = c.refused,
             done = stop.is_none(),
-            "residents import ended"
+            "{} import ended",
+            K::WHAT
         );
         let summary = ImportLine::Summary {
             done: stop.is_none(),
@@ -403,8 +394,8 @@ impl Import {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
     {
         // Lines in order, each parsed or refused, until a batch is full.
-        let mut pending: Vec<Read> = Vec::new();
-        let mut residents = 0;
+        let mut pending: Vec<Read<K::Item>> = Vec::new();
+        let mut items = 0;
         let stop = loop {
             match lines.next().await {
                 None => break None,
@@ -413,16 +404,16 @@ impl Import {
                     if line < self.from_line || text.trim().is_empty() {
                         continue;
                     }
-                    let parsed = parse(&self.format, &text);
-                    residents += usize::from(parsed.is_ok());
+                    let parsed = K::parse(&self.format, &text);
+                    items += usize::from(parsed.is_ok());
                     pending.push((line, parsed));
                 }
             }
-            if residents == BATCH {
+            if items == BATCH {
                 if let Err(stop) = self.flush(std::mem::take(&mut pending)).await {
                     break Some(stop);
                 }
-                residents = 0;
+                items = 0;
             }
         };
         match stop {
@@ -437,41 +428,33 @@ impl Import {
         }
     }
 
-    /// Imports the residents among `pending` and writes every line's result, in order; when
-    /// identity cannot take them, the first line to resume from and why.
-    async fn flush(&mut self, pending: Vec<Read>) -> Result<(), (u64, String)> {
+    /// Imports the items among `pending` and writes every line's result, in order; when the
+    /// service cannot take them, the first line to resume from and why.
+    async fn flush(&mut self, pending: Vec<Read<K::Item>>) -> Result<(), (u64, String)> {
         let Some(first) = pending.first().map(|(line, _)| *line) else {
             return Ok(());
         };
-        let residents: Vec<pb::ImportedResident> = pending
-            .iter()
-            .filter_map(|(_, parsed)| parsed.as_ref().ok().cloned())
-            .collect();
-        let mut results = if residents.is_empty() {
+        let mut lines = Vec::with_capacity(pending.len());
+        let mut items = Vec::new();
+        for (line, parsed) in pending {
+            match parsed {
+                Ok(item) => {
+                    items.push(item);
+                    lines.push((line, None));
+                }
+                Err((field, reason)) => lines.push((line, Some(Imported::refused(field, reason)))),
+            }
+        }
+        let mut results = if items.is_empty() {
             Vec::new()
         } else {
-            self.state
-                .identity()
-                .import_residents(
-                    self.caller
-                        .request(pb::ImportResidentsRequest { residents }),
-                )
+            K::import(&self.state, &self.caller, items)
                 .await
                 .map_err(|status| (first, ApiError::from_status(&status).message))?
-                .into_inner()
-                .results
         }
         .into_iter();
-        for (line, parsed) in pending {
-            let result = match parsed {
-                Ok(_) => results.next().unwrap_or_default(),
-                Err((field, reason)) => pb::ImportResult {
-                    outcome: "refused".into(),
-                    field,
-                    reason,
-                    ..pb::ImportResult::default()
-                },
-            };
+        for (line, refused) in lines {
+            let result = refused.unwrap_or_else(|| results.next().unwrap_or_default());
             let outcome = match result.outcome.as_str() {
                 "created" => {
                     self.counts.created += 1;
@@ -525,9 +508,14 @@ mod tests {
 
     #[test]
     fn a_header_names_the_columns_in_any_order() {
-        let at = columns("phone,name,residence_type,id_number,residence_district,extra").unwrap();
+        let wanted = <residents::Residents as Kind>::COLUMNS;
+        let at = columns(
+            "phone,name,residence_type,id_number,residence_district,extra",
+            wanted,
+        )
+        .unwrap();
         assert_eq!(at, [1, 3, 0, 4, 2]);
-        let err = columns("name,phone").unwrap_err();
+        let err = columns("name,phone", wanted).unwrap_err();
         assert!(err.contains("id_number is missing"), "{err}");
     }
 

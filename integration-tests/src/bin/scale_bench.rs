@@ -1,0 +1,327 @@
+//! `scale-bench`: the city at scale. Imports `--residents N` residents and an opening balance
+//! each through the admin import API (identity, the ledger, intake and the exchange on fresh
+//! PostgreSQL databases of one server), then runs a wearable morning sync of `--records M` step,
+//! exercise and sleep records spread over them through the partner API (gateway → exchange →
+//! intake → ledger), printed beside a reference the caller measured on the same server
+//! (`pgbench -N`); see `bench/scale.sh`, which starts the server and runs both.
+//!
+//! Figures: residents/s and balances/s imported, each database's size (and per million
+//! residents), sync records/s with p50/p99 per request. Checks: every resident and balance was
+//! imported; the city book's `migrated` is the balances' sum; the points the sync's outcomes
+//! reported are the points the book issued.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use futures::StreamExt as _;
+use healthpoints_integration_tests::{
+    bench::{BenchArgs, admin_token, behaviour_record, percentile, start_mesh, wearables_token},
+    id_number,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+struct Args {
+    #[command(flatten)]
+    common: BenchArgs,
+    /// Residents imported before the sync.
+    #[arg(long, default_value_t = 100_000)]
+    residents: u64,
+    /// Records of the morning sync, spread evenly over the residents.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Partners' connections sending at once.
+    #[arg(long, default_value_t = 4)]
+    clients: u64,
+    /// Records per request.
+    #[arg(long, default_value_t = 500)]
+    batch: u64,
+    /// The sync stops after this many minutes whatever it has sent (and says so).
+    #[arg(long, default_value_t = 60)]
+    max_minutes: u64,
+}
+
+/// Lines of the import files generated per chunk of the streamed body.
+const CHUNK: u64 = 1_000;
+/// The pilot districts, which the mesh enrols.
+const DISTRICTS: [&str; 2] = ["310118", "310110"];
+
+/// Resident `i`'s ID number: unique for `i` below 2 × 1,000 × 36,500.
+fn resident_id_number(i: u64) -> String {
+    let district = DISTRICTS[(i % 2) as usize];
+    let k = i / 2;
+    let born = chrono::NaiveDate::from_ymd_opt(1930, 1, 1).unwrap_or_default()
+        + chrono::Days::new(k / 1_000);
+    id_number(
+        district,
+        &born.format("%Y%m%d").to_string(),
+        u32::try_from(k % 1_000).unwrap_or_default(),
+    )
+}
+
+fn resident_line(i: u64) -> Value {
+    json!({"name": "居民", "id_number": resident_id_number(i), "phone": format!("13{i:09}"),
+        "residence_district": DISTRICTS[(i % 2) as usize], "residence_type": "registered"})
+}
+
+/// Resident `i`'s opening balance in the city book.
+fn balance_points(i: u64) -> u64 {
+    100 + i % 900
+}
+
+fn balance_line(i: u64) -> Value {
+    json!({"record_id": format!("hc-{i}"), "id_number": resident_id_number(i), "book": "city",
+        "points": balance_points(i)})
+}
+
+/// Streams `n` lines made by `line` to `/v1/admin/imports/{what}` as NDJSON and reads the answer
+/// as it comes; the resident id of each line where the answer gives one, and how long it took.
+/// Any refused line, or an import that stops early, fails the run.
+async fn import(
+    http: &reqwest::Client,
+    url: &str,
+    admin: &str,
+    what: &str,
+    n: u64,
+    line: fn(u64) -> Value,
+) -> anyhow::Result<(Vec<Uuid>, Duration)> {
+    let start = Instant::now();
+    let chunks = futures::stream::iter((0..n).step_by(CHUNK as usize)).map(move |first| {
+        let mut text = String::new();
+        for i in first..(first + CHUNK).min(n) {
+            text.push_str(&line(i).to_string());
+            text.push('\n');
+        }
+        Ok::<_, std::io::Error>(text)
+    });
+    let mut response = http
+        .post(format!("{url}/v1/admin/imports/{what}"))
+        .bearer_auth(admin)
+        .header("content-type", "application/x-ndjson")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "the import answered {}",
+        response.status()
+    );
+    let mut ids = Vec::with_capacity(usize::try_from(n).unwrap_or_default());
+    let mut pending = Vec::new();
+    let mut summary = None;
+    while let Some(chunk) = response.chunk().await? {
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let text: Vec<u8> = pending.drain(..=end).collect();
+            let answer: Value = serde_json::from_slice(&text)?;
+            if answer.get("line").is_none() {
+                summary = Some(answer);
+                continue;
+            }
+            if answer["outcome"] == "refused" {
+                bail!("{what}: line {} refused: {answer}", answer["line"]);
+            }
+            if let Some(id) = answer["resident_id"].as_str() {
+                ids.push(Uuid::parse_str(id)?);
+            }
+        }
+    }
+    let summary = summary.context("the import ended without its summary")?;
+    anyhow::ensure!(
+        summary["done"] == true && summary["lines"].as_u64() == Some(n),
+        "{what}: the import stopped: {summary}"
+    );
+    Ok((ids, start.elapsed()))
+}
+
+#[derive(Debug, Default)]
+struct Sync {
+    records: u64,
+    latencies: Vec<Duration>,
+    outcomes: BTreeMap<String, u64>,
+    points: u64,
+}
+
+/// The morning sync: `clients` connections send batches until `records` are sent or the time
+/// is up.
+async fn sync(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    residents: Arc<Vec<String>>,
+    args: &Args,
+) -> anyhow::Result<(Sync, Duration)> {
+    let start = Instant::now();
+    let until = start + Duration::from_secs(args.max_minutes * 60);
+    let next = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::new();
+    for _ in 0..args.clients {
+        let (http, url, token, residents, next) = (
+            http.clone(),
+            url.to_owned(),
+            token.to_owned(),
+            residents.clone(),
+            next.clone(),
+        );
+        let (total, batch) = (args.records, args.batch);
+        handles.push(tokio::spawn(async move {
+            let mut done = Sync::default();
+            let count = residents.len() as u64;
+            while Instant::now() < until {
+                let first = next.fetch_add(batch, Ordering::SeqCst);
+                if first >= total {
+                    break;
+                }
+                let body: Vec<Value> = (first..(first + batch).min(total))
+                    .map(|n| behaviour_record(n, &residents[(n % count) as usize], n / count))
+                    .collect();
+                let began = Instant::now();
+                let response = http
+                    .post(format!("{url}/v1/partner/behaviours"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await?;
+                let status = response.status();
+                let answer: Value = response.json().await?;
+                anyhow::ensure!(
+                    status.is_success(),
+                    "the gateway answered {status}: {answer}"
+                );
+                done.latencies.push(began.elapsed());
+                for r in answer["results"].as_array().context("results")? {
+                    *done
+                        .outcomes
+                        .entry(r["outcome"].as_str().unwrap_or("?").to_owned())
+                        .or_default() += 1;
+                    done.points += r["points"].as_u64().unwrap_or(0);
+                }
+                done.records += body.len() as u64;
+            }
+            anyhow::Ok(done)
+        }));
+    }
+    let mut total = Sync::default();
+    for h in handles {
+        let part = h.await??;
+        total.records += part.records;
+        total.latencies.extend(part.latencies);
+        total.points += part.points;
+        for (k, v) in part.outcomes {
+            *total.outcomes.entry(k).or_default() += v;
+        }
+    }
+    total.latencies.sort();
+    Ok((total, start.elapsed()))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(
+        args.residents > 0 && args.residents <= 2 * 1_000 * 36_500,
+        "--residents must be 1 to 73,000,000"
+    );
+    anyhow::ensure!(
+        args.clients > 0 && args.batch > 0,
+        "--clients and --batch must be at least 1"
+    );
+    let running = start_mesh(
+        &args.common.database_url,
+        &["identity", "ledger", "intake", "exchange"],
+    )
+    .await?;
+    let url = running.mesh.url();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    let admin = admin_token(&http, &url).await?;
+    let token = wearables_token(&http, &url, &admin).await?;
+    let ref_tps = args.common.reference_tps;
+    println!(
+        "reference: {} = {ref_tps:.0} tps (same PostgreSQL server)",
+        args.common.reference_name
+    );
+
+    let n = args.residents;
+    eprintln!("importing {n} residents …");
+    let (ids, took) = import(&http, &url, &admin, "residents", n, resident_line).await?;
+    anyhow::ensure!(ids.len() as u64 == n, "a resident id per line");
+    let rate = n as f64 / took.as_secs_f64();
+    println!(
+        "import residents: {n} in {:.1} s = {rate:.0}/s ({:.3}× ref)",
+        took.as_secs_f64(),
+        rate / ref_tps
+    );
+    eprintln!("importing {n} opening balances …");
+    let (_, took) = import(&http, &url, &admin, "balances", n, balance_line).await?;
+    let rate = n as f64 / took.as_secs_f64();
+    println!(
+        "import balances: {n} in {:.1} s = {rate:.0}/s ({:.3}× ref)",
+        took.as_secs_f64(),
+        rate / ref_tps
+    );
+    for (service, bytes) in running.database_sizes().await? {
+        let mb = bytes as f64 / 1e6;
+        println!(
+            "database {service}: {mb:.0} MB ({:.0} MB per million residents)",
+            mb * 1e6 / n as f64
+        );
+    }
+
+    eprintln!("morning sync of {} records …", args.records);
+    let residents = Arc::new(ids.iter().map(Uuid::to_string).collect::<Vec<_>>());
+    drop(ids);
+    let (s, took) = sync(&http, &url, &token, residents, &args).await?;
+    let rate = s.records as f64 / took.as_secs_f64();
+    println!(
+        "sync ({} clients × {} records/request): {} records in {:.1} s = {rate:.0}/s ({:.3}× ref), p50 {:.1} ms, p99 {:.1} ms  {:?}",
+        args.clients,
+        args.batch,
+        s.records,
+        took.as_secs_f64(),
+        rate / ref_tps,
+        percentile(&s.latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&s.latencies, 0.99).as_secs_f64() * 1e3,
+        s.outcomes,
+    );
+    if s.records < args.records {
+        println!(
+            "the sync stopped after {} minutes with {} of {} records sent",
+            args.max_minutes, s.records, args.records
+        );
+    }
+
+    let began = Instant::now();
+    let stats: Value = http
+        .get(format!("{url}/v1/admin/books/city/stats"))
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let stats_ms = began.elapsed().as_secs_f64() * 1e3;
+    let issued = stats["issued"].as_u64().context("issued")?;
+    let migrated = stats["migrated"].as_u64().context("migrated")?;
+    let balances: u64 = (0..n).map(balance_points).sum();
+    println!(
+        "check: balances {balances} points, the city book migrated {migrated}; outcomes reported {} points, the book issued {issued} (book statistics read in {stats_ms:.0} ms)",
+        s.points
+    );
+    running.stop().await;
+    anyhow::ensure!(
+        migrated == balances,
+        "balances imported and migrated differ"
+    );
+    anyhow::ensure!(s.points == issued, "points reported and issued differ");
+    Ok(())
+}
