@@ -305,36 +305,39 @@ impl IdentityService for IdentityGrpc {
         request: Request<pb::ResolveResidentRequest>,
     ) -> Result<Response<pb::ResolveResidentResponse>, Status> {
         let p = caller(&request)?;
-        let by = match request.into_inner().resident {
-            Some(pb::resolve_resident_request::Resident::ResidentId(id)) => {
-                ResidentRef::Id(resident_id(&id)?)
-            }
-            Some(pb::resolve_resident_request::Resident::IdNumber(n)) => ResidentRef::IdNumber(n),
-            Some(pb::resolve_resident_request::Resident::IdNumberHash(h)) => {
-                ResidentRef::IdNumberHash(h)
-            }
-            Some(pb::resolve_resident_request::Resident::StationCode(c)) => {
-                ResidentRef::StationCode(c)
-            }
-            None => {
-                return Err(ApiError::invalid(
-                    "resident",
-                    "name the resident by id, id_number, id_number_hash or station_code",
-                )
-                .into());
-            }
+        let Some(by) = resident_ref(request.into_inner())? else {
+            return Err(ApiError::invalid(
+                "resident",
+                "name the resident by id, id_number, id_number_hash or station_code",
+            )
+            .into());
         };
         let (r, enrolled) = self.ready()?.resolve(&p, by).await.map_err(status)?;
-        let wire = resident_to_pb(&r);
-        Ok(Response::new(pb::ResolveResidentResponse {
-            resident_id: wire.resident_id,
-            status: wire.status,
-            residence_district: wire.residence_district,
-            district_enrolled: enrolled,
-            family_doctor: wire.family_doctor,
-            birth_date: wire.birth_date,
-            name_masked: mask_name(&r.name),
-            residence_type: wire.residence_type,
+        Ok(Response::new(resolved(&r, enrolled)))
+    }
+
+    #[tracing::instrument(skip_all, fields(residents = request.get_ref().residents.len()))]
+    async fn resolve_residents(
+        &self,
+        request: Request<pb::ResolveResidentsRequest>,
+    ) -> Result<Response<pb::ResolveResidentsResponse>, Status> {
+        let p = caller(&request)?;
+        // A reference that is not well-formed finds nobody, like one nobody is registered under.
+        let refs = request
+            .into_inner()
+            .residents
+            .into_iter()
+            .map(|r| resident_ref(r).ok().flatten())
+            .collect();
+        let found = self.ready()?.resolve_many(&p, refs).await.map_err(status)?;
+        Ok(Response::new(pb::ResolveResidentsResponse {
+            residents: found
+                .into_iter()
+                .map(|r| {
+                    r.map(|(r, enrolled)| resolved(&r, enrolled))
+                        .unwrap_or_default()
+                })
+                .collect(),
         }))
     }
 
@@ -572,5 +575,32 @@ impl IdentityService for IdentityGrpc {
         Ok(Response::new(pb::SetDistrictEnrolmentResponse {
             district: Some(district_to_pb(&district)),
         }))
+    }
+}
+
+/// How a resolve request names its resident; `None` when it names nobody.
+fn resident_ref(r: pb::ResolveResidentRequest) -> Result<Option<ResidentRef>, Status> {
+    use pb::resolve_resident_request::Resident;
+    Ok(Some(match r.resident {
+        Some(Resident::ResidentId(id)) => ResidentRef::Id(resident_id(&id)?),
+        Some(Resident::IdNumber(n)) => ResidentRef::IdNumber(n),
+        Some(Resident::IdNumberHash(h)) => ResidentRef::IdNumberHash(h),
+        Some(Resident::StationCode(c)) => ResidentRef::StationCode(c),
+        None => return Ok(None),
+    }))
+}
+
+/// A resolved resident as services see them: the name masked, no personal numbers.
+fn resolved(r: &crate::domain::model::Resident, enrolled: bool) -> pb::ResolveResidentResponse {
+    let wire = resident_to_pb(r);
+    pb::ResolveResidentResponse {
+        resident_id: wire.resident_id,
+        status: wire.status,
+        residence_district: wire.residence_district,
+        district_enrolled: enrolled,
+        family_doctor: wire.family_doctor,
+        birth_date: wire.birth_date,
+        name_masked: mask_name(&r.name),
+        residence_type: wire.residence_type,
     }
 }

@@ -14,8 +14,9 @@ use healthpoints_grpc::{
 };
 use healthpoints_proto::{
     identity::v1::{
-        ResidenceType, ResidentStatus, ResolveResidentRequest,
-        identity_service_client::IdentityServiceClient, resolve_resident_request,
+        ResidenceType, ResidentStatus, ResolveResidentRequest, ResolveResidentResponse,
+        ResolveResidentsRequest, identity_service_client::IdentityServiceClient,
+        resolve_resident_request,
     },
     ledger::v1::{
         self as lpb, AccountKind, CreateTransferResult, ledger_service_client::LedgerServiceClient,
@@ -78,45 +79,65 @@ impl IdentityResidents {
     }
 }
 
+/// How identity is asked about a reference.
+fn wire_ref(who: &ResidentRef) -> ResolveResidentRequest {
+    ResolveResidentRequest {
+        resident: Some(match who {
+            ResidentRef::Id(id) => resolve_resident_request::Resident::ResidentId(id.clone()),
+            ResidentRef::IdNumberHash(h) => {
+                resolve_resident_request::Resident::IdNumberHash(h.clone())
+            }
+        }),
+    }
+}
+
+/// What intake needs of identity's answer.
+fn resident_of(r: ResolveResidentResponse) -> Resident {
+    let status = ResidentStatus::try_from(r.status).unwrap_or_default();
+    Resident {
+        resident_id: r.resident_id,
+        suspended: status != ResidentStatus::Active,
+        enrolled: r.district_enrolled,
+        district: DistrictCode::parse(&r.residence_district).ok(),
+        name_masked: r.name_masked,
+        birth_date: chrono::NaiveDate::parse_from_str(&r.birth_date, "%Y-%m-%d").ok(),
+        residence_type: match ResidenceType::try_from(r.residence_type) {
+            Ok(ResidenceType::Registered) => "registered",
+            Ok(ResidenceType::PermanentMigrant) => "permanent_migrant",
+            _ => "unknown",
+        },
+    }
+}
+
+impl IdentityResidents {
+    fn remember(&self, who: &ResidentRef, answer: &Option<Resident>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(who.clone(), (answer.clone(), Instant::now()));
+    }
+}
+
 impl Residents for IdentityResidents {
     async fn resolve(&self, who: &ResidentRef) -> Result<Option<Resident>> {
         if let Some(hit) = self.cached(who) {
             return Ok(hit);
         }
-        let resident = match who {
-            ResidentRef::Id(id) => resolve_resident_request::Resident::ResidentId(id.clone()),
-            ResidentRef::IdNumberHash(h) => {
-                resolve_resident_request::Resident::IdNumberHash(h.clone())
-            }
-        };
         let answer = match self
             .token
-            .call(
-                "identity",
-                &self.client,
-                ResolveResidentRequest {
-                    resident: Some(resident),
-                },
-                async |mut c, r| c.resolve_resident(r).await,
-            )
+            .call("identity", &self.client, wire_ref(who), async |mut c, r| {
+                c.resolve_resident(r).await
+            })
             .await
         {
-            Ok(r) => {
-                let status = ResidentStatus::try_from(r.status).unwrap_or_default();
-                Some(Resident {
-                    resident_id: r.resident_id,
-                    suspended: status != ResidentStatus::Active,
-                    enrolled: r.district_enrolled,
-                    district: DistrictCode::parse(&r.residence_district).ok(),
-                    name_masked: r.name_masked,
-                    birth_date: chrono::NaiveDate::parse_from_str(&r.birth_date, "%Y-%m-%d").ok(),
-                    residence_type: match ResidenceType::try_from(r.residence_type) {
-                        Ok(ResidenceType::Registered) => "registered",
-                        Ok(ResidenceType::PermanentMigrant) => "permanent_migrant",
-                        _ => "unknown",
-                    },
-                })
-            }
+            Ok(r) => Some(resident_of(r)),
             Err(e)
                 if e.peer == "identity"
                     && matches!(
@@ -128,17 +149,38 @@ impl Residents for IdentityResidents {
             }
             Err(e) => return Err(e.into()),
         };
-        if !self.ttl.is_zero() {
-            let mut cache = self
-                .cache
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if cache.len() >= CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert(who.clone(), (answer.clone(), Instant::now()));
-        }
+        self.remember(who, &answer);
         Ok(answer)
+    }
+
+    /// The cached answers, and one `ResolveResidents` call per 1,000 of the rest.
+    async fn resolve_many(&self, refs: &[&ResidentRef]) -> Result<Vec<Option<Resident>>> {
+        let mut answers: Vec<Option<Option<Resident>>> =
+            refs.iter().map(|r| self.cached(r)).collect();
+        let missing: Vec<usize> = (0..refs.len()).filter(|&i| answers[i].is_none()).collect();
+        for chunk in missing.chunks(1_000) {
+            let request = ResolveResidentsRequest {
+                residents: chunk.iter().map(|&i| wire_ref(refs[i])).collect(),
+            };
+            let found = self
+                .token
+                .call("identity", &self.client, request, async |mut c, r| {
+                    c.resolve_residents(r).await
+                })
+                .await?
+                .residents;
+            if found.len() != chunk.len() {
+                return Err(IntakeError::fault(
+                    "identity answered a different number of residents",
+                ));
+            }
+            for (&i, r) in chunk.iter().zip(found) {
+                let resident = (!r.resident_id.is_empty()).then(|| resident_of(r));
+                self.remember(refs[i], &resident);
+                answers[i] = Some(resident);
+            }
+        }
+        Ok(answers.into_iter().map(Option::flatten).collect())
     }
 }
 

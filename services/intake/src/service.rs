@@ -40,6 +40,21 @@ pub const MAX_BATCH: usize = 1_000;
 pub trait Residents: Send + Sync {
     /// The resident, or `None` if nobody is registered under that reference.
     fn resolve(&self, who: &ResidentRef) -> impl Future<Output = Result<Option<Resident>>> + Send;
+
+    /// [`Self::resolve`] for many, in order; by default sixteen questions at a time.
+    fn resolve_many(
+        &self,
+        refs: &[&ResidentRef],
+    ) -> impl Future<Output = Result<Vec<Option<Resident>>>> + Send {
+        async move {
+            let mut answers = Vec::with_capacity(refs.len());
+            for chunk in refs.chunks(16) {
+                let asking = chunk.iter().map(|r| self.resolve(r));
+                answers.extend(futures::future::try_join_all(asking).await?);
+            }
+            Ok(answers)
+        }
+    }
 }
 
 /// Where points go: the ledger, seen from intake.

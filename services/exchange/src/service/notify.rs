@@ -131,21 +131,21 @@ impl<I, N, L> Exchange<I, N, L> {
         self.store.mark_read(&me, ids, self.now()).await
     }
 
-    /// Sends the notifications not sent yet; answers how many went.
+    /// Sends the notifications not sent yet (up to 100), then marks those that went in one
+    /// write; answers how many went. Sending is at least once: a crash before the mark sends
+    /// those again.
     pub async fn send_notifications_once(&self, sender: &impl Sender) -> Result<usize> {
-        let mut sent = 0;
+        let mut sent = Vec::new();
         for (resident, n) in self.store.unsent(100).await? {
             match sender.send(&resident, &n).await {
-                Ok(()) => {
-                    self.store.mark_sent(n.id, self.now()).await?;
-                    sent += 1;
-                }
+                Ok(()) => sent.push(n.id),
                 Err(why) => {
                     tracing::warn!(kind = %n.kind, %why, "a notification was not sent; retried")
                 }
             }
         }
-        Ok(sent)
+        self.store.mark_sent(&sent, self.now()).await?;
+        Ok(sent.len())
     }
 }
 

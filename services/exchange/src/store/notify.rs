@@ -363,13 +363,17 @@ impl Store {
             .collect()
     }
 
-    pub async fn mark_sent(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+    /// Marks notifications sent, in one statement.
+    pub async fn mark_sent(&self, ids: &[Uuid], at: DateTime<Utc>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         notification::Entity::update_many()
             .col_expr(
                 notification::Column::SentAtUs,
                 sea_orm::sea_query::Expr::value(at.timestamp_micros()),
             )
-            .filter(notification::Column::NotificationId.eq(id))
+            .filter(notification::Column::NotificationId.is_in(ids.iter().copied()))
             .exec(&self.db)
             .await?;
         Ok(())

@@ -176,6 +176,90 @@ impl Identity {
         Ok((resident, enrolled))
     }
 
+    /// [`Self::resolve`] for many references at once (at most 1,000): one answer per reference,
+    /// in order, `None` where nobody is registered under it or it is not well-formed. Services
+    /// only. Three reads whatever the count (residents by id, by ID number hash, districts).
+    pub async fn resolve_many(
+        &self,
+        caller: &Principal,
+        refs: Vec<Option<ResidentRef>>,
+    ) -> Result<Vec<Option<(Resident, bool)>>> {
+        if !caller.is_service() {
+            return Err(IdentityError::Forbidden(
+                "only a mesh service may resolve residents",
+            ));
+        }
+        if refs.len() > imports::IMPORT_BATCH {
+            return Err(IdentityError::invalid(
+                "residents",
+                format!("at most {} at a time", imports::IMPORT_BATCH),
+            ));
+        }
+        let today = shanghai_today(self.now());
+        // Each reference as an id or a hash to look up, or nothing to find.
+        enum Key {
+            Id(Uuid),
+            Hash(String),
+            None,
+        }
+        let keys: Vec<Key> = refs
+            .into_iter()
+            .map(|r| match r {
+                Some(ResidentRef::Id(id)) => Key::Id(id.uuid()),
+                Some(ResidentRef::IdNumber(raw)) => IdNumber::parse(&raw, today)
+                    .map(|id| Key::Hash(self.crypto.lookup_hash("id_number", id.as_str())))
+                    .unwrap_or(Key::None),
+                Some(ResidentRef::IdNumberHash(hash))
+                    if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                {
+                    Key::Hash(hash.to_ascii_lowercase())
+                }
+                Some(ResidentRef::StationCode(code)) => self
+                    .open_station_code(&code)
+                    .map(Key::Id)
+                    .unwrap_or(Key::None),
+                _ => Key::None,
+            })
+            .collect();
+        let ids = keys
+            .iter()
+            .filter_map(|k| match k {
+                Key::Id(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let hashes = keys
+            .iter()
+            .filter_map(|k| match k {
+                Key::Hash(h) => Some(h.clone()),
+                _ => None,
+            })
+            .collect();
+        let (by_id, by_hash) = self.store.residents_by_refs(ids, hashes).await?;
+        let enrolled: std::collections::HashMap<DistrictCode, bool> = self
+            .store
+            .districts()
+            .await?
+            .into_iter()
+            .map(|d| (d.code, d.enrolled))
+            .collect();
+        Ok(keys
+            .into_iter()
+            .map(|k| {
+                let found = match k {
+                    Key::Id(id) => by_id.get(&id),
+                    Key::Hash(h) => by_hash.get(&h),
+                    Key::None => None,
+                }?;
+                let on = enrolled
+                    .get(&found.residence_district)
+                    .copied()
+                    .unwrap_or(false);
+                Some((found.clone(), on))
+            })
+            .collect())
+    }
+
     /// Residents of a district, in registration order. City admins, or that district's admin.
     pub async fn list_residents(
         &self,

@@ -333,6 +333,38 @@ impl Store {
             .await
     }
 
+    /// The residents among `ids`, and those whose ID number hash is among `hashes` (by hash):
+    /// at most two reads.
+    pub async fn residents_by_refs(
+        &self,
+        ids: Vec<Uuid>,
+        hashes: Vec<String>,
+    ) -> Result<(HashMap<Uuid, Resident>, HashMap<String, Resident>)> {
+        let mut by_id = HashMap::new();
+        if !ids.is_empty() {
+            for row in resident::Entity::find()
+                .filter(resident::Column::Id.is_in(ids))
+                .all(&self.db)
+                .await?
+            {
+                let r = to_resident(row)?;
+                by_id.insert(r.id, r);
+            }
+        }
+        let mut by_hash = HashMap::new();
+        if !hashes.is_empty() {
+            for row in resident::Entity::find()
+                .filter(resident::Column::IdNumberHash.is_in(hashes))
+                .all(&self.db)
+                .await?
+            {
+                let hash = row.id_number_hash.clone();
+                by_hash.insert(hash, to_resident(row)?);
+            }
+        }
+        Ok((by_id, by_hash))
+    }
+
     async fn one_resident(&self, filter: sea_orm::sea_query::SimpleExpr) -> Result<Resident> {
         resident::Entity::find()
             .filter(filter)

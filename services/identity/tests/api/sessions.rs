@@ -518,6 +518,46 @@ async fn a_configured_service_client_gets_a_service_token_and_a_wrong_secret_non
         service.token().await.unwrap()
     );
 
+    // Many at once, in order: a registered resident by id and by ID number, a stranger, a
+    // reference that is not well-formed; a resident's token may not ask.
+    let known = app.register(7, "310118").await;
+    let by = |r: pb::resolve_resident_request::Resident| pb::ResolveResidentRequest {
+        resident: Some(r),
+    };
+    use pb::resolve_resident_request::Resident as R;
+    let request = service
+        .request(pb::ResolveResidentsRequest {
+            residents: vec![
+                by(R::ResidentId(known.clone())),
+                by(R::ResidentId(uuid::Uuid::now_v7().to_string())),
+                by(R::IdNumber(id_number(7))),
+                by(R::IdNumberHash("not hex".into())),
+                pb::ResolveResidentRequest { resident: None },
+            ],
+        })
+        .await
+        .unwrap();
+    let found = app
+        .client
+        .clone()
+        .resolve_residents(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .residents;
+    let ids: Vec<&str> = found.iter().map(|r| r.resident_id.as_str()).collect();
+    assert_eq!(ids, [known.as_str(), "", known.as_str(), "", ""]);
+    assert!(found[0].district_enrolled && found[0].residence_district == "310118");
+    let resident = app.login(&phone(7), PASSWORD).await.unwrap().access_token;
+    assert_code(
+        app.client
+            .clone()
+            .resolve_residents(bearer(pb::ResolveResidentsRequest::default(), &resident))
+            .await,
+        Code::PermissionDenied,
+        "forbidden",
+    );
+
     let err = token("not-the-secret-we-deployed")
         .token()
         .await

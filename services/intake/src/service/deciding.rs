@@ -305,20 +305,18 @@ impl<R: Residents, L: PointsLedger> Intake<R, L> {
         commit: Commit,
     ) -> Result<Option<Vec<Outcome>>> {
         let now = (self.options.clock)();
-        // Who the events are about: one question per distinct reference, a few at a time.
+        // Who the events are about: each distinct reference asked once, all in one question.
         let refs: Vec<&ResidentRef> = fresh
             .iter()
             .map(|e| &e.resident)
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let mut answers: Vec<Option<Resident>> = Vec::with_capacity(refs.len());
-        for chunk in refs.chunks(16) {
-            let mut asking = Vec::with_capacity(chunk.len());
-            for &r in chunk {
-                asking.push(self.residents.resolve(r));
-            }
-            answers.extend(futures::future::try_join_all(asking).await?);
+        let answers = self.residents.resolve_many(&refs).await?;
+        if answers.len() != refs.len() {
+            return Err(IntakeError::fault(
+                "identity answered a different number of residents",
+            ));
         }
         let residents: HashMap<&ResidentRef, Option<Resident>> =
             refs.into_iter().zip(answers).collect();

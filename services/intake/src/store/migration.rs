@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(M20261127_000001Cohorts),
             Box::new(M20261206_000001LinkGroups),
             Box::new(M20261207_000001ExpiryPolicies),
+            Box::new(M20261214_000001KindIndexes),
         ];
         // The outbox the exchange pulls events from.
         all.extend(healthpoints_db::outbox::migrations());
@@ -409,5 +410,32 @@ impl MigrationTrait for M20261207_000001ExpiryPolicies {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// The index on `kind` alone goes: nearly every event is awarded, so it selects little, yet the
+/// planner combined it with the resident indexes (a bitmap of the whole table per velocity
+/// count, growing with every event ever stored). What looks events up by kind reads few rows:
+/// the awards still pending (the retry sweep, oldest decision first) and those held for review.
+struct M20261214_000001KindIndexes;
+
+impl MigrationName for M20261214_000001KindIndexes {
+    fn name(&self) -> &str {
+        "m20261214_000001_kind_indexes"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for M20261214_000001KindIndexes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let db = m.get_connection();
+        db.execute_unprepared("DROP INDEX events_by_kind").await?;
+        db.execute_unprepared(
+            "CREATE INDEX events_pending ON events (decided_at_us) WHERE kind = 'pending'",
+        )
+        .await?;
+        db.execute_unprepared("CREATE INDEX events_held ON events (id) WHERE kind = 'held'")
+            .await?;
+        Ok(())
     }
 }
