@@ -38,7 +38,7 @@ verify:
     bash .ci/run
 
 # Benchmarks on a throw-away PostgreSQL, beside `pgbench -N` on the same server: the ledger,
-# then intake end to end.
+# intake end to end, redemption, the web client.
 bench: bench-ledger bench-intake bench-mall bench-web
 
 bench-ledger:
@@ -52,6 +52,10 @@ bench-mall:
 
 bench-web:
     bash bench/web.sh
+
+# The city at scale (not part of `bench`: minutes to hours): `just bench-scale 1000000 1000000`.
+bench-scale residents="100000" records="1000000":
+    bash bench/scale.sh --residents {{residents}} --records {{records}}
 
 # Mutation testing of the domain deciders (cargo-mutants, `cargo install cargo-mutants
 # --locked`): each file's mutants against its own package's tests, in place so the build is
