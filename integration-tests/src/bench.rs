@@ -211,3 +211,59 @@ pub fn behaviour_record(n: u64, resident: &str, round: u64) -> Value {
         "quantity": quantity,
     })
 }
+
+/// What a partner's requests of records were answered: records, each request's latency, the
+/// outcomes by kind and the points they reported.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub records: u64,
+    pub latencies: Vec<Duration>,
+    pub outcomes: std::collections::BTreeMap<String, u64>,
+    pub points: u64,
+}
+
+impl Tally {
+    /// Adds another connection's tally.
+    pub fn add(&mut self, other: Tally) {
+        self.records += other.records;
+        self.latencies.extend(other.latencies);
+        self.points += other.points;
+        for (k, v) in other.outcomes {
+            *self.outcomes.entry(k).or_default() += v;
+        }
+    }
+}
+
+/// Sends `records` in one `POST /v1/partner/behaviours` as the partner holding `token`, and
+/// counts the answer into `tally`; anything but a success fails the run.
+pub async fn send_records(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    records: &[Value],
+    tally: &mut Tally,
+) -> anyhow::Result<()> {
+    let began = std::time::Instant::now();
+    let response = http
+        .post(format!("{url}/v1/partner/behaviours"))
+        .bearer_auth(token)
+        .json(records)
+        .send()
+        .await?;
+    let status = response.status();
+    let answer: Value = response.json().await?;
+    anyhow::ensure!(
+        status.is_success(),
+        "the gateway answered {status}: {answer}"
+    );
+    tally.latencies.push(began.elapsed());
+    for r in answer["results"].as_array().context("results")? {
+        *tally
+            .outcomes
+            .entry(r["outcome"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+        tally.points += r["points"].as_u64().unwrap_or(0);
+    }
+    tally.records += records.len() as u64;
+    Ok(())
+}

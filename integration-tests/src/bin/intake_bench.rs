@@ -9,7 +9,6 @@
 //! issued total is checked against the points the outcomes reported.
 
 use std::{
-    collections::BTreeMap,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -20,8 +19,8 @@ use std::{
 use anyhow::Context as _;
 use clap::Parser;
 use healthpoints_integration_tests::bench::{
-    BenchArgs, admin_token, behaviour_record, percentile, register_residents, start_mesh,
-    wearables_token,
+    BenchArgs, Tally, admin_token, behaviour_record, percentile, register_residents, send_records,
+    start_mesh, wearables_token,
 };
 use serde_json::Value;
 
@@ -32,14 +31,6 @@ struct Args {
     /// Residents the records are about (a morning sync: each sends a few records).
     #[arg(long, default_value_t = 2_000)]
     residents: u32,
-}
-
-struct Phase {
-    records: u64,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-    outcomes: BTreeMap<String, u64>,
-    points: u64,
 }
 
 /// The n-th record of the run: a resident, a behaviour and a day no earlier record used.
@@ -58,7 +49,14 @@ struct Feed {
     next: Arc<AtomicU64>,
 }
 
-async fn phase(feed: &Feed, clients: usize, batch: u64, seconds: u64) -> anyhow::Result<Phase> {
+/// One phase: `clients` connections send batches of `batch` for `seconds`; the tally and how
+/// long it took.
+async fn phase(
+    feed: &Feed,
+    clients: usize,
+    batch: u64,
+    seconds: u64,
+) -> anyhow::Result<(Tally, Duration)> {
     let start = Instant::now();
     let until = start + Duration::from_secs(seconds);
     let mut handles = Vec::new();
@@ -71,63 +69,23 @@ async fn phase(feed: &Feed, clients: usize, batch: u64, seconds: u64) -> anyhow:
             next,
         } = feed.clone();
         handles.push(tokio::spawn(async move {
-            let mut phase = Phase {
-                records: 0,
-                elapsed: Duration::ZERO,
-                latencies: Vec::new(),
-                outcomes: BTreeMap::new(),
-                points: 0,
-            };
+            let mut tally = Tally::default();
             while Instant::now() < until {
                 let first = next.fetch_add(batch, Ordering::SeqCst);
                 let body: Vec<Value> = (first..first + batch)
                     .map(|n| record(n, &residents))
                     .collect();
-                let began = Instant::now();
-                let response = http
-                    .post(format!("{url}/v1/partner/behaviours"))
-                    .bearer_auth(&token)
-                    .json(&body)
-                    .send()
-                    .await?;
-                let status = response.status();
-                let answer: Value = response.json().await?;
-                anyhow::ensure!(
-                    status.is_success(),
-                    "the gateway answered {status}: {answer}"
-                );
-                phase.latencies.push(began.elapsed());
-                for r in answer["results"].as_array().context("results")? {
-                    *phase
-                        .outcomes
-                        .entry(r["outcome"].as_str().unwrap_or("?").to_owned())
-                        .or_default() += 1;
-                    phase.points += r["points"].as_u64().unwrap_or(0);
-                }
-                phase.records += batch;
+                send_records(&http, &url, &token, &body, &mut tally).await?;
             }
-            anyhow::Ok(phase)
+            anyhow::Ok(tally)
         }));
     }
-    let mut total = Phase {
-        records: 0,
-        elapsed: Duration::ZERO,
-        latencies: Vec::new(),
-        outcomes: BTreeMap::new(),
-        points: 0,
-    };
+    let mut total = Tally::default();
     for h in handles {
-        let p = h.await??;
-        total.records += p.records;
-        total.latencies.extend(p.latencies);
-        total.points += p.points;
-        for (k, v) in p.outcomes {
-            *total.outcomes.entry(k).or_default() += v;
-        }
+        total.add(h.await??);
     }
-    total.elapsed = start.elapsed();
     total.latencies.sort();
-    Ok(total)
+    Ok((total, start.elapsed()))
 }
 
 #[tokio::main]
@@ -168,9 +126,9 @@ async fn main() -> anyhow::Result<()> {
         ("1 record/request, 8 clients", 8, 1),
         ("500 records/request, 4 clients", 4, 500),
     ] {
-        let p = phase(&feed, clients, batch, args.common.seconds).await?;
+        let (p, elapsed) = phase(&feed, clients, batch, args.common.seconds).await?;
         reported_points += p.points;
-        let rate = p.records as f64 / p.elapsed.as_secs_f64();
+        let rate = p.records as f64 / elapsed.as_secs_f64();
         println!(
             "{:<34} {:>10} {:>10.0} {:>9.3} {:>9.1} {:>9.1}  {:?}",
             name,

@@ -11,7 +11,6 @@
 //! reported are the points the book issued.
 
 use std::{
-    collections::BTreeMap,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -23,7 +22,10 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use futures::StreamExt as _;
 use healthpoints_integration_tests::{
-    bench::{BenchArgs, admin_token, behaviour_record, percentile, start_mesh, wearables_token},
+    bench::{
+        BenchArgs, Tally, admin_token, behaviour_record, percentile, send_records, start_mesh,
+        wearables_token,
+    },
     id_number,
 };
 use serde_json::{Value, json};
@@ -146,14 +148,6 @@ async fn import(
     Ok((ids, start.elapsed()))
 }
 
-#[derive(Debug, Default)]
-struct Sync {
-    records: u64,
-    latencies: Vec<Duration>,
-    outcomes: BTreeMap<String, u64>,
-    points: u64,
-}
-
 /// The morning sync: `clients` connections send batches until `records` are sent or the time
 /// is up.
 async fn sync(
@@ -162,7 +156,7 @@ async fn sync(
     token: &str,
     residents: Arc<Vec<String>>,
     args: &Args,
-) -> anyhow::Result<(Sync, Duration)> {
+) -> anyhow::Result<(Tally, Duration)> {
     let start = Instant::now();
     let until = start + Duration::from_secs(args.max_minutes * 60);
     let next = Arc::new(AtomicU64::new(0));
@@ -177,7 +171,7 @@ async fn sync(
         );
         let (total, batch) = (args.records, args.batch);
         handles.push(tokio::spawn(async move {
-            let mut done = Sync::default();
+            let mut tally = Tally::default();
             let count = residents.len() as u64;
             while Instant::now() < until {
                 let first = next.fetch_add(batch, Ordering::SeqCst);
@@ -187,41 +181,14 @@ async fn sync(
                 let body: Vec<Value> = (first..(first + batch).min(total))
                     .map(|n| behaviour_record(n, &residents[(n % count) as usize], n / count))
                     .collect();
-                let began = Instant::now();
-                let response = http
-                    .post(format!("{url}/v1/partner/behaviours"))
-                    .bearer_auth(&token)
-                    .json(&body)
-                    .send()
-                    .await?;
-                let status = response.status();
-                let answer: Value = response.json().await?;
-                anyhow::ensure!(
-                    status.is_success(),
-                    "the gateway answered {status}: {answer}"
-                );
-                done.latencies.push(began.elapsed());
-                for r in answer["results"].as_array().context("results")? {
-                    *done
-                        .outcomes
-                        .entry(r["outcome"].as_str().unwrap_or("?").to_owned())
-                        .or_default() += 1;
-                    done.points += r["points"].as_u64().unwrap_or(0);
-                }
-                done.records += body.len() as u64;
+                send_records(&http, &url, &token, &body, &mut tally).await?;
             }
-            anyhow::Ok(done)
+            anyhow::Ok(tally)
         }));
     }
-    let mut total = Sync::default();
+    let mut total = Tally::default();
     for h in handles {
-        let part = h.await??;
-        total.records += part.records;
-        total.latencies.extend(part.latencies);
-        total.points += part.points;
-        for (k, v) in part.outcomes {
-            *total.outcomes.entry(k).or_default() += v;
-        }
+        total.add(h.await??);
     }
     total.latencies.sort();
     Ok((total, start.elapsed()))
