@@ -472,3 +472,34 @@ pub async fn split(response: Response) -> (u16, Value) {
 }
 
 pub use healthpoints_testkit::id_number;
+
+/// `n` distinct free loopback ports for servers the tests start as processes a moment later,
+/// chosen below the kernel's ephemeral range: a port from `bind(0)` lies in that range, where an
+/// outgoing connection of the run may take it before the server binds it (seen: "Address
+/// already in use", and a login answered 404 by whatever held the port); below it, only another
+/// explicit choice could. Each listener is held until all are chosen, so they are distinct.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768);
+    let span = u128::from(ephemeral_low.saturating_sub(10_000).max(1));
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..100_000 {
+        if held.len() == n {
+            break;
+        }
+        let port = 10_000 + u16::try_from(uuid::Uuid::new_v4().as_u128() % span).unwrap_or(0);
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            held.push(listener);
+        }
+    }
+    assert_eq!(held.len(), n, "free loopback ports below {ephemeral_low}");
+    held.iter()
+        .map(|l| {
+            l.local_addr()
+                .expect("a bound listener has an address")
+                .port()
+        })
+        .collect()
+}

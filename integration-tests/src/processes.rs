@@ -12,7 +12,6 @@
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -88,20 +87,7 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// `n` distinct free loopback ports: each listener is held until all are chosen (the OS may
-/// hand a just-released port out again), then dropped; each process binds its port soon after.
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
-        .collect();
-    held.iter()
-        .map(|l| {
-            l.local_addr()
-                .expect("a bound listener has an address")
-                .port()
-        })
-        .collect()
-}
+use crate::free_ports;
 
 /// A config file of `key = "value"` lines (TOML dotted keys) over the embedded defaults.
 fn write_config(path: &Path, entries: &[(String, String)]) {

@@ -57,23 +57,8 @@ fn command(program: &str, as_postgres: bool) -> Command {
     }
 }
 
-/// A free loopback port below the kernel's ephemeral range, for a PostgreSQL server started
-/// a moment later. A port from `bind(0)` lies in that range, where any outgoing connection of
-/// the run may take it before the server binds it (seen: "Address already in use"); below it,
-/// only another explicit choice could.
 fn free_port() -> u16 {
-    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32_768);
-    let span = u128::from(ephemeral_low.saturating_sub(10_000).max(1));
-    for _ in 0..1_000 {
-        let port = 10_000 + u16::try_from(uuid::Uuid::new_v4().as_u128() % span).unwrap_or(0);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port below {ephemeral_low}");
+    crate::free_ports(1)[0]
 }
 
 impl PgPair {
