@@ -122,9 +122,14 @@ pub fn now_us() -> i64 {
 /// The id of the void that expires `pending_id`: derived, so retries and concurrent sweepers
 /// (other replicas, restarts) all name the same transfer and it is written once.
 pub fn expiry_id(pending_id: Uuid) -> Uuid {
-    let mut input = b"healthpoints/ledger/expiry/v1/".to_vec();
-    input.extend_from_slice(pending_id.as_bytes());
-    let d = digest(&SHA256, &input);
+    derived_id(&[b"healthpoints/ledger/expiry/v1/", pending_id.as_bytes()])
+}
+
+/// A transfer id derived from its parts (the first 16 bytes of their SHA-256, as a version 8
+/// UUID): whoever derives it again — a retry, a restart, another replica — names the same
+/// transfer, which the ledger writes once.
+fn derived_id(parts: &[&[u8]]) -> Uuid {
+    let d = digest(&SHA256, &parts.concat());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&d.as_ref()[..16]);
     Uuid::new_v8(bytes)

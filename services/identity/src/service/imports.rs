@@ -115,17 +115,15 @@ impl Identity {
                     .map(|id| self.crypto.lookup_hash("id_number", id.as_str()))
             })
             .collect();
-        let found = self
+        let (_, found) = self
             .store
-            .residents_by_id_hashes(hashes.iter().flatten().cloned().collect())
+            .residents_by_refs(Vec::new(), hashes.iter().flatten().cloned().collect())
             .await?;
         Ok(hashes
             .into_iter()
             .map(|hash| {
-                let (id, district) = found.get(&hash?)?;
-                let visible = caller.is_service()
-                    || DistrictCode::parse(district).is_ok_and(|d| caller.administers(d));
-                visible.then_some(*id)
+                let r = found.get(&hash?)?;
+                (caller.is_service() || caller.administers(r.residence_district)).then_some(r.id)
             })
             .collect())
     }

@@ -287,27 +287,6 @@ impl Store {
             .collect())
     }
 
-    /// The id and residence district of each resident whose ID number hash is among `hashes`.
-    pub async fn residents_by_id_hashes(
-        &self,
-        hashes: Vec<String>,
-    ) -> Result<HashMap<String, (Uuid, String)>> {
-        Ok(resident::Entity::find()
-            .select_only()
-            .columns([
-                resident::Column::IdNumberHash,
-                resident::Column::Id,
-                resident::Column::ResidenceDistrict,
-            ])
-            .filter(resident::Column::IdNumberHash.is_in(hashes))
-            .into_tuple::<(String, Uuid, String)>()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|(hash, id, district)| (hash, (id, district)))
-            .collect())
-    }
-
     pub async fn id_number_taken(&self, hash: &str) -> Result<bool> {
         Ok(resident::Entity::find()
             .filter(resident::Column::IdNumberHash.eq(hash))

@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_lc_rs::digest::{SHA256, digest};
 use chrono::NaiveDate;
 use healthpoints_db::outbox::{OutboxEvent, derived_id};
 use healthpoints_types::{Book, calendar};
@@ -32,14 +31,12 @@ const MAX_ROUNDS: usize = 1_000;
 /// The id of the expiry of `account`'s lot of `day` after `expired_before` points of it had
 /// already expired.
 pub fn lot_expiry_id(account: Uuid, day: NaiveDate, expired_before: u64) -> Uuid {
-    let mut input = b"healthpoints/ledger/lot-expiry/v1/".to_vec();
-    input.extend_from_slice(account.as_bytes());
-    input.extend_from_slice(&day_number(Some(day)).to_be_bytes());
-    input.extend_from_slice(&expired_before.to_be_bytes());
-    let d = digest(&SHA256, &input);
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&d.as_ref()[..16]);
-    Uuid::new_v8(bytes)
+    super::derived_id(&[
+        b"healthpoints/ledger/lot-expiry/v1/",
+        account.as_bytes(),
+        &day_number(Some(day)).to_be_bytes(),
+        &expired_before.to_be_bytes(),
+    ])
 }
 
 /// The reason an expiry shows in the resident's history.

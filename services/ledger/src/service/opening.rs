@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use aws_lc_rs::digest::{SHA256, digest};
 use chrono::NaiveDate;
 use healthpoints_auth::Principal;
 use healthpoints_types::{Book, calendar};
@@ -61,12 +60,10 @@ fn refused(field: &'static str, reason: impl Into<String>) -> OpeningOutcome {
 
 /// The transfer id of a source record: the same record always names the same transfer.
 pub fn opening_id(record_id: &str) -> Uuid {
-    let mut input = b"healthpoints/ledger/opening-balance/v1/".to_vec();
-    input.extend_from_slice(record_id.as_bytes());
-    let d = digest(&SHA256, &input);
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&d.as_ref()[..16]);
-    Uuid::new_v8(bytes)
+    super::derived_id(&[
+        b"healthpoints/ledger/opening-balance/v1/",
+        record_id.as_bytes(),
+    ])
 }
 
 /// A balance checked: its book, resident and expiry day; or the field at fault and why.
