@@ -1,4 +1,5 @@
-//! The ledger as its own process, and the auditor's `verify-journal` command.
+//! The ledger as its own process, the auditor's `verify-journal` command, and the operator's
+//! `recount-figures`.
 
 use clap::{Parser, Subcommand};
 use healthpoints_config::ServiceArgs;
@@ -29,6 +30,10 @@ enum Command {
         #[arg(long)]
         book: String,
     },
+    /// Rewrite every book's running figures (issued, redeemed, refunded, expired, outstanding,
+    /// resident accounts) from its transfers and accounts. Run with every ledger process
+    /// stopped.
+    RecountFigures,
 }
 
 #[tokio::main]
@@ -55,6 +60,13 @@ async fn main() -> anyhow::Result<()> {
                     std::process::exit(1);
                 }
             }
+            Ok(())
+        }
+        Some(Command::RecountFigures) if !cli.args.dump_config => {
+            let _telemetry = healthpoints_telemetry::init("ledger", &config.telemetry)?;
+            let store = Store::new(healthpoints_db::connect::<Migrator>(&config.database).await?);
+            store.recount_figures().await?;
+            println!("every book's figures recounted");
             Ok(())
         }
         // Serving, or --dump-config with or without a subcommand.

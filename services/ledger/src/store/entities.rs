@@ -99,6 +99,31 @@ pub(super) mod book_head {
         pub book: String,
         pub seq: i64,
         pub hash: String,
+        /// The book's running figures (`migration::FIGURES_RECOUNTED`).
+        pub issued: i64,
+        pub redeemed: i64,
+        pub refunded: i64,
+        pub expired: i64,
+        /// Points residents hold: a sum of signed changes, so it is signed too.
+        pub outstanding: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod book_resident {
+    use sea_orm::entity::prelude::*;
+
+    /// How many resident accounts a book has (`migration::RESIDENT_ACCOUNTS_RECOUNTED`).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "book_residents")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub book: String,
+        pub accounts: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

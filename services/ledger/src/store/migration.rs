@@ -17,8 +17,20 @@
 use sea_orm_migration::{
     async_trait::async_trait,
     prelude::*,
-    sea_orm::{DbBackend, Statement},
+    sea_orm::{ConnectionTrait, DbBackend, Statement},
 };
+
+/// SQL: the posted points of transfers of `kind` in the row's book (see [`FIGURES_RECOUNTED`]).
+macro_rules! posted_sum {
+    ($kind:literal) => {
+        concat!(
+            "(SELECT COALESCE(SUM(t.amount), 0) FROM transfers t WHERE t.book = book_heads.book \
+             AND t.kind = '",
+            $kind,
+            "' AND ((t.action = 'none' AND NOT t.pending) OR t.action = 'post'))"
+        )
+    };
+}
 
 /// Applies the ledger schema.
 #[derive(Debug)]
@@ -35,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(M20261208_000001RefundsByDebit),
             Box::new(M20261209_000001ExpiryNotices),
             Box::new(M20261214_000001MigrationAccounts),
+            Box::new(M20261221_000001BookFigures),
         ];
         // The outbox the exchange pulls events from.
         all.extend(healthpoints_db::outbox::migrations());
@@ -529,4 +542,90 @@ impl MigrationTrait for M20261214_000001MigrationAccounts {
         }
         Ok(())
     }
+}
+
+/// A book's figures as running totals (docs/ledger.md, "Book figures"): on its head row what
+/// groups posted, added in the same statement that moves the head; in `book_residents` the
+/// resident accounts, counted in the transaction that opens them (a table of its own, so
+/// opening accounts never waits on the journal's head). `GetBookStatistics` then reads two rows
+/// instead of summing every transfer and every account of the book (seconds at a city's 25
+/// million residents). Filled once here by [`recount_figures`]; the tests check the totals
+/// against [`FIGURES_RECOUNTED`] and [`RESIDENT_ACCOUNTS_RECOUNTED`]. Every ledger process must
+/// run this version before any writes again: an earlier one would move heads without adding.
+struct M20261221_000001BookFigures;
+
+impl MigrationName for M20261221_000001BookFigures {
+    fn name(&self) -> &str {
+        "m20261221_000001_book_figures"
+    }
+}
+
+/// Each running figure of `book_heads`, and the same figure recounted from the book's
+/// transfers and accounts (SQL over the row's `book`). A movement counts when it is posted: a
+/// direct transfer, or the post of a reservation.
+pub const FIGURES_RECOUNTED: [(&str, &str); 5] = [
+    ("issued", posted_sum!("award")),
+    ("redeemed", posted_sum!("redeem")),
+    ("refunded", posted_sum!("refund")),
+    ("expired", posted_sum!("expire")),
+    (
+        "outstanding",
+        "(SELECT COALESCE(SUM(a.credits_posted - a.debits_posted), 0) FROM accounts a \
+         WHERE a.book = book_heads.book AND a.kind = 'resident')",
+    ),
+];
+
+/// `book_residents.accounts` recounted (SQL over the row's `book`).
+pub const RESIDENT_ACCOUNTS_RECOUNTED: &str = "(SELECT COUNT(*) FROM accounts a \
+    WHERE a.book = book_residents.book AND a.kind = 'resident')";
+
+#[async_trait]
+impl MigrationTrait for M20261221_000001BookFigures {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for (name, _) in FIGURES_RECOUNTED {
+            m.alter_table(
+                Table::alter()
+                    .table(Alias::new("book_heads"))
+                    .add_column(col(name).big_integer().not_null().default(0))
+                    .to_owned(),
+            )
+            .await?;
+        }
+        m.create_table(
+            Table::create()
+                .table(Alias::new("book_residents"))
+                .col(col("book").string().not_null().primary_key())
+                .col(col("accounts").big_integer().not_null())
+                .to_owned(),
+        )
+        .await?;
+        recount_figures(m.get_connection()).await
+    }
+}
+
+/// Rewrites every book's running figures from its transfers and accounts, in one grouped pass
+/// over each table: the migration's backfill, and `ledger recount-figures` (with every ledger
+/// process stopped) after figures went wrong, say by a ledger of an earlier version writing on
+/// the same database during an upgrade.
+pub(crate) async fn recount_figures(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    for sql in [
+        "UPDATE book_heads SET issued = 0, redeemed = 0, refunded = 0, expired = 0, outstanding = 0",
+        "UPDATE book_heads SET issued = s.issued, redeemed = s.redeemed, refunded = s.refunded, \
+         expired = s.expired FROM (SELECT book, \
+         SUM(CASE WHEN kind = 'award' THEN amount ELSE 0 END) AS issued, \
+         SUM(CASE WHEN kind = 'redeem' THEN amount ELSE 0 END) AS redeemed, \
+         SUM(CASE WHEN kind = 'refund' THEN amount ELSE 0 END) AS refunded, \
+         SUM(CASE WHEN kind = 'expire' THEN amount ELSE 0 END) AS expired \
+         FROM transfers WHERE (action = 'none' AND NOT pending) OR action = 'post' \
+         GROUP BY book) AS s WHERE book_heads.book = s.book",
+        "UPDATE book_heads SET outstanding = s.held FROM (SELECT book, \
+         SUM(credits_posted - debits_posted) AS held FROM accounts WHERE kind = 'resident' \
+         GROUP BY book) AS s WHERE book_heads.book = s.book",
+        "DELETE FROM book_residents",
+        "INSERT INTO book_residents (book, accounts) SELECT book, COUNT(*) FROM accounts \
+         WHERE kind = 'resident' GROUP BY book",
+    ] {
+        db.execute_unprepared(sql).await?;
+    }
+    Ok(())
 }

@@ -10,7 +10,7 @@ mod write;
 pub use write::{Overlay, Plan, Writes};
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -22,7 +22,7 @@ use healthpoints_types::Book;
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait,
+    QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 use uuid::Uuid;
@@ -35,8 +35,8 @@ use crate::domain::{
         Transfer, TransferKind, new_account_id,
     },
 };
-use entities::{account, book_head, resolution, transfer};
-pub use migration::Migrator;
+use entities::{account, book_head, book_resident, resolution, transfer};
+pub use migration::{FIGURES_RECOUNTED, Migrator, RESIDENT_ACCOUNTS_RECOUNTED};
 
 impl From<sea_orm::DbErr> for LedgerError {
     fn from(err: sea_orm::DbErr) -> Self {
@@ -184,7 +184,8 @@ impl Store {
     // === accounts ===
 
     /// Opens each account unless it exists (by book + kind + owner) and returns them in order:
-    /// a few hundred accounts in one insert and one read.
+    /// a few hundred accounts in one insert and one read. The resident accounts it opened are
+    /// counted in their book's running figures in the same transaction.
     pub async fn open_accounts(
         &self,
         specs: &[(Book, AccountKind, String)],
@@ -192,10 +193,15 @@ impl Store {
     ) -> Result<Vec<Account>> {
         let mut out = Vec::with_capacity(specs.len());
         for chunk in specs.chunks(500) {
-            let rows = chunk
-                .iter()
-                .map(|(book, kind, owner)| account::ActiveModel {
-                    id: Set(new_account_id(*book)),
+            let ids: Vec<Uuid> = chunk.iter().map(|(b, _, _)| new_account_id(*b)).collect();
+            // Inserted in key order: two openers whose chunks share accounts never wait on each
+            // other in a cycle.
+            let mut sorted: Vec<_> = chunk.iter().zip(&ids).collect();
+            sorted.sort_by(|a, b| a.0.cmp(b.0));
+            let rows = sorted
+                .into_iter()
+                .map(|((book, kind, owner), id)| account::ActiveModel {
+                    id: Set(*id),
                     book: Set(book.to_string()),
                     kind: Set(kind.as_str().to_owned()),
                     owner_id: Set(owner.clone()),
@@ -208,7 +214,8 @@ impl Store {
                     lots: Set(String::new()),
                     next_expiry: Set(None),
                 });
-            account::Entity::insert_many(rows)
+            let txn = self.db.begin().await?;
+            let inserted = account::Entity::insert_many(rows)
                 .on_conflict(
                     OnConflict::columns([
                         account::Column::Book,
@@ -218,16 +225,27 @@ impl Store {
                     .do_nothing()
                     .to_owned(),
                 )
-                .exec_without_returning(&self.db)
+                .exec_without_returning(&txn)
                 .await?;
             let owners: HashSet<&str> = chunk.iter().map(|(_, _, o)| o.as_str()).collect();
             let found: HashMap<(String, String, String), account::Model> = account::Entity::find()
                 .filter(account::Column::OwnerId.is_in(owners))
-                .all(&self.db)
+                .all(&txn)
                 .await?
                 .into_iter()
                 .map(|a| ((a.book.clone(), a.kind.clone(), a.owner_id.clone()), a))
                 .collect();
+            if inserted > 0 {
+                let ours: HashSet<Uuid> = ids.into_iter().collect();
+                let mut opened: BTreeMap<Book, i64> = BTreeMap::new();
+                for a in found.values() {
+                    if ours.contains(&a.id) && a.kind == AccountKind::Resident.as_str() {
+                        *opened.entry(book(&a.book)?).or_default() += 1;
+                    }
+                }
+                count_opened(&txn, &opened).await?;
+            }
+            txn.commit().await?;
             for (book, kind, owner) in chunk {
                 let key = (book.to_string(), kind.as_str().to_owned(), owner.clone());
                 let row = found
@@ -438,62 +456,43 @@ impl Store {
             .collect()
     }
 
-    /// Issued, redeemed, refunded, expired and outstanding points of a book.
+    /// Rewrites every book's running figures from its transfers and accounts, in one
+    /// transaction (`ledger recount-figures`; run with every ledger process stopped).
+    pub async fn recount_figures(&self) -> Result<()> {
+        let txn = self.db.begin().await?;
+        migration::recount_figures(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Issued, redeemed, refunded, expired and outstanding points of a book. The whole
+    /// history's are running figures (the book's head row and its count of resident accounts),
+    /// two reads at any size; a month's movements are summed over that month's transfers (an
+    /// index range), and what residents hold is always as of now.
     pub async fn book_statistics(
         &self,
         b: Book,
         during: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<BookStatistics> {
-        let mut sums = transfer::Entity::find()
-            .select_only()
-            .column(transfer::Column::Kind)
-            .column(transfer::Column::Action)
-            .column(transfer::Column::Pending)
-            .column_as(Expr::cust("CAST(SUM(amount) AS BIGINT)"), "total")
-            .filter(transfer::Column::Book.eq(b.to_string()));
-        if let Some((from, to)) = during {
-            sums = sums
-                .filter(transfer::Column::CreatedAtUs.gte(from.timestamp_micros()))
-                .filter(transfer::Column::CreatedAtUs.lt(to.timestamp_micros()));
-        }
-        let sums: Vec<(String, String, bool, i64)> = sums
-            .group_by(transfer::Column::Kind)
-            .group_by(transfer::Column::Action)
-            .group_by(transfer::Column::Pending)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
         let mut stats = BookStatistics::default();
-        for (kind, action, pending, total) in sums {
-            // A posted movement: a direct transfer, or the post of a reservation.
-            let posted = (action == "none" && !pending) || action == "post";
-            if !posted {
-                continue;
-            }
-            let total = to_u64(total, "sum")?;
-            match TransferKind::parse(&kind) {
-                Some(TransferKind::Award) => stats.issued += total,
-                Some(TransferKind::Redeem) => stats.redeemed += total,
-                Some(TransferKind::Refund) => stats.refunded += total,
-                Some(TransferKind::Expire) => stats.expired += total,
-                Some(TransferKind::Adjust | TransferKind::Settle) | None => {}
-            }
-        }
-        let residents: Option<(i64, i64)> = account::Entity::find()
-            .select_only()
-            .column_as(
-                Expr::cust("CAST(COALESCE(SUM(credits_posted - debits_posted), 0) AS BIGINT)"),
-                "outstanding",
-            )
-            .column_as(Expr::cust("COUNT(*)"), "n")
-            .filter(account::Column::Book.eq(b.to_string()))
-            .filter(account::Column::Kind.eq(AccountKind::Resident.as_str()))
-            .into_tuple()
+        if let Some(head) = book_head::Entity::find_by_id(b.to_string())
             .one(&self.db)
-            .await?;
-        if let Some((outstanding, n)) = residents {
-            stats.outstanding = to_u64(outstanding, "outstanding")?;
-            stats.resident_accounts = to_u64(n, "count")?;
+            .await?
+        {
+            stats.issued = to_u64(head.issued, "issued")?;
+            stats.redeemed = to_u64(head.redeemed, "redeemed")?;
+            stats.refunded = to_u64(head.refunded, "refunded")?;
+            stats.expired = to_u64(head.expired, "expired")?;
+            stats.outstanding = to_u64(head.outstanding, "outstanding")?;
+        }
+        if let Some(residents) = book_resident::Entity::find_by_id(b.to_string())
+            .one(&self.db)
+            .await?
+        {
+            stats.resident_accounts = to_u64(residents.accounts, "resident accounts")?;
+        }
+        if let Some((from, to)) = during {
+            self.movements_during(b, from, to, &mut stats).await?;
         }
         if let Some(issuance) = self
             .account_of(b, AccountKind::Issuance, &b.to_string())
@@ -513,6 +512,49 @@ impl Store {
                 .saturating_sub(migration.credits_posted);
         }
         Ok(stats)
+    }
+
+    /// Sets `stats`' movements (issued, redeemed, refunded, expired) to those of the book's
+    /// transfers created in `[from, to)`.
+    async fn movements_during(
+        &self,
+        b: Book,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        stats: &mut BookStatistics,
+    ) -> Result<()> {
+        let sums: Vec<(String, String, bool, i64)> = transfer::Entity::find()
+            .select_only()
+            .column(transfer::Column::Kind)
+            .column(transfer::Column::Action)
+            .column(transfer::Column::Pending)
+            .column_as(Expr::cust("CAST(SUM(amount) AS BIGINT)"), "total")
+            .filter(transfer::Column::Book.eq(b.to_string()))
+            .filter(transfer::Column::CreatedAtUs.gte(from.timestamp_micros()))
+            .filter(transfer::Column::CreatedAtUs.lt(to.timestamp_micros()))
+            .group_by(transfer::Column::Kind)
+            .group_by(transfer::Column::Action)
+            .group_by(transfer::Column::Pending)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        (stats.issued, stats.redeemed, stats.refunded, stats.expired) = (0, 0, 0, 0);
+        for (kind, action, pending, total) in sums {
+            // A posted movement: a direct transfer, or the post of a reservation.
+            let posted = (action == "none" && !pending) || action == "post";
+            if !posted {
+                continue;
+            }
+            let total = to_u64(total, "sum")?;
+            match TransferKind::parse(&kind) {
+                Some(TransferKind::Award) => stats.issued += total,
+                Some(TransferKind::Redeem) => stats.redeemed += total,
+                Some(TransferKind::Refund) => stats.refunded += total,
+                Some(TransferKind::Expire) => stats.expired += total,
+                Some(TransferKind::Adjust | TransferKind::Settle) | None => {}
+            }
+        }
+        Ok(())
     }
 
     /// Journal entries of a book after `after_seq`, in order. Positions are dense, so the page is
@@ -543,6 +585,36 @@ impl Store {
             .map(|h| Ok((to_u64(h.seq, "sequence")?, h.hash)))
             .transpose()
     }
+}
+
+/// Counts resident accounts just opened in their books' `book_residents` rows, in book order,
+/// inside the transaction that opened them.
+async fn count_opened(
+    txn: &sea_orm::DatabaseTransaction,
+    opened: &BTreeMap<Book, i64>,
+) -> Result<()> {
+    for (b, n) in opened {
+        book_resident::Entity::insert(book_resident::ActiveModel {
+            book: Set(b.to_string()),
+            accounts: Set(0),
+        })
+        .on_conflict(
+            OnConflict::column(book_resident::Column::Book)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+        book_resident::Entity::update_many()
+            .col_expr(
+                book_resident::Column::Accounts,
+                Expr::col(book_resident::Column::Accounts).add(*n),
+            )
+            .filter(book_resident::Column::Book.eq(b.to_string()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The rows of `E` whose `id` column is one of `ids`. On PostgreSQL one array parameter is

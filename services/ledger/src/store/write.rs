@@ -26,7 +26,7 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
-    sea_query::{Expr, OnConflict},
+    sea_query::{Expr, ExprTrait, OnConflict},
 };
 use uuid::Uuid;
 
@@ -311,6 +311,7 @@ async fn ensure_heads(conn: &impl ConnectionTrait, books: &[Book]) -> Result<()>
             book: Set(b.to_string()),
             seq: Set(0),
             hash: Set(GENESIS.to_owned()),
+            ..Default::default()
         })
         .on_conflict(
             OnConflict::column(book_head::Column::Book)
@@ -338,6 +339,8 @@ fn decide(mut state: State, requests: &[Request], now_us: i64) -> Result<Plan> {
         })
         .collect::<Result<_>>()?;
     accounts.sort_by_key(|a| a.id);
+    let kinds: HashMap<Uuid, _> = accounts.iter().map(|a| (a.id, a.kind)).collect();
+    let mut figures = Figures::of(&applied.new_transfers, &kinds)?;
     let mut heads: Vec<HeadMove> = state
         .heads
         .into_iter()
@@ -346,7 +349,12 @@ fn decide(mut state: State, requests: &[Request], now_us: i64) -> Result<Plan> {
                 .get(&b)
                 .cloned()
                 .unwrap_or_else(|| (0, GENESIS.to_owned()));
-            (from.0 != to.0).then_some(HeadMove { book: b, from, to })
+            (from.0 != to.0).then(|| HeadMove {
+                book: b,
+                from,
+                to,
+                adds: figures.remove(&b).unwrap_or_default(),
+            })
         })
         .collect();
     heads.sort_by_key(|h| h.book);
@@ -608,6 +616,26 @@ async fn write_outcome_rows(txn: &sea_orm::DatabaseTransaction, writes: &Writes)
         let moved = book_head::Entity::update_many()
             .col_expr(book_head::Column::Seq, Expr::value(to_i64(h.to.0)?))
             .col_expr(book_head::Column::Hash, Expr::value(h.to.1.as_str()))
+            .col_expr(
+                book_head::Column::Issued,
+                plus(book_head::Column::Issued, h.adds.issued),
+            )
+            .col_expr(
+                book_head::Column::Redeemed,
+                plus(book_head::Column::Redeemed, h.adds.redeemed),
+            )
+            .col_expr(
+                book_head::Column::Refunded,
+                plus(book_head::Column::Refunded, h.adds.refunded),
+            )
+            .col_expr(
+                book_head::Column::Expired,
+                plus(book_head::Column::Expired, h.adds.expired),
+            )
+            .col_expr(
+                book_head::Column::Outstanding,
+                plus(book_head::Column::Outstanding, h.adds.outstanding),
+            )
             .filter(book_head::Column::Book.eq(h.book.to_string()))
             .filter(book_head::Column::Seq.eq(to_i64(h.from.0)?))
             .filter(book_head::Column::Hash.eq(h.from.1.as_str()))
@@ -638,6 +666,11 @@ async fn write_outcome_rows(txn: &sea_orm::DatabaseTransaction, writes: &Writes)
         update_balances(txn, chunk).await?;
     }
     Ok(())
+}
+
+/// SQL: `column + by`.
+fn plus(column: book_head::Column, by: i64) -> Expr {
+    Expr::col(column).add(by)
 }
 
 /// Writes the balances and lots of `accounts` in one statement (`UPDATE … FROM (VALUES …)`)
@@ -683,5 +716,5 @@ mod outcome;
 mod postgres;
 
 pub use outcome::Writes;
-use outcome::{Head, HeadMove, head_moved};
+use outcome::{Figures, Head, HeadMove, head_moved};
 use postgres::{write_outcome_direct, write_outcome_unnest};

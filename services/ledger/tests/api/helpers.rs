@@ -209,6 +209,34 @@ pub(crate) async fn assert_invariants(ledger: &Ledger) {
         mismatched[0], 0,
         "every balance equals the sum of its history"
     );
+    // Each book's running figures equal a recount, and every book with residents is counted.
+    for (figure, recount) in healthpoints_ledger::store::FIGURES_RECOUNTED {
+        let wrong = numbers(
+            ledger,
+            &format!("SELECT COUNT(*) FROM book_heads WHERE {figure} <> {recount}"),
+        )
+        .await;
+        assert_eq!(
+            wrong[0], 0,
+            "every book's running {figure} equals a recount"
+        );
+    }
+    let miscounted = numbers(
+        ledger,
+        &format!(
+            "SELECT COUNT(*) FROM book_residents WHERE accounts <> {}",
+            healthpoints_ledger::store::RESIDENT_ACCOUNTS_RECOUNTED
+        ),
+    )
+    .await;
+    assert_eq!(miscounted[0], 0, "every book's resident accounts counted");
+    let uncounted = numbers(
+        ledger,
+        "SELECT COUNT(*) FROM accounts WHERE kind = 'resident' \
+         AND book NOT IN (SELECT book FROM book_residents)",
+    )
+    .await;
+    assert_eq!(uncounted[0], 0, "every book with residents has its count");
     let _ = db;
 }
 

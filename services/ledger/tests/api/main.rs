@@ -3,6 +3,7 @@
 //! the service over real gRPC with real tokens.
 
 mod concurrency;
+mod figures;
 mod helpers;
 mod lots;
 mod notices;

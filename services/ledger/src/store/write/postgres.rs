@@ -18,7 +18,7 @@ const GROUP_REFUSED: &str = "ledger group refused";
 
 /// PostgreSQL: a group's whole outcome — new transfers, resolutions, book heads and balances —
 /// in one statement of array parameters (`UNNEST` in data-modifying CTEs): one round trip,
-/// 39 bound values instead of one per cell, and atomic without a surrounding transaction. Each
+/// 44 bound values instead of one per cell, and atomic without a surrounding transaction. Each
 /// head moves only from where the plan found it, and every row must be written: otherwise
 /// `ledger_refuse_group()` raises and the whole statement is undone.
 ///
@@ -28,9 +28,13 @@ const GROUP_REFUSED: &str = "ledger group refused";
 /// wait on each other in a cycle. (Inserting first, to overlap with an earlier commit, was
 /// tried: a locked writer on another replica then waited on the inserted `(book, seq)` while
 /// holding the head this statement waited for — a deadlock, seen in CI.)
-const WRITE_OUTCOME_SQL: &str = "WITH hd AS (UPDATE book_heads SET seq = h.seq, hash = h.hash \
-    FROM UNNEST($30::text[], $31::int8[], $32::text[], $33::int8[], $34::text[]) \
-    AS h(book, seq, hash, from_seq, from_hash) \
+const WRITE_OUTCOME_SQL: &str = "WITH hd AS (UPDATE book_heads SET seq = h.seq, hash = h.hash, \
+    issued = book_heads.issued + h.issued, redeemed = book_heads.redeemed + h.redeemed, \
+    refunded = book_heads.refunded + h.refunded, expired = book_heads.expired + h.expired, \
+    outstanding = book_heads.outstanding + h.outstanding \
+    FROM UNNEST($30::text[], $31::int8[], $32::text[], $33::int8[], $34::text[], $40::int8[], \
+    $41::int8[], $42::int8[], $43::int8[], $44::int8[]) \
+    AS h(book, seq, hash, from_seq, from_hash, issued, redeemed, refunded, expired, outstanding) \
     WHERE book_heads.book = h.book AND book_heads.seq = h.from_seq \
     AND book_heads.hash = h.from_hash RETURNING 1), \
     ins AS (INSERT INTO transfers (id, book, seq, debit_account_id, \
@@ -104,6 +108,11 @@ struct Columns {
     t_lots: Vec<String>,
     a_lots: Vec<String>,
     a_next_expiry: Vec<i64>,
+    h_issued: Vec<i64>,
+    h_redeemed: Vec<i64>,
+    h_refunded: Vec<i64>,
+    h_expired: Vec<i64>,
+    h_outstanding: Vec<i64>,
 }
 
 impl Columns {
@@ -150,6 +159,11 @@ impl Columns {
             t_lots: Vec::with_capacity(n),
             a_lots: Vec::new(),
             a_next_expiry: Vec::new(),
+            h_issued: Vec::new(),
+            h_redeemed: Vec::new(),
+            h_refunded: Vec::new(),
+            h_expired: Vec::new(),
+            h_outstanding: Vec::new(),
         };
         for t in transfers {
             c.ids.push(t.id);
@@ -198,6 +212,11 @@ impl Columns {
             c.h_hash.push(h.to.1.clone());
             c.h_from_seq.push(to_i64(h.from.0)?);
             c.h_from_hash.push(h.from.1.clone());
+            c.h_issued.push(h.adds.issued);
+            c.h_redeemed.push(h.adds.redeemed);
+            c.h_refunded.push(h.adds.refunded);
+            c.h_expired.push(h.adds.expired);
+            c.h_outstanding.push(h.adds.outstanding);
         }
         Ok(c)
     }
@@ -244,6 +263,11 @@ impl Columns {
             self.t_lots.into(),
             self.a_lots.into(),
             self.a_next_expiry.into(),
+            self.h_issued.into(),
+            self.h_redeemed.into(),
+            self.h_refunded.into(),
+            self.h_expired.into(),
+            self.h_outstanding.into(),
         ]
     }
 }
@@ -321,6 +345,11 @@ pub(super) async fn write_outcome_direct(
         .bind(&c.t_lots)
         .bind(&c.a_lots)
         .bind(&c.a_next_expiry)
+        .bind(&c.h_issued)
+        .bind(&c.h_redeemed)
+        .bind(&c.h_refunded)
+        .bind(&c.h_expired)
+        .bind(&c.h_outstanding)
         .fetch_one(pool)
         .await
         .map_err(|e| refused_or(sea_orm::DbErr::Custom(e.to_string())))?;
