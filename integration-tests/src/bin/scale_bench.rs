@@ -227,8 +227,10 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let url = running.mesh.url();
+    // No deadline on a whole request: importing 25 million residents is one request of about
+    // an hour, streamed both ways. Ten minutes without a byte still ends it.
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(600))
+        .read_timeout(Duration::from_secs(600))
         .build()?;
     let admin = admin_token(&http, &url).await?;
     let token = wearables_token(&http, &url, &admin).await?;

@@ -11,10 +11,11 @@ use healthpoints_integration_tests::{Sandbox, receiver::Receiver};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// A loopback port nothing listens on (yet).
+/// A loopback address for a receiver started later: below the kernel's ephemeral range, where
+/// no outgoing connection can take it first (see `free_ports`).
 fn free_port() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+    let port = healthpoints_integration_tests::free_ports(1)[0];
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 async fn deliveries(sandbox: &Sandbox, partner: &str, hook: &str) -> Vec<Value> {
