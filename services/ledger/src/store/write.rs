@@ -613,29 +613,19 @@ fn counted(writes: &Writes, took: std::time::Duration) {
 /// caller's transaction; each head moves only from where the plan found it.
 async fn write_outcome_rows(txn: &sea_orm::DatabaseTransaction, writes: &Writes) -> Result<()> {
     for h in &writes.heads {
-        let moved = book_head::Entity::update_many()
+        let mut update = book_head::Entity::update_many()
             .col_expr(book_head::Column::Seq, Expr::value(to_i64(h.to.0)?))
-            .col_expr(book_head::Column::Hash, Expr::value(h.to.1.as_str()))
-            .col_expr(
-                book_head::Column::Issued,
-                plus(book_head::Column::Issued, h.adds.issued),
-            )
-            .col_expr(
-                book_head::Column::Redeemed,
-                plus(book_head::Column::Redeemed, h.adds.redeemed),
-            )
-            .col_expr(
-                book_head::Column::Refunded,
-                plus(book_head::Column::Refunded, h.adds.refunded),
-            )
-            .col_expr(
-                book_head::Column::Expired,
-                plus(book_head::Column::Expired, h.adds.expired),
-            )
-            .col_expr(
-                book_head::Column::Outstanding,
-                plus(book_head::Column::Outstanding, h.adds.outstanding),
-            )
+            .col_expr(book_head::Column::Hash, Expr::value(h.to.1.as_str()));
+        for (figure, adds) in [
+            (book_head::Column::Issued, h.adds.issued),
+            (book_head::Column::Redeemed, h.adds.redeemed),
+            (book_head::Column::Refunded, h.adds.refunded),
+            (book_head::Column::Expired, h.adds.expired),
+            (book_head::Column::Outstanding, h.adds.outstanding),
+        ] {
+            update = update.col_expr(figure, Expr::col(figure).add(adds));
+        }
+        let moved = update
             .filter(book_head::Column::Book.eq(h.book.to_string()))
             .filter(book_head::Column::Seq.eq(to_i64(h.from.0)?))
             .filter(book_head::Column::Hash.eq(h.from.1.as_str()))
@@ -666,11 +656,6 @@ async fn write_outcome_rows(txn: &sea_orm::DatabaseTransaction, writes: &Writes)
         update_balances(txn, chunk).await?;
     }
     Ok(())
-}
-
-/// SQL: `column + by`.
-fn plus(column: book_head::Column, by: i64) -> Expr {
-    Expr::col(column).add(by)
 }
 
 /// Writes the balances and lots of `accounts` in one statement (`UPDATE … FROM (VALUES …)`)
