@@ -164,6 +164,16 @@ pub async fn wearables_token(
     url: &str,
     admin: &str,
 ) -> anyhow::Result<String> {
+    let (id, secret) = wearables_partner(http, url, admin).await?;
+    client_token(http, url, &id, &secret).await
+}
+
+/// [`wearables_token`]'s department, registered: its client id and secret.
+pub async fn wearables_partner(
+    http: &reqwest::Client,
+    url: &str,
+    admin: &str,
+) -> anyhow::Result<(String, String)> {
     let partner: Value = http
         .post(format!("{url}/v1/admin/partners"))
         .bearer_auth(admin)
@@ -176,12 +186,26 @@ pub async fn wearables_token(
         .await?
         .json()
         .await?;
+    let field = |name: &str| {
+        partner[name]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("partner {name}"))
+    };
+    Ok((field("client_id")?, field("client_secret")?))
+}
+
+/// A client-credentials access token (it lives at most an hour: a long run asks again).
+pub async fn client_token(
+    http: &reqwest::Client,
+    url: &str,
+    id: &str,
+    secret: &str,
+) -> anyhow::Result<String> {
     let token: Value = http
         .post(format!("{url}/v1/auth/token"))
-        .json(
-            &json!({"grant_type": "client_credentials", "client_id": partner["client_id"],
-               "client_secret": partner["client_secret"]}),
-        )
+        .json(&json!({"grant_type": "client_credentials", "client_id": id,
+               "client_secret": secret}))
         .send()
         .await?
         .json()

@@ -23,8 +23,8 @@ use clap::Parser;
 use futures::StreamExt as _;
 use healthpoints_integration_tests::{
     bench::{
-        BenchArgs, Tally, admin_token, behaviour_record, percentile, send_records, start_mesh,
-        wearables_token,
+        BenchArgs, Tally, admin_token, behaviour_record, client_token, percentile, send_records,
+        start_mesh, wearables_partner,
     },
     id_number,
 };
@@ -88,21 +88,44 @@ fn balance_line(i: u64) -> Value {
         "points": balance_points(i)})
 }
 
-/// Streams `n` lines made by `line` to `/v1/admin/imports/{what}` as NDJSON and reads the answer
-/// as it comes; the resident id of each line where the answer gives one, and how long it took.
-/// Any refused line, or an import that stops early, fails the run.
+/// Lines per import request. The gateway hands identity and the ledger the admin's own token
+/// batch by batch, so one request must end before that token does (15 minutes by default):
+/// the import goes as parts, each with a fresh login, as an operator would resume it.
+const PART: u64 = 1_000_000;
+
+/// Streams `n` lines made by `line` to `/v1/admin/imports/{what}` as NDJSON, in parts of
+/// [`PART`], and reads the answers as they come; the resident id of each line where the answer
+/// gives one, and how long it took. Any refused line, or a part that stops early, fails the run.
 async fn import(
     http: &reqwest::Client,
     url: &str,
-    admin: &str,
     what: &str,
     n: u64,
     line: fn(u64) -> Value,
 ) -> anyhow::Result<(Vec<Uuid>, Duration)> {
     let start = Instant::now();
-    let chunks = futures::stream::iter((0..n).step_by(CHUNK as usize)).map(move |first| {
+    let mut ids = Vec::with_capacity(usize::try_from(n).unwrap_or_default());
+    for first in (0..n).step_by(PART as usize) {
+        let admin = admin_token(http, url).await?;
+        let last = (first + PART).min(n);
+        ids.extend(import_part(http, url, &admin, what, first..last, line).await?);
+    }
+    Ok((ids, start.elapsed()))
+}
+
+/// One request of [`import`]: the lines `range`.
+async fn import_part(
+    http: &reqwest::Client,
+    url: &str,
+    admin: &str,
+    what: &str,
+    range: std::ops::Range<u64>,
+    line: fn(u64) -> Value,
+) -> anyhow::Result<Vec<Uuid>> {
+    let (first_line, n) = (range.start, range.end - range.start);
+    let chunks = futures::stream::iter(range.clone().step_by(CHUNK as usize)).map(move |first| {
         let mut text = String::new();
-        for i in first..(first + CHUNK).min(n) {
+        for i in first..(first + CHUNK).min(range.end) {
             text.push_str(&line(i).to_string());
             text.push('\n');
         }
@@ -117,7 +140,7 @@ async fn import(
         .await?;
     anyhow::ensure!(
         response.status().is_success(),
-        "the import answered {}",
+        "the import from line {first_line} answered {}",
         response.status()
     );
     let mut ids = Vec::with_capacity(usize::try_from(n).unwrap_or_default());
@@ -143,17 +166,21 @@ async fn import(
     let summary = summary.context("the import ended without its summary")?;
     anyhow::ensure!(
         summary["done"] == true && summary["lines"].as_u64() == Some(n),
-        "{what}: the import stopped: {summary}"
+        "{what}: the import from line {first_line} stopped: {summary}"
     );
-    Ok((ids, start.elapsed()))
+    Ok(ids)
 }
 
+/// How long a sync connection uses one access token before asking for another (tokens live 15
+/// minutes by default; a sync of 10 million records takes longer).
+const TOKEN_RENEWAL: Duration = Duration::from_secs(600);
+
 /// The morning sync: `clients` connections send batches until `records` are sent or the time
-/// is up.
+/// is up. Each renews its client-credentials token as a partner's client would.
 async fn sync(
     http: &reqwest::Client,
     url: &str,
-    token: &str,
+    partner: &(String, String),
     residents: Arc<Vec<String>>,
     args: &Args,
 ) -> anyhow::Result<(Tally, Duration)> {
@@ -162,10 +189,10 @@ async fn sync(
     let next = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
     for _ in 0..args.clients {
-        let (http, url, token, residents, next) = (
+        let (http, url, (id, secret), residents, next) = (
             http.clone(),
             url.to_owned(),
-            token.to_owned(),
+            partner.clone(),
             residents.clone(),
             next.clone(),
         );
@@ -173,7 +200,12 @@ async fn sync(
         handles.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             let count = residents.len() as u64;
+            let (mut token, mut renewed) = (String::new(), None::<Instant>);
             while Instant::now() < until {
+                if renewed.is_none_or(|at| at.elapsed() > TOKEN_RENEWAL) {
+                    token = client_token(&http, &url, &id, &secret).await?;
+                    renewed = Some(Instant::now());
+                }
                 let first = next.fetch_add(batch, Ordering::SeqCst);
                 if first >= total {
                     break;
@@ -232,8 +264,8 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .read_timeout(Duration::from_secs(600))
         .build()?;
-    let admin = admin_token(&http, &url).await?;
-    let token = wearables_token(&http, &url, &admin).await?;
+    let mut admin = admin_token(&http, &url).await?;
+    let partner = wearables_partner(&http, &url, &admin).await?;
     let ref_tps = args.common.reference_tps;
     println!(
         "reference: {} = {ref_tps:.0} tps (same PostgreSQL server)",
@@ -242,7 +274,7 @@ async fn main() -> anyhow::Result<()> {
 
     let n = args.residents;
     eprintln!("importing {n} residents …");
-    let (ids, took) = import(&http, &url, &admin, "residents", n, resident_line).await?;
+    let (ids, took) = import(&http, &url, "residents", n, resident_line).await?;
     anyhow::ensure!(ids.len() as u64 == n, "a resident id per line");
     let rate = n as f64 / took.as_secs_f64();
     println!(
@@ -253,7 +285,7 @@ async fn main() -> anyhow::Result<()> {
     let b = args.balances.unwrap_or(n).min(n);
     if b > 0 {
         eprintln!("importing {b} opening balances …");
-        let (_, took) = import(&http, &url, &admin, "balances", b, balance_line).await?;
+        let (_, took) = import(&http, &url, "balances", b, balance_line).await?;
         let rate = b as f64 / took.as_secs_f64();
         println!(
             "import balances: {b} in {:.1} s = {rate:.0}/s ({:.3}× ref)",
@@ -266,7 +298,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("morning sync of {} records …", args.records);
     let residents = Arc::new(ids.iter().map(Uuid::to_string).collect::<Vec<_>>());
     drop(ids);
-    let (s, took) = sync(&http, &url, &token, residents, &args).await?;
+    let (s, took) = sync(&http, &url, &partner, residents, &args).await?;
     let rate = s.records as f64 / took.as_secs_f64();
     println!(
         "sync ({} clients × {} records/request): {} records in {:.1} s = {rate:.0}/s ({:.3}× ref), p50 {:.1} ms, p99 {:.1} ms  {:?}",
@@ -286,6 +318,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
+    admin = admin_token(&http, &url).await?;
     let began = Instant::now();
     let stats: Value = http
         .get(format!("{url}/v1/admin/books/city/stats"))
