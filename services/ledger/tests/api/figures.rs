@@ -31,12 +31,6 @@ async fn city_figures(f: &Fixture) -> (u64, u64, u64, u64, u64, u64) {
     figures(&stats)
 }
 
-fn city_admin() -> healthpoints_auth::Principal {
-    healthpoints_auth::Principal::CityAdmin {
-        staff_id: Uuid::now_v7(),
-    }
-}
-
 #[tokio::test]
 async fn every_movement_adds_to_its_books_figures_once() {
     let f = ledger("figures_movements").await;

@@ -21,6 +21,13 @@ pub(crate) fn intake() -> Principal {
     }
 }
 
+/// A city admin (a fresh staff id each call).
+pub(crate) fn city_admin() -> Principal {
+    Principal::CityAdmin {
+        staff_id: Uuid::now_v7(),
+    }
+}
+
 pub(crate) struct Fixture {
     pub ledger: Arc<Ledger>,
     pub clock: Arc<AtomicI64>,

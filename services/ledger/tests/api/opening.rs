@@ -15,12 +15,6 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-fn city_admin() -> Principal {
-    Principal::CityAdmin {
-        staff_id: Uuid::now_v7(),
-    }
-}
-
 fn balance(
     record: &str,
     resident: Uuid,
