@@ -106,7 +106,8 @@ struct ImportFile {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     gateway: String,
     /// `username:password` of a city admin (or of a district's admin, for their district's
-    /// residents and book).
+    /// residents and book). A file that takes longer than a sign-in lasts goes as several
+    /// requests, signing in again before each token runs out.
     #[arg(long, env = "HP_ADMIN", hide_env_values = true)]
     admin: String,
     /// The line of the file to start from: where an interrupted import said to resume.
