@@ -22,7 +22,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 
 /// What an import did, from its summary lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -265,7 +265,10 @@ where
                 let (mut piece, mut line) = (Vec::with_capacity(PIECE + 4096), Vec::new());
                 let mut ended = false;
                 while piece.len() < PIECE {
-                    match reader.read_until(b'\n', &mut line).await {
+                    // A line longer than a piece goes as pieces: the gateway refuses it as too
+                    // long, so the memory stays bounded whatever the file holds.
+                    let mut bounded = (&mut reader).take(PIECE as u64);
+                    match bounded.read_until(b'\n', &mut line).await {
                         Err(e) => return Some((Err(e), (reader, number, true))),
                         Ok(0) => {
                             ended_before.store(0, Ordering::SeqCst);
