@@ -158,8 +158,8 @@ async fn send_part(
     let opened = tokio::fs::File::open(file)
         .await
         .with_context(|| format!("opening {}", file.display()))?;
-    // The line the body ended before, once it has (0: the end of the file).
-    let ended_before = Arc::new(AtomicU64::new(u64::MAX));
+    // The line the body ended before, when it ended before the end of the file (0: it did not).
+    let ended_before = Arc::new(AtomicU64::new(0));
     let body = lines_until(BufReader::new(opened), from, deadline, ended_before.clone());
     let mut response = client
         .post(format!(
@@ -228,10 +228,7 @@ async fn send_part(
     if let Some(reason) = s["reason"].as_str() {
         writeln!(report, "stopped: {reason}")?;
     }
-    let renew_at = match ended_before.load(Ordering::SeqCst) {
-        0 | u64::MAX => None,
-        line => Some(line),
-    };
+    let renew_at = Some(ended_before.load(Ordering::SeqCst)).filter(|line| *line > 0);
     let done = Imported {
         created: count("created"),
         exists: count("exists"),
@@ -243,8 +240,7 @@ async fn send_part(
 }
 
 /// The file's lines as a request body, in pieces of whole lines, ending before the first line
-/// after `from` read once `deadline` has passed; `ended_before` is then that line (or 0 at the
-/// end of the file).
+/// after `from` read once `deadline` has passed; `ended_before` is then set to that line.
 fn lines_until<R>(
     reader: BufReader<R>,
     from: u64,
@@ -262,7 +258,7 @@ where
                 if ended {
                     return None;
                 }
-                let (mut piece, mut line) = (Vec::with_capacity(PIECE + 4096), Vec::new());
+                let (mut piece, mut line) = (Vec::with_capacity(PIECE), Vec::new());
                 let mut ended = false;
                 while piece.len() < PIECE {
                     // A line longer than a piece goes as pieces: the gateway refuses it as too
@@ -271,7 +267,6 @@ where
                     match bounded.read_until(b'\n', &mut line).await {
                         Err(e) => return Some((Err(e), (reader, number, true))),
                         Ok(0) => {
-                            ended_before.store(0, Ordering::SeqCst);
                             ended = true;
                             break;
                         }
